@@ -1,0 +1,21 @@
+#pragma once
+// Error types shared by every subsystem. Both derive from standard exceptions so that pybind11
+// maps them to Python's ValueError without custom translators.
+#include <stdexcept>
+#include <string>
+
+namespace inferno {
+
+/// Bad input: the message names the field and the values it may take.
+class InvalidArgument : public std::invalid_argument {
+ public:
+  using std::invalid_argument::invalid_argument;
+};
+
+/// Throws InvalidArgument("<field> must be <requirement>, got <value>") unless `ok`.
+void require(bool ok, const std::string& field, const std::string& requirement, double value);
+
+/// Throws InvalidArgument unless value is finite and >= lower (or > lower when strict).
+double require_finite_at_least(const std::string& field, double value, double lower, bool strict);
+
+}  // namespace inferno

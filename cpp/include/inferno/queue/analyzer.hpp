@@ -1,0 +1,128 @@
+#pragma once
+// QueueAnalyzer: one server configuration (service model, batch cap N, waiting room Q), immutable
+// after construction, so every method is const and thread-safe. Rates at this interface are in
+// requests per second, times in milliseconds (spec §1.2).
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "inferno/queue/chain.hpp"
+#include "inferno/queue/metrics.hpp"
+#include "inferno/queue/service_model.hpp"
+#include "inferno/queue/targets.hpp"
+
+namespace inferno::queue {
+
+/// Occupancy weighting of the ITL distribution (spec §7.5).
+enum class ItlWeighting { token, time };
+
+struct AnalyzerOptions {
+  /// Coefficients of variation of inter-arrival and service times. Both 1 (the default) means the
+  /// exact Markov model; anything else applies the Allen–Cunneen approximation (spec §8).
+  double arrival_cov = 1.0;
+  double service_cov = 1.0;
+  ItlWeighting itl_weighting = ItlWeighting::token;
+};
+
+/// Everything needed to build an analyzer: the spec of one server configuration.
+struct QueueConfig {
+  std::string service_model = "iteration";
+  ModelParams params;
+  RequestShape shape;
+  int max_batch = 0;            // N >= 1
+  std::int64_t max_queue = 0;   // Q >= 0
+  AnalyzerOptions options;
+};
+
+/// Percentiles (p in (0,100)) of waiting time, TTFT and ITL at one rate, aligned with `percentiles`.
+struct PercentileValues {
+  std::vector<double> percentiles;
+  std::vector<double> wait_ms;
+  std::vector<double> ttft_ms;
+  std::vector<double> itl_ms;
+};
+
+/// A chain solve plus the model's metrics at one rate; `head` is scratch reused across calls.
+struct Evaluation {
+  ChainSolution chain;
+  Metrics metrics;
+  double post_queue_ms = 0;  // TTFT - W: the deterministic part of TTFT after queueing
+  std::vector<double> head;
+};
+
+/// Discrete ITL distribution: atoms sorted by value, ties merged, probabilities summing to 1.
+struct ItlDistribution {
+  std::vector<double> itl_ms;
+  std::vector<double> prob;
+};
+
+class QueueAnalyzer {
+ public:
+  /// Validates the configuration (InvalidArgument naming the field on bad input) and precomputes
+  /// the completion rates.
+  explicit QueueAnalyzer(const QueueConfig& config);
+  /// An analyzer over the first `max_batch` batch sizes of an existing model (used by the
+  /// concurrency search to avoid rebuilding the model for each cap).
+  QueueAnalyzer(std::shared_ptr<const ServiceModel> model, int max_batch, std::int64_t max_queue,
+                const AnalyzerOptions& options);
+
+  int max_batch() const { return max_batch_; }
+  std::int64_t max_queue() const { return max_queue_; }
+  const ServiceModel& model() const { return *model_; }
+  const std::shared_ptr<const ServiceModel>& model_ptr() const { return model_; }
+  const CompletionRates& rates() const { return rates_; }
+  const AnalyzerOptions& options() const { return options_; }
+  /// Allen–Cunneen factor κ = (c_a² + c_s²)/2; 1 when the correction is off.
+  double kappa() const { return kappa_; }
+  bool approximate() const { return kappa_ != 1.0; }
+
+  /// maxRPS = 999·μ_N: the largest rate sizing considers (0.1 % below full-batch saturation).
+  double max_rate_rps() const { return 999.0 * rates_.mu.back(); }
+  /// Zero-load probe 1000·0.001·μ_1 (the low end of the sizing range).
+  double min_rate_rps() const { return rates_.mu.front(); }
+  /// 1000·max_b μ_b and the smallest b attaining it (can exceed μ_N with chunked prefill).
+  double peak_rate_rps() const { return peak_rate_rps_; }
+  int peak_batch() const { return peak_batch_; }
+
+  /// Metrics at `rate_rps` (finite, > 0; no upper bound: overload appears as blocking).
+  Metrics analyze(double rate_rps) const;
+  /// Same, keeping the chain solution for distributions; reuses `ev.head`.
+  void evaluate(double rate_rps, Evaluation& ev) const;
+
+  /// P(W > t) for an accepted request (with the κ time scaling when active).
+  double wait_survival(const Evaluation& ev, double t_ms) const;
+  /// Quantiles at probability p in (0, 1).
+  double wait_quantile(const Evaluation& ev, double p) const;
+  double ttft_quantile(const Evaluation& ev, double p) const;
+  double itl_quantile(const Evaluation& ev, double p) const;
+  ItlDistribution itl_distribution(const Evaluation& ev) const;
+  /// Percentiles for each p (in percent, 0 < p < 100) of wait, TTFT and ITL.
+  PercentileValues percentiles(const Evaluation& ev, const std::vector<double>& percents) const;
+
+  /// Largest arrival rate meeting every target (spec §5.4).
+  SizeResult max_rate(const Targets& targets, const SizeOptions& options = {}) const;
+
+  /// Per-token decode latency itl_b of each batch size b = 1..N (ms).
+  const std::vector<double>& itl_by_batch_ms() const { return itl_by_batch_ms_; }
+
+ private:
+  void init();
+  double metric_value(const Evaluation& ev, const Constraint& c) const;
+
+  std::shared_ptr<const ServiceModel> model_;
+  int max_batch_ = 0;
+  std::int64_t max_queue_ = 0;
+  AnalyzerOptions options_;
+  double kappa_ = 1.0;
+  CompletionRates rates_;
+  double peak_rate_rps_ = 0;
+  int peak_batch_ = 1;
+  std::vector<double> itl_by_batch_ms_;
+  std::vector<int> itl_order_;  // batch indices sorted by itl_b (stable)
+};
+
+/// Validates and fills defaults of analyzer options (finite, non-negative CoVs).
+void validate_analyzer_options(const AnalyzerOptions& options);
+
+}  // namespace inferno::queue

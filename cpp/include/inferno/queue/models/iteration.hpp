@@ -1,0 +1,44 @@
+#pragma once
+// The default service model (spec §3.3): continuous batching with chunked prefill under a
+// per-iteration token budget. Exposed so that tests and tools can reach its primitives.
+#include <cstdint>
+#include <vector>
+
+#include "inferno/queue/service_model.hpp"
+
+namespace inferno::queue {
+
+class IterationModel final : public ServiceModel {
+ public:
+  IterationModel(double alpha_ms, double beta_ms, double gamma_ms, const RequestShape& shape,
+                 int max_batch);
+
+  const std::string& kind() const override;
+  double prefill_ms(double x, int batch_cap) const override;
+  double itl_ms(double x, int batch_cap) const override;
+  MeanSplit mean_split(double service_ms, double num_in_service, int batch_cap) const override;
+  double tokens_per_request() const override { return out_tokens_; }
+
+  /// nc(B): prefill chunks of a request in a batch of B (1 <= B <= max_batch()).
+  std::int64_t chunk_count(int batch) const { return chunks_[batch - 1]; }
+  /// b_c: the largest batch in which a prompt can be prefilled in c chunks.
+  std::int64_t batch_limit_for_chunks(std::int64_t chunks) const;
+  double prefill_work(double chunks) const;   // w_pre(c), ms
+  double decode_work() const { return decode_work_; }  // w_dec, ms
+  double work_per_iteration(double chunks) const;  // δ(c), ms
+  double iteration_ms(double x, double chunks) const;  // T_iter(x, c)
+  double prefill_at(double x, double chunks) const;    // P(x, c)
+  double itl_at(double x, double chunks) const;        // itl(x, c)
+
+ private:
+  double background_ms(double x, double chunks) const;  // bg(x, c)
+  std::int64_t chunks_for_occupancy(double x, int batch_cap) const;
+
+  double alpha_, beta_, gamma_;
+  double in_tokens_, out_tokens_;
+  double max_num_tokens_;
+  double decode_work_;
+  std::vector<std::int64_t> chunks_;
+};
+
+}  // namespace inferno::queue

@@ -1,0 +1,188 @@
+#include "inferno/queue/analyzer.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <numeric>
+
+#include "inferno/error.hpp"
+#include "inferno/queue/percentiles.hpp"
+
+namespace inferno::queue {
+
+void validate_analyzer_options(const AnalyzerOptions& options) {
+  require_finite_at_least("arrival_cov", options.arrival_cov, 0.0, false);
+  require_finite_at_least("service_cov", options.service_cov, 0.0, false);
+}
+
+QueueAnalyzer::QueueAnalyzer(const QueueConfig& config)
+    : max_batch_(config.max_batch), max_queue_(config.max_queue), options_(config.options) {
+  require(config.max_batch >= 1, "max_batch", "an integer >= 1", config.max_batch);
+  require(config.max_queue >= 0, "max_queue", "an integer >= 0",
+          static_cast<double>(config.max_queue));
+  model_ = make_service_model(config.service_model, config.params, config.shape, config.max_batch);
+  init();
+}
+
+QueueAnalyzer::QueueAnalyzer(std::shared_ptr<const ServiceModel> model, int max_batch,
+                             std::int64_t max_queue, const AnalyzerOptions& options)
+    : model_(std::move(model)), max_batch_(max_batch), max_queue_(max_queue), options_(options) {
+  if (!model_) throw InvalidArgument("service model must not be null");
+  require(max_batch >= 1 && max_batch <= model_->max_batch(), "max_batch",
+          "an integer in [1, " + std::to_string(model_->max_batch()) + "]", max_batch);
+  require(max_queue >= 0, "max_queue", "an integer >= 0", static_cast<double>(max_queue));
+  init();
+}
+
+void QueueAnalyzer::init() {
+  validate_analyzer_options(options_);
+  kappa_ = (options_.arrival_cov * options_.arrival_cov +
+            options_.service_cov * options_.service_cov) / 2.0;
+  const auto& tau = model_->service_times_ms();
+  rates_ = completion_rates_from_service_times(
+      std::vector<double>(tau.begin(), tau.begin() + max_batch_));
+  const auto peak = std::max_element(rates_.mu.begin(), rates_.mu.end());
+  peak_rate_rps_ = 1000.0 * *peak;
+  peak_batch_ = static_cast<int>(peak - rates_.mu.begin()) + 1;
+
+  itl_by_batch_ms_.resize(static_cast<std::size_t>(max_batch_));
+  for (int b = 1; b <= max_batch_; ++b) itl_by_batch_ms_[b - 1] = model_->itl_ms(b, max_batch_);
+  itl_order_.resize(static_cast<std::size_t>(max_batch_));
+  std::iota(itl_order_.begin(), itl_order_.end(), 0);
+  std::stable_sort(itl_order_.begin(), itl_order_.end(),
+                   [&](int a, int b) { return itl_by_batch_ms_[a] < itl_by_batch_ms_[b]; });
+}
+
+void QueueAnalyzer::evaluate(double rate_rps, Evaluation& ev) const {
+  if (!(std::isfinite(rate_rps) && rate_rps > 0))
+    throw InvalidArgument("rate_rps must be a finite number > 0, got " + std::to_string(rate_rps));
+  ChainSolution& c = ev.chain;
+  solve_chain(rate_rps / 1000.0, rates_, max_queue_, ev.head, c);
+  const MeanSplit split = model_->mean_split(c.service_ms, c.num_in_service, max_batch_);
+
+  Metrics& m = ev.metrics;
+  m.offered_rps = rate_rps;
+  m.throughput_rps = 1000.0 * c.throughput;
+  m.dropped_rps = rate_rps * c.prob_full;
+  m.service_time_ms = c.service_ms;
+  m.prefill_time_ms = split.prefill_ms;
+  m.itl_ms = split.itl_ms;
+  m.num_in_service = c.num_in_service;
+  m.rho = std::clamp(c.num_in_service / max_batch_, 0.0, 1.0);
+  m.loss_prob = c.prob_full;
+  m.busy_prob = c.busy;
+  m.prob_wait = prob_wait(c, rates_);
+  m.tokens_per_sec = m.throughput_rps * model_->tokens_per_request();
+  if (kappa_ == 1.0) {
+    m.wait_time_ms = c.wait_ms;
+    m.resp_time_ms = c.response_ms;
+    m.queue_length = c.queue_length;
+    m.num_in_system = c.num_in_system;
+  } else {  // Allen–Cunneen: scale the queueing delay only (spec §8)
+    m.wait_time_ms = kappa_ * c.wait_ms;
+    m.resp_time_ms = m.wait_time_ms + c.service_ms;
+    m.queue_length = c.throughput * m.wait_time_ms;
+    m.num_in_system = c.num_in_service + m.queue_length;
+  }
+  m.ttft_ms = m.wait_time_ms + split.post_queue_ms;
+  ev.post_queue_ms = split.post_queue_ms;
+}
+
+Metrics QueueAnalyzer::analyze(double rate_rps) const {
+  Evaluation ev;
+  evaluate(rate_rps, ev);
+  return ev.metrics;
+}
+
+double QueueAnalyzer::wait_survival(const Evaluation& ev, double t_ms) const {
+  if (kappa_ == 0) return 0.0;
+  return queue::wait_survival(ev.chain, rates_, t_ms / kappa_);
+}
+
+double QueueAnalyzer::wait_quantile(const Evaluation& ev, double p) const {
+  return kappa_ * queue::wait_quantile(ev.chain, rates_, p);
+}
+
+double QueueAnalyzer::ttft_quantile(const Evaluation& ev, double p) const {
+  return wait_quantile(ev, p) + ev.post_queue_ms;
+}
+
+namespace {
+// Weight of batch occupancy b (1-based) in the ITL distribution, unnormalised.
+double occupancy_weight(const ChainSolution& c, const std::vector<double>& head, int b,
+                        double itl_ms, ItlWeighting weighting) {
+  const double q_b = b < c.max_batch ? head[b] : head[b] + c.tail_mass;  // ∝ P(min(k,N) = b)
+  const double time_weight = b * q_b;
+  return weighting == ItlWeighting::token ? time_weight / itl_ms : time_weight;
+}
+}  // namespace
+
+double QueueAnalyzer::itl_quantile(const Evaluation& ev, double p) const {
+  if (!(p > 0 && p < 1)) throw InvalidArgument("quantile probability must be in (0, 1)");
+  double total = 0;
+  for (int b = 1; b <= max_batch_; ++b)
+    total += occupancy_weight(ev.chain, ev.head, b, itl_by_batch_ms_[b - 1], options_.itl_weighting);
+  if (!(total > 0)) return itl_by_batch_ms_.front();  // vanishing load: always alone in the batch
+  const double needed = p * total;
+  double cumulative = 0;
+  for (int index : itl_order_) {
+    cumulative +=
+        occupancy_weight(ev.chain, ev.head, index + 1, itl_by_batch_ms_[index], options_.itl_weighting);
+    if (cumulative >= needed) return itl_by_batch_ms_[index];
+  }
+  return itl_by_batch_ms_[itl_order_.back()];
+}
+
+ItlDistribution QueueAnalyzer::itl_distribution(const Evaluation& ev) const {
+  ItlDistribution dist;
+  double total = 0;
+  for (int index : itl_order_) {
+    const double w = occupancy_weight(ev.chain, ev.head, index + 1, itl_by_batch_ms_[index],
+                                      options_.itl_weighting);
+    total += w;
+    if (!dist.itl_ms.empty() && dist.itl_ms.back() == itl_by_batch_ms_[index]) {
+      dist.prob.back() += w;
+    } else {
+      dist.itl_ms.push_back(itl_by_batch_ms_[index]);
+      dist.prob.push_back(w);
+    }
+  }
+  if (total > 0) {
+    for (double& w : dist.prob) w /= total;
+  } else {
+    dist.prob.assign(dist.prob.size(), 0.0);
+    dist.prob.front() = 1.0;
+  }
+  return dist;
+}
+
+PercentileValues QueueAnalyzer::percentiles(const Evaluation& ev,
+                                            const std::vector<double>& percents) const {
+  PercentileValues out;
+  out.percentiles = percents;
+  for (double pct : percents) {
+    require(std::isfinite(pct) && pct > 0 && pct < 100, "percentile", "in (0, 100)", pct);
+    const double p = pct / 100.0;
+    const double wait = wait_quantile(ev, p);
+    out.wait_ms.push_back(wait);
+    out.ttft_ms.push_back(wait + ev.post_queue_ms);
+    out.itl_ms.push_back(itl_quantile(ev, p));
+  }
+  return out;
+}
+
+double QueueAnalyzer::metric_value(const Evaluation& ev, const Constraint& c) const {
+  const double p = c.percentile / 100.0;
+  switch (c.metric) {
+    case TargetMetric::ttft:
+      return c.percentile == 0 ? ev.metrics.ttft_ms : ttft_quantile(ev, p);
+    case TargetMetric::itl:
+      return c.percentile == 0 ? ev.metrics.itl_ms : itl_quantile(ev, p);
+    case TargetMetric::wait:
+      return c.percentile == 0 ? ev.metrics.wait_time_ms : wait_quantile(ev, p);
+    case TargetMetric::loss:
+      return ev.metrics.loss_prob;
+  }
+  return 0.0;
+}
+
+}  // namespace inferno::queue

@@ -1,0 +1,135 @@
+#include "inferno/queue/chain.hpp"
+
+#include <algorithm>
+#include <cmath>
+
+#include "inferno/error.hpp"
+
+namespace inferno::queue {
+
+CompletionRates completion_rates_from_service_times(const std::vector<double>& tau_ms) {
+  if (tau_ms.empty()) throw InvalidArgument("max_batch must be >= 1, got 0");
+  CompletionRates rates;
+  rates.mu.resize(tau_ms.size());
+  rates.log_mu.resize(tau_ms.size());
+  for (std::size_t i = 0; i < tau_ms.size(); ++i) {
+    const double tau = tau_ms[i];
+    if (!(std::isfinite(tau) && tau > 0))
+      throw InvalidArgument("service time tau(" + std::to_string(i + 1) +
+                            ") must be finite and > 0 ms; check the service-model parameters");
+    rates.mu[i] = static_cast<double>(i + 1) / tau;
+    rates.log_mu[i] = std::log(rates.mu[i]);
+  }
+  return rates;
+}
+
+double geometric_sum_negative(double x, std::int64_t q) {
+  if (q <= 0) return 0.0;
+  return std::expm1(static_cast<double>(q) * x) / std::expm1(x);
+}
+
+double truncated_geometric_mean(double u, std::int64_t q) {
+  const double qd = static_cast<double>(q);
+  if (u * qd < 1e-3) return (qd - 1.0) / 2.0 - u * (qd * qd - 1.0) / 12.0;
+  return std::exp(-u) / -std::expm1(-u) - qd * std::exp(-qd * u) / -std::expm1(-qd * u);
+}
+
+void solve_chain(double lambda, const CompletionRates& rates, std::int64_t max_queue,
+                 std::vector<double>& head, ChainSolution& out) {
+  const int n_batch = rates.max_batch();
+  if (!(std::isfinite(lambda) && lambda > 0))
+    throw InvalidArgument("arrival rate must be a finite number > 0");
+  if (n_batch < 1) throw InvalidArgument("max_batch must be >= 1, got 0");
+  if (max_queue < 0) throw InvalidArgument("max_queue must be >= 0");
+
+  const double log_lambda = std::log(lambda);
+  head.resize(static_cast<std::size_t>(n_batch) + 1);
+
+  // Pass 1: head log-weights ℓ_k = Σ_{i<=k} (ln λ - ln μ_i), Neumaier-compensated because the terms
+  // change sign around the load where λ ≈ μ_i.
+  double sum = 0.0, comp = 0.0, log_max = 0.0;
+  head[0] = 0.0;
+  for (int k = 1; k <= n_batch; ++k) {
+    const double term = log_lambda - rates.log_mu[k - 1];
+    const double t = sum + term;
+    comp += std::fabs(sum) >= std::fabs(term) ? (sum - t) + term : (term - t) + sum;
+    sum = t;
+    const double ell = sum + comp;
+    head[k] = ell;
+    log_max = std::max(log_max, ell);
+  }
+  const double qd = static_cast<double>(max_queue);
+  const double mu_n = rates.mu.back();
+  const double ell_n = head[n_batch];
+  const double theta = log_lambda - rates.log_mu.back();
+  const double ell_k = ell_n + qd * theta;
+  if (max_queue > 0) log_max = std::max(log_max, ell_k);
+
+  // Pass 2: weights normalised by the global maximum (each in [0, 1]) and their moments. The terms
+  // are non-negative, so plain summation is accurate to N·ulp.
+  head[0] = std::exp(-log_max);
+  double sum_busy = 0.0, sum_k = 0.0, sum_mu = 0.0;
+  for (int k = 1; k <= n_batch; ++k) {
+    const double h = std::exp(head[k] - log_max);
+    head[k] = h;
+    sum_busy += h;
+    sum_k += k * h;
+    sum_mu += rates.mu[k - 1] * h;
+  }
+  const double h_n = head[n_batch];
+
+  // Geometric tail k = N+1..K in closed form: mass T0 and mean position ī beyond N.
+  double tail_mass = 0.0, tail_mean = 0.0;
+  if (max_queue > 0) {
+    if (theta < 0) {
+      tail_mass = std::exp(ell_n + theta - log_max) * geometric_sum_negative(theta, max_queue);
+      tail_mean = 1.0 + truncated_geometric_mean(-theta, max_queue);
+    } else if (theta > 0) {
+      tail_mass = std::exp(ell_k - log_max) * geometric_sum_negative(-theta, max_queue);
+      tail_mean = qd - truncated_geometric_mean(theta, max_queue);
+    } else {
+      tail_mass = h_n * qd;
+      tail_mean = (qd + 1.0) / 2.0;
+    }
+  }
+  const double norm = head[0] + sum_busy + tail_mass;
+
+  out.lambda = lambda;
+  out.max_batch = n_batch;
+  out.max_queue = max_queue;
+  out.log_max = log_max;
+  out.theta = theta;
+  out.ell_batch = ell_n;
+  out.ell_full = max_queue > 0 ? ell_k : ell_n;
+  out.norm = norm;
+  out.tail_mass = tail_mass;
+
+  out.prob_empty = head[0] / norm;
+  out.prob_full = (max_queue > 0 ? std::exp(ell_k - log_max) : h_n) / norm;
+  out.prob_batch_full = (h_n + tail_mass) / norm;
+  out.busy = (sum_busy + tail_mass) / norm;
+  out.num_in_service = (sum_k + n_batch * tail_mass) / norm;
+  out.queue_length = tail_mass * tail_mean / norm;
+  out.num_in_system = out.num_in_service + out.queue_length;
+  out.throughput = (sum_mu + mu_n * tail_mass) / norm;
+
+  if (out.throughput > 0) {
+    out.response_ms = out.num_in_system / out.throughput;
+    out.service_ms = out.num_in_service / out.throughput;
+    out.wait_ms = out.queue_length / out.throughput;
+  } else {
+    // λ so small that every busy-state weight underflowed: the exact λ → 0 limit.
+    out.throughput = lambda;
+    out.response_ms = out.service_ms = 1.0 / rates.mu.front();
+    out.wait_ms = 0.0;
+  }
+}
+
+ChainSolution solve_chain(double lambda, const CompletionRates& rates, std::int64_t max_queue) {
+  std::vector<double> head;
+  ChainSolution out;
+  solve_chain(lambda, rates, max_queue, head, out);
+  return out;
+}
+
+}  // namespace inferno::queue

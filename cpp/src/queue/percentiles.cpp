@@ -1,0 +1,90 @@
+#include "inferno/queue/percentiles.hpp"
+
+#include <algorithm>
+#include <cmath>
+
+#include "inferno/error.hpp"
+
+namespace inferno::queue {
+
+namespace {
+
+// Σ_{k=N+j..K-1} of the unnormalised weights exp(ℓ_k - Mx), i.e. queue positions i = j..Q-1.
+double tail_weight_from(const ChainSolution& c, std::int64_t j) {
+  const std::int64_t q = c.max_queue;
+  if (j >= q) return 0.0;
+  const double jd = static_cast<double>(j);
+  if (c.theta < 0)
+    return std::exp(c.ell_batch + jd * c.theta - c.log_max) * geometric_sum_negative(c.theta, q - j);
+  if (c.theta > 0)
+    return std::exp(c.ell_batch + static_cast<double>(q - 1) * c.theta - c.log_max) *
+           geometric_sum_negative(-c.theta, q - j);
+  return std::exp(c.ell_batch - c.log_max) * static_cast<double>(q - j);
+}
+
+// A_j: probability that an accepted arrival needs at least j+1 completions before it starts.
+double needs_completions(const ChainSolution& c, std::int64_t j) {
+  const double accepted = c.norm * c.throughput / c.lambda;  // Z·(1 - p_K)
+  return std::min(1.0, tail_weight_from(c, j) / accepted);
+}
+
+}  // namespace
+
+double prob_wait(const ChainSolution& chain, const CompletionRates&) {
+  if (chain.max_queue == 0) return 0.0;
+  return needs_completions(chain, 0);
+}
+
+double wait_survival(const ChainSolution& chain, const CompletionRates& rates, double t_ms) {
+  if (!(t_ms >= 0)) return 1.0;  // W >= 0 surely; also maps NaN to the safe side
+  const std::int64_t q = chain.max_queue;
+  if (q == 0) return 0.0;
+  const double x = rates.mu.back() * t_ms;  // expected completions in t at rate μ_N
+  if (x == 0) return needs_completions(chain, 0);
+  if (!std::isfinite(x)) return 0.0;
+  // P(W > t) = Σ_j Poisson(j; x)·A_j over the window where the Poisson mass is not negligible.
+  const double spread = 12.0 * std::sqrt(x) + 30.0;
+  const auto j_lo = static_cast<std::int64_t>(std::max(0.0, std::floor(x - spread)));
+  const auto j_hi = static_cast<std::int64_t>(
+      std::min(static_cast<double>(q - 1), std::ceil(x + spread)));
+  if (j_lo > j_hi) return 0.0;
+  const auto j_mode =
+      std::clamp(static_cast<std::int64_t>(std::floor(x)), j_lo, j_hi);
+  const double log_x = std::log(x);
+  const double pmf_mode =
+      std::exp(-x + static_cast<double>(j_mode) * log_x - std::lgamma(static_cast<double>(j_mode) + 1.0));
+  double total = pmf_mode * needs_completions(chain, j_mode);
+  double pmf = pmf_mode;
+  for (std::int64_t j = j_mode + 1; j <= j_hi; ++j) {
+    pmf *= x / static_cast<double>(j);
+    total += pmf * needs_completions(chain, j);
+  }
+  pmf = pmf_mode;
+  for (std::int64_t j = j_mode - 1; j >= j_lo; --j) {
+    pmf *= static_cast<double>(j + 1) / x;
+    total += pmf * needs_completions(chain, j);
+  }
+  return std::clamp(total, 0.0, 1.0);
+}
+
+double wait_quantile(const ChainSolution& chain, const CompletionRates& rates, double p) {
+  if (!(p > 0 && p < 1)) throw InvalidArgument("quantile probability must be in (0, 1)");
+  const double exceed = 1.0 - p;
+  if (chain.max_queue == 0 || prob_wait(chain, rates) <= exceed) return 0.0;
+  // Markov's inequality: P(W > E[W]/(1-p)) <= 1-p, so this brackets the quantile.
+  double lo = 0.0;
+  double hi = chain.wait_ms / exceed;
+  if (!(hi > 0)) hi = 1.0 / rates.mu.back();
+  for (int grow = 0; grow < 64 && wait_survival(chain, rates, hi) > exceed; ++grow)
+    hi *= 2.0;  // guards rounding only
+  for (int step = 0; step < 200 && hi - lo > 1e-12 * hi; ++step) {
+    const double mid = 0.5 * (lo + hi);
+    if (wait_survival(chain, rates, mid) > exceed)
+      lo = mid;
+    else
+      hi = mid;
+  }
+  return hi;
+}
+
+}  // namespace inferno::queue

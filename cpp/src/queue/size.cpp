@@ -1,0 +1,256 @@
+// Size (spec §5.4): the largest arrival rate meeting every target, by a first-crossing search on
+// the normalised violation h(λ) = max_k (g_k(λ) - y_k) / y_k.
+#include <algorithm>
+#include <cmath>
+#include <sstream>
+
+#include "inferno/error.hpp"
+#include "inferno/queue/analyzer.hpp"
+
+namespace inferno::queue {
+
+std::string constraint_name(const Constraint& c) {
+  std::string base;
+  switch (c.metric) {
+    case TargetMetric::ttft: base = "TTFT"; break;
+    case TargetMetric::itl: base = "ITL"; break;
+    case TargetMetric::wait: base = "WaitTime"; break;
+    case TargetMetric::loss: base = "LossProb"; break;
+  }
+  if (c.percentile == 0) return base;
+  std::ostringstream pct;
+  pct.precision(15);
+  pct << c.percentile;
+  return base + "_p" + pct.str();
+}
+
+const char* size_status_name(SizeStatus s) {
+  switch (s) {
+    case SizeStatus::ok: return "ok";
+    case SizeStatus::unconstrained: return "unconstrained";
+    case SizeStatus::infeasible: return "infeasible";
+  }
+  return "ok";
+}
+
+namespace {
+
+void validate_targets(const Targets& targets, const SizeOptions& options) {
+  for (const auto& c : targets.constraints) {
+    const std::string name = constraint_name(c);
+    require(std::isfinite(c.target) && c.target > 0, "target " + name, "a finite number > 0",
+            c.target);
+    if (c.metric == TargetMetric::loss) {
+      require(c.percentile == 0, "target LossProb percentile", "0 (loss has no percentiles)",
+              c.percentile);
+      require(c.target < 1, "target LossProb", "in (0, 1)", c.target);
+    } else {
+      require(c.percentile == 0 || (std::isfinite(c.percentile) && c.percentile > 0 &&
+                                    c.percentile < 100),
+              "percentile of target " + name, "0 (mean) or in (0, 100)", c.percentile);
+    }
+  }
+  require(std::isfinite(targets.tps) && targets.tps >= 0, "target TPS", "a finite number >= 0",
+          targets.tps);
+  require(options.grid_points >= 1, "grid_points", "an integer >= 1", options.grid_points);
+  require(std::isfinite(options.tps_safety_fraction) && options.tps_safety_fraction >= 0 &&
+              options.tps_safety_fraction < 1,
+          "tps_safety_fraction", "in [0, 1)", options.tps_safety_fraction);
+  require(std::isfinite(options.rate_rel_tol) && options.rate_rel_tol > 0 && options.rate_rel_tol < 1,
+          "rate_rel_tol", "in (0, 1)", options.rate_rel_tol);
+  require(options.max_refine_steps >= 1, "max_refine_steps", "an integer >= 1",
+          options.max_refine_steps);
+}
+
+// Memo of evaluations: every probe computes all constraint values, so the joint and the
+// per-constraint searches share grid points and, while one constraint binds, bisection points.
+class Probes {
+ public:
+  Probes(const QueueAnalyzer& analyzer, const std::vector<Constraint>& constraints,
+         double (QueueAnalyzer::*metric)(const Evaluation&, const Constraint&) const)
+      : analyzer_(analyzer), constraints_(constraints), value_(metric) {}
+
+  struct Entry {
+    double rate_rps;
+    Metrics metrics;
+    std::size_t first_value;  // offset into values_
+  };
+
+  const Entry& at(double rate_rps) {
+    for (const Entry& e : entries_)
+      if (e.rate_rps == rate_rps) return e;
+    analyzer_.evaluate(rate_rps, scratch_);
+    entries_.push_back({rate_rps, scratch_.metrics, values_.size()});
+    for (const auto& c : constraints_) values_.push_back((analyzer_.*value_)(scratch_, c));
+    return entries_.back();
+  }
+
+  double value(const Entry& e, std::size_t k) const { return values_[e.first_value + k]; }
+  double violation(const Entry& e, std::size_t k) const {
+    return (value(e, k) - constraints_[k].target) / constraints_[k].target;
+  }
+  std::size_t size() const { return entries_.size(); }
+
+ private:
+  const QueueAnalyzer& analyzer_;
+  const std::vector<Constraint>& constraints_;
+  double (QueueAnalyzer::*value_)(const Evaluation&, const Constraint&) const;
+  Evaluation scratch_;
+  std::vector<Entry> entries_;
+  std::vector<double> values_;
+};
+
+struct Crossing {
+  SizeStatus status = SizeStatus::ok;
+  double rate_rps = 0;
+  std::size_t binding = 0;             // index into constraints (ok)
+  std::vector<std::size_t> violated;   // at the zero-load probe (infeasible)
+};
+
+// h restricted to the constraint indices in `subset`, and the index attaining the max.
+double violation(Probes& probes, double rate, const std::vector<std::size_t>& subset,
+                 std::size_t* argmax = nullptr) {
+  const auto& e = probes.at(rate);
+  double h = -HUGE_VAL;
+  for (std::size_t k : subset) {
+    const double v = probes.violation(e, k);
+    if (v > h) {
+      h = v;
+      if (argmax) *argmax = k;
+    }
+  }
+  return h;
+}
+
+Crossing first_crossing(Probes& probes, const std::vector<std::size_t>& subset, double lo,
+                        double hi, const SizeOptions& options) {
+  Crossing out;
+  if (violation(probes, lo, subset) > 0) {
+    out.status = SizeStatus::infeasible;
+    const auto& e = probes.at(lo);
+    for (std::size_t k : subset)
+      if (probes.violation(e, k) > 0) out.violated.push_back(k);
+    return out;
+  }
+  if (!(hi > lo)) {  // degenerate range: the zero-load probe is the only point
+    out.status = SizeStatus::unconstrained;
+    out.rate_rps = lo;
+    return out;
+  }
+  // Scan the grid for the first violation.
+  double a = lo, b = hi;
+  bool crossed = false;
+  const int grid = options.grid_points;
+  for (int i = 1; i <= grid; ++i) {
+    const double x = i == grid ? hi : lo + (hi - lo) * i / grid;
+    if (violation(probes, x, subset) > 0) {
+      b = x;
+      crossed = true;
+      break;
+    }
+    a = x;
+  }
+  if (!crossed) {
+    out.status = SizeStatus::unconstrained;
+    out.rate_rps = hi;
+    return out;
+  }
+  // Refine keeping h(a) <= 0 < h(b): Illinois steps, with bisection whenever two steps in a row
+  // fail to halve the bracket. Only the sign of h steers the bracket.
+  double ha = violation(probes, a, subset);
+  double hb = violation(probes, b, subset);
+  int side = 0, since_halving = 0;
+  double reference_width = b - a;
+  for (int step = 0; step < options.max_refine_steps; ++step) {
+    const double tol = options.rate_rel_tol * b;
+    if (b - a <= tol) break;
+    double x;
+    if (since_halving >= 2 || !(hb - ha > 0)) {
+      x = 0.5 * (a + b);
+    } else {
+      x = b - hb * (b - a) / (hb - ha);
+      x = std::clamp(x, a + 0.5 * tol, b - 0.5 * tol);  // a step of at least tol/2 can close it
+    }
+    if (!(x > a && x < b)) x = 0.5 * (a + b);
+    const double hx = violation(probes, x, subset);
+    if (hx <= 0) {
+      a = x;
+      ha = hx;
+      if (side == -1) hb *= 0.5;
+      side = -1;
+    } else {
+      b = x;
+      hb = hx;
+      if (side == +1) ha *= 0.5;
+      side = +1;
+    }
+    if (b - a <= 0.5 * reference_width) {
+      reference_width = b - a;
+      since_halving = 0;
+    } else {
+      ++since_halving;
+    }
+  }
+  out.status = SizeStatus::ok;
+  out.rate_rps = a;
+  violation(probes, b, subset, &out.binding);
+  return out;
+}
+
+}  // namespace
+
+SizeResult QueueAnalyzer::max_rate(const Targets& targets, const SizeOptions& options) const {
+  validate_targets(targets, options);
+  const auto& constraints = targets.constraints;
+  Probes probes(*this, constraints, &QueueAnalyzer::metric_value);
+
+  const double rate_lo = min_rate_rps();
+  const double rate_max = max_rate_rps();
+  const bool tps_cap = targets.tps > 0;
+  const double rate_tps = (1.0 - options.tps_safety_fraction) * rate_max;
+  const double rate_hi = tps_cap ? rate_tps : rate_max;
+
+  std::vector<std::size_t> all(constraints.size());
+  for (std::size_t k = 0; k < all.size(); ++k) all[k] = k;
+
+  SizeResult result;
+  result.tps_rate_rps = rate_tps;
+  const Crossing joint = first_crossing(probes, all, rate_lo, rate_hi, options);
+  result.status = joint.status;
+  switch (joint.status) {
+    case SizeStatus::ok:
+      result.rate_rps = joint.rate_rps;
+      result.binding = constraint_name(constraints[joint.binding]);
+      break;
+    case SizeStatus::unconstrained:
+      result.rate_rps = joint.rate_rps;
+      result.binding = tps_cap ? "tpsHeadroom" : "stability";
+      break;
+    case SizeStatus::infeasible:
+      result.rate_rps = 0;
+      for (std::size_t k : joint.violated) {
+        result.violated.push_back(constraint_name(constraints[k]));
+        result.binding += (result.binding.empty() ? "" : ",") + result.violated.back();
+      }
+      break;
+  }
+  const auto& at = probes.at(joint.status == SizeStatus::infeasible ? rate_lo : result.rate_rps);
+  result.metrics = at.metrics;
+  for (std::size_t k = 0; k < constraints.size(); ++k) result.achieved.push_back(probes.value(at, k));
+
+  for (std::size_t k = 0; k < constraints.size(); ++k) {
+    const Crossing single = first_crossing(probes, {k}, rate_lo, rate_max, options);
+    result.per_constraint.push_back(
+        {constraints[k], single.status, single.status == SizeStatus::infeasible ? 0.0 : single.rate_rps});
+  }
+
+  if (tps_cap) {
+    const double tokens = joint.status == SizeStatus::infeasible ? 0.0 : result.metrics.tokens_per_sec;
+    result.tps_met = tokens >= targets.tps;
+    result.replicas_for_tps = tokens > 0 ? std::ceil(targets.tps / tokens) : 0.0;
+  }
+  result.evaluations = static_cast<int>(probes.size());
+  return result;
+}
+
+}  // namespace inferno::queue

@@ -1,0 +1,264 @@
+// Analyze and Size against the spec's public vectors (§10.3, §10.5) and identities (§4.3, §5.4).
+#include <catch2/catch.hpp>
+#include <cmath>
+
+#include "inferno/error.hpp"
+#include "inferno/queue/analyzer.hpp"
+
+using namespace inferno::queue;
+
+namespace {
+
+QueueConfig input_a(int max_batch = 48) {
+  QueueConfig c;
+  c.service_model = "iteration";
+  c.params = {{"alpha", 12}, {"beta", 0.05}, {"gamma", 0.0005}};
+  c.shape = RequestShape{128, 512, 8192};
+  c.max_batch = max_batch;
+  c.max_queue = 128;
+  return c;
+}
+
+QueueConfig legacy(int max_batch) {
+  QueueConfig c;
+  c.service_model = "token";
+  c.params = {{"alpha", 19}, {"beta", 1}, {"tokens_per_request", 1024}};
+  c.max_batch = max_batch;
+  c.max_queue = 200;
+  return c;
+}
+
+// Tolerance of spec §10.0 for quantities containing the reference's float32 T - S.
+void check_cancelled(double value, double ref, double ref_response) {
+  CHECK(std::fabs(value - ref) <= 5e-4 * std::fabs(ref) + 1e-6 * ref_response);
+}
+
+constexpr double kRel = 5e-4;
+
+Targets mean_targets(double ttft, double itl) {
+  Targets t;
+  if (ttft > 0) t.constraints.push_back({TargetMetric::ttft, 0, ttft});
+  if (itl > 0) t.constraints.push_back({TargetMetric::itl, 0, itl});
+  return t;
+}
+
+}  // namespace
+
+TEST_CASE("solve(A) with the current model (spec 10.3)", "[analyzer]") {
+  const QueueAnalyzer a(input_a());
+  const Metrics m = a.analyze(3.0);
+  CHECK(m.throughput_rps == Approx(3).epsilon(kRel));
+  CHECK(m.resp_time_ms == Approx(10348.367).epsilon(kRel));
+  check_cancelled(m.wait_time_ms, 21.405273, 10348.367);
+  CHECK(m.num_in_service == Approx(30.980886).epsilon(kRel));
+  check_cancelled(m.ttft_ms, 67.614647, 10348.367);
+  CHECK(m.itl_ms == Approx(20.118889).epsilon(kRel));
+  CHECK(a.max_rate_rps() == Approx(3.8609295).epsilon(1e-6));
+  CHECK(m.prefill_time_ms == Approx(26.090485).epsilon(kRel));
+  CHECK(m.rho == Approx(0.6454352).epsilon(kRel));
+  // Identity T = TTFT + (m - 1)·ITL to 1e-12, and token throughput.
+  CHECK(m.resp_time_ms == Approx(m.ttft_ms + 511 * m.itl_ms).epsilon(1e-12));
+  CHECK(m.tokens_per_sec == Approx(512 * m.throughput_rps).epsilon(1e-15));
+  CHECK(m.dropped_rps == Approx(3.0 - m.throughput_rps).epsilon(1e-6).margin(1e-12));
+  CHECK(m.loss_prob >= 0);
+  CHECK(m.loss_prob < 1e-6);
+  CHECK(a.peak_batch() == 48);  // no chunking: μ_B increasing
+}
+
+TEST_CASE("target(A): mean TTFT and ITL targets (spec 10.3)", "[analyzer][size]") {
+  const QueueAnalyzer a(input_a());
+  const SizeResult r = a.max_rate(mean_targets(60, 20));
+  REQUIRE(r.status == SizeStatus::ok);
+  CHECK(r.binding == "TTFT");
+  CHECK(r.rate_rps == Approx(2.9494622).epsilon(kRel));
+  CHECK(r.metrics.throughput_rps == Approx(2.9494622).epsilon(kRel));
+  CHECK(r.metrics.resp_time_ms == Approx(10231.625).epsilon(kRel));
+  check_cancelled(r.metrics.wait_time_ms, 14.219727, 10231.625);
+  CHECK(r.metrics.num_in_service == Approx(30.135853).epsilon(kRel));
+  CHECK(r.metrics.itl_ms == Approx(19.90533).epsilon(kRel));
+  // The reference overshoots to 60.000584; inferno returns the feasible side.
+  CHECK(r.metrics.ttft_ms <= 60.0);
+  CHECK(r.metrics.ttft_ms == Approx(60.0).epsilon(1e-6));
+  REQUIRE(r.per_constraint.size() == 2);
+  CHECK(r.per_constraint[0].rate_rps == Approx(2.9494622).epsilon(kRel));
+  CHECK(r.per_constraint[1].rate_rps == Approx(2.971982).epsilon(kRel));
+  CHECK(r.achieved[0] == r.metrics.ttft_ms);
+  CHECK(r.achieved[1] == r.metrics.itl_ms);
+  // A slightly higher rate violates the binding target: the bracket really is tight.
+  CHECK(a.analyze(r.rate_rps * (1 + 1e-8)).ttft_ms > 60.0);
+}
+
+TEST_CASE("Size statuses: unconstrained, infeasible, TPS headroom, loss", "[analyzer][size]") {
+  const QueueAnalyzer a(input_a());
+  SECTION("no constraints: unconstrained at maxRPS") {
+    const SizeResult r = a.max_rate({});
+    CHECK(r.status == SizeStatus::unconstrained);
+    CHECK(r.binding == "stability");
+    CHECK(r.rate_rps == a.max_rate_rps());
+  }
+  SECTION("a loose target is met at every stable rate") {
+    const SizeResult r = a.max_rate(mean_targets(1e6, 1e6));
+    CHECK(r.status == SizeStatus::unconstrained);
+    CHECK(r.rate_rps == a.max_rate_rps());
+    CHECK(r.per_constraint[0].status == SizeStatus::unconstrained);
+  }
+  SECTION("a target below the zero-load value is infeasible and says which") {
+    const SizeResult r = a.max_rate(mean_targets(5, 20));
+    CHECK(r.status == SizeStatus::infeasible);
+    CHECK(r.rate_rps == 0);
+    CHECK(r.binding == "TTFT");
+    REQUIRE(r.violated.size() == 1);
+    CHECK(r.per_constraint[0].status == SizeStatus::infeasible);
+    CHECK(r.per_constraint[0].rate_rps == 0);
+    CHECK(r.per_constraint[1].status == SizeStatus::ok);
+  }
+  SECTION("TPS is a demand: caps at (1-s)·maxRPS and reports replicas") {
+    Targets t;
+    t.tps = 10000;
+    const SizeResult r = a.max_rate(t);
+    CHECK(r.status == SizeStatus::unconstrained);
+    CHECK(r.binding == "tpsHeadroom");
+    CHECK(r.rate_rps == Approx(0.9 * a.max_rate_rps()).epsilon(1e-15));
+    CHECK(r.tps_rate_rps == Approx(0.9 * a.max_rate_rps()).epsilon(1e-15));
+    CHECK(r.metrics.tokens_per_sec == Approx(512 * r.metrics.throughput_rps).epsilon(1e-15));
+    CHECK(r.replicas_for_tps == std::ceil(10000 / r.metrics.tokens_per_sec));
+    CHECK(r.tps_met == (r.metrics.tokens_per_sec >= 10000));
+    CHECK_FALSE(r.tps_met);
+  }
+  SECTION("loss-probability target with no waiting room") {
+    QueueConfig c = input_a();
+    c.max_queue = 0;
+    const QueueAnalyzer lossy(c);
+    Targets t;
+    t.constraints.push_back({TargetMetric::loss, 0, 0.01});
+    const SizeResult r = lossy.max_rate(t);
+    REQUIRE(r.status == SizeStatus::ok);
+    CHECK(r.metrics.loss_prob <= 0.01);
+    CHECK(r.metrics.loss_prob == Approx(0.01).epsilon(1e-6));
+    CHECK(r.metrics.wait_time_ms == 0.0);
+  }
+  SECTION("bad targets are rejected with the field name") {
+    Targets negative;
+    negative.constraints.push_back({TargetMetric::ttft, 0, -1});
+    CHECK_THROWS_WITH(a.max_rate(negative), Catch::Contains("target TTFT must be a finite number > 0"));
+    Targets t;
+    t.constraints.push_back({TargetMetric::ttft, 100, 50});
+    CHECK_THROWS_WITH(a.max_rate(t), Catch::Contains("percentile of target TTFT_p100"));
+  }
+}
+
+TEST_CASE("N = 1: a satisfiable ITL target is not reported infeasible (reference defect 1)",
+          "[analyzer][size]") {
+  const QueueAnalyzer a(input_a(1));
+  const double itl_zero_load = a.analyze(a.min_rate_rps()).itl_ms;
+  const SizeResult r = a.max_rate(mean_targets(0, itl_zero_load * 1.01));
+  CHECK(r.status != SizeStatus::infeasible);
+  CHECK(r.rate_rps > 0);
+  CHECK(r.metrics.itl_ms <= itl_zero_load * 1.01);
+}
+
+TEST_CASE("overload: every positive rate is analysed, excess shows as blocking", "[analyzer]") {
+  const QueueAnalyzer a(input_a());
+  const Metrics m = a.analyze(100.0);
+  CHECK(m.throughput_rps == Approx(1000 * a.rates().mu.back()).epsilon(1e-6));
+  CHECK(m.loss_prob > 0.9);
+  CHECK(m.dropped_rps == Approx(100.0 - m.throughput_rps).epsilon(1e-9));
+  CHECK(m.wait_time_ms == Approx(128 / a.rates().mu.back()).epsilon(1e-3));
+  CHECK_THROWS_WITH(a.analyze(0.0), Catch::Contains("rate_rps must be a finite number > 0"));
+  CHECK_THROWS_AS(a.analyze(std::nan("")), inferno::InvalidArgument);
+}
+
+TEST_CASE("legacy token model: 2024 README (spec 10.5)", "[analyzer][legacy]") {
+  const QueueAnalyzer a(legacy(48));
+  const double per_min = 60.0;  // req/s -> req/min
+  SECTION("solve at 30 req/min") {
+    const Metrics m = a.analyze(30.0 / per_min);
+    CHECK(m.throughput_rps * per_min == Approx(29.999998).epsilon(kRel));
+    CHECK(m.resp_time_ms / 1000 == Approx(41.96881).epsilon(kRel));
+    CHECK(m.wait_time_ms / 1000 == Approx(0.0027588).epsilon(1e-3));  // exact value, spec 10.0
+    CHECK(m.num_in_service == Approx(20.983025).epsilon(kRel));
+    CHECK(m.itl_ms == Approx(40.98247).epsilon(kRel));
+    CHECK(a.max_rate_rps() * per_min == Approx(41.93564).epsilon(1e-6));
+    CHECK(m.resp_time_ms == Approx(m.ttft_ms + 1023 * m.itl_ms).epsilon(1e-12));
+  }
+  SECTION("target wait 1 s and ITL 50 ms") {
+    Targets t;
+    t.constraints.push_back({TargetMetric::wait, 0, 1000});
+    t.constraints.push_back({TargetMetric::itl, 0, 50});
+    const SizeResult r = a.max_rate(t);
+    REQUIRE(r.status == SizeStatus::ok);
+    CHECK(r.binding == "ITL");
+    CHECK(r.metrics.throughput_rps * per_min == Approx(35.200314).epsilon(kRel));
+    CHECK(r.metrics.resp_time_ms / 1000 == Approx(51.532883).epsilon(kRel));
+    check_cancelled(r.metrics.wait_time_ms / 1000, 0.33288673, 51.532883);
+    CHECK(r.metrics.num_in_service == Approx(30.037598).epsilon(kRel));
+    CHECK(r.metrics.itl_ms == Approx(49.999996).epsilon(kRel));
+    CHECK(r.metrics.itl_ms <= 50.0);
+    CHECK(r.per_constraint[0].rate_rps * per_min == Approx(36.61307).epsilon(kRel));
+    CHECK(r.per_constraint[1].rate_rps * per_min == Approx(35.200314).epsilon(kRel));
+  }
+}
+
+TEST_CASE("legacy token model: the inferno slides (spec 10.5)", "[analyzer][legacy]") {
+  const double per_min = 60.0;
+  const Metrics a = QueueAnalyzer(legacy(48)).analyze(36.613 / per_min);
+  CHECK(a.wait_time_ms == Approx(999.94).epsilon(1e-4));
+  CHECK(a.itl_ms == Approx(53.075).epsilon(1e-4));
+  CHECK(a.num_in_service == Approx(33.16).epsilon(1e-3));
+  CHECK(a.rho == Approx(0.69093).epsilon(1e-4));
+  const Metrics b = QueueAnalyzer(legacy(32)).analyze(30.0 / per_min);
+  CHECK(b.resp_time_ms == Approx(42481.44).epsilon(1e-6));
+  CHECK(b.wait_time_ms == Approx(673.59).epsilon(1e-5));
+  CHECK(b.itl_ms == Approx(40.828).epsilon(1e-4));
+  const Metrics c = QueueAnalyzer(legacy(48)).analyze(35.2 / per_min);
+  CHECK(c.itl_ms == Approx(49.999).epsilon(1e-4));
+  CHECK(c.wait_time_ms == Approx(332.80).epsilon(1e-4));
+}
+
+TEST_CASE("prefill-decode mean split keeps T = TTFT + (m-1)·ITL when unclamped", "[analyzer]") {
+  QueueConfig c;
+  c.service_model = "prefill-decode";
+  c.params = {{"decode_alpha", 10}, {"decode_beta", 0.3}, {"prefill_gamma", 15},
+              {"prefill_delta", 0.002}};
+  c.shape = RequestShape{200, 100, 8192};
+  c.max_batch = 32;
+  c.max_queue = 64;
+  const QueueAnalyzer a(c);
+  for (double frac : {0.2, 0.6, 0.95}) {
+    const Metrics m = a.analyze(frac * a.max_rate_rps());
+    CAPTURE(frac);
+    CHECK(m.resp_time_ms == Approx(m.ttft_ms + 99 * m.itl_ms).epsilon(1e-12));
+    CHECK(m.ttft_ms == Approx(m.wait_time_ms + m.prefill_time_ms).epsilon(1e-14));
+  }
+}
+
+TEST_CASE("variability correction scales the wait only (spec 8)", "[analyzer]") {
+  QueueConfig c = input_a();
+  const Metrics exact = QueueAnalyzer(c).analyze(3.5);
+  c.options.arrival_cov = 2.0;
+  c.options.service_cov = 1.0;
+  const QueueAnalyzer approx(c);
+  CHECK(approx.kappa() == 2.5);
+  const Metrics m = approx.analyze(3.5);
+  CHECK(m.wait_time_ms == Approx(2.5 * exact.wait_time_ms).epsilon(1e-14));
+  CHECK(m.ttft_ms - m.wait_time_ms == Approx(exact.ttft_ms - exact.wait_time_ms).epsilon(1e-12));
+  CHECK(m.resp_time_ms == Approx(m.wait_time_ms + exact.service_time_ms).epsilon(1e-14));
+  CHECK(m.throughput_rps == exact.throughput_rps);
+  CHECK(m.itl_ms == exact.itl_ms);
+  CHECK(m.num_in_system == Approx(m.num_in_service + m.throughput_rps / 1000 * m.wait_time_ms).epsilon(1e-14));
+  c.options.arrival_cov = -1;
+  CHECK_THROWS_WITH(QueueAnalyzer(c), Catch::Contains("arrival_cov"));
+}
+
+TEST_CASE("chunked prefill: peak rate can exceed maxRPS's mu_N", "[analyzer]") {
+  QueueConfig c;
+  c.params = {{"alpha", 8}, {"beta", 0.033}, {"gamma", 0.000333}};
+  c.shape = RequestShape{4096, 64, 8192};
+  c.max_batch = 200;
+  c.max_queue = 400;
+  const QueueAnalyzer a(c);
+  CHECK(a.peak_rate_rps() >= 1000 * a.rates().mu.back());
+  CHECK(a.peak_batch() <= 200);
+  const auto& mu = a.rates().mu;
+  CHECK(a.peak_rate_rps() == 1000 * *std::max_element(mu.begin(), mu.end()));
+}

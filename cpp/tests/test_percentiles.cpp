@@ -1,0 +1,154 @@
+// Waiting-time, TTFT and ITL distributions (spec §7.7).
+#include <catch2/catch.hpp>
+#include <cmath>
+
+#include "inferno/queue/analyzer.hpp"
+#include "inferno/queue/percentiles.hpp"
+
+using namespace inferno::queue;
+
+namespace {
+CompletionRates linear_rates(int n, double mu) {
+  std::vector<double> tau(static_cast<std::size_t>(n), 1.0 / mu);  // τ_b = 1/μ  ⇒ μ_b = b·μ
+  return completion_rates_from_service_times(tau);
+}
+
+QueueAnalyzer input_a() {
+  QueueConfig c;
+  c.params = {{"alpha", 12}, {"beta", 0.05}, {"gamma", 0.0005}};
+  c.shape = RequestShape{128, 512, 8192};
+  c.max_batch = 48;
+  c.max_queue = 128;
+  return QueueAnalyzer(c);
+}
+
+// P(Poisson(x) <= a - 1) by direct summation (small a only).
+double upper_gamma_reg(long a, double x) {
+  double term = std::exp(-x), sum = 0;
+  for (long j = 0; j < a; ++j) {
+    sum += term;
+    term *= x / static_cast<double>(j + 1);
+  }
+  return sum;
+}
+}  // namespace
+
+TEST_CASE("M/M/1 with a long queue: P(W > t) = rho·exp(-mu(1-rho)t)", "[percentiles]") {
+  const double mu = 0.5, rho = 0.6;
+  const auto rates = linear_rates(1, mu);
+  const auto chain = solve_chain(rho * mu, rates, 5000);
+  for (double t : {0.0, 0.5, 3.0, 20.0, 60.0}) {
+    CAPTURE(t);
+    CHECK(wait_survival(chain, rates, t) ==
+          Approx(rho * std::exp(-mu * (1 - rho) * t)).epsilon(1e-11));
+  }
+}
+
+TEST_CASE("M/M/N with a long queue: Erlang-C tail", "[percentiles]") {
+  const int n = 5;
+  const double mu = 0.2, lambda = 0.7;  // a = 3.5 erlangs
+  const auto rates = linear_rates(n, mu);
+  const auto chain = solve_chain(lambda, rates, 4000);
+  const double a = lambda / mu;
+  double sum = 0, term = 1;
+  for (int k = 0; k < n; ++k) {
+    sum += term;
+    term *= a / (k + 1);
+  }
+  const double tail = term * n / (n - a);  // a^N/N! · N/(N-a)
+  const double erlang_c = tail / (sum + tail);
+  CHECK(prob_wait(chain, rates) == Approx(erlang_c).epsilon(1e-12));
+  for (double t : {1.0, 5.0, 30.0}) {
+    CAPTURE(t);
+    CHECK(wait_survival(chain, rates, t) ==
+          Approx(erlang_c * std::exp(-(n * mu - lambda) * t)).epsilon(1e-10));
+  }
+}
+
+TEST_CASE("Poisson sum equals the closed form with finite Q (r != 1)", "[percentiles]") {
+  const auto rates = linear_rates(3, 0.1);
+  for (double r : {0.4, 0.97, 1.3}) {
+    const long q = 25;
+    const double mu_n = 0.3, lambda = r * mu_n;
+    const auto chain = solve_chain(lambda, rates, q);
+    // π_N = p_N / (1 - p_K); p_N recovered from P(k >= N) minus the tail mass.
+    const double accepted = chain.throughput / lambda;
+    const double p_n = std::exp(chain.ell_batch - chain.log_max) / chain.norm;
+    const double pi_n = p_n / accepted;
+    for (double t : {0.0, 2.0, 15.0, 80.0}) {
+      const double x = mu_n * t;
+      const double closed = pi_n / (1 - r) *
+                            (std::exp(-(1 - r) * x) * upper_gamma_reg(q, r * x) -
+                             std::pow(r, q) * upper_gamma_reg(q, x));
+      CAPTURE(r, t);
+      CHECK(std::fabs(wait_survival(chain, rates, t) - closed) < 1e-12);
+    }
+  }
+}
+
+TEST_CASE("integral of the survival equals the mean wait", "[percentiles]") {
+  const QueueAnalyzer a = input_a();
+  for (double rate : {2.0, 3.5, 3.85, 6.0}) {
+    Evaluation ev;
+    a.evaluate(rate, ev);
+    // Composite Simpson on [0, t_max] where the survival is negligible beyond t_max.
+    const double t_max = 40 * (ev.chain.wait_ms + 1.0 / a.rates().mu.back());
+    const int steps = 4000;
+    const double h = t_max / steps;
+    double integral = a.wait_survival(ev, 0) + a.wait_survival(ev, t_max);
+    for (int i = 1; i < steps; ++i) integral += (i % 2 ? 4 : 2) * a.wait_survival(ev, i * h);
+    integral *= h / 3;
+    CAPTURE(rate);
+    CHECK(integral == Approx(ev.metrics.wait_time_ms).epsilon(1e-6));
+  }
+}
+
+TEST_CASE("quantiles: ordered, consistent with the survival, zero iff no queueing mass", "[percentiles]") {
+  const QueueAnalyzer a = input_a();
+  Evaluation ev;
+  a.evaluate(3.7, ev);
+  const double a0 = ev.metrics.prob_wait;
+  REQUIRE(a0 > 0.05);
+  double previous = 0;
+  for (double p : {0.5, 0.9, 0.95, 0.99, 0.999}) {
+    const double q = a.wait_quantile(ev, p);
+    CAPTURE(p, q);
+    CHECK(q >= previous);
+    previous = q;
+    CHECK((q == 0) == (a0 <= 1 - p));
+    if (q > 0) {
+      CHECK(a.wait_survival(ev, q) <= 1 - p);
+      CHECK(a.wait_survival(ev, q * (1 - 1e-9)) > 1 - p);
+    }
+    CHECK(a.ttft_quantile(ev, p) == Approx(q + ev.post_queue_ms).epsilon(1e-15));
+  }
+  // At light load most requests do not queue at all.
+  Evaluation light;
+  a.evaluate(0.5, light);
+  CHECK(a.wait_quantile(light, 0.5) == 0.0);
+}
+
+TEST_CASE("ITL distribution: token-weighted mean close to the residual mean ITL", "[percentiles]") {
+  const QueueAnalyzer a = input_a();
+  for (double rate : {1.0, 3.0, 3.8}) {
+    Evaluation ev;
+    a.evaluate(rate, ev);
+    const ItlDistribution d = a.itl_distribution(ev);
+    double total = 0, token_mean = 0;
+    for (std::size_t i = 0; i < d.prob.size(); ++i) {
+      total += d.prob[i];
+      token_mean += d.prob[i] * d.itl_ms[i];
+      if (i > 0) CHECK(d.itl_ms[i] > d.itl_ms[i - 1]);
+    }
+    CHECK(total == Approx(1.0).epsilon(1e-12));
+    // Token-weighted mean L_s / Σ b·q_b/itl_b against the residual mean ITL (spec 7.5 sanity check).
+    CAPTURE(rate);
+    CHECK(token_mean == Approx(ev.metrics.itl_ms).epsilon(2e-3));
+    double prev = 0;
+    for (double p : {0.1, 0.5, 0.9, 0.99}) {
+      const double q = a.itl_quantile(ev, p);
+      CHECK(q >= prev);
+      prev = q;
+    }
+  }
+}

@@ -100,7 +100,11 @@ ConcurrencyResult optimal_concurrency(const QueueConfig& config, const Targets& 
   out.concurrency = std::clamp(hi, options.min_batch, m_max);
   out.throughput_rps = probe(out.concurrency);  // confirmatory probe, even if probed before
   out.feasible = out.throughput_rps > 0;
-  if (out.feasible) out.size = size_at(out.concurrency);
+  if (out.feasible) {
+    const QueueAnalyzer at_onset(model, out.concurrency, config.max_queue, config.options);
+    out.size = at_onset.max_rate(targets, size_options);
+    out.max_rate_rps = at_onset.max_rate_rps();
+  }
   return out;
 }
 

@@ -19,6 +19,7 @@ struct ConcurrencyResult {
   int concurrency = 1;          // M*
   double throughput_rps = 0;    // f(M*)
   SizeResult size;              // Size at N = M* (metrics all zero when infeasible)
+  double max_rate_rps = 0;      // maxRPS of the configuration with N = M* (0 when infeasible)
   bool feasible = false;
   int m_itl = 0;                // closed-form brackets; 0 when that target is unconstrained
   int m_tpf = 0;

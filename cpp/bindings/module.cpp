@@ -1,0 +1,13 @@
+// inferno._core: the compiled core. One bind_* per subsystem; Python adds the ergonomics.
+#include <pybind11/pybind11.h>
+
+namespace py = pybind11;
+
+void bind_queue(py::module_& m);
+void bind_io(py::module_& m);
+
+PYBIND11_MODULE(_core, m) {
+  m.doc() = "inferno compiled core (queueing models, REST-compatible JSON I/O)";
+  bind_queue(m);
+  bind_io(m);
+}

@@ -1,0 +1,378 @@
+#include "inferno/io/queue_json.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <regex>
+#include <thread>
+
+#include "inferno/error.hpp"
+#include "inferno/io/json.hpp"
+
+namespace inferno::io {
+
+using nlohmann::json;
+using nlohmann::ordered_json;
+using namespace inferno::queue;
+
+QueueOperation parse_queue_operation(const std::string& name) {
+  if (name == "solve") return QueueOperation::solve;
+  if (name == "target") return QueueOperation::target;
+  if (name == "optimize") return QueueOperation::optimize;
+  throw InvalidArgument("unknown queue operation '" + name + "'; allowed: solve, target, optimize");
+}
+
+namespace {
+
+// Error prefixes of the reference REST service (spec §9.5), kept so consumers can match them.
+constexpr const char* kBindingError = "binding error:";
+constexpr const char* kDataError = "data error: invalid input data:";
+constexpr const char* kBuildError = "NewLLMQueueAnalyzer() failed:";
+
+// A failure with the reference prefix and our status code.
+struct RequestError {
+  std::string prefix;
+  std::string detail;
+  std::string status;
+};
+
+double number_or(const json& o, const std::string& key, const std::string& name, double fallback) {
+  return get_number(o, key, name).value_or(fallback);
+}
+
+// Where a model parameter comes from in ProblemData: a top-level key or a nested object field.
+struct ParamSource {
+  std::string object;  // lower-case key of the nested object, empty for top level
+  std::string key;     // lower-case field key
+  std::string name;    // spelling for errors
+};
+
+ParamSource source_of(const std::string& model, const std::string& param) {
+  if (model == "prefill-decode") {
+    if (param == "decode_alpha") return {"decodeparms", "alpha", "decodeParms.alpha"};
+    if (param == "decode_beta") return {"decodeparms", "beta", "decodeParms.beta"};
+    if (param == "prefill_gamma") return {"prefillparms", "gamma", "prefillParms.gamma"};
+    if (param == "prefill_delta") return {"prefillparms", "delta", "prefillParms.delta"};
+  }
+  if (model == "token" && param == "tokens_per_request") return {"", "avgnumtokens", "avgNumTokens"};
+  std::string key = param;
+  std::transform(key.begin(), key.end(), key.begin(), [](unsigned char ch) {
+    return static_cast<char>(std::tolower(ch));
+  });
+  return {"", key, param};
+}
+
+void add_target(Targets& t, TargetMetric metric, double percentile, double value,
+                const std::string& name) {
+  require(std::isfinite(value) && value >= 0, name, "a finite number >= 0 (0 = no target)", value);
+  if (value > 0) t.constraints.push_back({metric, percentile, value});
+}
+
+}  // namespace
+
+QueueRequest parse_problem_data(const json& o) {
+  if (!o.is_object()) throw InvalidArgument("ProblemData must be a JSON object");
+  QueueRequest r;
+  QueueConfig& c = r.config;
+  c.service_model = get_string(o, "servicemodel", "serviceModel").value_or("iteration");
+  const ServiceModelInfo& info = find_service_model(c.service_model);
+
+  // Absent numbers are 0, as in the reference's Go decoder; validation then names what is wrong.
+  r.rate_rps = number_or(o, "rps", "RPS", 0);
+  require(std::isfinite(r.rate_rps) && r.rate_rps >= 0, "RPS", "a finite number >= 0", r.rate_rps);
+  const std::int64_t max_batch = get_integer(o, "maxbatchsize", "maxBatchSize").value_or(0);
+  require(max_batch >= 1 && max_batch <= 100'000'000, "maxBatchSize", "an integer in [1, 1e8]",
+          static_cast<double>(max_batch));
+  c.max_batch = static_cast<int>(max_batch);
+  c.max_queue = get_integer(o, "maxqueuesize", "maxQueueSize").value_or(0);
+  require(c.max_queue >= 0, "maxQueueSize", "an integer >= 0", static_cast<double>(c.max_queue));
+  const std::int64_t max_tokens = get_integer(o, "maxnumtokens", "maxNumTokens").value_or(0);
+  require(max_tokens >= 0 && max_tokens <= 1'000'000'000, "maxNumTokens",
+          "an integer in [0, 1e9] (0 = 8192)", static_cast<double>(max_tokens));
+  c.shape.max_num_tokens = max_tokens == 0 ? 8192 : static_cast<int>(max_tokens);
+  c.shape.in_tokens = number_or(o, "avginputtokens", "avgInputTokens", 0);
+  c.shape.out_tokens = number_or(o, "avgoutputtokens", "avgOutputTokens", 0);
+  if (info.uses_request_shape) {
+    require(std::isfinite(c.shape.in_tokens) && c.shape.in_tokens >= 0, "avgInputTokens",
+            "a finite number >= 0", c.shape.in_tokens);
+    require(std::isfinite(c.shape.out_tokens) && c.shape.out_tokens >= 1, "avgOutputTokens",
+            "a finite number >= 1", c.shape.out_tokens);
+  }
+
+  for (const ParamSpec& spec : info.params) {
+    const ParamSource src = source_of(c.service_model, spec.name);
+    const json* scope = &o;
+    if (!src.object.empty()) {
+      const auto it = o.find(src.object);
+      if (it == o.end() || it->is_null())
+        throw InvalidArgument(src.name.substr(0, src.name.find('.')) +
+                              " is required for serviceModel '" + c.service_model + "'");
+      if (!it->is_object())
+        throw InvalidArgument(src.name.substr(0, src.name.find('.')) + " must be an object");
+      scope = &*it;
+    }
+    const double value = number_or(*scope, src.key, src.name, 0);
+    require_finite_at_least(src.name, value, spec.lower, spec.lower_strict);
+    c.params[spec.name] = value;
+  }
+
+  c.options.arrival_cov = number_or(o, "arrivalcov", "arrivalCOV", 1.0);
+  c.options.service_cov = number_or(o, "servicecov", "serviceCOV", 1.0);
+  require_finite_at_least("arrivalCOV", c.options.arrival_cov, 0, false);
+  require_finite_at_least("serviceCOV", c.options.service_cov, 0, false);
+  const std::string weighting = get_string(o, "itlweighting", "itlWeighting").value_or("token");
+  if (weighting == "token") c.options.itl_weighting = ItlWeighting::token;
+  else if (weighting == "time") c.options.itl_weighting = ItlWeighting::time;
+  else throw InvalidArgument("itlWeighting must be \"token\" or \"time\", got \"" + weighting + "\"");
+
+  Targets& t = r.targets;
+  add_target(t, TargetMetric::ttft, 0, number_or(o, "targetttft", "targetTTFT", 0), "targetTTFT");
+  add_target(t, TargetMetric::itl, 0, number_or(o, "targetitl", "targetITL", 0), "targetITL");
+  add_target(t, TargetMetric::wait, 0, number_or(o, "targetwaittime", "targetWaitTime", 0),
+             "targetWaitTime");
+  const double loss = number_or(o, "targetlossprob", "targetLossProb", 0);
+  require(std::isfinite(loss) && loss >= 0 && loss < 1, "targetLossProb",
+          "in [0, 1) (0 = no target)", loss);
+  add_target(t, TargetMetric::loss, 0, loss, "targetLossProb");
+  static const std::regex percentile_key(R"(target(ttft|itl|waittime)_p([0-9]+(\.[0-9]+)?))");
+  for (const auto& [key, value] : o.items()) {
+    std::smatch match;
+    if (!std::regex_match(key, match, percentile_key)) continue;
+    const double pct = std::stod(match[2].str());
+    const std::string metric = match[1].str();
+    const std::string name = "target" + std::string(metric == "ttft" ? "TTFT" : metric == "itl" ? "ITL" : "WaitTime") + "_p" + match[2].str();
+    require(pct > 0 && pct < 100, "percentile of " + name, "in (0, 100)", pct);
+    const double target = get_number(o, key, name).value_or(0);
+    add_target(t,
+               metric == "ttft" ? TargetMetric::ttft
+               : metric == "itl" ? TargetMetric::itl
+                                 : TargetMetric::wait,
+               pct, target, name);
+  }
+  t.tps = number_or(o, "targettps", "targetTPS", 0);
+  require(std::isfinite(t.tps) && t.tps >= 0, "targetTPS", "a finite number >= 0 (0 = none)", t.tps);
+
+  if (const auto it = o.find("percentiles"); it != o.end() && !it->is_null()) {
+    if (!it->is_array()) throw InvalidArgument("percentiles must be an array of numbers in (0, 100)");
+    for (const auto& v : *it) {
+      if (!v.is_number()) throw InvalidArgument("percentiles must be an array of numbers in (0, 100)");
+      const double pct = v.get<double>();
+      require(pct > 0 && pct < 100, "percentiles[]", "in (0, 100)", pct);
+      r.percentiles.push_back(pct);
+    }
+  }
+
+  r.size.grid_points = static_cast<int>(get_integer(o, "sizegridpoints", "sizeGridPoints").value_or(16));
+  r.size.tps_safety_fraction = number_or(o, "tpssafetyfraction", "tpsSafetyFraction", 0.1);
+  r.concurrency.min_batch = static_cast<int>(get_integer(o, "minbatchsize", "minBatchSize").value_or(1));
+  r.concurrency.epsilon = number_or(o, "onsetepsilon", "onsetEpsilon", 0.02);
+  r.concurrency.max_iters = static_cast<int>(get_integer(o, "onsetmaxiters", "onsetMaxIters").value_or(6));
+  r.concurrency.converge = get_bool(o, "onsetconverge", "onsetConverge").value_or(false);
+  return r;
+}
+
+namespace {
+
+std::string percent_label(double pct) {
+  if (pct == std::floor(pct) && std::fabs(pct) < 1e9) return std::to_string(static_cast<long long>(pct));
+  return format_double(pct);
+}
+
+// Every float written goes through here: NaN or Inf is an error, never an output.
+void put(ordered_json& o, const std::string& key, double value) {
+  if (!std::isfinite(value)) throw std::runtime_error("non-finite result for " + key);
+  o[key] = value;
+}
+
+void put_reference_metrics(ordered_json& o, const Metrics& m, double max_rps) {
+  put(o, "avgRespTime", m.resp_time_ms);
+  put(o, "avgWaitTime", m.wait_time_ms);
+  put(o, "avgNumInServ", m.num_in_service);
+  put(o, "avgTTFT", m.ttft_ms);
+  put(o, "avgITL", m.itl_ms);
+  put(o, "maxRPS", max_rps);
+}
+
+void put_extensions(ordered_json& o, const Metrics& m, const QueueAnalyzer& a) {
+  put(o, "avgPrefillTime", m.prefill_time_ms);
+  put(o, "rho", m.rho);
+  put(o, "lossProb", m.loss_prob);
+  put(o, "droppedRPS", m.dropped_rps);
+  put(o, "busyProb", m.busy_prob);
+  put(o, "avgQueueLength", m.queue_length);
+  put(o, "avgNumInSystem", m.num_in_system);
+  put(o, "probWait", m.prob_wait);
+  put(o, "tokensPerSec", m.tokens_per_sec);
+  put(o, "peakRPS", a.peak_rate_rps());
+  o["peakBatch"] = a.peak_batch();
+}
+
+void put_percentiles(ordered_json& o, const QueueAnalyzer& a, double rate_rps,
+                     const std::vector<double>& requested, const std::vector<Constraint>& constraints) {
+  std::vector<double> ttft = requested, itl = requested, wait = requested;
+  for (const auto& c : constraints) {
+    if (c.percentile == 0) continue;
+    auto& list = c.metric == TargetMetric::ttft ? ttft : c.metric == TargetMetric::itl ? itl : wait;
+    if (std::find(list.begin(), list.end(), c.percentile) == list.end()) list.push_back(c.percentile);
+  }
+  if (ttft.empty() && itl.empty() && wait.empty()) return;
+  Evaluation ev;
+  a.evaluate(rate_rps, ev);
+  for (double pct : ttft) put(o, "ttft_p" + percent_label(pct), a.ttft_quantile(ev, pct / 100));
+  for (double pct : itl) put(o, "itl_p" + percent_label(pct), a.itl_quantile(ev, pct / 100));
+  for (double pct : wait) put(o, "waitTime_p" + percent_label(pct), a.wait_quantile(ev, pct / 100));
+}
+
+void put_approximation(ordered_json& o, const QueueAnalyzer& a) {
+  if (!a.approximate()) return;
+  o["approximation"] = "allen-cunneen";
+  put(o, "kappa", a.kappa());
+}
+
+// The per-constraint rate of the mean target on `metric`, or maxRPS when it is unconstrained.
+double rate_for(const SizeResult& r, TargetMetric metric, double max_rps) {
+  for (const auto& pc : r.per_constraint)
+    if (pc.constraint.metric == metric && pc.constraint.percentile == 0) return pc.rate_rps;
+  return max_rps;
+}
+
+ordered_json solve(const QueueRequest& req, const QueueAnalyzer& a) {
+  require(req.rate_rps > 0, "RPS", "a finite number > 0 for solve", req.rate_rps);
+  const Metrics m = a.analyze(req.rate_rps);
+  ordered_json o;
+  put(o, "offeredRPS", m.offered_rps);
+  put(o, "throughput", m.throughput_rps);
+  put_reference_metrics(o, m, a.max_rate_rps());
+  put(o, "RPSTargetTTFT", 0.0);
+  put(o, "RPSTargetITL", 0.0);
+  put_extensions(o, m, a);
+  put_percentiles(o, a, req.rate_rps, req.percentiles, {});
+  put_approximation(o, a);
+  return o;
+}
+
+ordered_json target(const QueueRequest& req, const QueueAnalyzer& a) {
+  const SizeResult r = a.max_rate(req.targets, req.size);
+  if (r.status == SizeStatus::infeasible)
+    throw RequestError{"Size() failed:",
+                       "targets infeasible even at zero load: " + r.binding, "infeasible"};
+  const Metrics& m = r.metrics;
+  const double max_rps = a.max_rate_rps();
+  ordered_json o;
+  put(o, "offeredRPS", r.rate_rps);
+  put(o, "throughput", m.throughput_rps);
+  put_reference_metrics(o, m, max_rps);
+  put(o, "RPSTargetTTFT", rate_for(r, TargetMetric::ttft, max_rps));
+  put(o, "RPSTargetITL", rate_for(r, TargetMetric::itl, max_rps));
+  put_extensions(o, m, a);
+  put_percentiles(o, a, r.rate_rps, req.percentiles, req.targets.constraints);
+  o["sizeStatus"] = size_status_name(r.status);
+  o["bindingConstraint"] = r.binding;
+  put(o, "RPSTargetTPS", r.tps_rate_rps);
+  put(o, "RPSTargetWaitTime", rate_for(r, TargetMetric::wait, max_rps));
+  put(o, "RPSTargetLossProb", rate_for(r, TargetMetric::loss, max_rps));
+  for (const auto& pc : r.per_constraint)
+    if (pc.constraint.percentile > 0) put(o, "RPSTarget" + constraint_name(pc.constraint), pc.rate_rps);
+  o["tpsMet"] = r.tps_met;
+  o["replicasForTPS"] = static_cast<long long>(r.replicas_for_tps);
+  put_approximation(o, a);
+  return o;
+}
+
+ordered_json optimize(const QueueRequest& req) {
+  const ConcurrencyResult r = optimal_concurrency(req.config, req.targets, req.concurrency, req.size);
+  const Metrics m = r.feasible ? r.size.metrics : Metrics{};
+  ordered_json o;
+  o["concurrency"] = r.concurrency;
+  put(o, "throughput", r.throughput_rps);
+  put_reference_metrics(o, m, r.feasible ? r.max_rate_rps : 0.0);
+  o["M_ITL"] = r.m_itl;
+  o["M_TPF"] = r.m_tpf;
+  o["oracleCalls"] = r.calls;
+  o["feasible"] = r.feasible;
+  put(o, "anchorThroughput", r.anchor_throughput_rps);
+  o["probes"] = r.probes;
+  o["converged"] = r.converged;
+  o["bracketLo"] = r.bracket_lo;
+  o["bracketHi"] = r.bracket_hi;
+  return o;
+}
+
+ordered_json error_body(const RequestError& e) {
+  ordered_json o;
+  o["error"] = e.detail;
+  o["message"] = e.prefix + " " + e.detail;
+  o["status"] = e.status;
+  return o;
+}
+
+}  // namespace
+
+QueueResponse run_queue_request(QueueOperation op, std::string_view json_text) {
+  const char* op_prefix = op == QueueOperation::solve    ? "Analyze() failed:"
+                          : op == QueueOperation::target ? "Size() failed:"
+                                                         : "OptimalConcurrency() failed:";
+  QueueResponse out;
+  try {
+    json folded;
+    QueueRequest req;
+    try {
+      folded = parse_json_folded(json_text);
+      if (!folded.is_object()) throw InvalidArgument("ProblemData must be a JSON object");
+    } catch (const InvalidArgument& e) {
+      throw RequestError{kBindingError, e.what(), "invalid"};
+    }
+    try {
+      req = parse_problem_data(folded);
+    } catch (const InvalidArgument& e) {
+      throw RequestError{kDataError, e.what(), "invalid"};
+    }
+    if (op == QueueOperation::optimize) {
+      out.body = optimize(req);
+      return out;
+    }
+    std::unique_ptr<QueueAnalyzer> analyzer;
+    try {
+      analyzer = std::make_unique<QueueAnalyzer>(req.config);
+    } catch (const InvalidArgument& e) {
+      throw RequestError{kBuildError, e.what(), "invalid"};
+    }
+    out.body = op == QueueOperation::solve ? solve(req, *analyzer) : target(req, *analyzer);
+  } catch (const RequestError& e) {
+    out.ok = false;
+    out.body = error_body(e);
+  } catch (const InvalidArgument& e) {
+    out.ok = false;
+    out.body = error_body({op_prefix, e.what(), "invalid"});
+  } catch (const std::exception& e) {
+    out.ok = false;
+    out.body = error_body({op_prefix, e.what(), "error"});
+  }
+  return out;
+}
+
+std::vector<std::string> run_queue_requests(QueueOperation op, const std::vector<std::string>& lines,
+                                            unsigned threads, std::size_t* failures) {
+  std::vector<std::string> out(lines.size());
+  std::vector<char> failed(lines.size(), 0);
+  auto work = [&](std::size_t begin, std::size_t step) {
+    for (std::size_t i = begin; i < lines.size(); i += step) {
+      if (lines[i].find_first_not_of(" \t\r\n") == std::string::npos) continue;
+      const QueueResponse r = run_queue_request(op, lines[i]);
+      out[i] = r.body.dump();
+      failed[i] = r.ok ? 0 : 1;
+    }
+  };
+  if (threads == 0) threads = std::max(1u, std::thread::hardware_concurrency());
+  threads = static_cast<unsigned>(std::min<std::size_t>(threads, std::max<std::size_t>(1, lines.size())));
+  if (threads <= 1) {
+    work(0, 1);
+  } else {
+    std::vector<std::thread> pool;
+    for (unsigned t = 0; t < threads; ++t) pool.emplace_back(work, t, threads);
+    for (auto& th : pool) th.join();
+  }
+  if (failures) *failures = static_cast<std::size_t>(std::count(failed.begin(), failed.end(), 1));
+  return out;
+}
+
+}  // namespace inferno::io

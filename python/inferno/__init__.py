@@ -1,0 +1,22 @@
+"""inferno: performance models, optimisation and simulation for LLM inference fleets.
+
+Quick start::
+
+    import inferno
+    m = inferno.QueueModel(alpha=12, beta=0.05, gamma=0.0005, in_tokens=128, out_tokens=512,
+                           max_batch=48, max_queue=128)
+    m.analyze(3.0).ttft_ms                  # mean time to first token at 3 req/s
+    m.analyze(np.linspace(0.5, 3.8, 50))    # a DataFrame, one row per rate
+    m.max_rate(ttft_ms=60, itl_ms=20)       # largest load meeting the SLOs
+"""
+
+from importlib.metadata import PackageNotFoundError, version
+
+from .queue import Analysis, Concurrency, MaxRate, QueueModel, service_models
+
+try:
+    __version__ = version("inferno")
+except PackageNotFoundError:  # pragma: no cover - running from a source tree
+    __version__ = "0.0.0"
+
+__all__ = ["Analysis", "Concurrency", "MaxRate", "QueueModel", "service_models", "__version__"]

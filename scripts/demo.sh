@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# The main job: set up (idempotent), then a queueing demo on the sample server in samples/queue.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh
+INFERNO=.venv/bin/inferno
+SAMPLE=samples/queue/problem-data.json
+
+echo
+echo "== Sample server ($SAMPLE) =="
+cat "$SAMPLE"
+echo
+echo "== inferno queue solve: metrics versus load, with percentiles =="
+"$INFERNO" queue solve --problem "$SAMPLE" --rate 0.5,1,1.5,2,2.5,3,3.5,3.8,4.5 \
+  --percentiles 50,95,99 --format table
+echo
+echo "== inferno queue target: largest load meeting TTFT <= 60 ms and ITL <= 20 ms (from the file) =="
+"$INFERNO" queue target --problem "$SAMPLE" --format table
+echo
+echo "== ... and with a P95 TTFT target of 150 ms instead of the mean =="
+"$INFERNO" queue target --problem "$SAMPLE" --ttft 0 --target ttft_p95=150 --format table
+echo
+echo "== inferno queue optimize: smallest batch size on the SLO-throughput plateau =="
+"$INFERNO" queue optimize --problem "$SAMPLE" --max-batch 256 --format table
+echo
+echo "== The same requests as REST-compatible JSON lines (samples/queue/problems.jsonl) =="
+"$INFERNO" queue solve < samples/queue/problems.jsonl

@@ -11,6 +11,7 @@
 #include "inferno/error.hpp"
 #include "inferno/queue/analyzer.hpp"
 #include "inferno/queue/concurrency.hpp"
+#include "inferno/queue/models/iteration.hpp"
 
 namespace py = pybind11;
 using namespace inferno::queue;
@@ -42,12 +43,7 @@ const MetricField kMetricFields[] = {
     {"tokens_per_s", &Metrics::tokens_per_sec},
 };
 
-std::string percent_label(double pct) {
-  std::ostringstream out;
-  out.precision(15);
-  out << pct;
-  return out.str();
-}
+std::string percent_label(double pct) { return inferno::format_number(pct); }
 
 py::dict metrics_dict(const Metrics& m) {
   py::dict d;
@@ -142,7 +138,7 @@ class PyQueue {
     for (std::size_t i = 0; i < n; ++i)
       if (!(std::isfinite(r[i]) && r[i] > 0))
         throw inferno::InvalidArgument("rate_rps must contain finite numbers > 0; element " +
-                                       std::to_string(i) + " is " + std::to_string(r[i]));
+                                       std::to_string(i) + " is " + inferno::format_number(r[i]));
     for (double pct : percents)
       inferno::require(std::isfinite(pct) && pct > 0 && pct < 100, "percentile", "in (0, 100)", pct);
     const std::size_t n_fields = std::size(kMetricFields);
@@ -199,22 +195,28 @@ class PyQueue {
 
   py::array_t<double> wait_survival(double rate_rps,
                                     py::array_t<double, py::array::c_style | py::array::forcecast> t_ms) const {
-    Evaluation ev;
-    analyzer_.evaluate(rate_rps, ev);
-    py::array_t<double> out(t_ms.size());
     const double* t = t_ms.data();
-    double* o = out.mutable_data();
-    for (py::ssize_t i = 0; i < t_ms.size(); ++i) {
+    for (py::ssize_t i = 0; i < t_ms.size(); ++i)
       inferno::require(std::isfinite(t[i]) && t[i] >= 0, "t_ms", "finite and >= 0", t[i]);
-      o[i] = analyzer_.wait_survival(ev, t[i]);
+    py::array_t<double> out(t_ms.size());
+    double* o = out.mutable_data();
+    {
+      py::gil_scoped_release release;
+      Evaluation ev;
+      analyzer_.evaluate(rate_rps, ev);
+      for (py::ssize_t i = 0; i < t_ms.size(); ++i) o[i] = analyzer_.wait_survival(ev, t[i]);
     }
     return out;
   }
 
   py::tuple itl_distribution(double rate_rps) const {
-    Evaluation ev;
-    analyzer_.evaluate(rate_rps, ev);
-    const ItlDistribution d = analyzer_.itl_distribution(ev);
+    ItlDistribution d;
+    {
+      py::gil_scoped_release release;
+      Evaluation ev;
+      analyzer_.evaluate(rate_rps, ev);
+      d = analyzer_.itl_distribution(ev);
+    }
     return py::make_tuple(py::array_t<double>(d.itl_ms.size(), d.itl_ms.data()),
                           py::array_t<double>(d.prob.size(), d.prob.data()));
   }
@@ -342,6 +344,13 @@ void bind_queue(py::module_& root) {
                              [](const PyQueue& q) { return to_array(q.analyzer().model().service_times_ms()); })
       .def_property_readonly("itl_by_batch_ms",
                              [](const PyQueue& q) { return to_array(q.analyzer().itl_by_batch_ms()); })
+      .def_property_readonly("prefill_chunks_by_batch", [](const PyQueue& q) -> py::object {
+        const auto* model = dynamic_cast<const IterationModel*>(&q.analyzer().model());
+        if (model == nullptr) return py::none();
+        py::array_t<std::int64_t> out(q.analyzer().max_batch());
+        for (int b = 1; b <= q.analyzer().max_batch(); ++b) out.mutable_data()[b - 1] = model->chunk_count(b);
+        return std::move(out);
+      })
       .def_property_readonly("completion_rates_rps", [](const PyQueue& q) {
         std::vector<double> rps(q.analyzer().rates().mu);
         for (double& x : rps) x *= 1000.0;

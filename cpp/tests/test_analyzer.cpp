@@ -262,3 +262,23 @@ TEST_CASE("chunked prefill: peak rate can exceed maxRPS's mu_N", "[analyzer]") {
   const auto& mu = a.rates().mu;
   CHECK(a.peak_rate_rps() == 1000 * *std::max_element(mu.begin(), mu.end()));
 }
+
+TEST_CASE("joint rate never exceeds a constraint's own rate, even for erratic metrics",
+          "[analyzer][size]") {
+  // Prefill-decode with no decode step and a vanishing prompt: b_eff, hence the mean ITL,
+  // jumps between the clamp ends as the load moves (found by the property tests).
+  QueueConfig c;
+  c.service_model = "prefill-decode";
+  c.params = {{"decode_alpha", 1.5}, {"decode_beta", 1.0}, {"prefill_gamma", 91.6875},
+              {"prefill_delta", 0.03125}};
+  c.shape = RequestShape{7.700578685318155e-174, 1.0, 8192};
+  c.max_batch = 37;
+  c.max_queue = 0;
+  const QueueAnalyzer a(c);
+  const SizeResult r = a.max_rate(mean_targets(91.6875, 28.875));
+  REQUIRE(r.status != SizeStatus::infeasible);
+  for (const auto& pc : r.per_constraint) CHECK(r.rate_rps <= pc.rate_rps);
+  const Metrics m = a.analyze(r.rate_rps);
+  CHECK(m.ttft_ms <= 91.6875);
+  CHECK(m.itl_ms <= 28.875);
+}

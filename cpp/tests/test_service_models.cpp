@@ -145,5 +145,5 @@ TEST_CASE("service-model validation names the field and the allowed values", "[m
   CHECK_THAT(message_of([&] {
                make_service_model("iteration", {{"alpha", 1}, {"beta", 1}, {"gamma", 1}}, shape, 0);
              }),
-             Catch::Contains("max_batch must be an integer >= 1"));
+             Catch::Contains("max_batch must be an integer in [1, 10000000], got 0"));
 }

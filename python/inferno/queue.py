@@ -25,6 +25,19 @@ __all__ = ["Analysis", "Concurrency", "MaxRate", "QueueModel", "service_models"]
 # Percentile target names: ttft_p95_ms, itl_p99_ms, wait_p90_ms; decimals as p99.9 or p99_9.
 _PERCENTILE_TARGET = re.compile(r"^(ttft|itl|wait)_p(\d+(?:[._]\d+)?)_ms$")
 _MEAN_TARGETS = {"ttft_ms": "ttft", "itl_ms": "itl", "wait_ms": "wait", "loss_prob": "loss"}
+# Core (REST-style) constraint names -> the Python target names used in results.
+_CORE_METRIC = {"TTFT": "ttft", "ITL": "itl", "WaitTime": "wait"}
+_CORE_BINDING = {"stability": "stability", "tpsHeadroom": "tps_headroom"}
+
+
+def _target_name(core_name: str) -> str:
+    """'TTFT' -> 'ttft_ms', 'ITL_p99.9' -> 'itl_p99.9_ms', 'LossProb' -> 'loss_prob'."""
+    if core_name == "LossProb":
+        return "loss_prob"
+    if core_name in _CORE_BINDING:
+        return _CORE_BINDING[core_name]
+    metric, _, pct = core_name.partition("_p")
+    return f"{_CORE_METRIC[metric]}_p{pct}_ms" if pct else f"{_CORE_METRIC[metric]}_ms"
 
 
 def service_models() -> pd.DataFrame:
@@ -79,6 +92,9 @@ class Analysis:
         pct = self.__dict__.get("percentiles", {})
         if name in pct:
             return pct[name]
+        dotted = re.sub(r"_p(\d+)_(\d+)_ms$", r"_p\1.\2_ms", name)  # ttft_p99_9_ms -> ttft_p99.9_ms
+        if dotted in pct:
+            return pct[dotted]
         raise AttributeError(f"{type(self).__name__} has no attribute {name!r}")
 
     def to_dict(self) -> dict[str, Any]:
@@ -113,7 +129,10 @@ class MaxRate:
     stable rate; ``binding`` is ``"stability"`` or ``"tpsHeadroom"``) or ``"infeasible"``
     (violated even at vanishing load; ``violated`` lists the targets, ``rate_rps`` is 0 and
     ``metrics`` are those at the zero-load probe). ``constraint_rates_rps`` gives each target's
-    own largest rate; ``achieved`` each target metric's value at ``rate_rps``.
+    own largest rate and ``achieved`` each target metric's value at ``rate_rps``, both keyed by
+    the target names used to set them (``ttft_ms``, ``itl_ms``, ``wait_ms``, ``loss_prob``,
+    ``ttft_p95_ms``, ...). ``metrics.percentiles`` holds the percentile targets' values and any
+    requested ``percentiles`` at ``rate_rps``.
     """
 
     rate_rps: float
@@ -140,6 +159,7 @@ class MaxRate:
         out: dict[str, Any] = {"rate_rps": self.rate_rps, "status": self.status,
                                "binding": self.binding, "violated": list(self.violated)}
         out.update({f"rate_{k}_rps": v for k, v in self.constraint_rates_rps.items()})
+        out.update({f"status_{k}": v for k, v in self.constraint_status.items()})
         out.update({f"achieved_{k}": v for k, v in self.achieved.items()})
         out.update({"tps_rate_rps": self.tps_rate_rps, "tps_met": self.tps_met,
                     "replicas_for_tps": self.replicas_for_tps, "evaluations": self.evaluations})
@@ -153,15 +173,19 @@ class MaxRate:
                 f"ttft_ms={_fmt(self.metrics.ttft_ms)}, itl_ms={_fmt(self.metrics.itl_ms)})")
 
 
-def _max_rate(d: Mapping[str, Any], approximation: str | None) -> MaxRate:
+def _max_rate(d: Mapping[str, Any], approximation: str | None,
+              metrics: Analysis | None = None) -> MaxRate:
     per = d["per_constraint"]
+    violated = tuple(_target_name(v) for v in d["violated"])
+    binding = ",".join(violated) if d["status"] == "infeasible" else _target_name(d["binding"])
     return MaxRate(
-        rate_rps=float(d["rate_rps"]), status=str(d["status"]), binding=str(d["binding"]),
-        violated=tuple(d["violated"]),
-        constraint_rates_rps={k: float(v[1]) for k, v in per.items()},
-        constraint_status={k: str(v[0]) for k, v in per.items()},
-        achieved={k: float(v) for k, v in d["achieved"].items()},
-        metrics=_analysis(d["metrics"], approximation), tps_rate_rps=float(d["tps_rate_rps"]),
+        rate_rps=float(d["rate_rps"]), status=str(d["status"]), binding=binding,
+        violated=violated,
+        constraint_rates_rps={_target_name(k): float(v[1]) for k, v in per.items()},
+        constraint_status={_target_name(k): str(v[0]) for k, v in per.items()},
+        achieved={_target_name(k): float(v) for k, v in d["achieved"].items()},
+        metrics=metrics or _analysis(d["metrics"], approximation),
+        tps_rate_rps=float(d["tps_rate_rps"]),
         tps_met=bool(d["tps_met"]), replicas_for_tps=int(d["replicas_for_tps"]),
         evaluations=int(d["evaluations"]))
 
@@ -204,17 +228,23 @@ class Concurrency:
                 f"probes={list(self.probes)}, converged={self.converged})")
 
 
-def _as_int(name: str, value: Any, lower: int) -> int:
+# Upper bounds shared with the core (memory is O(max_batch)).
+_MAX_BATCH = 10_000_000
+_MAX_INT32 = 2**31 - 1
+
+
+def _as_int(name: str, value: Any, lower: int, upper: int = _MAX_INT32) -> int:
+    allowed = f"an integer in [{lower}, {upper}]"
     if isinstance(value, bool) or value is None:
-        raise ValueError(f"{name} must be an integer >= {lower}, got {value!r}")
+        raise ValueError(f"{name} must be {allowed}, got {value!r}")
     if isinstance(value, numbers.Integral):
         result = int(value)
     elif isinstance(value, numbers.Real) and math.isfinite(value) and float(value).is_integer():
         result = int(value)
     else:
-        raise ValueError(f"{name} must be an integer >= {lower}, got {value!r}")
-    if result < lower:
-        raise ValueError(f"{name} must be an integer >= {lower}, got {result}")
+        raise ValueError(f"{name} must be {allowed}, got {value!r}")
+    if not lower <= result <= upper:
+        raise ValueError(f"{name} must be {allowed}, got {result}")
     return result
 
 
@@ -224,12 +254,27 @@ def _as_float(name: str, value: Any) -> float:
     return float(value)
 
 
-def _constraints(targets: Mapping[str, Any]) -> list[tuple[str, float, float]]:
-    """Target keywords -> (metric, percentile, target) triples; None or 0 means no target."""
+def _gather_targets(keywords: Mapping[str, Any], targets: Mapping[str, Any] | None,
+                    percentile_targets: Mapping[str, Any]) -> tuple[list[tuple[str, float, float]], float]:
+    """Target keywords -> ((metric, percentile, target) triples, tps demand).
+
+    None or 0 means no target. A target given twice (as a keyword and in ``targets``) is an
+    error rather than a silent choice.
+    """
+    merged = {k: v for k, v in keywords.items() if v is not None}
+    for source in (targets or {}), percentile_targets:
+        for key, value in source.items():
+            if value is None:
+                continue
+            if key in merged:
+                raise ValueError(f"target {key!r} is given twice")
+            merged[key] = value
+    tps = merged.pop("tps", None)
+    demand = 0.0 if tps is None else _as_float("tps", tps)
+    if not (math.isfinite(demand) and demand >= 0):
+        raise ValueError(f"tps must be a finite number >= 0 (tokens/s demand), got {demand}")
     out = []
-    for key, value in targets.items():
-        if value is None:
-            continue
+    for key, value in merged.items():
         target = _as_float(key, value)
         if key in _MEAN_TARGETS:
             metric, pct = _MEAN_TARGETS[key], 0.0
@@ -240,12 +285,18 @@ def _constraints(targets: Mapping[str, Any]) -> list[tuple[str, float, float]]:
                     f"unknown target {key!r}; allowed: ttft_ms, itl_ms, wait_ms, loss_prob, tps, or "
                     "percentile targets like ttft_p95_ms, itl_p99_ms, wait_p90_ms (p99.9 as p99_9)")
             metric, pct = match.group(1), float(match.group(2).replace("_", "."))
+            if not 0 < pct < 100:
+                raise ValueError(f"the percentile of target {key!r} must be in (0, 100), got {pct:g}")
         if target == 0:
             continue  # 0 = unconstrained, as in the REST API
         if not (math.isfinite(target) and target > 0):
             raise ValueError(f"{key} must be a finite number > 0 (or 0/None for no target), got {target}")
+        if metric == "loss" and not target < 1:
+            raise ValueError(f"loss_prob must be in (0, 1), got {target}")
+        if any(m == metric and p == pct for m, p, _ in out):
+            raise ValueError(f"target {key!r} duplicates another target on the same percentile")
         out.append((metric, pct, target))
-    return out
+    return out, demand
 
 
 class QueueModel:
@@ -308,15 +359,28 @@ class QueueModel:
             service_model, self._params,
             _as_float("in_tokens", in_tokens) if in_tokens is not None else 0.0,
             _as_float("out_tokens", out_tokens) if out_tokens is not None else 1.0,
-            _as_int("max_num_tokens", max_num_tokens, 1), _as_int("max_batch", max_batch, 1),
-            _as_int("max_queue", max_queue, 0), _as_float("arrival_cov", arrival_cov),
+            _as_int("max_num_tokens", max_num_tokens, 1, 1_000_000_000),
+            _as_int("max_batch", max_batch, 1, _MAX_BATCH),
+            _as_int("max_queue", max_queue, 0, 10**12), _as_float("arrival_cov", arrival_cov),
             _as_float("service_cov", service_cov), str(itl_weighting))
         self._approximation = "allen-cunneen" if self._core.kappa != 1.0 else None
 
     # ----------------------------------------------------------------- description
     def replace(self, **changes: Any) -> "QueueModel":
-        """A new model with some arguments changed, e.g. ``m.replace(max_batch=64)``."""
-        return QueueModel(**{**self._spec, **changes})
+        """A new model with some arguments changed, e.g. ``m.replace(max_batch=64)``.
+
+        Changing ``service_model`` drops the old model's parameters (and the request shape when
+        the new model does not use it), so give the new ones: ``m.replace(service_model="token",
+        alpha=19, beta=1, tokens_per_request=1024)``.
+        """
+        spec = dict(self._spec)
+        if changes.get("service_model", spec["service_model"]) != spec["service_model"]:
+            for name in self._params:
+                spec.pop(name, None)
+            info = next((i for i in _q.SERVICE_MODELS if i["name"] == changes["service_model"]), None)
+            if info is not None and not info["uses_request_shape"]:
+                spec["in_tokens"] = spec["out_tokens"] = None
+        return QueueModel(**{**spec, **changes})
 
     @property
     def spec(self) -> dict[str, Any]:
@@ -348,6 +412,10 @@ class QueueModel:
                                     doc="μ_b = b/τ_b in req/s, b = 1..N.")
     itl_by_batch_ms = property(lambda self: self._core.itl_by_batch_ms,
                                doc="Per-token decode latency at each batch occupancy b = 1..N.")
+    prefill_chunks_by_batch = property(
+        lambda self: self._core.prefill_chunks_by_batch,
+        doc="Iteration model: prefill chunks nc(b) of a request in a batch of b = 1..N "
+            "(None for other service models).")
 
     # ----------------------------------------------------------------- analysis
     def analyze(self, rate_rps: float | Iterable[float], *,
@@ -388,6 +456,7 @@ class QueueModel:
                  wait_ms: float | None = None, loss_prob: float | None = None,
                  tps: float | None = None, targets: Mapping[str, float] | None = None,
                  grid_points: int = 16, tps_safety_fraction: float = 0.1,
+                 percentiles: Iterable[float] | None = None,
                  **percentile_targets: float) -> MaxRate:
         """Largest arrival rate (req/s) at which every target holds (at it and every lower rate).
 
@@ -395,14 +464,26 @@ class QueueModel:
         keywords ``ttft_p95_ms=500``, ``itl_p99_ms=30``, ``wait_p90_ms=100`` (``p99_9`` for
         99.9) or in ``targets={"ttft_p99.9_ms": 800}``. ``tps`` is a token-throughput demand: it
         caps the rate at ``(1 - tps_safety_fraction)·max_stable_rate_rps`` and reports how many
-        replicas the demand needs. A returned rate never violates a target.
+        replicas the demand needs. A returned rate never violates a target. ``percentiles`` adds
+        those percentiles to ``result.metrics`` (percentile targets' own values are always there).
         """
-        cons = _constraints({"ttft_ms": ttft_ms, "itl_ms": itl_ms, "wait_ms": wait_ms,
-                             "loss_prob": loss_prob, **(targets or {}), **percentile_targets})
-        demand = 0.0 if tps is None else _as_float("tps", tps)
+        cons, demand = _gather_targets(
+            {"ttft_ms": ttft_ms, "itl_ms": itl_ms, "wait_ms": wait_ms, "loss_prob": loss_prob,
+             "tps": tps}, targets, percentile_targets)
         result = self._core.max_rate(cons, demand, _as_int("grid_points", grid_points, 1),
                                      _as_float("tps_safety_fraction", tps_safety_fraction))
-        return _max_rate(result, self._approximation)
+        return _max_rate(result, self._approximation,
+                         self._metrics_at(result, cons, percentiles))
+
+    def _metrics_at(self, result: Mapping[str, Any], cons: list[tuple[str, float, float]],
+                    percentiles: Iterable[float] | None) -> Analysis | None:
+        """Metrics at the sized rate with the wanted percentiles (None: use the core's)."""
+        wanted = [_as_float("percentiles", p) for p in (percentiles or [])]
+        wanted += [pct for _, pct, _ in cons if pct > 0 and pct not in wanted]
+        if not wanted or result["status"] == "infeasible":
+            return None
+        rate = float(result["metrics"]["rate_rps"])
+        return self.analyze(rate, percentiles=sorted(wanted))  # type: ignore[return-value]
 
     def optimal_concurrency(self, *, ttft_ms: float | None = None, itl_ms: float | None = None,
                             wait_ms: float | None = None, loss_prob: float | None = None,
@@ -417,14 +498,17 @@ class QueueModel:
         Defaults reproduce the reference search (6 probes); ``converge=True`` bisects until the
         bracket closes.
         """
-        cons = _constraints({"ttft_ms": ttft_ms, "itl_ms": itl_ms, "wait_ms": wait_ms,
-                             "loss_prob": loss_prob, **(targets or {}), **percentile_targets})
-        demand = 0.0 if tps is None else _as_float("tps", tps)
+        cons, demand = _gather_targets(
+            {"ttft_ms": ttft_ms, "itl_ms": itl_ms, "wait_ms": wait_ms, "loss_prob": loss_prob,
+             "tps": tps}, targets, percentile_targets)
         d = self._core.optimal_concurrency(
-            cons, demand, _as_int("min_batch", min_batch, 1), _as_float("epsilon", epsilon),
-            _as_int("max_iters", max_iters, 0), bool(converge), bool(verify_hi),
+            cons, demand, _as_int("min_batch", min_batch, 1, self.max_batch),
+            _as_float("epsilon", epsilon), _as_int("max_iters", max_iters, 0, 1000), bool(converge), bool(verify_hi),
             _as_int("grid_points", grid_points, 1), _as_float("tps_safety_fraction", tps_safety_fraction))
-        at_onset = None if d["size"] is None else _max_rate(d["size"], self._approximation)
+        at_onset = None
+        if d["size"] is not None:
+            onset = self.replace(max_batch=int(d["concurrency"]))
+            at_onset = _max_rate(d["size"], self._approximation, onset._metrics_at(d["size"], cons, None))
         return Concurrency(
             concurrency=int(d["concurrency"]), throughput_rps=float(d["throughput_rps"]),
             feasible=bool(d["feasible"]), itl_bracket=int(d["itl_bracket"]),

@@ -12,6 +12,12 @@ class InvalidArgument : public std::invalid_argument {
   using std::invalid_argument::invalid_argument;
 };
 
+/// Shortest decimal that round-trips the double ("0.1", "nan", "inf").
+std::string format_number(double value);
+
+/// Largest batch cap and waiting room accepted anywhere (memory is O(N)).
+constexpr int kMaxBatchLimit = 10'000'000;
+
 /// Throws InvalidArgument("<field> must be <requirement>, got <value>") unless `ok`.
 void require(bool ok, const std::string& field, const std::string& requirement, double value);
 

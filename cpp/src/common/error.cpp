@@ -1,18 +1,20 @@
 #include "inferno/error.hpp"
 
+#include <charconv>
 #include <cmath>
-#include <sstream>
 
 namespace inferno {
 
 namespace {
+// Shortest decimal that round-trips: "0.1", not "0.10000000000000001".
 std::string format_value(double value) {
-  std::ostringstream out;
-  out.precision(17);
-  out << value;
-  return out.str();
+  char buf[64];
+  const auto result = std::to_chars(buf, buf + sizeof buf, value);
+  return std::string(buf, result.ptr);
 }
 }  // namespace
+
+std::string format_number(double value) { return format_value(value); }
 
 void require(bool ok, const std::string& field, const std::string& requirement, double value) {
   if (!ok) throw InvalidArgument(field + " must be " + requirement + ", got " + format_value(value));

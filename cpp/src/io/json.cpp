@@ -63,7 +63,9 @@ std::optional<double> get_number(const json& obj, const std::string& key, const 
   const json* v = field(obj, key);
   if (!v) return std::nullopt;
   if (!v->is_number()) throw InvalidArgument(name + " must be a number, got " + v->dump());
-  return v->get<double>();
+  const double d = v->get<double>();
+  if (!std::isfinite(d)) throw InvalidArgument(name + " must be a finite number (it overflows a double)");
+  return d;
 }
 
 std::optional<std::int64_t> get_integer(const json& obj, const std::string& key,

@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <cmath>
-#include <regex>
 #include <thread>
 
 #include "inferno/error.hpp"
@@ -64,7 +63,44 @@ ParamSource source_of(const std::string& model, const std::string& param) {
 void add_target(Targets& t, TargetMetric metric, double percentile, double value,
                 const std::string& name) {
   require(std::isfinite(value) && value >= 0, name, "a finite number >= 0 (0 = no target)", value);
+  for (const auto& c : t.constraints)  // e.g. targetTTFT_p95 and targetTTFT_p95.0
+    if (c.metric == metric && c.percentile == percentile)
+      throw InvalidArgument(name + " duplicates another target on the same percentile");
   if (value > 0) t.constraints.push_back({metric, percentile, value});
+}
+
+// Parses "target<metric>_p<digits>[.<digits>]" (lower case), e.g. "targetttft_p99.9".
+bool parse_percentile_key(const std::string& key, TargetMetric& metric, std::string& percent) {
+  static const std::pair<const char*, TargetMetric> kPrefixes[] = {
+      {"targetttft_p", TargetMetric::ttft},
+      {"targetitl_p", TargetMetric::itl},
+      {"targetwaittime_p", TargetMetric::wait}};
+  for (const auto& [prefix, m] : kPrefixes) {
+    const std::string_view p(prefix);
+    if (key.compare(0, p.size(), p) != 0) continue;
+    percent = key.substr(p.size());
+    const auto dot = percent.find('.');
+    const auto all_digits = [](std::string_view v) {
+      return !v.empty() && v.find_first_not_of("0123456789") == std::string_view::npos;
+    };
+    const std::string_view pv(percent);
+    const bool ok = dot == std::string::npos ? all_digits(pv)
+                                             : all_digits(pv.substr(0, dot)) && all_digits(pv.substr(dot + 1));
+    if (!ok) return false;
+    metric = m;
+    return true;
+  }
+  return false;
+}
+
+// An integer option within [lower, upper], named by its JSON key.
+int int_option(const json& o, const std::string& key, const std::string& name, int fallback,
+               int lower, int upper) {
+  const std::int64_t v = get_integer(o, key, name).value_or(fallback);
+  require(v >= lower && v <= upper, name,
+          "an integer in [" + std::to_string(lower) + ", " + std::to_string(upper) + "]",
+          static_cast<double>(v));
+  return static_cast<int>(v);
 }
 
 }  // namespace
@@ -74,17 +110,26 @@ QueueRequest parse_problem_data(const json& o) {
   QueueRequest r;
   QueueConfig& c = r.config;
   c.service_model = get_string(o, "servicemodel", "serviceModel").value_or("iteration");
-  const ServiceModelInfo& info = find_service_model(c.service_model);
+  const ServiceModelInfo* found = nullptr;
+  std::string names;
+  for (const auto& m : service_models()) {
+    names += (names.empty() ? "\"" : ", \"") + m.name + "\"";
+    if (m.name == c.service_model) found = &m;
+  }
+  if (!found)
+    throw InvalidArgument("serviceModel must be one of " + names + ", got \"" + c.service_model + "\"");
+  const ServiceModelInfo& info = *found;
 
   // Absent numbers are 0, as in the reference's Go decoder; validation then names what is wrong.
   r.rate_rps = number_or(o, "rps", "RPS", 0);
   require(std::isfinite(r.rate_rps) && r.rate_rps >= 0, "RPS", "a finite number >= 0", r.rate_rps);
   const std::int64_t max_batch = get_integer(o, "maxbatchsize", "maxBatchSize").value_or(0);
-  require(max_batch >= 1 && max_batch <= 100'000'000, "maxBatchSize", "an integer in [1, 1e8]",
-          static_cast<double>(max_batch));
+  require(max_batch >= 1 && max_batch <= kMaxBatchLimit, "maxBatchSize",
+          "an integer in [1, " + std::to_string(kMaxBatchLimit) + "]", static_cast<double>(max_batch));
   c.max_batch = static_cast<int>(max_batch);
   c.max_queue = get_integer(o, "maxqueuesize", "maxQueueSize").value_or(0);
-  require(c.max_queue >= 0, "maxQueueSize", "an integer >= 0", static_cast<double>(c.max_queue));
+  require(c.max_queue >= 0 && c.max_queue <= 1'000'000'000'000, "maxQueueSize",
+          "an integer in [0, 1e12]", static_cast<double>(c.max_queue));
   const std::int64_t max_tokens = get_integer(o, "maxnumtokens", "maxNumTokens").value_or(0);
   require(max_tokens >= 0 && max_tokens <= 1'000'000'000, "maxNumTokens",
           "an integer in [0, 1e9] (0 = 8192)", static_cast<double>(max_tokens));
@@ -133,20 +178,17 @@ QueueRequest parse_problem_data(const json& o) {
   require(std::isfinite(loss) && loss >= 0 && loss < 1, "targetLossProb",
           "in [0, 1) (0 = no target)", loss);
   add_target(t, TargetMetric::loss, 0, loss, "targetLossProb");
-  static const std::regex percentile_key(R"(target(ttft|itl|waittime)_p([0-9]+(\.[0-9]+)?))");
   for (const auto& [key, value] : o.items()) {
-    std::smatch match;
-    if (!std::regex_match(key, match, percentile_key)) continue;
-    const double pct = std::stod(match[2].str());
-    const std::string metric = match[1].str();
-    const std::string name = "target" + std::string(metric == "ttft" ? "TTFT" : metric == "itl" ? "ITL" : "WaitTime") + "_p" + match[2].str();
+    TargetMetric metric;
+    std::string percent;
+    if (!parse_percentile_key(key, metric, percent)) continue;
+    const double pct = std::stod(percent);
+    const std::string name = std::string(metric == TargetMetric::ttft  ? "targetTTFT"
+                                          : metric == TargetMetric::itl ? "targetITL"
+                                                                        : "targetWaitTime") +
+                             "_p" + percent;
     require(pct > 0 && pct < 100, "percentile of " + name, "in (0, 100)", pct);
-    const double target = get_number(o, key, name).value_or(0);
-    add_target(t,
-               metric == "ttft" ? TargetMetric::ttft
-               : metric == "itl" ? TargetMetric::itl
-                                 : TargetMetric::wait,
-               pct, target, name);
+    add_target(t, metric, pct, get_number(o, key, name).value_or(0), name);
   }
   t.tps = number_or(o, "targettps", "targetTPS", 0);
   require(std::isfinite(t.tps) && t.tps >= 0, "targetTPS", "a finite number >= 0 (0 = none)", t.tps);
@@ -161,11 +203,16 @@ QueueRequest parse_problem_data(const json& o) {
     }
   }
 
-  r.size.grid_points = static_cast<int>(get_integer(o, "sizegridpoints", "sizeGridPoints").value_or(16));
+  r.size.grid_points = int_option(o, "sizegridpoints", "sizeGridPoints", 16, 1, 1'000'000);
   r.size.tps_safety_fraction = number_or(o, "tpssafetyfraction", "tpsSafetyFraction", 0.1);
-  r.concurrency.min_batch = static_cast<int>(get_integer(o, "minbatchsize", "minBatchSize").value_or(1));
+  require(std::isfinite(r.size.tps_safety_fraction) && r.size.tps_safety_fraction >= 0 &&
+              r.size.tps_safety_fraction < 1,
+          "tpsSafetyFraction", "in [0, 1)", r.size.tps_safety_fraction);
+  r.concurrency.min_batch = int_option(o, "minbatchsize", "minBatchSize", 1, 1, c.max_batch);
   r.concurrency.epsilon = number_or(o, "onsetepsilon", "onsetEpsilon", 0.02);
-  r.concurrency.max_iters = static_cast<int>(get_integer(o, "onsetmaxiters", "onsetMaxIters").value_or(6));
+  require(std::isfinite(r.concurrency.epsilon) && r.concurrency.epsilon >= 0 && r.concurrency.epsilon < 1,
+          "onsetEpsilon", "in [0, 1)", r.concurrency.epsilon);
+  r.concurrency.max_iters = int_option(o, "onsetmaxiters", "onsetMaxIters", 6, 0, 1000);
   r.concurrency.converge = get_bool(o, "onsetconverge", "onsetConverge").value_or(false);
   return r;
 }
@@ -278,7 +325,7 @@ ordered_json target(const QueueRequest& req, const QueueAnalyzer& a) {
   return o;
 }
 
-ordered_json optimize(const QueueRequest& req) {
+ordered_json optimize(const QueueRequest& req, const QueueAnalyzer& a) {
   const ConcurrencyResult r = optimal_concurrency(req.config, req.targets, req.concurrency, req.size);
   const Metrics m = r.feasible ? r.size.metrics : Metrics{};
   ordered_json o;
@@ -294,6 +341,7 @@ ordered_json optimize(const QueueRequest& req) {
   o["converged"] = r.converged;
   o["bracketLo"] = r.bracket_lo;
   o["bracketHi"] = r.bracket_hi;
+  put_approximation(o, a);
   return o;
 }
 
@@ -326,17 +374,15 @@ QueueResponse run_queue_request(QueueOperation op, std::string_view json_text) {
     } catch (const InvalidArgument& e) {
       throw RequestError{kDataError, e.what(), "invalid"};
     }
-    if (op == QueueOperation::optimize) {
-      out.body = optimize(req);
-      return out;
-    }
     std::unique_ptr<QueueAnalyzer> analyzer;
     try {
       analyzer = std::make_unique<QueueAnalyzer>(req.config);
     } catch (const InvalidArgument& e) {
       throw RequestError{kBuildError, e.what(), "invalid"};
     }
-    out.body = op == QueueOperation::solve ? solve(req, *analyzer) : target(req, *analyzer);
+    out.body = op == QueueOperation::solve    ? solve(req, *analyzer)
+               : op == QueueOperation::target ? target(req, *analyzer)
+                                              : optimize(req, *analyzer);
   } catch (const RequestError& e) {
     out.ok = false;
     out.body = error_body(e);

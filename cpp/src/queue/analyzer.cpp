@@ -16,7 +16,8 @@ void validate_analyzer_options(const AnalyzerOptions& options) {
 
 QueueAnalyzer::QueueAnalyzer(const QueueConfig& config)
     : max_batch_(config.max_batch), max_queue_(config.max_queue), options_(config.options) {
-  require(config.max_batch >= 1, "max_batch", "an integer >= 1", config.max_batch);
+  require(config.max_batch >= 1 && config.max_batch <= kMaxBatchLimit, "max_batch",
+          "an integer in [1, " + std::to_string(kMaxBatchLimit) + "]", config.max_batch);
   require(config.max_queue >= 0, "max_queue", "an integer >= 0",
           static_cast<double>(config.max_queue));
   model_ = make_service_model(config.service_model, config.params, config.shape, config.max_batch);
@@ -54,7 +55,7 @@ void QueueAnalyzer::init() {
 
 void QueueAnalyzer::evaluate(double rate_rps, Evaluation& ev) const {
   if (!(std::isfinite(rate_rps) && rate_rps > 0))
-    throw InvalidArgument("rate_rps must be a finite number > 0, got " + std::to_string(rate_rps));
+    throw InvalidArgument("rate_rps must be a finite number > 0, got " + format_number(rate_rps));
   ChainSolution& c = ev.chain;
   solve_chain(rate_rps / 1000.0, rates_, max_queue_, ev.head, c);
   const MeanSplit split = model_->mean_split(c.service_ms, c.num_in_service, max_batch_);

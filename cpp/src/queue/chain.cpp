@@ -12,13 +12,26 @@ CompletionRates completion_rates_from_service_times(const std::vector<double>& t
   CompletionRates rates;
   rates.mu.resize(tau_ms.size());
   rates.log_mu.resize(tau_ms.size());
+  rates.inv_mu.resize(tau_ms.size());
+  rates.cum_log_mu.assign(tau_ms.size() + 1, 0.0);
+  double sum = 0.0, comp = 0.0;
   for (std::size_t i = 0; i < tau_ms.size(); ++i) {
     const double tau = tau_ms[i];
     if (!(std::isfinite(tau) && tau > 0))
       throw InvalidArgument("service time tau(" + std::to_string(i + 1) +
                             ") must be finite and > 0 ms; check the service-model parameters");
     rates.mu[i] = static_cast<double>(i + 1) / tau;
+    if (!(rates.mu[i] < 1e300))  // τ so small that rates (and 999·μ in req/s) would overflow
+      throw InvalidArgument("service time tau(" + std::to_string(i + 1) + ") = " +
+                            format_number(tau) + " ms is too small to model; check the parameters");
     rates.log_mu[i] = std::log(rates.mu[i]);
+    rates.inv_mu[i] = tau / static_cast<double>(i + 1);
+    // Neumaier: the partial sums of logs can be large while their increments are small.
+    const double term = rates.log_mu[i];
+    const double t = sum + term;
+    comp += std::fabs(sum) >= std::fabs(term) ? (sum - t) + term : (term - t) + sum;
+    sum = t;
+    rates.cum_log_mu[i + 1] = sum + comp;
   }
   return rates;
 }
@@ -45,16 +58,12 @@ void solve_chain(double lambda, const CompletionRates& rates, std::int64_t max_q
   const double log_lambda = std::log(lambda);
   head.resize(static_cast<std::size_t>(n_batch) + 1);
 
-  // Pass 1: head log-weights ℓ_k = Σ_{i<=k} (ln λ - ln μ_i), Neumaier-compensated because the terms
-  // change sign around the load where λ ≈ μ_i.
-  double sum = 0.0, comp = 0.0, log_max = 0.0;
+  // Pass 1: head log-weights ℓ_k = k·ln λ - C_k (C_k precomputed once per configuration) and
+  // their maximum. No loop-carried dependency, so this vectorises.
+  double log_max = 0.0;
   head[0] = 0.0;
   for (int k = 1; k <= n_batch; ++k) {
-    const double term = log_lambda - rates.log_mu[k - 1];
-    const double t = sum + term;
-    comp += std::fabs(sum) >= std::fabs(term) ? (sum - t) + term : (term - t) + sum;
-    sum = t;
-    const double ell = sum + comp;
+    const double ell = k * log_lambda - rates.cum_log_mu[k];
     head[k] = ell;
     log_max = std::max(log_max, ell);
   }
@@ -65,13 +74,26 @@ void solve_chain(double lambda, const CompletionRates& rates, std::int64_t max_q
   const double ell_k = ell_n + qd * theta;
   if (max_queue > 0) log_max = std::max(log_max, ell_k);
 
-  // Pass 2: weights normalised by the global maximum (each in [0, 1]) and their moments. The terms
-  // are non-negative, so plain summation is accurate to N·ulp.
-  head[0] = std::exp(-log_max);
-  double sum_busy = 0.0, sum_k = 0.0, sum_mu = 0.0;
-  for (int k = 1; k <= n_batch; ++k) {
-    const double h = std::exp(head[k] - log_max);
+  // Pass 2: weights h_k = exp(ℓ_k - Mx) in [0, 1]. exp costs ~10x a multiplication, so it is
+  // taken exactly every kAnchor states and the states between are reached by multiplying by
+  // λ/μ_k (relative drift <= kAnchor·3 ulp). A weight about to turn subnormal (< 1e-290) is
+  // recomputed from its log, or set to 0 below e^-700 (negligible next to the maximum weight 1),
+  // so neither an underflowed anchor nor a deep dip loses mass or precision. The terms are
+  // non-negative, so plain summation of the moments is accurate to N·ulp.
+  constexpr int kAnchor = 64;
+  double h = 0.0, sum_busy = 0.0, sum_k = 0.0, sum_mu = 0.0;
+  for (int k = 0; k <= n_batch; ++k) {
+    if (k % kAnchor == 0) {
+      h = std::exp(head[k] - log_max);
+    } else {
+      h *= lambda * rates.inv_mu[k - 1];
+      if (h < 1e-290) {
+        const double exponent = head[k] - log_max;
+        h = exponent < -700.0 ? 0.0 : std::exp(exponent);
+      }
+    }
     head[k] = h;
+    if (k == 0) continue;
     sum_busy += h;
     sum_k += k * h;
     sum_mu += rates.mu[k - 1] * h;

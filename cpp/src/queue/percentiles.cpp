@@ -4,6 +4,7 @@
 #include <cmath>
 
 #include "inferno/error.hpp"
+#include "bracket.hpp"
 
 namespace inferno::queue {
 
@@ -72,18 +73,17 @@ double wait_quantile(const ChainSolution& chain, const CompletionRates& rates, d
   const double exceed = 1.0 - p;
   if (chain.max_queue == 0 || prob_wait(chain, rates) <= exceed) return 0.0;
   // Markov's inequality: P(W > E[W]/(1-p)) <= 1-p, so this brackets the quantile.
-  double lo = 0.0;
   double hi = chain.wait_ms / exceed;
   if (!(hi > 0)) hi = 1.0 / rates.mu.back();
   for (int grow = 0; grow < 64 && wait_survival(chain, rates, hi) > exceed; ++grow)
     hi *= 2.0;  // guards rounding only
-  for (int step = 0; step < 200 && hi - lo > 1e-12 * hi; ++step) {
-    const double mid = 0.5 * (lo + hi);
-    if (wait_survival(chain, rates, mid) > exceed)
-      lo = mid;
-    else
-      hi = mid;
-  }
+  // Root of ln(1-p) - ln P(W > t): nearly linear in t in the tail, so interpolation converges in
+  // a few steps; the bracket keeps P(W > lo) > 1-p >= P(W > hi) and the conservative end is
+  // returned.
+  const double log_exceed = std::log(exceed);
+  const auto f = [&](double t) { return log_exceed - std::log(wait_survival(chain, rates, t)); };
+  const double lo = 0.0;
+  hi = detail::refine_crossing(f, lo, f(lo), hi, f(hi), 1e-12, 200).second;
   return hi;
 }
 

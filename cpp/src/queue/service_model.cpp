@@ -50,7 +50,8 @@ std::shared_ptr<const ServiceModel> make_service_model(const std::string& name,
                                                        const ModelParams& params,
                                                        const RequestShape& shape, int max_batch) {
   const ServiceModelInfo& info = find_service_model(name);
-  require(max_batch >= 1, "max_batch", "an integer >= 1", max_batch);
+  require(max_batch >= 1 && max_batch <= kMaxBatchLimit, "max_batch",
+          "an integer in [1, " + std::to_string(kMaxBatchLimit) + "]", max_batch);
   for (const auto& [key, value] : params) {
     bool known = false;
     for (const auto& spec : info.params) known = known || spec.name == key;

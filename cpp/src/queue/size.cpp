@@ -3,9 +3,11 @@
 #include <algorithm>
 #include <cmath>
 #include <sstream>
+#include <tuple>
 
 #include "inferno/error.hpp"
 #include "inferno/queue/analyzer.hpp"
+#include "bracket.hpp"
 
 namespace inferno::queue {
 
@@ -86,6 +88,7 @@ class Probes {
   }
 
   double value(const Entry& e, std::size_t k) const { return values_[e.first_value + k]; }
+  const std::vector<Entry>& entries() const { return entries_; }
   double violation(const Entry& e, std::size_t k) const {
     return (value(e, k) - constraints_[k].target) / constraints_[k].target;
   }
@@ -155,42 +158,10 @@ Crossing first_crossing(Probes& probes, const std::vector<std::size_t>& subset, 
     out.rate_rps = hi;
     return out;
   }
-  // Refine keeping h(a) <= 0 < h(b): Illinois steps, with bisection whenever two steps in a row
-  // fail to halve the bracket. Only the sign of h steers the bracket.
-  double ha = violation(probes, a, subset);
-  double hb = violation(probes, b, subset);
-  int side = 0, since_halving = 0;
-  double reference_width = b - a;
-  for (int step = 0; step < options.max_refine_steps; ++step) {
-    const double tol = options.rate_rel_tol * b;
-    if (b - a <= tol) break;
-    double x;
-    if (since_halving >= 2 || !(hb - ha > 0)) {
-      x = 0.5 * (a + b);
-    } else {
-      x = b - hb * (b - a) / (hb - ha);
-      x = std::clamp(x, a + 0.5 * tol, b - 0.5 * tol);  // a step of at least tol/2 can close it
-    }
-    if (!(x > a && x < b)) x = 0.5 * (a + b);
-    const double hx = violation(probes, x, subset);
-    if (hx <= 0) {
-      a = x;
-      ha = hx;
-      if (side == -1) hb *= 0.5;
-      side = -1;
-    } else {
-      b = x;
-      hb = hx;
-      if (side == +1) ha *= 0.5;
-      side = +1;
-    }
-    if (b - a <= 0.5 * reference_width) {
-      reference_width = b - a;
-      since_halving = 0;
-    } else {
-      ++since_halving;
-    }
-  }
+  // Refine keeping h(a) <= 0 < h(b); decisions use the sign of h only.
+  const auto h = [&](double x) { return violation(probes, x, subset); };
+  std::tie(a, b) = detail::refine_crossing(h, a, h(a), b, h(b), options.rate_rel_tol,
+                                           options.max_refine_steps);
   out.status = SizeStatus::ok;
   out.rate_rps = a;
   violation(probes, b, subset, &out.binding);
@@ -216,6 +187,12 @@ SizeResult QueueAnalyzer::max_rate(const Targets& targets, const SizeOptions& op
   SizeResult result;
   result.tps_rate_rps = rate_tps;
   const Crossing joint = first_crossing(probes, all, rate_lo, rate_hi, options);
+  for (std::size_t k = 0; k < constraints.size(); ++k) {
+    const Crossing single = first_crossing(probes, {k}, rate_lo, rate_max, options);
+    result.per_constraint.push_back(
+        {constraints[k], single.status, single.status == SizeStatus::infeasible ? 0.0 : single.rate_rps});
+  }
+
   result.status = joint.status;
   switch (joint.status) {
     case SizeStatus::ok:
@@ -234,15 +211,30 @@ SizeResult QueueAnalyzer::max_rate(const Targets& targets, const SizeOptions& op
       }
       break;
   }
+  if (joint.status != SizeStatus::infeasible) {
+    // λ* never exceeds a constraint's own rate (the reference's λ* = min_k λ_k). The searches
+    // agree unless a metric is non-monotone inside one grid cell, where the joint and the
+    // single-constraint refinements can settle on different sign changes; then take the lower
+    // one, if every target was verified there, else the largest verified point below it.
+    const auto feasible = [&](const Probes::Entry& e) {
+      for (std::size_t k : all)
+        if (probes.violation(e, k) > 0) return false;
+      return true;
+    };
+    for (std::size_t k = 0; k < constraints.size(); ++k) {
+      const ConstraintRate& pc = result.per_constraint[k];
+      if (pc.status != SizeStatus::ok || !(pc.rate_rps < result.rate_rps)) continue;
+      double best = rate_lo;
+      for (const auto& e : probes.entries())
+        if (e.rate_rps <= pc.rate_rps && e.rate_rps > best && feasible(e)) best = e.rate_rps;
+      result.rate_rps = best;
+      result.status = SizeStatus::ok;
+      result.binding = constraint_name(constraints[k]);
+    }
+  }
   const auto& at = probes.at(joint.status == SizeStatus::infeasible ? rate_lo : result.rate_rps);
   result.metrics = at.metrics;
   for (std::size_t k = 0; k < constraints.size(); ++k) result.achieved.push_back(probes.value(at, k));
-
-  for (std::size_t k = 0; k < constraints.size(); ++k) {
-    const Crossing single = first_crossing(probes, {k}, rate_lo, rate_max, options);
-    result.per_constraint.push_back(
-        {constraints[k], single.status, single.status == SizeStatus::infeasible ? 0.0 : single.rate_rps});
-  }
 
   if (tps_cap) {
     const double tokens = joint.status == SizeStatus::infeasible ? 0.0 : result.metrics.tokens_per_sec;

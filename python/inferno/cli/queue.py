@@ -1,10 +1,12 @@
-"""``inferno queue solve|target|optimize|models``.
+"""inferno queue solve|target|optimize|models
 
-Input: ``ProblemData`` JSON objects, one per line (the reference REST bodies; keys are matched
-case-insensitively), from stdin or ``--input``, or one object built from flags. Output: one
-``AnalysisData`` / ``OptimizeData`` object per input line (``--format json``), or a table/CSV.
-A bad line yields ``{"error": ..., "message": ..., "status": ...}`` in its place and the exit code
-is 1 if any line failed.
+Input: ProblemData JSON objects, one per line (the reference REST bodies; keys are matched
+case-insensitively), read from --input FILE ('-' = stdin), or from stdin when no problem flags
+are given; problem flags then override fields of every line. Alternatively --problem FILE and/or
+flags alone describe one problem (one per --rate value for solve).
+Output: one AnalysisData / OptimizeData object per input line (--format json), or a table/CSV.
+A bad line yields {"error": ..., "message": ..., "status": ...} in its place; processing goes on
+and the exit code is 1 if any line failed (2 for usage or file errors).
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from __future__ import annotations
 import argparse
 import itertools
 import json
+import re
 import sys
 from typing import Any, Iterable, Iterator, TextIO
 
@@ -66,6 +69,37 @@ def add_parser(commands: Any) -> None:
     models.set_defaults(run=_run_models)
 
 
+def _non_negative_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}")
+    return value
+
+
+# --target spellings: ttft_p95, ttft_p95_ms, itl_p99.9, itl_p99_9, wait_p90, waitTime_p90.
+_TARGET_FLAG = re.compile(r"^(ttft|itl|wait|waittime)_p(\d+(?:[._]\d+)?)(?:_ms)?$", re.IGNORECASE)
+_TARGET_KEY = {"ttft": "targetTTFT", "itl": "targetITL", "wait": "targetWaitTime",
+               "waittime": "targetWaitTime"}
+
+
+def _percentile_target(text: str) -> tuple[str, float]:
+    """'ttft_p95=500' -> ('targetTTFT_p95', 500.0)."""
+    name, sep, value = text.partition("=")
+    match = _TARGET_FLAG.match(name.strip())
+    if not sep or not match:
+        raise argparse.ArgumentTypeError(
+            f"expected METRIC_pXX=MS with METRIC one of ttft, itl, wait (e.g. ttft_p95=500), got {text!r}")
+    try:
+        number = float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--target {name}: expected a number, got {value!r}") from None
+    pct = match.group(2).replace("_", ".")
+    return f"{_TARGET_KEY[match.group(1).lower()]}_p{pct}", number
+
+
 def _csv_floats(text: str) -> list[float]:
     try:
         return [float(x) for x in text.split(",") if x.strip()]
@@ -76,12 +110,13 @@ def _csv_floats(text: str) -> list[float]:
 def _add_request_flags(p: argparse.ArgumentParser, operation: str) -> None:
     io = p.add_argument_group("input and output")
     io.add_argument("--input", "-i", metavar="FILE",
-                    help="ProblemData JSON lines (default: stdin, unless flags below describe the problem)")
+                    help="ProblemData JSON lines ('-' = stdin); problem flags override each line")
     io.add_argument("--problem", metavar="FILE",
                     help="one ProblemData JSON object to start from; flags override its fields")
     io.add_argument("--format", choices=["json", "table", "csv"], default="json")
     io.add_argument("--all-columns", action="store_true", help="table: show every field")
-    io.add_argument("--threads", type=int, default=0, help="worker threads (0 = all cores)")
+    io.add_argument("--threads", type=_non_negative_int, default=0,
+                    help="worker threads (0 = all cores)")
 
     srv = p.add_argument_group("server (ProblemData fields; units: ms, req/s, tokens)")
     if operation == "solve":
@@ -110,8 +145,9 @@ def _add_request_flags(p: argparse.ArgumentParser, operation: str) -> None:
         tg.add_argument("--wait", type=float, metavar="MS", help="mean queueing-delay target")
         tg.add_argument("--loss-prob", type=float, help="blocking-probability bound")
         tg.add_argument("--tps", type=float, help="output tokens/s demand")
-        tg.add_argument("--target", action="append", default=[], metavar="METRIC_pXX=MS",
-                        help="percentile target, e.g. ttft_p95=500, itl_p99=30, waitTime_p90=100")
+        tg.add_argument("--target", action="append", default=[], type=_percentile_target,
+                        metavar="METRIC_pXX=MS",
+                        help="percentile target, e.g. ttft_p95=500, itl_p99.9=30, wait_p90=100")
         tg.add_argument("--grid-points", type=int, help="sizing scan resolution (default 16)")
         tg.add_argument("--tps-safety-fraction", type=float, help="headroom with a TPS demand (default 0.1)")
     if operation == "optimize":
@@ -122,59 +158,78 @@ def _add_request_flags(p: argparse.ArgumentParser, operation: str) -> None:
         op.add_argument("--converge", action="store_true", help="bisect until the bracket closes")
 
 
-def _problem_from_flags(args: argparse.Namespace) -> dict[str, Any] | None:
-    """The ProblemData object described by --problem and flags, or None if neither is given."""
+def _flag_overrides(args: argparse.Namespace) -> dict[str, Any]:
+    """ProblemData fields set by flags (empty when no problem flag is given)."""
     base: dict[str, Any] = {}
-    if args.problem:
-        with open(args.problem, encoding="utf-8") as f:
-            base = json.load(f)
-        if not isinstance(base, dict):
-            raise ValueError(f"{args.problem}: expected one JSON object")
-    given = False
     for flag, key in _FLAG_KEYS.items():
         value = getattr(args, flag, None)
         if value is None:
             continue
-        given = True
         if "." in key:
             obj, field = key.split(".")
             base.setdefault(obj, {})[field] = value
         else:
             base[key] = value
-    for item in getattr(args, "target", []) or []:
-        name, sep, value = item.partition("=")
-        if not sep:
-            raise ValueError(f"--target expects METRIC_pXX=VALUE, got {item!r}")
-        metric = name.strip()
-        base["target" + metric[0].upper() + metric[1:]] = float(value)
-        given = True
+    for key, value in getattr(args, "target", []) or []:
+        base[key] = value
     if getattr(args, "converge", False):
         base["onsetConverge"] = True
-        given = True
     if args.percentiles is not None:
         base["percentiles"] = args.percentiles
-        given = True
-    if not given and not args.problem:
-        return None
     return base
 
 
+def _merge(line_object: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
+    """Flag values replace fields of a ProblemData object (case-insensitively, nested too)."""
+    out = dict(line_object)
+    for key, value in overrides.items():
+        for existing in [k for k in out if k.lower() == key.lower()]:
+            if isinstance(value, dict) and isinstance(out[existing], dict):
+                value = _merge(out[existing], value)
+            del out[existing]
+        out[key] = value
+    return out
+
+
+def _load_problem(path: str) -> dict[str, Any]:
+    try:
+        with open(path, encoding="utf-8") as f:
+            problem = json.load(f)
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"--problem {path}: malformed JSON: {exc}") from None
+    if not isinstance(problem, dict):
+        raise ValueError(f"--problem {path}: expected one JSON object")
+    return problem
+
+
+def _override_lines(lines: Iterable[str], overrides: dict[str, Any]) -> Iterator[str]:
+    for line in lines:
+        if not overrides or not line.strip():
+            yield line
+            continue
+        try:
+            obj = json.loads(line)
+        except json.JSONDecodeError:
+            yield line  # the core reports it as a binding error on its own output line
+            continue
+        yield json.dumps(_merge(obj, overrides)) if isinstance(obj, dict) else line
+
+
 def _input_lines(args: argparse.Namespace, stdin: TextIO) -> Iterator[str]:
-    problem = _problem_from_flags(args)
+    overrides = _flag_overrides(args)
     rates = getattr(args, "rate", None)
-    if problem is not None or rates:
-        if args.input:
-            raise ValueError("give either --input or problem flags, not both")
-        problem = problem or {}
+    if args.input and (args.problem or rates):
+        raise ValueError("--input reads ProblemData lines; it cannot be combined with --problem or --rate")
+    if args.input:  # lines, each overridden by the flags
+        if args.input == "-":
+            yield from _override_lines(stdin, overrides)
+        else:
+            with open(args.input, encoding="utf-8") as f:
+                yield from _override_lines(f, overrides)
+    elif args.problem or rates or overrides:  # one problem (one per rate) from --problem and flags
+        problem = _merge(_load_problem(args.problem) if args.problem else {}, overrides)
         for rate in rates or [None]:
-            obj = dict(problem)
-            if rate is not None:
-                obj["RPS"] = rate
-            yield json.dumps(obj)
-        return
-    if args.input:
-        with open(args.input, encoding="utf-8") as f:
-            yield from f
+            yield json.dumps(problem if rate is None else _merge(problem, {"RPS": rate}))
     else:
         yield from stdin
 
@@ -213,7 +268,7 @@ def _run_operation(args: argparse.Namespace, stdin: TextIO | None = None,
         if args.format == "json":
             stdout.flush()
     if args.format != "json":
-        _write_frame(pd.DataFrame(rows), args, stdout)
+        _write_frame(pd.DataFrame(rows).convert_dtypes(), args, stdout)
     return 1 if failures else 0
 
 
@@ -221,13 +276,14 @@ def _write_frame(frame: pd.DataFrame, args: argparse.Namespace, stdout: TextIO) 
     if frame.empty:
         return
     if "probes" in frame:
-        frame["probes"] = frame["probes"].map(lambda p: " ".join(map(str, p)) if isinstance(p, list) else p)
+        frame["probes"] = frame["probes"].map(
+            lambda p: " ".join(map(str, p)) if isinstance(p, list) else p).astype("string")
     if args.format == "csv":
         frame.to_csv(stdout, index=False)
         return
     if not args.all_columns:
         wanted = ["line"] + _TABLE_COLUMNS[args.operation]
-        wanted += [c for c in frame.columns if "_p" in c and c.split("_p")[0] in ("ttft", "itl", "waitTime")]
+        wanted += [c for c in frame.columns if re.match(r"^(ttft|itl|waitTime)_p[\d.]+$", c)]
         wanted += [c for c in ("error",) if c in frame.columns]
         frame = frame[[c for c in wanted if c in frame.columns]]
     with pd.option_context("display.width", 250, "display.max_columns", None,

@@ -10,8 +10,10 @@ namespace inferno::queue {
 /// Completion rates of one server configuration, precomputed once: μ_b and ln μ_b for b = 1..N
 /// (stored 0-based: mu[b-1]).
 struct CompletionRates {
-  std::vector<double> mu;      // req/ms
-  std::vector<double> log_mu;  // ln(mu)
+  std::vector<double> mu;          // req/ms
+  std::vector<double> log_mu;      // ln(mu)
+  std::vector<double> inv_mu;      // 1/mu, ms
+  std::vector<double> cum_log_mu;  // C_k = Σ_{i<=k} ln μ_i for k = 0..N (Neumaier-compensated)
   int max_batch() const { return static_cast<int>(mu.size()); }
 };
 

@@ -28,7 +28,10 @@ class PrefillDecodeModel final : public ServiceModel {
       if (!(tau > 0))
         throw InvalidArgument(
             "prefill-decode parameters give a zero service time at batch " + std::to_string(b) +
-            "; decode_alpha, decode_beta, prefill_gamma, prefill_delta must not all be 0");
+            (decode_steps_ == 0
+                 ? ": with out_tokens = 1 there is no decode step, so prefill_gamma or "
+                   "prefill_delta (with in_tokens > 0) must be > 0"
+                 : ": decode_alpha, decode_beta, prefill_gamma, prefill_delta must not all be 0"));
       service_times_ms_[b - 1] = tau;
     }
   }

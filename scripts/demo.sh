@@ -17,11 +17,12 @@ echo
 echo "== inferno queue target: largest load meeting TTFT <= 60 ms and ITL <= 20 ms (from the file) =="
 "$INFERNO" queue target --problem "$SAMPLE" --format table
 echo
-echo "== ... and with a P95 TTFT target of 150 ms instead of the mean =="
-"$INFERNO" queue target --problem "$SAMPLE" --ttft 0 --target ttft_p95=150 --format table
+echo "== ... and with only a P95 TTFT target of 150 ms (mean targets cleared) =="
+"$INFERNO" queue target --problem "$SAMPLE" --ttft 0 --itl 0 --target ttft_p95=150 --format table
 echo
 echo "== inferno queue optimize: smallest batch size on the SLO-throughput plateau =="
 "$INFERNO" queue optimize --problem "$SAMPLE" --max-batch 256 --format table
 echo
 echo "== The same requests as REST-compatible JSON lines (samples/queue/problems.jsonl) =="
-"$INFERNO" queue solve < samples/queue/problems.jsonl
+# The last line of the file is deliberately invalid: it gets an error object and exit code 1.
+"$INFERNO" queue solve < samples/queue/problems.jsonl || echo "(exit code $?: one line was rejected, the others were answered)"

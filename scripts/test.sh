@@ -14,8 +14,9 @@ run_ctest() {  # $1 = build dir, rest = extra CMake arguments
   ctest --test-dir "$dir" --output-on-failure -j "$JOBS"
 }
 
-echo "== C++ tests (Catch2) =="
-run_ctest build/ctest
+echo "== C++ tests (Catch2), with the bindings also compiled under -Werror =="
+run_ctest build/ctest -DINFERNO_BUILD_PYTHON=ON -DPython_EXECUTABLE="$PWD/.venv/bin/python" \
+  -Dpybind11_DIR="$(.venv/bin/python -m pybind11 --cmakedir)"
 echo "== C++ tests under AddressSanitizer + UndefinedBehaviorSanitizer =="
 run_ctest build/ctest-asan -DINFERNO_SANITIZE=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo
 

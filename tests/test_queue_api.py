@@ -1,5 +1,6 @@
 """The Python API of the queueing model: public vectors, shapes, names and errors."""
 
+import dataclasses
 import math
 
 import numpy as np
@@ -55,6 +56,13 @@ def test_array_evaluation_equals_scalar_and_has_unit_columns(model_a):
     assert np.array_equal(big["ttft_ms"].to_numpy()[-9:], frame["ttft_ms"].to_numpy())
 
 
+def test_analysis_fields_match_the_core_table():
+    """Results are built by filling the dataclass directly from the core's field table."""
+    from dataclasses import fields
+    names = [f.name for f in fields(inferno.Analysis)]
+    assert names == [*_core.queue.METRIC_FIELDS, "percentiles", "approximation"]
+
+
 def test_results_have_readable_repr_and_to_dict(model_a):
     a = model_a.analyze(3.0, percentiles=[95, 99.9])
     text = repr(a)
@@ -66,6 +74,9 @@ def test_results_have_readable_repr_and_to_dict(model_a):
     with pytest.raises(AttributeError):
         a.ttft_p42_ms
     assert a.ttft_p95_ms == pytest.approx(a.wait_p95_ms + (a.ttft_ms - a.wait_ms), rel=1e-12)
+    assert a == model_a.analyze(3, percentiles=[95, 99.9])  # int rate, same result
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        a.ttft_ms = 0.0
 
 
 def test_max_rate_a(model_a):

@@ -53,7 +53,7 @@ json parse_json_folded(std::string_view text) {
   FoldingSax sax(root);
   try {
     json::sax_parse(text, &sax);
-  } catch (const json::parse_error& e) {
+  } catch (const json::exception& e) {  // syntax errors, and numbers that overflow a double
     throw InvalidArgument(std::string("malformed JSON: ") + e.what());
   }
   return root;

@@ -91,7 +91,8 @@ def _percentile_target(text: str) -> tuple[str, float]:
     match = _TARGET_FLAG.match(name.strip())
     if not sep or not match:
         raise argparse.ArgumentTypeError(
-            f"expected METRIC_pXX=MS with METRIC one of ttft, itl, wait (e.g. ttft_p95=500), got {text!r}")
+            f"expected METRIC_pXX=MS with METRIC one of ttft, itl, wait (or waitTime), "
+            f"e.g. ttft_p95=500, got {text!r}")
     try:
         number = float(value)
     except ValueError:
@@ -245,7 +246,8 @@ def _run_operation(args: argparse.Namespace, stdin: TextIO | None = None,
     stdin = stdin or sys.stdin
     stdout = stdout or sys.stdout
     # Interactive input is answered line by line; piped input in parallel batches.
-    chunk = 1 if (not args.input and stdin.isatty()) else BATCH_LINES
+    reads_stdin = not args.input or args.input == "-"
+    chunk = 1 if (reads_stdin and stdin.isatty()) else BATCH_LINES
     failures = 0
     rows: list[dict[str, Any]] = []
     line_no = 0
@@ -268,7 +270,13 @@ def _run_operation(args: argparse.Namespace, stdin: TextIO | None = None,
         if args.format == "json":
             stdout.flush()
     if args.format != "json":
-        _write_frame(pd.DataFrame(rows).convert_dtypes(), args, stdout)
+        frame = pd.DataFrame(rows)
+        # Keep JSON integers as integers even where an error row leaves a gap (no float 48.0).
+        for col in frame.columns:
+            values = [r[col] for r in rows if r.get(col) is not None]
+            if values and all(type(v) is int for v in values):
+                frame[col] = frame[col].astype("Int64")
+        _write_frame(frame, args, stdout)
     return 1 if failures else 0
 
 

@@ -281,4 +281,9 @@ TEST_CASE("joint rate never exceeds a constraint's own rate, even for erratic me
   const Metrics m = a.analyze(r.rate_rps);
   CHECK(m.ttft_ms <= 91.6875);
   CHECK(m.itl_ms <= 28.875);
+  // S cannot identify the effective batch here, so the split falls back to L_s: a smooth ITL.
+  for (double rate : {1.0, 50.0, 200.0}) {
+    const Metrics at = a.analyze(rate);
+    CHECK(at.itl_ms == Approx(1.5 + at.num_in_service).epsilon(1e-12));
+  }
 }

@@ -286,4 +286,23 @@ TEST_CASE("joint rate never exceeds a constraint's own rate, even for erratic me
     const Metrics at = a.analyze(rate);
     CHECK(at.itl_ms == Approx(1.5 + at.num_in_service).epsilon(1e-12));
   }
+  // Same when the prompt term is tiny but not vanishing: τ varies by ~1e-12 over the batch range.
+  c.params = {{"decode_alpha", 1.0}, {"decode_beta", 1.0}, {"prefill_gamma", 1.0},
+              {"prefill_delta", 2.220446049250313e-16}};
+  c.shape = RequestShape{790, 1.0, 8192};
+  c.max_batch = 6;
+  const QueueAnalyzer flat(c);
+  const SizeResult sized = flat.max_rate(mean_targets(0, 4.3765822784810124));
+  REQUIRE(sized.status == SizeStatus::ok);
+  CHECK(flat.analyze(sized.rate_rps * (1 + 1e-6)).itl_ms > 4.3765822784810124);
+  const Metrics at = flat.analyze(1000.0);
+  CHECK(at.itl_ms == Approx(1.0 + at.num_in_service).epsilon(1e-12));
+}
+
+TEST_CASE("the default model does not reproduce the README's v2 numbers (spec 10.4)", "[analyzer]") {
+  // The reference README's /solve example still shows the older v2 model's output for input A.
+  const Metrics m = QueueAnalyzer(input_a()).analyze(3.0);
+  CHECK(std::fabs(m.resp_time_ms / 10568.446 - 1) > 0.01);
+  CHECK(std::fabs(m.itl_ms / 20.534498 - 1) > 0.01);
+  CHECK(std::fabs(QueueAnalyzer(input_a()).max_rate_rps() / 3.8208232 - 1) > 0.005);
 }

@@ -48,10 +48,11 @@ class PrefillDecodeModel final : public ServiceModel {
     // Effective concurrency: the batch size at which one request's service time equals S.
     const double fixed = (in_tokens_ > 0 ? prefill_gamma_ : 0.0) + decode_alpha_ * decode_steps_;
     const double slope = prefill_delta_ * in_tokens_ + decode_beta_ * decode_steps_;
-    // When the whole batch range changes the service time by less than S's rounding error
-    // (slope 0, or a vanishing prompt with no decode step), S cannot identify b_eff: use L_s.
+    // b_eff = (S - fixed)/slope amplifies S's rounding error (~1e-15·S) by 1/slope. When the
+    // whole batch range moves the service time by less than 1e-8·S (slope 0, or a vanishing
+    // prompt with no decode step), S cannot resolve b_eff to 1e-7·N: use L_s instead.
     const double b_eff =
-        !(slope * batch_cap > 1e-12 * service_ms)
+        !(slope * batch_cap > 1e-8 * service_ms)
             ? num_in_service
             : std::clamp((service_ms - fixed) / slope, 0.0, static_cast<double>(batch_cap));
     MeanSplit split;

@@ -63,6 +63,17 @@ def test_analysis_fields_match_the_core_table():
     assert names == [*_core.queue.METRIC_FIELDS, "percentiles", "approximation"]
 
 
+def test_result_objects_carry_exactly_their_fields(model_a):
+    """Results skip the dataclass __init__; every declared field must be set, and nothing else."""
+    from dataclasses import fields
+    r = model_a.max_rate(ttft_ms=60, itl_ms=20, percentiles=[95])
+    c = model_a.optimal_concurrency(ttft_ms=60, itl_ms=20)
+    for obj in (r, r.metrics, c, c.at_onset, model_a.analyze(2.0)):
+        assert set(vars(obj)) == {f.name for f in fields(obj)}, type(obj).__name__
+    assert isinstance(r.rate_rps, float) and isinstance(r.replicas_for_tps, int)
+    assert r == model_a.max_rate(ttft_ms=60, itl_ms=20, percentiles=[95])
+
+
 def test_results_have_readable_repr_and_to_dict(model_a):
     a = model_a.analyze(3.0, percentiles=[95, 99.9])
     text = repr(a)

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Every test: set up (idempotent), then the Catch2 suite via ctest (normal build with warnings as
-# errors, then ASan+UBSan), then pytest (API, CLI, properties, notebooks).
+# errors, then ASan+UBSan), then pytest (API, CLI, properties, docs, notebooks) against the
+# installed package, and pytest again against the ASan+UBSan build of the extension.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
@@ -18,7 +19,22 @@ echo "== C++ tests (Catch2), with the bindings also compiled under -Werror =="
 run_ctest build/ctest -DINFERNO_BUILD_PYTHON=ON -DPython_EXECUTABLE="$PWD/.venv/bin/python" \
   -Dpybind11_DIR="$(.venv/bin/python -m pybind11 --cmakedir)"
 echo "== C++ tests under AddressSanitizer + UndefinedBehaviorSanitizer =="
-run_ctest build/ctest-asan -DINFERNO_SANITIZE=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo
+run_ctest build/ctest-asan -DINFERNO_SANITIZE=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+  -DINFERNO_BUILD_PYTHON=ON -DPython_EXECUTABLE="$PWD/.venv/bin/python" \
+  -Dpybind11_DIR="$(.venv/bin/python -m pybind11 --cmakedir)"
 
 echo "== Python tests (pytest, including the notebooks) =="
-.venv/bin/python -m pytest -q tests "$@"
+.venv/bin/python -m pytest -q tests -p no:cacheprovider "$@"
+
+echo "== Python tests again, against the ASan+UBSan build of the extension =="
+# The package sources plus the sanitized _core, put first on the path of every process the tests
+# start (CLI subprocesses, the notebook kernel). Leak checking is off: CPython keeps memory alive
+# at exit by design.
+pkg=build/asan-pkg
+rm -rf "$pkg" && mkdir -p "$pkg" && cp -r python/inferno "$pkg/"
+cp build/ctest-asan/cpp/_core*.so "$pkg/inferno/"
+export PYTHONPATH="$PWD/$pkg" ASAN_OPTIONS=detect_leaks=0 \
+  UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+  LD_PRELOAD="$(g++ -print-file-name=libasan.so) $(g++ -print-file-name=libubsan.so)"
+.venv/bin/python -c "import inferno._core as c, sys; sys.exit(0 if '$pkg' in c.__file__ else 'sanitized _core not picked up')"
+.venv/bin/python -m pytest -q tests -p no:cacheprovider "$@"

@@ -306,3 +306,31 @@ TEST_CASE("the default model does not reproduce the README's v2 numbers (spec 10
   CHECK(std::fabs(m.itl_ms / 20.534498 - 1) > 0.01);
   CHECK(std::fabs(QueueAnalyzer(input_a()).max_rate_rps() / 3.8208232 - 1) > 0.005);
 }
+
+TEST_CASE("monotonicity in load and in batch size", "[analyzer]") {
+  // Without chunking, μ_b increases with b; every delay and occupancy grows with the load.
+  for (const QueueConfig& c : {input_a(64), legacy(48)}) {
+    const QueueAnalyzer a(c);
+    const auto& mu = a.rates().mu;
+    for (std::size_t b = 1; b < mu.size(); ++b) CHECK(mu[b] > mu[b - 1]);
+    Metrics prev = a.analyze(0.01 * a.max_rate_rps());
+    for (double frac = 0.05; frac < 1.6; frac += 0.05) {
+      const Metrics m = a.analyze(frac * a.max_rate_rps());
+      CAPTURE(c.service_model, frac);
+      CHECK(m.throughput_rps >= prev.throughput_rps * (1 - 1e-12));  // flat at saturation
+      CHECK(m.wait_time_ms >= prev.wait_time_ms);
+      CHECK(m.ttft_ms >= prev.ttft_ms);
+      CHECK(m.itl_ms >= prev.itl_ms * (1 - 1e-12));
+      CHECK(m.num_in_system >= prev.num_in_system);
+      CHECK(m.loss_prob >= prev.loss_prob);
+      prev = m;
+    }
+  }
+  // A larger batch cap never lowers capacity when μ_b is increasing.
+  double previous_max = 0;
+  for (int n : {1, 2, 8, 32, 48}) {
+    const double max_rps = QueueAnalyzer(input_a(n)).max_rate_rps();
+    CHECK(max_rps > previous_max);
+    previous_max = max_rps;
+  }
+}

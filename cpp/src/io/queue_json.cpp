@@ -129,10 +129,10 @@ QueueRequest parse_problem_data(const json& o) {
   c.max_batch = static_cast<int>(max_batch);
   c.max_queue = get_integer(o, "maxqueuesize", "maxQueueSize").value_or(0);
   require(c.max_queue >= 0 && c.max_queue <= 1'000'000'000'000, "maxQueueSize",
-          "an integer in [0, 1e12]", static_cast<double>(c.max_queue));
+          "an integer in [0, 1000000000000]", static_cast<double>(c.max_queue));
   const std::int64_t max_tokens = get_integer(o, "maxnumtokens", "maxNumTokens").value_or(0);
   require(max_tokens >= 0 && max_tokens <= 1'000'000'000, "maxNumTokens",
-          "an integer in [0, 1e9] (0 = 8192)", static_cast<double>(max_tokens));
+          "an integer in [0, 1000000000] (0 = 8192)", static_cast<double>(max_tokens));
   c.shape.max_num_tokens = max_tokens == 0 ? 8192 : static_cast<int>(max_tokens);
   c.shape.in_tokens = number_or(o, "avginputtokens", "avgInputTokens", 0);
   c.shape.out_tokens = number_or(o, "avgoutputtokens", "avgOutputTokens", 0);

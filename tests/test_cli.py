@@ -643,7 +643,18 @@ def test_python_dash_m_runs_the_cli():
     proc = subprocess.run([sys.executable, "-m", "inferno", "queue", "models", "--format", "json"],
                           capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0
-    assert {m["service_model"] for m in json.loads(proc.stdout)} == {"iteration", "prefill-decode", "token"}
+    assert {m["service_model"] for m in json.loads(proc.stdout)} == {
+        "iteration", "prefill-decode", "token", "iteration-v2"}
+
+
+def test_iteration_v2_through_json_lines():
+    """The README's /target example was produced by the v2 model (spec 10.4)."""
+    proc = run_main("queue", "target", stdin=json.dumps(dict(A, serviceModel="iteration-v2")) + "\n")
+    assert proc.returncode == 0
+    out = json.loads(proc.stdout)
+    assert close(out["throughput"], 2.8741095) and close(out["maxRPS"], 3.8208232)
+    assert close(out["RPSTargetTTFT"], 2.910594) and close(out["RPSTargetITL"], 2.8741095)
+    assert out["bindingConstraint"] == "ITL" and out["avgITL"] <= 20
 
 
 def test_format_table():
@@ -816,8 +827,9 @@ def test_models_json():
     assert pairs == {("iteration", "alpha"), ("iteration", "beta"), ("iteration", "gamma"),
                      ("prefill-decode", "decode_alpha"), ("prefill-decode", "decode_beta"),
                      ("prefill-decode", "prefill_gamma"), ("prefill-decode", "prefill_delta"),
-                     ("token", "alpha"), ("token", "beta"), ("token", "tokens_per_request")}
-    assert len(records) == 10
+                     ("token", "alpha"), ("token", "beta"), ("token", "tokens_per_request"),
+                     ("iteration-v2", "alpha"), ("iteration-v2", "beta"), ("iteration-v2", "gamma")}
+    assert len(records) == 13
     assert {r["allowed"] for r in records if r["parameter"] == "tokens_per_request"} == {"> 0"}
 
 
@@ -825,7 +837,7 @@ def test_models_csv():
     proc = run_main("queue", "models", "--format", "csv")
     frame = pd.read_csv(io.StringIO(proc.stdout))
     assert list(frame.columns) == ["service_model", "parameter", "unit", "allowed", "description"]
-    assert len(frame) == 10
+    assert len(frame) == 13
 
 
 # ----------------------------------------------------------------------------- determinism

@@ -168,8 +168,18 @@ def test_prefill_decode_model_and_service_model_table():
     assert a.response_ms == pytest.approx(a.ttft_ms + 99 * a.itl_ms, rel=1e-12)
     assert m.prefill_chunks_by_batch is None
     table = inferno.service_models()
-    assert set(table["service_model"]) == {"iteration", "prefill-decode", "token"}
+    assert set(table["service_model"]) == {"iteration", "prefill-decode", "token", "iteration-v2"}
     assert list(table[table.service_model == "iteration"]["parameter"]) == ["alpha", "beta", "gamma"]
+
+
+def test_iteration_v2_reproduces_the_readme_solve(model_a):
+    """Spec 10.4: the reference README's /solve output comes from the older v2 model."""
+    v2 = model_a.replace(service_model="iteration-v2", alpha=12, beta=0.05, gamma=0.0005)
+    a = v2.analyze(3.0)
+    assert close(a.response_ms, 10568.446) and close(a.itl_ms, 20.534498)
+    assert close(a.num_in_service, 31.620514) and close(v2.max_stable_rate_rps, 3.8208232, 1e-6)
+    assert close_cancelled(a.ttft_ms, 75.31746, 10568.446)
+    assert a.response_ms == pytest.approx(a.ttft_ms + 511 * a.itl_ms, rel=1e-12)
 
 
 def test_replace_switches_service_model(model_a):

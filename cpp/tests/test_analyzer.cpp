@@ -334,3 +334,34 @@ TEST_CASE("monotonicity in load and in batch size", "[analyzer]") {
     previous_max = max_rps;
   }
 }
+
+TEST_CASE("iteration-v2 reproduces the README's v2 outputs (spec 10.4)", "[analyzer][v2]") {
+  QueueConfig c = input_a();
+  c.service_model = "iteration-v2";
+  const QueueAnalyzer a(c);
+  SECTION("solve(A)") {
+    const Metrics m = a.analyze(3.0);
+    CHECK(m.throughput_rps == Approx(3).epsilon(kRel));
+    CHECK(m.resp_time_ms == Approx(10568.446).epsilon(kRel));
+    check_cancelled(m.wait_time_ms, 28.27539, 10568.446);
+    CHECK(m.num_in_service == Approx(31.620514).epsilon(kRel));
+    check_cancelled(m.ttft_ms, 75.31746, 10568.446);
+    CHECK(m.itl_ms == Approx(20.534498).epsilon(kRel));
+    CHECK(a.max_rate_rps() == Approx(3.8208232).epsilon(1e-6));
+    CHECK(m.resp_time_ms == Approx(m.ttft_ms + 511 * m.itl_ms).epsilon(1e-12));
+  }
+  SECTION("target(A)") {
+    const SizeResult r = a.max_rate(mean_targets(60, 20));
+    REQUIRE(r.status == SizeStatus::ok);
+    CHECK(r.binding == "ITL");
+    CHECK(r.metrics.throughput_rps == Approx(2.8741095).epsilon(kRel));
+    CHECK(r.metrics.resp_time_ms == Approx(10276.054).epsilon(kRel));
+    check_cancelled(r.metrics.wait_time_ms, 10.09375, 10276.054);
+    CHECK(r.metrics.num_in_service == Approx(29.505493).epsilon(kRel));
+    check_cancelled(r.metrics.ttft_ms, 56.063286, 10276.054);
+    CHECK(r.metrics.itl_ms <= 20.0);
+    CHECK(r.metrics.itl_ms == Approx(19.99998).epsilon(kRel));
+    CHECK(r.per_constraint[0].rate_rps == Approx(2.910594).epsilon(kRel));
+    CHECK(r.per_constraint[1].rate_rps == Approx(2.8741095).epsilon(kRel));
+  }
+}

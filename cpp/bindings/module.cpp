@@ -5,9 +5,11 @@ namespace py = pybind11;
 
 void bind_queue(py::module_& m);
 void bind_io(py::module_& m);
+void bind_optimizer(py::module_& m);
 
 PYBIND11_MODULE(_core, m) {
-  m.doc() = "inferno compiled core (queueing models, REST-compatible JSON I/O)";
+  m.doc() = "inferno compiled core (queueing models, REST-compatible JSON I/O, optimizer input)";
   bind_queue(m);
   bind_io(m);
+  bind_optimizer(m);
 }

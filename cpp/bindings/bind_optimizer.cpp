@@ -1,0 +1,137 @@
+// Bindings of the optimizer subsystem (so far: its input System). Entities cross as lists of
+// dicts keyed by the Python column names (units in the names); Python builds the DataFrames.
+#include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
+
+#include "inferno/optimizer/system.hpp"
+
+namespace py = pybind11;
+using namespace inferno::optimizer;
+
+namespace {
+
+py::object optional(const std::optional<double>& v) { return v ? py::object(py::float_(*v)) : py::none(); }
+py::object optional(const std::optional<std::int64_t>& v) { return v ? py::object(py::int_(*v)) : py::none(); }
+
+py::list accelerators(const System& s) {
+  py::list out;
+  for (const auto& a : s.accelerators())
+    out.append(py::dict(py::arg("name") = a.name, py::arg("type") = a.type,
+                        py::arg("multiplicity") = a.multiplicity, py::arg("cost_per_hour") = a.cost,
+                        py::arg("mem_size_gb") = a.mem_size_gb, py::arg("mem_bw_gbps") = a.mem_bw_gbps,
+                        py::arg("power_idle_w") = a.power.idle_w,
+                        py::arg("power_mid_w") = a.power.mid_power_w,
+                        py::arg("power_mid_util") = a.power.mid_util,
+                        py::arg("power_full_w") = a.power.full_w));
+  return out;
+}
+
+py::list perf_records(const System& s) {
+  py::list out;
+  for (const auto& p : s.perf_records())
+    out.append(py::dict(
+        py::arg("model") = p.model, py::arg("accelerator") = p.accelerator,
+        py::arg("acc_count") = p.acc_count, py::arg("max_batch_size") = p.max_batch_size,
+        py::arg("at_tokens") = p.at_tokens,
+        py::arg("format") = p.format == PerfFormat::perf_parms ? "perfParms" : "decodeParms",
+        py::arg("alpha_ms") = p.alpha, py::arg("beta_ms") = p.beta, py::arg("gamma_ms") = p.gamma,
+        py::arg("decode_alpha_ms") = p.decode_alpha, py::arg("decode_beta_ms") = p.decode_beta,
+        py::arg("prefill_gamma_ms") = p.prefill_gamma, py::arg("prefill_delta_ms") = p.prefill_delta,
+        py::arg("unconverged") = p.unconverged()));
+  return out;
+}
+
+py::list targets(const System& s) {
+  py::list out;
+  for (const auto& c : s.service_classes())
+    for (const auto& [model, t] : c.targets)
+      out.append(py::dict(py::arg("service_class") = c.name, py::arg("priority") = c.priority,
+                          py::arg("model") = model, py::arg("itl_ms") = t.itl_ms,
+                          py::arg("ttft_ms") = t.ttft_ms, py::arg("tps") = t.tps));
+  return out;
+}
+
+py::list servers(const System& s) {
+  py::list out;
+  for (const auto& v : s.servers()) {
+    const auto& cur = v.current;
+    out.append(py::dict(
+        py::arg("name") = v.name, py::arg("service_class") = v.service_class,
+        py::arg("model") = v.model, py::arg("arrival_rate_rpm") = cur.load.arrival_rate_rpm,
+        py::arg("in_tokens") = cur.load.in_tokens, py::arg("out_tokens") = cur.load.out_tokens,
+        py::arg("keep_accelerator") = v.keep_accelerator, py::arg("min_replicas") = v.min_replicas,
+        py::arg("max_batch_size") = v.max_batch_size, py::arg("max_queue") = optional(v.max_queue),
+        py::arg("current_accelerator") = cur.accelerator,
+        py::arg("current_replicas") = cur.num_replicas, py::arg("current_max_batch") = cur.max_batch,
+        py::arg("current_cost") = optional(cur.cost)));
+  }
+  return out;
+}
+
+py::dict options(const System& s) {
+  const OptimizerSpec& o = s.options();
+  py::dict d;
+  d["unlimited"] = o.unlimited;
+  d["heterogeneous"] = o.heterogeneous;
+  d["milp_solver"] = o.milp_solver;
+  d["delayed_best_effort"] = o.delayed_best_effort;
+  d["saturation_policy"] = o.saturation_policy;
+  d["solver"] = o.solver;
+  d["objective"] = o.objective;
+  d["power_price"] = o.power_price;
+  d["power_utilization"] = o.power_utilization;
+  d["batch_size_policy"] = o.batch_size_policy;
+  d["batch_search"] = o.batch_search;
+  d["batch_search_max"] = o.batch_search_max;
+  d["onset_epsilon"] = o.onset_epsilon;
+  d["queue_size_policy"] = o.queue_size_policy;
+  d["queue_to_batch_ratio"] = o.queue_to_batch_ratio;
+  d["max_blocking_prob"] = optional(o.max_blocking_prob);
+  d["tps_demand"] = o.tps_demand;
+  d["queue_model"] = o.queue_model;
+  d["perf_model_version"] = o.perf_model_version;
+  d["max_num_tokens"] = o.max_num_tokens;
+  d["size_semantics"] = o.size_semantics;
+  d["accelerator_change_penalty"] = o.accelerator_change_penalty;
+  d["replica_change_penalty"] = o.replica_change_penalty;
+  d["change_weight"] = o.change_weight;
+  d["milp_time_limit_sec"] = o.milp_time_limit_sec;
+  d["mip_abs_gap"] = o.mip_abs_gap;
+  d["milp_threads"] = o.milp_threads;
+  d["milp_node_limit"] = o.milp_node_limit;
+  d["milp_canonical"] = o.milp_canonical;
+  d["max_profiles_per_server"] = o.max_profiles_per_server;
+  d["threads"] = o.threads;
+  d["preset"] = o.preset;
+  return d;
+}
+
+}  // namespace
+
+void bind_optimizer(py::module_& root) {
+  py::module_ m = root.def_submodule("optimizer", "Global optimizer: input system");
+  py::class_<System>(m, "System", "Immutable optimizer input; see inferno.System")
+      .def_property_readonly("accelerators", &accelerators)
+      .def_property_readonly("perf_records", &perf_records)
+      .def_property_readonly("targets", &targets)
+      .def_property_readonly("servers", &servers)
+      .def_property_readonly("capacity", [](const System& s) { return s.capacity(); })
+      .def_property_readonly("options", &options)
+      .def_property_readonly("diagnostics", [](const System& s) {
+        py::list out;
+        for (const auto& d : s.diagnostics()) out.append(py::make_tuple(d.where, d.message));
+        return out;
+      });
+  m.def(
+      "load_system",
+      [](const std::vector<std::string>& directories,
+         const std::vector<std::pair<std::string, std::string>>& documents) {
+        SystemBuilder b;
+        for (const auto& dir : directories) b.add_directory(dir);
+        for (const auto& [source, text] : documents) b.add_document(source, text);
+        return b.build();
+      },
+      py::arg("directories"), py::arg("documents"),
+      "Builds a System from directories of reference JSON files, then (source, JSON text) "
+      "documents, applied in order with insert-or-replace semantics.");
+}

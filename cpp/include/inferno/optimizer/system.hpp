@@ -1,0 +1,176 @@
+#pragma once
+// The optimizer's input (spec optimizer §2, §9.2-9.3): accelerator profiles, capacity, per-model
+// performance records, service classes with targets, servers with their load, and options.
+// A SystemBuilder applies JSON documents in order (insert-or-replace by name, as the reference
+// does) and produces an immutable System; there is no global state.
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace inferno::optimizer {
+
+struct PowerCurve {
+  double idle_w = 0;       // power at zero utilisation, W
+  double mid_power_w = 0;  // power at mid_util, W
+  double mid_util = 0;     // utilisation of the curve's knee, in (0, 1)
+  double full_w = 0;       // power at full utilisation, W
+};
+
+/// A purchasable accelerator unit, e.g. "2xA100" of type "A100" with multiplicity 2.
+struct AcceleratorProfile {
+  std::string name;
+  std::string type;
+  int multiplicity = 1;  // physical cards of `type` in one unit
+  double mem_size_gb = 0;
+  double mem_bw_gbps = 0;
+  PowerCurve power;
+  double cost = 0;  // per unit per hour
+};
+
+enum class PerfFormat { perf_parms, decode_prefill };
+
+/// Performance of one model on one profile.
+struct PerfRecord {
+  std::string model;
+  std::string accelerator;  // profile name
+  int acc_count = 1;        // profile units per replica
+  int max_batch_size = 0;   // valid at requests of `at_tokens` tokens
+  int at_tokens = 0;
+  PerfFormat format = PerfFormat::perf_parms;
+  double alpha = 0, beta = 0, gamma = 0;                   // perfParms (ms, ms/token, ms/token)
+  double decode_alpha = 0, decode_beta = 0;                 // decodeParms
+  double prefill_gamma = 0, prefill_delta = 0;              // prefillParms
+  /// All parameters zero: the record never converged and yields no candidate.
+  bool unconverged() const;
+};
+
+struct ModelTarget {
+  double itl_ms = 0;   // mean ITL, 0 = none
+  double ttft_ms = 0;  // mean TTFT including queueing, 0 = none
+  double tps = 0;      // output tokens/s demand, 0 = none
+};
+
+struct ServiceClass {
+  std::string name;
+  int priority = 100;  // 1 (highest) .. 100
+  std::map<std::string, ModelTarget> targets;  // by model name
+};
+
+struct Load {
+  double arrival_rate_rpm = 0;  // requests per minute
+  double throughput_rpm = 0;    // informational
+  double in_tokens = 0;
+  double out_tokens = 0;
+};
+
+struct AllocationData {
+  std::string accelerator;  // "" = none
+  int num_replicas = 0;
+  int max_batch = 0;
+  std::optional<double> cost;  // absent and 0 differ (transition penalty, spec §6)
+  double itl_ms = 0;
+  double ttft_ms = 0;
+  Load load;
+};
+
+struct Server {
+  std::string name;
+  std::string service_class = "Free";
+  std::string model;
+  bool keep_accelerator = false;
+  int min_replicas = 0;
+  int max_batch_size = 0;                 // > 0 pins N
+  std::optional<std::int64_t> max_queue;  // absent = queue-size policy
+  AllocationData current;                 // its load is the load that is optimised
+};
+
+/// optimizer-data.json: the reference keys and inferno's extensions, with their defaults.
+struct OptimizerSpec {
+  bool unlimited = false;
+  bool heterogeneous = false;
+  bool milp_solver = false;
+  bool delayed_best_effort = false;
+  std::string saturation_policy = "None";
+  std::string solver = "auto";
+  std::string objective = "cost";
+  double power_price = 0;
+  std::string power_utilization = "batch";
+  std::string batch_size_policy = "cheapest";
+  std::string batch_search = "bisect";
+  int batch_search_max = 0;
+  double onset_epsilon = 0.02;
+  std::string queue_size_policy = "ratio";
+  int queue_to_batch_ratio = 10;
+  std::optional<double> max_blocking_prob;
+  std::string tps_demand = "replace";
+  std::string queue_model = "auto";
+  std::string perf_model_version = "v3";
+  int max_num_tokens = 8192;
+  std::string size_semantics = "exact";
+  double accelerator_change_penalty = 0.1;
+  double replica_change_penalty = 0;
+  double change_weight = 0;
+  double milp_time_limit_sec = 30;
+  double mip_abs_gap = 1e-6;
+  int milp_threads = 1;
+  int milp_node_limit = 0;
+  bool milp_canonical = true;
+  int max_profiles_per_server = 0;
+  int threads = 0;
+  std::string preset;
+};
+
+/// A non-fatal finding while loading: where (file and JSON path) and what was done about it.
+struct Diagnostic {
+  std::string where;
+  std::string message;
+};
+
+/// Immutable input of one optimisation. Entities keep the order in which they were first seen.
+class System {
+ public:
+  const std::vector<AcceleratorProfile>& accelerators() const { return accelerators_; }
+  const std::map<std::string, int>& capacity() const { return capacity_; }  // cards per type
+  const std::vector<PerfRecord>& perf_records() const { return perf_; }
+  const std::vector<ServiceClass>& service_classes() const { return classes_; }
+  const std::vector<Server>& servers() const { return servers_; }
+  const OptimizerSpec& options() const { return options_; }
+  const std::vector<Diagnostic>& diagnostics() const { return diagnostics_; }
+
+  const AcceleratorProfile* find_accelerator(const std::string& name) const;
+  const ServiceClass* find_class(const std::string& name) const;
+  const PerfRecord* find_perf(const std::string& model, const std::string& accelerator) const;
+
+ private:
+  friend class SystemBuilder;
+  std::vector<AcceleratorProfile> accelerators_;
+  std::map<std::string, int> capacity_;
+  std::vector<PerfRecord> perf_;
+  std::vector<ServiceClass> classes_;
+  std::vector<Server> servers_;
+  OptimizerSpec options_;
+  std::vector<Diagnostic> diagnostics_;
+};
+
+class SystemBuilder {
+ public:
+  /// Applies one JSON document, recognised by its wrapper key (accelerators, count, models,
+  /// serviceClasses, servers, optimizer, or system holding all of them). `source` names it in
+  /// messages (e.g. the file name). Throws InvalidArgument "<source>: <json path> (<entity>):
+  /// <problem>" on malformed JSON, wrong types and invalid values; the builder is unchanged then.
+  void add_document(const std::string& source, std::string_view json_text);
+  /// Reads every known file present in a directory (accelerator-data.json, capacity-data.json,
+  /// model-data.json, serviceclass-data.json, server-data.json, optimizer-data.json), or
+  /// system-data.json when none of them is there.
+  void add_directory(const std::string& path);
+  /// The system so far, plus consistency diagnostics (dangling references, spec §2.7).
+  System build() const;
+
+ private:
+  System system_;
+};
+
+}  // namespace inferno::optimizer

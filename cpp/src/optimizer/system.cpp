@@ -1,0 +1,448 @@
+#include "inferno/optimizer/system.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <set>
+#include <sstream>
+
+#include "inferno/error.hpp"
+#include "inferno/io/json.hpp"
+
+namespace inferno::optimizer {
+
+using nlohmann::json;
+
+bool PerfRecord::unconverged() const {
+  return alpha == 0 && beta == 0 && gamma == 0 && decode_alpha == 0 && decode_beta == 0 &&
+         prefill_gamma == 0 && prefill_delta == 0;
+}
+
+const AcceleratorProfile* System::find_accelerator(const std::string& name) const {
+  for (const auto& a : accelerators_)
+    if (a.name == name) return &a;
+  return nullptr;
+}
+
+const ServiceClass* System::find_class(const std::string& name) const {
+  for (const auto& c : classes_)
+    if (c.name == name) return &c;
+  return nullptr;
+}
+
+const PerfRecord* System::find_perf(const std::string& model, const std::string& accelerator) const {
+  for (const auto& p : perf_)
+    if (p.model == model && p.accelerator == accelerator) return &p;
+  return nullptr;
+}
+
+namespace {
+
+// A position in a document: reports errors as "<source>: <path> (<entity>): <problem>".
+class Reader {
+ public:
+  Reader(std::string source, std::string path) : source_(std::move(source)), path_(std::move(path)) {}
+
+  Reader at(const std::string& key) const { return {source_, path_ + "." + key}; }
+  /// An array element, labelled with the entity it defines: "servers[2] (Premium-llama_13b)".
+  Reader item(std::size_t i, const std::string& entity) const {
+    return {source_, path_ + "[" + std::to_string(i) + "]" + (entity.empty() ? "" : " (" + entity + ")")};
+  }
+  std::string where() const { return source_ + ": " + path_; }
+  [[noreturn]] void fail(const std::string& problem) const {
+    throw InvalidArgument(where() + ": " + problem);
+  }
+
+  // Typed fields; `key` is spelled as in the documents and matched case-insensitively.
+  double number(const json& o, const std::string& key, double fallback, double lower = -HUGE_VAL) const {
+    const double v = guard([&] { return io::get_number(o, fold(key), key).value_or(fallback); });
+    if (v < lower) fail(key + " must be >= " + format_number(lower) + ", got " + format_number(v));
+    return v;
+  }
+  std::optional<double> optional_number(const json& o, const std::string& key, double lower) const {
+    const auto v = guard([&] { return io::get_number(o, fold(key), key); });
+    if (v && *v < lower) fail(key + " must be >= " + format_number(lower) + ", got " + format_number(*v));
+    return v;
+  }
+  std::int64_t integer(const json& o, const std::string& key, std::int64_t fallback,
+                       std::int64_t lower = INT32_MIN, std::int64_t upper = INT32_MAX) const {
+    const auto v = guard([&] { return io::get_integer(o, fold(key), key).value_or(fallback); });
+    if (v < lower || v > upper)
+      fail(key + " must be an integer in [" + std::to_string(lower) + ", " + std::to_string(upper) +
+           "], got " + std::to_string(v));
+    return v;
+  }
+  std::optional<std::int64_t> optional_integer(const json& o, const std::string& key,
+                                               std::int64_t lower) const {
+    const auto v = guard([&] { return io::get_integer(o, fold(key), key); });
+    if (v && *v < lower) fail(key + " must be an integer >= " + std::to_string(lower) + ", got " + std::to_string(*v));
+    return v;
+  }
+  bool boolean(const json& o, const std::string& key, bool fallback) const {
+    return guard([&] { return io::get_bool(o, fold(key), key).value_or(fallback); });
+  }
+  std::string text(const json& o, const std::string& key, const std::string& fallback = "") const {
+    return guard([&] { return io::get_string(o, fold(key), key).value_or(fallback); });
+  }
+  std::string choice(const json& o, const std::string& key, const std::string& fallback,
+                     const std::vector<std::string>& allowed) const {
+    const std::string v = text(o, key, fallback);
+    if (std::find(allowed.begin(), allowed.end(), v) == allowed.end()) {
+      std::string list;
+      for (const auto& a : allowed) list += (list.empty() ? "\"" : ", \"") + a + "\"";
+      fail(key + " must be one of " + list + " (case-sensitive), got \"" + v + "\"");
+    }
+    return v;
+  }
+  const json* object(const json& o, const std::string& key) const {
+    const auto it = o.find(fold(key));
+    if (it == o.end() || it->is_null()) return nullptr;
+    if (!it->is_object()) at(key).fail("must be an object");
+    return &*it;
+  }
+  const json& array(const json& o, const std::string& key) const {
+    static const json empty = json::array();
+    const auto it = o.find(fold(key));
+    if (it == o.end() || it->is_null()) return empty;
+    if (!it->is_array()) at(key).fail("must be an array");
+    return *it;
+  }
+
+ private:
+  static std::string fold(std::string key) {
+    for (char& c : key)
+      if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+    return key;
+  }
+  template <class F>
+  auto guard(F&& f) const -> decltype(f()) {
+    try {
+      return f();
+    } catch (const InvalidArgument& e) {
+      fail(e.what());
+    }
+  }
+
+  std::string source_, path_;
+};
+
+// Inserts or replaces by key, keeping first-seen order; notes a replacement.
+template <class T, class Key>
+void upsert(std::vector<T>& items, T item, Key key_of, std::vector<Diagnostic>& diagnostics,
+            const std::string& where, const std::string& what) {
+  for (auto& existing : items) {
+    if (key_of(existing) == key_of(item)) {
+      diagnostics.push_back({where, "duplicate " + what + ": this definition replaces the earlier one"});
+      existing = std::move(item);
+      return;
+    }
+  }
+  items.push_back(std::move(item));
+}
+
+Load read_load(const Reader& r, const json& o) {
+  Load load;
+  load.arrival_rate_rpm = r.number(o, "arrivalRate", 0, 0);
+  load.throughput_rpm = r.number(o, "throughput", 0, 0);
+  load.in_tokens = static_cast<double>(r.integer(o, "avgInTokens", 0, 0));
+  load.out_tokens = static_cast<double>(r.integer(o, "avgOutTokens", 0, 0));
+  return load;
+}
+
+AllocationData read_allocation(const Reader& r, const json& o) {
+  AllocationData a;
+  a.accelerator = r.text(o, "accelerator");
+  a.num_replicas = static_cast<int>(r.integer(o, "numReplicas", 0, 0));
+  a.max_batch = static_cast<int>(r.integer(o, "maxBatch", 0, 0));
+  a.cost = r.optional_number(o, "cost", 0);
+  a.itl_ms = r.number(o, "itlAverage", 0, 0);
+  a.ttft_ms = r.number(o, "ttftAverage", 0, 0);
+  if (const json* load = r.object(o, "load")) a.load = read_load(r.at("load"), *load);
+  return a;
+}
+
+}  // namespace
+
+void SystemBuilder::add_document(const std::string& source, std::string_view json_text) {
+  json doc;
+  try {
+    doc = io::parse_json_folded(json_text);
+  } catch (const InvalidArgument& e) {
+    throw InvalidArgument(source + ": " + e.what());
+  }
+  if (!doc.is_object()) throw InvalidArgument(source + ": the document must be a JSON object");
+  System next = system_;  // all-or-nothing: a failing document leaves the builder unchanged
+  auto& diag = next.diagnostics_;
+  bool recognised = false;
+
+  if (doc.contains("system")) {
+    recognised = true;
+    const Reader r(source, "system");
+    const json* sys = r.object(doc, "system");
+    SystemBuilder inner;
+    inner.system_ = std::move(next);
+    if (sys) {
+      for (const char* key : {"acceleratorData", "capacityData", "modelData", "serviceClassData",
+                              "serverData", "optimizerData"}) {
+        if (const json* member = r.object(*sys, key)) inner.add_document(source + ": system." + key, member->dump());
+      }
+    }
+    next = std::move(inner.system_);
+  }
+  if (doc.contains("accelerators")) {
+    recognised = true;
+    const Reader r(source, "accelerators");
+    const json& list = r.array(doc, "accelerators");
+    for (std::size_t i = 0; i < list.size(); ++i) {
+      if (!list[i].is_object()) r.item(i, "").fail("must be an object");
+      const json& o = list[i];
+      AcceleratorProfile a;
+      a.name = r.item(i, "").text(o, "name");
+      const Reader ri = r.item(i, a.name);
+      if (a.name.empty()) ri.fail("name must not be empty");
+      a.type = ri.text(o, "type");
+      const auto mult = ri.integer(o, "multiplicity", 0, 0);
+      if (mult == 0) diag.push_back({ri.where(), "multiplicity missing or 0: taken as 1"});
+      a.multiplicity = mult == 0 ? 1 : static_cast<int>(mult);
+      a.mem_size_gb = ri.number(o, "memSize", 0, 0);
+      a.mem_bw_gbps = ri.number(o, "memBW", 0, 0);
+      a.cost = ri.number(o, "cost", 0, 0);
+      if (const json* p = ri.object(o, "power")) {
+        const Reader rp = ri.at("power");
+        a.power.idle_w = rp.number(*p, "idle", 0, 0);
+        a.power.mid_power_w = rp.number(*p, "midPower", 0, 0);
+        a.power.mid_util = rp.number(*p, "midUtil", 0, 0);
+        if (a.power.mid_util >= 1) rp.fail("midUtil must be in [0, 1), got " + format_number(a.power.mid_util));
+        a.power.full_w = rp.number(*p, "full", 0, 0);
+      }
+      upsert(next.accelerators_, std::move(a), [](const auto& x) { return x.name; }, diag, ri.where(),
+             "accelerator '" + list[i].value("name", "") + "'");
+    }
+  }
+  if (doc.contains("count")) {
+    recognised = true;
+    const Reader r(source, "count");
+    const json& list = r.array(doc, "count");
+    for (std::size_t i = 0; i < list.size(); ++i) {
+      if (!list[i].is_object()) r.item(i, "").fail("must be an object");
+      const std::string type = r.text(list[i], "type");
+      const Reader ri = r.item(i, type);
+      if (type.empty()) ri.fail("type must not be empty");
+      const auto count = static_cast<int>(ri.integer(list[i], "count", 0, 0));
+      if (next.capacity_.count(type)) diag.push_back({ri.where(), "duplicate capacity for type '" + type + "': this entry replaces the earlier one"});
+      next.capacity_[type] = count;
+    }
+  }
+  if (doc.contains("models")) {
+    recognised = true;
+    const Reader r(source, "models");
+    const json& list = r.array(doc, "models");
+    for (std::size_t i = 0; i < list.size(); ++i) {
+      if (!list[i].is_object()) r.item(i, "").fail("must be an object");
+      const json& o = list[i];
+      PerfRecord p;
+      p.model = r.text(o, "name");
+      p.accelerator = r.text(o, "acc");
+      const Reader ri = r.item(i, p.model + " on " + p.accelerator);
+      if (p.model.empty()) ri.fail("name must not be empty");
+      if (p.accelerator.empty()) ri.fail("acc must not be empty");
+      const auto count = ri.integer(o, "accCount", 0);
+      p.acc_count = count <= 0 ? 1 : static_cast<int>(count);
+      p.max_batch_size = static_cast<int>(ri.integer(o, "maxBatchSize", 0, 0));
+      p.at_tokens = static_cast<int>(ri.integer(o, "atTokens", 0, 0));
+      const json* perf = ri.object(o, "perfParms");
+      const json* decode = ri.object(o, "decodeParms");
+      const json* prefill = ri.object(o, "prefillParms");
+      if (perf && (decode || prefill))
+        ri.fail("give either perfParms or decodeParms/prefillParms, not both");
+      if (perf) {
+        const Reader rp = ri.at("perfParms");
+        p.alpha = rp.number(*perf, "alpha", 0, 0);
+        p.beta = rp.number(*perf, "beta", 0, 0);
+        p.gamma = rp.number(*perf, "gamma", 0, 0);
+      } else if (decode || prefill) {
+        p.format = PerfFormat::decode_prefill;
+        if (decode) {
+          p.decode_alpha = ri.at("decodeParms").number(*decode, "alpha", 0, 0);
+          p.decode_beta = ri.at("decodeParms").number(*decode, "beta", 0, 0);
+        }
+        if (prefill) {
+          p.prefill_gamma = ri.at("prefillParms").number(*prefill, "gamma", 0, 0);
+          p.prefill_delta = ri.at("prefillParms").number(*prefill, "delta", 0, 0);
+        }
+      }
+      if (p.unconverged()) diag.push_back({ri.where(), "all performance parameters are 0 (unconverged): no candidate on this accelerator"});
+      upsert(next.perf_, std::move(p), [](const auto& x) { return std::make_pair(x.model, x.accelerator); },
+             diag, ri.where(), "performance record");
+    }
+  }
+  if (doc.contains("serviceclasses")) {
+    recognised = true;
+    const Reader r(source, "serviceClasses");
+    const json& list = r.array(doc, "serviceClasses");
+    for (std::size_t i = 0; i < list.size(); ++i) {
+      if (!list[i].is_object()) r.item(i, "").fail("must be an object");
+      const json& o = list[i];
+      ServiceClass c;
+      c.name = r.text(o, "name");
+      const Reader ri = r.item(i, c.name);
+      if (c.name.empty()) ri.fail("name must not be empty");
+      const auto priority = ri.integer(o, "priority", 0, INT32_MIN, INT32_MAX);
+      if (priority < 1 || priority > 100) {
+        diag.push_back({ri.where(), "priority " + std::to_string(priority) + (o.contains("priority") ? " is outside [1, 100]" : " (missing)") + ": taken as 100 (lowest)"});
+        c.priority = 100;
+      } else {
+        c.priority = static_cast<int>(priority);
+      }
+      const json& targets = ri.array(o, "modelTargets");
+      for (std::size_t k = 0; k < targets.size(); ++k) {
+        const Reader rt = ri.at("modelTargets").item(k, "");
+        if (!targets[k].is_object()) rt.fail("must be an object");
+        const std::string model = rt.text(targets[k], "model");
+        const Reader rm = ri.at("modelTargets").item(k, model);
+        if (model.empty()) rm.fail("model must not be empty");
+        ModelTarget t;
+        t.itl_ms = rm.number(targets[k], "slo-itl", 0, 0);
+        t.ttft_ms = rm.number(targets[k], "slo-ttft", 0, 0);
+        t.tps = rm.number(targets[k], "slo-tps", 0, 0);
+        if (c.targets.count(model)) diag.push_back({rm.where(), "duplicate target for model '" + model + "': this entry replaces the earlier one"});
+        c.targets[model] = t;
+      }
+      upsert(next.classes_, std::move(c), [](const auto& x) { return x.name; }, diag, ri.where(),
+             "service class");
+    }
+  }
+  if (doc.contains("servers")) {
+    recognised = true;
+    const Reader r(source, "servers");
+    const json& list = r.array(doc, "servers");
+    for (std::size_t i = 0; i < list.size(); ++i) {
+      if (!list[i].is_object()) r.item(i, "").fail("must be an object");
+      const json& o = list[i];
+      Server s;
+      s.name = r.text(o, "name");
+      const Reader ri = r.item(i, s.name);
+      if (s.name.empty()) ri.fail("name must not be empty");
+      s.service_class = ri.text(o, "class");
+      if (s.service_class.empty()) s.service_class = "Free";
+      s.model = ri.text(o, "model");
+      if (s.model.empty()) ri.fail("model must not be empty");
+      s.keep_accelerator = ri.boolean(o, "keepAccelerator", false);
+      s.min_replicas = static_cast<int>(ri.integer(o, "minNumReplicas", 0, 0));
+      s.max_batch_size = static_cast<int>(ri.integer(o, "maxBatchSize", 0, 0));
+      s.max_queue = ri.optional_integer(o, "maxQueueSize", 0);
+      if (const json* cur = ri.object(o, "currentAlloc")) s.current = read_allocation(ri.at("currentAlloc"), *cur);
+      upsert(next.servers_, std::move(s), [](const auto& x) { return x.name; }, diag, ri.where(),
+             "server");
+    }
+  }
+  if (doc.contains("optimizer")) {
+    recognised = true;
+    const Reader r(source, "optimizer");
+    const json* o = r.object(doc, "optimizer");
+    if (o) {
+      OptimizerSpec& p = next.options_;
+      p.unlimited = r.boolean(*o, "unlimited", p.unlimited);
+      p.heterogeneous = r.boolean(*o, "heterogeneous", p.heterogeneous);
+      p.milp_solver = r.boolean(*o, "milpSolver", p.milp_solver);
+      if (r.boolean(*o, "useCplex", false)) diag.push_back({r.where(), "useCplex is ignored: inferno solves MILPs with HiGHS"});
+      p.delayed_best_effort = r.boolean(*o, "delayedBestEffort", p.delayed_best_effort);
+      p.saturation_policy = r.choice(*o, "saturationPolicy", p.saturation_policy,
+                                     {"None", "PriorityExhaustive", "PriorityRoundRobin", "RoundRobin"});
+      p.solver = r.choice(*o, "solver", p.solver, {"auto", "unlimited", "greedy", "milp"});
+      p.objective = r.choice(*o, "objective", p.objective, {"cost", "power", "weighted"});
+      p.power_price = r.number(*o, "powerPrice", p.power_price, 0);
+      p.power_utilization = r.choice(*o, "powerUtilization", p.power_utilization, {"batch", "busy"});
+      p.batch_size_policy = r.choice(*o, "batchSizePolicy", p.batch_size_policy, {"reference", "cheapest", "onset"});
+      p.batch_search = r.choice(*o, "batchSearch", p.batch_search, {"bisect", "exhaustive"});
+      p.batch_search_max = static_cast<int>(r.integer(*o, "batchSearchMax", p.batch_search_max, 0, kMaxBatchLimit));
+      p.onset_epsilon = r.number(*o, "onsetEpsilon", p.onset_epsilon, 0);
+      if (p.onset_epsilon >= 1) r.fail("onsetEpsilon must be in [0, 1), got " + format_number(p.onset_epsilon));
+      p.queue_size_policy = r.choice(*o, "queueSizePolicy", p.queue_size_policy, {"ratio", "zero"});
+      p.queue_to_batch_ratio = static_cast<int>(r.integer(*o, "queueToBatchRatio", p.queue_to_batch_ratio, 0, 100000));
+      if (auto b = r.optional_number(*o, "maxBlockingProb", 0)) {
+        if (!(*b > 0 && *b < 1)) r.fail("maxBlockingProb must be in (0, 1), got " + format_number(*b));
+        p.max_blocking_prob = b;
+      }
+      p.tps_demand = r.choice(*o, "tpsDemand", p.tps_demand, {"replace", "max"});
+      p.queue_model = r.choice(*o, "queueModel", p.queue_model, {"auto", "v1", "v2", "v3"});
+      p.perf_model_version = r.choice(*o, "perfModelVersion", p.perf_model_version, {"v2", "v3"});
+      p.max_num_tokens = static_cast<int>(r.integer(*o, "maxNumTokens", p.max_num_tokens, 1, 1000000000));
+      p.size_semantics = r.choice(*o, "sizeSemantics", p.size_semantics, {"exact", "reference"});
+      p.accelerator_change_penalty = r.number(*o, "acceleratorChangePenalty", p.accelerator_change_penalty, 0);
+      p.replica_change_penalty = r.number(*o, "replicaChangePenalty", p.replica_change_penalty, 0);
+      p.change_weight = r.number(*o, "changeWeight", p.change_weight, 0);
+      p.milp_time_limit_sec = r.number(*o, "milpTimeLimitSec", p.milp_time_limit_sec, 0);
+      p.mip_abs_gap = r.number(*o, "mipAbsGap", p.mip_abs_gap, 0);
+      p.milp_threads = static_cast<int>(r.integer(*o, "milpThreads", p.milp_threads, 0, 1024));
+      p.milp_node_limit = static_cast<int>(r.integer(*o, "milpNodeLimit", p.milp_node_limit, 0));
+      p.milp_canonical = r.boolean(*o, "milpCanonical", p.milp_canonical);
+      p.max_profiles_per_server = static_cast<int>(r.integer(*o, "maxProfilesPerServer", p.max_profiles_per_server, 0));
+      p.threads = static_cast<int>(r.integer(*o, "threads", p.threads, 0, 1024));
+      p.preset = r.choice(*o, "preset", p.preset, {"", "reference-v1", "reference-v2", "reference-v3"});
+    }
+  }
+  if (!recognised)
+    throw InvalidArgument(source + ": not an inferno system document; expected one of the keys "
+                          "accelerators, count, models, serviceClasses, servers, optimizer, system");
+  system_ = std::move(next);
+}
+
+void SystemBuilder::add_directory(const std::string& path) {
+  namespace fs = std::filesystem;
+  if (!fs::is_directory(path)) throw InvalidArgument(path + ": not a directory");
+  static const char* kFiles[] = {"accelerator-data.json", "capacity-data.json", "model-data.json",
+                                 "serviceclass-data.json", "server-data.json", "optimizer-data.json"};
+  auto read = [](const fs::path& file) {
+    std::ifstream in(file, std::ios::binary);
+    if (!in) throw InvalidArgument(file.string() + ": cannot be read");
+    std::ostringstream text;
+    text << in.rdbuf();
+    return text.str();
+  };
+  bool any = false;
+  for (const char* name : kFiles) {
+    const fs::path file = fs::path(path) / name;
+    if (!fs::exists(file)) continue;
+    add_document(name, read(file));
+    any = true;
+  }
+  if (!any) {
+    const fs::path file = fs::path(path) / "system-data.json";
+    if (!fs::exists(file))
+      throw InvalidArgument(path + ": no system data (expected accelerator-data.json, capacity-data.json, "
+                                   "model-data.json, serviceclass-data.json, server-data.json, "
+                                   "optimizer-data.json, or system-data.json)");
+    add_document("system-data.json", read(file));
+  }
+}
+
+System SystemBuilder::build() const {
+  System s = system_;
+  auto& diag = s.diagnostics_;
+  std::set<std::string> types;
+  for (const auto& a : s.accelerators_) types.insert(a.type);
+  for (const auto& [type, count] : s.capacity_)
+    if (!types.count(type)) diag.push_back({"capacity", "type '" + type + "' has capacity but no accelerator profile"});
+  for (const auto& p : s.perf_)
+    if (!s.find_accelerator(p.accelerator))
+      diag.push_back({"models", "performance record " + p.model + " on unknown accelerator '" + p.accelerator + "' is ignored"});
+  for (const auto& server : s.servers_) {
+    const std::string where = "servers (" + server.name + ")";
+    const ServiceClass* c = s.find_class(server.service_class);
+    if (!c) {
+      diag.push_back({where, "unknownClass: service class '" + server.service_class + "' is not defined"});
+    } else if (!c->targets.count(server.model)) {
+      diag.push_back({where, "noTarget: class '" + server.service_class + "' has no target for model '" + server.model + "'"});
+    }
+    bool has_perf = false;
+    for (const auto& p : s.perf_) has_perf = has_perf || (p.model == server.model && s.find_accelerator(p.accelerator));
+    if (!has_perf) diag.push_back({where, "noPerfData: model '" + server.model + "' has no performance data on any known accelerator"});
+    if (server.keep_accelerator && !server.current.accelerator.empty() && !s.find_accelerator(server.current.accelerator))
+      diag.push_back({where, "keepAcceleratorUnknown: current accelerator '" + server.current.accelerator + "' is not defined"});
+  }
+  return s;
+}
+
+}  // namespace inferno::optimizer

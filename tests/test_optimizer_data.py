@@ -1,0 +1,98 @@
+"""The optimizer's input System: reading, validating and viewing the reference documents."""
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+import inferno
+
+SAMPLES = Path(__file__).resolve().parent.parent / "samples"
+
+
+def test_small_sample_set():
+    s = inferno.System.from_dir(SAMPLES / "small")
+    assert repr(s) == ("System(6 accelerators, 4 capacity types, 30 performance records, "
+                       "15 targets, 15 servers, 0 diagnostics)")
+    assert s.capacity == {"A100": 768, "AIU2": 1024, "G2": 512, "L4": 1024}
+    acc = s.accelerators
+    assert acc.loc["L4", "cost_per_hour"] == 6.0 and acc.loc["L4", "power_full_w"] == 75
+    models = s.models.set_index(["model", "accelerator"])
+    rec = models.loc[("granite_13b", "A100")]
+    assert (rec.alpha_ms, rec.beta_ms, rec.gamma_ms) == (20.58, 0.041, 0.00128125)
+    assert (rec.max_batch_size, rec.at_tokens, rec.acc_count, rec.format) == (64, 512, 1, "perfParms")
+    servers = s.servers
+    assert servers.loc["Premium-llama_13b", "arrival_rate_rpm"] == 60
+    assert servers.loc["Premium-llama_13b", "out_tokens"] == 1024  # from "AvgOutTokens"
+    targets = s.targets.set_index(["service_class", "model"])
+    assert set(targets["priority"]) == {1, 2, 3}
+    assert s.options["saturation_policy"] == "RoundRobin"
+    assert s.options["batch_size_policy"] == "cheapest"  # inferno default for an absent key
+    assert s.diagnostics.empty
+
+
+def test_large_set_and_system_data_file(tmp_path):
+    large = inferno.System.from_dir(SAMPLES / "large")
+    assert (len(large.accelerators), len(large.models), len(large.servers)) == (21, 189, 27)
+    # A directory holding only system-data.json gives the same system as the six files.
+    (tmp_path / "system-data.json").write_text((SAMPLES / "small" / "system-data.json").read_text())
+    whole = inferno.System.from_dir(tmp_path)
+    files = inferno.System.from_dir(SAMPLES / "small")
+    pd.testing.assert_frame_equal(whole.servers, files.servers)
+    pd.testing.assert_frame_equal(whole.models, files.models)
+
+
+def test_documents_override_a_base_directory():
+    s = inferno.System.from_documents(
+        {"servers": [{"name": "Premium-llama_13b", "class": "Premium", "model": "llama_13b",
+                      "maxQueueSize": 0, "currentAlloc": {"accelerator": "A100", "numReplicas": 2,
+                      "cost": 80, "load": {"arrivalRate": 30, "avgInTokens": 64, "avgOutTokens": 256}}}]},
+        json.dumps({"optimizer": {"unlimited": True, "solver": "milp"}}),
+        base=SAMPLES / "small")
+    row = s.servers.loc["Premium-llama_13b"]
+    assert (row.arrival_rate_rpm, row.in_tokens, row.out_tokens) == (30, 64, 256)
+    assert (row.max_queue, row.current_accelerator, row.current_cost) == (0, "A100", 80)
+    assert len(s.servers) == 15  # replaced in place, not added
+    assert s.options["unlimited"] and s.options["solver"] == "milp"
+    assert s.options["saturation_policy"] == "RoundRobin"  # untouched keys keep their values
+    assert "duplicate server" in " ".join(s.diagnostics["message"])
+
+
+@pytest.mark.parametrize("document, message", [
+    ("{bad", r"document\[0\]: malformed JSON"),
+    ({"servers": [{"name": "a", "model": "m", "currentAlloc": {"load": {"arrivalRate": -5}}}]},
+     r"servers\[0\] \(a\)\.currentAlloc\.load: arrivalRate must be >= 0, got -5"),
+    ({"servers": [{"name": "a", "model": "m", "minNumReplicas": 1.5}]},
+     r"minNumReplicas must be an integer, got 1.5"),
+    ({"optimizer": {"objective": "cheap"}},
+     r'objective must be one of "cost", "power", "weighted" \(case-sensitive\), got "cheap"'),
+    ({"serviceClasses": [{"name": "c", "modelTargets": [{"model": "m", "slo-ttft": -1}]}]},
+     r"serviceClasses\[0\] \(c\)\.modelTargets\[0\] \(m\): slo-ttft must be >= 0"),
+    ({"count": [{"type": "A100", "count": -1}]}, r"count\[0\] \(A100\): count must be an integer in \[0,"),
+    ({"weather": "sunny"}, "not an inferno system document"),
+])
+def test_bad_documents_name_the_place(document, message):
+    with pytest.raises(ValueError, match=message):
+        inferno.System.from_documents(document)
+
+
+def test_missing_directory_and_files(tmp_path):
+    with pytest.raises(ValueError, match="not a directory"):
+        inferno.System.from_dir(tmp_path / "nope")
+    with pytest.raises(ValueError, match="no system data"):
+        inferno.System.from_dir(tmp_path)
+
+
+def test_lenient_inputs_are_reported():
+    s = inferno.System.from_documents(
+        {"accelerators": [{"name": "A", "type": "A", "cost": 5}]},
+        {"serviceClasses": [{"name": "Gold", "priority": 0, "modelTargets": [{"model": "m"}]}]},
+        {"models": [{"name": "m", "acc": "A", "perfParms": {"alpha": 1}}]},
+        {"servers": [{"name": "s1", "class": "Gold", "model": "m"},
+                     {"name": "s2", "class": "Tin", "model": "m"}]})
+    text = "\n".join(s.diagnostics["where"] + ": " + s.diagnostics["message"])
+    assert "multiplicity missing or 0: taken as 1" in text
+    assert "serviceClasses[0] (Gold): priority 0 is outside [1, 100]: taken as 100" in text
+    assert "servers (s2): unknownClass: service class 'Tin' is not defined" in text
+    assert s.accelerators.loc["A", "multiplicity"] == 1

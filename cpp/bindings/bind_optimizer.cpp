@@ -3,6 +3,7 @@
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
+#include "inferno/optimizer/candidates.hpp"
 #include "inferno/optimizer/system.hpp"
 
 namespace py = pybind11;
@@ -106,6 +107,29 @@ py::dict options(const System& s) {
   return d;
 }
 
+py::list candidates(const System& s, int threads) {
+  std::vector<Candidate> list;
+  {
+    py::gil_scoped_release release;
+    list = generate_candidates(s, threads);
+  }
+  py::list out;
+  for (const auto& c : list)
+    out.append(py::dict(
+        py::arg("server") = c.server, py::arg("accelerator") = c.accelerator,
+        py::arg("feasible") = c.feasible, py::arg("reason") = c.reason,
+        py::arg("outcome") = c.outcome, py::arg("type") = c.type,
+        py::arg("service_model") = c.service_model, py::arg("batch") = c.batch,
+        py::arg("queue") = c.queue, py::arg("replicas") = c.replicas,
+        py::arg("required_replicas") = c.required_replicas, py::arg("cost") = c.cost,
+        py::arg("value") = c.value, py::arg("cards") = c.cards,
+        py::arg("demand_rps") = c.demand_rps,
+        py::arg("rate_per_replica_rps") = c.rate_per_replica_rps, py::arg("max_rpm") = c.max_rpm,
+        py::arg("itl_ms") = c.itl_ms, py::arg("ttft_ms") = c.ttft_ms, py::arg("rho") = c.rho,
+        py::arg("busy_prob") = c.busy, py::arg("blocking_prob") = c.blocking_prob));
+  return out;
+}
+
 }  // namespace
 
 void bind_optimizer(py::module_& root) {
@@ -117,6 +141,7 @@ void bind_optimizer(py::module_& root) {
       .def_property_readonly("servers", &servers)
       .def_property_readonly("capacity", [](const System& s) { return s.capacity(); })
       .def_property_readonly("options", &options)
+      .def("candidates", &candidates, py::arg("threads") = 0)
       .def_property_readonly("diagnostics", [](const System& s) {
         py::list out;
         for (const auto& d : s.diagnostics()) out.append(py::make_tuple(d.where, d.message));

@@ -97,6 +97,25 @@ class System:
         """Warnings found while loading: where (file and JSON path, or entity) and what."""
         return pd.DataFrame(self._core.diagnostics, columns=["where", "message"])
 
+    # ------------------------------------------------------------------ candidates
+    def candidates(self, threads: int = 0) -> pd.DataFrame:
+        """Every (server, accelerator) allocation sized with the queueing model (spec §5).
+
+        One row per server and profile it can run on, feasible or not (``reason`` says why not:
+        ``slo``, ``unconverged``, ``noTarget``, ``unknownClass``, ``noPerfData``, ...), plus one
+        ``scaledToZero`` row for a server without demand or replica floor. Columns: batch size
+        ``batch`` (chosen by the ``batchSizePolicy`` option), ``queue``, ``replicas`` (and
+        ``required_replicas`` before the ``minNumReplicas`` floor), ``cost``, ``value`` (cost
+        plus the transition penalty from the current allocation), ``cards``, ``demand_rps``,
+        ``rate_per_replica_rps`` (SLO-feasible throughput of one replica), ``max_rpm``, and
+        ``itl_ms``, ``ttft_ms``, ``rho``, ``busy_prob``, ``blocking_prob`` predicted at the
+        actual per-replica load. Computed in parallel in C++ (``threads`` 0 = all cores); the
+        result does not depend on the thread count.
+        """
+        if isinstance(threads, bool) or not isinstance(threads, int) or threads < 0:
+            raise ValueError(f"threads must be an integer >= 0, got {threads!r}")
+        return pd.DataFrame(self._core.candidates(threads))
+
     def __repr__(self) -> str:
         return (f"System({len(self._core.accelerators)} accelerators, "
                 f"{len(self._core.capacity)} capacity types, {len(self._core.perf_records)} "

@@ -11,6 +11,7 @@
 #include <memory>
 
 #include "inferno/error.hpp"
+#include "inferno/queue/models/iteration.hpp"
 #include "inferno/queue/service_model.hpp"
 
 namespace inferno::queue {
@@ -71,11 +72,7 @@ ServiceModelInfo iteration_v2_model_info() {
   info.description =
       "2026-02 iteration model (queue-analysis v0.3.0), kept to reproduce the reference "
       "optimizer's sample solutions; prefer 'iteration'";
-  info.params = {
-      {"alpha", "ms", "fixed time per engine iteration", 0.0, false},
-      {"beta", "ms/token", "compute time per processed token", 0.0, false},
-      {"gamma", "ms/token", "KV-cache read time per cached token per iteration", 0.0, false},
-  };
+  info.params = iteration_model_info().params;  // the same perfParms {alpha, beta, gamma}
   info.make = [](const ModelParams& p, const RequestShape& shape, int max_batch) {
     return std::make_unique<IterationV2Model>(p, shape, max_batch);
   };

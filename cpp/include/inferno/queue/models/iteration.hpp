@@ -41,4 +41,7 @@ class IterationModel final : public ServiceModel {
   std::vector<std::int64_t> chunks_;
 };
 
+/// Registry entry of the iteration model (its parameters are shared by `iteration-v2`).
+ServiceModelInfo iteration_model_info();
+
 }  // namespace inferno::queue

@@ -1,0 +1,318 @@
+// Candidate generation (spec optimizer §5, §6): size every (server, profile) with the queueing
+// core, choose the batch size, count replicas and price the transition from the current state.
+#include "inferno/optimizer/candidates.hpp"
+
+#include <algorithm>
+#include <atomic>
+#include <cmath>
+#include <limits>
+#include <memory>
+#include <thread>
+
+#include "inferno/error.hpp"
+#include "inferno/queue/analyzer.hpp"
+
+namespace inferno::optimizer {
+
+namespace {
+
+using queue::QueueAnalyzer;
+
+constexpr int kNoReplicas = std::numeric_limits<int>::max();
+
+// One (server, profile) to evaluate; profile is null for a per-server row (no profiles at all).
+struct Task {
+  const Server* server;
+  const AcceleratorProfile* profile;
+  const PerfRecord* perf;
+  std::string reason;  // pre-determined infeasibility (noTarget, ...)
+};
+
+std::string service_model_for(const PerfRecord& p, const OptimizerSpec& o, std::string& reason) {
+  if (p.format == PerfFormat::decode_prefill) {
+    if (o.queue_model == "auto" || o.queue_model == "v1") return "prefill-decode";
+    reason = "queueModel " + o.queue_model + " needs perfParms, this record has decodeParms/prefillParms";
+    return "";
+  }
+  if (o.queue_model == "v1") {
+    reason = "queueModel v1 needs decodeParms/prefillParms, this record has perfParms";
+    return "";
+  }
+  if (o.queue_model == "v2" || (o.queue_model == "auto" && o.perf_model_version == "v2")) return "iteration-v2";
+  return "iteration";
+}
+
+queue::ModelParams params_for(const PerfRecord& p) {
+  if (p.format == PerfFormat::decode_prefill)
+    return {{"decode_alpha", p.decode_alpha}, {"decode_beta", p.decode_beta},
+            {"prefill_gamma", p.prefill_gamma}, {"prefill_delta", p.prefill_delta}};
+  return {{"alpha", p.alpha}, {"beta", p.beta}, {"gamma", p.gamma}};
+}
+
+// Cost of the current allocation: as given, or recomputed from its profile (spec §6).
+double current_cost(const System& sys, const Server& s) {
+  if (s.current.cost) return *s.current.cost;
+  if (s.current.accelerator.empty()) return 0.0;
+  const AcceleratorProfile* a = sys.find_accelerator(s.current.accelerator);
+  const PerfRecord* p = sys.find_perf(s.model, s.current.accelerator);
+  if (!a || !p) return 0.0;
+  return a->cost * p->acc_count * s.current.num_replicas;
+}
+
+// Transition-penalised value of a candidate (spec §6, objective "cost").
+double transition_value(const System& sys, const Server& s, const std::string& accelerator,
+                        int replicas, double cost) {
+  const OptimizerSpec& o = sys.options();
+  const double cost_a = current_cost(sys, s);
+  if (accelerator == s.current.accelerator) {
+    if (replicas == s.current.num_replicas) return 0.0;
+    return (cost - cost_a) + o.replica_change_penalty * std::abs(replicas - s.current.num_replicas);
+  }
+  return (cost - cost_a) + o.accelerator_change_penalty * (cost_a + cost);
+}
+
+// SLO-feasible throughput f(N) of one replica, on a model built once for the largest N.
+class Sizer {
+ public:
+  Sizer(std::shared_ptr<const queue::ServiceModel> model, const Server& server,
+        const OptimizerSpec& options, const ModelTarget& target)
+      : model_(std::move(model)), server_(server), options_(options) {
+    if (target.ttft_ms > 0) targets_.constraints.push_back({queue::TargetMetric::ttft, 0, target.ttft_ms});
+    if (target.itl_ms > 0) targets_.constraints.push_back({queue::TargetMetric::itl, 0, target.itl_ms});
+    if (options.max_blocking_prob)
+      targets_.constraints.push_back({queue::TargetMetric::loss, 0, *options.max_blocking_prob});
+    targets_.tps = target.tps;  // caps the rate at 0.9·λ_max (spec §3.3)
+  }
+
+  long long queue_size(int batch) const {
+    if (server_.max_queue) return *server_.max_queue;
+    return options_.queue_size_policy == "zero" ? 0 : static_cast<long long>(options_.queue_to_batch_ratio) * batch;
+  }
+  QueueAnalyzer analyzer(int batch) const {
+    return QueueAnalyzer(model_, batch, queue_size(batch), queue::AnalyzerOptions{});
+  }
+  double rate(int batch) {
+    if (batch < 1) return 0.0;
+    if (static_cast<std::size_t>(batch) < cache_.size() && cache_[batch] >= 0) return cache_[batch];
+    const auto r = analyzer(batch).max_rate(targets_);
+    const double f = r.status == queue::SizeStatus::infeasible ? 0.0 : r.metrics.throughput_rps;
+    if (cache_.size() <= static_cast<std::size_t>(batch)) cache_.resize(static_cast<std::size_t>(batch) + 1, -1.0);
+    cache_[batch] = f;
+    return f;
+  }
+
+ private:
+  std::shared_ptr<const queue::ServiceModel> model_;
+  const Server& server_;
+  const OptimizerSpec& options_;
+  queue::Targets targets_;
+  std::vector<double> cache_;  // f(N) by N, -1 = not yet evaluated
+};
+
+int replicas_for(double demand, double rate, int floor_replicas) {
+  if (demand <= 0) return floor_replicas;
+  if (!(rate > 0)) return kNoReplicas;
+  const double ratio = std::ceil(demand / rate - 1e-9);  // tolerance: an exact integer ratio stays
+  if (ratio >= static_cast<double>(kNoReplicas)) return kNoReplicas;
+  return std::max(static_cast<int>(ratio), floor_replicas);
+}
+
+// Batch size per the policy (spec §5.4); 0 when no N is feasible.
+int choose_batch(Sizer& f, const Server& s, const OptimizerSpec& o, int n_ref, int n_hi, double demand) {
+  if (s.max_batch_size > 0) return f.rate(s.max_batch_size) > 0 ? s.max_batch_size : 0;
+  if (o.batch_size_policy == "reference") return f.rate(n_ref) > 0 ? n_ref : 0;
+  const double band = 1.0 - o.onset_epsilon / 2.0;
+  auto smallest_at_least = [&](double threshold, int hi) {  // f non-decreasing up to its plateau
+    int lo = 1;
+    while (lo < hi) {
+      const int mid = lo + (hi - lo) / 2;
+      if (f.rate(mid) >= threshold) hi = mid; else lo = mid + 1;
+    }
+    return hi;
+  };
+  if (o.batch_size_policy == "onset") {
+    const double anchor = f.rate(n_hi);
+    return anchor > 0 ? smallest_at_least(band * anchor, n_hi) : 0;
+  }
+  // "cheapest": the fewest replicas, then the smallest N keeping near-peak capacity.
+  if (o.batch_search == "exhaustive") {
+    int best_r = kNoReplicas;
+    double peak = 0;
+    for (int n = 1; n <= n_hi; ++n) {
+      best_r = std::min(best_r, replicas_for(demand, f.rate(n), s.min_replicas));
+      peak = std::max(peak, f.rate(n));
+    }
+    if (!(peak > 0)) return 0;
+    for (int n = 1; n <= n_hi; ++n)
+      if (replicas_for(demand, f.rate(n), s.min_replicas) == best_r && f.rate(n) >= band * peak) return n;
+    return 0;  // unreachable: the argmax of f attains best_r
+  }
+  double anchor = f.rate(n_hi);
+  if (!(anchor > 0) && n_ref != n_hi && f.rate(n_ref) > 0) {
+    n_hi = n_ref;
+    anchor = f.rate(n_ref);
+  }
+  if (!(anchor > 0)) return 0;
+  const int best_r = replicas_for(demand, anchor, s.min_replicas);
+  const double threshold = std::max(demand > 0 ? demand / best_r : 0.0, band * anchor);
+  const int n = smallest_at_least(threshold, n_hi);
+  return replicas_for(demand, f.rate(n), s.min_replicas) == best_r ? n : n_hi;  // confirm
+}
+
+Candidate evaluate(const System& sys, const Task& task) {
+  const Server& s = *task.server;
+  const OptimizerSpec& o = sys.options();
+  Candidate c;
+  c.server = s.name;
+  if (task.profile) {
+    c.accelerator = task.profile->name;
+    c.type = task.profile->type;
+  }
+  if (!task.reason.empty()) {
+    c.reason = task.reason;
+    return c;
+  }
+  const AcceleratorProfile& g = *task.profile;
+  const PerfRecord& p = *task.perf;
+  const ModelTarget& target = sys.find_class(s.service_class)->targets.at(s.model);
+  const double n = s.current.load.in_tokens, m = s.current.load.out_tokens;
+  const double arrivals = s.current.load.arrival_rate_rpm / 60.0;
+  const double tps_demand = target.tps > 0 && m > 0 ? target.tps / m : 0.0;
+  c.demand_rps = target.tps > 0 ? (o.tps_demand == "max" ? std::max(arrivals, tps_demand) : tps_demand) : arrivals;
+  if (p.unconverged()) {
+    c.reason = "unconverged";
+    return c;
+  }
+  if (m < 1) {
+    c.reason = "zeroOutputTokens";  // the queueing models need at least one output token
+    return c;
+  }
+  c.service_model = service_model_for(p, o, c.reason);
+  if (c.service_model.empty()) return c;
+
+  const long long budget = static_cast<long long>(p.max_batch_size) * p.at_tokens;
+  const int n_ref = std::max(1, static_cast<int>(std::min<double>(std::floor(static_cast<double>(budget) / m), kMaxBatchLimit)));
+  const int n_hi = o.batch_search_max > 0 ? o.batch_search_max : n_ref;
+  const int n_model = std::max({n_hi, n_ref, s.max_batch_size});
+  queue::QueueConfig config;
+  config.service_model = c.service_model;
+  config.params = params_for(p);
+  config.shape = queue::RequestShape{n, m, o.max_num_tokens};
+  config.max_batch = n_model;
+  config.max_queue = 0;
+  std::shared_ptr<const queue::ServiceModel> model;
+  try {
+    model = QueueAnalyzer(config).model_ptr();
+  } catch (const InvalidArgument& e) {
+    c.reason = std::string("invalidModel: ") + e.what();
+    return c;
+  }
+  Sizer f(model, s, o, target);
+  c.batch = choose_batch(f, s, o, n_ref, n_hi, c.demand_rps);
+  if (c.batch == 0) {
+    c.reason = "slo";  // no batch size meets the SLOs, even at vanishing load
+    return c;
+  }
+  c.queue = f.queue_size(c.batch);
+  c.rate_per_replica_rps = f.rate(c.batch);
+  c.max_rpm = 60.0 * c.rate_per_replica_rps;
+  c.required_replicas = c.demand_rps > 0 ? replicas_for(c.demand_rps, c.rate_per_replica_rps, 0) : 0;
+  c.replicas = replicas_for(c.demand_rps, c.rate_per_replica_rps, s.min_replicas);
+  if (c.replicas == kNoReplicas) {
+    c.reason = "slo";
+    return c;
+  }
+  c.cost = g.cost * p.acc_count * c.replicas;
+  c.cards = c.replicas * p.acc_count * g.multiplicity;
+  const QueueAnalyzer at = f.analyzer(c.batch);
+  // Predictions at the actual per-replica load; at the bottom of the range without demand.
+  const queue::Metrics met = at.analyze(c.demand_rps > 0 ? c.demand_rps / c.replicas : at.min_rate_rps());
+  c.itl_ms = met.itl_ms;
+  c.ttft_ms = met.ttft_ms;
+  c.rho = met.rho;
+  c.busy = met.busy_prob;
+  c.blocking_prob = met.loss_prob;
+  c.objective = c.cost;
+  c.value = transition_value(sys, s, c.accelerator, c.replicas, c.cost);
+  c.feasible = true;
+  c.outcome = "full";
+  return c;
+}
+
+}  // namespace
+
+std::vector<Candidate> generate_candidates(const System& sys, int threads) {
+  const OptimizerSpec& o = sys.options();
+  if (o.objective != "cost")
+    throw InvalidArgument("objective '" + o.objective + "' is not supported yet by candidate generation; allowed now: cost");
+  if (o.size_semantics != "exact")
+    throw InvalidArgument("sizeSemantics 'reference' is not supported yet; allowed now: exact");
+
+  std::vector<Task> tasks;
+  std::vector<Candidate> zero;  // scaled-to-zero rows, placed by server
+  std::vector<std::size_t> zero_at;
+  for (const Server& s : sys.servers()) {
+    const ServiceClass* cls = sys.find_class(s.service_class);
+    std::string reason;
+    if (!cls) reason = "unknownClass";
+    else if (!cls->targets.count(s.model)) reason = "noTarget";
+    std::vector<const AcceleratorProfile*> profiles;
+    if (s.keep_accelerator && !s.current.accelerator.empty()) {
+      const AcceleratorProfile* a = sys.find_accelerator(s.current.accelerator);
+      if (!a) reason = reason.empty() ? "keepAcceleratorUnknown" : reason;
+      else profiles.push_back(a);
+    } else {
+      for (const auto& a : sys.accelerators())
+        if (sys.find_perf(s.model, a.name)) profiles.push_back(&a);
+    }
+    std::sort(profiles.begin(), profiles.end(),
+              [](const auto* x, const auto* y) { return x->name < y->name; });
+    if (reason.empty() && profiles.empty()) reason = "noPerfData";
+    if (!reason.empty()) {
+      tasks.push_back({&s, nullptr, nullptr, reason});
+      continue;
+    }
+    const ModelTarget& target = cls->targets.at(s.model);
+    const double demand = target.tps > 0 ? target.tps : s.current.load.arrival_rate_rpm;
+    if ((demand == 0 || s.current.load.out_tokens == 0) && s.min_replicas == 0) {
+      // Zero demand and no replica floor: one scaled-to-zero outcome, whatever the profiles.
+      Candidate c;
+      c.server = s.name;
+      c.accelerator = s.current.accelerator;
+      if (const AcceleratorProfile* a = sys.find_accelerator(c.accelerator)) c.type = a->type;
+      c.feasible = true;
+      c.outcome = "scaledToZero";
+      c.value = -current_cost(sys, s);
+      zero.push_back(c);
+      zero_at.push_back(tasks.size());
+      continue;
+    }
+    for (const auto* a : profiles) tasks.push_back({&s, a, sys.find_perf(s.model, a->name), ""});
+  }
+
+  std::vector<Candidate> results(tasks.size());
+  unsigned workers = threads > 0 ? static_cast<unsigned>(threads) : std::max(1u, std::thread::hardware_concurrency());
+  workers = static_cast<unsigned>(std::min<std::size_t>(workers, std::max<std::size_t>(1, tasks.size())));
+  std::atomic<std::size_t> next{0};
+  auto work = [&] {
+    for (std::size_t i = next++; i < tasks.size(); i = next++) results[i] = evaluate(sys, tasks[i]);
+  };
+  if (workers <= 1) {
+    work();
+  } else {
+    std::vector<std::thread> pool;
+    for (unsigned t = 0; t < workers; ++t) pool.emplace_back(work);
+    for (auto& th : pool) th.join();
+  }
+  // Merge the scaled-to-zero rows back in server order.
+  std::vector<Candidate> out;
+  out.reserve(results.size() + zero.size());
+  std::size_t z = 0;
+  for (std::size_t i = 0; i <= results.size(); ++i) {
+    while (z < zero.size() && zero_at[z] == i) out.push_back(std::move(zero[z++]));
+    if (i < results.size()) out.push_back(std::move(results[i]));
+  }
+  return out;
+}
+
+}  // namespace inferno::optimizer

@@ -1,0 +1,73 @@
+// Candidate generation (spec optimizer §5, §6) against the queueing core used directly.
+#include <catch2/catch.hpp>
+#include <cmath>
+
+#include "inferno/optimizer/candidates.hpp"
+#include "inferno/queue/analyzer.hpp"
+
+using namespace inferno::optimizer;
+
+namespace {
+System tiny(const std::string& options) {
+  SystemBuilder b;
+  b.add_document("acc", R"({"accelerators": [{"name": "A100", "type": "A100", "multiplicity": 1, "cost": 40}]})");
+  b.add_document("models", R"({"models": [{"name": "m", "acc": "A100", "accCount": 1, "maxBatchSize": 76,
+      "atTokens": 512, "perfParms": {"alpha": 12, "beta": 0.05, "gamma": 0.0005}}]})");
+  b.add_document("classes", R"({"serviceClasses": [{"name": "Gold", "priority": 1,
+      "modelTargets": [{"model": "m", "slo-itl": 30, "slo-ttft": 500}]}]})");
+  b.add_document("servers", R"({"servers": [
+      {"name": "busy", "class": "Gold", "model": "m",
+       "currentAlloc": {"load": {"arrivalRate": 600, "avgInTokens": 128, "avgOutTokens": 1024}}},
+      {"name": "idle", "class": "Gold", "model": "m",
+       "currentAlloc": {"accelerator": "A100", "numReplicas": 2, "cost": 80,
+                        "load": {"arrivalRate": 0, "avgInTokens": 128, "avgOutTokens": 1024}}}]})");
+  b.add_document("options", options);
+  return b.build();
+}
+}  // namespace
+
+TEST_CASE("reference batch rule: candidate equals a direct queueing computation", "[candidates]") {
+  const auto list = generate_candidates(tiny(R"({"optimizer": {"batchSizePolicy": "reference"}})"), 1);
+  REQUIRE(list.size() == 2);
+  const Candidate& c = list[0];
+  CHECK(c.server == "busy");
+  REQUIRE(c.feasible);
+  CHECK(c.batch == 38);  // floor(76·512/1024)
+  CHECK(c.queue == 380);
+  inferno::queue::QueueConfig cfg;
+  cfg.params = {{"alpha", 12}, {"beta", 0.05}, {"gamma", 0.0005}};
+  cfg.shape = inferno::queue::RequestShape{128, 1024, 8192};
+  cfg.max_batch = 38;
+  cfg.max_queue = 380;
+  const inferno::queue::QueueAnalyzer a(cfg);
+  inferno::queue::Targets t;
+  t.constraints = {{inferno::queue::TargetMetric::ttft, 0, 500}, {inferno::queue::TargetMetric::itl, 0, 30}};
+  const double rate = a.max_rate(t).metrics.throughput_rps;
+  CHECK(c.rate_per_replica_rps == rate);
+  CHECK(c.replicas == static_cast<int>(std::ceil(10.0 / rate)));
+  CHECK(c.cost == 40.0 * c.replicas);
+  CHECK(c.value == Approx(1.1 * c.cost));
+  CHECK(c.itl_ms == a.analyze(10.0 / c.replicas).itl_ms);
+
+  const Candidate& idle = list[1];
+  CHECK(idle.outcome == "scaledToZero");
+  CHECK(idle.accelerator == "A100");
+  CHECK(idle.replicas == 0);
+  CHECK(idle.value == -80.0);
+}
+
+TEST_CASE("candidates do not depend on the thread count", "[candidates]") {
+  SystemBuilder b;
+  b.add_directory(INFERNO_SOURCE_DIR "/samples/small");
+  const System s = b.build();
+  const auto one = generate_candidates(s, 1);
+  const auto two = generate_candidates(s, 2);
+  REQUIRE(one.size() == two.size());
+  for (std::size_t i = 0; i < one.size(); ++i) {
+    CHECK(one[i].server == two[i].server);
+    CHECK(one[i].accelerator == two[i].accelerator);
+    CHECK(one[i].batch == two[i].batch);
+    CHECK(one[i].replicas == two[i].replicas);
+    CHECK(one[i].value == two[i].value);
+  }
+}

@@ -1,0 +1,157 @@
+"""Candidate generation (spec optimizer §5, §6) checked against the queueing API directly."""
+
+import math
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+import inferno
+
+SAMPLES = Path(__file__).resolve().parent.parent / "samples"
+
+ACCELERATORS = {"accelerators": [
+    {"name": "A100", "type": "A100", "multiplicity": 1, "cost": 40},
+    {"name": "2xA100", "type": "A100", "multiplicity": 2, "cost": 80}]}
+MODELS = {"models": [
+    {"name": "m", "acc": "A100", "accCount": 1, "maxBatchSize": 76, "atTokens": 512,
+     "perfParms": {"alpha": 12, "beta": 0.05, "gamma": 0.0005}},
+    {"name": "m", "acc": "2xA100", "accCount": 1, "maxBatchSize": 160, "atTokens": 512,
+     "perfParms": {"alpha": 8, "beta": 0.03, "gamma": 0.0003}}]}
+CLASSES = {"serviceClasses": [{"name": "Gold", "priority": 1,
+                               "modelTargets": [{"model": "m", "slo-itl": 30, "slo-ttft": 500}]}]}
+
+
+def system(*servers, **options):
+    docs = [ACCELERATORS, MODELS, CLASSES, {"servers": list(servers)}]
+    if options:
+        docs.append({"optimizer": options})
+    return inferno.System.from_documents(*docs)
+
+
+def server(name="s", rpm=600.0, n=128, m=1024, **extra):
+    return {"name": name, "class": "Gold", "model": "m",
+            "currentAlloc": {"load": {"arrivalRate": rpm, "avgInTokens": n, "avgOutTokens": m}}, **extra}
+
+
+def test_reference_batch_rule_matches_the_queueing_api():
+    """N = max(floor(maxBatchSize·atTokens/m), 1) = 38 for 76 at 512 tokens and m = 1024."""
+    c = system(server(), batchSizePolicy="reference").candidates().set_index("accelerator")
+    row = c.loc["A100"]
+    assert row.batch == 38 and row.queue == 380  # ratio policy: Q = 10·N
+    model = inferno.QueueModel(alpha=12, beta=0.05, gamma=0.0005, in_tokens=128, out_tokens=1024,
+                               max_batch=38, max_queue=380)
+    sized = model.max_rate(ttft_ms=500, itl_ms=30)
+    assert row.rate_per_replica_rps == sized.metrics.throughput_rps
+    demand = 600 / 60
+    assert row.demand_rps == demand
+    assert row.replicas == math.ceil(demand / sized.metrics.throughput_rps)
+    assert row.cost == 40 * row.replicas and row.cards == row.replicas
+    at_load = model.analyze(demand / row.replicas)
+    assert (row.itl_ms, row.ttft_ms, row.blocking_prob) == (at_load.itl_ms, at_load.ttft_ms, at_load.loss_prob)
+    assert row.value == pytest.approx(1.1 * row.cost)  # no current allocation: value = 1.1·cost
+    assert row.max_rpm == 60 * row.rate_per_replica_rps
+    assert c.loc["2xA100"].cards == 2 * c.loc["2xA100"].replicas  # multiplicity counts cards
+
+
+def _with_options(sample, **opts):
+    return inferno.System.from_documents({"optimizer": opts}, base=SAMPLES / sample).candidates()
+
+
+@pytest.mark.parametrize("sample", ["small", "large"])
+def test_batch_policies_are_ordered_exhaustive_bisect_reference(sample):
+    """Replicas: exhaustive (optimal on the grid) <= bisect (default, fast) <= reference rule."""
+    key = ["server", "accelerator"]
+    both = (_with_options(sample, batchSearch="bisect")
+            .merge(_with_options(sample, batchSearch="exhaustive"), on=key, suffixes=("_b", "_e"))
+            .merge(_with_options(sample, batchSizePolicy="reference"), on=key))
+    assert (both.feasible_b == both.feasible_e).all()
+    feasible = both[both.feasible]
+    assert (feasible.feasible_b).all()
+    assert (feasible.replicas_e <= feasible.replicas_b).all()
+    assert (feasible.replicas_b <= feasible.replicas).all()
+    assert (feasible.cost_b <= feasible.cost + 1e-9).all()  # cheapest never costs more
+    # f(N) is not monotone on these sets (Q = 10·N couples queueing to N), so exhaustive can win.
+    assert (feasible.replicas_e < feasible.replicas_b).any() or sample == "large"
+
+
+def test_exhaustive_search_is_optimal_on_the_grid():
+    """Independent check of one candidate where bisect is not optimal (small set, L4)."""
+    base = inferno.System.from_dir(SAMPLES / "small")
+    srv = base.servers.loc["Bronze-llama_13b"]
+    perf = base.models.set_index(["model", "accelerator"]).loc[(srv.model, "L4")]
+    target = base.targets.set_index(["service_class", "model"]).loc[(srv.service_class, srv.model)]
+    n_ref = max(perf.max_batch_size * perf.at_tokens // int(srv.out_tokens), 1)
+    demand = srv.arrival_rate_rpm / 60
+    best = None
+    for n in range(1, n_ref + 1):
+        model = inferno.QueueModel(alpha=perf.alpha_ms, beta=perf.beta_ms, gamma=perf.gamma_ms,
+                                   in_tokens=srv.in_tokens, out_tokens=srv.out_tokens,
+                                   max_batch=n, max_queue=10 * n)
+        r = model.max_rate(ttft_ms=target.ttft_ms or None, itl_ms=target.itl_ms or None)
+        if r.feasible:
+            replicas = math.ceil(demand / r.metrics.throughput_rps - 1e-9)
+            best = replicas if best is None else min(best, replicas)
+    rows = _with_options("small", batchSearch="exhaustive")
+    row = rows[(rows.server == "Bronze-llama_13b") & (rows.accelerator == "L4")].iloc[0]
+    assert row.replicas == best
+
+
+def test_results_do_not_depend_on_thread_count():
+    s = inferno.System.from_dir(SAMPLES / "small")
+    pd.testing.assert_frame_equal(s.candidates(threads=1), s.candidates(threads=2))
+
+
+def test_queue_policies_and_overrides():
+    c = system(server(maxQueueSize=7, maxBatchSize=20), server(name="t"), queueSizePolicy="zero").candidates()
+    s_rows, t_rows = c[c.server == "s"], c[c.server == "t"]
+    assert set(s_rows.queue) == {7} and set(s_rows.batch) == {20}  # explicit keys win
+    assert set(t_rows.queue) == {0}                                # the policy otherwise
+    assert (c.blocking_prob >= 0).all()
+
+
+def test_zero_load_rules():
+    c = system(server(name="idle", rpm=0, currentAlloc={"accelerator": "A100", "numReplicas": 2, "cost": 80,
+                                                       "load": {"arrivalRate": 0, "avgInTokens": 128, "avgOutTokens": 1024}}),
+               server(name="floor", rpm=0, minNumReplicas=2)).candidates()
+    idle = c[c.server == "idle"]
+    assert len(idle) == 1
+    row = idle.iloc[0]
+    assert (row.outcome, row.accelerator, row.replicas, row.cost, row.value) == ("scaledToZero", "A100", 0, 0, -80)
+    floor = c[c.server == "floor"]
+    assert len(floor) == 2 and set(floor.replicas) == {2} and set(floor.outcome) == {"full"}
+
+
+def test_transition_values():
+    current = {"accelerator": "A100", "numReplicas": 3, "cost": 120,
+               "load": {"arrivalRate": 600, "avgInTokens": 128, "avgOutTokens": 1024}}
+    c = system(server(currentAlloc=current), acceleratorChangePenalty=0.1).candidates().set_index("accelerator")
+    a100, two = c.loc["A100"], c.loc["2xA100"]
+    if a100.replicas == 3:
+        assert a100.value == 0  # same profile, same replicas
+    else:
+        assert a100.value == pytest.approx(a100.cost - 120)
+    assert two.value == pytest.approx(0.1 * (120 + two.cost) + (two.cost - 120))
+    kept = system(server(currentAlloc=current, keepAccelerator=True)).candidates()
+    assert list(kept.accelerator) == ["A100"]
+
+
+def test_infeasible_rows_say_why():
+    tight = inferno.System.from_documents(
+        ACCELERATORS, MODELS,
+        {"serviceClasses": [{"name": "Gold", "modelTargets": [{"model": "m", "slo-itl": 1},
+                                                              {"model": "nothing", "slo-itl": 20}]}]},
+        {"servers": [server(), server(name="lost", model="nothing"),
+                     dict(server(name="classless"), **{"class": "Tin"})]})
+    c = tight.candidates()
+    assert set(c[c.server == "s"].reason) == {"slo"}
+    assert not c[c.server == "s"].feasible.any()
+    assert list(c[c.server == "lost"].reason) == ["noPerfData"]
+    assert list(c[c.server == "classless"].reason) == ["unknownClass"]
+
+
+def test_unsupported_options_are_clear_errors():
+    with pytest.raises(ValueError, match="objective 'power' is not supported yet"):
+        system(server(), objective="power").candidates()
+    with pytest.raises(ValueError, match="threads must be an integer >= 0"):
+        system(server()).candidates(threads=-1)

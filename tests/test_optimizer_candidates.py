@@ -155,3 +155,34 @@ def test_unsupported_options_are_clear_errors():
         system(server(), objective="power").candidates()
     with pytest.raises(ValueError, match="threads must be an integer >= 0"):
         system(server()).candidates(threads=-1)
+
+
+@pytest.mark.parametrize("sample", ["small", "large"])
+def test_unlimited_solution_is_the_best_candidate_of_each_server(sample):
+    s = inferno.System.from_documents({"optimizer": {"unlimited": True}}, base=SAMPLES / sample)
+    sol = s.optimize()
+    cands = s.candidates()
+    best = (cands[cands.feasible].sort_values(["value", "cost", "cards", "accelerator"], kind="stable")
+            .groupby("server", sort=False).head(1).set_index("server"))
+    chosen = sol.to_frame()
+    assert set(chosen.index) == set(best.index)
+    for name, row in chosen.iterrows():
+        assert (row.accelerator, row.replicas, row.batch) == tuple(best.loc[name, ["accelerator", "replicas", "batch"]])
+    assert sol.total_cost == pytest.approx(best.cost.sum(), rel=1e-12)
+    by_type = sol.by_type.set_index("type")
+    used = best[best.replicas > 0].groupby("type").cards.sum()
+    assert by_type.cards.to_dict() == used.to_dict()
+    assert sol.status == ("ok" if sol.unallocated.empty else "partial")
+    assert set(sol.diff.index) == set(s.servers.index)
+
+
+def test_unallocated_servers_and_solver_choice():
+    s = system(server(), server(name="lost", model="nothing"))
+    sol = s.optimize("unlimited")
+    assert sol.status == "partial"
+    lost = sol.unallocated.set_index("server").loc["lost"]
+    assert (lost.reason, lost.detail) == ("noCandidates", "noTarget")
+    assert list(sol.allocations.index) == ["s"]
+    assert "status='partial'" in repr(sol)
+    with pytest.raises(ValueError, match="solver 'auto' is not built yet"):
+        s.optimize()

@@ -4,6 +4,7 @@
 #include <pybind11/stl.h>
 
 #include "inferno/optimizer/candidates.hpp"
+#include "inferno/optimizer/solution.hpp"
 #include "inferno/optimizer/system.hpp"
 
 namespace py = pybind11;
@@ -107,27 +108,57 @@ py::dict options(const System& s) {
   return d;
 }
 
+py::dict candidate_dict(const Candidate& c) {
+  return py::dict(
+      py::arg("server") = c.server, py::arg("accelerator") = c.accelerator,
+      py::arg("feasible") = c.feasible, py::arg("reason") = c.reason, py::arg("outcome") = c.outcome,
+      py::arg("type") = c.type, py::arg("service_model") = c.service_model,
+      py::arg("batch") = c.batch, py::arg("queue") = c.queue, py::arg("replicas") = c.replicas,
+      py::arg("required_replicas") = c.required_replicas, py::arg("cost") = c.cost,
+      py::arg("value") = c.value, py::arg("cards") = c.cards, py::arg("demand_rps") = c.demand_rps,
+      py::arg("rate_per_replica_rps") = c.rate_per_replica_rps, py::arg("max_rpm") = c.max_rpm,
+      py::arg("itl_ms") = c.itl_ms, py::arg("ttft_ms") = c.ttft_ms, py::arg("rho") = c.rho,
+      py::arg("busy_prob") = c.busy, py::arg("blocking_prob") = c.blocking_prob);
+}
+
+std::vector<Candidate> candidates_of(const System& s, int threads) {
+  py::gil_scoped_release release;
+  return generate_candidates(s, threads);
+}
+
 py::list candidates(const System& s, int threads) {
-  std::vector<Candidate> list;
-  {
-    py::gil_scoped_release release;
-    list = generate_candidates(s, threads);
-  }
   py::list out;
-  for (const auto& c : list)
-    out.append(py::dict(
-        py::arg("server") = c.server, py::arg("accelerator") = c.accelerator,
-        py::arg("feasible") = c.feasible, py::arg("reason") = c.reason,
-        py::arg("outcome") = c.outcome, py::arg("type") = c.type,
-        py::arg("service_model") = c.service_model, py::arg("batch") = c.batch,
-        py::arg("queue") = c.queue, py::arg("replicas") = c.replicas,
-        py::arg("required_replicas") = c.required_replicas, py::arg("cost") = c.cost,
-        py::arg("value") = c.value, py::arg("cards") = c.cards,
-        py::arg("demand_rps") = c.demand_rps,
-        py::arg("rate_per_replica_rps") = c.rate_per_replica_rps, py::arg("max_rpm") = c.max_rpm,
-        py::arg("itl_ms") = c.itl_ms, py::arg("ttft_ms") = c.ttft_ms, py::arg("rho") = c.rho,
-        py::arg("busy_prob") = c.busy, py::arg("blocking_prob") = c.blocking_prob));
+  for (const auto& c : candidates_of(s, threads)) out.append(candidate_dict(c));
   return out;
+}
+
+py::dict optimize_unlimited(const System& s, int threads) {
+  const auto list = candidates_of(s, threads);
+  const Solution sol = solve_unlimited(s, list);
+  py::list allocations, unallocated, by_type, diff;
+  for (const auto& c : sol.allocations) allocations.append(candidate_dict(c));
+  for (const auto& u : sol.unallocated)
+    unallocated.append(py::dict(py::arg("server") = u.server, py::arg("reason") = u.reason,
+                                py::arg("detail") = u.detail));
+  for (const auto& [type, use] : sol.by_type)
+    by_type.append(py::dict(py::arg("type") = type, py::arg("cards") = use.cards,
+                            py::arg("limit") = use.limit ? py::object(py::int_(*use.limit)) : py::none(),
+                            py::arg("cost") = use.cost));
+  for (const auto& [server, ch] : sol.diff)
+    diff.append(py::dict(py::arg("server") = server, py::arg("from_accelerator") = ch.from_accelerator,
+                         py::arg("to_accelerator") = ch.to_accelerator,
+                         py::arg("from_replicas") = ch.from_replicas, py::arg("to_replicas") = ch.to_replicas,
+                         py::arg("cost_delta") = ch.cost_delta));
+  py::dict d;
+  d["allocations"] = allocations;
+  d["unallocated"] = unallocated;
+  d["by_type"] = by_type;
+  d["diff"] = diff;
+  d["total_cost"] = sol.total_cost;
+  d["total_value"] = sol.total_value;
+  d["solver"] = sol.solver;
+  d["status"] = sol.status;
+  return d;
 }
 
 }  // namespace
@@ -142,6 +173,7 @@ void bind_optimizer(py::module_& root) {
       .def_property_readonly("capacity", [](const System& s) { return s.capacity(); })
       .def_property_readonly("options", &options)
       .def("candidates", &candidates, py::arg("threads") = 0)
+      .def("optimize_unlimited", &optimize_unlimited, py::arg("threads") = 0)
       .def_property_readonly("diagnostics", [](const System& s) {
         py::list out;
         for (const auto& d : s.diagnostics()) out.append(py::make_tuple(d.where, d.message));

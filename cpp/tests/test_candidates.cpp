@@ -3,6 +3,7 @@
 #include <cmath>
 
 #include "inferno/optimizer/candidates.hpp"
+#include "inferno/optimizer/solution.hpp"
 #include "inferno/queue/analyzer.hpp"
 
 using namespace inferno::optimizer;
@@ -70,4 +71,45 @@ TEST_CASE("candidates do not depend on the thread count", "[candidates]") {
     CHECK(one[i].replicas == two[i].replicas);
     CHECK(one[i].value == two[i].value);
   }
+}
+
+TEST_CASE("unlimited solver: best value per server, deterministic ties, reasons", "[solver]") {
+  SystemBuilder b;
+  b.add_document("servers", R"({"servers": [{"name": "a", "model": "m"}, {"name": "b", "model": "m",
+      "currentAlloc": {"accelerator": "X", "numReplicas": 1, "cost": 50}}, {"name": "c", "model": "m"}]})");
+  const System sys = b.build();
+  auto cand = [](const char* server, const char* acc, const char* type, double value, double cost,
+                 int cards, bool feasible = true, const char* reason = "") {
+    Candidate c;
+    c.server = server;
+    c.accelerator = acc;
+    c.type = type;
+    c.value = value;
+    c.cost = cost;
+    c.cards = cards;
+    c.replicas = cards;
+    c.feasible = feasible;
+    c.reason = reason;
+    return c;
+  };
+  const std::vector<Candidate> list = {
+      cand("a", "Y", "T1", 110, 100, 2), cand("a", "X", "T1", 110, 100, 2),  // tie: name decides
+      cand("a", "Z", "T2", 110, 100, 1),                                    // fewer cards wins
+      cand("b", "X", "T1", -5, 45, 1), cand("b", "Y", "T1", 60, 40, 1),     // value, not cost
+      cand("c", "X", "T1", 0, 0, 0, false, "slo"), cand("c", "Y", "T1", 0, 0, 0, false, "unconverged")};
+  const Solution s = solve_unlimited(sys, list);
+  REQUIRE(s.allocations.size() == 2);
+  CHECK(s.allocations[0].accelerator == "Z");
+  CHECK(s.allocations[1].accelerator == "X");
+  CHECK(s.total_cost == 145);
+  CHECK(s.total_value == 105);
+  REQUIRE(s.unallocated.size() == 1);
+  CHECK(s.unallocated[0].server == "c");
+  CHECK(s.unallocated[0].detail == "slo on X; unconverged on Y");
+  CHECK(s.status == "partial");
+  CHECK(s.by_type.at("T1").cards == 1);
+  CHECK(s.by_type.at("T2").cost == 100);
+  CHECK(s.diff.at("b").from_accelerator == "X");
+  CHECK(s.diff.at("b").cost_delta == -5);
+  CHECK(s.diff.at("c").to_accelerator.empty());
 }

@@ -12,7 +12,7 @@ Quick start::
 
 from importlib.metadata import PackageNotFoundError, version
 
-from .optimizer import System
+from .optimizer import Solution, System
 from .queue import Analysis, Concurrency, MaxRate, QueueModel, service_models
 
 try:
@@ -20,5 +20,5 @@ try:
 except PackageNotFoundError:  # pragma: no cover - running from a source tree
     __version__ = "0.0.0"
 
-__all__ = ["Analysis", "Concurrency", "MaxRate", "QueueModel", "System", "service_models",
+__all__ = ["Analysis", "Concurrency", "MaxRate", "QueueModel", "Solution", "System", "service_models",
            "__version__"]

@@ -17,7 +17,7 @@ import pandas as pd
 
 from . import _core
 
-__all__ = ["System"]
+__all__ = ["Solution", "System"]
 
 _DOCUMENT_FILES = ("accelerator-data.json", "capacity-data.json", "model-data.json",
                    "serviceclass-data.json", "server-data.json", "optimizer-data.json")
@@ -116,6 +116,24 @@ class System:
             raise ValueError(f"threads must be an integer >= 0, got {threads!r}")
         return pd.DataFrame(self._core.candidates(threads))
 
+    def optimize(self, solver: str | None = None, threads: int = 0) -> "Solution":
+        """Choose an allocation for every server.
+
+        ``solver``: ``"unlimited"`` (capacity ignored; each server takes its best candidate by
+        value, then cost, cards and profile name; exact). ``None`` follows the options:
+        ``unlimited: true`` selects it. The limited-capacity solvers (greedy, MILP) are not
+        built yet and raise ``ValueError``.
+        """
+        if solver is None:
+            solver = "unlimited" if self.options["unlimited"] else self.options["solver"]
+        if solver != "unlimited":
+            raise ValueError(
+                f"solver {solver!r} is not built yet; available: 'unlimited' (the input asks for "
+                "limited capacity unless its optimizer options set unlimited: true)")
+        if isinstance(threads, bool) or not isinstance(threads, int) or threads < 0:
+            raise ValueError(f"threads must be an integer >= 0, got {threads!r}")
+        return Solution(self._core.optimize_unlimited(threads))
+
     def __repr__(self) -> str:
         return (f"System({len(self._core.accelerators)} accelerators, "
                 f"{len(self._core.capacity)} capacity types, {len(self._core.perf_records)} "
@@ -128,3 +146,47 @@ def _frame(records: Iterable[Mapping[str, Any]], index: str | None = None) -> pd
     if index is not None and not frame.empty:
         frame = frame.set_index(index)
     return frame
+
+
+class Solution:
+    """The allocation chosen for every server, with totals and the change from the current state.
+
+    ``to_frame()`` / ``allocations``: one row per allocated server (accelerator, replicas,
+    batch, queue, cost, value, predicted ITL/TTFT, ...); ``unallocated``: servers left without
+    an allocation and why; ``by_type``: cards and cost per accelerator type; ``diff``: from/to
+    accelerator and replicas and the cost change per server.
+    """
+
+    def __init__(self, data: Mapping[str, Any]) -> None:
+        self._data = data
+
+    @property
+    def allocations(self) -> pd.DataFrame:
+        return _frame(self._data["allocations"], "server")
+
+    def to_frame(self) -> pd.DataFrame:
+        return self.allocations
+
+    @property
+    def unallocated(self) -> pd.DataFrame:
+        return pd.DataFrame(self._data["unallocated"], columns=["server", "reason", "detail"])
+
+    @property
+    def by_type(self) -> pd.DataFrame:
+        return pd.DataFrame(self._data["by_type"], columns=["type", "cards", "limit", "cost"])
+
+    @property
+    def diff(self) -> pd.DataFrame:
+        return _frame(self._data["diff"], "server")
+
+    total_cost = property(lambda self: float(self._data["total_cost"]), doc="Sum of allocation costs.")
+    total_value = property(lambda self: float(self._data["total_value"]),
+                           doc="Sum of values (cost plus transition penalties): the minimised objective.")
+    solver = property(lambda self: str(self._data["solver"]))
+    status = property(lambda self: str(self._data["status"]),
+                      doc="'ok' when every server is served (or scaled to zero), else 'partial'.")
+
+    def __repr__(self) -> str:
+        return (f"Solution(solver={self.solver!r}, status={self.status!r}, "
+                f"total_cost={self.total_cost:g}, allocated={len(self._data['allocations'])}, "
+                f"unallocated={len(self._data['unallocated'])})")

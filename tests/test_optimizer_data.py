@@ -96,3 +96,8 @@ def test_lenient_inputs_are_reported():
     assert "serviceClasses[0] (Gold): priority 0 is outside [1, 100]: taken as 100" in text
     assert "servers (s2): unknownClass: service class 'Tin' is not defined" in text
     assert s.accelerators.loc["A", "multiplicity"] == 1
+    recomputed = inferno.System.from_documents(
+        {"accelerators": [{"name": "A", "type": "A", "cost": 5}]},
+        {"models": [{"name": "m", "acc": "A", "accCount": 2, "perfParms": {"alpha": 1}}]},
+        {"servers": [{"name": "s", "model": "m", "currentAlloc": {"accelerator": "A", "numReplicas": 3}}]})
+    assert "currentAlloc.cost is absent: recomputed as 30" in " ".join(recomputed.diagnostics["message"])

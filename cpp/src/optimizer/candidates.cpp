@@ -49,21 +49,11 @@ queue::ModelParams params_for(const PerfRecord& p) {
   return {{"alpha", p.alpha}, {"beta", p.beta}, {"gamma", p.gamma}};
 }
 
-// Cost of the current allocation: as given, or recomputed from its profile (spec §6).
-double current_cost(const System& sys, const Server& s) {
-  if (s.current.cost) return *s.current.cost;
-  if (s.current.accelerator.empty()) return 0.0;
-  const AcceleratorProfile* a = sys.find_accelerator(s.current.accelerator);
-  const PerfRecord* p = sys.find_perf(s.model, s.current.accelerator);
-  if (!a || !p) return 0.0;
-  return a->cost * p->acc_count * s.current.num_replicas;
-}
-
 // Transition-penalised value of a candidate (spec §6, objective "cost").
 double transition_value(const System& sys, const Server& s, const std::string& accelerator,
                         int replicas, double cost) {
   const OptimizerSpec& o = sys.options();
-  const double cost_a = current_cost(sys, s);
+  const double cost_a = sys.current_cost(s);
   if (accelerator == s.current.accelerator) {
     if (replicas == s.current.num_replicas) return 0.0;
     return (cost - cost_a) + o.replica_change_penalty * std::abs(replicas - s.current.num_replicas);
@@ -282,7 +272,7 @@ std::vector<Candidate> generate_candidates(const System& sys, int threads) {
       if (const AcceleratorProfile* a = sys.find_accelerator(c.accelerator)) c.type = a->type;
       c.feasible = true;
       c.outcome = "scaledToZero";
-      c.value = -current_cost(sys, s);
+      c.value = -sys.current_cost(s);
       zero.push_back(c);
       zero_at.push_back(tasks.size());
       continue;

@@ -27,13 +27,6 @@ std::string reasons_of(const std::vector<const Candidate*>& rows) {
   return out;
 }
 
-double current_cost_of(const System& sys, const Server& s) {
-  if (s.current.cost) return *s.current.cost;
-  const AcceleratorProfile* a = sys.find_accelerator(s.current.accelerator);
-  const PerfRecord* p = sys.find_perf(s.model, s.current.accelerator);
-  return a && p ? a->cost * p->acc_count * s.current.num_replicas : 0.0;
-}
-
 }  // namespace
 
 Solution solve_unlimited(const System& sys, const std::vector<Candidate>& candidates) {
@@ -50,7 +43,7 @@ Solution solve_unlimited(const System& sys, const std::vector<Candidate>& candid
     Change change;
     change.from_accelerator = s.current.accelerator;
     change.from_replicas = s.current.num_replicas;
-    const double cost_before = current_cost_of(sys, s);
+    const double cost_before = sys.current_cost(s);
     if (!best) {
       all_served = false;
       out.unallocated.push_back({s.name, "noCandidates", reasons_of(rows)});

@@ -37,6 +37,13 @@ const PerfRecord* System::find_perf(const std::string& model, const std::string&
   return nullptr;
 }
 
+double System::current_cost(const Server& s) const {
+  if (s.current.cost) return *s.current.cost;
+  const AcceleratorProfile* a = find_accelerator(s.current.accelerator);
+  const PerfRecord* p = find_perf(s.model, s.current.accelerator);
+  return a && p ? a->cost * p->acc_count * s.current.num_replicas : 0.0;
+}
+
 namespace {
 
 // A position in a document: reports errors as "<source>: <path> (<entity>): <problem>".
@@ -439,6 +446,9 @@ System SystemBuilder::build() const {
     bool has_perf = false;
     for (const auto& p : s.perf_) has_perf = has_perf || (p.model == server.model && s.find_accelerator(p.accelerator));
     if (!has_perf) diag.push_back({where, "noPerfData: model '" + server.model + "' has no performance data on any known accelerator"});
+    if (!server.current.accelerator.empty() && !server.current.cost)
+      diag.push_back({where, "currentAlloc.cost is absent: recomputed as " + format_number(s.current_cost(server)) +
+                                 " from the current accelerator and replicas"});
     if (server.keep_accelerator && !server.current.accelerator.empty() && !s.find_accelerator(server.current.accelerator))
       diag.push_back({where, "keepAcceleratorUnknown: current accelerator '" + server.current.accelerator + "' is not defined"});
   }

@@ -143,6 +143,9 @@ class System {
   const AcceleratorProfile* find_accelerator(const std::string& name) const;
   const ServiceClass* find_class(const std::string& name) const;
   const PerfRecord* find_perf(const std::string& model, const std::string& accelerator) const;
+  /// Cost of a server's current allocation: as given, or else recomputed from its profile
+  /// (0 without one). The transition penalty starts from it (spec §6).
+  double current_cost(const Server& server) const;
 
  private:
   friend class SystemBuilder;

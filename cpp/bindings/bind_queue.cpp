@@ -43,8 +43,6 @@ const MetricField kMetricFields[] = {
     {"tokens_per_s", &Metrics::tokens_per_sec},
 };
 
-std::string percent_label(double pct) { return inferno::format_number(pct); }
-
 py::dict metrics_dict(const Metrics& m) {
   py::dict d;
   for (const auto& f : kMetricFields) d[f.name] = m.*(f.member);
@@ -121,7 +119,7 @@ class PyQueue {
     py::dict d = metrics_dict(ev.metrics);
     py::dict pct;
     for (std::size_t i = 0; i < percents.size(); ++i) {
-      const std::string p = percent_label(percents[i]);
+      const std::string p = inferno::format_number(percents[i]);
       pct[py::str("ttft_p" + p + "_ms")] = pv.ttft_ms[i];
       pct[py::str("itl_p" + p + "_ms")] = pv.itl_ms[i];
       pct[py::str("wait_p" + p + "_ms")] = pv.wait_ms[i];
@@ -185,7 +183,7 @@ class PyQueue {
     };
     for (std::size_t f = 0; f < n_fields; ++f) cols[kMetricFields[f].name] = column(f);
     for (std::size_t k = 0; k < percents.size(); ++k) {
-      const std::string p = percent_label(percents[k]);
+      const std::string p = inferno::format_number(percents[k]);
       cols[py::str("ttft_p" + p + "_ms")] = column(n_fields + 3 * k);
       cols[py::str("itl_p" + p + "_ms")] = column(n_fields + 3 * k + 1);
       cols[py::str("wait_p" + p + "_ms")] = column(n_fields + 3 * k + 2);

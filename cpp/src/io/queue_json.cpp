@@ -111,13 +111,11 @@ QueueRequest parse_problem_data(const json& o) {
   QueueConfig& c = r.config;
   c.service_model = get_string(o, "servicemodel", "serviceModel").value_or("iteration");
   const ServiceModelInfo* found = nullptr;
-  std::string names;
-  for (const auto& m : service_models()) {
-    names += (names.empty() ? "\"" : ", \"") + m.name + "\"";
+  for (const auto& m : service_models())
     if (m.name == c.service_model) found = &m;
-  }
   if (!found)
-    throw InvalidArgument("serviceModel must be one of " + names + ", got \"" + c.service_model + "\"");
+    throw InvalidArgument("serviceModel must be one of " + service_model_names('"') + ", got \"" +
+                          c.service_model + "\"");
   const ServiceModelInfo& info = *found;
 
   // Absent numbers are 0, as in the reference's Go decoder; validation then names what is wrong.
@@ -219,11 +217,6 @@ QueueRequest parse_problem_data(const json& o) {
 
 namespace {
 
-std::string percent_label(double pct) {
-  if (pct == std::floor(pct) && std::fabs(pct) < 1e9) return std::to_string(static_cast<long long>(pct));
-  return format_double(pct);
-}
-
 // Every float written goes through here: NaN or Inf is an error, never an output.
 void put(ordered_json& o, const std::string& key, double value) {
   if (!std::isfinite(value)) throw std::runtime_error("non-finite result for " + key);
@@ -264,9 +257,9 @@ void put_percentiles(ordered_json& o, const QueueAnalyzer& a, double rate_rps,
   if (ttft.empty() && itl.empty() && wait.empty()) return;
   Evaluation ev;
   a.evaluate(rate_rps, ev);
-  for (double pct : ttft) put(o, "ttft_p" + percent_label(pct), a.ttft_quantile(ev, pct / 100));
-  for (double pct : itl) put(o, "itl_p" + percent_label(pct), a.itl_quantile(ev, pct / 100));
-  for (double pct : wait) put(o, "waitTime_p" + percent_label(pct), a.wait_quantile(ev, pct / 100));
+  for (double pct : ttft) put(o, "ttft_p" + format_number(pct), a.ttft_quantile(ev, pct / 100));
+  for (double pct : itl) put(o, "itl_p" + format_number(pct), a.itl_quantile(ev, pct / 100));
+  for (double pct : wait) put(o, "waitTime_p" + format_number(pct), a.wait_quantile(ev, pct / 100));
 }
 
 void put_approximation(ordered_json& o, const QueueAnalyzer& a) {

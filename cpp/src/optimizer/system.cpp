@@ -108,6 +108,11 @@ class Reader {
     if (!it->is_object()) at(key).fail("must be an object");
     return &*it;
   }
+  /// Element i of an array, which must be an object.
+  const json& element(const json& list, std::size_t i) const {
+    if (!list[i].is_object()) item(i, "").fail("must be an object");
+    return list[i];
+  }
   const json& array(const json& o, const std::string& key) const {
     static const json empty = json::array();
     const auto it = o.find(fold(key));
@@ -202,8 +207,7 @@ void SystemBuilder::add_document(const std::string& source, std::string_view jso
     const Reader r(source, "accelerators");
     const json& list = r.array(doc, "accelerators");
     for (std::size_t i = 0; i < list.size(); ++i) {
-      if (!list[i].is_object()) r.item(i, "").fail("must be an object");
-      const json& o = list[i];
+      const json& o = r.element(list, i);
       AcceleratorProfile a;
       a.name = r.item(i, "").text(o, "name");
       const Reader ri = r.item(i, a.name);
@@ -232,8 +236,7 @@ void SystemBuilder::add_document(const std::string& source, std::string_view jso
     const Reader r(source, "count");
     const json& list = r.array(doc, "count");
     for (std::size_t i = 0; i < list.size(); ++i) {
-      if (!list[i].is_object()) r.item(i, "").fail("must be an object");
-      const std::string type = r.text(list[i], "type");
+      const std::string type = r.text(r.element(list, i), "type");
       const Reader ri = r.item(i, type);
       if (type.empty()) ri.fail("type must not be empty");
       const auto count = static_cast<int>(ri.integer(list[i], "count", 0, 0));
@@ -246,8 +249,7 @@ void SystemBuilder::add_document(const std::string& source, std::string_view jso
     const Reader r(source, "models");
     const json& list = r.array(doc, "models");
     for (std::size_t i = 0; i < list.size(); ++i) {
-      if (!list[i].is_object()) r.item(i, "").fail("must be an object");
-      const json& o = list[i];
+      const json& o = r.element(list, i);
       PerfRecord p;
       p.model = r.text(o, "name");
       p.accelerator = r.text(o, "acc");
@@ -289,8 +291,7 @@ void SystemBuilder::add_document(const std::string& source, std::string_view jso
     const Reader r(source, "serviceClasses");
     const json& list = r.array(doc, "serviceClasses");
     for (std::size_t i = 0; i < list.size(); ++i) {
-      if (!list[i].is_object()) r.item(i, "").fail("must be an object");
-      const json& o = list[i];
+      const json& o = r.element(list, i);
       ServiceClass c;
       c.name = r.text(o, "name");
       const Reader ri = r.item(i, c.name);
@@ -325,8 +326,7 @@ void SystemBuilder::add_document(const std::string& source, std::string_view jso
     const Reader r(source, "servers");
     const json& list = r.array(doc, "servers");
     for (std::size_t i = 0; i < list.size(); ++i) {
-      if (!list[i].is_object()) r.item(i, "").fail("must be an object");
-      const json& o = list[i];
+      const json& o = r.element(list, i);
       Server s;
       s.name = r.text(o, "name");
       const Reader ri = r.item(i, s.name);

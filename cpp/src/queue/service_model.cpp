@@ -20,12 +20,14 @@ const std::vector<ServiceModelInfo>& service_models() {
   return table;
 }
 
-namespace {
-std::string known_model_names() {
+std::string service_model_names(char quote) {
   std::string names;
-  for (const auto& info : service_models()) names += (names.empty() ? "'" : ", '") + info.name + "'";
+  for (const auto& info : service_models())
+    names += (names.empty() ? "" : ", ") + std::string(1, quote) + info.name + quote;
   return names;
 }
+
+namespace {
 
 std::string param_names(const ServiceModelInfo& info) {
   std::string names;
@@ -37,7 +39,7 @@ std::string param_names(const ServiceModelInfo& info) {
 const ServiceModelInfo& find_service_model(const std::string& name) {
   for (const auto& info : service_models())
     if (info.name == name) return info;
-  throw InvalidArgument("unknown service model '" + name + "'; allowed: " + known_model_names());
+  throw InvalidArgument("unknown service model '" + name + "'; allowed: " + service_model_names());
 }
 
 void validate_request_shape(const RequestShape& shape) {

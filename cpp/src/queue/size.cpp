@@ -2,7 +2,6 @@
 // the normalised violation h(λ) = max_k (g_k(λ) - y_k) / y_k.
 #include <algorithm>
 #include <cmath>
-#include <sstream>
 #include <tuple>
 
 #include "inferno/error.hpp"
@@ -19,11 +18,7 @@ std::string constraint_name(const Constraint& c) {
     case TargetMetric::wait: base = "WaitTime"; break;
     case TargetMetric::loss: base = "LossProb"; break;
   }
-  if (c.percentile == 0) return base;
-  std::ostringstream pct;
-  pct.precision(15);
-  pct << c.percentile;
-  return base + "_p" + pct.str();
+  return c.percentile == 0 ? base : base + "_p" + format_number(c.percentile);
 }
 
 const char* size_status_name(SizeStatus s) {

@@ -76,6 +76,9 @@ struct ServiceModelInfo {
 /// The registered service models, in registration order.
 const std::vector<ServiceModelInfo>& service_models();
 
+/// The registered names, quoted and comma-separated: 'iteration', 'prefill-decode', ...
+std::string service_model_names(char quote = '\'');
+
 /// Looks up a model by name; throws InvalidArgument listing the known names.
 const ServiceModelInfo& find_service_model(const std::string& name);
 

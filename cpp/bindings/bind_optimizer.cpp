@@ -3,6 +3,9 @@
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
+#include <chrono>
+
+#include "inferno/io/solution_json.hpp"
 #include "inferno/optimizer/candidates.hpp"
 #include "inferno/optimizer/solution.hpp"
 #include "inferno/optimizer/system.hpp"
@@ -88,6 +91,7 @@ py::dict options(const System& s) {
   d["onset_epsilon"] = o.onset_epsilon;
   d["queue_size_policy"] = o.queue_size_policy;
   d["queue_to_batch_ratio"] = o.queue_to_batch_ratio;
+  d["max_queue_size"] = optional(o.max_queue_size);
   d["max_blocking_prob"] = optional(o.max_blocking_prob);
   d["tps_demand"] = o.tps_demand;
   d["queue_model"] = o.queue_model;
@@ -102,6 +106,7 @@ py::dict options(const System& s) {
   d["milp_threads"] = o.milp_threads;
   d["milp_node_limit"] = o.milp_node_limit;
   d["milp_canonical"] = o.milp_canonical;
+  d["greedy_refine"] = o.greedy_refine;
   d["max_profiles_per_server"] = o.max_profiles_per_server;
   d["threads"] = o.threads;
   d["preset"] = o.preset;
@@ -109,16 +114,29 @@ py::dict options(const System& s) {
 }
 
 py::dict candidate_dict(const Candidate& c) {
-  return py::dict(
+  py::list parts;
+  for (const Part& p : c.parts)
+    parts.append(py::dict(py::arg("accelerator") = p.accelerator, py::arg("type") = p.type,
+                          py::arg("replicas") = p.replicas, py::arg("batch") = p.batch, py::arg("queue") = p.queue,
+                          py::arg("cards") = p.cards, py::arg("cost") = p.cost,
+                          py::arg("arrival_rate_rps") = p.arrival_rate_rps, py::arg("itl_ms") = p.itl_ms,
+                          py::arg("ttft_ms") = p.ttft_ms, py::arg("rho") = p.rho, py::arg("power_w") = p.power_w));
+  py::dict d(
       py::arg("server") = c.server, py::arg("accelerator") = c.accelerator,
       py::arg("feasible") = c.feasible, py::arg("reason") = c.reason, py::arg("outcome") = c.outcome,
       py::arg("type") = c.type, py::arg("service_model") = c.service_model,
       py::arg("batch") = c.batch, py::arg("queue") = c.queue, py::arg("replicas") = c.replicas,
       py::arg("required_replicas") = c.required_replicas, py::arg("cost") = c.cost,
-      py::arg("value") = c.value, py::arg("cards") = c.cards, py::arg("demand_rps") = c.demand_rps,
-      py::arg("rate_per_replica_rps") = c.rate_per_replica_rps, py::arg("max_rpm") = c.max_rpm,
-      py::arg("itl_ms") = c.itl_ms, py::arg("ttft_ms") = c.ttft_ms, py::arg("rho") = c.rho,
-      py::arg("busy_prob") = c.busy, py::arg("blocking_prob") = c.blocking_prob);
+      py::arg("objective") = c.objective, py::arg("value") = c.value, py::arg("cards") = c.cards,
+      py::arg("demand_rps") = c.demand_rps, py::arg("rate_per_replica_rps") = c.rate_per_replica_rps,
+      py::arg("max_rpm") = c.max_rpm, py::arg("itl_ms") = c.itl_ms, py::arg("ttft_ms") = c.ttft_ms,
+      py::arg("rho") = c.rho, py::arg("busy_prob") = c.busy, py::arg("blocking_prob") = c.blocking_prob,
+      py::arg("power_w") = c.power_known ? py::object(py::float_(c.power_w)) : py::none());
+  d["slo_met"] = c.slo_met;
+  d["saturated"] = c.saturated;
+  d["served_rpm"] = c.served_rpm;
+  d["parts"] = parts;
+  return d;
 }
 
 std::vector<Candidate> candidates_of(const System& s, int threads) {
@@ -132,10 +150,36 @@ py::list candidates(const System& s, int threads) {
   return out;
 }
 
-py::dict optimize_unlimited(const System& s, int threads) {
-  const auto list = candidates_of(s, threads);
-  const Solution sol = solve_unlimited(s, list);
-  py::list allocations, unallocated, by_type, diff;
+/// One optimisation: the system it ran on, its candidates and the solution.
+struct Run {
+  System system;
+  std::vector<Candidate> candidates;
+  Solution solution;
+  double candidates_ms = 0;
+};
+
+Run run_optimize(const System& s, int threads) {
+  Run r{s, {}, {}, 0};
+  py::gil_scoped_release release;
+  const auto t0 = std::chrono::steady_clock::now();
+  r.candidates = generate_candidates(r.system, threads > 0 ? threads : r.system.options().threads);
+  r.candidates_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+  r.solution = optimize(r.system, r.candidates);
+  return r;
+}
+
+py::dict solver_dict(const SolverReport& r) {
+  auto opt = [](const std::optional<double>& v) { return v ? py::object(py::float_(*v)) : py::none(); };
+  return py::dict(py::arg("algorithm") = r.algorithm, py::arg("status") = r.status,
+                  py::arg("objective") = opt(r.objective), py::arg("bound") = opt(r.bound),
+                  py::arg("gap") = opt(r.gap), py::arg("time_ms") = r.time_ms,
+                  py::arg("fallback") = r.fallback.empty() ? py::object(py::none()) : py::str(r.fallback),
+                  py::arg("message") = r.message, py::arg("greedy_objective") = opt(r.greedy_objective));
+}
+
+py::dict solution_dict(const Run& run) {
+  const Solution& sol = run.solution;
+  py::list allocations, unallocated, by_type, diff, diagnostics;
   for (const auto& c : sol.allocations) allocations.append(candidate_dict(c));
   for (const auto& u : sol.unallocated)
     unallocated.append(py::dict(py::arg("server") = u.server, py::arg("reason") = u.reason,
@@ -149,22 +193,28 @@ py::dict optimize_unlimited(const System& s, int threads) {
                          py::arg("to_accelerator") = ch.to_accelerator,
                          py::arg("from_replicas") = ch.from_replicas, py::arg("to_replicas") = ch.to_replicas,
                          py::arg("cost_delta") = ch.cost_delta));
+  for (const auto& d : sol.diagnostics) diagnostics.append(py::make_tuple(d.where, d.message));
   py::dict d;
   d["allocations"] = allocations;
   d["unallocated"] = unallocated;
   d["by_type"] = by_type;
   d["diff"] = diff;
   d["total_cost"] = sol.total_cost;
+  d["total_power_w"] = sol.total_power_w;
+  d["power_known"] = sol.power_known;
   d["total_value"] = sol.total_value;
-  d["solver"] = sol.solver;
+  d["limited"] = sol.limited;
+  d["solver"] = solver_dict(sol.solver);
   d["status"] = sol.status;
+  d["diagnostics"] = diagnostics;
+  d["candidates_ms"] = run.candidates_ms;
   return d;
 }
 
 }  // namespace
 
 void bind_optimizer(py::module_& root) {
-  py::module_ m = root.def_submodule("optimizer", "Global optimizer: input system");
+  py::module_ m = root.def_submodule("optimizer", "Global optimizer: input system, candidates, solvers");
   py::class_<System>(m, "System", "Immutable optimizer input; see inferno.System")
       .def_property_readonly("accelerators", &accelerators)
       .def_property_readonly("perf_records", &perf_records)
@@ -173,12 +223,39 @@ void bind_optimizer(py::module_& root) {
       .def_property_readonly("capacity", [](const System& s) { return s.capacity(); })
       .def_property_readonly("options", &options)
       .def("candidates", &candidates, py::arg("threads") = 0)
-      .def("optimize_unlimited", &optimize_unlimited, py::arg("threads") = 0)
+      .def("with_documents",
+           [](const System& s, const std::vector<std::pair<std::string, std::string>>& documents) {
+             SystemBuilder b(s);
+             for (const auto& [source, text] : documents) b.add_document(source, text);
+             return b.build();
+           },
+           py::arg("documents"), "A copy with more documents applied (e.g. option overrides)")
+      .def("optimize", &run_optimize, py::arg("threads") = 0,
+           "Candidates and the solver chosen by the options; the GIL is released meanwhile")
       .def_property_readonly("diagnostics", [](const System& s) {
         py::list out;
         for (const auto& d : s.diagnostics()) out.append(py::make_tuple(d.where, d.message));
         return out;
       });
+  py::class_<Run>(m, "Run", "One optimisation: its system, candidates and solution")
+      .def_property_readonly("candidates", [](const Run& r) {
+        py::list out;
+        for (const auto& c : r.candidates) out.append(candidate_dict(c));
+        return out;
+      })
+      .def("solution", &solution_dict)
+      .def("to_json",
+           [](const Run& r, bool reference_format, bool with_candidates, bool timing, int indent) {
+             inferno::io::SolutionJsonOptions o;
+             o.reference_format = reference_format;
+             o.candidates = with_candidates ? &r.candidates : nullptr;
+             o.timing = timing;
+             o.indent = indent;
+             o.candidates_ms = r.candidates_ms;
+             return inferno::io::solution_to_json(r.system, r.solution, o);
+           },
+           py::arg("reference_format") = false, py::arg("candidates") = false, py::arg("timing") = false,
+           py::arg("indent") = 2);
   m.def(
       "load_system",
       [](const std::vector<std::string>& directories,

@@ -77,11 +77,13 @@ TEST_CASE("unlimited solver: best value per server, deterministic ties, reasons"
   SystemBuilder b;
   b.add_document("servers", R"({"servers": [{"name": "a", "model": "m"}, {"name": "b", "model": "m",
       "currentAlloc": {"accelerator": "X", "numReplicas": 1, "cost": 50}}, {"name": "c", "model": "m"}]})");
+  b.add_document("options", R"({"optimizer": {"unlimited": true}})");
   const System sys = b.build();
   auto cand = [](const char* server, const char* acc, const char* type, double value, double cost,
                  int cards, bool feasible = true, const char* reason = "") {
     Candidate c;
     c.server = server;
+    c.server_index = static_cast<std::size_t>(server[0] - 'a');
     c.accelerator = acc;
     c.type = type;
     c.value = value;
@@ -89,6 +91,7 @@ TEST_CASE("unlimited solver: best value per server, deterministic ties, reasons"
     c.cards = cards;
     c.replicas = cards;
     c.feasible = feasible;
+    c.outcome = feasible ? "full" : "";
     c.reason = reason;
     return c;
   };
@@ -97,7 +100,7 @@ TEST_CASE("unlimited solver: best value per server, deterministic ties, reasons"
       cand("a", "Z", "T2", 110, 100, 1),                                    // fewer cards wins
       cand("b", "X", "T1", -5, 45, 1), cand("b", "Y", "T1", 60, 40, 1),     // value, not cost
       cand("c", "X", "T1", 0, 0, 0, false, "slo"), cand("c", "Y", "T1", 0, 0, 0, false, "unconverged")};
-  const Solution s = solve_unlimited(sys, list);
+  const Solution s = optimize(sys, list);
   REQUIRE(s.allocations.size() == 2);
   CHECK(s.allocations[0].accelerator == "Z");
   CHECK(s.allocations[1].accelerator == "X");

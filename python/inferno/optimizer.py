@@ -1,10 +1,11 @@
 """Global optimizer: choose accelerator, replicas and batch size for every server.
 
-This first part covers the optimizer's input: :class:`System` reads and validates the
-reference's six JSON documents (or one ``system-data.json``), from a directory or from Python
-dicts, and shows every entity as a pandas DataFrame. Parsing and validation run in the compiled
-core; a bad document raises ``ValueError`` naming the file, the JSON path, the entity and the
-allowed values. See docs/optimizer.md.
+:class:`System` reads and validates the reference's six JSON documents (or one
+``system-data.json``), from a directory or from Python dicts, and shows every entity as a pandas
+DataFrame; :meth:`System.optimize` returns a :class:`Solution`. Parsing, validation, candidate
+sizing and the solvers (greedy, HiGHS MILP) run in the compiled core; a bad document raises
+``ValueError`` naming the file, the JSON path, the entity and the allowed values. See
+docs/optimizer.md.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import pandas as pd
 
 from . import _core
 
-__all__ = ["Solution", "System"]
+__all__ = ["OPTIONS", "Solution", "System"]
 
 _DOCUMENT_FILES = ("accelerator-data.json", "capacity-data.json", "model-data.json",
                    "serviceclass-data.json", "server-data.json", "optimizer-data.json")
@@ -97,42 +98,58 @@ class System:
         """Warnings found while loading: where (file and JSON path, or entity) and what."""
         return pd.DataFrame(self._core.diagnostics, columns=["where", "message"])
 
+    # ------------------------------------------------------------------ options
+    def with_options(self, **options: Any) -> "System":
+        """A copy with optimizer options replaced, e.g. ``with_options(solver="milp",
+        saturation_policy="RoundRobin")``. Names are the snake_case forms of the
+        ``optimizer-data.json`` keys (see :data:`OPTIONS`); values are checked by the core."""
+        if not options:
+            return self
+        doc = {}
+        for name, value in options.items():
+            key = OPTIONS.get(name)
+            if key is None:
+                raise ValueError(f"unknown optimizer option {name!r}; allowed: {', '.join(sorted(OPTIONS))}")
+            doc[key] = value
+        return System(self._core.with_documents([("options", json.dumps({"optimizer": doc}))]))
+
     # ------------------------------------------------------------------ candidates
-    def candidates(self, threads: int = 0) -> pd.DataFrame:
+    def candidates(self, threads: int = 0, **options: Any) -> pd.DataFrame:
         """Every (server, accelerator) allocation sized with the queueing model (spec §5).
 
         One row per server and profile it can run on, feasible or not (``reason`` says why not:
         ``slo``, ``unconverged``, ``noTarget``, ``unknownClass``, ``noPerfData``, ...), plus one
         ``scaledToZero`` row for a server without demand or replica floor. Columns: batch size
-        ``batch`` (chosen by the ``batchSizePolicy`` option), ``queue``, ``replicas`` (and
-        ``required_replicas`` before the ``minNumReplicas`` floor), ``cost``, ``value`` (cost
-        plus the transition penalty from the current allocation), ``cards``, ``demand_rps``,
-        ``rate_per_replica_rps`` (SLO-feasible throughput of one replica), ``max_rpm``, and
-        ``itl_ms``, ``ttft_ms``, ``rho``, ``busy_prob``, ``blocking_prob`` predicted at the
-        actual per-replica load. Computed in parallel in C++ (``threads`` 0 = all cores); the
-        result does not depend on the thread count.
+        ``batch`` (chosen by the ``batch_size_policy`` option), ``queue``, ``replicas`` (and
+        ``required_replicas`` before the ``minNumReplicas`` floor), ``cost``, ``objective``
+        (cost, power or their weighted sum), ``value`` (objective plus the transition penalty
+        from the current allocation), ``cards``, ``demand_rps``, ``rate_per_replica_rps``
+        (SLO-feasible throughput of one replica), ``max_rpm``, and ``itl_ms``, ``ttft_ms``,
+        ``rho``, ``busy_prob``, ``blocking_prob``, ``power_w`` predicted at the actual
+        per-replica load. Computed in parallel in C++ (``threads`` 0 = all cores); the result
+        does not depend on the thread count. ``options`` as in :meth:`with_options`.
         """
-        if isinstance(threads, bool) or not isinstance(threads, int) or threads < 0:
-            raise ValueError(f"threads must be an integer >= 0, got {threads!r}")
-        return pd.DataFrame(self._core.candidates(threads))
+        _check_threads(threads)
+        rows = self.with_options(**options)._core.candidates(threads)
+        return pd.DataFrame(rows).drop(columns=["slo_met", "saturated", "served_rpm", "parts"], errors="ignore")
 
-    def optimize(self, solver: str | None = None, threads: int = 0) -> "Solution":
-        """Choose an allocation for every server.
+    def optimize(self, solver: str | None = None, threads: int = 0, **options: Any) -> "Solution":
+        """Choose accelerator, replicas and batch size for every server (spec §7).
 
-        ``solver``: ``"unlimited"`` (capacity ignored; each server takes its best candidate by
-        value, then cost, cards and profile name; exact). ``None`` follows the options:
-        ``unlimited: true`` selects it. The limited-capacity solvers (greedy, MILP) are not
-        built yet and raise ``ValueError``.
+        ``solver``: ``"auto"`` (default in limited mode: the greedy, then the exact HiGHS model,
+        keeping the better), ``"greedy"`` (the reference heuristic, deterministic),
+        ``"milp"`` (HiGHS: SINGLE, SINGLE-LEX when not every server fits, MULTI with
+        ``heterogeneous=True``), or ``"unlimited"`` (capacity ignored; separable and exact).
+        ``None`` follows the system's options. Other ``options`` (``unlimited``,
+        ``heterogeneous``, ``saturation_policy``, ``delayed_best_effort``, ``objective``,
+        ``batch_size_policy``, ``milp_time_limit_sec``, ...) override the options document for
+        this run; see :meth:`with_options`. The computation releases the GIL.
         """
-        if solver is None:
-            solver = "unlimited" if self.options["unlimited"] else self.options["solver"]
-        if solver != "unlimited":
-            raise ValueError(
-                f"solver {solver!r} is not built yet; available: 'unlimited' (the input asks for "
-                "limited capacity unless its optimizer options set unlimited: true)")
-        if isinstance(threads, bool) or not isinstance(threads, int) or threads < 0:
-            raise ValueError(f"threads must be an integer >= 0, got {threads!r}")
-        return Solution(self._core.optimize_unlimited(threads))
+        _check_threads(threads)
+        if solver is not None:
+            options["solver"] = solver
+        system = self.with_options(**options)
+        return Solution(system._core.optimize(threads), system)
 
     def __repr__(self) -> str:
         return (f"System({len(self._core.accelerators)} accelerators, "
@@ -151,21 +168,47 @@ def _frame(records: Iterable[Mapping[str, Any]], index: str | None = None) -> pd
 class Solution:
     """The allocation chosen for every server, with totals and the change from the current state.
 
-    ``to_frame()`` / ``allocations``: one row per allocated server (accelerator, replicas,
-    batch, queue, cost, value, predicted ITL/TTFT, ...); ``unallocated``: servers left without
-    an allocation and why; ``by_type``: cards and cost per accelerator type; ``diff``: from/to
-    accelerator and replicas and the cost change per server.
+    ``to_frame()``: one row per served server (accelerator, replicas, batch size, cost,
+    predicted ITL/TTFT next to their SLOs, utilisation, power, outcome, ...).
+    ``unallocated``: servers left without an allocation and why. ``by_type``: cards, limit and
+    cost per accelerator type. ``diff``, ``changes`` and ``scaling``: the move from the current
+    allocation. ``candidates``: every candidate that was considered. ``solver``: which algorithm
+    ran and how good its answer is (``optimal``, ``feasible`` with a gap, ``heuristic``, ...).
+    ``to_json()``: the ``solution-data.json`` document (extended or reference format).
     """
 
-    def __init__(self, data: Mapping[str, Any]) -> None:
-        self._data = data
+    def __init__(self, run: Any, system: System) -> None:
+        self._run = run
+        self._system = system
+        self._data = run.solution()
 
+    # ------------------------------------------------------------------ tables
     @property
     def allocations(self) -> pd.DataFrame:
-        return _frame(self._data["allocations"], "server")
+        """One row per allocated server (full, best-effort or scaled to zero), all columns."""
+        frame = _frame(self._data["allocations"], "server")
+        if frame.empty:
+            return frame
+        targets = self._system.targets.set_index(["service_class", "model"])
+        servers = self._system.servers
+        slo = []
+        for name in frame.index:
+            key = (servers.at[name, "service_class"], servers.at[name, "model"])
+            row = targets.loc[key] if key in targets.index else None
+            slo.append((float(row["itl_ms"]) if row is not None else 0.0,
+                        float(row["ttft_ms"]) if row is not None else 0.0))
+        frame.insert(frame.columns.get_loc("itl_ms") + 1, "itl_slo_ms", [s[0] for s in slo])
+        frame.insert(frame.columns.get_loc("ttft_ms") + 1, "ttft_slo_ms", [s[1] for s in slo])
+        return frame
 
     def to_frame(self) -> pd.DataFrame:
-        return self.allocations
+        """The allocation table: accelerator, replicas, batch, cost, ITL and TTFT next to their
+        SLOs (0 = none), utilisation ``rho``, power, outcome and demand served."""
+        columns = ["accelerator", "replicas", "batch", "queue", "cost", "itl_ms", "itl_slo_ms", "ttft_ms",
+                   "ttft_slo_ms", "rho", "power_w", "outcome", "slo_met", "required_replicas", "served_rpm",
+                   "max_rpm", "blocking_prob", "value"]
+        frame = self.allocations
+        return frame[columns] if not frame.empty else frame
 
     @property
     def unallocated(self) -> pd.DataFrame:
@@ -173,20 +216,101 @@ class Solution:
 
     @property
     def by_type(self) -> pd.DataFrame:
-        return pd.DataFrame(self._data["by_type"], columns=["type", "cards", "limit", "cost"])
+        """Cards used, capacity limit (None when unlimited) and cost per accelerator type."""
+        return pd.DataFrame(self._data["by_type"], columns=["type", "cards", "limit", "cost"]).set_index("type")
 
     @property
     def diff(self) -> pd.DataFrame:
+        """Every server: from/to accelerator and replicas and the cost change."""
         return _frame(self._data["diff"], "server")
 
+    @property
+    def changes(self) -> pd.DataFrame:
+        """Servers that move to another accelerator (the slides' "Change" table)."""
+        d = self.diff
+        return d[d["from_accelerator"] != d["to_accelerator"]] if not d.empty else d
+
+    @property
+    def scaling(self) -> pd.DataFrame:
+        """Servers that keep their accelerator but change replicas (the "Scale" table), with
+        the replica delta."""
+        d = self.diff
+        if d.empty:
+            return d
+        d = d[(d["from_accelerator"] == d["to_accelerator"]) & (d["from_replicas"] != d["to_replicas"])].copy()
+        d["delta_replicas"] = d["to_replicas"] - d["from_replicas"]
+        return d
+
+    @property
+    def candidates(self) -> pd.DataFrame:
+        """Every candidate the solver chose from (as :meth:`System.candidates`)."""
+        return pd.DataFrame(self._run.candidates).drop(columns=["slo_met", "saturated", "served_rpm", "parts"],
+                                                       errors="ignore")
+
+    @property
+    def parts(self) -> pd.DataFrame:
+        """Heterogeneous allocations: one row per (server, profile) part with its load share."""
+        rows = [dict(server=a["server"], **p) for a in self._data["allocations"] for p in a["parts"]]
+        return pd.DataFrame(rows)
+
+    # ------------------------------------------------------------------ scalars
     total_cost = property(lambda self: float(self._data["total_cost"]), doc="Sum of allocation costs.")
+    total_power_w = property(lambda self: float(self._data["total_power_w"]),
+                             doc="Sum of allocation power (W); profiles without a power curve count 0.")
     total_value = property(lambda self: float(self._data["total_value"]),
-                           doc="Sum of values (cost plus transition penalties): the minimised objective.")
-    solver = property(lambda self: str(self._data["solver"]))
+                           doc="Sum of values (objective plus transition penalties): what is minimised.")
     status = property(lambda self: str(self._data["status"]),
-                      doc="'ok' when every server is served (or scaled to zero), else 'partial'.")
+                      doc="'ok' when every server is served in full (or scaled to zero), 'partial' "
+                          "when one is best-effort or unallocated, 'error' if a post-check failed.")
+
+    @property
+    def solver(self) -> dict[str, Any]:
+        """algorithm, status, objective, bound, gap, time_ms, fallback, message, greedy_objective."""
+        return dict(self._data["solver"])
+
+    @property
+    def diagnostics(self) -> pd.DataFrame:
+        return pd.DataFrame(self._data["diagnostics"], columns=["where", "message"])
+
+    def to_json(self, format: str = "extended", candidates: bool = False, timing: bool = False,
+                indent: int | None = 2) -> str:
+        """``solution-data.json``: ``format="reference"`` writes only the reference's fields;
+        ``"extended"`` adds ours (spec §9.4). ``candidates`` adds every candidate; ``timing``
+        adds run times (which makes the output differ between runs)."""
+        if format not in ("extended", "reference"):
+            raise ValueError(f"format must be 'extended' or 'reference', got {format!r}")
+        return self._run.to_json(format == "reference", bool(candidates), bool(timing),
+                                 -1 if indent is None else int(indent))
+
+    def to_dict(self, **kwargs: Any) -> dict[str, Any]:
+        """The JSON document as a dict (see :meth:`to_json`)."""
+        return json.loads(self.to_json(**kwargs))
 
     def __repr__(self) -> str:
-        return (f"Solution(solver={self.solver!r}, status={self.status!r}, "
+        s = self._data["solver"]
+        return (f"Solution(solver={s['algorithm']!r}, solver_status={s['status']!r}, status={self.status!r}, "
                 f"total_cost={self.total_cost:g}, allocated={len(self._data['allocations'])}, "
                 f"unallocated={len(self._data['unallocated'])})")
+
+
+#: Python option names and their optimizer-data.json keys.
+OPTIONS = {
+    "unlimited": "unlimited", "heterogeneous": "heterogeneous", "milp_solver": "milpSolver",
+    "delayed_best_effort": "delayedBestEffort", "saturation_policy": "saturationPolicy",
+    "solver": "solver", "objective": "objective", "power_price": "powerPrice",
+    "power_utilization": "powerUtilization", "batch_size_policy": "batchSizePolicy",
+    "batch_search": "batchSearch", "batch_search_max": "batchSearchMax", "onset_epsilon": "onsetEpsilon",
+    "queue_size_policy": "queueSizePolicy", "queue_to_batch_ratio": "queueToBatchRatio",
+    "max_queue_size": "maxQueueSize", "max_blocking_prob": "maxBlockingProb", "tps_demand": "tpsDemand",
+    "queue_model": "queueModel", "perf_model_version": "perfModelVersion", "max_num_tokens": "maxNumTokens",
+    "size_semantics": "sizeSemantics", "accelerator_change_penalty": "acceleratorChangePenalty",
+    "replica_change_penalty": "replicaChangePenalty", "change_weight": "changeWeight",
+    "milp_time_limit_sec": "milpTimeLimitSec", "mip_abs_gap": "mipAbsGap", "milp_threads": "milpThreads",
+    "milp_node_limit": "milpNodeLimit", "milp_canonical": "milpCanonical", "greedy_refine": "greedyRefine",
+    "max_profiles_per_server": "maxProfilesPerServer", "threads": "threads", "preset": "preset",
+}
+
+
+def _check_threads(threads: Any) -> None:
+    if isinstance(threads, bool) or not isinstance(threads, int) or threads < 0:
+        raise ValueError(f"threads must be an integer >= 0, got {threads!r}")

@@ -49,16 +49,63 @@ queue::ModelParams params_for(const PerfRecord& p) {
   return {{"alpha", p.alpha}, {"beta", p.beta}, {"gamma", p.gamma}};
 }
 
-// Transition-penalised value of a candidate (spec §6, objective "cost").
+// Objective coefficient o of an allocation (spec §8): cost, power, or cost + powerPrice·power.
+double objective_of(const OptimizerSpec& o, double cost, double power_w) {
+  if (o.objective == "power") return power_w;
+  if (o.objective == "weighted") return cost + o.power_price * power_w;
+  return cost;
+}
+
+}  // namespace
+
 double transition_value(const System& sys, const Server& s, const std::string& accelerator,
-                        int replicas, double cost) {
+                        int replicas, double cost, double objective) {
   const OptimizerSpec& o = sys.options();
+  if (accelerator == s.current.accelerator && replicas == s.current.num_replicas) return 0.0;
   const double cost_a = sys.current_cost(s);
-  if (accelerator == s.current.accelerator) {
-    if (replicas == s.current.num_replicas) return 0.0;
-    return (cost - cost_a) + o.replica_change_penalty * std::abs(replicas - s.current.num_replicas);
+  // The current objective: its cost where the objective has a cost term; power counts as 0
+  // (unknown). A per-server constant, so it shifts but never reorders the choices.
+  const double objective_a = o.objective == "power" ? 0.0 : cost_a;
+  const double weight = o.objective == "power" ? o.change_weight : 1.0;
+  const double change = accelerator == s.current.accelerator
+                            ? o.replica_change_penalty * std::abs(replicas - s.current.num_replicas)
+                            : o.accelerator_change_penalty * (cost_a + cost);
+  return (objective - objective_a) + weight * change;
+}
+
+std::optional<double> unit_power_w(const PowerCurve& p, double u) {
+  const bool all_zero = p.idle_w == 0 && p.mid_power_w == 0 && p.full_w == 0;
+  if (all_zero || !(p.mid_util > 0 && p.mid_util < 1) || !(p.idle_w <= p.mid_power_w && p.mid_power_w <= p.full_w))
+    return std::nullopt;
+  u = std::clamp(u, 0.0, 1.0);
+  if (u <= p.mid_util) return p.idle_w + (p.mid_power_w - p.idle_w) * u / p.mid_util;
+  return p.mid_power_w + (p.full_w - p.mid_power_w) * (u - p.mid_util) / (1.0 - p.mid_util);
+}
+
+namespace {
+
+// The reference's one-metric bisection (spec §4.3, sizeSemantics "reference"): kept only to
+// reproduce stored reference outputs, including its quirks (last midpoint, direction test).
+double reference_limit(const QueueAnalyzer& q, double lo, double hi, double target,
+                       double (*metric)(const queue::Metrics&), bool& infeasible) {
+  constexpr double kTolerance = 1e-6;
+  const double f_lo = metric(q.analyze(lo)), f_hi = metric(q.analyze(hi));
+  if (std::abs(f_lo - target) / target <= kTolerance) return lo;
+  if (std::abs(f_hi - target) / target <= kTolerance) return hi;
+  const bool increasing = f_lo < f_hi;
+  if (increasing ? target < f_lo : target > f_lo) {
+    infeasible = true;
+    return 0;
   }
-  return (cost - cost_a) + o.accelerator_change_penalty * (cost_a + cost);
+  if (increasing ? target > f_hi : target < f_hi) return hi;
+  double mid = lo;
+  for (int i = 0; i < 100; ++i) {
+    mid = 0.5 * (lo + hi);
+    const double f = metric(q.analyze(mid));
+    if (std::abs(f - target) / target <= kTolerance) break;
+    if ((f < target) == increasing) lo = mid; else hi = mid;
+  }
+  return mid;
 }
 
 // SLO-feasible throughput f(N) of one replica, on a model built once for the largest N.
@@ -66,7 +113,7 @@ class Sizer {
  public:
   Sizer(std::shared_ptr<const queue::ServiceModel> model, const Server& server,
         const OptimizerSpec& options, const ModelTarget& target)
-      : model_(std::move(model)), server_(server), options_(options) {
+      : model_(std::move(model)), server_(server), options_(options), target_(target) {
     if (target.ttft_ms > 0) targets_.constraints.push_back({queue::TargetMetric::ttft, 0, target.ttft_ms});
     if (target.itl_ms > 0) targets_.constraints.push_back({queue::TargetMetric::itl, 0, target.itl_ms});
     if (options.max_blocking_prob)
@@ -76,6 +123,7 @@ class Sizer {
 
   long long queue_size(int batch) const {
     if (server_.max_queue) return *server_.max_queue;
+    if (options_.max_queue_size) return *options_.max_queue_size;
     return options_.queue_size_policy == "zero" ? 0 : static_cast<long long>(options_.queue_to_batch_ratio) * batch;
   }
   QueueAnalyzer analyzer(int batch) const {
@@ -84,17 +132,41 @@ class Sizer {
   double rate(int batch) {
     if (batch < 1) return 0.0;
     if (static_cast<std::size_t>(batch) < cache_.size() && cache_[batch] >= 0) return cache_[batch];
-    const auto r = analyzer(batch).max_rate(targets_);
-    const double f = r.status == queue::SizeStatus::infeasible ? 0.0 : r.metrics.throughput_rps;
+    const double f = options_.size_semantics == "reference" ? reference_rate(batch) : exact_rate(batch);
     if (cache_.size() <= static_cast<std::size_t>(batch)) cache_.resize(static_cast<std::size_t>(batch) + 1, -1.0);
     cache_[batch] = f;
     return f;
   }
 
  private:
+  double exact_rate(int batch) const {
+    const auto r = analyzer(batch).max_rate(targets_);
+    return r.status == queue::SizeStatus::infeasible ? 0.0 : r.metrics.throughput_rps;
+  }
+  double reference_rate(int batch) const {
+    const QueueAnalyzer q = analyzer(batch);
+    const double lo = q.min_rate_rps(), hi = q.max_rate_rps();
+    double limit = target_.tps > 0 ? 0.9 * hi : hi;
+    bool infeasible = false;
+    if (target_.ttft_ms > 0)
+      limit = std::min(limit, reference_limit(q, lo, hi, target_.ttft_ms, [](const queue::Metrics& m) { return m.ttft_ms; }, infeasible));
+    if (target_.itl_ms > 0)
+      limit = std::min(limit, reference_limit(q, lo, hi, target_.itl_ms, [](const queue::Metrics& m) { return m.itl_ms; }, infeasible));
+    if (options_.max_blocking_prob) {  // not a reference feature: the exact limit, as documented
+      queue::Targets loss;
+      loss.constraints.push_back({queue::TargetMetric::loss, 0, *options_.max_blocking_prob});
+      const auto r = q.max_rate(loss);
+      if (r.status == queue::SizeStatus::infeasible) infeasible = true;
+      else limit = std::min(limit, r.metrics.offered_rps);
+    }
+    if (infeasible) return 0.0;
+    return q.analyze(limit).throughput_rps;
+  }
+
   std::shared_ptr<const queue::ServiceModel> model_;
   const Server& server_;
   const OptimizerSpec& options_;
+  ModelTarget target_;
   queue::Targets targets_;
   std::vector<double> cache_;  // f(N) by N, -1 = not yet evaluated
 };
@@ -149,11 +221,55 @@ int choose_batch(Sizer& f, const Server& s, const OptimizerSpec& o, int n_ref, i
   return replicas_for(demand, f.rate(n), s.min_replicas) == best_r ? n : n_hi;  // confirm
 }
 
+double demand_of(const OptimizerSpec& o, const Server& s, const ModelTarget& target) {
+  const double m = s.current.load.out_tokens;
+  const double arrivals = s.current.load.arrival_rate_rpm / 60.0;
+  const double tps_demand = target.tps > 0 && m > 0 ? target.tps / m : 0.0;
+  return target.tps > 0 ? (o.tps_demand == "max" ? std::max(arrivals, tps_demand) : tps_demand) : arrivals;
+}
+
+int reference_batch(const PerfRecord& p, double out_tokens) {
+  const long long budget = static_cast<long long>(p.max_batch_size) * p.at_tokens;
+  return std::max(1, static_cast<int>(std::min<double>(std::floor(static_cast<double>(budget) / out_tokens), kMaxBatchLimit)));
+}
+
+// The service model of server s on perf record p, sized for batch caps up to n_model.
+std::shared_ptr<const queue::ServiceModel> build_model(const std::string& service_model, const Server& s,
+                                                       const PerfRecord& p, const OptimizerSpec& o, int n_model) {
+  queue::QueueConfig config;
+  config.service_model = service_model;
+  config.params = params_for(p);
+  config.shape = queue::RequestShape{s.current.load.in_tokens, s.current.load.out_tokens, o.max_num_tokens};
+  config.max_batch = n_model;
+  config.max_queue = 0;
+  return QueueAnalyzer(config).model_ptr();
+}
+
+// Fills the load-dependent fields of c (metrics, power, objective, value) for r replicas at
+// per-replica rate `rate_rps`.
+void price(const System& sys, const Server& s, const AcceleratorProfile& g, const queue::Metrics& met, Candidate& c) {
+  const OptimizerSpec& o = sys.options();
+  c.cost = g.cost * c.units_per_replica * c.replicas;
+  c.cards = c.replicas * c.cards_per_replica;
+  c.itl_ms = met.itl_ms;
+  c.ttft_ms = met.ttft_ms;
+  c.rho = met.rho;
+  c.busy = met.busy_prob;
+  c.blocking_prob = met.loss_prob;
+  c.served_rpm = 60.0 * c.replicas * met.throughput_rps;
+  const auto unit = unit_power_w(g.power, o.power_utilization == "busy" ? met.busy_prob : met.rho);
+  c.power_known = unit.has_value();
+  c.power_w = unit ? c.replicas * c.units_per_replica * *unit : 0.0;
+  c.objective = objective_of(o, c.cost, c.power_w);
+  c.value = transition_value(sys, s, c.accelerator, c.replicas, c.cost, c.objective);
+}
+
 Candidate evaluate(const System& sys, const Task& task) {
   const Server& s = *task.server;
   const OptimizerSpec& o = sys.options();
   Candidate c;
   c.server = s.name;
+  c.server_index = static_cast<std::size_t>(task.server - sys.servers().data());
   if (task.profile) {
     c.accelerator = task.profile->name;
     c.type = task.profile->type;
@@ -164,11 +280,11 @@ Candidate evaluate(const System& sys, const Task& task) {
   }
   const AcceleratorProfile& g = *task.profile;
   const PerfRecord& p = *task.perf;
+  c.units_per_replica = p.acc_count;
+  c.cards_per_replica = p.acc_count * g.multiplicity;
   const ModelTarget& target = sys.find_class(s.service_class)->targets.at(s.model);
-  const double n = s.current.load.in_tokens, m = s.current.load.out_tokens;
-  const double arrivals = s.current.load.arrival_rate_rpm / 60.0;
-  const double tps_demand = target.tps > 0 && m > 0 ? target.tps / m : 0.0;
-  c.demand_rps = target.tps > 0 ? (o.tps_demand == "max" ? std::max(arrivals, tps_demand) : tps_demand) : arrivals;
+  const double m = s.current.load.out_tokens;
+  c.demand_rps = demand_of(o, s, target);
   if (p.unconverged()) {
     c.reason = "unconverged";
     return c;
@@ -180,19 +296,11 @@ Candidate evaluate(const System& sys, const Task& task) {
   c.service_model = service_model_for(p, o, c.reason);
   if (c.service_model.empty()) return c;
 
-  const long long budget = static_cast<long long>(p.max_batch_size) * p.at_tokens;
-  const int n_ref = std::max(1, static_cast<int>(std::min<double>(std::floor(static_cast<double>(budget) / m), kMaxBatchLimit)));
+  const int n_ref = reference_batch(p, m);
   const int n_hi = o.batch_search_max > 0 ? o.batch_search_max : n_ref;
-  const int n_model = std::max({n_hi, n_ref, s.max_batch_size});
-  queue::QueueConfig config;
-  config.service_model = c.service_model;
-  config.params = params_for(p);
-  config.shape = queue::RequestShape{n, m, o.max_num_tokens};
-  config.max_batch = n_model;
-  config.max_queue = 0;
   std::shared_ptr<const queue::ServiceModel> model;
   try {
-    model = QueueAnalyzer(config).model_ptr();
+    model = build_model(c.service_model, s, p, o, std::max({n_hi, n_ref, s.max_batch_size}));
   } catch (const InvalidArgument& e) {
     c.reason = std::string("invalidModel: ") + e.what();
     return c;
@@ -212,31 +320,48 @@ Candidate evaluate(const System& sys, const Task& task) {
     c.reason = "slo";
     return c;
   }
-  c.cost = g.cost * p.acc_count * c.replicas;
-  c.cards = c.replicas * p.acc_count * g.multiplicity;
   const QueueAnalyzer at = f.analyzer(c.batch);
   // Predictions at the actual per-replica load; at the bottom of the range without demand.
-  const queue::Metrics met = at.analyze(c.demand_rps > 0 ? c.demand_rps / c.replicas : at.min_rate_rps());
-  c.itl_ms = met.itl_ms;
-  c.ttft_ms = met.ttft_ms;
-  c.rho = met.rho;
-  c.busy = met.busy_prob;
-  c.blocking_prob = met.loss_prob;
-  c.objective = c.cost;
-  c.value = transition_value(sys, s, c.accelerator, c.replicas, c.cost);
+  price(sys, s, g, at.analyze(c.demand_rps > 0 ? c.demand_rps / c.replicas : at.min_rate_rps()), c);
   c.feasible = true;
   c.outcome = "full";
+  c.slo_met = true;
   return c;
 }
 
 }  // namespace
 
+queue::Metrics analyze_candidate(const System& sys, const Candidate& c, double rate_rps) {
+  const Server& s = sys.servers().at(c.server_index);
+  const PerfRecord* p = sys.find_perf(s.model, c.accelerator);
+  if (!p || c.batch < 1 || c.service_model.empty())
+    throw InvalidArgument("candidate " + c.server + " on '" + c.accelerator + "' has no queueing configuration");
+  const QueueAnalyzer q(build_model(c.service_model, s, *p, sys.options(), c.batch), c.batch, c.queue,
+                        queue::AnalyzerOptions{});
+  return q.analyze(rate_rps);
+}
+
+Candidate with_replicas(const System& sys, const Candidate& full, int k) {
+  if (k < 1) throw InvalidArgument("with_replicas: k must be >= 1, got " + std::to_string(k));
+  Candidate c = full;
+  c.replicas = k;
+  const Server& s = sys.servers().at(c.server_index);
+  const queue::Metrics met = analyze_candidate(sys, c, c.demand_rps > 0 ? c.demand_rps / k : full.rate_per_replica_rps);
+  price(sys, s, *sys.find_accelerator(c.accelerator), met, c);
+  c.slo_met = k >= c.required_replicas && k >= s.min_replicas;
+  c.saturated = c.demand_rps > k * c.rate_per_replica_rps * (1 + 1e-12);
+  c.outcome = c.slo_met ? "full" : "bestEffort";
+  return c;
+}
+
 std::vector<Candidate> generate_candidates(const System& sys, int threads) {
   const OptimizerSpec& o = sys.options();
   if (o.objective != "cost")
-    throw InvalidArgument("objective '" + o.objective + "' is not supported yet by candidate generation; allowed now: cost");
-  if (o.size_semantics != "exact")
-    throw InvalidArgument("sizeSemantics 'reference' is not supported yet; allowed now: exact");
+    for (const auto& a : sys.accelerators())
+      if (!unit_power_w(a.power, 0.5) && std::any_of(sys.perf_records().begin(), sys.perf_records().end(),
+                                                      [&](const PerfRecord& p) { return p.accelerator == a.name; }))
+        throw InvalidArgument("accelerators (" + a.name + "): objective '" + o.objective +
+                              "' needs a valid power curve (0 < midUtil < 1, idle <= midPower <= full, not all zero)");
 
   std::vector<Task> tasks;
   std::vector<Candidate> zero;  // scaled-to-zero rows, placed by server
@@ -272,7 +397,8 @@ std::vector<Candidate> generate_candidates(const System& sys, int threads) {
       if (const AcceleratorProfile* a = sys.find_accelerator(c.accelerator)) c.type = a->type;
       c.feasible = true;
       c.outcome = "scaledToZero";
-      c.value = -sys.current_cost(s);
+      c.server_index = static_cast<std::size_t>(&s - sys.servers().data());
+      c.value = o.objective == "power" ? 0.0 : -sys.current_cost(s);
       zero.push_back(c);
       zero_at.push_back(tasks.size());
       continue;
@@ -285,7 +411,14 @@ std::vector<Candidate> generate_candidates(const System& sys, int threads) {
   workers = static_cast<unsigned>(std::min<std::size_t>(workers, std::max<std::size_t>(1, tasks.size())));
   std::atomic<std::size_t> next{0};
   auto work = [&] {
-    for (std::size_t i = next++; i < tasks.size(); i = next++) results[i] = evaluate(sys, tasks[i]);
+    for (std::size_t i = next++; i < tasks.size(); i = next++) {
+      try {
+        results[i] = evaluate(sys, tasks[i]);
+      } catch (const std::exception& e) {  // a worker must never throw: record it on the row
+        results[i].server = tasks[i].server->name;
+        results[i].reason = std::string("invalidModel: ") + e.what();
+      }
+    }
   };
   if (workers <= 1) {
     work();

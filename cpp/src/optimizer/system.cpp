@@ -46,6 +46,31 @@ double System::current_cost(const Server& s) const {
 
 namespace {
 
+// Reproduction presets (spec §9.6): the reference's queue model, sizing and batch rule with the
+// greedy solver. Saturation policy and delayedBestEffort stay as given.
+void apply_preset(OptimizerSpec& p) {
+  if (p.preset.empty()) return;
+  p.size_semantics = "reference";
+  p.batch_size_policy = "reference";
+  p.solver = "greedy";
+  p.objective = "cost";
+  p.accelerator_change_penalty = 0.1;
+  p.replica_change_penalty = 0;
+  p.greedy_refine = false;
+  if (p.preset == "reference-v1") {
+    p.queue_model = "v1";
+    p.queue_size_policy = "ratio";
+    p.queue_to_batch_ratio = 10;
+  } else if (p.preset == "reference-v2") {
+    p.queue_model = "v2";
+    p.queue_size_policy = "ratio";
+    p.queue_to_batch_ratio = 10;
+  } else {  // reference-v3
+    p.queue_model = "v3";
+    p.queue_size_policy = "zero";
+  }
+}
+
 // A position in a document: reports errors as "<source>: <path> (<entity>): <problem>".
 class Reader {
  public:
@@ -350,9 +375,14 @@ void SystemBuilder::add_document(const std::string& source, std::string_view jso
     const json* o = r.object(doc, "optimizer");
     if (o) {
       OptimizerSpec& p = next.options_;
+      // A preset first, so that the other keys of the same document (and later documents,
+      // such as command-line flags) refine it.
+      p.preset = r.choice(*o, "preset", p.preset, {"", "reference-v1", "reference-v2", "reference-v3"});
+      if (o->contains("preset")) apply_preset(p);
       p.unlimited = r.boolean(*o, "unlimited", p.unlimited);
       p.heterogeneous = r.boolean(*o, "heterogeneous", p.heterogeneous);
       p.milp_solver = r.boolean(*o, "milpSolver", p.milp_solver);
+      if (o->contains("milpsolver") && p.milp_solver) p.solver = "milp";  // reference flag mapping
       if (r.boolean(*o, "useCplex", false)) diag.push_back({r.where(), "useCplex is ignored: inferno solves MILPs with HiGHS"});
       p.delayed_best_effort = r.boolean(*o, "delayedBestEffort", p.delayed_best_effort);
       p.saturation_policy = r.choice(*o, "saturationPolicy", p.saturation_policy,
@@ -368,6 +398,7 @@ void SystemBuilder::add_document(const std::string& source, std::string_view jso
       if (p.onset_epsilon >= 1) r.fail("onsetEpsilon must be in [0, 1), got " + format_number(p.onset_epsilon));
       p.queue_size_policy = r.choice(*o, "queueSizePolicy", p.queue_size_policy, {"ratio", "zero"});
       p.queue_to_batch_ratio = static_cast<int>(r.integer(*o, "queueToBatchRatio", p.queue_to_batch_ratio, 0, 100000));
+      if (auto q = r.optional_integer(*o, "maxQueueSize", 0)) p.max_queue_size = q;
       if (auto b = r.optional_number(*o, "maxBlockingProb", 0)) {
         if (!(*b > 0 && *b < 1)) r.fail("maxBlockingProb must be in (0, 1), got " + format_number(*b));
         p.max_blocking_prob = b;
@@ -385,9 +416,9 @@ void SystemBuilder::add_document(const std::string& source, std::string_view jso
       p.milp_threads = static_cast<int>(r.integer(*o, "milpThreads", p.milp_threads, 0, 1024));
       p.milp_node_limit = static_cast<int>(r.integer(*o, "milpNodeLimit", p.milp_node_limit, 0));
       p.milp_canonical = r.boolean(*o, "milpCanonical", p.milp_canonical);
+      p.greedy_refine = r.boolean(*o, "greedyRefine", p.greedy_refine);
       p.max_profiles_per_server = static_cast<int>(r.integer(*o, "maxProfilesPerServer", p.max_profiles_per_server, 0));
       p.threads = static_cast<int>(r.integer(*o, "threads", p.threads, 0, 1024));
-      p.preset = r.choice(*o, "preset", p.preset, {"", "reference-v1", "reference-v2", "reference-v3"});
     }
   }
   if (!recognised)
@@ -425,9 +456,14 @@ void SystemBuilder::add_directory(const std::string& path) {
   }
 }
 
+SystemBuilder::SystemBuilder(System base) : system_(std::move(base)) {
+  system_.diagnostics_.resize(system_.load_diagnostics_);
+}
+
 System SystemBuilder::build() const {
   System s = system_;
   auto& diag = s.diagnostics_;
+  s.load_diagnostics_ = diag.size();
   std::set<std::string> types;
   for (const auto& a : s.accelerators_) types.insert(a.type);
   for (const auto& [type, count] : s.capacity_)

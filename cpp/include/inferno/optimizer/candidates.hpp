@@ -1,16 +1,32 @@
 #pragma once
 // Candidate generation (spec optimizer §5): every (server, accelerator profile) allocation sized
 // with the queueing core. Pure function of the System; runs in parallel, deterministically.
+#include <optional>
 #include <string>
 #include <vector>
+
+#include "inferno/queue/metrics.hpp"
 
 #include "inferno/optimizer/system.hpp"
 
 namespace inferno::optimizer {
 
 /// One allocation of one server on one profile, feasible or not (then `reason` says why).
+/// One heterogeneous part: replicas of one profile carrying a share of the server's demand.
+struct Part {
+  std::string accelerator, type;
+  int replicas = 0;
+  int batch = 0;
+  long long queue = 0;
+  int cards = 0;
+  double cost = 0;
+  double arrival_rate_rps = 0;  // offered rate of each replica of this part
+  double itl_ms = 0, ttft_ms = 0, rho = 0, power_w = 0;
+};
+
 struct Candidate {
   std::string server;
+  std::size_t server_index = 0;  // position in System::servers()
   std::string accelerator;  // profile name; "" for a scaled-to-zero server without one
   std::string type;         // accelerator type
   std::string service_model;  // queue model used: iteration, iteration-v2, prefill-decode
@@ -30,7 +46,33 @@ struct Candidate {
   double max_rpm = 0;               // 60 · rate*
   double itl_ms = 0, ttft_ms = 0;   // predicted at the actual per-replica load R / r
   double rho = 0, busy = 0, blocking_prob = 0;
+  int units_per_replica = 0;  // a: profile units per replica (perf accCount)
+  int cards_per_replica = 0;  // a · multiplicity
+  double power_w = 0;         // r · a · P_g(u) at the actual load; 0 when unknown
+  bool power_known = false;   // the profile has a valid power curve
+  // Outcome of the chosen allocation (filled by the solvers; a full candidate meets its SLOs).
+  bool slo_met = false;
+  bool saturated = false;       // demand above r · maxRPM
+  double served_rpm = 0;        // accepted requests per minute over all replicas
+  std::vector<Part> parts;      // heterogeneous allocations only
 };
+
+/// Transition-penalised value of an allocation with objective coefficient `objective` (spec §6):
+/// 0 when profile and replicas are unchanged, else the objective change plus change penalties.
+double transition_value(const System& system, const Server& server, const std::string& accelerator,
+                        int replicas, double cost, double objective);
+
+/// Power of one unit of `curve` at utilisation u in [0, 1] (spec §8); nullopt if the curve is
+/// not valid (0 < midUtil < 1, idle <= mid <= full, not all zero).
+std::optional<double> unit_power_w(const PowerCurve& curve, double utilisation);
+
+/// Metrics of `candidate`'s configuration (server, profile, N, Q) at another per-replica rate:
+/// used for best-effort allocations (overload) and heterogeneous parts (load split).
+queue::Metrics analyze_candidate(const System& system, const Candidate& candidate, double rate_rps);
+
+/// The candidate with k replicas instead of its own r (k >= 1), metrics, cost, value and power
+/// recomputed at the rate R/k. The result does not meet its SLOs when k < required replicas.
+Candidate with_replicas(const System& system, const Candidate& candidate, int k);
 
 /// Candidates of every server, in server order, then profile-name order. Options come from
 /// System::options(); `threads` 0 = hardware concurrency. The result does not depend on it.

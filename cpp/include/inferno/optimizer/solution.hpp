@@ -1,5 +1,5 @@
 #pragma once
-// The result of an optimisation (spec optimizer §7.8, §9.4) and the solvers that produce it.
+// The result of an optimisation (spec optimizer §7, §9.4) and the entry point that produces it.
 #include <map>
 #include <optional>
 #include <string>
@@ -17,8 +17,8 @@ struct Unallocated {
 };
 
 struct TypeUsage {
-  int cards = 0;
-  std::optional<int> limit;  // none in unlimited mode
+  long long cards = 0;
+  std::optional<long long> limit;  // none in unlimited mode
   double cost = 0;
 };
 
@@ -29,21 +29,44 @@ struct Change {
   double cost_delta = 0;
 };
 
+/// What the solver did and how good its answer is, honestly (spec §7.6, §7.7).
+struct SolverReport {
+  std::string algorithm;  // unlimited, greedy, milp-single, milp-single-lex, milp-multi
+  /// exact (separable unlimited), heuristic (greedy), optimal, feasible (limit hit, incumbent),
+  /// infeasible, timeLimitNoSolution, error
+  std::string status;
+  std::optional<double> objective, bound, gap;
+  double time_ms = 0;
+  std::string fallback;  // "greedy" when an exact attempt produced nothing better
+  std::string message;
+  std::optional<double> greedy_objective;  // J of the greedy's full assignment, when one ran
+};
+
 struct Solution {
-  std::vector<Candidate> allocations;  // chosen candidate per allocated server, in server order
-  std::vector<Unallocated> unallocated;
+  bool limited = true;
+  /// The chosen allocation of every served server, in server order: a candidate with outcome
+  /// full, bestEffort (metrics recomputed at the overload) or scaledToZero.
+  std::vector<Candidate> allocations;
+  std::vector<Unallocated> unallocated;  // in server order
   double total_cost = 0;
+  double total_power_w = 0;
+  bool power_known = true;  // every allocation's profile has a valid power curve
   double total_value = 0;
   std::map<std::string, TypeUsage> by_type;
   std::map<std::string, Change> diff;  // every server, allocated or not
-  std::string solver;
+  SolverReport solver;
   std::string status;  // ok (every server full or scaled to zero) or partial
+  std::vector<Diagnostic> diagnostics;
 };
 
 /// Orders candidates of one server: value, then cost, cards and profile name (spec §7.3.1).
 bool candidate_before(const Candidate& a, const Candidate& b);
 
-/// The separable exact solver: each server takes its best candidate; capacity is ignored.
-Solution solve_unlimited(const System& system, const std::vector<Candidate>& candidates);
+/// Solves with the solver and mode of system.options() (solver, unlimited, heterogeneous,
+/// saturationPolicy, delayedBestEffort, MILP limits) over precomputed candidates.
+Solution optimize(const System& system, const std::vector<Candidate>& candidates);
+
+/// Candidates, then optimize().
+Solution optimize(const System& system);
 
 }  // namespace inferno::optimizer

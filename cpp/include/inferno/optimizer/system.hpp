@@ -104,6 +104,7 @@ struct OptimizerSpec {
   double onset_epsilon = 0.02;
   std::string queue_size_policy = "ratio";
   int queue_to_batch_ratio = 10;
+  std::optional<std::int64_t> max_queue_size;  // default Q for servers without maxQueueSize
   std::optional<double> max_blocking_prob;
   std::string tps_demand = "replace";
   std::string queue_model = "auto";
@@ -118,6 +119,7 @@ struct OptimizerSpec {
   int milp_threads = 1;
   int milp_node_limit = 0;
   bool milp_canonical = true;
+  bool greedy_refine = true;  // local search after the reference greedy (presets turn it off)
   int max_profiles_per_server = 0;
   int threads = 0;
   std::string preset;
@@ -156,10 +158,14 @@ class System {
   std::vector<Server> servers_;
   OptimizerSpec options_;
   std::vector<Diagnostic> diagnostics_;
+  std::size_t load_diagnostics_ = 0;  // diagnostics_[0, this) come from loading, the rest from build()
 };
 
 class SystemBuilder {
  public:
+  SystemBuilder() = default;
+  /// Starts from an existing system, e.g. to override its options with one more document.
+  explicit SystemBuilder(System base);
   /// Applies one JSON document, recognised by its wrapper key (accelerators, count, models,
   /// serviceClasses, servers, optimizer, or system holding all of them). `source` names it in
   /// messages (e.g. the file name). Throws InvalidArgument "<source>: <json path> (<entity>):

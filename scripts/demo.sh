@@ -1,10 +1,20 @@
 #!/usr/bin/env bash
-# The main job: set up (idempotent), then a queueing demo on the sample server in samples/queue.
+# The main job: set up (idempotent), optimise the sample fleet samples/large, then a queueing demo
+# on the sample server in samples/queue.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 INFERNO=.venv/bin/inferno
 SAMPLE=samples/queue/problem-data.json
+
+echo
+echo "== inferno optimize samples/large: accelerator, replicas and batch size for 27 servers =="
+"$INFERNO" optimize samples/large
+echo
+echo "== The reference optimizer's answer on the same data (preset reference-v2: its greedy) =="
+"$INFERNO" optimize samples/large --preset reference-v2 --format csv | head -n 4
+echo "..."
+"$INFERNO" optimize samples/large --preset reference-v2 --format json | grep -E '"(totalCost|status)"'
 
 echo
 echo "== Sample server ($SAMPLE) =="

@@ -101,3 +101,19 @@ def test_lenient_inputs_are_reported():
         {"models": [{"name": "m", "acc": "A", "accCount": 2, "perfParms": {"alpha": 1}}]},
         {"servers": [{"name": "s", "model": "m", "currentAlloc": {"accelerator": "A", "numReplicas": 3}}]})
     assert "currentAlloc.cost is absent: recomputed as 30" in " ".join(recomputed.diagnostics["message"])
+
+
+def test_entities_from_a_dataframe_with_dotted_columns():
+    frame = pd.DataFrame({
+        "name": ["a", "b"], "class": ["Premium", "Free"], "model": ["llama_13b", "llama_13b"],
+        "currentAlloc.load.arrivalRate": [60, 120.0], "currentAlloc.load.avgInTokens": [128, 128],
+        "currentAlloc.load.avgOutTokens": [1024, 1024], "minNumReplicas": [None, 2]})
+    s = inferno.System.from_documents({"servers": frame}, base=SAMPLES / "small")
+    servers = s.servers
+    assert servers.loc["a", "arrival_rate_rpm"] == 60 and servers.loc["b", "arrival_rate_rpm"] == 120
+    assert (servers.loc["a", "min_replicas"], servers.loc["b", "min_replicas"]) == (0, 2)  # NaN = absent
+    assert servers.loc["b", "out_tokens"] == 1024
+    assert len(servers) == 17  # the 15 sample servers plus two
+    bad = frame.assign(minNumReplicas=[None, 2.5])
+    with pytest.raises(ValueError, match="minNumReplicas"):
+        inferno.System.from_documents({"servers": bad}, base=SAMPLES / "small")

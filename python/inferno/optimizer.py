@@ -49,13 +49,18 @@ class System:
     def from_documents(cls, *documents: Mapping[str, Any] | str,
                        base: str | os.PathLike[str] | None = None) -> "System":
         """Build from documents given as dicts (e.g. ``{"servers": [...]}``) or JSON strings,
-        applied in order, optionally on top of a directory ``base``."""
+        applied in order, optionally on top of a directory ``base``.
+
+        A list of entities may also be a pandas DataFrame with one row per entity and the
+        reference's keys as columns; dotted column names nest (``currentAlloc.load.arrivalRate``)
+        and missing values (NaN/None) leave the key out, e.g.
+        ``{"servers": servers_frame}``."""
         texts = []
         for i, doc in enumerate(documents):
             if isinstance(doc, str):
                 texts.append((f"document[{i}]", doc))
             elif isinstance(doc, Mapping):
-                texts.append((f"document[{i}]", json.dumps(doc)))
+                texts.append((f"document[{i}]", json.dumps({k: _records(v) for k, v in doc.items()})))
             else:
                 raise ValueError(f"document[{i}] must be a dict or a JSON string, got {type(doc).__name__}")
         dirs = [] if base is None else [os.fspath(base)]
@@ -156,6 +161,27 @@ class System:
                 f"{len(self._core.capacity)} capacity types, {len(self._core.perf_records)} "
                 f"performance records, {len(self._core.targets)} targets, "
                 f"{len(self._core.servers)} servers, {len(self._core.diagnostics)} diagnostics)")
+
+
+def _records(value: Any) -> Any:
+    """A DataFrame of entities as a list of (nested) dicts; anything else unchanged."""
+    if not isinstance(value, pd.DataFrame):
+        return value
+    out = []
+    for row in value.to_dict(orient="records"):
+        record: dict[str, Any] = {}
+        for key, item in row.items():
+            if item is None or (isinstance(item, float) and item != item):
+                continue
+            if hasattr(item, "item"):  # numpy scalar -> Python number for json
+                item = item.item()
+            *path, leaf = str(key).split(".")
+            node = record
+            for part in path:
+                node = node.setdefault(part, {})
+            node[leaf] = item
+        out.append(record)
+    return out
 
 
 def _frame(records: Iterable[Mapping[str, Any]], index: str | None = None) -> pd.DataFrame:

@@ -140,7 +140,6 @@ std::string solution_to_json(const optimizer::System& sys, const optimizer::Solu
     if (opt.reference_format && !c.parts.empty())
       throw InvalidArgument("the reference solution format cannot hold heterogeneous allocations (server " + name +
                             " uses " + std::to_string(c.parts.size()) + " profiles); use the extended format");
-    if (opt.reference_format && c.replicas == 0) continue;  // the reference lists no empty allocation
     ojson a;
     a["accelerator"] = c.accelerator;
     a["numReplicas"] = c.replicas;

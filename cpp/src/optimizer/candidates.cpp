@@ -129,6 +129,28 @@ class Sizer {
   QueueAnalyzer analyzer(int batch) const {
     return QueueAnalyzer(model_, batch, queue_size(batch), queue::AnalyzerOptions{});
   }
+  /// f(N) >= theta, decided from one or two analyze() calls instead of a full sizing: with the
+  /// mean targets monotone in the rate, f(N) >= theta iff every target holds at the offered rate
+  /// whose accepted throughput is theta (exact semantics only; the search confirms its result).
+  bool at_least(int batch, double theta) {
+    if (batch < 1) return false;
+    if (static_cast<std::size_t>(batch) < cache_.size() && cache_[batch] >= 0) return cache_[batch] >= theta;
+    if (options_.size_semantics == "reference") return rate(batch) >= theta;
+    const QueueAnalyzer q = analyzer(batch);
+    const double cap = target_.tps > 0 ? 0.9 * q.max_rate_rps() : q.max_rate_rps();
+    double lambda = std::max(theta, q.min_rate_rps());
+    queue::Metrics m = q.analyze(lambda);
+    for (int i = 0; i < 4 && m.throughput_rps < theta * (1 - 1e-13) && lambda <= cap; ++i) {
+      lambda *= theta / m.throughput_rps;  // X(λ) = λ(1 - p_K): a few fixed-point steps
+      m = q.analyze(lambda);
+    }
+    if (lambda > cap || m.throughput_rps < theta * (1 - 1e-13)) return false;
+    if (target_.ttft_ms > 0 && m.ttft_ms > target_.ttft_ms) return false;
+    if (target_.itl_ms > 0 && m.itl_ms > target_.itl_ms) return false;
+    if (options_.max_blocking_prob && m.loss_prob > *options_.max_blocking_prob) return false;
+    return true;
+  }
+
   double rate(int batch) {
     if (batch < 1) return 0.0;
     if (static_cast<std::size_t>(batch) < cache_.size() && cache_[batch] >= 0) return cache_[batch];
@@ -188,7 +210,7 @@ int choose_batch(Sizer& f, const Server& s, const OptimizerSpec& o, int n_ref, i
     int lo = 1;
     while (lo < hi) {
       const int mid = lo + (hi - lo) / 2;
-      if (f.rate(mid) >= threshold) hi = mid; else lo = mid + 1;
+      if (f.at_least(mid, threshold)) hi = mid; else lo = mid + 1;
     }
     return hi;
   };

@@ -213,13 +213,10 @@ void refine(const System& sys, const std::vector<ServerCandidates>& groups, Assi
           if (avail[c.type] + cf.cards < c.cards) continue;
           for (std::size_t k = 0; k < groups[f].full.size(); ++k) {
             const Candidate& ck = *groups[f].full[k];
-            if (ck.type == c.type) continue;
-            if (avail[ck.type] < ck.cards) continue;
-            const double delta = c.value + ck.value - cf.value;
-            if (delta < best) {
-              best = delta;
-              best_j = j, best_f = f, best_k = k;
-            }
+            if (ck.type == c.type || avail[ck.type] < ck.cards) continue;
+            const double delta = c.value + ck.value - cf.value;  // f's best fitting alternative
+            if (delta < best) best = delta, best_j = j, best_f = f, best_k = k;
+            break;
           }
         }
       }
@@ -261,23 +258,28 @@ void refine(const System& sys, const std::vector<ServerCandidates>& groups, Assi
           continue;
         }
         for (std::size_t f : placed_on[c.type]) {
-          if (f == s) continue;
+          if (f == s || current(f).type != c.type) continue;  // entries go stale within a pass
           const Candidate& cf = current(f);
           if (free_cards + cf.cards < c.cards) continue;
+          // f's best alternative on another type that fits (candidates are in key order).
           for (std::size_t k = 0; k < groups[f].full.size(); ++k) {
             const Candidate& ck = *groups[f].full[k];
-            const double delta = gain + ck.value - cf.value;
-            if (ck.type == c.type || !(delta < best)) continue;
+            if (ck.type == c.type) continue;
             if (avail[ck.type] + (ck.type == cur.type ? cur.cards : 0) < ck.cards) continue;
-            best = delta, best_j = j, best_f = f, best_k = k, found = true, single = false;
+            const double delta = gain + ck.value - cf.value;
+            if (delta < best) best = delta, best_j = j, best_f = f, best_k = k, found = true, single = false;
+            break;
           }
         }
       }
       if (!found) continue;
-      if (!single) take(best_f, best_k);
+      if (!single) {
+        take(best_f, best_k);
+        placed_on[current(best_f).type].push_back(best_f);
+      }
       take(s, best_j);
+      placed_on[current(s).type].push_back(s);
       changed = true;
-      break;  // the per-type lists are stale: start a new pass
     }
   }
 }

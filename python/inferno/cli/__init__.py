@@ -7,6 +7,7 @@ import sys
 from typing import Sequence
 
 from .. import __version__
+from . import optimize as optimize_cli
 from . import queue as queue_cli
 
 
@@ -18,6 +19,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     commands.required = True
     queue_cli.add_parser(commands)
+    optimize_cli.add_parser(commands)
     return parser
 
 

@@ -1,0 +1,153 @@
+// Solvers (spec optimizer §7, §8): the greedy's worked example, best-effort policies, the HiGHS
+// models against enumeration, the power curve and the solution JSON.
+#include <catch2/catch.hpp>
+#include <cmath>
+
+#include "inferno/io/solution_json.hpp"
+#include "inferno/optimizer/solution.hpp"
+
+using namespace inferno::optimizer;
+
+namespace {
+
+// Spec §7.3.6: types X and Y, profiles gX (cost 10) and gY (cost 14), three priority-1 servers.
+System example(int cap_y, const std::string& options) {
+  SystemBuilder b;
+  b.add_document("acc", R"({"accelerators": [
+      {"name": "gX", "type": "X", "multiplicity": 1, "cost": 10},
+      {"name": "gY", "type": "Y", "multiplicity": 1, "cost": 14}]})");
+  b.add_document("cap", R"({"count": [{"type": "X", "count": 10}, {"type": "Y", "count": )" +
+                            std::to_string(cap_y) + "}]}");
+  b.add_document("models", R"({"models": [
+      {"name": "m", "acc": "gX", "accCount": 1, "maxBatchSize": 16, "atTokens": 64, "perfParms": {"alpha": 10, "beta": 0.1, "gamma": 0.001}},
+      {"name": "m", "acc": "gY", "accCount": 1, "maxBatchSize": 16, "atTokens": 64, "perfParms": {"alpha": 8, "beta": 0.1, "gamma": 0.001}}]})");
+  b.add_document("classes", R"({"serviceClasses": [{"name": "Gold", "priority": 1,
+      "modelTargets": [{"model": "m", "slo-itl": 50, "slo-ttft": 1000}]}]})");
+  b.add_document("servers", R"({"servers": [
+      {"name": "A", "class": "Gold", "model": "m", "currentAlloc": {"load": {"arrivalRate": 600, "avgInTokens": 64, "avgOutTokens": 64}}},
+      {"name": "B", "class": "Gold", "model": "m", "currentAlloc": {"load": {"arrivalRate": 600, "avgInTokens": 64, "avgOutTokens": 64}}},
+      {"name": "C", "class": "Gold", "model": "m", "currentAlloc": {"load": {"arrivalRate": 600, "avgInTokens": 64, "avgOutTokens": 64}}}]})");
+  b.add_document("options", options);
+  return b.build();
+}
+
+// Candidates with the replica counts of the example; each has a real queueing configuration so
+// that best-effort allocations can be re-analysed.
+std::vector<Candidate> example_candidates() {
+  auto cand = [](const char* server, std::size_t index, const char* acc, int replicas, double unit_cost) {
+    Candidate c;
+    c.server = server;
+    c.server_index = index;
+    c.accelerator = acc;
+    c.type = acc[1] == 'X' ? "X" : "Y";
+    c.service_model = "iteration";
+    c.feasible = true;
+    c.outcome = "full";
+    c.slo_met = true;
+    c.batch = 16;
+    c.queue = 160;
+    c.replicas = c.required_replicas = replicas;
+    c.units_per_replica = c.cards_per_replica = 1;
+    c.cards = replicas;
+    c.cost = c.objective = unit_cost * replicas;
+    c.value = 1.1 * c.cost;
+    c.demand_rps = 10;
+    c.rate_per_replica_rps = 10.0 / replicas;
+    return c;
+  };
+  return {cand("A", 0, "gX", 6, 10), cand("A", 0, "gY", 5, 14), cand("B", 1, "gX", 5, 10),
+          cand("B", 1, "gY", 4, 14), cand("C", 2, "gX", 3, 10)};
+}
+
+const Candidate* find(const Solution& s, const std::string& server) {
+  for (const auto& c : s.allocations)
+    if (c.server == server) return &c;
+  return nullptr;
+}
+
+}  // namespace
+
+TEST_CASE("greedy: the worked example of spec 7.3.6", "[greedy]") {
+  const auto cands = example_candidates();
+  const Solution s = optimize(example(4, R"({"optimizer": {"solver": "greedy", "greedyRefine": false}})"), cands);
+  REQUIRE(s.allocations.size() == 3);
+  CHECK(find(s, "A")->accelerator == "gX");
+  CHECK(find(s, "B")->accelerator == "gY");  // re-inserted after failing on gX, then placed
+  CHECK(find(s, "B")->replicas == 4);
+  CHECK(find(s, "C")->accelerator == "gX");
+  CHECK(s.total_cost == 146);
+  CHECK(s.status == "ok");
+  CHECK(s.by_type.at("X").cards == 9);
+  CHECK(s.by_type.at("Y").cards == 4);
+}
+
+TEST_CASE("greedy: saturation policies on the scarce variant (cap Y = 3)", "[greedy]") {
+  const auto cands = example_candidates();
+  SECTION("None leaves B unallocated for capacity") {
+    const Solution s = optimize(example(3, R"({"optimizer": {"solver": "greedy", "saturationPolicy": "None"}})"), cands);
+    CHECK(find(s, "B") == nullptr);
+    REQUIRE(s.unallocated.size() == 1);
+    CHECK(s.unallocated[0].reason == "capacity");
+    CHECK(s.status == "partial");
+  }
+  for (const char* policy : {"RoundRobin", "PriorityExhaustive", "PriorityRoundRobin"}) {
+    SECTION(std::string(policy) + " gives B the last X card") {
+      const Solution s = optimize(example(3, std::string(R"({"optimizer": {"solver": "greedy", "saturationPolicy": ")") +
+                                                 policy + "\"}}"),
+                                  cands);
+      const Candidate* b = find(s, "B");
+      REQUIRE(b != nullptr);
+      CHECK(b->accelerator == "gX");
+      CHECK(b->replicas == 1);
+      CHECK(b->outcome == "bestEffort");
+      CHECK_FALSE(b->slo_met);
+      CHECK(b->cost == 10);  // exact, not scaled from the full candidate
+      CHECK(b->saturated);
+      CHECK(s.by_type.at("X").cards == 10);
+      CHECK(s.status == "partial");
+    }
+  }
+}
+
+TEST_CASE("MILP: SINGLE equals enumeration on the example; LEX when not all fit", "[milp]") {
+  const auto cands = example_candidates();
+  const Solution m = optimize(example(4, R"({"optimizer": {"solver": "milp"}})"), cands);
+  CHECK(m.solver.algorithm == "milp-single");
+  CHECK(m.solver.status == "optimal");
+  CHECK(m.total_cost == 146);  // the only full assignment: A gX×6, B gY×4, C gX×3
+  CHECK(*m.solver.objective == Approx(1.1 * 146).epsilon(1e-12));
+  const Solution lex = optimize(example(3, R"({"optimizer": {"solver": "milp", "saturationPolicy": "None"}})"), cands);
+  CHECK(lex.solver.algorithm == "milp-single-lex");
+  CHECK(lex.solver.status == "optimal");
+  CHECK(lex.allocations.size() == 2);  // at most two of the three can be served in full
+  const Solution none = optimize(example(3, R"({"optimizer": {"solver": "milp", "milpTimeLimitSec": 0}})"), cands);
+  CHECK(none.solver.status == "timeLimitNoSolution");
+  CHECK(none.solver.fallback == "greedy");
+}
+
+TEST_CASE("power curve: endpoints, knee and invalid curves", "[power]") {
+  const PowerCurve curve{100, 300, 0.6, 400};
+  CHECK(*unit_power_w(curve, 0) == 100);
+  CHECK(*unit_power_w(curve, 0.6) == Approx(300));
+  CHECK(*unit_power_w(curve, 1) == 400);
+  CHECK(*unit_power_w(curve, 0.3) == Approx(200));
+  CHECK(*unit_power_w(curve, 0.8) == Approx(350));
+  CHECK_FALSE(unit_power_w(PowerCurve{}, 0.5).has_value());               // all zero: unknown
+  CHECK_FALSE(unit_power_w(PowerCurve{100, 300, 1.0, 400}, 0.5).has_value());  // midUtil must be < 1
+  CHECK_FALSE(unit_power_w(PowerCurve{100, 50, 0.5, 400}, 0.5).has_value());   // not monotone
+}
+
+TEST_CASE("solution JSON: reference shape, integral numbers, sorted keys", "[json]") {
+  const auto cands = example_candidates();
+  const System sys = example(4, R"({"optimizer": {"solver": "greedy"}})");
+  const Solution s = optimize(sys, cands);
+  inferno::io::SolutionJsonOptions ref;
+  ref.reference_format = true;
+  ref.indent = -1;
+  const std::string text = inferno::io::solution_to_json(sys, s, ref);
+  CHECK(text.rfind(R"({"allocations":{"A":{"accelerator":"gX","numReplicas":6,"maxBatch":16,"cost":60,)", 0) == 0);
+  CHECK(text.find("\"status\"") == std::string::npos);  // reference fields only
+  const std::string ext = inferno::io::solution_to_json(sys, s);
+  CHECK(ext.find("\"totalCost\": 146") != std::string::npos);
+  CHECK(ext == inferno::io::solution_to_json(sys, optimize(sys, cands)));  // deterministic
+}

@@ -1,0 +1,138 @@
+"""``inferno optimize DIR``: accelerator, replicas and batch size for every server of a system.
+
+DIR holds the reference's JSON documents (accelerator-data.json, capacity-data.json,
+model-data.json, serviceclass-data.json, server-data.json, optimizer-data.json) or one
+system-data.json. Flags override optimizer-data.json.
+
+Output: an allocation table (default), the solution-data.json document (--format json: the
+reference shape plus inferno's fields; --format reference: the reference fields only), or CSV.
+Exit status: 0 every server served, 2 some server best-effort or unallocated, 1 input error,
+3 solver or post-check error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any, TextIO
+
+import pandas as pd
+
+from ..optimizer import Solution, System
+
+TABLE_COLUMNS = ["accelerator", "replicas", "batch", "cost", "itl_ms", "itl_slo_ms", "ttft_ms", "ttft_slo_ms",
+                 "rho", "power_w", "outcome"]
+
+
+def add_parser(commands: Any) -> None:
+    p = commands.add_parser("optimize", help="optimise a fleet: accelerator, replicas, batch size per server",
+                            description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("directory", metavar="DIR", help="directory of reference JSON documents")
+    mode = p.add_mutually_exclusive_group()
+    mode.add_argument("--unlimited", dest="unlimited", action="store_const", const=True,
+                      help="ignore capacity (each server takes its best candidate)")
+    mode.add_argument("--limited", dest="unlimited", action="store_const", const=False,
+                      help="respect the capacity of every accelerator type")
+    p.add_argument("--solver", choices=["auto", "unlimited", "greedy", "milp"],
+                   help="auto: greedy then the exact HiGHS model, keep the better (default); greedy: the "
+                        "reference heuristic; milp: HiGHS only; unlimited: capacity ignored")
+    p.add_argument("--heterogeneous", action="store_const", const=True,
+                   help="allow several accelerator profiles per server (MILP MULTI)")
+    p.add_argument("--policy", choices=["None", "PriorityExhaustive", "PriorityRoundRobin", "RoundRobin"],
+                   help="saturation policy: how leftover capacity goes to servers that do not fit in full")
+    p.add_argument("--delayed-best-effort", action="store_const", const=True,
+                   help="best effort once after all priority groups (greedy)")
+    p.add_argument("--batch-size", choices=["search", "reference"],
+                   help="search: cheapest batch size per candidate (default); reference: the reference rule "
+                        "N = max(maxBatchSize*atTokens/avgOutTokens, 1)")
+    p.add_argument("--max-queue", type=_non_negative_int, metavar="Q",
+                   help="queue size for servers without their own maxQueueSize")
+    p.add_argument("--objective", choices=["cost", "power", "weighted"],
+                   help="minimise cost (default), power, or cost + power-price x power")
+    p.add_argument("--power-price", type=float, metavar="P", help="cost units per W per hour (weighted objective)")
+    p.add_argument("--time-limit", type=float, metavar="SEC", help="MILP time budget in seconds (default 30)")
+    p.add_argument("--preset", choices=["reference-v1", "reference-v2", "reference-v3"],
+                   help="reproduce a reference optimizer version (queue model, sizing, batch rule, greedy)")
+    p.add_argument("--candidates", action="store_true",
+                   help="add every candidate of every server (accelerator, replicas, batch, cost, itl, ttft, "
+                        "rate per replica, feasibility)")
+    p.add_argument("--format", choices=["table", "json", "reference", "csv"], default="table")
+    p.add_argument("--timing", action="store_true", help="add run times (the output then varies between runs)")
+    p.add_argument("--threads", type=_non_negative_int, default=0, help="candidate threads (0 = all cores)")
+    p.set_defaults(run=run)
+
+
+def _non_negative_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {value}")
+    return value
+
+
+def options_from_args(args: argparse.Namespace) -> dict[str, Any]:
+    """The optimizer options set by flags (snake_case names of :data:`inferno.optimizer.OPTIONS`)."""
+    flags = {
+        "preset": args.preset, "unlimited": args.unlimited, "solver": args.solver,
+        "heterogeneous": args.heterogeneous, "saturation_policy": args.policy,
+        "delayed_best_effort": args.delayed_best_effort,
+        "batch_size_policy": {"search": "cheapest", "reference": "reference"}.get(args.batch_size),
+        "max_queue_size": args.max_queue, "objective": args.objective, "power_price": args.power_price,
+        "milp_time_limit_sec": args.time_limit,
+    }
+    # The preset first: explicit flags then refine it.
+    return {k: v for k, v in flags.items() if v is not None}
+
+
+def run(args: argparse.Namespace, stdout: TextIO | None = None) -> int:
+    out = stdout or sys.stdout
+    try:
+        system = System.from_dir(args.directory)
+        solution = system.optimize(threads=args.threads, **options_from_args(args))
+        if args.format in ("json", "reference"):
+            out.write(solution.to_json(format="extended" if args.format == "json" else "reference",
+                                       candidates=args.candidates and args.format == "json", timing=args.timing))
+        elif args.format == "csv":
+            frame = solution.candidates if args.candidates else solution.to_frame()
+            frame.to_csv(out, index=not args.candidates)
+        else:
+            write_table(solution, args.candidates, args.timing, out)
+    except ValueError as exc:
+        print(f"inferno optimize: error: {exc}", file=sys.stderr)
+        return 1
+    return {"ok": 0, "partial": 2}.get(solution.status, 3)
+
+
+def write_table(solution: Solution, with_candidates: bool, timing: bool, out: TextIO) -> None:
+    with pd.option_context("display.max_rows", None, "display.max_columns", None, "display.width", 200,
+                           "display.float_format", "{:.6g}".format):
+        frame = solution.to_frame()
+        out.write((frame[TABLE_COLUMNS].to_string() if not frame.empty else "(no allocation)") + "\n\n")
+        s = solution.solver
+        line = f"total cost {solution.total_cost:.6g}   total power {solution.total_power_w:.6g} W   " \
+               f"status {solution.status}   solver {s['algorithm']} ({s['status']}"
+        if s["gap"] is not None:
+            line += f", gap {s['gap']:.3g}"
+        line += ")"
+        if s["fallback"]:
+            line += f"   fallback {s['fallback']}"
+        if timing:
+            line += f"   {s['time_ms']:.3g} ms"
+        out.write(line + "\n")
+        if s["greedy_objective"] is not None and s["objective"] is not None:
+            out.write(f"objective {s['objective']:.6g}   greedy objective {s['greedy_objective']:.6g}\n")
+        if not solution.unallocated.empty:
+            out.write("\nunallocated:\n" + solution.unallocated.to_string(index=False) + "\n")
+        usage = solution.by_type
+        out.write("\nby accelerator type:\n" + usage[usage.cards > 0].to_string() + "\n")
+        changes, scaling = solution.changes, solution.scaling
+        if not changes.empty and (changes.from_accelerator != "").any():
+            out.write("\naccelerator changes:\n" + changes.to_string() + "\n")
+        if not scaling.empty:
+            out.write("\nreplica changes:\n" + scaling.to_string() + "\n")
+        if with_candidates:
+            cols = ["server", "accelerator", "feasible", "reason", "replicas", "batch", "cost", "itl_ms",
+                    "ttft_ms", "rate_per_replica_rps"]
+            out.write("\ncandidates:\n" + solution.candidates[cols].to_string(index=False) + "\n")

@@ -42,7 +42,9 @@ def test_reference_batch_rule_matches_the_queueing_api():
     model = inferno.QueueModel(alpha=12, beta=0.05, gamma=0.0005, in_tokens=128, out_tokens=1024,
                                max_batch=38, max_queue=380)
     sized = model.max_rate(ttft_ms=500, itl_ms=30)
-    assert row.rate_per_replica_rps == sized.metrics.throughput_rps
+    # The optimizer sizes with the joint search only (no per-constraint searches), which may end
+    # on the other side of the 1e-10 refinement tolerance: the same root.
+    assert row.rate_per_replica_rps == pytest.approx(sized.metrics.throughput_rps, rel=1e-9)
     demand = 600 / 60
     assert row.demand_rps == demand
     assert row.replicas == math.ceil(demand / sized.metrics.throughput_rps)

@@ -73,46 +73,6 @@ py::list servers(const System& s) {
   return out;
 }
 
-py::dict options(const System& s) {
-  const OptimizerSpec& o = s.options();
-  py::dict d;
-  d["unlimited"] = o.unlimited;
-  d["heterogeneous"] = o.heterogeneous;
-  d["milp_solver"] = o.milp_solver;
-  d["delayed_best_effort"] = o.delayed_best_effort;
-  d["saturation_policy"] = o.saturation_policy;
-  d["solver"] = o.solver;
-  d["objective"] = o.objective;
-  d["power_price"] = o.power_price;
-  d["power_utilization"] = o.power_utilization;
-  d["batch_size_policy"] = o.batch_size_policy;
-  d["batch_search"] = o.batch_search;
-  d["batch_search_max"] = o.batch_search_max;
-  d["onset_epsilon"] = o.onset_epsilon;
-  d["queue_size_policy"] = o.queue_size_policy;
-  d["queue_to_batch_ratio"] = o.queue_to_batch_ratio;
-  d["max_queue_size"] = optional(o.max_queue_size);
-  d["max_blocking_prob"] = optional(o.max_blocking_prob);
-  d["tps_demand"] = o.tps_demand;
-  d["queue_model"] = o.queue_model;
-  d["perf_model_version"] = o.perf_model_version;
-  d["max_num_tokens"] = o.max_num_tokens;
-  d["size_semantics"] = o.size_semantics;
-  d["accelerator_change_penalty"] = o.accelerator_change_penalty;
-  d["replica_change_penalty"] = o.replica_change_penalty;
-  d["change_weight"] = o.change_weight;
-  d["milp_time_limit_sec"] = o.milp_time_limit_sec;
-  d["mip_abs_gap"] = o.mip_abs_gap;
-  d["milp_threads"] = o.milp_threads;
-  d["milp_node_limit"] = o.milp_node_limit;
-  d["milp_canonical"] = o.milp_canonical;
-  d["greedy_refine"] = o.greedy_refine;
-  d["max_profiles_per_server"] = o.max_profiles_per_server;
-  d["threads"] = o.threads;
-  d["preset"] = o.preset;
-  return d;
-}
-
 py::dict candidate_dict(const Candidate& c) {
   py::list parts;
   for (const Part& p : c.parts)
@@ -221,7 +181,8 @@ void bind_optimizer(py::module_& root) {
       .def_property_readonly("targets", &targets)
       .def_property_readonly("servers", &servers)
       .def_property_readonly("capacity", [](const System& s) { return s.capacity(); })
-      .def_property_readonly("options", &options)
+      .def_property_readonly("options_json", [](const System& s) { return inferno::io::options_to_json(s.options()); },
+                             "Effective options as optimizer-data.json keys (JSON text)")
       .def("candidates", &candidates, py::arg("threads") = 0)
       .def("with_documents",
            [](const System& s, const std::vector<std::pair<std::string, std::string>>& documents) {

@@ -95,8 +95,10 @@ class System:
 
     @property
     def options(self) -> dict[str, Any]:
-        """Optimizer options (reference keys and inferno's extensions), defaults filled in."""
-        return dict(self._core.options)
+        """Optimizer options (reference keys and inferno's extensions, under their snake_case
+        names of :data:`OPTIONS`), defaults filled in."""
+        keys = {v: k for k, v in OPTIONS.items()}
+        return {keys[k]: v for k, v in json.loads(self._core.options_json).items()}
 
     @property
     def diagnostics(self) -> pd.DataFrame:

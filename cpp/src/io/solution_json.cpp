@@ -105,6 +105,7 @@ ojson options_object(const optimizer::OptimizerSpec& o) {
   j["milpCanonical"] = o.milp_canonical;
   j["greedyRefine"] = o.greedy_refine;
   j["maxProfilesPerServer"] = o.max_profiles_per_server;
+  j["threads"] = o.threads;
   j["preset"] = o.preset;
   return j;
 }

@@ -113,7 +113,8 @@ class Sizer {
  public:
   Sizer(std::shared_ptr<const queue::ServiceModel> model, const Server& server,
         const OptimizerSpec& options, const ModelTarget& target)
-      : model_(std::move(model)), server_(server), options_(options), target_(target) {
+      : model_(std::move(model)), full_(model_, model_->max_batch(), 0, queue::AnalyzerOptions{}),
+        server_(server), options_(options), target_(target) {
     if (target.ttft_ms > 0) targets_.constraints.push_back({queue::TargetMetric::ttft, 0, target.ttft_ms});
     if (target.itl_ms > 0) targets_.constraints.push_back({queue::TargetMetric::itl, 0, target.itl_ms});
     if (options.max_blocking_prob)
@@ -126,9 +127,7 @@ class Sizer {
     if (options_.max_queue_size) return *options_.max_queue_size;
     return options_.queue_size_policy == "zero" ? 0 : static_cast<long long>(options_.queue_to_batch_ratio) * batch;
   }
-  QueueAnalyzer analyzer(int batch) const {
-    return QueueAnalyzer(model_, batch, queue_size(batch), queue::AnalyzerOptions{});
-  }
+  QueueAnalyzer analyzer(int batch) const { return QueueAnalyzer(full_, batch, queue_size(batch)); }
   /// f(N) >= theta, decided from one or two analyze() calls instead of a full sizing: with the
   /// mean targets monotone in the rate, f(N) >= theta iff every target holds at the offered rate
   /// whose accepted throughput is theta (exact semantics only; the search confirms its result).
@@ -162,7 +161,9 @@ class Sizer {
 
  private:
   double exact_rate(int batch) const {
-    const auto r = analyzer(batch).max_rate(targets_);
+    queue::SizeOptions only_joint;
+    only_joint.per_constraint = false;
+    const auto r = analyzer(batch).max_rate(targets_, only_joint);
     return r.status == queue::SizeStatus::infeasible ? 0.0 : r.metrics.throughput_rps;
   }
   double reference_rate(int batch) const {
@@ -186,6 +187,7 @@ class Sizer {
   }
 
   std::shared_ptr<const queue::ServiceModel> model_;
+  QueueAnalyzer full_;  // every N's analyzer is sliced from this one
   const Server& server_;
   const OptimizerSpec& options_;
   ModelTarget target_;

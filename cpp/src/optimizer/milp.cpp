@@ -154,6 +154,17 @@ std::vector<int> priorities(const std::vector<ServerCandidates>& groups) {
   return {p.begin(), p.end()};
 }
 
+// Post-solve capacity check in integers; marks the outcome as an error when it fails.
+bool within_capacity(const System& sys, const std::vector<ServerCandidates>& groups, MilpOutcome& out) {
+  for (const auto& [type, cards] : remaining_capacity(sys, groups, out.assignment))
+    if (cards < 0) {
+      out.report.status = "error";
+      out.report.message = "post-solve check: capacity of type " + type + " exceeded by " + std::to_string(-cards) + " cards";
+      return false;
+    }
+  return true;
+}
+
 }  // namespace
 
 MilpOutcome solve_single(const System& sys, const std::vector<ServerCandidates>& groups, bool limited,
@@ -279,15 +290,7 @@ MilpOutcome solve_single(const System& sys, const std::vector<ServerCandidates>&
       }
       out.assignment.unserved.push_back(g.server);
     }
-  if (limited) {
-    const Capacity left = remaining_capacity(sys, groups, out.assignment);
-    for (const auto& [type, cards] : left)
-      if (cards < 0) {
-        out.report.status = "error";
-        out.report.message = "post-solve check: capacity of type " + type + " exceeded by " + std::to_string(-cards) + " cards";
-        return out;
-      }
-  }
+  if (limited && !within_capacity(sys, groups, out)) return out;
   out.report.time_ms = std::chrono::duration<double, std::milli>(Clock::now() - began).count();
   out.has_solution = true;
   return out;
@@ -379,13 +382,7 @@ MilpOutcome solve_multi(const System& sys, const std::vector<ServerCandidates>& 
       return out;
     }
   }
-  if (limited)
-    for (const auto& [type, cards] : remaining_capacity(sys, groups, out.assignment))
-      if (cards < 0) {
-        out.report.status = "error";
-        out.report.message = "post-solve check: capacity of type " + type + " exceeded";
-        return out;
-      }
+  if (limited && !within_capacity(sys, groups, out)) return out;
   out.has_solution = true;
   return out;
 }

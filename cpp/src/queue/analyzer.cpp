@@ -41,16 +41,41 @@ void QueueAnalyzer::init() {
   const auto& tau = model_->service_times_ms();
   rates_ = completion_rates_from_service_times(
       std::vector<double>(tau.begin(), tau.begin() + max_batch_));
+  init_peak();
+}
+
+void QueueAnalyzer::init_peak() {
   const auto peak = std::max_element(rates_.mu.begin(), rates_.mu.end());
   peak_rate_rps_ = 1000.0 * *peak;
   peak_batch_ = static_cast<int>(peak - rates_.mu.begin()) + 1;
+  itl_table_ = std::make_shared<ItlTable>();
+}
 
-  itl_by_batch_ms_.resize(static_cast<std::size_t>(max_batch_));
-  for (int b = 1; b <= max_batch_; ++b) itl_by_batch_ms_[b - 1] = model_->itl_ms(b, max_batch_);
-  itl_order_.resize(static_cast<std::size_t>(max_batch_));
-  std::iota(itl_order_.begin(), itl_order_.end(), 0);
-  std::stable_sort(itl_order_.begin(), itl_order_.end(),
-                   [&](int a, int b) { return itl_by_batch_ms_[a] < itl_by_batch_ms_[b]; });
+QueueAnalyzer::QueueAnalyzer(const QueueAnalyzer& base, int max_batch, std::int64_t max_queue)
+    : model_(base.model_), max_batch_(max_batch), max_queue_(max_queue), options_(base.options_),
+      kappa_(base.kappa_) {
+  require(max_batch >= 1 && max_batch <= base.max_batch_, "max_batch",
+          "an integer in [1, " + std::to_string(base.max_batch_) + "]", max_batch);
+  require(max_queue >= 0, "max_queue", "an integer >= 0", static_cast<double>(max_queue));
+  const auto n = static_cast<std::size_t>(max_batch);
+  const CompletionRates& r = base.rates_;
+  rates_.mu.assign(r.mu.begin(), r.mu.begin() + static_cast<long>(n));
+  rates_.log_mu.assign(r.log_mu.begin(), r.log_mu.begin() + static_cast<long>(n));
+  rates_.inv_mu.assign(r.inv_mu.begin(), r.inv_mu.begin() + static_cast<long>(n));
+  rates_.cum_log_mu.assign(r.cum_log_mu.begin(), r.cum_log_mu.begin() + static_cast<long>(n) + 1);
+  init_peak();
+}
+
+const QueueAnalyzer::ItlTable& QueueAnalyzer::itl_table() const {
+  std::call_once(itl_table_->once, [this] {
+    ItlTable& t = *itl_table_;
+    t.itl_ms.resize(static_cast<std::size_t>(max_batch_));
+    for (int b = 1; b <= max_batch_; ++b) t.itl_ms[b - 1] = model_->itl_ms(b, max_batch_);
+    t.order.resize(static_cast<std::size_t>(max_batch_));
+    std::iota(t.order.begin(), t.order.end(), 0);
+    std::stable_sort(t.order.begin(), t.order.end(), [&](int a, int b) { return t.itl_ms[a] < t.itl_ms[b]; });
+  });
+  return *itl_table_;
 }
 
 void QueueAnalyzer::evaluate(double rate_rps, Evaluation& ev) const {
@@ -119,31 +144,33 @@ double occupancy_weight(const ChainSolution& c, const std::vector<double>& head,
 
 double QueueAnalyzer::itl_quantile(const Evaluation& ev, double p) const {
   if (!(p > 0 && p < 1)) throw InvalidArgument("quantile probability must be in (0, 1)");
+  const ItlTable& t = itl_table();
   double total = 0;
   for (int b = 1; b <= max_batch_; ++b)
-    total += occupancy_weight(ev.chain, ev.head, b, itl_by_batch_ms_[b - 1], options_.itl_weighting);
-  if (!(total > 0)) return itl_by_batch_ms_.front();  // vanishing load: always alone in the batch
+    total += occupancy_weight(ev.chain, ev.head, b, t.itl_ms[b - 1], options_.itl_weighting);
+  if (!(total > 0)) return t.itl_ms.front();  // vanishing load: always alone in the batch
   const double needed = p * total;
   double cumulative = 0;
-  for (int index : itl_order_) {
+  for (int index : t.order) {
     cumulative +=
-        occupancy_weight(ev.chain, ev.head, index + 1, itl_by_batch_ms_[index], options_.itl_weighting);
-    if (cumulative >= needed) return itl_by_batch_ms_[index];
+        occupancy_weight(ev.chain, ev.head, index + 1, t.itl_ms[index], options_.itl_weighting);
+    if (cumulative >= needed) return t.itl_ms[index];
   }
-  return itl_by_batch_ms_[itl_order_.back()];
+  return t.itl_ms[t.order.back()];
 }
 
 ItlDistribution QueueAnalyzer::itl_distribution(const Evaluation& ev) const {
   ItlDistribution dist;
+  const ItlTable& t = itl_table();
   double total = 0;
-  for (int index : itl_order_) {
-    const double w = occupancy_weight(ev.chain, ev.head, index + 1, itl_by_batch_ms_[index],
+  for (int index : t.order) {
+    const double w = occupancy_weight(ev.chain, ev.head, index + 1, t.itl_ms[index],
                                       options_.itl_weighting);
     total += w;
-    if (!dist.itl_ms.empty() && dist.itl_ms.back() == itl_by_batch_ms_[index]) {
+    if (!dist.itl_ms.empty() && dist.itl_ms.back() == t.itl_ms[index]) {
       dist.prob.back() += w;
     } else {
-      dist.itl_ms.push_back(itl_by_batch_ms_[index]);
+      dist.itl_ms.push_back(t.itl_ms[index]);
       dist.prob.push_back(w);
     }
   }

@@ -182,7 +182,7 @@ SizeResult QueueAnalyzer::max_rate(const Targets& targets, const SizeOptions& op
   SizeResult result;
   result.tps_rate_rps = rate_tps;
   const Crossing joint = first_crossing(probes, all, rate_lo, rate_hi, options);
-  for (std::size_t k = 0; k < constraints.size(); ++k) {
+  for (std::size_t k = 0; options.per_constraint && k < constraints.size(); ++k) {
     const Crossing single = first_crossing(probes, {k}, rate_lo, rate_max, options);
     result.per_constraint.push_back(
         {constraints[k], single.status, single.status == SizeStatus::infeasible ? 0.0 : single.rate_rps});
@@ -216,7 +216,7 @@ SizeResult QueueAnalyzer::max_rate(const Targets& targets, const SizeOptions& op
         if (probes.violation(e, k) > 0) return false;
       return true;
     };
-    for (std::size_t k = 0; k < constraints.size(); ++k) {
+    for (std::size_t k = 0; k < result.per_constraint.size(); ++k) {
       const ConstraintRate& pc = result.per_constraint[k];
       if (pc.status != SizeStatus::ok || !(pc.rate_rps < result.rate_rps)) continue;
       double best = rate_lo;

@@ -13,6 +13,7 @@ Exit status: 0 every server served, 2 some server best-effort or unallocated, 1 
 from __future__ import annotations
 
 import argparse
+import io
 import sys
 from typing import Any, TextIO
 
@@ -61,6 +62,12 @@ def add_parser(commands: Any) -> None:
     p.add_argument("--threads", type=_non_negative_int, default=0, help="candidate threads (0 = all cores)")
     p.set_defaults(run=run)
 
+    def usage_error(message: str) -> None:  # exit 1 like every input error (2 means "partial")
+        p.print_usage(sys.stderr)
+        p.exit(1, f"{p.prog}: error: {message}\n")
+
+    p.error = usage_error  # type: ignore[method-assign]
+
 
 def _non_negative_int(text: str) -> int:
     try:
@@ -98,7 +105,9 @@ def run(args: argparse.Namespace, stdout: TextIO | None = None) -> int:
             frame = solution.candidates if args.candidates else solution.to_frame()
             frame.to_csv(out, index=not args.candidates)
         else:
-            write_table(solution, args.candidates, args.timing, out)
+            text = io.StringIO()
+            write_table(solution, args.candidates, args.timing, text)
+            out.write("\n".join(line.rstrip() for line in text.getvalue().split("\n")))
     except ValueError as exc:
         print(f"inferno optimize: error: {exc}", file=sys.stderr)
         return 1
@@ -126,7 +135,8 @@ def write_table(solution: Solution, with_candidates: bool, timing: bool, out: Te
         if not solution.unallocated.empty:
             out.write("\nunallocated:\n" + solution.unallocated.to_string(index=False) + "\n")
         usage = solution.by_type
-        out.write("\nby accelerator type:\n" + usage[usage.cards > 0].to_string() + "\n")
+        used = usage[usage.cards > 0]
+        out.write("\nby accelerator type:\n" + (used.to_string() if not used.empty else "(no cards used)") + "\n")
         changes, scaling = solution.changes, solution.scaling
         if not changes.empty and (changes.from_accelerator != "").any():
             out.write("\naccelerator changes:\n" + changes.to_string() + "\n")

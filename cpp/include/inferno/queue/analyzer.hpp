@@ -4,6 +4,7 @@
 // requests per second, times in milliseconds (spec §1.2).
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -66,6 +67,10 @@ class QueueAnalyzer {
   /// concurrency search to avoid rebuilding the model for each cap).
   QueueAnalyzer(std::shared_ptr<const ServiceModel> model, int max_batch, std::int64_t max_queue,
                 const AnalyzerOptions& options);
+  /// The same model and options with a smaller (or equal) batch cap and another queue size. The
+  /// completion rates μ_b do not depend on the cap, so they are sliced from `base` (no logarithm
+  /// recomputed): searches over N build one analyzer per N cheaply this way.
+  QueueAnalyzer(const QueueAnalyzer& base, int max_batch, std::int64_t max_queue);
 
   int max_batch() const { return max_batch_; }
   std::int64_t max_queue() const { return max_queue_; }
@@ -104,10 +109,11 @@ class QueueAnalyzer {
   SizeResult max_rate(const Targets& targets, const SizeOptions& options = {}) const;
 
   /// Per-token decode latency itl_b of each batch size b = 1..N (ms).
-  const std::vector<double>& itl_by_batch_ms() const { return itl_by_batch_ms_; }
+  const std::vector<double>& itl_by_batch_ms() const { return itl_table().itl_ms; }
 
  private:
   void init();
+  void init_peak();
   double metric_value(const Evaluation& ev, const Constraint& c) const;
 
   std::shared_ptr<const ServiceModel> model_;
@@ -118,8 +124,15 @@ class QueueAnalyzer {
   CompletionRates rates_;
   double peak_rate_rps_ = 0;
   int peak_batch_ = 1;
-  std::vector<double> itl_by_batch_ms_;
-  std::vector<int> itl_order_;  // batch indices sorted by itl_b (stable)
+  // Per-batch ITL and its sort order: needed only by ITL quantiles and distributions, so built
+  // on first use (once, thread-safe) and shared by copies of this analyzer.
+  struct ItlTable {
+    std::once_flag once;
+    std::vector<double> itl_ms;
+    std::vector<int> order;  // batch indices sorted by itl_b (stable)
+  };
+  const ItlTable& itl_table() const;
+  std::shared_ptr<ItlTable> itl_table_;
 };
 
 /// Validates and fills defaults of analyzer options (finite, non-negative CoVs).

@@ -29,6 +29,9 @@ struct SizeOptions {
   double tps_safety_fraction = 0.1;  // s: headroom below maxRPS when a TPS demand is given
   double rate_rel_tol = 1e-10;       // refinement stops when b - a <= tol·b
   int max_refine_steps = 200;
+  /// Also search each constraint's own limit (SizeResult::per_constraint, and the safeguard that
+  /// λ* never exceeds one of them). Callers that need only λ* (the optimizer) turn it off.
+  bool per_constraint = true;
 };
 
 enum class SizeStatus { ok, unconstrained, infeasible };

@@ -189,3 +189,27 @@ def test_unallocated_servers_and_solver_choice():
     assert "status='partial'" in repr(sol)
     with pytest.raises(ValueError, match=r"solver must be one of \"auto\", \"unlimited\", \"greedy\", \"milp\""):
         s.optimize("simplex")
+
+
+def test_zero_output_tokens_is_zero_load_in_every_solver():
+    """Spec §5.3: m = 0 is zero load. Without a replica floor the server scales to zero; with
+    minNumReplicas = 2 it gets SLO-checked candidates of exactly 2 replicas at the unscaled
+    maxBatchSize (sized as 1-token requests), and a diagnostic says so."""
+    s = inferno.System.from_documents(
+        ACCELERATORS, MODELS, CLASSES, {"count": [{"type": "A100", "count": 8}]},
+        {"servers": [server("floor", m=0, minNumReplicas=2), server("gone", m=0)]},
+        {"optimizer": {"batchSizePolicy": "reference"}})
+    c = s.candidates().set_index(["server", "accelerator"])
+    floor = c.loc["floor"]
+    assert floor.feasible.all() and (floor.replicas == 2).all() and (floor.demand_rps == 0).all()
+    assert floor.loc["A100", "batch"] == 76 and floor.loc["2xA100", "batch"] == 160
+    assert list(c.loc["gone"].outcome) == ["scaledToZero"]
+    messages = s.diagnostics.set_index("where").message
+    assert messages["servers (floor)"].endswith("minNumReplicas = 2 replicas, sized as 1-token requests")
+    assert messages["servers (gone)"].endswith("scaled to zero although its arrivalRate is > 0")
+    for solver in ("unlimited", "greedy", "milp", "auto"):
+        sol = s.optimize(solver)
+        frame = sol.to_frame()
+        assert frame.loc["floor", "replicas"] == 2 and frame.loc["floor", "outcome"] == "full"
+        assert frame.loc["gone", "replicas"] == 0 and frame.loc["gone", "outcome"] == "scaledToZero"
+        assert sol.status == "ok"

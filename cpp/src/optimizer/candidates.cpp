@@ -263,7 +263,8 @@ std::shared_ptr<const queue::ServiceModel> build_model(const std::string& servic
   queue::QueueConfig config;
   config.service_model = service_model;
   config.params = params_for(p);
-  config.shape = queue::RequestShape{s.current.load.in_tokens, s.current.load.out_tokens, o.max_num_tokens};
+  // The queueing models need at least one output token; fewer is sized as one (diagnosed on load).
+  config.shape = queue::RequestShape{s.current.load.in_tokens, std::max(1.0, s.current.load.out_tokens), o.max_num_tokens};
   config.max_batch = n_model;
   config.max_queue = 0;
   return QueueAnalyzer(config).model_ptr();
@@ -308,19 +309,17 @@ Candidate evaluate(const System& sys, const Task& task) {
   c.cards_per_replica = p.acc_count * g.multiplicity;
   const ModelTarget& target = sys.find_class(s.service_class)->targets.at(s.model);
   const double m = s.current.load.out_tokens;
-  c.demand_rps = demand_of(o, s, target);
+  // No output tokens is zero load (spec §5.3): only the minNumReplicas floor, which brought us
+  // here, sets the replicas, and N_hi is the unscaled perf maxBatchSize.
+  c.demand_rps = m > 0 ? demand_of(o, s, target) : 0.0;
   if (p.unconverged()) {
     c.reason = "unconverged";
-    return c;
-  }
-  if (m < 1) {
-    c.reason = "zeroOutputTokens";  // the queueing models need at least one output token
     return c;
   }
   c.service_model = service_model_for(p, o, c.reason);
   if (c.service_model.empty()) return c;
 
-  const int n_ref = reference_batch(p, m);
+  const int n_ref = m > 0 ? reference_batch(p, std::max(1.0, m)) : std::max(1, p.max_batch_size);
   const int n_hi = o.batch_search_max > 0 ? o.batch_search_max : n_ref;
   std::shared_ptr<const queue::ServiceModel> model;
   try {

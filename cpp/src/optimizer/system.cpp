@@ -482,6 +482,15 @@ System SystemBuilder::build() const {
     bool has_perf = false;
     for (const auto& p : s.perf_) has_perf = has_perf || (p.model == server.model && s.find_accelerator(p.accelerator));
     if (!has_perf) diag.push_back({where, "noPerfData: model '" + server.model + "' has no performance data on any known accelerator"});
+    const Load& load = server.current.load;
+    if (load.out_tokens == 0 && (load.arrival_rate_rpm > 0 || server.min_replicas > 0))
+      diag.push_back({where, "zeroOutputTokens: avgOutTokens is 0, so the server has zero load: " +
+                                 (server.min_replicas > 0
+                                      ? "minNumReplicas = " + std::to_string(server.min_replicas) +
+                                            " replicas, sized as 1-token requests"
+                                      : std::string("scaled to zero although its arrivalRate is > 0"))});
+    else if (load.out_tokens > 0 && load.out_tokens < 1)
+      diag.push_back({where, "avgOutTokens " + format_number(load.out_tokens) + " is below 1: sized as 1 output token"});
     if (!server.current.accelerator.empty() && !server.current.cost)
       diag.push_back({where, "currentAlloc.cost is absent: recomputed as " + format_number(s.current_cost(server)) +
                                  " from the current accelerator and replicas"});

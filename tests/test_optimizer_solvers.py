@@ -193,6 +193,11 @@ def test_milp_equals_brute_force_on_small_instances(inst):
     assert _served_vector(milp, classes) == lex_served
     assert milp.total_value == pytest.approx(lex_value, abs=1e-6)
     assert _served_vector(auto, classes) == lex_served
+    # The refined greedy never leaves a server under-served when the capacity allows more full
+    # allocations (repair, else the SINGLE-LEX fallback): here saturationPolicy is None.
+    assert _served_vector(greedy, classes) == lex_served
+    if best is not None:
+        assert greedy.status == "ok"
     for heuristic in (greedy, sols["plain"]):
         assert _served_vector(heuristic, classes) <= lex_served
         if heuristic.status == "ok":

@@ -151,3 +151,46 @@ TEST_CASE("solution JSON: reference shape, integral numbers, sorted keys", "[jso
   CHECK(ext.find("\"totalCost\": 146") != std::string::npos);
   CHECK(ext == inferno::io::solution_to_json(sys, optimize(sys, cands)));  // deterministic
 }
+
+TEST_CASE("greedy: falls back to SINGLE-LEX when repair by one ejection is not enough", "[greedy]") {
+  // V and W (priority 1) take X and Y first; U (priority 2) fits only on X. Serving all three
+  // needs a chain of two moves (W to Z, V to Y), beyond the one-ejection repair.
+  auto build = [](const std::string& options) {
+    SystemBuilder b;
+    b.add_document("acc", R"({"accelerators": [{"name": "gX", "type": "X", "cost": 10},
+        {"name": "gY", "type": "Y", "cost": 11}, {"name": "gZ", "type": "Z", "cost": 12}]})");
+    b.add_document("cap", R"({"count": [{"type": "X", "count": 4}, {"type": "Y", "count": 4}, {"type": "Z", "count": 4}]})");
+    b.add_document("classes", R"({"serviceClasses": [{"name": "P1", "priority": 1}, {"name": "P2", "priority": 2}]})");
+    b.add_document("servers", R"({"servers": [{"name": "U", "class": "P2", "model": "m"},
+        {"name": "V", "class": "P1", "model": "m"}, {"name": "W", "class": "P1", "model": "m"}]})");
+    b.add_document("options", options);
+    return b.build();
+  };
+  auto cand = [](const char* server, std::size_t index, const char* acc, double unit_cost) {
+    Candidate c;
+    c.server = server;
+    c.server_index = index;
+    c.accelerator = acc;
+    c.type = std::string(1, acc[1]);
+    c.feasible = true;
+    c.outcome = "full";
+    c.slo_met = true;
+    c.replicas = c.required_replicas = 4;
+    c.units_per_replica = c.cards_per_replica = 1;
+    c.cards = 4;
+    c.cost = c.objective = 4 * unit_cost;
+    c.value = 1.1 * c.cost;
+    return c;
+  };
+  const std::vector<Candidate> cands = {cand("U", 0, "gX", 10), cand("V", 1, "gX", 10), cand("V", 1, "gY", 11),
+                                        cand("W", 2, "gY", 11), cand("W", 2, "gZ", 12)};
+  const Solution plain = optimize(build(R"({"optimizer": {"solver": "greedy", "greedyRefine": false}})"), cands);
+  REQUIRE(plain.unallocated.size() == 1);
+  CHECK(plain.unallocated[0].server == "U");
+  const Solution refined = optimize(build(R"({"optimizer": {"solver": "greedy"}})"), cands);
+  CHECK(refined.status == "ok");
+  CHECK(refined.solver.algorithm == "greedy");
+  CHECK(refined.solver.fallback == "milp-single-lex");
+  CHECK(refined.total_cost == 40 + 44 + 48);
+  CHECK(find(refined, "W")->accelerator == "gZ");
+}

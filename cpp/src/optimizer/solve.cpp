@@ -281,6 +281,27 @@ Solution optimize(const System& sys, const std::vector<Candidate>& candidates) {
     chosen = greedy(sys, groups, true);
     report.algorithm = "greedy";
     report.status = "heuristic";
+    // Never leave a server under-served when a full assignment exists (ours; the reference
+    // presets turn it off with greedyRefine): when the refined greedy still misses servers, ask
+    // SINGLE-LEX whether more fit in full, and fall back to its assignment if they do. Not with
+    // interleaved best effort (delayedBestEffort false and a policy): there, partial capacity for
+    // priority p before full allocations of p+1 is the requested schedule.
+    const bool interleaved = !o.delayed_best_effort && o.saturation_policy != "None";
+    if (o.greedy_refine && !interleaved && !chosen.unserved.empty()) {
+      MilpOutcome m = solve_single(sys, groups, true, true, &chosen, deadline);
+      if (m.has_solution && service_vector(groups, m.assignment) > service_vector(groups, chosen)) {
+        const std::size_t missed = chosen.unserved.size();
+        chosen = std::move(m.assignment);
+        chosen.unserved.clear();
+        for (std::size_t s : initial_order(sys, groups))
+          if (chosen.full[s] < 0) chosen.unserved.push_back(s);
+        Capacity left = remaining_capacity(sys, groups, chosen);
+        best_effort(sys, groups, chosen.unserved, o.saturation_policy, left, chosen);
+        report.fallback = m.report.algorithm;
+        report.message = "the greedy left " + std::to_string(missed) + " server(s) without a full allocation; " +
+                         m.report.algorithm + " (" + m.report.status + ") serves more in full";
+      }
+    }
     report.objective = full_value(groups, chosen);
   } else {  // auto or milp
     Assignment g = greedy(sys, groups, false);

@@ -3,6 +3,7 @@
 // maps them to Python's ValueError without custom translators.
 #include <stdexcept>
 #include <string>
+#include <string_view>
 
 namespace inferno {
 
@@ -19,7 +20,7 @@ std::string format_number(double value);
 constexpr int kMaxBatchLimit = 10'000'000;
 
 /// Throws InvalidArgument("<field> must be <requirement>, got <value>") unless `ok`.
-void require(bool ok, const std::string& field, const std::string& requirement, double value);
+void require(bool ok, std::string_view field, std::string_view requirement, double value);
 
 /// Throws InvalidArgument unless value is finite and >= lower (or > lower when strict).
 double require_finite_at_least(const std::string& field, double value, double lower, bool strict);

@@ -16,14 +16,15 @@ std::string format_value(double value) {
 
 std::string format_number(double value) { return format_value(value); }
 
-void require(bool ok, const std::string& field, const std::string& requirement, double value) {
-  if (!ok) throw InvalidArgument(field + " must be " + requirement + ", got " + format_value(value));
+void require(bool ok, std::string_view field, std::string_view requirement, double value) {
+  if (!ok)
+    throw InvalidArgument(std::string(field) + " must be " + std::string(requirement) + ", got " + format_value(value));
 }
 
 double require_finite_at_least(const std::string& field, double value, double lower, bool strict) {
   const bool ok = std::isfinite(value) && (strict ? value > lower : value >= lower);
-  require(ok, field, std::string("a finite number ") + (strict ? "> " : ">= ") + format_value(lower),
-          value);
+  if (!ok)  // the message only when needed: this check sits on hot paths
+    require(false, field, std::string("a finite number ") + (strict ? "> " : ">= ") + format_value(lower), value);
   return value;
 }
 

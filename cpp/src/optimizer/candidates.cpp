@@ -6,7 +6,9 @@
 #include <atomic>
 #include <cmath>
 #include <limits>
+#include <map>
 #include <memory>
+#include <tuple>
 #include <thread>
 
 #include "inferno/error.hpp"
@@ -108,13 +110,35 @@ double reference_limit(const QueueAnalyzer& q, double lo, double hi, double targ
   return mid;
 }
 
-// SLO-feasible throughput f(N) of one replica, on a model built once for the largest N.
+// λ* found by the sizers of one model (same perf record and request shape): a rate feasible for
+// targets A is feasible for any targets B that are all at least as loose, so B's search can start
+// there instead of at zero load.
+struct RateBoard {
+  struct Entry {
+    int batch;
+    long long queue;
+    double ttft_ms, itl_ms;  // the targets it met (0 = none)
+    double rate_rps;         // λ*
+  };
+  std::vector<Entry> entries;
+
+  double start_for(int batch, long long queue, const ModelTarget& t) const {
+    const auto looser = [](double mine, double theirs) { return mine <= 0 || (theirs > 0 && theirs <= mine); };
+    double start = 0;
+    for (const Entry& e : entries)
+      if (e.batch == batch && e.queue == queue && looser(t.ttft_ms, e.ttft_ms) && looser(t.itl_ms, e.itl_ms))
+        start = std::max(start, e.rate_rps);
+    return start;
+  }
+};
+
+// SLO-feasible throughput f(N) of one replica; every N's analyzer is sliced from one analyzer
+// of the model built for the largest N.
 class Sizer {
  public:
-  Sizer(std::shared_ptr<const queue::ServiceModel> model, const Server& server,
-        const OptimizerSpec& options, const ModelTarget& target)
-      : model_(std::move(model)), full_(model_, model_->max_batch(), 0, queue::AnalyzerOptions{}),
-        server_(server), options_(options), target_(target) {
+  Sizer(std::shared_ptr<const QueueAnalyzer> full, const Server& server, const OptimizerSpec& options,
+        const ModelTarget& target, RateBoard* board)
+      : full_(std::move(full)), board_(board), server_(server), options_(options), target_(target) {
     if (target.ttft_ms > 0) targets_.constraints.push_back({queue::TargetMetric::ttft, 0, target.ttft_ms});
     if (target.itl_ms > 0) targets_.constraints.push_back({queue::TargetMetric::itl, 0, target.itl_ms});
     if (options.max_blocking_prob)
@@ -122,19 +146,23 @@ class Sizer {
     targets_.tps = target.tps;  // caps the rate at 0.9·λ_max (spec §3.3)
   }
 
+  void set_shared(bool shared) { shared_ = shared; }
+
   long long queue_size(int batch) const {
     if (server_.max_queue) return *server_.max_queue;
     if (options_.max_queue_size) return *options_.max_queue_size;
     return options_.queue_size_policy == "zero" ? 0 : static_cast<long long>(options_.queue_to_batch_ratio) * batch;
   }
-  QueueAnalyzer analyzer(int batch) const { return QueueAnalyzer(full_, batch, queue_size(batch)); }
+  QueueAnalyzer analyzer(int batch) const { return QueueAnalyzer(*full_, batch, queue_size(batch)); }
   /// f(N) >= theta, decided from one or two analyze() calls instead of a full sizing: with the
   /// mean targets monotone in the rate, f(N) >= theta iff every target holds at the offered rate
   /// whose accepted throughput is theta (exact semantics only; the search confirms its result).
   bool at_least(int batch, double theta) {
     if (batch < 1) return false;
     if (static_cast<std::size_t>(batch) < cache_.size() && cache_[batch] >= 0) return cache_[batch] >= theta;
-    if (options_.size_semantics == "reference") return rate(batch) >= theta;
+    // Exact f(N) where it will be reused: in reference semantics, and when servers share this
+    // sizer (their searches mostly visit the same N).
+    if (options_.size_semantics == "reference" || shared_) return rate(batch) >= theta;
     const QueueAnalyzer q = analyzer(batch);
     const double cap = target_.tps > 0 ? 0.9 * q.max_rate_rps() : q.max_rate_rps();
     double lambda = std::max(theta, q.min_rate_rps());
@@ -147,6 +175,8 @@ class Sizer {
     if (target_.ttft_ms > 0 && m.ttft_ms > target_.ttft_ms) return false;
     if (target_.itl_ms > 0 && m.itl_ms > target_.itl_ms) return false;
     if (options_.max_blocking_prob && m.loss_prob > *options_.max_blocking_prob) return false;
+    if (hint_.size() <= static_cast<std::size_t>(batch)) hint_.resize(static_cast<std::size_t>(batch) + 1, 0.0);
+    hint_[batch] = std::max(hint_[batch], lambda);  // feasible: where a later sizing of N can start
     return true;
   }
 
@@ -163,8 +193,16 @@ class Sizer {
   double exact_rate(int batch) const {
     queue::SizeOptions only_joint;
     only_joint.per_constraint = false;
+    if (static_cast<std::size_t>(batch) < hint_.size()) only_joint.start_rps = hint_[batch];
+    const long long queue = queue_size(batch);
+    // A rate that met targets at least as strict, on the same configuration, is feasible here.
+    // (The maxBlockingProb limit is the same for every server.)
+    if (board_) only_joint.start_rps = std::max(only_joint.start_rps, board_->start_for(batch, queue, target_));
     const auto r = analyzer(batch).max_rate(targets_, only_joint);
-    return r.status == queue::SizeStatus::infeasible ? 0.0 : r.metrics.throughput_rps;
+    if (r.status == queue::SizeStatus::infeasible) return 0.0;
+    if (board_ && target_.tps <= 0)  // a TPS cap is not a latency target: do not pass it on
+      board_->entries.push_back({batch, queue, target_.ttft_ms, target_.itl_ms, r.rate_rps});
+    return r.metrics.throughput_rps;
   }
   double reference_rate(int batch) const {
     const QueueAnalyzer q = analyzer(batch);
@@ -186,13 +224,15 @@ class Sizer {
     return q.analyze(limit).throughput_rps;
   }
 
-  std::shared_ptr<const queue::ServiceModel> model_;
-  QueueAnalyzer full_;  // every N's analyzer is sliced from this one
+  std::shared_ptr<const QueueAnalyzer> full_;
+  RateBoard* board_;  // of the model's unit; null = none
+  bool shared_ = false;
   const Server& server_;
   const OptimizerSpec& options_;
   ModelTarget target_;
   queue::Targets targets_;
   std::vector<double> cache_;  // f(N) by N, -1 = not yet evaluated
+  std::vector<double> hint_;   // by N: the largest rate at_least() found feasible, 0 = none
 };
 
 int replicas_for(double demand, double rate, int floor_replicas) {
@@ -289,7 +329,23 @@ void price(const System& sys, const Server& s, const AcceleratorProfile& g, cons
   c.value = transition_value(sys, s, c.accelerator, c.replicas, c.cost, c.objective);
 }
 
-Candidate evaluate(const System& sys, const Task& task) {
+// f(N) depends on the perf record, the request shape, the targets and the queue rule, not on the
+// load: servers that agree on these share one model and one f(N) cache (one slot per group).
+struct SizingSlot {
+  std::unique_ptr<Sizer> sizer;
+  bool shared = false;  // more than one server uses this slot
+};
+
+// Servers whose candidates on one profile use the same service model (perf record, request shape,
+// batch ceiling) form a unit: one model, one full analyzer and one rate board for all of them.
+struct ModelSlot {
+  bool tried = false;
+  std::shared_ptr<const QueueAnalyzer> full;
+  std::string error;
+  RateBoard board;
+};
+
+Candidate evaluate(const System& sys, const Task& task, ModelSlot& unit, SizingSlot& slot) {
   const Server& s = *task.server;
   const OptimizerSpec& o = sys.options();
   Candidate c;
@@ -321,14 +377,24 @@ Candidate evaluate(const System& sys, const Task& task) {
 
   const int n_ref = m > 0 ? reference_batch(p, std::max(1.0, m)) : std::max(1, p.max_batch_size);
   const int n_hi = o.batch_search_max > 0 ? o.batch_search_max : n_ref;
-  std::shared_ptr<const queue::ServiceModel> model;
-  try {
-    model = build_model(c.service_model, s, p, o, std::max({n_hi, n_ref, s.max_batch_size}));
-  } catch (const InvalidArgument& e) {
-    c.reason = std::string("invalidModel: ") + e.what();
+  if (!unit.tried) {
+    unit.tried = true;
+    try {
+      const auto model = build_model(c.service_model, s, p, o, std::max({n_hi, n_ref, s.max_batch_size}));
+      unit.full = std::make_shared<const QueueAnalyzer>(model, model->max_batch(), 0, queue::AnalyzerOptions{});
+    } catch (const InvalidArgument& e) {
+      unit.error = e.what();
+    }
+  }
+  if (!unit.full) {
+    c.reason = "invalidModel: " + unit.error;
     return c;
   }
-  Sizer f(model, s, o, target);
+  if (!slot.sizer) {
+    slot.sizer = std::make_unique<Sizer>(unit.full, s, o, target, &unit.board);
+    slot.sizer->set_shared(slot.shared);
+  }
+  Sizer& f = *slot.sizer;
   c.batch = choose_batch(f, s, o, n_ref, n_hi, c.demand_rps);
   if (c.batch == 0) {
     c.reason = "slo";  // no batch size meets the SLOs, even at vanishing load
@@ -429,17 +495,58 @@ std::vector<Candidate> generate_candidates(const System& sys, int threads) {
     for (const auto* a : profiles) tasks.push_back({&s, a, sys.find_perf(s.model, a->name), ""});
   }
 
+  // Units: tasks on the same service model (perf record, request shape, batch ceiling); inside a
+  // unit, groups of tasks that share one sizing (same targets and queue rule). Units keep their
+  // first-appearance order and run sequentially inside one worker, so the result does not depend
+  // on the thread count.
+  std::vector<std::vector<std::vector<std::size_t>>> units;
+  {
+    using UnitKey = std::tuple<std::size_t, double, double, int>;
+    using GroupKey = std::tuple<double, double, double, long long, bool>;
+    std::map<UnitKey, std::size_t> unit_of;
+    std::vector<std::map<GroupKey, std::size_t>> group_of;
+    const PerfRecord* perf0 = sys.perf_records().data();
+    for (std::size_t i = 0; i < tasks.size(); ++i) {
+      const Task& t = tasks[i];
+      if (!t.reason.empty() || !t.perf) {
+        units.push_back({{i}});
+        group_of.emplace_back();
+        continue;
+      }
+      const Server& s = *t.server;
+      const ModelTarget& target = sys.find_class(s.service_class)->targets.at(s.model);
+      const UnitKey ukey{static_cast<std::size_t>(t.perf - perf0), s.current.load.in_tokens,
+                         s.current.load.out_tokens, s.max_batch_size};
+      const auto [u, new_unit] = unit_of.emplace(ukey, units.size());
+      if (new_unit) {
+        units.emplace_back();
+        group_of.emplace_back();
+      }
+      const GroupKey gkey{target.ttft_ms, target.itl_ms, target.tps, s.max_queue.value_or(-1), s.max_queue.has_value()};
+      const auto [g, new_group] = group_of[u->second].emplace(gkey, units[u->second].size());
+      if (new_group) units[u->second].emplace_back();
+      units[u->second][g->second].push_back(i);
+    }
+  }
   std::vector<Candidate> results(tasks.size());
   unsigned workers = threads > 0 ? static_cast<unsigned>(threads) : std::max(1u, std::thread::hardware_concurrency());
-  workers = static_cast<unsigned>(std::min<std::size_t>(workers, std::max<std::size_t>(1, tasks.size())));
+  workers = static_cast<unsigned>(std::min<std::size_t>(workers, std::max<std::size_t>(1, units.size())));
   std::atomic<std::size_t> next{0};
   auto work = [&] {
-    for (std::size_t i = next++; i < tasks.size(); i = next++) {
-      try {
-        results[i] = evaluate(sys, tasks[i]);
-      } catch (const std::exception& e) {  // a worker must never throw: record it on the row
-        results[i].server = tasks[i].server->name;
-        results[i].reason = std::string("invalidModel: ") + e.what();
+    for (std::size_t u = next++; u < units.size(); u = next++) {
+      ModelSlot unit;
+      for (const auto& group : units[u]) {
+        SizingSlot slot;
+        slot.shared = group.size() > 1;
+        for (std::size_t i : group) {
+          try {
+            results[i] = evaluate(sys, tasks[i], unit, slot);
+          } catch (const std::exception& e) {  // a worker must never throw: record it on the row
+            results[i] = Candidate{};
+            results[i].server = tasks[i].server->name;
+            results[i].reason = std::string("invalidModel: ") + e.what();
+          }
+        }
       }
     }
   };

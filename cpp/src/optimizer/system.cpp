@@ -20,21 +20,44 @@ bool PerfRecord::unconverged() const {
 }
 
 const AcceleratorProfile* System::find_accelerator(const std::string& name) const {
+  if (indexed_) {
+    const auto it = accelerator_index_.find(name);
+    return it == accelerator_index_.end() ? nullptr : &accelerators_[it->second];
+  }
   for (const auto& a : accelerators_)
     if (a.name == name) return &a;
   return nullptr;
 }
 
 const ServiceClass* System::find_class(const std::string& name) const {
+  if (indexed_) {
+    const auto it = class_index_.find(name);
+    return it == class_index_.end() ? nullptr : &classes_[it->second];
+  }
   for (const auto& c : classes_)
     if (c.name == name) return &c;
   return nullptr;
 }
 
 const PerfRecord* System::find_perf(const std::string& model, const std::string& accelerator) const {
+  if (indexed_) {
+    const auto it = perf_index_.find({model, accelerator});
+    return it == perf_index_.end() ? nullptr : &perf_[it->second];
+  }
   for (const auto& p : perf_)
     if (p.model == model && p.accelerator == accelerator) return &p;
   return nullptr;
+}
+
+void System::build_index() {
+  accelerator_index_.clear();
+  class_index_.clear();
+  perf_index_.clear();
+  // emplace keeps the first occurrence, as the linear scans do (names are unique anyway).
+  for (std::size_t i = 0; i < accelerators_.size(); ++i) accelerator_index_.emplace(accelerators_[i].name, i);
+  for (std::size_t i = 0; i < classes_.size(); ++i) class_index_.emplace(classes_[i].name, i);
+  for (std::size_t i = 0; i < perf_.size(); ++i) perf_index_.emplace(std::make_pair(perf_[i].model, perf_[i].accelerator), i);
+  indexed_ = true;
 }
 
 double System::current_cost(const Server& s) const {
@@ -458,10 +481,12 @@ void SystemBuilder::add_directory(const std::string& path) {
 
 SystemBuilder::SystemBuilder(System base) : system_(std::move(base)) {
   system_.diagnostics_.resize(system_.load_diagnostics_);
+  system_.indexed_ = false;  // documents may add entities: build() indexes again
 }
 
 System SystemBuilder::build() const {
   System s = system_;
+  s.build_index();
   auto& diag = s.diagnostics_;
   s.load_diagnostics_ = diag.size();
   std::set<std::string> types;

@@ -28,9 +28,9 @@ QueueAnalyzer::QueueAnalyzer(std::shared_ptr<const ServiceModel> model, int max_
                              std::int64_t max_queue, const AnalyzerOptions& options)
     : model_(std::move(model)), max_batch_(max_batch), max_queue_(max_queue), options_(options) {
   if (!model_) throw InvalidArgument("service model must not be null");
-  require(max_batch >= 1 && max_batch <= model_->max_batch(), "max_batch",
-          "an integer in [1, " + std::to_string(model_->max_batch()) + "]", max_batch);
-  require(max_queue >= 0, "max_queue", "an integer >= 0", static_cast<double>(max_queue));
+  if (!(max_batch >= 1 && max_batch <= model_->max_batch()))
+    require(false, "max_batch", "an integer in [1, " + std::to_string(model_->max_batch()) + "]", max_batch);
+  if (max_queue < 0) require(false, "max_queue", "an integer >= 0", static_cast<double>(max_queue));
   init();
 }
 
@@ -54,9 +54,9 @@ void QueueAnalyzer::init_peak() {
 QueueAnalyzer::QueueAnalyzer(const QueueAnalyzer& base, int max_batch, std::int64_t max_queue)
     : model_(base.model_), max_batch_(max_batch), max_queue_(max_queue), options_(base.options_),
       kappa_(base.kappa_) {
-  require(max_batch >= 1 && max_batch <= base.max_batch_, "max_batch",
-          "an integer in [1, " + std::to_string(base.max_batch_) + "]", max_batch);
-  require(max_queue >= 0, "max_queue", "an integer >= 0", static_cast<double>(max_queue));
+  if (!(max_batch >= 1 && max_batch <= base.max_batch_))
+    require(false, "max_batch", "an integer in [1, " + std::to_string(base.max_batch_) + "]", max_batch);
+  if (max_queue < 0) require(false, "max_queue", "an integer >= 0", static_cast<double>(max_queue));
   const auto n = static_cast<std::size_t>(max_batch);
   const CompletionRates& r = base.rates_;
   rates_.mu.assign(r.mu.begin(), r.mu.begin() + static_cast<long>(n));

@@ -33,6 +33,10 @@ const char* size_status_name(SizeStatus s) {
 namespace {
 
 void validate_targets(const Targets& targets, const SizeOptions& options) {
+  require(std::isfinite(options.start_rps) && options.start_rps >= 0, "start_rps", "a finite number >= 0",
+          options.start_rps);
+  require(std::isfinite(options.start_step) && options.start_step > 0, "start_step", "a finite number > 0",
+          options.start_step);
   for (const auto& c : targets.constraints) {
     const std::string name = constraint_name(c);
     require(std::isfinite(c.target) && c.target > 0, "target " + name, "a finite number > 0",
@@ -135,11 +139,24 @@ Crossing first_crossing(Probes& probes, const std::vector<std::size_t>& subset, 
     out.rate_rps = lo;
     return out;
   }
-  // Scan the grid for the first violation.
   double a = lo, b = hi;
   bool crossed = false;
   const int grid = options.grid_points;
-  for (int i = 1; i <= grid; ++i) {
+  if (options.start_rps > lo && options.start_rps < hi && violation(probes, options.start_rps, subset) <= 0) {
+    a = options.start_rps;
+    for (double step = options.start_step * a;; step *= 4) {
+      const double x = std::fmin(a + step, hi);
+      if (violation(probes, x, subset) > 0) {
+        b = x;
+        crossed = true;
+        break;
+      }
+      a = x;
+      if (x >= hi) break;
+    }
+  }
+  // Otherwise scan the grid for the first violation.
+  for (int i = 1; i <= grid && !crossed && a < hi; ++i) {
     const double x = i == grid ? hi : lo + (hi - lo) * i / grid;
     if (violation(probes, x, subset) > 0) {
       b = x;

@@ -158,7 +158,12 @@ class System {
   std::vector<Server> servers_;
   OptimizerSpec options_;
   std::vector<Diagnostic> diagnostics_;
-  std::size_t load_diagnostics_ = 0;  // diagnostics_[0, this) come from loading, the rest from build()
+  std::size_t load_diagnostics_ = 0;
+  // Name lookups, built by SystemBuilder::build() (find_* scan linearly before that).
+  void build_index();
+  bool indexed_ = false;
+  std::map<std::string, std::size_t> accelerator_index_, class_index_;
+  std::map<std::pair<std::string, std::string>, std::size_t> perf_index_;  // diagnostics_[0, this) come from loading, the rest from build()
 };
 
 class SystemBuilder {

@@ -32,6 +32,11 @@ struct SizeOptions {
   /// Also search each constraint's own limit (SizeResult::per_constraint, and the safeguard that
   /// λ* never exceeds one of them). Callers that need only λ* (the optimizer) turn it off.
   bool per_constraint = true;
+  /// > 0: a rate the caller believes feasible. If it is, the search scans upward from it in
+  /// growing steps (start_step·rate, then ×4) instead of the grid from the zero-load probe. Only
+  /// for metrics monotone in the rate, as the optimizer's mean targets are.
+  double start_rps = 0;
+  double start_step = 0.02;
 };
 
 enum class SizeStatus { ok, unconstrained, infeasible };

@@ -41,8 +41,10 @@ const ServiceClass* System::find_class(const std::string& name) const {
 
 const PerfRecord* System::find_perf(const std::string& model, const std::string& accelerator) const {
   if (indexed_) {
-    const auto it = perf_index_.find({model, accelerator});
-    return it == perf_index_.end() ? nullptr : &perf_[it->second];
+    const auto by_model = perf_index_.find(model);
+    if (by_model == perf_index_.end()) return nullptr;
+    const auto it = by_model->second.find(accelerator);
+    return it == by_model->second.end() ? nullptr : &perf_[it->second];
   }
   for (const auto& p : perf_)
     if (p.model == model && p.accelerator == accelerator) return &p;
@@ -56,7 +58,7 @@ void System::build_index() {
   // emplace keeps the first occurrence, as the linear scans do (names are unique anyway).
   for (std::size_t i = 0; i < accelerators_.size(); ++i) accelerator_index_.emplace(accelerators_[i].name, i);
   for (std::size_t i = 0; i < classes_.size(); ++i) class_index_.emplace(classes_[i].name, i);
-  for (std::size_t i = 0; i < perf_.size(); ++i) perf_index_.emplace(std::make_pair(perf_[i].model, perf_[i].accelerator), i);
+  for (std::size_t i = 0; i < perf_.size(); ++i) perf_index_[perf_[i].model].emplace(perf_[i].accelerator, i);
   indexed_ = true;
 }
 

@@ -163,7 +163,7 @@ class System {
   void build_index();
   bool indexed_ = false;
   std::map<std::string, std::size_t> accelerator_index_, class_index_;
-  std::map<std::pair<std::string, std::string>, std::size_t> perf_index_;  // diagnostics_[0, this) come from loading, the rest from build()
+  std::map<std::string, std::map<std::string, std::size_t>> perf_index_;  // model -> accelerator -> record  // diagnostics_[0, this) come from loading, the rest from build()
 };
 
 class SystemBuilder {

@@ -117,3 +117,12 @@ def test_entities_from_a_dataframe_with_dotted_columns():
     bad = frame.assign(minNumReplicas=[None, 2.5])
     with pytest.raises(ValueError, match="minNumReplicas"):
         inferno.System.from_documents({"servers": bad}, base=SAMPLES / "small")
+
+
+def test_load_accepts_a_directory_or_a_system_data_file():
+    from_dir = inferno.load(SAMPLES / "small")
+    from_file = inferno.load(SAMPLES / "small" / "system-data.json")
+    assert list(from_file.servers.index) == list(from_dir.servers.index)
+    assert from_file.capacity == from_dir.capacity
+    assert from_file.options["saturation_policy"] == "PriorityRoundRobin"  # the bundle's own options
+    assert inferno.candidates(from_file).equals(from_file.candidates())

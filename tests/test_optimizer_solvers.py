@@ -500,6 +500,13 @@ def test_zero_time_limit_is_reported_honestly(solver):
         pd.testing.assert_frame_equal(sol.to_frame(), greedy.to_frame())
 
 
+def test_an_enormous_time_limit_is_just_no_limit():
+    system = inferno.System.from_dir(SAMPLES / "small")
+    sol = system.optimize(solver="milp", milp_time_limit_sec=1e300)  # must not overflow the clock
+    assert sol.solver["status"] == "optimal"
+    assert sol.total_value == pytest.approx(system.optimize(solver="milp").total_value, abs=1e-9)
+
+
 # ----------------------------------------------------------------------------- 9. heterogeneous
 def check_parts(sol: inferno.Solution, system: inferno.System) -> None:
     assert sol.solver["algorithm"] == "milp-multi" and sol.solver["status"] == "optimal"
@@ -634,3 +641,44 @@ def test_cli_partial_solution_exits_2(tmp_path):
     assert doc["unallocated"] or any(a["outcome"] == "bestEffort" for a in doc["allocations"].values())
     for usage in doc["allocationByType"].values():
         assert usage["cards"] <= usage["limit"] <= 2
+
+
+# ----------------------------------------------------------------------------- apply, load changes
+@pytest.mark.parametrize("mode", [dict(unlimited=True), dict(solver="auto")])
+def test_apply_then_reoptimise_is_a_fixed_point(mode):
+    """After deploying a solution, optimising the same load again keeps every allocation: each
+    value is 0 (same profile, same replicas), nothing changes, and the cost is the same."""
+    system = inferno.load(SAMPLES / "large")
+    first = inferno.optimize(system, **mode)
+    again = first.apply().optimize(**mode)
+    assert again.total_value == 0
+    assert again.changes.empty and again.scaling.empty
+    assert again.total_cost == first.total_cost
+    pd.testing.assert_frame_equal(again.to_frame().drop(columns="value"), first.to_frame().drop(columns="value"))
+    current = first.apply().servers
+    chosen = first.to_frame()
+    assert (current.current_accelerator == chosen.accelerator.reindex(current.index)).all()
+    assert (current.current_replicas == chosen.replicas.reindex(current.index)).all()
+    assert (current.current_cost == chosen.cost.reindex(current.index)).all()
+
+
+def test_load_change_scales_the_deployed_servers():
+    system = inferno.load(SAMPLES / "large")
+    first = system.optimize(unlimited=True)
+    deployed = first.apply()
+    before = first.to_frame().loc["Premium-granite_13b"]
+    rpm = float(system.servers.loc["Premium-granite_13b", "arrival_rate_rpm"])
+    after = deployed.with_arrival_rates({"Premium-granite_13b": 4 * rpm}).optimize(unlimited=True)
+    row = after.to_frame().loc["Premium-granite_13b"]
+    assert row.replicas > before.replicas
+    scale = after.scaling
+    if row.accelerator == before.accelerator:
+        assert list(scale.index) == ["Premium-granite_13b"]
+        assert scale.loc["Premium-granite_13b", "delta_replicas"] == row.replicas - before.replicas
+    # Every other server keeps its allocation at value 0.
+    others = after.to_frame().drop(index="Premium-granite_13b")
+    assert (others.value == 0).all()
+    with pytest.raises(ValueError, match="unknown server 'nope'"):
+        deployed.with_arrival_rates({"nope": 1.0})
+    with pytest.raises(ValueError, match="must be a finite number >= 0"):
+        deployed.with_arrival_rates({"Premium-granite_13b": -1.0})

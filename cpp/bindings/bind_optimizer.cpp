@@ -191,6 +191,7 @@ void bind_optimizer(py::module_& root) {
              return b.build();
            },
            py::arg("documents"), "A copy with more documents applied (e.g. option overrides)")
+      .def("with_arrival_rates", &System::with_arrival_rates, py::arg("rates_rpm"))
       .def("optimize", &run_optimize, py::arg("threads") = 0,
            "Candidates and the solver chosen by the options; the GIL is released meanwhile")
       .def_property_readonly("diagnostics", [](const System& s) {
@@ -205,6 +206,7 @@ void bind_optimizer(py::module_& root) {
         return out;
       })
       .def("solution", &solution_dict)
+      .def("apply", [](const Run& r) { return apply(r.system, r.solution); })
       .def("to_json",
            [](const Run& r, bool reference_format, bool with_candidates, bool timing, int indent) {
              inferno::io::SolutionJsonOptions o;

@@ -194,3 +194,26 @@ TEST_CASE("greedy: falls back to SINGLE-LEX when repair by one ejection is not e
   CHECK(refined.total_cost == 40 + 44 + 48);
   CHECK(find(refined, "W")->accelerator == "gZ");
 }
+
+TEST_CASE("apply: re-optimising a deployed solution at the same load keeps it at value 0", "[solver]") {
+  SystemBuilder b;
+  b.add_directory(INFERNO_SOURCE_DIR "/samples/small");
+  b.add_document("options", R"({"optimizer": {"unlimited": true}})");
+  const System sys = b.build();
+  const Solution first = optimize(sys);
+  const System deployed = apply(sys, first);
+  for (const Server& s : deployed.servers()) CHECK(s.current.num_replicas > 0);
+  const Solution again = optimize(deployed);
+  CHECK(again.total_value == 0);
+  CHECK(again.total_cost == first.total_cost);
+  REQUIRE(again.allocations.size() == first.allocations.size());
+  for (std::size_t i = 0; i < again.allocations.size(); ++i) {
+    CHECK(again.allocations[i].accelerator == first.allocations[i].accelerator);
+    CHECK(again.allocations[i].replicas == first.allocations[i].replicas);
+  }
+  const System busier = deployed.with_arrival_rates({{"Premium-llama_13b", 240.0}});
+  CHECK_THROWS_WITH(deployed.with_arrival_rates({{"nope", 1.0}}), Catch::Contains("unknown server 'nope'"));
+  const Solution moved = optimize(busier);
+  for (const Candidate& c : moved.allocations)
+    if (c.server != "Premium-llama_13b") CHECK(c.value == 0);
+}

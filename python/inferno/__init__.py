@@ -8,11 +8,15 @@ Quick start::
     m.analyze(3.0).ttft_ms                  # mean time to first token at 3 req/s
     m.analyze(np.linspace(0.5, 3.8, 50))    # a DataFrame, one row per rate
     m.max_rate(ttft_ms=60, itl_ms=20)       # largest load meeting the SLOs
+
+    system = inferno.load("samples/large")  # the reference's JSON documents
+    solution = inferno.optimize(system)     # accelerator, replicas, batch size per server
+    solution.to_frame()
 """
 
 from importlib.metadata import PackageNotFoundError, version
 
-from .optimizer import Solution, System
+from .optimizer import Solution, System, candidates, load, optimize
 from .queue import Analysis, Concurrency, MaxRate, QueueModel, service_models
 
 try:
@@ -20,5 +24,5 @@ try:
 except PackageNotFoundError:  # pragma: no cover - running from a source tree
     __version__ = "0.0.0"
 
-__all__ = ["Analysis", "Concurrency", "MaxRate", "QueueModel", "Solution", "System", "service_models",
-           "__version__"]
+__all__ = ["Analysis", "Concurrency", "MaxRate", "QueueModel", "Solution", "System", "candidates", "load",
+           "optimize", "service_models", "__version__"]

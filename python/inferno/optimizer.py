@@ -18,7 +18,7 @@ import pandas as pd
 
 from . import _core
 
-__all__ = ["OPTIONS", "Solution", "System"]
+__all__ = ["OPTIONS", "Solution", "System", "candidates", "load", "optimize"]
 
 _DOCUMENT_FILES = ("accelerator-data.json", "capacity-data.json", "model-data.json",
                    "serviceclass-data.json", "server-data.json", "optimizer-data.json")
@@ -119,6 +119,11 @@ class System:
                 raise ValueError(f"unknown optimizer option {name!r}; allowed: {', '.join(sorted(OPTIONS))}")
             doc[key] = value
         return System(self._core.with_documents([("options", json.dumps({"optimizer": doc}))]))
+
+    def with_arrival_rates(self, rates_rpm: Mapping[str, float]) -> "System":
+        """A copy with new arrival rates (req/min) for the named servers, e.g. a load change
+        before re-optimising a deployed solution (see :meth:`Solution.apply`)."""
+        return System(self._core.with_arrival_rates({str(k): float(v) for k, v in rates_rpm.items()}))
 
     # ------------------------------------------------------------------ candidates
     def candidates(self, threads: int = 0, **options: Any) -> pd.DataFrame:
@@ -300,6 +305,12 @@ class Solution:
     def diagnostics(self) -> pd.DataFrame:
         return pd.DataFrame(self._data["diagnostics"], columns=["where", "message"])
 
+    def apply(self) -> System:
+        """The system after this solution is deployed: each server's current allocation becomes
+        the chosen one (a server left without one has none), so the next optimisation charges
+        transition penalties from it and reports the change (:attr:`changes`, :attr:`scaling`)."""
+        return System(self._run.apply())
+
     def to_json(self, format: str = "extended", candidates: bool = False, timing: bool = False,
                 indent: int | None = 2) -> str:
         """``solution-data.json``: ``format="reference"`` writes only the reference's fields;
@@ -342,3 +353,22 @@ OPTIONS = {
 def _check_threads(threads: Any) -> None:
     if isinstance(threads, bool) or not isinstance(threads, int) or threads < 0:
         raise ValueError(f"threads must be an integer >= 0, got {threads!r}")
+
+
+def load(path: str | os.PathLike[str]) -> System:
+    """A System from a directory of reference JSON documents or one ``system-data.json`` file."""
+    p = os.fspath(path)
+    if os.path.isfile(p):
+        with open(p, encoding="utf-8") as f:
+            return System.from_documents(f.read())
+    return System.from_dir(p)
+
+
+def optimize(system: System, **options: Any) -> Solution:
+    """``system.optimize(**options)``."""
+    return system.optimize(**options)
+
+
+def candidates(system: System, **options: Any) -> pd.DataFrame:
+    """``system.candidates(**options)``."""
+    return system.candidates(**options)

@@ -126,13 +126,15 @@ Run run(const Model& m, const OptimizerSpec& o, Clock::time_point deadline, cons
   return r;
 }
 
-// Rounds the solution, rejecting any variable more than 1e-6 from an integer (spec §7.6).
-bool integral(const Model& m, const std::vector<double>& x, std::vector<long long>& v, std::string& why) {
+// Rounds the solution, rejecting any variable more than 1e-6 from an integer (spec §7.6); a
+// rejection makes the outcome an error.
+bool integral(const Model& m, const std::vector<double>& x, std::vector<long long>& v, MilpOutcome& out) {
   v.resize(x.size());
   for (std::size_t i = 0; i < x.size(); ++i) {
     const double r = std::round(x[i]);
     if (m.integrality[i] == highs::kVarInteger && std::abs(x[i] - r) > 1e-6) {
-      why = "column " + std::to_string(i) + " = " + format_number(x[i]) + " is not integral";
+      out.report.status = "error";
+      out.report.message = "post-solve check: column " + std::to_string(i) + " = " + format_number(x[i]) + " is not integral";
       return false;
     }
     v[i] = static_cast<long long>(r);
@@ -265,12 +267,7 @@ MilpOutcome solve_single(const System& sys, const std::vector<ServerCandidates>&
   }
 
   std::vector<long long> x;
-  std::string why;
-  if (!integral(model, r.x, x, why)) {
-    out.report.status = "error";
-    out.report.message = "post-solve check: " + why;
-    return out;
-  }
+  if (!integral(model, r.x, x, out)) return out;
   out.assignment = empty_assignment(groups.size());
   for (std::size_t c = 0; c < col_of.size(); ++c) {
     if (x[c] == 0) continue;
@@ -357,12 +354,7 @@ MilpOutcome solve_multi(const System& sys, const std::vector<ServerCandidates>& 
   out.report.gap = r.status == "optimal" ? std::optional<double>(0.0) : r.gap;
 
   std::vector<long long> x;
-  std::string why;
-  if (!integral(m, r.x, x, why)) {
-    out.report.status = "error";
-    out.report.message = "post-solve check: " + why;
-    return out;
-  }
+  if (!integral(m, r.x, x, out)) return out;
   out.assignment = empty_assignment(groups.size());
   for (std::size_t c = 0; c < y_cols.size(); ++c)
     if (y_cols[c].cand >= 0 && x[c] > 0)

@@ -257,7 +257,9 @@ bool better(const std::vector<int>& served_m, double j_m, const std::vector<int>
 Solution optimize(const System& sys, const std::vector<Candidate>& candidates) {
   const OptimizerSpec& o = sys.options();
   const auto began = Clock::now();
-  const auto deadline = began + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(o.milp_time_limit_sec));
+  // The budget is capped at a year so that the deadline cannot overflow the clock's range.
+  const double budget_sec = std::min(o.milp_time_limit_sec, 365.0 * 86400.0);
+  const auto deadline = began + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(budget_sec));
   const std::vector<ServerCandidates> groups = group_candidates(sys, candidates);
   const bool limited = !o.unlimited && o.solver != "unlimited";
   SolverReport report;
@@ -266,13 +268,15 @@ Solution optimize(const System& sys, const std::vector<Candidate>& candidates) {
 
   if (!limited) {
     const bool exact_model = o.solver == "milp" || (o.heterogeneous && o.solver == "auto");
+    bool solved = false;
     if (exact_model) {
       MilpOutcome m = o.heterogeneous ? solve_multi(sys, groups, false, deadline)
                                       : solve_single(sys, groups, false, false, nullptr, deadline);
       report = m.report;
-      if (m.has_solution) chosen = std::move(m.assignment);
+      solved = m.has_solution;
+      if (solved) chosen = std::move(m.assignment);
     }
-    if (!exact_model || chosen.full.empty()) {
+    if (!solved) {
       chosen = separable(groups);
       if (exact_model) report.fallback = "unlimited";
       else report = SolverReport{"unlimited", "exact", full_value(groups, chosen), full_value(groups, chosen), 0.0, 0, "", "", std::nullopt};
@@ -345,5 +349,29 @@ Solution optimize(const System& sys, const std::vector<Candidate>& candidates) {
 }
 
 Solution optimize(const System& sys) { return optimize(sys, generate_candidates(sys, sys.options().threads)); }
+
+System apply(const System& sys, const Solution& solution) {
+  System out = sys;
+  std::map<std::string, const Candidate*> chosen;
+  for (const Candidate& c : solution.allocations) chosen[c.server] = &c;
+  for (Server& s : out.servers_) {
+    AllocationData next;
+    next.load = s.current.load;
+    const auto it = chosen.find(s.name);
+    if (it != chosen.end() && it->second->replicas > 0) {
+      const Candidate& c = *it->second;
+      next.accelerator = c.accelerator;
+      next.num_replicas = c.replicas;
+      next.max_batch = c.batch;
+      next.cost = c.cost;
+      next.itl_ms = c.itl_ms;
+      next.ttft_ms = c.ttft_ms;
+    } else {
+      next.cost = 0.0;  // nothing deployed: no current cost
+    }
+    s.current = next;
+  }
+  return out;
+}
 
 }  // namespace inferno::optimizer

@@ -62,6 +62,19 @@ void System::build_index() {
   indexed_ = true;
 }
 
+System System::with_arrival_rates(const std::map<std::string, double>& rates_rpm) const {
+  System out = *this;
+  for (const auto& [name, rate] : rates_rpm) {
+    if (!(std::isfinite(rate) && rate >= 0))
+      throw InvalidArgument("arrival rate of server '" + name + "' must be a finite number >= 0 (req/min), got " +
+                            format_number(rate));
+    auto it = std::find_if(out.servers_.begin(), out.servers_.end(), [&](const Server& s) { return s.name == name; });
+    if (it == out.servers_.end()) throw InvalidArgument("with_arrival_rates: unknown server '" + name + "'");
+    it->current.load.arrival_rate_rpm = rate;
+  }
+  return out;
+}
+
 double System::current_cost(const Server& s) const {
   if (s.current.cost) return *s.current.cost;
   const AcceleratorProfile* a = find_accelerator(s.current.accelerator);

@@ -69,4 +69,10 @@ Solution optimize(const System& system, const std::vector<Candidate>& candidates
 /// Candidates, then optimize().
 Solution optimize(const System& system);
 
+/// The system after the solution is deployed (spec §7.8): every server's current allocation
+/// becomes its chosen one (accelerator, replicas, batch, cost, predicted ITL/TTFT; its load kept),
+/// and a server without an allocation has none. The next optimisation charges transition
+/// penalties from there.
+System apply(const System& system, const Solution& solution);
+
 }  // namespace inferno::optimizer

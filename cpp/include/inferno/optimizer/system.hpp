@@ -131,6 +131,8 @@ struct Diagnostic {
   std::string message;
 };
 
+struct Solution;
+
 /// Immutable input of one optimisation. Entities keep the order in which they were first seen.
 class System {
  public:
@@ -149,8 +151,13 @@ class System {
   /// (0 without one). The transition penalty starts from it (spec §6).
   double current_cost(const Server& server) const;
 
+  /// A copy in which each listed server has a new arrival rate (req/min); the rest is unchanged.
+  /// Throws InvalidArgument for an unknown server or a negative or non-finite rate.
+  System with_arrival_rates(const std::map<std::string, double>& rates_rpm) const;
+
  private:
   friend class SystemBuilder;
+  friend System apply(const System& system, const Solution& solution);
   std::vector<AcceleratorProfile> accelerators_;
   std::map<std::string, int> capacity_;
   std::vector<PerfRecord> perf_;

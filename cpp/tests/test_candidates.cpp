@@ -43,9 +43,7 @@ TEST_CASE("reference batch rule: candidate equals a direct queueing computation"
   const inferno::queue::QueueAnalyzer a(cfg);
   inferno::queue::Targets t;
   t.constraints = {{inferno::queue::TargetMetric::ttft, 0, 500}, {inferno::queue::TargetMetric::itl, 0, 30}};
-  inferno::queue::SizeOptions joint_only;  // the optimizer skips the per-constraint searches
-  joint_only.per_constraint = false;
-  const double rate = a.max_rate(t, joint_only).metrics.throughput_rps;
+  const double rate = a.max_rate(t, optimizer_size_options()).metrics.throughput_rps;
   CHECK(c.rate_per_replica_rps == rate);
   CHECK(rate == Approx(a.max_rate(t).metrics.throughput_rps).epsilon(1e-9));  // same root
   CHECK(c.replicas == static_cast<int>(std::ceil(10.0 / rate)));

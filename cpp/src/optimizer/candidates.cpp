@@ -132,6 +132,17 @@ struct RateBoard {
   }
 };
 
+}  // namespace
+
+queue::SizeOptions optimizer_size_options() {
+  queue::SizeOptions o;
+  o.per_constraint = false;  // λ* only: no per-target limits
+  o.grid_points = 8;         // the optimizer's mean targets are monotone: a coarser first scan
+  return o;
+}
+
+namespace {
+
 // SLO-feasible throughput f(N) of one replica; every N's analyzer is sliced from one analyzer
 // of the model built for the largest N.
 class Sizer {
@@ -153,7 +164,12 @@ class Sizer {
     if (options_.max_queue_size) return *options_.max_queue_size;
     return options_.queue_size_policy == "zero" ? 0 : static_cast<long long>(options_.queue_to_batch_ratio) * batch;
   }
-  QueueAnalyzer analyzer(int batch) const { return QueueAnalyzer(*full_, batch, queue_size(batch)); }
+  /// The analyzer of batch cap N (sliced once, then kept: the search revisits N).
+  const QueueAnalyzer& analyzer(int batch) const {
+    auto it = analyzers_.find(batch);
+    if (it == analyzers_.end()) it = analyzers_.emplace(batch, QueueAnalyzer(*full_, batch, queue_size(batch))).first;
+    return it->second;
+  }
   /// f(N) >= theta, decided from one or two analyze() calls instead of a full sizing: with the
   /// mean targets monotone in the rate, f(N) >= theta iff every target holds at the offered rate
   /// whose accepted throughput is theta (exact semantics only; the search confirms its result).
@@ -163,13 +179,14 @@ class Sizer {
     // Exact f(N) where it will be reused: in reference semantics, and when servers share this
     // sizer (their searches mostly visit the same N).
     if (options_.size_semantics == "reference" || shared_) return rate(batch) >= theta;
-    const QueueAnalyzer q = analyzer(batch);
+    const QueueAnalyzer& q = analyzer(batch);
     const double cap = target_.tps > 0 ? 0.9 * q.max_rate_rps() : q.max_rate_rps();
     double lambda = std::max(theta, q.min_rate_rps());
-    queue::Metrics m = q.analyze(lambda);
+    q.evaluate(lambda, scratch_);  // reuses the scratch buffers: no allocation per call
+    const queue::Metrics& m = scratch_.metrics;
     for (int i = 0; i < 4 && m.throughput_rps < theta * (1 - 1e-13) && lambda <= cap; ++i) {
       lambda *= theta / m.throughput_rps;  // X(λ) = λ(1 - p_K): a few fixed-point steps
-      m = q.analyze(lambda);
+      q.evaluate(lambda, scratch_);
     }
     if (lambda > cap || m.throughput_rps < theta * (1 - 1e-13)) return false;
     if (target_.ttft_ms > 0 && m.ttft_ms > target_.ttft_ms) return false;
@@ -191,8 +208,7 @@ class Sizer {
 
  private:
   double exact_rate(int batch) const {
-    queue::SizeOptions only_joint;
-    only_joint.per_constraint = false;
+    queue::SizeOptions only_joint = optimizer_size_options();
     if (static_cast<std::size_t>(batch) < hint_.size()) only_joint.start_rps = hint_[batch];
     const long long queue = queue_size(batch);
     // A rate that met targets at least as strict, on the same configuration, is feasible here.
@@ -205,7 +221,7 @@ class Sizer {
     return r.metrics.throughput_rps;
   }
   double reference_rate(int batch) const {
-    const QueueAnalyzer q = analyzer(batch);
+    const QueueAnalyzer& q = analyzer(batch);
     const double lo = q.min_rate_rps(), hi = q.max_rate_rps();
     double limit = target_.tps > 0 ? 0.9 * hi : hi;
     bool infeasible = false;
@@ -233,6 +249,8 @@ class Sizer {
   queue::Targets targets_;
   std::vector<double> cache_;  // f(N) by N, -1 = not yet evaluated
   std::vector<double> hint_;   // by N: the largest rate at_least() found feasible, 0 = none
+  mutable std::map<int, QueueAnalyzer> analyzers_;
+  queue::Evaluation scratch_;
 };
 
 int replicas_for(double demand, double rate, int floor_replicas) {
@@ -409,7 +427,7 @@ Candidate evaluate(const System& sys, const Task& task, ModelSlot& unit, SizingS
     c.reason = "slo";
     return c;
   }
-  const QueueAnalyzer at = f.analyzer(c.batch);
+  const QueueAnalyzer& at = f.analyzer(c.batch);
   // Predictions at the actual per-replica load; at the bottom of the range without demand.
   price(sys, s, g, at.analyze(c.demand_rps > 0 ? c.demand_rps / c.replicas : at.min_rate_rps()), c);
   c.feasible = true;
@@ -550,13 +568,10 @@ std::vector<Candidate> generate_candidates(const System& sys, int threads) {
       }
     }
   };
-  if (workers <= 1) {
-    work();
-  } else {
-    std::vector<std::thread> pool;
-    for (unsigned t = 0; t < workers; ++t) pool.emplace_back(work);
-    for (auto& th : pool) th.join();
-  }
+  std::vector<std::thread> pool;  // the calling thread is one of the workers
+  for (unsigned t = 1; t < workers; ++t) pool.emplace_back(work);
+  work();
+  for (auto& th : pool) th.join();
   // Merge the scaled-to-zero rows back in server order.
   std::vector<Candidate> out;
   out.reserve(results.size() + zero.size());

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "inferno/queue/metrics.hpp"
+#include "inferno/queue/targets.hpp"
 
 #include "inferno/optimizer/system.hpp"
 
@@ -61,6 +62,10 @@ struct Candidate {
 /// 0 when profile and replicas are unchanged, else the objective change plus change penalties.
 double transition_value(const System& system, const Server& server, const std::string& accelerator,
                         int replicas, double cost, double objective);
+
+/// How the optimizer sizes one replica (QueueAnalyzer::max_rate options): the joint search only,
+/// with an 8-point first scan. Its λ* equals the default search's within the 1e-10 tolerance.
+queue::SizeOptions optimizer_size_options();
 
 /// Power of one unit of `curve` at utilisation u in [0, 1] (spec §8); nullopt if the curve is
 /// not valid (0 < midUtil < 1, idle <= mid <= full, not all zero).

@@ -108,13 +108,13 @@ Candidate heterogeneous(const System& sys, const ServerCandidates& g, const std:
   out.power_known = true;
   for (const auto& [j, y] : parts) {
     const Candidate& c = *g.full[static_cast<std::size_t>(j)];
-    Candidate part = with_replicas(sys, c, y);  // for cost, power and objective at y replicas
+    const AcceleratorProfile& profile = *sys.find_accelerator(c.accelerator);
     const double share = c.rate_per_replica_rps * y / capacity_rps;
     const double rate = c.demand_rps > 0 ? c.demand_rps * c.rate_per_replica_rps / capacity_rps : c.rate_per_replica_rps;
     const queue::Metrics met = analyze_candidate(sys, c, rate);
-    const auto unit = unit_power_w(sys.find_accelerator(c.accelerator)->power,
+    const auto unit = unit_power_w(profile.power,
                                    o.power_utilization == "busy" ? met.busy_prob : met.rho);
-    Part p{c.accelerator, c.type, y, c.batch, c.queue, y * c.cards_per_replica, part.cost, rate,
+    Part p{c.accelerator, c.type, y, c.batch, c.queue, y * c.cards_per_replica, profile.cost * c.units_per_replica * y, rate,
            met.itl_ms, met.ttft_ms, met.rho, unit ? y * c.units_per_replica * *unit : 0.0};
     out.power_known = out.power_known && unit.has_value();
     out.replicas += y;

@@ -259,8 +259,42 @@ TEST_CASE("chunked prefill: peak rate can exceed maxRPS's mu_N", "[analyzer]") {
   const QueueAnalyzer a(c);
   CHECK(a.peak_rate_rps() >= 1000 * a.rates().mu.back());
   CHECK(a.peak_batch() <= 200);
-  const auto& mu = a.rates().mu;
+  const std::vector<double> mu = a.rates().mu;
   CHECK(a.peak_rate_rps() == 1000 * *std::max_element(mu.begin(), mu.end()));
+}
+
+TEST_CASE("an analyzer sliced to a smaller cap equals one built for that cap", "[analyzer]") {
+  // Chunked prefill makes μ_b peak inside the range, so the sliced peak differs from the full one.
+  QueueConfig c;
+  c.params = {{"alpha", 8}, {"beta", 0.033}, {"gamma", 0.000333}};
+  c.shape = RequestShape{4096, 64, 8192};
+  c.max_batch = 200;
+  c.max_queue = 400;
+  const QueueAnalyzer full(c);
+  for (int n : {1, 7, 64, 199, 200}) {
+    const QueueAnalyzer sliced(full, n, 3 * n);
+    const QueueAnalyzer fresh(full.model_ptr(), n, 3 * n, c.options);
+    CHECK(sliced.max_batch() == n);
+    CHECK(sliced.rates().mu == fresh.rates().mu);
+    CHECK(sliced.rates().cum_log_mu == fresh.rates().cum_log_mu);
+    CHECK(sliced.peak_batch() == fresh.peak_batch());
+    CHECK(sliced.peak_rate_rps() == fresh.peak_rate_rps());
+    CHECK(sliced.max_rate_rps() == fresh.max_rate_rps());
+    CHECK(sliced.min_rate_rps() == fresh.min_rate_rps());
+    for (double frac : {0.1, 0.6, 0.95, 1.3}) {
+      Evaluation a, b;
+      sliced.evaluate(frac * fresh.max_rate_rps(), a);
+      fresh.evaluate(frac * fresh.max_rate_rps(), b);
+      CHECK(a.metrics.ttft_ms == b.metrics.ttft_ms);
+      CHECK(a.metrics.itl_ms == b.metrics.itl_ms);
+      CHECK(a.metrics.throughput_rps == b.metrics.throughput_rps);
+      CHECK(a.metrics.prob_wait == b.metrics.prob_wait);
+      CHECK(sliced.wait_quantile(a, 0.9) == fresh.wait_quantile(b, 0.9));
+      CHECK(sliced.itl_quantile(a, 0.9) == fresh.itl_quantile(b, 0.9));
+    }
+  }
+  CHECK_THROWS_WITH(QueueAnalyzer(full, 201, 0), Catch::Contains("max_batch"));
+  CHECK(QueueAnalyzer(full, 64, 0).peak_batch() <= 64);
 }
 
 TEST_CASE("joint rate never exceeds a constraint's own rate, even for erratic metrics",
@@ -311,7 +345,7 @@ TEST_CASE("monotonicity in load and in batch size", "[analyzer]") {
   // Without chunking, μ_b increases with b; every delay and occupancy grows with the load.
   for (const QueueConfig& c : {input_a(64), legacy(48)}) {
     const QueueAnalyzer a(c);
-    const auto& mu = a.rates().mu;
+    const std::vector<double> mu = a.rates().mu;
     for (std::size_t b = 1; b < mu.size(); ++b) CHECK(mu[b] > mu[b - 1]);
     Metrics prev = a.analyze(0.01 * a.max_rate_rps());
     for (double frac = 0.05; frac < 1.6; frac += 0.05) {

@@ -39,31 +39,45 @@ void QueueAnalyzer::init() {
   kappa_ = (options_.arrival_cov * options_.arrival_cov +
             options_.service_cov * options_.service_cov) / 2.0;
   const auto& tau = model_->service_times_ms();
-  rates_ = completion_rates_from_service_times(
+  auto table = std::make_shared<RateTable>();
+  table->rates = completion_rates_from_service_times(
       std::vector<double>(tau.begin(), tau.begin() + max_batch_));
-  init_peak();
+  const auto& mu = table->rates.mu;
+  table->peak_batch.resize(mu.size());
+  int best = 0;
+  for (std::size_t i = 0; i < mu.size(); ++i) {
+    if (mu[i] > mu[static_cast<std::size_t>(best)]) best = static_cast<int>(i);
+    table->peak_batch[i] = best + 1;
+  }
+  table_ = std::move(table);
+  set_cap();
 }
 
-void QueueAnalyzer::init_peak() {
-  const auto peak = std::max_element(rates_.mu.begin(), rates_.mu.end());
-  peak_rate_rps_ = 1000.0 * *peak;
-  peak_batch_ = static_cast<int>(peak - rates_.mu.begin()) + 1;
+void QueueAnalyzer::set_cap() {
+  peak_batch_ = table_->peak_batch[static_cast<std::size_t>(max_batch_) - 1];
+  peak_rate_rps_ = 1000.0 * table_->rates.mu[static_cast<std::size_t>(peak_batch_) - 1];
   itl_table_ = std::make_shared<ItlTable>();
 }
 
 QueueAnalyzer::QueueAnalyzer(const QueueAnalyzer& base, int max_batch, std::int64_t max_queue)
     : model_(base.model_), max_batch_(max_batch), max_queue_(max_queue), options_(base.options_),
-      kappa_(base.kappa_) {
+      kappa_(base.kappa_), table_(base.table_) {
   if (!(max_batch >= 1 && max_batch <= base.max_batch_))
     require(false, "max_batch", "an integer in [1, " + std::to_string(base.max_batch_) + "]", max_batch);
   if (max_queue < 0) require(false, "max_queue", "an integer >= 0", static_cast<double>(max_queue));
-  const auto n = static_cast<std::size_t>(max_batch);
-  const CompletionRates& r = base.rates_;
-  rates_.mu.assign(r.mu.begin(), r.mu.begin() + static_cast<long>(n));
-  rates_.log_mu.assign(r.log_mu.begin(), r.log_mu.begin() + static_cast<long>(n));
-  rates_.inv_mu.assign(r.inv_mu.begin(), r.inv_mu.begin() + static_cast<long>(n));
-  rates_.cum_log_mu.assign(r.cum_log_mu.begin(), r.cum_log_mu.begin() + static_cast<long>(n) + 1);
-  init_peak();
+  set_cap();
+}
+
+CompletionRates QueueAnalyzer::rates() const {
+  const CompletionRates& r = table_->rates;
+  const auto n = static_cast<long>(max_batch_);
+  CompletionRates out;
+  out.mu.assign(r.mu.begin(), r.mu.begin() + n);
+  out.log_mu.assign(r.log_mu.begin(), r.log_mu.begin() + n);
+  out.inv_mu.assign(r.inv_mu.begin(), r.inv_mu.begin() + n);
+  out.cum_log_mu.assign(r.cum_log_mu.begin(), r.cum_log_mu.begin() + n + 1);
+  out.nondecreasing_prefix = std::min(r.nondecreasing_prefix, max_batch_);
+  return out;
 }
 
 const QueueAnalyzer::ItlTable& QueueAnalyzer::itl_table() const {
@@ -82,7 +96,7 @@ void QueueAnalyzer::evaluate(double rate_rps, Evaluation& ev) const {
   if (!(std::isfinite(rate_rps) && rate_rps > 0))
     throw InvalidArgument("rate_rps must be a finite number > 0, got " + format_number(rate_rps));
   ChainSolution& c = ev.chain;
-  solve_chain(rate_rps / 1000.0, rates_, max_queue_, ev.head, c);
+  solve_chain(rate_rps / 1000.0, table_->rates, max_batch_, max_queue_, ev.head, c);
   const MeanSplit split = model_->mean_split(c.service_ms, c.num_in_service, max_batch_);
 
   Metrics& m = ev.metrics;
@@ -96,7 +110,7 @@ void QueueAnalyzer::evaluate(double rate_rps, Evaluation& ev) const {
   m.rho = std::clamp(c.num_in_service / max_batch_, 0.0, 1.0);
   m.loss_prob = c.prob_full;
   m.busy_prob = c.busy;
-  m.prob_wait = prob_wait(c, rates_);
+  m.prob_wait = prob_wait(c, table_->rates);
   m.tokens_per_sec = m.throughput_rps * model_->tokens_per_request();
   if (kappa_ == 1.0) {
     m.wait_time_ms = c.wait_ms;
@@ -121,11 +135,11 @@ Metrics QueueAnalyzer::analyze(double rate_rps) const {
 
 double QueueAnalyzer::wait_survival(const Evaluation& ev, double t_ms) const {
   if (kappa_ == 0) return 0.0;
-  return queue::wait_survival(ev.chain, rates_, t_ms / kappa_);
+  return queue::wait_survival(ev.chain, table_->rates, t_ms / kappa_);
 }
 
 double QueueAnalyzer::wait_quantile(const Evaluation& ev, double p) const {
-  return kappa_ * queue::wait_quantile(ev.chain, rates_, p);
+  return kappa_ * queue::wait_quantile(ev.chain, table_->rates, p);
 }
 
 double QueueAnalyzer::ttft_quantile(const Evaluation& ev, double p) const {

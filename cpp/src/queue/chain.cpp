@@ -33,6 +33,11 @@ CompletionRates completion_rates_from_service_times(const std::vector<double>& t
     sum = t;
     rates.cum_log_mu[i + 1] = sum + comp;
   }
+  rates.nondecreasing_prefix = 1;
+  while (rates.nondecreasing_prefix < rates.max_batch() &&
+         rates.mu[static_cast<std::size_t>(rates.nondecreasing_prefix)] >=
+             rates.mu[static_cast<std::size_t>(rates.nondecreasing_prefix) - 1])
+    ++rates.nondecreasing_prefix;
   return rates;
 }
 
@@ -49,54 +54,98 @@ double truncated_geometric_mean(double u, std::int64_t q) {
 
 void solve_chain(double lambda, const CompletionRates& rates, std::int64_t max_queue,
                  std::vector<double>& head, ChainSolution& out) {
-  const int n_batch = rates.max_batch();
+  solve_chain(lambda, rates, rates.max_batch(), max_queue, head, out);
+}
+
+void solve_chain(double lambda, const CompletionRates& rates, int n_batch, std::int64_t max_queue,
+                 std::vector<double>& head, ChainSolution& out) {
   if (!(std::isfinite(lambda) && lambda > 0))
     throw InvalidArgument("arrival rate must be a finite number > 0");
-  if (n_batch < 1) throw InvalidArgument("max_batch must be >= 1, got 0");
+  if (n_batch < 1) throw InvalidArgument("max_batch must be >= 1, got " + std::to_string(n_batch));
+  if (n_batch > rates.max_batch())
+    throw InvalidArgument("max_batch must be <= the " + std::to_string(rates.max_batch()) +
+                          " completion rates given, got " + std::to_string(n_batch));
   if (max_queue < 0) throw InvalidArgument("max_queue must be >= 0");
 
   const double log_lambda = std::log(lambda);
   head.resize(static_cast<std::size_t>(n_batch) + 1);
 
-  // Pass 1: head log-weights ℓ_k = k·ln λ - C_k (C_k precomputed once per configuration) and
-  // their maximum. No loop-carried dependency, so this vectorises.
+  // ℓ_k = k·ln λ - C_k (C_k precomputed once per configuration) and its maximum over k = 0..N.
+  // Where μ is non-decreasing up to N (every model without chunked prefill), the increments
+  // ln λ - ln μ_k are non-increasing, so ℓ is concave and peaks at k* = #{k : μ_k < λ}: a binary
+  // search instead of a pass over the states.
+  const auto ell = [&](int k) { return k * log_lambda - rates.cum_log_mu[static_cast<std::size_t>(k)]; };
   double log_max = 0.0;
-  head[0] = 0.0;
-  for (int k = 1; k <= n_batch; ++k) {
-    const double ell = k * log_lambda - rates.cum_log_mu[k];
-    head[k] = ell;
-    log_max = std::max(log_max, ell);
+  if (n_batch <= rates.nondecreasing_prefix) {
+    const double* log_mu = rates.log_mu.data();
+    const auto k_star = static_cast<int>(std::lower_bound(log_mu, log_mu + n_batch, log_lambda) - log_mu);
+    if (k_star > 0) log_max = std::max(0.0, ell(k_star));
+  } else {
+    for (int k = 1; k <= n_batch; ++k) log_max = std::max(log_max, ell(k));  // vectorises
   }
   const double qd = static_cast<double>(max_queue);
-  const double mu_n = rates.mu.back();
-  const double ell_n = head[n_batch];
-  const double theta = log_lambda - rates.log_mu.back();
+  const double mu_n = rates.mu[n_batch - 1];
+  const double ell_n = ell(n_batch);
+  const double theta = log_lambda - rates.log_mu[n_batch - 1];
   const double ell_k = ell_n + qd * theta;
   if (max_queue > 0) log_max = std::max(log_max, ell_k);
 
-  // Pass 2: weights h_k = exp(ℓ_k - Mx) in [0, 1]. exp costs ~10x a multiplication, so it is
-  // taken exactly every kAnchor states and the states between are reached by multiplying by
-  // λ/μ_k (relative drift <= kAnchor·3 ulp). A weight about to turn subnormal (< 1e-290) is
+  // Weights h_k = exp(ℓ_k - Mx) in [0, 1]. exp costs ~10x a multiplication, so it is taken
+  // exactly at every kAnchor-th state and the states between are reached by multiplying by
+  // λ/μ_k (relative drift <= kAnchor·3 ulp). Four states are advanced at a time from products of
+  // their ratios, so the loop-carried chain is one multiplication per four states instead of one
+  // per state (the loop is latency-bound). A weight about to turn subnormal (< 1e-290) is
   // recomputed from its log, or set to 0 below e^-700 (negligible next to the maximum weight 1),
   // so neither an underflowed anchor nor a deep dip loses mass or precision. The terms are
-  // non-negative, so plain summation of the moments is accurate to N·ulp.
+  // non-negative, so summation of the moments is accurate to N·ulp.
   constexpr int kAnchor = 64;
-  double h = 0.0, sum_busy = 0.0, sum_k = 0.0, sum_mu = 0.0;
-  for (int k = 0; k <= n_batch; ++k) {
-    if (k % kAnchor == 0) {
-      h = std::exp(head[k] - log_max);
-    } else {
-      h *= lambda * rates.inv_mu[k - 1];
-      if (h < 1e-290) {
-        const double exponent = head[k] - log_max;
-        h = exponent < -700.0 ? 0.0 : std::exp(exponent);
-      }
+  constexpr double kTiny = 1e-290;
+  const double* inv_mu = rates.inv_mu.data();
+  const double* mu = rates.mu.data();
+  double* w = head.data();
+  const auto from_log = [&](int k) {
+    const double exponent = ell(k) - log_max;
+    return exponent < -700.0 ? 0.0 : std::exp(exponent);
+  };
+  double sum_busy = 0.0, sum_k = 0.0, sum_mu = 0.0;
+  for (int anchor = 0; anchor <= n_batch; anchor += kAnchor) {
+    const int last = std::min(anchor + kAnchor - 1, n_batch);
+    double h = std::exp(ell(anchor) - log_max);
+    w[anchor] = h;
+    if (anchor > 0) {
+      sum_busy += h;
+      sum_k += anchor * h;
+      sum_mu += mu[anchor - 1] * h;
     }
-    head[k] = h;
-    if (k == 0) continue;
-    sum_busy += h;
-    sum_k += k * h;
-    sum_mu += rates.mu[k - 1] * h;
+    int k = anchor + 1;
+    for (; k + 3 <= last; k += 4) {
+      const double r0 = lambda * inv_mu[k - 1], r1 = lambda * inv_mu[k];
+      const double r2 = lambda * inv_mu[k + 1], r3 = lambda * inv_mu[k + 2];
+      const double r01 = r0 * r1;
+      double h0 = h * r0, h1 = h * r01, h2 = h * (r01 * r2), h3 = h * (r01 * (r2 * r3));
+      if (std::min(std::min(h0, h1), std::min(h2, h3)) < kTiny) {
+        if (h0 < kTiny) h0 = from_log(k);
+        if (h1 < kTiny) h1 = from_log(k + 1);
+        if (h2 < kTiny) h2 = from_log(k + 2);
+        if (h3 < kTiny) h3 = from_log(k + 3);
+      }
+      w[k] = h0;
+      w[k + 1] = h1;
+      w[k + 2] = h2;
+      w[k + 3] = h3;
+      h = h3;
+      sum_busy += (h0 + h1) + (h2 + h3);
+      sum_k += (k * h0 + (k + 1) * h1) + ((k + 2) * h2 + (k + 3) * h3);
+      sum_mu += (mu[k - 1] * h0 + mu[k] * h1) + (mu[k + 1] * h2 + mu[k + 2] * h3);
+    }
+    for (; k <= last; ++k) {
+      h *= lambda * inv_mu[k - 1];
+      if (h < kTiny) h = from_log(k);
+      w[k] = h;
+      sum_busy += h;
+      sum_k += k * h;
+      sum_mu += mu[k - 1] * h;
+    }
   }
   const double h_n = head[n_batch];
 

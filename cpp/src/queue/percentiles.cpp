@@ -40,7 +40,7 @@ double wait_survival(const ChainSolution& chain, const CompletionRates& rates, d
   if (!(t_ms >= 0)) return 1.0;  // W >= 0 surely; also maps NaN to the safe side
   const std::int64_t q = chain.max_queue;
   if (q == 0) return 0.0;
-  const double x = rates.mu.back() * t_ms;  // expected completions in t at rate μ_N
+  const double x = rates.mu[chain.max_batch - 1] * t_ms;  // expected completions in t at rate μ_N
   if (x == 0) return needs_completions(chain, 0);
   if (!std::isfinite(x)) return 0.0;
   // P(W > t) = Σ_j Poisson(j; x)·A_j over the window where the Poisson mass is not negligible.
@@ -74,7 +74,7 @@ double wait_quantile(const ChainSolution& chain, const CompletionRates& rates, d
   if (chain.max_queue == 0 || prob_wait(chain, rates) <= exceed) return 0.0;
   // Markov's inequality: P(W > E[W]/(1-p)) <= 1-p, so this brackets the quantile.
   double hi = chain.wait_ms / exceed;
-  if (!(hi > 0)) hi = 1.0 / rates.mu.back();
+  if (!(hi > 0)) hi = 1.0 / rates.mu[chain.max_batch - 1];
   for (int grow = 0; grow < 64 && wait_survival(chain, rates, hi) > exceed; ++grow)
     hi *= 2.0;  // guards rounding only
   // Root of ln(1-p) - ln P(W > t): nearly linear in t in the tail, so interpolation converges in

@@ -38,17 +38,17 @@ void validate_targets(const Targets& targets, const SizeOptions& options) {
   require(std::isfinite(options.start_step) && options.start_step > 0, "start_step", "a finite number > 0",
           options.start_step);
   for (const auto& c : targets.constraints) {
-    const std::string name = constraint_name(c);
-    require(std::isfinite(c.target) && c.target > 0, "target " + name, "a finite number > 0",
-            c.target);
+    // Field names are built only on failure: sizing runs inside optimiser loops.
+    if (!(std::isfinite(c.target) && c.target > 0))
+      require(false, "target " + constraint_name(c), "a finite number > 0", c.target);
     if (c.metric == TargetMetric::loss) {
       require(c.percentile == 0, "target LossProb percentile", "0 (loss has no percentiles)",
               c.percentile);
       require(c.target < 1, "target LossProb", "in (0, 1)", c.target);
-    } else {
-      require(c.percentile == 0 || (std::isfinite(c.percentile) && c.percentile > 0 &&
-                                    c.percentile < 100),
-              "percentile of target " + name, "0 (mean) or in (0, 100)", c.percentile);
+    } else if (!(c.percentile == 0 ||
+                 (std::isfinite(c.percentile) && c.percentile > 0 && c.percentile < 100))) {
+      require(false, "percentile of target " + constraint_name(c), "0 (mean) or in (0, 100)",
+              c.percentile);
     }
   }
   require(std::isfinite(targets.tps) && targets.tps >= 0, "target TPS", "a finite number >= 0",

@@ -76,16 +76,18 @@ class QueueAnalyzer {
   std::int64_t max_queue() const { return max_queue_; }
   const ServiceModel& model() const { return *model_; }
   const std::shared_ptr<const ServiceModel>& model_ptr() const { return model_; }
-  const CompletionRates& rates() const { return rates_; }
+  /// Completion rates μ_1..μ_N of this cap (a copy: analyzers sliced from one another share a
+  /// longer table internally).
+  CompletionRates rates() const;
   const AnalyzerOptions& options() const { return options_; }
   /// Allen–Cunneen factor κ = (c_a² + c_s²)/2; 1 when the correction is off.
   double kappa() const { return kappa_; }
   bool approximate() const { return kappa_ != 1.0; }
 
   /// maxRPS = 999·μ_N: the largest rate sizing considers (0.1 % below full-batch saturation).
-  double max_rate_rps() const { return 999.0 * rates_.mu.back(); }
+  double max_rate_rps() const { return 999.0 * table_->rates.mu[max_batch_ - 1]; }
   /// Zero-load probe 1000·0.001·μ_1 (the low end of the sizing range).
-  double min_rate_rps() const { return rates_.mu.front(); }
+  double min_rate_rps() const { return table_->rates.mu.front(); }
   /// 1000·max_b μ_b and the smallest b attaining it (can exceed μ_N with chunked prefill).
   double peak_rate_rps() const { return peak_rate_rps_; }
   int peak_batch() const { return peak_batch_; }
@@ -113,7 +115,7 @@ class QueueAnalyzer {
 
  private:
   void init();
-  void init_peak();
+  void set_cap();  // peak and ITL table of cap max_batch_ on the shared rate table
   double metric_value(const Evaluation& ev, const Constraint& c) const;
 
   std::shared_ptr<const ServiceModel> model_;
@@ -121,7 +123,14 @@ class QueueAnalyzer {
   std::int64_t max_queue_ = 0;
   AnalyzerOptions options_;
   double kappa_ = 1.0;
-  CompletionRates rates_;
+  // μ_b for b = 1..M (M >= N, the cap this table was built for) and, per prefix length n, the
+  // smallest b <= n with the largest μ_b: shared by every analyzer sliced from the same one, so
+  // slicing to a new cap copies nothing.
+  struct RateTable {
+    CompletionRates rates;
+    std::vector<int> peak_batch;  // [n - 1] for n = 1..M
+  };
+  std::shared_ptr<const RateTable> table_;
   double peak_rate_rps_ = 0;
   int peak_batch_ = 1;
   // Per-batch ITL and its sort order: needed only by ITL quantiles and distributions, so built

@@ -14,6 +14,7 @@ struct CompletionRates {
   std::vector<double> log_mu;      // ln(mu)
   std::vector<double> inv_mu;      // 1/mu, ms
   std::vector<double> cum_log_mu;  // C_k = Σ_{i<=k} ln μ_i for k = 0..N (Neumaier-compensated)
+  int nondecreasing_prefix = 0;    // largest n with μ_1 <= ... <= μ_n (lets solve_chain skip a pass)
   int max_batch() const { return static_cast<int>(mu.size()); }
 };
 
@@ -51,6 +52,11 @@ struct ChainSolution {
 /// `head` is resized to N+1 and receives the unnormalised weights h_0..h_N (reuse it across calls
 /// to avoid allocation). Preconditions (checked): λ finite > 0, rates non-empty, Q >= 0.
 void solve_chain(double lambda, const CompletionRates& rates, std::int64_t max_queue,
+                 std::vector<double>& head, ChainSolution& out);
+
+/// The same with batch cap N = `max_batch` <= rates.max_batch(): only the first N rates are used,
+/// so analyzers for every cap can share one rate table.
+void solve_chain(double lambda, const CompletionRates& rates, int max_batch, std::int64_t max_queue,
                  std::vector<double>& head, ChainSolution& out);
 
 /// Convenience overload that allocates its own head buffer.

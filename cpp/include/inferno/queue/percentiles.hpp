@@ -5,6 +5,8 @@
 
 namespace inferno::queue {
 
+// `rates` may hold more batch sizes than the chain's cap N: only μ_1..μ_N are read.
+
 /// P(an accepted arrival waits) = A_0.
 double prob_wait(const ChainSolution& chain, const CompletionRates& rates);
 /// P(W > t_ms) of the Markov model (no κ scaling). Evaluated directly, never as 1 - CDF.

@@ -13,6 +13,12 @@ class InvalidArgument : public std::invalid_argument {
   using std::invalid_argument::invalid_argument;
 };
 
+/// A numerical failure on valid input (a singular matrix, a covariance that lost definiteness).
+class NumericalError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
 /// Shortest decimal that round-trips the double ("0.1", "nan", "inf").
 std::string format_number(double value);
 

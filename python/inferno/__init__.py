@@ -12,17 +12,23 @@ Quick start::
     system = inferno.load("samples/large")  # the reference's JSON documents
     solution = inferno.optimize(system)     # accelerator, replicas, batch size per server
     solution.to_frame()
+
+    tuner = inferno.Tuner()                 # learn α, β, γ from observed TTFT/ITL (EKF)
+    tuner.update(observation)               # one control cycle
+    tuner.estimate                          # values with standard deviations, κ, NIS
 """
 
 from importlib.metadata import PackageNotFoundError, version
 
 from .optimizer import Solution, System, candidates, load, optimize
 from .queue import Analysis, Concurrency, MaxRate, QueueModel, service_models
+from . import tuner
+from .tuner import Observation, Tuner
 
 try:
     __version__ = version("inferno")
 except PackageNotFoundError:  # pragma: no cover - running from a source tree
     __version__ = "0.0.0"
 
-__all__ = ["Analysis", "Concurrency", "MaxRate", "QueueModel", "Solution", "System", "candidates", "load",
-           "optimize", "service_models", "__version__"]
+__all__ = ["Analysis", "Concurrency", "MaxRate", "Observation", "QueueModel", "Solution", "System", "Tuner",
+           "candidates", "load", "optimize", "service_models", "tuner", "__version__"]

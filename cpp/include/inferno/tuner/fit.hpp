@@ -103,6 +103,7 @@ struct EstimatorOptions {
 };
 
 /// Collects observations of one variant until min_obs, then fits them jointly (spec §3.5).
+/// Keeps a pointer to `model`, which must outlive it.
 class InitEstimator {
  public:
   InitEstimator(const ObservationModel& model, EstimatorOptions options);
@@ -127,7 +128,8 @@ class InitEstimator {
   FitResult last_;
 };
 
-/// Re-fits the last `capacity` observations each time (spec §3.6).
+/// Re-fits the last `capacity` observations each time (spec §3.6). Keeps a pointer to `model`,
+/// which must outlive it.
 class SlidingWindowEstimator {
  public:
   /// min_obs is capped at the capacity; residual_threshold <= 0 disables the outlier pass.

@@ -78,6 +78,9 @@ struct CycleResult {
 class VariantTuner {
  public:
   explicit VariantTuner(TunerConfig config);
+  // The estimators point at model_: the object stays where it was built.
+  VariantTuner(const VariantTuner&) = delete;
+  VariantTuner& operator=(const VariantTuner&) = delete;
 
   /// One control cycle with the observations of every replica of the variant (possibly one).
   CycleResult cycle(const std::vector<Observation>& observations);

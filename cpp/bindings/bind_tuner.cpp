@@ -1,0 +1,516 @@
+// Bindings of the tuner subsystem. Configurations cross as option dicts (validated here, naming
+// the allowed keys), observations as dicts with unit-suffixed keys, results as dicts;
+// python/inferno/tuner.py adds the DataFrames and dataclasses.
+#include <pybind11/eigen.h>
+#include <pybind11/functional.h>
+#include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
+
+#include <cmath>
+#include <functional>
+#include <map>
+#include <memory>
+
+#include "inferno/error.hpp"
+#include "inferno/tuner/tuner.hpp"
+
+namespace py = pybind11;
+using namespace inferno::tuner;
+using inferno::InvalidArgument;
+
+namespace {
+
+Vector to_vector(py::handle value, const std::string& key) {
+  if (value.is_none()) return Vector();
+  try {
+    const auto items = value.cast<std::vector<double>>();
+    return Eigen::Map<const Vector>(items.data(), static_cast<Eigen::Index>(items.size()));
+  } catch (const py::cast_error&) {
+    throw InvalidArgument(key + " must be a sequence of numbers or None");
+  }
+}
+
+template <class T>
+T as(py::handle value, const std::string& key, const char* what) {
+  try {
+    return value.cast<T>();
+  } catch (const py::cast_error&) {
+    throw InvalidArgument(key + " must be " + what);
+  }
+}
+
+using Setter = std::function<void(TunerConfig&, py::handle, const std::string&)>;
+
+const std::map<std::string, Setter>& option_setters() {
+  static const std::map<std::string, Setter> setters = [] {
+    std::map<std::string, Setter> s;
+    const auto number = [](double FilterConfig::*m) {
+      return [m](TunerConfig& c, py::handle v, const std::string& k) { c.filter.*m = as<double>(v, k, "a number"); };
+    };
+    const auto vector = [](Vector FilterConfig::*m) {
+      return [m](TunerConfig& c, py::handle v, const std::string& k) { c.filter.*m = to_vector(v, k); };
+    };
+    for (auto [key, member] : std::initializer_list<std::pair<const char*, double FilterConfig::*>>{
+             {"error_level", &FilterConfig::error_level}, {"t_percentile", &FilterConfig::t_percentile},
+             {"gamma_factor", &FilterConfig::gamma_factor}, {"sigma_abs_ms", &FilterConfig::sigma_abs_ms},
+             {"sigma_min", &FilterConfig::sigma_min}, {"sigma_max", &FilterConfig::sigma_max},
+             {"gate_probability", &FilterConfig::gate_probability}, {"nis_threshold", &FilterConfig::nis_threshold},
+             {"throughput_ratio", &FilterConfig::throughput_ratio}, {"concurrency_ratio", &FilterConfig::concurrency_ratio},
+             {"rate_ratio", &FilterConfig::rate_ratio}, {"saturation_weight", &FilterConfig::saturation_weight},
+             {"jacobian_rel_step", &FilterConfig::jacobian_rel_step},
+             {"jacobian_floor_factor", &FilterConfig::jacobian_floor_factor}})
+      s[key] = number(member);
+    for (auto [key, member] : std::initializer_list<std::pair<const char*, Vector FilterConfig::*>>{
+             {"init_state", &FilterConfig::init_state}, {"percent_change", &FilterConfig::percent_change},
+             {"initial_change", &FilterConfig::initial_change}, {"min_state", &FilterConfig::min_state},
+             {"max_state", &FilterConfig::max_state}, {"expected_observations", &FilterConfig::expected_observations}})
+      s[key] = vector(member);
+    s["adaptive_window"] = [](TunerConfig& c, py::handle v, const std::string& k) { c.filter.adaptive_window = as<int>(v, k, "an integer"); };
+    s["parameterization"] = [](TunerConfig& c, py::handle v, const std::string& k) { c.filter.parameterization = parse_parameterization(as<std::string>(v, k, "a string")); };
+    s["noise"] = [](TunerConfig& c, py::handle v, const std::string& k) { c.filter.noise = parse_noise_mode(as<std::string>(v, k, "a string")); };
+    s["process_noise"] = [](TunerConfig& c, py::handle v, const std::string& k) { c.filter.process_noise = parse_process_noise(as<std::string>(v, k, "a string")); };
+    s["saturation"] = [](TunerConfig& c, py::handle v, const std::string& k) { c.filter.saturation = parse_saturation_policy(as<std::string>(v, k, "a string")); };
+    s["mode"] = [](TunerConfig& c, py::handle v, const std::string& k) { c.mode = parse_estimator_mode(as<std::string>(v, k, "a string")); };
+    s["guess_form"] = [](TunerConfig& c, py::handle v, const std::string& k) {
+      const auto name = as<std::string>(v, k, "a string");
+      if (name == "reference") c.guess_form = GuessForm::reference;
+      else if (name == "consistent") c.guess_form = GuessForm::consistent;
+      else throw InvalidArgument("unknown guess_form '" + name + "'; allowed: 'reference', 'consistent'");
+    };
+    const auto integer = [](int TunerConfig::*m) {
+      return [m](TunerConfig& c, py::handle v, const std::string& k) { c.*m = as<int>(v, k, "an integer"); };
+    };
+    for (auto [key, member] : std::initializer_list<std::pair<const char*, int TunerConfig::*>>{
+             {"init_obs", &TunerConfig::init_obs}, {"warm_up_cycles", &TunerConfig::warm_up_cycles},
+             {"window_size", &TunerConfig::window_size}, {"init_list_cap", &TunerConfig::init_list_cap},
+             {"max_per_cycle", &TunerConfig::max_per_cycle}, {"lockout_rejections", &TunerConfig::lockout_rejections}})
+      s[key] = integer(member);
+    const auto real = [](double TunerConfig::*m) {
+      return [m](TunerConfig& c, py::handle v, const std::string& k) { c.*m = as<double>(v, k, "a number"); };
+    };
+    s["residual_threshold"] = real(&TunerConfig::residual_threshold);
+    s["init_fit_threshold"] = real(&TunerConfig::init_fit_threshold);
+    s["kappa_max"] = real(&TunerConfig::kappa_max);
+    const auto flag = [](bool TunerConfig::*m) {
+      return [m](TunerConfig& c, py::handle v, const std::string& k) { c.*m = as<bool>(v, k, "True or False"); };
+    };
+    s["hold_back"] = flag(&TunerConfig::hold_back);
+    s["all_replicas"] = flag(&TunerConfig::all_replicas);
+    s["anchored_bounds"] = flag(&TunerConfig::anchored_bounds);
+    s["seeded_guess"] = flag(&TunerConfig::seeded_guess);
+    s["start"] = [](TunerConfig& c, py::handle v, const std::string& k) {
+      if (v.is_none()) c.start.reset();
+      else c.start = to_vector(v, k);
+    };
+    return s;
+  }();
+  return setters;
+}
+
+std::string option_names() {
+  std::string names;
+  for (const auto& [key, setter] : option_setters()) names += (names.empty() ? "" : ", ") + key;
+  return names;
+}
+
+// A validated configuration: the named model ("decode", "prefill-decode", "full"), the profile,
+// then the options on top.
+TunerConfig make_config(const std::string& config, const std::string& profile, const py::dict& options,
+                        const std::string& service_model) {
+  ModelSpec spec = ModelSpec::named(config);
+  spec.service_model = service_model;
+  TunerConfig c = TunerConfig::profile(profile, spec);
+  for (const auto& [key, value] : options) {
+    const auto name = py::str(key).cast<std::string>();
+    const auto it = option_setters().find(name);
+    if (it == option_setters().end())
+      throw InvalidArgument("unknown tuner option '" + name + "'; allowed: " + option_names());
+    it->second(c, value, name);
+  }
+  c.validate();
+  return c;
+}
+
+py::list vector_list(const Vector& v) {
+  py::list out;
+  for (Eigen::Index i = 0; i < v.size(); ++i) out.append(v[i]);
+  return out;
+}
+
+py::dict config_dict(const TunerConfig& c) {
+  const FilterConfig& f = c.filter;
+  py::dict d;
+  py::list state, channels;
+  for (const auto& s : f.model.state) state.append(s);
+  for (Channel ch : f.model.channels) channels.append(channel_name(ch));
+  d["service_model"] = f.model.service_model;
+  d["state"] = state;
+  d["channels"] = channels;
+  d["init_state"] = vector_list(f.init_state);
+  d["percent_change"] = vector_list(f.percent_change);
+  d["initial_change"] = vector_list(f.initial_change.size() ? f.initial_change : f.percent_change);
+  d["min_state"] = f.min_state.size() ? py::object(vector_list(f.min_state)) : py::none();
+  d["max_state"] = f.max_state.size() ? py::object(vector_list(f.max_state)) : py::none();
+  d["expected_observations"] = f.expected_observations.size() ? py::object(vector_list(f.expected_observations)) : py::none();
+  d["parameterization"] = parameterization_name(f.parameterization);
+  d["noise"] = noise_mode_name(f.noise);
+  d["error_level"] = f.error_level;
+  d["t_percentile"] = f.t_percentile;
+  d["gamma_factor"] = f.gamma_factor;
+  d["sigma_rel"] = f.sigma_rel();
+  d["sigma_abs_ms"] = f.sigma_abs_ms;
+  d["nis_threshold"] = f.threshold();
+  d["process_noise"] = process_noise_name(f.process_noise);
+  d["saturation"] = saturation_policy_name(f.saturation);
+  d["init_obs"] = c.init_obs;
+  d["warm_up_cycles"] = c.warm_up_cycles;
+  d["hold_back"] = c.hold_back;
+  d["mode"] = estimator_mode_name(c.mode);
+  d["window_size"] = c.window_size;
+  d["kappa_max"] = c.kappa_max;
+  d["lockout_rejections"] = c.lockout_rejections;
+  d["anchored_bounds"] = c.anchored_bounds;
+  d["start"] = c.start ? py::object(vector_list(*c.start)) : py::none();
+  return d;
+}
+
+double get_number(const py::dict& d, const char* key, double fallback) {
+  if (!d.contains(key) || d[key].is_none()) return fallback;
+  return as<double>(d[key], key, "a number");
+}
+
+Observation to_observation(const py::handle& item) {
+  if (!py::isinstance<py::dict>(item)) throw InvalidArgument("an observation must be a dict");
+  const auto d = py::reinterpret_borrow<py::dict>(item);
+  Observation o;
+  o.point.rate_rpm = get_number(d, "rate_rpm", kNotGiven);
+  o.point.in_tokens = get_number(d, "in_tokens", kNotGiven);
+  o.point.out_tokens = get_number(d, "out_tokens", kNotGiven);
+  const double batch = get_number(d, "max_batch", kNotGiven);
+  const double queue = get_number(d, "max_queue", 0.0);
+  if (!(std::isfinite(batch) && batch == std::floor(batch) && batch >= 1 && batch <= 1e7))
+    inferno::require(false, "max_batch", "an integer >= 1", batch);
+  if (!(std::isfinite(queue) && queue == std::floor(queue) && queue >= 0 && queue <= 1e7))
+    inferno::require(false, "max_queue", "an integer >= 0", queue);
+  o.point.max_batch = static_cast<int>(batch);
+  o.point.max_queue = static_cast<std::int64_t>(queue);
+  o.ttft_ms = get_number(d, "ttft_ms", kNotGiven);
+  o.itl_ms = get_number(d, "itl_ms", kNotGiven);
+  o.wait_ms = get_number(d, "wait_ms", kNotGiven);
+  o.throughput_rpm = get_number(d, "throughput_rpm", kNotGiven);
+  o.avg_concurrency = get_number(d, "avg_concurrency", kNotGiven);
+  if (d.contains("saturated") && !d["saturated"].is_none()) o.saturated = as<bool>(d["saturated"], "saturated", "True or False");
+  return o;
+}
+
+std::vector<Observation> to_observations(const py::iterable& items) {
+  std::vector<Observation> out;
+  for (const auto& item : items) out.push_back(to_observation(item));
+  return out;
+}
+
+py::object optional_number(double v) { return std::isfinite(v) ? py::object(py::float_(v)) : py::none(); }
+
+py::dict step_dict(const StepResult& r, const ModelSpec& spec) {
+  py::dict d;
+  d["outcome"] = outcome_name(r.outcome);
+  d["accepted"] = is_accepted(r.outcome);
+  d["reason"] = r.reason;
+  for (std::size_t j = 0; j < spec.channels.size(); ++j) {
+    const std::string ch = channel_name(spec.channels[j]);
+    const auto J = static_cast<Eigen::Index>(j);
+    d[py::str("observed_" + ch + "_ms")] = r.observed.size() > J ? optional_number(r.observed[J]) : py::none();
+    d[py::str("predicted_" + ch + "_ms")] = r.predicted.size() > J ? optional_number(r.predicted[J]) : py::none();
+    d[py::str("innovation_" + ch + "_ms")] = r.innovation.size() > J ? optional_number(r.innovation[J]) : py::none();
+    d[py::str("innovation_std_" + ch + "_ms")] =
+        r.innovation_cov.rows() > J ? optional_number(std::sqrt(r.innovation_cov(J, J))) : py::none();
+  }
+  d["nis"] = r.nis ? py::object(py::float_(*r.nis)) : py::none();
+  d["gate_skipped"] = r.gate_skipped;
+  d["one_sided_jacobian"] = r.one_sided_jacobian;
+  d["saturated"] = r.saturated;
+  d["saturation_reason"] = r.saturation_reason;
+  py::list at_bounds;
+  for (Eigen::Index i = 0; i < r.at_bounds.size(); ++i) at_bounds.append(bool(r.at_bounds[i]));
+  d["at_bounds"] = at_bounds;
+  return d;
+}
+
+py::dict named(const Vector& v, const std::vector<std::string>& names) {
+  py::dict d;
+  for (std::size_t i = 0; i < names.size() && static_cast<Eigen::Index>(i) < v.size(); ++i)
+    d[py::str(names[i])] = optional_number(v[static_cast<Eigen::Index>(i)]);
+  return d;
+}
+
+py::dict estimate_values(const Estimate& e, const ModelSpec& spec) {
+  py::dict d;
+  d["params"] = named(e.x, spec.state);
+  d["stddev"] = named(e.stddev, spec.state);
+  d["rel_stddev"] = named(e.rel_stddev, spec.state);
+  d["lower95"] = named(e.lower95, spec.state);
+  d["upper95"] = named(e.upper95, spec.state);
+  d["covariance"] = e.covariance.allFinite() ? py::object(py::cast(e.covariance)) : py::none();
+  d["correlation"] = e.correlation.allFinite() ? py::object(py::cast(e.correlation)) : py::none();
+  py::dict sigma;
+  for (std::size_t j = 0; j < spec.channels.size() && static_cast<Eigen::Index>(j) < e.sigma_rel.size(); ++j)
+    sigma[channel_name(spec.channels[j])] = e.sigma_rel[static_cast<Eigen::Index>(j)];
+  d["sigma_rel"] = sigma;
+  d["queue_model_version"] = kQueueModelVersion;
+  return d;
+}
+
+py::dict tuner_estimate_dict(const TunerEstimate& e, const ModelSpec& spec) {
+  py::dict d = estimate_values(e.values, spec);
+  d["source"] = e.source;
+  d["kappa"] = std::isfinite(e.kappa) ? py::object(py::float_(e.kappa)) : py::none();
+  d["ill_conditioned"] = !std::isfinite(e.kappa) || !e.identifiable;
+  d["identifiable"] = e.identifiable;
+  d["nis"] = e.nis ? py::object(py::float_(*e.nis)) : py::none();
+  py::dict innovation;
+  for (std::size_t j = 0; j < spec.channels.size(); ++j)
+    innovation[channel_name(spec.channels[j])] =
+        e.innovation.size() > static_cast<Eigen::Index>(j) ? optional_number(e.innovation[static_cast<Eigen::Index>(j)]) : py::none();
+  d["innovation"] = innovation;
+  d["innovation_cov"] = e.innovation_cov.size() ? py::object(py::cast(e.innovation_cov)) : py::none();
+  d["outcome"] = outcome_name(e.outcome);
+  py::dict at_bounds;
+  for (std::size_t i = 0; i < spec.state.size() && static_cast<Eigen::Index>(i) < e.at_bounds.size(); ++i)
+    at_bounds[py::str(spec.state[i])] = bool(e.at_bounds[static_cast<Eigen::Index>(i)]);
+  d["at_bounds"] = at_bounds;
+  d["update_count"] = e.update_count;
+  d["observation_count"] = e.observation_count;
+  d["cycle"] = e.cycle;
+  d["warming_up"] = e.warming_up;
+  d["phase"] = phase_name(e.phase);
+  d["needs_calibration"] = e.needs_calibration;
+  return d;
+}
+
+py::dict fit_dict(const FitResult& f, const ModelSpec& spec, bool log_band) {
+  py::dict d;
+  d["status"] = fit_status_name(f.status);
+  d["source"] = f.source;
+  d["objective"] = f.objective;
+  d["kappa"] = std::isfinite(f.kappa) ? py::object(py::float_(f.kappa)) : py::none();
+  d["evaluations"] = f.evaluations;
+  d["stop"] = f.stop;
+  d["dropped"] = f.dropped;
+  if (f.x.size()) {
+    py::dict values = estimate_values(make_estimate(f.x, f.covariance ? *f.covariance : Matrix(), log_band), spec);
+    for (const auto& [k, v] : values) d[k] = v;
+  } else {
+    d["params"] = py::none();
+  }
+  return d;
+}
+
+py::dict cycle_dict(const CycleResult& r, const ModelSpec& spec, bool log_band) {
+  py::dict d;
+  d["cycle"] = r.cycle;
+  py::list steps;
+  for (const auto& s : r.steps) steps.append(step_dict(s, spec));
+  d["steps"] = steps;
+  d["stored"] = r.stored;
+  d["fit"] = r.fit ? py::object(fit_dict(*r.fit, spec, log_band)) : py::none();
+  d["lockout_recovery"] = r.lockout_recovery;
+  d["excursion"] = r.excursion;
+  d["phase"] = phase_name(r.phase);
+  d["warming_up"] = r.warming_up;
+  return d;
+}
+
+py::dict counts_dict(const std::array<long, kOutcomeCount>& counts) {
+  py::dict d;
+  for (int i = 0; i < kOutcomeCount; ++i) d[outcome_name(static_cast<Outcome>(i))] = counts[static_cast<std::size_t>(i)];
+  return d;
+}
+
+StepOptions step_options(bool skip_gate, bool plain, bool model_saturation, bool learn_noise) {
+  StepOptions o;
+  o.skip_gate = skip_gate;
+  o.plain = plain;
+  o.model_saturation = model_saturation;
+  o.learn_noise = learn_noise;
+  return o;
+}
+
+}  // namespace
+
+void bind_tuner(py::module_& parent) {
+  py::module_ m = parent.def_submodule("tuner", "Parameter tuner: EKF, cold-start fits, identifiability");
+
+  m.def("make_config", [](const std::string& config, const std::string& profile, const py::dict& options, const std::string& service_model) {
+        return config_dict(make_config(config, profile, options, service_model));
+      }, py::arg("config"), py::arg("profile"), py::arg("options"), py::arg("service_model") = "iteration",
+      "The effective configuration (validated) as a dict.");
+  m.def("option_names", &option_names);
+
+  py::class_<VariantTuner>(m, "VariantTuner")
+      .def(py::init([](const std::string& config, const std::string& profile, const py::dict& options, const std::string& service_model) {
+             return std::make_unique<VariantTuner>(make_config(config, profile, options, service_model));
+           }), py::arg("config"), py::arg("profile"), py::arg("options"), py::arg("service_model") = "iteration")
+      .def("cycle", [](VariantTuner& t, const py::iterable& observations) {
+             const std::vector<Observation> obs = to_observations(observations);
+             CycleResult r;
+             {
+               py::gil_scoped_release release;
+               r = t.cycle(obs);
+             }
+             return cycle_dict(r, t.config().filter.model, t.config().filter.parameterization == Parameterization::log);
+           })
+      .def("estimate", [](const VariantTuner& t) -> py::object {
+             if (!t.has_estimate()) return py::none();
+             return tuner_estimate_dict(t.estimate(), t.config().filter.model);
+           })
+      .def_property_readonly("warming_up", &VariantTuner::warming_up)
+      .def_property_readonly("phase", [](const VariantTuner& t) { return phase_name(t.phase()); })
+      .def_property_readonly("update_count", &VariantTuner::update_count)
+      .def_property_readonly("outcome_counts", [](const VariantTuner& t) { return counts_dict(t.outcome_counts()); })
+      .def_property_readonly("config", [](const VariantTuner& t) { return config_dict(t.config()); })
+      .def_property_readonly("state_names", [](const VariantTuner& t) { return t.config().filter.model.state; })
+      .def_property_readonly("channel_names", [](const VariantTuner& t) {
+        std::vector<std::string> names;
+        for (Channel c : t.config().filter.model.channels) names.push_back(channel_name(c));
+        return names;
+      });
+
+  py::class_<ParameterFilter>(m, "ParameterFilter")
+      .def(py::init([](const std::string& config, const std::string& profile, const py::dict& options, const std::string& service_model) {
+             return std::make_unique<ParameterFilter>(make_config(config, profile, options, service_model).filter);
+           }), py::arg("config"), py::arg("profile"), py::arg("options"), py::arg("service_model") = "iteration")
+      .def("predict", &ParameterFilter::predict, py::arg("scale") = 1.0)
+      .def("step", [](ParameterFilter& f, const py::dict& observation, bool skip_gate, bool plain, bool model_saturation, bool learn_noise) {
+             const Observation o = to_observation(observation);
+             StepResult r;
+             {
+               py::gil_scoped_release release;
+               r = f.step(o, step_options(skip_gate, plain, model_saturation, learn_noise));
+             }
+             return step_dict(r, f.config().model);
+           }, py::arg("observation"), py::arg("skip_gate") = false, py::arg("plain") = false,
+           py::arg("model_saturation") = false, py::arg("learn_noise") = true)
+      .def("steps", [](ParameterFilter& f, const py::iterable& observations, bool skip_gate, bool plain, bool records) {
+             const std::vector<Observation> obs = to_observations(observations);
+             std::vector<StepResult> results(obs.size());
+             {
+               py::gil_scoped_release release;
+               const StepOptions options = step_options(skip_gate, plain, false, true);
+               for (std::size_t i = 0; i < obs.size(); ++i) results[i] = f.step(obs[i], options);
+             }
+             py::list out;
+             for (const auto& r : results) {
+               if (records) out.append(step_dict(r, f.config().model));
+               else out.append(outcome_name(r.outcome));  // outcomes only: the cheap form for long replays
+             }
+             return out;
+           }, py::arg("observations"), py::arg("skip_gate") = false, py::arg("plain") = false, py::arg("records") = true)
+      .def("reset", [](ParameterFilter& f, const Vector& x) { f.reset(x); }, py::arg("x"))
+      .def("estimate", [](const ParameterFilter& f) { return estimate_values(f.estimate(), f.config().model); })
+      .def_property_readonly("x", &ParameterFilter::x)
+      .def_property_readonly("state", &ParameterFilter::state)
+      .def_property_readonly("covariance", &ParameterFilter::covariance)
+      .def_property_readonly("outcome_counts", [](const ParameterFilter& f) { return counts_dict(f.outcome_counts()); })
+      .def_property_readonly("state_names", [](const ParameterFilter& f) { return f.config().model.state; });
+
+  m.def("fit", [](const std::string& config, const py::dict& options, const py::iterable& observations,
+                  const std::optional<Vector>& start, const std::string& service_model) {
+        TunerConfig c = make_config(config, "inferno", options, service_model);
+        const std::vector<Observation> obs = to_observations(observations);
+        ObservationModel model(c.filter.model);
+        EstimatorOptions eo;
+        eo.min_obs = 1;
+        eo.capacity = 0;
+        eo.kappa_max = c.kappa_max;
+        if (c.seeded_guess) eo.seed = c.filter.init_state;
+        eo.guess_form = c.guess_form;
+        InitEstimator estimator(model, eo);
+        py::list invalid;
+        for (std::size_t i = 0; i < obs.size(); ++i) {
+          const std::string why = model.invalid_reason(obs[i]);
+          if (!why.empty()) {
+            invalid.append(py::make_tuple(i, why));
+            continue;
+          }
+          estimator.add({obs[i], 1.0});
+        }
+        if (estimator.count() == 0) throw InvalidArgument("no valid observation to fit");
+        FitResult r;
+        {
+          py::gil_scoped_release release;
+          r = estimator.fit(start);
+        }
+        py::dict d = fit_dict(r, c.filter.model, c.filter.parameterization == Parameterization::log);
+        d["invalid"] = invalid;
+        d["observations_used"] = estimator.count();
+        return d;
+      }, py::arg("config"), py::arg("options"), py::arg("observations"), py::arg("start") = py::none(),
+      py::arg("service_model") = "iteration");
+
+  m.def("condition_number", [](const std::string& config, const py::iterable& observations, const Vector& x,
+                               const std::string& service_model) {
+        ModelSpec spec = ModelSpec::named(config);
+        spec.service_model = service_model;
+        ObservationModel model(spec);
+        std::vector<FitPoint> points;
+        for (const auto& o : to_observations(observations)) points.push_back({o, 1.0});
+        return condition_number(model, points, x);
+      }, py::arg("config"), py::arg("observations"), py::arg("x"), py::arg("service_model") = "iteration");
+
+  m.def("evaluate", [](const std::string& config, const py::dict& observation, const Vector& x, const std::string& service_model) {
+        ModelSpec spec = ModelSpec::named(config);
+        spec.service_model = service_model;
+        ObservationModel model(spec);
+        Vector out;
+        std::string detail;
+        const ModelError e = model.evaluate(x, to_observation(observation).point, out, &detail);
+        if (e != ModelError::none) throw InvalidArgument(std::string("the model cannot evaluate this point (") + model_error_name(e) + "): " + detail);
+        py::dict d;
+        for (std::size_t j = 0; j < spec.channels.size(); ++j)
+          d[py::str(std::string(channel_name(spec.channels[j])) + "_ms")] = out[static_cast<Eigen::Index>(j)];
+        return d;
+      }, py::arg("config"), py::arg("observation"), py::arg("x"), py::arg("service_model") = "iteration");
+
+  m.def("guess_init_state", [](double ttft_ms, double itl_ms, double in_tokens, double out_tokens,
+                               const std::optional<Vector>& seed, const std::string& form) -> py::object {
+        GuessForm f = GuessForm::reference;
+        if (form == "consistent") f = GuessForm::consistent;
+        else if (form != "reference") throw InvalidArgument("unknown guess form '" + form + "'; allowed: 'reference', 'consistent'");
+        const auto g = guess_init_state(ttft_ms, itl_ms, in_tokens, out_tokens, seed ? *seed : Vector(), f);
+        if (!g) return py::none();
+        return py::cast(*g);
+      }, py::arg("ttft_ms"), py::arg("itl_ms"), py::arg("in_tokens"), py::arg("out_tokens"),
+      py::arg("seed") = py::none(), py::arg("form") = "reference");
+
+  m.def("chi_square_quantile", &chi_square_quantile, py::arg("p"), py::arg("dof"));
+  m.def("numerical_jacobian", [](const VectorFn& f, const Vector& x, double rel_step) { return numerical_jacobian(f, x, rel_step); },
+        py::arg("f"), py::arg("x"), py::arg("rel_step") = 0.01);
+
+  py::class_<Limiter>(m, "Limiter")
+      .def(py::init([](const std::optional<Vector>& lower, const std::optional<Vector>& upper, int dim) {
+             return Limiter(lower ? *lower : Vector(), upper ? *upper : Vector(), dim);
+           }), py::arg("lower"), py::arg("upper"), py::arg("dim"))
+      .def("clamp", [](const Limiter& l, Vector x) { l.clamp(x); return x; });
+
+  py::class_<KalmanFilter>(m, "KalmanFilter")
+      .def(py::init<int, int, const Vector&, const Matrix&>(), py::arg("n"), py::arg("m"),
+           py::arg("x0") = Vector(), py::arg("P0") = Matrix())
+      .def("set_Q", &KalmanFilter::set_Q).def("set_R", &KalmanFilter::set_R)
+      .def("set_F", &KalmanFilter::set_F).def("set_H", &KalmanFilter::set_H)
+      .def("set_limiter", &KalmanFilter::set_limiter)
+      .def("predict", [](KalmanFilter& k, const std::optional<Matrix>& Q) { if (Q) k.predict(*Q); else k.predict(); }, py::arg("Q") = py::none())
+      .def("update", [](KalmanFilter& k, const Vector& z, const std::optional<Matrix>& R) { if (R) k.update(z, *R); else k.update(z); },
+           py::arg("z"), py::arg("R") = py::none())
+      .def_property_readonly("x", &KalmanFilter::x).def_property_readonly("P", &KalmanFilter::P)
+      .def_property_readonly("Q", &KalmanFilter::Q).def_property_readonly("R", &KalmanFilter::R)
+      .def_property_readonly("F", &KalmanFilter::F).def_property_readonly("H", &KalmanFilter::H)
+      .def_property_readonly("y", &KalmanFilter::y).def_property_readonly("S", &KalmanFilter::S)
+      .def_property_readonly("K", &KalmanFilter::K).def_property_readonly("nis", &KalmanFilter::nis);
+
+  py::class_<ExtendedKalmanFilter, KalmanFilter>(m, "ExtendedKalmanFilter")
+      .def(py::init<int, int, const Vector&, const Matrix&>(), py::arg("n"), py::arg("m"),
+           py::arg("x0") = Vector(), py::arg("P0") = Matrix())
+      .def("set_f", &ExtendedKalmanFilter::set_f)
+      .def("set_h", &ExtendedKalmanFilter::set_h)
+      .def("set_jacobian_step", &ExtendedKalmanFilter::set_jacobian_step);
+}

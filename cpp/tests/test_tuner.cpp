@@ -474,3 +474,275 @@ TEST_CASE("6.3: real-data parity replay of tuner-exp13 (reference profile)", "[t
   CHECK(within(abs_sum / 20, 0.11, 0.10));
   CHECK(within(std::sqrt(sq_sum / 20), 0.14, 0.10));
 }
+
+namespace {
+// Observations of `truth` at diverse operating points with multiplicative noise.
+std::vector<Observation> noisy_series(const Vector& truth, int count, double noise, unsigned seed) {
+  std::mt19937_64 rng(seed);
+  std::normal_distribution<double> gauss(0.0, noise);
+  const double rates[] = {20, 40, 60, 80};
+  const double mixes[][2] = {{500, 400}, {1500, 1000}, {2500, 300}};
+  std::vector<Observation> out;
+  for (int k = 0; k < count; ++k) {
+    Observation o = truth_obs(truth, rates[k % 4], mixes[k % 3][0], mixes[k % 3][1], 128, 1024);
+    o.ttft_ms *= 1 + gauss(rng);
+    o.itl_ms *= 1 + gauss(rng);
+    out.push_back(o);
+  }
+  return out;
+}
+}  // namespace
+
+TEST_CASE("synthetic recovery: within 5 % of the truth after 30 noisy observations", "[tuner][recovery]") {
+  const Vector truth = v({8, 0.016, 0.0005});
+  for (unsigned seed : {1u, 2u, 3u}) {
+    VariantTuner tuner(TunerConfig::profile("inferno"));
+    for (const Observation& o : noisy_series(truth, 30, 0.05, seed)) tuner.cycle({o});
+    REQUIRE(tuner.has_estimate());
+    const TunerEstimate e = tuner.estimate();
+    INFO("seed " << seed << ": " << e.values.x.transpose());
+    for (int i = 0; i < 3; ++i) CHECK(within(e.values.x[i], truth[i], 0.05));
+    CHECK(e.source == "ekf");
+    CHECK(e.identifiable);
+    CHECK(e.phase == Phase::normal);
+    // The reported uncertainty is consistent: stddev = sqrt(diag(P)), bands bracket the value.
+    for (int i = 0; i < 3; ++i) {
+      CHECK(e.values.stddev[i] == Approx(std::sqrt(e.values.covariance(i, i))).epsilon(1e-12));
+      CHECK(e.values.lower95[i] < e.values.x[i]);
+      CHECK(e.values.upper95[i] > e.values.x[i]);
+    }
+  }
+}
+
+TEST_CASE("an outlier is rejected by the NIS gate and the state restored exactly", "[tuner][gate]") {
+  const Vector truth = v({8, 0.016, 0.0005});
+  VariantTuner tuner(TunerConfig::profile("inferno"));
+  const auto series = noisy_series(truth, 30, 0.05, 7);
+  for (const Observation& o : series) tuner.cycle({o});
+  const TunerEstimate before = tuner.estimate();
+  Observation outlier = series.back();
+  outlier.itl_ms *= 10;
+  const CycleResult r = tuner.cycle({outlier});
+  REQUIRE(r.steps.size() == 1);
+  CHECK(r.steps[0].outcome == Outcome::rejected_gate);
+  REQUIRE(r.steps[0].nis);
+  CHECK(*r.steps[0].nis > 7.378);
+  CHECK_FALSE(r.stored);
+  const TunerEstimate after = tuner.estimate();
+  CHECK(after.values.x == before.values.x);
+  // Per-cycle process noise: the cycle's predict stays (the state, not P, is what must not move).
+  CHECK(after.update_count == before.update_count);
+}
+
+TEST_CASE("hold-back count: (INIT_OBS - 1) + (WARM_UP - 1) cycles", "[tuner][warmup]") {
+  const Vector truth = v({8, 0.016, 0.0005});
+  const auto series = noisy_series(truth, 20, 0.02, 11);
+  struct Case { int init_obs, warm_up; bool hold_back; int expected; };
+  for (const Case c : {Case{5, 5, true, 8}, Case{3, 3, true, 4}, Case{5, 0, true, 4}, Case{5, 5, false, 4}, Case{1, 1, true, 0}}) {
+    TunerConfig config = TunerConfig::profile("inferno");
+    config.init_obs = c.init_obs;
+    config.warm_up_cycles = c.warm_up;
+    config.hold_back = c.hold_back;
+    VariantTuner tuner(config);
+    int warming = 0, first_estimate = 0;
+    for (int k = 0; k < 20; ++k) {
+      tuner.cycle({series[static_cast<std::size_t>(k)]});
+      warming += tuner.warming_up();
+      if (!first_estimate && tuner.has_estimate()) first_estimate = k + 1;
+    }
+    INFO("init_obs " << c.init_obs << ", warm-up " << c.warm_up << ", hold-back " << c.hold_back);
+    CHECK(warming == c.expected);
+    CHECK(first_estimate == c.init_obs);
+  }
+}
+
+TEST_CASE("saturated observations are excluded, down-weighted or used per policy", "[tuner][saturation]") {
+  const Vector truth = v({8, 0.016, 0.0005});
+  Observation o = truth_obs(truth, 30, 1000, 500, 64, 256);
+  o.avg_concurrency = 0.96 * 64;
+  FilterConfig c = FilterConfig::profile("inferno");
+  c.init_state = truth;
+  ParameterFilter exclude(c);
+  const Vector x0 = exclude.x();  // exp(ln x): equal to the truth to rounding only
+  const StepResult r = exclude.step(o);
+  CHECK(r.outcome == Outcome::skipped_saturated);
+  CHECK(r.reason.find("average concurrency") != std::string::npos);
+  CHECK(exclude.x() == x0);
+  c.saturation = SaturationPolicy::downweight;
+  ParameterFilter down(c);
+  const StepResult d = down.step(o);
+  CHECK(d.outcome == Outcome::accepted_downweighted);
+  c.saturation = SaturationPolicy::use;
+  ParameterFilter use(c);
+  CHECK(use.step(o).outcome == Outcome::accepted);
+  // The down-weighted step moved the state less than the full-weight one.
+  Observation off = o;
+  off.itl_ms *= 1.2;
+  ParameterFilter d2(c), u2(c);
+  d2.reset(truth);
+  u2.reset(truth);
+  FilterConfig cd = c;
+  cd.saturation = SaturationPolicy::downweight;
+  ParameterFilter d3(cd);
+  const double moved_full = (u2.step(off), (u2.x() - truth).cwiseQuotient(truth).norm());
+  const double moved_down = (d3.step(off), (d3.x() - truth).cwiseQuotient(truth).norm());
+  CHECK(moved_down < 0.2 * moved_full);
+  // Throughput below 95 % of the arrival rate and an explicit flag are signals too.
+  Observation t = truth_obs(truth, 30, 1000, 500, 64, 256);
+  t.throughput_rpm = 0.9 * 30;
+  CHECK(exclude.step(t).outcome == Outcome::skipped_saturated);
+  Observation flagged = truth_obs(truth, 30, 1000, 500, 64, 256);
+  flagged.saturated = true;
+  CHECK(exclude.step(flagged).outcome == Outcome::skipped_saturated);
+}
+
+TEST_CASE("log parameters: the estimate stays positive and the band is multiplicative", "[tuner][filter]") {
+  const Vector truth = v({8, 0.016, 0.0005});
+  FilterConfig c = FilterConfig::profile("inferno");
+  ParameterFilter f(c);
+  for (const Observation& o : noisy_series(truth, 12, 0.05, 5)) f.step(o, StepOptions{true, false, false, true});
+  const Estimate e = f.estimate();
+  for (int i = 0; i < 3; ++i) {
+    CHECK(e.x[i] > 0);
+    // exp(θ ± 1.96σ_θ): the band's geometric mean is the estimate.
+    CHECK(std::sqrt(e.lower95[i] * e.upper95[i]) == Approx(e.x[i]).epsilon(1e-9));
+  }
+  // The covariance in linear units is D P_θ D.
+  const Matrix expected = e.x.asDiagonal() * f.covariance() * e.x.asDiagonal();
+  CHECK((e.covariance - expected).cwiseAbs().maxCoeff() <= 1e-15 * expected.cwiseAbs().maxCoeff());
+}
+
+TEST_CASE("invalid observations and model errors are typed outcomes, never sentinels", "[tuner][filter]") {
+  FilterConfig c = FilterConfig::profile("inferno");
+  ParameterFilter f(c);
+  const Vector x0 = f.x();
+  Observation bad = point(-5, 100, 100, 64, 0);
+  bad.ttft_ms = 10;
+  bad.itl_ms = 5;
+  StepResult r = f.step(bad);
+  CHECK(r.outcome == Outcome::skipped_invalid);
+  CHECK(r.reason.find("rate_rpm") != std::string::npos);
+  Observation missing = point(30, 100, 100, 64, 0);
+  missing.ttft_ms = 10;
+  r = f.step(missing);
+  CHECK(r.outcome == Outcome::skipped_invalid);
+  CHECK(r.reason.find("itl_ms") != std::string::npos);
+  CHECK(f.x() == x0);
+  CHECK(f.outcome_counts()[static_cast<std::size_t>(Outcome::skipped_invalid)] == 2);
+  // Configuration errors name the field.
+  FilterConfig wrong = c;
+  wrong.init_state = v({5.0, 0.05});
+  CHECK_THROWS_WITH(ParameterFilter(wrong), Catch::Contains("init_state"));
+  wrong = c;
+  wrong.min_state = v({10, 5e-4, 5e-7});
+  CHECK_THROWS_WITH(ParameterFilter(wrong), Catch::Contains("within [min_state, max_state]"));
+  CHECK_THROWS_WITH(ModelSpec::named("decoder"), Catch::Contains("'decode', 'prefill-decode', 'full'"));
+}
+
+TEST_CASE("adaptive observation noise learns the residual level", "[tuner][noise]") {
+  const Vector truth = v({8, 0.016, 0.0005});
+  FilterConfig c = FilterConfig::profile("inferno");
+  c.init_state = truth;
+  c.noise = NoiseMode::adaptive;
+  ParameterFilter f(c);
+  const double initial = f.noise_variance()[1];
+  for (const Observation& o : noisy_series(truth, 120, 0.02, 9)) f.step(o);
+  // 2 % noise: the relative variance falls from σ_rel² ≈ 0.0104 towards ≈ 0.02² (clamped at 0.01²).
+  CHECK(f.noise_variance()[1] < 0.25 * initial);
+  CHECK(f.noise_variance()[1] >= 0.01 * 0.01);
+  CHECK(std::sqrt(f.noise_variance()[1]) < 0.05);
+}
+
+TEST_CASE("lock-out recovery re-fits the recent observations after repeated gate rejections", "[tuner][lockout]") {
+  // The variant changes: α doubles. The gate rejects the new regime; after 5 rejections the
+  // tuner re-fits the recent window and re-enters warm-up.
+  const Vector before = v({8, 0.016, 0.0005}), after = v({16, 0.016, 0.0005});
+  TunerConfig config = TunerConfig::profile("inferno");
+  config.window_size = 6;
+  VariantTuner tuner(config);
+  for (const Observation& o : noisy_series(before, 20, 0.02, 3)) tuner.cycle({o});
+  REQUIRE(within(tuner.estimate().values.x[0], 8, 0.05));
+  bool recovered = false;
+  for (const Observation& o : noisy_series(after, 30, 0.02, 4)) recovered = tuner.cycle({o}).lockout_recovery || recovered;
+  CHECK(recovered);
+  CHECK(within(tuner.estimate().values.x[0], 16, 0.10));
+}
+
+TEST_CASE("sliding-window mode: S6, S8 and S9 of the service vectors", "[tuner][swnm]") {
+  Observation s6 = point(15, 120, 700, 64, 0);
+  s6.ttft_ms = 55;
+  s6.itl_ms = 6;
+  SECTION("S6: no estimate before INIT_OBS observations, then positive parameters") {
+    TunerConfig c = TunerConfig::profile("reference");
+    c.warm_up_cycles = 0;
+    c.init_obs = 3;
+    c.hold_back = false;
+    c.mode = EstimatorMode::sliding_window;
+    c.window_size = 5;
+    c.init_fit_threshold = 0;
+    c.kappa_max = 0;
+    VariantTuner t(c);
+    CHECK_FALSE(t.cycle({s6}).stored);
+    CHECK_FALSE(t.cycle({s6}).stored);
+    CHECK(t.cycle({s6}).stored);
+    CHECK((t.estimate().values.x.array() > 0).all());
+  }
+  SECTION("S8: a poor init fit sends the pair to the EKF for good") {
+    TunerConfig c = TunerConfig::profile("reference");
+    c.warm_up_cycles = 0;
+    c.init_obs = 2;
+    c.hold_back = false;
+    c.mode = EstimatorMode::sliding_window;
+    c.init_fit_threshold = 1e-4;
+    c.kappa_max = 0;
+    VariantTuner t(c);
+    Observation second = point(30, 200, 1500, 64, 0);
+    second.ttft_ms = 120;
+    second.itl_ms = 12;
+    t.cycle({s6});
+    const CycleResult r = t.cycle({second});
+    CHECK_FALSE(r.stored);
+    REQUIRE(r.fit);
+    CHECK(r.fit->reference_fit_value() > 1e-4);
+    CHECK_FALSE(t.warming_up());  // on the EKF fallback no window is awaited
+    const CycleResult next = t.cycle({s6});
+    CHECK(next.stored);  // the EKF path now stores estimates
+    CHECK(t.estimate().source == "ekf");
+  }
+  SECTION("S9: threshold 0 keeps the window") {
+    TunerConfig c = TunerConfig::profile("reference");
+    c.warm_up_cycles = 0;
+    c.init_obs = 1;
+    c.hold_back = false;
+    c.mode = EstimatorMode::sliding_window;
+    c.init_fit_threshold = 0;
+    c.kappa_max = 0;
+    VariantTuner t(c);
+    CHECK(t.cycle({s6}).stored);
+    CHECK(t.estimate().source == "swnm");
+  }
+}
+
+TEST_CASE("S10-S11: the EKF excursion from a held fit moves only what one observation determines", "[tuner][swnm]") {
+  TunerConfig c = TunerConfig::profile("reference");
+  c.warm_up_cycles = 0;
+  c.init_obs = 2;
+  c.hold_back = false;
+  c.mode = EstimatorMode::sliding_window;
+  c.window_size = 5;
+  c.kappa_max = 1000;
+  c.init_fit_threshold = 0;
+  c.filter.init_state = v({8.0, 0.016, 0.0005});
+  VariantTuner t(c);
+  Observation s10 = point(15, 120, 700, 64, 0);
+  s10.ttft_ms = 55;
+  s10.itl_ms = 6;
+  t.cycle({s10});
+  t.cycle({s10});  // ready: the init fit is ill-conditioned, the guess seeds the window
+  const CycleResult r = t.cycle({s10});
+  CHECK(r.excursion);
+  const Vector x = t.estimate().values.x;
+  CHECK((x.array() > 0).all());
+  CHECK(x[1] >= 0.0016);
+  CHECK(x[2] >= 5e-5);
+}

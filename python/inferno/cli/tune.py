@@ -1,0 +1,212 @@
+"""``inferno tune OBSERVATIONS.csv``: learn α, β, γ of a variant from observed latencies.
+
+Each row of the CSV file is one control cycle of one replica. Two layouts are read:
+  inferno           columns rate_rpm, in_tokens, out_tokens, max_batch, [max_queue], ttft_ms,
+                    itl_ms, [wait_ms], [throughput_rpm], [avg_concurrency], [saturated], [cycle]
+                    (rows sharing a `cycle` value are one cycle of several replicas)
+  offline-observer  the reference's RPM,tokens,avgConcurrency,maxConcurrency,avgWait,avgITL
+                    (UTF-8 BOM allowed; decode-only: no prompt tokens, wait and ITL observed)
+Malformed rows are reported with their line number and skipped.
+
+Configurations: decode (α, β from wait and ITL; γ = 0), prefill-decode (α, β, γ from TTFT and
+ITL), full (α, β, γ from TTFT, ITL and wait). Default: decode for the offline-observer layout,
+prefill-decode otherwise. --replay runs the reference's offline replay instead (reference profile,
+plain steps, the first row only constructs the filter).
+
+Exit status: 0 estimate produced from every row, 2 rows skipped or no estimate yet, 1 input error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import math
+import sys
+import warnings
+from typing import Any, TextIO
+
+import pandas as pd
+
+from .. import tuner as T
+
+HISTORY_COLUMNS = ["cycle", "phase", "outcome", "nis"]
+
+
+def add_parser(commands: Any) -> None:
+    p = commands.add_parser("tune", help="learn alpha, beta, gamma from observed TTFT/ITL (extended Kalman filter)",
+                            description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("observations", metavar="OBSERVATIONS.csv", help="observations, one row per replica and cycle")
+    p.add_argument("--config", choices=list(T.CONFIGS), help="parameters and observed channels (see above)")
+    p.add_argument("--profile", choices=list(T.PROFILES), default="inferno",
+                   help="inferno (log parameters, relative noise, saturation excluded; default) or reference")
+    p.add_argument("--init", type=_params, metavar="A,B[,G]",
+                   help="known starting parameters: no cold start (the filter starts here)")
+    p.add_argument("--seed", type=_params, metavar="A,B[,G]",
+                   help="the configuration's initial state (seeds the cold-start guess; default as shipped)")
+    p.add_argument("--layout", choices=list(T.LAYOUTS), default="auto", help="CSV layout (default: from the header)")
+    p.add_argument("--mode", choices=["ekf", "sliding-window"], help="estimator after the cold start (default ekf)")
+    p.add_argument("--init-obs", type=_positive_int, metavar="K", help="observations collected before the cold-start fit (default 5)")
+    p.add_argument("--warm-up", type=_non_negative_int, metavar="C", help="cycles with the NIS gate skipped (default 5)")
+    p.add_argument("--gate", type=float, metavar="P", help="NIS gate probability in (0, 1) (default 0.975: 7.378 for 2 channels)")
+    p.add_argument("--noise", choices=["relative", "expected", "adaptive"], help="observation-noise model")
+    p.add_argument("--replay", action="store_true", help="the reference's offline replay (see above)")
+    p.add_argument("--history", action="store_true", help="also print every step")
+    p.add_argument("--format", choices=["table", "json", "csv"], default="table")
+    p.set_defaults(run=run)
+
+    def usage_error(message: str) -> None:  # exit 1 like every input error (2 means "partial")
+        p.print_usage(sys.stderr)
+        p.exit(1, f"{p.prog}: error: {message}\n")
+
+    p.error = usage_error  # type: ignore[method-assign]
+
+
+def _params(text: str) -> list[float]:
+    try:
+        values = [float(v) for v in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated numbers like 8,0.016,0.0005, got {text!r}") from None
+    if not 2 <= len(values) <= 3 or not all(math.isfinite(v) and v > 0 for v in values):
+        raise argparse.ArgumentTypeError(f"expected 2 or 3 numbers > 0 (alpha,beta[,gamma]), got {text!r}")
+    return values
+
+
+def _positive_int(text: str) -> int:
+    value = _non_negative_int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {value}")
+    return value
+
+
+def _non_negative_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {value}")
+    return value
+
+
+def _options(args: argparse.Namespace) -> dict[str, Any]:
+    flags = {"mode": args.mode, "init_obs": args.init_obs, "warm_up_cycles": args.warm_up,
+             "gate_probability": args.gate, "noise": args.noise}
+    return {k: v for k, v in flags.items() if v is not None}
+
+
+def run(args: argparse.Namespace, stdout: TextIO | None = None) -> int:
+    out = stdout or sys.stdout
+    try:
+        frame, skipped = T.read_observations(args.observations, args.layout)
+        for line, reason in skipped:
+            print(f"inferno tune: {args.observations}:{line}: {reason} (row skipped)", file=sys.stderr)
+        if frame.empty:
+            raise ValueError(f"{args.observations}: no valid observation rows")
+        observer = "avg_concurrency" in frame.columns and "ttft_ms" not in frame.columns
+        config = args.config or ("decode" if observer else "prefill-decode")
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", T.IdentifiabilityWarning)
+            if args.replay:
+                if args.init is not None or _options(args):
+                    raise ValueError("--replay runs the reference's fixed settings: it takes no --init, --mode, "
+                                     "--init-obs, --warm-up, --gate or --noise")
+                result = _replay(frame, config, args.seed)
+            else:
+                tuner = T.Tuner(config, profile=args.profile, init=args.init, seed=args.seed, **_options(args))
+                tuner.fit(frame)
+                result = _tuner_result(tuner)
+        for w in caught:
+            print(f"inferno tune: warning: {w.message}", file=sys.stderr)
+        result.update({"file": str(args.observations), "config": config,
+                       "profile": "reference" if args.replay else args.profile, "replay": args.replay,
+                       "observations": len(frame), "skippedRows": [{"line": l, "reason": r} for l, r in skipped]})
+        _write(result, args, out)
+    except (ValueError, OSError) as exc:
+        print(f"inferno tune: error: {exc}", file=sys.stderr)
+        return 1
+    return 0 if result["estimate"] is not None and not skipped else 2
+
+
+def _replay(frame: pd.DataFrame, config: str, seed: list[float] | None) -> dict[str, Any]:
+    f = T.Filter(config, profile="reference", seed=seed)
+    history = f.steps(frame.iloc[1:], plain=True)
+    history.insert(0, "cycle", range(2, len(frame) + 1))
+    estimate = f.estimate
+    names = list(estimate["params"])
+    table = pd.DataFrame({"value": [estimate["params"][n] for n in names],
+                          "stddev": [estimate["stddev"][n] for n in names],
+                          "rel_stddev": [estimate["rel_stddev"][n] for n in names],
+                          "lower95": [estimate["lower95"][n] for n in names],
+                          "upper95": [estimate["upper95"][n] for n in names]},
+                         index=pd.Index(names, name="parameter"))
+    summary = {"source": "replay", "phase": "", "update_count": len(history), "kappa": None,
+               "nis": None if history.empty else history["nis"].iloc[-1],
+               "perf_parms": {"alpha": estimate["params"]["alpha"], "beta": estimate["params"]["beta"],
+                              "gamma": estimate["params"].get("gamma", 0.0)},
+               "params": estimate["params"], "stddev": estimate["stddev"]}
+    return {"estimate": summary, "table": table, "outcomes": f.outcome_counts, "history": history}
+
+
+def _tuner_result(tuner: T.Tuner) -> dict[str, Any]:
+    estimate = tuner.estimate
+    return {"estimate": None if estimate is None else estimate.to_dict(),
+            "table": None if estimate is None else estimate.to_frame(),
+            "outcomes": tuner.outcome_counts, "history": tuner.history}
+
+
+def _clean(value: Any) -> Any:
+    """JSON-safe: non-finite floats become null, numpy scalars plain numbers."""
+    if isinstance(value, dict):
+        return {k: _clean(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_clean(v) for v in value]
+    if hasattr(value, "item") and not isinstance(value, (str, bytes)):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def _history_records(history: pd.DataFrame) -> list[dict[str, Any]]:
+    return [_clean(r) for r in history.astype(object).where(history.notna(), None).to_dict("records")]
+
+
+def _write(result: dict[str, Any], args: argparse.Namespace, out: TextIO) -> None:
+    history: pd.DataFrame = result["history"]
+    if args.format == "json":
+        doc = {k: v for k, v in result.items() if k not in ("table", "history")}
+        if args.history:
+            doc["history"] = _history_records(history)
+        out.write(json.dumps(_clean(doc), indent=2, sort_keys=True) + "\n")
+        return
+    if args.format == "csv":
+        if args.history:
+            history.to_csv(out, index=False)
+        elif result["table"] is not None:
+            result["table"].to_csv(out)
+        return
+    text = io.StringIO()
+    with pd.option_context("display.max_rows", None, "display.max_columns", None, "display.width", 200,
+                           "display.float_format", "{:.6g}".format):
+        label = "replay (reference profile, plain steps)" if result["replay"] else f"profile {result['profile']}"
+        text.write(f"{result['file']}: {result['observations']} observations, {result['config']}, {label}\n\n")
+        est = result["estimate"]
+        if est is None:
+            text.write("no estimate yet: still collecting observations for the cold start\n")
+        else:
+            text.write(result["table"].to_string() + "\n\n")
+            kappa = "-" if est.get("kappa") is None else f"{est['kappa']:.4g}"
+            nis = "-" if est.get("nis") is None else f"{est['nis']:.4g}"
+            line = f"source {est['source']}   updates {est['update_count']}   kappa {kappa}   last NIS {nis}"
+            if est.get("phase"):
+                line += f"   phase {est['phase']}"
+            text.write(line + "\n")
+            text.write("perfParms " + json.dumps(_clean(est["perf_parms"])) + "\n")
+        counts = ", ".join(f"{k} {v}" for k, v in result["outcomes"].items() if v)
+        text.write(f"outcomes: {counts or 'none'}\n")
+        if args.history and not history.empty:
+            cols = [c for c in history.columns if c in HISTORY_COLUMNS or c.startswith(("observed_", "predicted_"))
+                    or c in ("alpha", "beta", "gamma")]
+            text.write("\n" + history[cols].to_string(index=False) + "\n")
+    out.write("\n".join(line.rstrip() for line in text.getvalue().split("\n")))

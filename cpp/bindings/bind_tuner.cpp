@@ -363,6 +363,16 @@ void bind_tuner(py::module_& parent) {
              if (!t.has_estimate()) return py::none();
              return tuner_estimate_dict(t.estimate(), t.config().filter.model);
            })
+      .def("calibrate", [](VariantTuner& t, const py::iterable& sweep) {
+             const std::vector<Observation> obs = to_observations(sweep);
+             FitResult r;
+             {
+               py::gil_scoped_release release;
+               r = t.calibrate(obs);
+             }
+             return fit_dict(r, t.config().filter.model, t.config().filter.parameterization == Parameterization::log);
+           })
+      .def_property_readonly("calibrated", &VariantTuner::calibrated)
       .def_property_readonly("warming_up", &VariantTuner::warming_up)
       .def_property_readonly("phase", [](const VariantTuner& t) { return phase_name(t.phase()); })
       .def_property_readonly("update_count", &VariantTuner::update_count)

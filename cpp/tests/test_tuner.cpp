@@ -746,3 +746,72 @@ TEST_CASE("S10-S11: the EKF excursion from a held fit moves only what one observ
   CHECK(x[1] >= 0.0016);
   CHECK(x[2] >= 5e-5);
 }
+
+TEST_CASE("C1-C2: calibration from a sweep", "[tuner][calibration]") {
+  const Vector truth = v({12.0, 0.04, 0.00006});
+  TunerConfig c = TunerConfig::profile("reference");
+  c.warm_up_cycles = 3;
+  c.init_obs = 3;
+  c.hold_back = false;
+  c.init_fit_threshold = 0;
+  c.kappa_max = 1000;
+  c.seeded_guess = false;
+  const auto sweep_point = [&](double rpm, double n, double m) {
+    Observation o = truth_obs(truth, rpm, n, m, 128, 0);
+    return o;
+  };
+  SECTION("C1: a diverse sweep calibrates and predicts a hold-out point") {
+    VariantTuner t(c);
+    const FitResult r = t.calibrate({sweep_point(30, 512, 256), sweep_point(60, 512, 256), sweep_point(90, 512, 256),
+                                     sweep_point(120, 512, 256), sweep_point(150, 512, 256), sweep_point(60, 1024, 128),
+                                     sweep_point(60, 256, 512)});
+    REQUIRE(r.status == FitStatus::ok);
+    CHECK(t.calibrated());
+    const TunerEstimate e = t.estimate();
+    CHECK((e.values.x.array() > 0).all());
+    CHECK(e.update_count >= 3);
+    CHECK(e.source == "calibration");
+    CHECK_FALSE(t.warming_up());
+    ObservationModel model(ModelSpec::named("prefill-decode"));
+    Vector at_truth, at_fit;
+    REQUIRE(model.evaluate(truth, {75, 768, 192, 128, 0}, at_truth) == ModelError::none);
+    REQUIRE(model.evaluate(e.values.x, {75, 768, 192, 128, 0}, at_fit) == ModelError::none);
+    CHECK(within(at_fit[0], at_truth[0], 0.20));
+    CHECK(within(at_fit[1], at_truth[1], 0.20));
+  }
+  SECTION("C2: identical points are ill-conditioned: nothing stored") {
+    VariantTuner t(c);
+    const FitResult r = t.calibrate({sweep_point(60, 512, 256), sweep_point(60, 512, 256), sweep_point(60, 512, 256)});
+    CHECK(r.status != FitStatus::ok);
+    CHECK_FALSE(t.has_estimate());
+    CHECK_FALSE(t.calibrated());
+    CHECK_THROWS_AS(t.calibrate({sweep_point(60, 512, 256)}), InvalidArgument);
+  }
+}
+
+TEST_CASE("S1, S2, S12: warm-up flags and the seeded guess under a single operating point", "[tuner][service]") {
+  TunerConfig c = TunerConfig::profile("reference");
+  c.warm_up_cycles = 3;
+  c.init_obs = 3;
+  CHECK(VariantTuner(c).warming_up());  // S1: collecting, hold-back on
+  c.hold_back = false;
+  CHECK_FALSE(VariantTuner(c).warming_up());  // S2: hold-back off
+  // S12: shipped default config, (0, 2, off, sliding-window 5), κ_max 1000, one repeated point.
+  TunerConfig s12 = TunerConfig::profile("reference");
+  s12.warm_up_cycles = 0;
+  s12.init_obs = 2;
+  s12.hold_back = false;
+  s12.mode = EstimatorMode::sliding_window;
+  s12.window_size = 5;
+  s12.kappa_max = 1000;
+  VariantTuner t(s12);
+  Observation o = point(265, 1123, 487, 128, 0);
+  o.ttft_ms = 80.48;
+  o.itl_ms = 15.911;
+  bool stored = false;
+  for (int k = 0; k < 4; ++k) stored = t.cycle({o}).stored || stored;
+  REQUIRE(stored);
+  const Vector x = t.estimate().values.x;
+  CHECK((x.array() > 0).all());
+  CHECK(x[2] <= 5 * 5e-5);
+}

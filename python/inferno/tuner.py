@@ -329,6 +329,20 @@ class Tuner:
                      warming_up=result["warming_up"], steps=list(result["steps"]), fit=fit,
                      lockout_recovery=result["lockout_recovery"], excursion=result["excursion"])
 
+    def calibrate(self, sweep: Any) -> "FitResult":
+        """Calibrates from a deliberate sweep of operating points (at least 2; spec §4.4). When the
+        joint fit is identifiable it becomes the estimate and the anchor and warm-up is over;
+        otherwise nothing changes and the result's status says why."""
+        d = self._core.calibrate(_observations(sweep))
+        kappa = d["kappa"]
+        kappa_max = float(self.config["kappa_max"])
+        identifiable = kappa is not None and (kappa_max <= 0 or kappa <= kappa_max)
+        return _fit_result(d, self.state_names, identifiable, observations_used=len(_observations(sweep)), invalid=[])
+
+    @property
+    def calibrated(self) -> bool:
+        return bool(self._core.calibrated)
+
     def fit(self, data: Any) -> "Tuner":
         """Feeds a table in order: one cycle per row, or per value of a ``cycle`` column."""
         if isinstance(data, pd.DataFrame) and "cycle" in data.columns:
@@ -417,13 +431,64 @@ def fit(data: Any, config: str = "prefill-decode", *, start: Any = None, seed: A
             f"{'inf' if kappa is None else f'{kappa:.3g}'} > kappa_max {kappa_max:g}); "
             f"{'one operating point gives two equations for three unknowns; ' if len(obs) == 1 else ''}"
             f"vary the token mix or the load"), stacklevel=2)
+    return _fit_result(d, names, identifiable, int(d["observations_used"]), [tuple(x) for x in d["invalid"]])
+
+
+def _fit_result(d: dict[str, Any], names: list[str], identifiable: bool, observations_used: int,
+                invalid: list[tuple[int, str]]) -> FitResult:
     has = d["params"] is not None
     return FitResult(status=d["status"], params=dict(d["params"]) if has else None,
                      stddev=dict(d["stddev"]) if has else None, lower95=dict(d["lower95"]) if has else None,
                      upper95=dict(d["upper95"]) if has else None,
-                     covariance=_frame(d["covariance"], names) if has else None, kappa=kappa,
+                     covariance=_frame(d["covariance"], names) if has else None, kappa=d["kappa"],
                      identifiable=identifiable, objective=float(d["objective"]), evaluations=int(d["evaluations"]),
-                     observations_used=int(d["observations_used"]), invalid=[tuple(x) for x in d["invalid"]])
+                     observations_used=observations_used, invalid=invalid)
+
+
+def observations_from_server_specs(specs: Iterable[Mapping[str, Any]]) -> tuple[
+        dict[tuple[str, str], list[dict[str, Any]]], list[tuple[str, str]]]:
+    """Observations per variant from the reference's per-replica ServerSpec documents (the
+    collector's ``/tune`` input, spec §4.2.1): replicas with arrivalRate > 0, grouped by (model,
+    currentAlloc.accelerator), in replica-name order. N is maxBatchSize if > 0, else
+    currentAlloc.maxBatch; Qmax is maxQueueSize. Keys are matched case-insensitively. Returns the
+    groups and the skipped replicas as (name, reason)."""
+    def get(d: Any, key: str, default: Any = None) -> Any:
+        if not isinstance(d, Mapping):
+            return default
+        for k, v in d.items():
+            if str(k).lower() == key.lower():
+                return v
+        return default
+
+    groups: dict[tuple[str, str], list[tuple[str, dict[str, Any]]]] = {}
+    skipped: list[tuple[str, str]] = []
+    for spec in specs:
+        name = str(get(spec, "name", ""))
+        alloc = get(spec, "currentAlloc", {}) or {}
+        load = get(alloc, "load", {}) or {}
+        rate = float(get(load, "arrivalRate", 0) or 0)
+        if not rate > 0:
+            continue  # no active traffic: not an observation
+        batch = int(get(spec, "maxBatchSize", 0) or 0) or int(get(alloc, "maxBatch", 0) or 0)
+        obs = {"rate_rpm": rate, "in_tokens": float(get(load, "avgInTokens", 0) or 0),
+               "out_tokens": float(get(load, "avgOutTokens", 0) or 0), "max_batch": batch,
+               "max_queue": int(get(spec, "maxQueueSize", 0) or 0),
+               "ttft_ms": float(get(alloc, "ttftAverage", 0) or 0), "itl_ms": float(get(alloc, "itlAverage", 0) or 0)}
+        throughput = get(load, "throughput")
+        if throughput is not None:
+            obs["throughput_rpm"] = float(throughput)
+        concurrency = get(alloc, "avgConcurrency")
+        if concurrency is not None:
+            obs["avg_concurrency"] = float(concurrency)
+        problems = [f for f, ok in (("avgInTokens", obs["in_tokens"] > 0), ("avgOutTokens", obs["out_tokens"] > 0),
+                                    ("ttftAverage", obs["ttft_ms"] > 0), ("itlAverage", obs["itl_ms"] > 0),
+                                    ("maxBatchSize/maxBatch", batch > 0)) if not ok]
+        if problems:
+            skipped.append((name, f"not usable: {', '.join(problems)} must be > 0"))
+            continue
+        key = (str(get(spec, "model", "")), str(get(alloc, "accelerator", "")))
+        groups.setdefault(key, []).append((name, obs))
+    return {k: [o for _, o in sorted(v, key=lambda item: item[0])] for k, v in sorted(groups.items())}, skipped
 
 
 def condition_number(data: Any, params: Any, config: str = "prefill-decode",
@@ -577,5 +642,6 @@ option_names = _tuner.option_names
 
 __all__ = ["CONFIGS", "Cycle", "Estimate", "ExtendedKalmanFilter", "Filter", "FitResult", "IdentifiabilityWarning",
            "KalmanFilter", "Limiter", "OBSERVATION_FIELDS", "Observation", "Tuner", "chi_square_quantile",
-           "condition_number", "fit", "guess_init_state", "numerical_jacobian", "option_names", "predict",
+           "condition_number", "fit", "guess_init_state", "numerical_jacobian", "observations_from_server_specs",
+           "option_names", "predict",
            "read_observations", "replay_reference", "to_observation"]

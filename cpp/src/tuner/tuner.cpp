@@ -312,6 +312,46 @@ void VariantTuner::run_window(const std::vector<std::size_t>& usable, const std:
   out.stored = true;
 }
 
+FitResult VariantTuner::calibrate(const std::vector<Observation>& sweep) {
+  int valid = 0;
+  for (const Observation& o : sweep) valid += model_.invalid_reason(o).empty();
+  EstimatorOptions options = estimator_options(config_, std::max(valid, 1), config_.init_list_cap);
+  options.hold_back = false;
+  InitEstimator estimator(model_, options);
+  for (const Observation& o : sweep) estimator.add({o, 1.0});
+  if (estimator.count() < 2)
+    throw InvalidArgument("calibration needs at least 2 valid operating points, got " + std::to_string(estimator.count()));
+  FitResult fit = estimator.fit();
+  const bool identifiable = config_.kappa_max <= 0 || fit.kappa <= config_.kappa_max;
+  const bool good = fit.status == FitStatus::ok && identifiable &&
+                    (config_.init_fit_threshold <= 0 || fit.reference_fit_value() <= config_.init_fit_threshold);
+  if (!good) {
+    if (fit.status == FitStatus::ok) fit.status = FitStatus::failed;  // over the threshold
+    return fit;
+  }
+  fit.source = "calibration";
+  init_ = estimator;
+  ekf_fallback_ = false;
+  calibrated_ = true;
+  needs_calibration_ = false;
+  kappa_ = fit.kappa;
+  recent_.assign(estimator.points().begin(), estimator.points().end());
+  while (static_cast<int>(recent_.size()) > config_.window_size) recent_.pop_front();
+  if (config_.mode == EstimatorMode::sliding_window) {
+    window_ = std::make_unique<SlidingWindowEstimator>(model_, estimator_options(config_, config_.init_obs, config_.window_size),
+                                                       config_.residual_threshold);
+    window_->seed(estimator.points(), fit.x);
+  }
+  start_filter(fit.x, fit.covariance, "calibration");
+  stored_x_ = fit.x;
+  stored_cov_ = fit.covariance;
+  has_estimate_ = true;
+  update_count_ = config_.warm_up_cycles;  // graduated: the gate is active from the next cycle
+  source_ = "calibration";
+  last_step_.reset();
+  return fit;
+}
+
 bool VariantTuner::warming_up() const {
   if (!config_.start && config_.hold_back && !init_.ready()) return true;
   if (config_.mode == EstimatorMode::sliding_window && !ekf_fallback_ && init_.ready() && (!window_ || !window_->ready()))

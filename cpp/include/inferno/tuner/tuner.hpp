@@ -85,6 +85,14 @@ class VariantTuner {
   /// One control cycle with the observations of every replica of the variant (possibly one).
   CycleResult cycle(const std::vector<Observation>& observations);
 
+  /// Calibration from a deliberate sweep of operating points (spec §4.4): a joint fit of all of
+  /// them (at least 2 valid). Accepted when identifiable (κ <= kappa_max), not a fallback guess
+  /// and within init_fit_threshold; then it becomes the estimate and the anchor, the warm-up is
+  /// considered done, and the fit's observations replace the cold-start list. Otherwise nothing
+  /// changes. The result's status says which.
+  FitResult calibrate(const std::vector<Observation>& sweep);
+  bool calibrated() const { return calibrated_; }
+
   bool has_estimate() const { return has_estimate_; }
   /// The stored estimate; InvalidArgument when none exists yet (check has_estimate()).
   TunerEstimate estimate() const;
@@ -114,6 +122,7 @@ class VariantTuner {
   bool has_estimate_ = false;
   bool ekf_fallback_ = false;
   bool needs_calibration_ = false;
+  bool calibrated_ = false;
   long update_count_ = 0, observation_count_ = 0, cycle_ = 0;
   int consecutive_rejections_ = 0;
   std::string source_;

@@ -155,19 +155,24 @@ void KalmanFilter::update(const Vector& z, const Matrix& R) {
   update(z);
 }
 
+namespace {
+// A model function must be callable and return `length` entries at the current state.
+void check_function(const VectorFn& fn, const Vector& x, Eigen::Index length, const char* name, const char* dim) {
+  if (!fn) throw InvalidArgument(std::string(name) + " must be a function");
+  const Eigen::Index got = fn(x).size();
+  if (got != length)
+    throw InvalidArgument(std::string(name) + " must return a vector of length " + dim + " = " + std::to_string(length) +
+                          ", got " + std::to_string(got));
+}
+}  // namespace
+
 void ExtendedKalmanFilter::set_f(VectorFn f) {
-  if (!f) throw InvalidArgument("f must be a function");
-  const Vector out = f(x_);
-  if (out.size() != n_)
-    throw InvalidArgument("f must return a vector of length n = " + std::to_string(n_) + ", got " + std::to_string(out.size()));
+  check_function(f, x_, n_, "f", "n");
   f_ = std::move(f);
 }
 
 void ExtendedKalmanFilter::set_h(VectorFn h) {
-  if (!h) throw InvalidArgument("h must be a function");
-  const Vector out = h(x_);
-  if (out.size() != m_)
-    throw InvalidArgument("h must return a vector of length m = " + std::to_string(m_) + ", got " + std::to_string(out.size()));
+  check_function(h, x_, m_, "h", "m");
   h_ = std::move(h);
 }
 

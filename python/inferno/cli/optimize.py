@@ -20,6 +20,7 @@ from typing import Any, TextIO
 import pandas as pd
 
 from ..optimizer import Solution, System
+from .common import non_negative_int, usage_errors_exit_1
 
 TABLE_COLUMNS = ["accelerator", "replicas", "batch", "cost", "itl_ms", "itl_slo_ms", "ttft_ms", "ttft_slo_ms",
                  "rho", "power_w", "outcome"]
@@ -46,7 +47,7 @@ def add_parser(commands: Any) -> None:
     p.add_argument("--batch-size", choices=["search", "reference"],
                    help="search: cheapest batch size per candidate (default); reference: the reference rule "
                         "N = max(maxBatchSize*atTokens/avgOutTokens, 1)")
-    p.add_argument("--max-queue", type=_non_negative_int, metavar="Q",
+    p.add_argument("--max-queue", type=non_negative_int, metavar="Q",
                    help="queue size for servers without their own maxQueueSize")
     p.add_argument("--objective", choices=["cost", "power", "weighted"],
                    help="minimise cost (default), power, or cost + power-price x power")
@@ -59,24 +60,12 @@ def add_parser(commands: Any) -> None:
                         "rate per replica, feasibility)")
     p.add_argument("--format", choices=["table", "json", "reference", "csv"], default="table")
     p.add_argument("--timing", action="store_true", help="add run times (the output then varies between runs)")
-    p.add_argument("--threads", type=_non_negative_int, default=0, help="candidate threads (0 = all cores)")
+    p.add_argument("--threads", type=non_negative_int, default=0, help="candidate threads (0 = all cores)")
     p.set_defaults(run=run)
 
-    def usage_error(message: str) -> None:  # exit 1 like every input error (2 means "partial")
-        p.print_usage(sys.stderr)
-        p.exit(1, f"{p.prog}: error: {message}\n")
-
-    p.error = usage_error  # type: ignore[method-assign]
+    usage_errors_exit_1(p)
 
 
-def _non_negative_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {value}")
-    return value
 
 
 def options_from_args(args: argparse.Namespace) -> dict[str, Any]:

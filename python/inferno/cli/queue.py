@@ -22,6 +22,7 @@ import pandas as pd
 
 from .. import _core
 from ..queue import service_models
+from .common import non_negative_int
 
 # Flag -> ProblemData key. Nested keys use "object.field".
 _FLAG_KEYS = {
@@ -69,14 +70,6 @@ def add_parser(commands: Any) -> None:
     models.set_defaults(run=_run_models)
 
 
-def _non_negative_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        value = -1
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}")
-    return value
 
 
 # --target spellings: ttft_p95, ttft_p95_ms, itl_p99.9, itl_p99_9, wait_p90, waitTime_p90.
@@ -116,7 +109,7 @@ def _add_request_flags(p: argparse.ArgumentParser, operation: str) -> None:
                     help="one ProblemData JSON object to start from; flags override its fields")
     io.add_argument("--format", choices=["json", "table", "csv"], default="json")
     io.add_argument("--all-columns", action="store_true", help="table: show every field")
-    io.add_argument("--threads", type=_non_negative_int, default=0,
+    io.add_argument("--threads", type=non_negative_int, default=0,
                     help="worker threads (0 = all cores)")
 
     srv = p.add_argument_group("server (ProblemData fields; units: ms, req/s, tokens)")

@@ -29,6 +29,7 @@ from typing import Any, TextIO
 import pandas as pd
 
 from .. import tuner as T
+from .common import non_negative_int, positive_int, usage_errors_exit_1
 
 HISTORY_COLUMNS = ["cycle", "phase", "outcome", "nis"]
 
@@ -46,8 +47,8 @@ def add_parser(commands: Any) -> None:
                    help="the configuration's initial state (seeds the cold-start guess; default as shipped)")
     p.add_argument("--layout", choices=list(T.LAYOUTS), default="auto", help="CSV layout (default: from the header)")
     p.add_argument("--mode", choices=["ekf", "sliding-window"], help="estimator after the cold start (default ekf)")
-    p.add_argument("--init-obs", type=_positive_int, metavar="K", help="observations collected before the cold-start fit (default 5)")
-    p.add_argument("--warm-up", type=_non_negative_int, metavar="C", help="cycles with the NIS gate skipped (default 5)")
+    p.add_argument("--init-obs", type=positive_int, metavar="K", help="observations collected before the cold-start fit (default 5)")
+    p.add_argument("--warm-up", type=non_negative_int, metavar="C", help="cycles with the NIS gate skipped (default 5)")
     p.add_argument("--gate", type=float, metavar="P", help="NIS gate probability in (0, 1) (default 0.975: 7.378 for 2 channels)")
     p.add_argument("--noise", choices=["relative", "expected", "adaptive"], help="observation-noise model")
     p.add_argument("--replay", action="store_true", help="the reference's offline replay (see above)")
@@ -55,11 +56,7 @@ def add_parser(commands: Any) -> None:
     p.add_argument("--format", choices=["table", "json", "csv"], default="table")
     p.set_defaults(run=run)
 
-    def usage_error(message: str) -> None:  # exit 1 like every input error (2 means "partial")
-        p.print_usage(sys.stderr)
-        p.exit(1, f"{p.prog}: error: {message}\n")
-
-    p.error = usage_error  # type: ignore[method-assign]
+    usage_errors_exit_1(p)
 
 
 def _params(text: str) -> list[float]:
@@ -72,21 +69,8 @@ def _params(text: str) -> list[float]:
     return values
 
 
-def _positive_int(text: str) -> int:
-    value = _non_negative_int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {value}")
-    return value
 
 
-def _non_negative_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {value}")
-    return value
 
 
 def _options(args: argparse.Namespace) -> dict[str, Any]:

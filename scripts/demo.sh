@@ -36,3 +36,10 @@ echo
 echo "== The same requests as REST-compatible JSON lines (samples/queue/problems.jsonl) =="
 # The last line of the file is deliberately invalid: it gets an error object and exit code 1.
 "$INFERNO" queue solve < samples/queue/problems.jsonl || echo "(exit code $?: one line was rejected, the others were answered)"
+
+echo
+echo "== inferno tune: alpha, beta learned online from a real vLLM trace (samples/tuner/tuner-exp13.csv) =="
+"$INFERNO" tune samples/tuner/tuner-exp13.csv
+echo
+echo "== ... and the reference's offline replay of the same file (published: alpha 2.854, beta 0.00936) =="
+"$INFERNO" tune samples/tuner/tuner-exp13.csv --replay

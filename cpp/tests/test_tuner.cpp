@@ -8,6 +8,7 @@
 #include <sstream>
 
 #include "inferno/error.hpp"
+#include "inferno/queue/analyzer.hpp"
 #include "inferno/tuner/tuner.hpp"
 
 using namespace inferno::tuner;
@@ -151,6 +152,18 @@ TEST_CASE("T1: h honours the observation's Qmax", "[tuner][model]") {
   REQUIRE(model.evaluate(x, {200, 2048, 1024, 64, 640}, h640) == ModelError::none);
   CHECK(h128 != h0);
   CHECK(h0 != h640);
+  // h is the queue core's analyze at λ = RPM/60 with the observation's N, Qmax, n, m.
+  for (long long q : {128LL, 0LL}) {
+    inferno::queue::QueueConfig qc;
+    qc.params = {{"alpha", 8}, {"beta", 0.016}, {"gamma", 0.0005}};
+    qc.shape = inferno::queue::RequestShape{2048, 1024, 8192};
+    qc.max_batch = 64;
+    qc.max_queue = q;
+    const auto m = inferno::queue::QueueAnalyzer(qc).analyze(200.0 / 60.0);
+    const Vector& h = q == 128 ? h128 : h0;
+    CHECK(h[0] == Approx(m.ttft_ms).epsilon(1e-12));
+    CHECK(h[1] == Approx(m.itl_ms).epsilon(1e-12));
+  }
   // Typed errors, never sentinels.
   Vector out;
   std::string detail;

@@ -303,14 +303,17 @@ class Tuner:
         obs = _observations(observations)
         result = self._core.cycle(obs)
         fit = result["fit"]
-        if fit is not None and fit["status"] == "ill_conditioned_guess" and not self._warned:
+        kappa_max = float(self._core.config["kappa_max"])
+        if (fit is not None and fit["status"] != "ok" and fit["source"] != "lockout_fit" and not self._warned
+                and (fit["kappa"] is None or (kappa_max > 0 and fit["kappa"] > kappa_max))):
             self._warned = True
             kappa = fit["kappa"]
+            start = "the single-observation guess" if fit["source"] == "guess" else "the configured initial state"
             warnings.warn(IdentifiabilityWarning(
                 f"the cold-start observations cannot determine all of {self.state_names} "
-                f"(condition number {'inf' if kappa is None else f'{kappa:.3g}'} > "
-                f"kappa_max {self.config['kappa_max']:g}): vary the operating points (token mixes, load) "
-                f"or start from known parameters; continuing from the single-observation guess"), stacklevel=2)
+                f"(condition number {'inf' if kappa is None else f'{kappa:.3g}'} > kappa_max {kappa_max:g}): "
+                f"vary the operating points (token mixes, load) or start from known parameters; "
+                f"continuing from {start}"), stacklevel=2)
         est = self._core.estimate()
         for index, (o, step) in enumerate(zip(obs, result["steps"])):
             row: dict[str, Any] = {"cycle": result["cycle"], "step": index, "phase": result["phase"]}

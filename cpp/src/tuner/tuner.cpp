@@ -122,7 +122,9 @@ void VariantTuner::track_kappa() {
   if (recent_.empty()) return;
   const std::vector<FitPoint> points(recent_.begin(), recent_.end());
   kappa_ = condition_number(model_, points, stored_x_);
-  if (config_.kappa_max > 0 && !(kappa_ <= config_.kappa_max) && init_.fit_done()) needs_calibration_ = true;
+  // Spec §4.4: ready, fitted, ill-conditioned now, and not calibrated (a failed lock-out
+  // recovery raises it too, until a calibration).
+  kappa_ill_ = config_.kappa_max > 0 && !(kappa_ <= config_.kappa_max);
 }
 
 CycleResult VariantTuner::cycle(const std::vector<Observation>& observations) {
@@ -185,7 +187,7 @@ void VariantTuner::run_ekf(const std::vector<std::size_t>& usable, const std::ve
     else if (fit.x.size()) start_filter(fit.x, std::nullopt, "guess");
     else start_filter(config_.filter.init_state, std::nullopt, "seed");
     kappa_ = fit.kappa;
-    if (config_.kappa_max > 0 && !(fit.kappa <= config_.kappa_max)) needs_calibration_ = true;
+    kappa_ill_ = config_.kappa_max > 0 && !(fit.kappa <= config_.kappa_max);
     out.fit = std::move(fit);
   } else if (!config_.anchored_bounds && has_estimate_) {
     // Reference: the filter is rebuilt every cycle around the stored estimate (bounds and Q).
@@ -238,7 +240,7 @@ void VariantTuner::run_ekf(const std::vector<std::size_t>& usable, const std::ve
       } else {
         fit.status = FitStatus::failed;
         filter_->reset(filter_->x());  // P back to P0: let the data move the state
-        needs_calibration_ = true;
+        lockout_failed_ = true;
       }
       out.fit = std::move(fit);
       return;
@@ -333,7 +335,8 @@ FitResult VariantTuner::calibrate(const std::vector<Observation>& sweep) {
   init_ = estimator;
   ekf_fallback_ = false;
   calibrated_ = true;
-  needs_calibration_ = false;
+  lockout_failed_ = false;
+  kappa_ill_ = false;
   kappa_ = fit.kappa;
   recent_.assign(estimator.points().begin(), estimator.points().end());
   while (static_cast<int>(recent_.size()) > config_.window_size) recent_.pop_front();
@@ -350,6 +353,10 @@ FitResult VariantTuner::calibrate(const std::vector<Observation>& sweep) {
   source_ = "calibration";
   last_step_.reset();
   return fit;
+}
+
+bool VariantTuner::needs_calibration() const {
+  return (kappa_ill_ && init_.fit_done() && !calibrated_) || lockout_failed_;
 }
 
 bool VariantTuner::warming_up() const {
@@ -393,7 +400,7 @@ TunerEstimate VariantTuner::estimate() const {
   e.cycle = cycle_;
   e.warming_up = warming_up();
   e.phase = phase();
-  e.needs_calibration = needs_calibration_;
+  e.needs_calibration = needs_calibration();
   return e;
 }
 

@@ -176,8 +176,10 @@ def _write(result: dict[str, Any], args: argparse.Namespace, out: TextIO) -> Non
         label = "replay (reference profile, plain steps)" if result["replay"] else f"profile {result['profile']}"
         text.write(f"{result['file']}: {result['observations']} observations, {result['config']}, {label}\n\n")
         est = result["estimate"]
-        if est is None:
+        if est is None and result["outcomes"].get("collected", 0):
             text.write("no estimate yet: still collecting observations for the cold start\n")
+        elif est is None:
+            text.write("no estimate: no row was usable (see the outcomes below)\n")
         else:
             text.write(result["table"].to_string() + "\n\n")
             kappa = "-" if est.get("kappa") is None else f"{est['kappa']:.4g}"

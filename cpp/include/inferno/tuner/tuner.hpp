@@ -92,6 +92,9 @@ class VariantTuner {
   /// changes. The result's status says which.
   FitResult calibrate(const std::vector<Observation>& sweep);
   bool calibrated() const { return calibrated_; }
+  /// Spec §4.4: the latest κ is ill-conditioned after the cold-start fit and no calibration has
+  /// been accepted, or a lock-out re-fit failed.
+  bool needs_calibration() const;
 
   bool has_estimate() const { return has_estimate_; }
   /// The stored estimate; InvalidArgument when none exists yet (check has_estimate()).
@@ -118,10 +121,11 @@ class VariantTuner {
   InitEstimator init_;
   std::unique_ptr<SlidingWindowEstimator> window_;
   std::unique_ptr<ParameterFilter> filter_;
-  std::deque<FitPoint> recent_;  // last window_size accepted observations (κ tracking, lock-out)
+  std::deque<FitPoint> recent_;  // last window_size usable observations (κ tracking, lock-out)
   bool has_estimate_ = false;
   bool ekf_fallback_ = false;
-  bool needs_calibration_ = false;
+  bool kappa_ill_ = false;       // the latest κ exceeds kappa_max
+  bool lockout_failed_ = false;  // a lock-out re-fit was not identifiable
   bool calibrated_ = false;
   long update_count_ = 0, observation_count_ = 0, cycle_ = 0;
   int consecutive_rejections_ = 0;

@@ -188,12 +188,15 @@ Observation to_observation(const py::handle& item) {
   o.point.out_tokens = get_number(d, "out_tokens", kNotGiven);
   const double batch = get_number(d, "max_batch", kNotGiven);
   const double queue = get_number(d, "max_queue", 0.0);
-  if (!(std::isfinite(batch) && batch == std::floor(batch) && batch >= 1 && batch <= 1e7))
-    inferno::require(false, "max_batch", "an integer >= 1", batch);
-  if (!(std::isfinite(queue) && queue == std::floor(queue) && queue >= 0 && queue <= 1e7))
-    inferno::require(false, "max_queue", "an integer >= 0", queue);
-  o.point.max_batch = static_cast<int>(batch);
-  o.point.max_queue = static_cast<std::int64_t>(queue);
+  // A bad cap makes this observation invalid (reported per step), not the whole cycle.
+  if (!(std::isfinite(batch) && batch == std::floor(batch) && batch >= 1 && batch <= inferno::kMaxBatchLimit))
+    o.problem = "max_batch must be an integer >= 1, got " + inferno::format_number(batch);
+  else
+    o.point.max_batch = static_cast<int>(batch);
+  if (!(std::isfinite(queue) && queue == std::floor(queue) && queue >= 0 && queue <= inferno::kMaxBatchLimit))
+    o.problem = "max_queue must be an integer >= 0, got " + inferno::format_number(queue);
+  else
+    o.point.max_queue = static_cast<std::int64_t>(queue);
   o.ttft_ms = get_number(d, "ttft_ms", kNotGiven);
   o.itl_ms = get_number(d, "itl_ms", kNotGiven);
   o.wait_ms = get_number(d, "wait_ms", kNotGiven);

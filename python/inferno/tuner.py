@@ -580,8 +580,8 @@ def read_observations(path: str | Path, layout: str = "auto") -> tuple[pd.DataFr
             for name in header:
                 if name in _UNITLESS:
                     raise ValueError(f"{path}: column '{name}' needs its unit: use '{_UNITLESS[name]}'")
-            required = {"rate_rpm", "out_tokens", "max_batch"}
-            missing = sorted(required - set(header) - {"rate_rps"})
+            present = set(header) | {canonical for name, (canonical, _) in _ALIASES.items() if name in header}
+            missing = sorted({"rate_rpm", "out_tokens", "max_batch"} - present)
             if missing:
                 raise ValueError(f"{path}: missing column(s) {missing}; columns: {sorted(OBSERVATION_FIELDS)}")
         rows: list[dict[str, Any]] = []

@@ -89,6 +89,7 @@ Vector ObservationModel::observed(const Observation& obs) const {
 }
 
 std::string ObservationModel::invalid_reason(const Observation& obs) const {
+  if (!obs.problem.empty()) return obs.problem;
   const OperatingPoint& u = obs.point;
   if (!(std::isfinite(u.rate_rpm) && u.rate_rpm > 0)) return "rate_rpm must be a finite number > 0, got " + format_number(u.rate_rpm);
   if (!(std::isfinite(u.out_tokens) && u.out_tokens >= 1)) return "out_tokens must be a finite number >= 1, got " + format_number(u.out_tokens);

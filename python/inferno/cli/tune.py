@@ -106,6 +106,8 @@ def run(args: argparse.Namespace, stdout: TextIO | None = None) -> int:
                        "profile": "reference" if args.replay else args.profile, "replay": args.replay,
                        "observations": len(frame), "skippedRows": [{"line": l, "reason": r} for l, r in skipped]})
         _write(result, args, out)
+    except BrokenPipeError:
+        raise  # the CLI's main treats it as a normal end (e.g. piped into head)
     except (ValueError, OSError) as exc:
         print(f"inferno tune: error: {exc}", file=sys.stderr)
         return 1

@@ -33,6 +33,7 @@ struct Observation {
   double throughput_rpm = kNotGiven;
   double avg_concurrency = kNotGiven;
   bool saturated = false;  // explicit flag from the producer
+  std::string problem;     // a defect found while reading it (e.g. a fractional max_batch): invalid
 };
 
 /// Observed quantities the tuner can fit.

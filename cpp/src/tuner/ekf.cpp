@@ -136,10 +136,7 @@ void KalmanFilter::predict(const Matrix& Q) {
   predict();
 }
 
-void KalmanFilter::update(const Vector& z) {
-  if (z.size() != m_)
-    throw InvalidArgument("z must have length m = " + std::to_string(m_) + ", got " + std::to_string(z.size()));
-  const Vector innovation = z - H_ * x_;
+void KalmanFilter::apply_innovation(const Vector& innovation) {
   switch (joseph_update(x_, P_, innovation, H_, R_, x_, P_, info_)) {
     case UpdateFailure::none: break;
     case UpdateFailure::singular_innovation:
@@ -148,6 +145,13 @@ void KalmanFilter::update(const Vector& z) {
       throw NumericalError("the updated covariance is not positive definite");
   }
   limiter_.clamp(x_);
+}
+
+void KalmanFilter::update(const Vector& z) {
+  if (z.size() != m_)
+    throw InvalidArgument("z must have length m = " + std::to_string(m_) + ", got " + std::to_string(z.size()));
+  const Vector innovation = z - H_ * x_;
+  apply_innovation(innovation);
 }
 
 void KalmanFilter::update(const Vector& z, const Matrix& R) {
@@ -202,14 +206,7 @@ void ExtendedKalmanFilter::update(const Vector& z) {
   } else {
     H_ = Matrix::Zero(m_, n_);
   }
-  switch (joseph_update(x_, P_, z - predicted, H_, R_, x_, P_, info_)) {
-    case UpdateFailure::none: break;
-    case UpdateFailure::singular_innovation:
-      throw NumericalError("singular matrix: the innovation covariance S = H P Hᵀ + R is not positive definite");
-    case UpdateFailure::covariance_not_positive_definite:
-      throw NumericalError("the updated covariance is not positive definite");
-  }
-  limiter_.clamp(x_);
+  apply_innovation(z - predicted);
 }
 
 namespace {

@@ -85,6 +85,8 @@ class KalmanFilter {
 
  protected:
   void check_square(const Matrix& M, int dim, const char* name) const;
+  /// Joseph update with this innovation (H_ and R_ set), then the clamp; NumericalError on failure.
+  void apply_innovation(const Vector& innovation);
 
   int n_, m_;
   Vector x_;

@@ -1,0 +1,136 @@
+#pragma once
+// Discrete-event simulator of continuous-batching inference servers and fleets. Two modes:
+// `iteration` runs the engine loop the `iteration` queue model describes (batch cap N, per-
+// iteration token budget with chunked prefill, iteration time α + β·computed + γ·KV read), and
+// `markov` completes requests at the queue model's state-dependent rates μ_B, i.e. exactly the
+// chain the analytical model solves. Deterministic for a seed (own random transforms, one thread).
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "inferno/queue/analyzer.hpp"
+
+namespace inferno::sim {
+
+/// Token counts per request. `fixed`: value; `geometric`: integers >= minimum with the given mean
+/// (the discrete exponential); `uniform`: integers in [low, high]; `empirical`: drawn uniformly
+/// from `values`.
+struct TokenDist {
+  enum class Kind { fixed, geometric, uniform, empirical } kind = Kind::fixed;
+  double value = 0;  // fixed value, or the mean for geometric
+  double low = 0, high = 0;
+  std::vector<double> values;
+  static TokenDist constant(double v);
+  double mean() const;
+};
+
+/// Offered load over time: breakpoints (time s, rate req/s), held (`step`) or interpolated
+/// (`linear`) between them; before the first breakpoint its rate, after the last the last rate.
+struct RateSchedule {
+  std::vector<double> times_s, rates_rps;
+  bool linear = false;
+  bool empty() const { return times_s.empty(); }
+};
+
+struct TraceEntry {
+  double time_s = 0;
+  double in_tokens = 0, out_tokens = 1;
+};
+
+struct WorkloadSpec {
+  enum class Arrivals { poisson, gamma, trace } arrivals = Arrivals::poisson;
+  double rate_rps = 1;        // constant rate when `schedule` is empty
+  double cv = 1;              // gamma renewal: coefficient of variation of inter-arrival times
+  RateSchedule schedule;      // time-varying rate (poisson and gamma)
+  std::vector<TraceEntry> trace;
+  TokenDist in_tokens, out_tokens;  // ignored for trace arrivals (the trace carries them)
+};
+
+enum class Mode { iteration, markov };
+enum class Router { round_robin, join_shortest_queue, least_outstanding_tokens };
+Mode parse_mode(const std::string& s);
+Router parse_router(const std::string& s);
+const char* mode_name(Mode m);
+const char* router_name(Router r);
+
+/// One replica: the queue model's configuration (service model, parameters, N, Q; the request
+/// shape is used by the markov mode), plus what only a simulation can represent.
+struct ServerSpec {
+  queue::QueueConfig queue;
+  double kv_capacity_tokens = 0;  // 0 = unlimited; else admission waits until in+out tokens fit
+  double iteration_noise_cv = 0;  // multiplicative log-normal noise on iteration times (mean 1)
+};
+
+/// A change of the fleet size at time_s: +k replicas (serving after the start-up delay) or -k
+/// (the newest stop taking requests and drain).
+struct ScaleEvent {
+  double time_s = 0;
+  int delta = 0;
+};
+
+struct FleetSpec {
+  int replicas = 1;
+  Router router = Router::round_robin;
+  double startup_delay_s = 0;
+  std::vector<ScaleEvent> scale_events;
+};
+
+struct SimOptions {
+  Mode mode = Mode::iteration;
+  double duration_s = 600;      // arrivals stop at this time; in-flight requests then drain
+  double warmup_s = 0;          // statistics exclude requests arriving and time before this
+  std::uint64_t seed = 1;
+  double sample_interval_s = 1; // time series resolution (0 = no series)
+  int ci_batches = 20;          // batch means for confidence half-widths
+  bool keep_requests = true;    // per-request records in the result
+};
+
+struct RequestRecord {
+  std::int64_t id = 0;
+  double arrival_ms = 0, start_ms = -1, first_token_ms = -1, finish_ms = -1;
+  int in_tokens = 0, out_tokens = 0;
+  int replica = -1;
+  bool blocked = false;
+};
+
+struct Stat {
+  long count = 0;
+  double mean = 0, p50 = 0, p90 = 0, p95 = 0, p99 = 0;
+  double half_width = 0;  // 95 % confidence half-width of the mean (batch means)
+};
+
+struct Summary {
+  long arrivals = 0, completed = 0, blocked = 0;  // counted over the measured window
+  long total_arrivals = 0, total_completed = 0, total_blocked = 0, unfinished = 0;  // whole run
+  double window_s = 0;
+  double throughput_rps = 0, throughput_half_width = 0;
+  double offered_rps = 0;
+  Stat ttft_ms, itl_ms, e2e_ms, wait_ms;
+  double mean_num_in_system = 0, num_in_system_half_width = 0;
+  double mean_num_in_service = 0;  // mean batch, summed over replicas
+  double mean_queue_length = 0;
+  double utilisation = 0;          // fraction of replica-time with a non-empty batch
+  double blocking_prob = 0;
+  long iterations = 0;
+  int max_batch_seen = 0;          // never above N
+  long max_tokens_in_iteration = 0; // never above the token budget
+  double mean_replicas = 0;
+};
+
+struct TimeSample {
+  double time_s = 0;
+  double queue_length = 0, batch = 0;
+  int replicas = 0;  // serving
+};
+
+struct SimResult {
+  Summary summary;
+  std::vector<RequestRecord> requests;  // in arrival order
+  std::vector<TimeSample> series;
+};
+
+/// Runs the simulation; InvalidArgument naming the field on bad input.
+SimResult simulate(const ServerSpec& server, const WorkloadSpec& workload, const FleetSpec& fleet,
+                   const SimOptions& options);
+
+}  // namespace inferno::sim

@@ -1,0 +1,762 @@
+#include "inferno/sim/simulator.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <deque>
+#include <functional>
+#include <limits>
+#include <queue>
+
+#include "inferno/error.hpp"
+
+namespace inferno::sim {
+
+namespace {
+
+constexpr double kInf = std::numeric_limits<double>::infinity();
+
+// xoshiro256** seeded by splitmix64, with our own transforms: the same seed gives the same
+// numbers on every platform (the standard library's distributions are not specified bit-exactly).
+class Rng {
+ public:
+  explicit Rng(std::uint64_t seed) {
+    for (auto& s : state_) s = splitmix(seed);
+  }
+  double uniform() {  // in (0, 1)
+    return (static_cast<double>(next() >> 11) + 0.5) * 0x1.0p-53;
+  }
+  double exponential() { return -std::log(uniform()); }
+  double normal() {
+    if (has_spare_) {
+      has_spare_ = false;
+      return spare_;
+    }
+    const double r = std::sqrt(-2.0 * std::log(uniform())), phi = 2.0 * M_PI * uniform();
+    spare_ = r * std::sin(phi);
+    has_spare_ = true;
+    return r * std::cos(phi);
+  }
+  double gamma(double shape) {  // Marsaglia–Tsang, unit scale
+    if (shape < 1) return gamma(shape + 1) * std::pow(uniform(), 1.0 / shape);
+    const double d = shape - 1.0 / 3.0, c = 1.0 / std::sqrt(9 * d);
+    while (true) {
+      double x, v;
+      do {
+        x = normal();
+        v = 1 + c * x;
+      } while (v <= 0);
+      v = v * v * v;
+      const double u = uniform();
+      if (u < 1 - 0.0331 * x * x * x * x || std::log(u) < 0.5 * x * x + d * (1 - v + std::log(v))) return d * v;
+    }
+  }
+  std::uint64_t below(std::uint64_t n) { return static_cast<std::uint64_t>(uniform() * static_cast<double>(n)) % n; }
+
+ private:
+  static std::uint64_t splitmix(std::uint64_t& x) {
+    std::uint64_t z = (x += 0x9E3779B97F4A7C15ULL);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
+    return z ^ (z >> 31);
+  }
+  static std::uint64_t rotl(std::uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
+  std::uint64_t next() {
+    const std::uint64_t result = rotl(state_[1] * 5, 7) * 9, t = state_[1] << 17;
+    state_[2] ^= state_[0];
+    state_[3] ^= state_[1];
+    state_[1] ^= state_[2];
+    state_[0] ^= state_[3];
+    state_[2] ^= t;
+    state_[3] = rotl(state_[3], 45);
+    return result;
+  }
+  std::uint64_t state_[4];
+  double spare_ = 0;
+  bool has_spare_ = false;
+};
+
+int draw_tokens(const TokenDist& d, Rng& rng, int minimum) {
+  double x = 0;
+  switch (d.kind) {
+    case TokenDist::Kind::fixed: x = std::round(d.value); break;
+    case TokenDist::Kind::geometric: {
+      const double excess = d.value - minimum;  // mean above the minimum
+      x = excess <= 0 ? minimum : minimum + std::floor(rng.exponential() / std::log1p(1.0 / excess));
+      break;
+    }
+    case TokenDist::Kind::uniform:
+      x = std::round(d.low) + static_cast<double>(rng.below(static_cast<std::uint64_t>(std::round(d.high) - std::round(d.low) + 1)));
+      break;
+    case TokenDist::Kind::empirical: x = std::round(d.values[rng.below(d.values.size())]); break;
+  }
+  return static_cast<int>(std::max<double>(minimum, std::min(x, 1e9)));
+}
+
+void validate_dist(const TokenDist& d, const char* name, int minimum) {
+  const std::string field(name);
+  switch (d.kind) {
+    case TokenDist::Kind::fixed:
+    case TokenDist::Kind::geometric:
+      require(std::isfinite(d.value) && d.value >= minimum && d.value <= 1e9, field,
+              minimum == 0 ? "a finite number >= 0" : "a finite number >= 1", d.value);
+      break;
+    case TokenDist::Kind::uniform:
+      require(std::isfinite(d.low) && d.low >= minimum, field + " low", minimum == 0 ? ">= 0" : ">= 1", d.low);
+      require(std::isfinite(d.high) && d.high >= d.low && d.high <= 1e9, field + " high", ">= low", d.high);
+      break;
+    case TokenDist::Kind::empirical:
+      if (d.values.empty()) throw InvalidArgument(field + " values must not be empty");
+      for (double v : d.values) require(std::isfinite(v) && v >= minimum && v <= 1e9, field + " value", minimum == 0 ? ">= 0" : ">= 1", v);
+      break;
+  }
+}
+
+// Arrival times (ms) of a renewal process in operational time mapped through the inverse of the
+// cumulative rate Λ(t): a Poisson or gamma-renewal stream with a time-varying rate.
+class ArrivalClock {
+ public:
+  ArrivalClock(const WorkloadSpec& w, double duration_s, Rng& rng) : w_(w), rng_(rng), end_s_(duration_s) {
+    if (w.schedule.empty()) {
+      times_ = {0.0};
+      rates_ = {w.rate_rps};
+    } else {
+      times_ = w.schedule.times_s;
+      rates_ = w.schedule.rates_rps;
+    }
+    shape_ = w.arrivals == WorkloadSpec::Arrivals::gamma ? 1.0 / (w.cv * w.cv) : 1.0;
+  }
+  /// Next arrival time in seconds, or +∞ past the duration.
+  double next() {
+    const double step = w_.arrivals == WorkloadSpec::Arrivals::gamma ? rng_.gamma(shape_) / shape_ : rng_.exponential();
+    return advance(step);
+  }
+
+ private:
+  // Pieces: p = -1 is [0, t_0) at r_0; p = i is [t_i, t_{i+1}) at r_i (or linear to r_{i+1});
+  // the last is [t_{n-1}, ∞) at r_{n-1}.
+  void piece_bounds(long p, double& a, double& b, double& ra, double& rb) const {
+    const auto n = static_cast<long>(times_.size());
+    if (p < 0) {
+      a = 0;
+      b = times_[0];
+      ra = rb = rates_[0];
+    } else if (p < n - 1) {
+      a = times_[static_cast<std::size_t>(p)];
+      b = times_[static_cast<std::size_t>(p) + 1];
+      ra = rates_[static_cast<std::size_t>(p)];
+      rb = w_.schedule.linear ? rates_[static_cast<std::size_t>(p) + 1] : ra;
+    } else {
+      a = times_[static_cast<std::size_t>(n - 1)];
+      b = kInf;
+      ra = rb = rates_[static_cast<std::size_t>(n - 1)];
+    }
+  }
+  // Moves the clock forward by `amount` of cumulative rate Λ; +∞ once past the duration.
+  double advance(double amount) {
+    while (true) {
+      double a, b, ra, rb;
+      piece_bounds(piece_, a, b, ra, rb);
+      const double slope = b == kInf || b <= a ? 0.0 : (rb - ra) / (b - a);
+      const double end = std::min(b, end_s_);
+      const double r_now = ra + slope * (t_s_ - a);
+      const double r_end = ra + slope * (end - a);
+      const double length = std::max(0.0, end - t_s_);
+      const double capacity = 0.5 * (r_now + r_end) * length;
+      if (amount <= capacity && capacity > 0) {
+        const double x = slope == 0 ? amount / r_now
+                                    : 2 * amount / (r_now + std::sqrt(std::max(0.0, r_now * r_now + 2 * slope * amount)));
+        t_s_ = std::min(t_s_ + x, end);
+        return t_s_ < end_s_ ? t_s_ : kInf;
+      }
+      if (end >= end_s_) return kInf;
+      amount -= capacity;
+      t_s_ = end;
+      ++piece_;
+    }
+  }
+
+  const WorkloadSpec& w_;
+  Rng& rng_;
+  std::vector<double> times_, rates_;
+  double shape_ = 1, end_s_ = 0, t_s_ = 0;
+  long piece_ = -1;
+};
+
+struct Request {
+  double arrival_ms = 0, start_ms = -1, prefill_done_ms = -1, first_ms = -1, finish_ms = -1;
+  int in = 0, out = 1, prefix = 0, replica = -1;
+  bool blocked = false;
+};
+
+struct Replica {
+  bool exists = true, serving = false, draining = false;
+  double ready_ms = 0;
+  std::deque<int> waiting;
+  int batch = 0;
+  double kv_used = 0, outstanding = 0;
+  double next_event_ms = kInf;  // iteration end (iteration) or next completion (markov)
+  // iteration mode
+  std::deque<int> prefilling;
+  int decoding = 0;
+  double decode_read = 0;
+  std::priority_queue<std::pair<long, int>, std::vector<std::pair<long, int>>, std::greater<>> finishing;
+  std::vector<int> first_pending, just_prefilled;
+  long iteration = 0;
+  // markov mode
+  std::vector<int> in_service;
+};
+
+double t_quantile_975(int dof) {
+  static const double table[] = {12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228,
+                                 2.201, 2.179, 2.160, 2.145, 2.131, 2.120, 2.110, 2.101, 2.093, 2.086,
+                                 2.080, 2.074, 2.069, 2.064, 2.060, 2.056, 2.052, 2.048, 2.045, 2.042};
+  if (dof < 1) return kInf;
+  return dof <= 30 ? table[dof - 1] : 1.96 + 2.5 / dof;
+}
+
+double half_width(const std::vector<double>& batch_means) {
+  const auto b = static_cast<int>(batch_means.size());
+  if (b < 2) return kInf;
+  double mean = 0;
+  for (double x : batch_means) mean += x;
+  mean /= b;
+  double ss = 0;
+  for (double x : batch_means) ss += (x - mean) * (x - mean);
+  return t_quantile_975(b - 1) * std::sqrt(ss / (b - 1) / b);
+}
+
+double quantile(std::vector<double>& sorted, double p) {  // linear interpolation between order statistics
+  if (sorted.empty()) return std::numeric_limits<double>::quiet_NaN();
+  const double h = p * static_cast<double>(sorted.size() - 1);
+  const auto lo = static_cast<std::size_t>(std::floor(h));
+  const std::size_t hi = std::min(lo + 1, sorted.size() - 1);
+  return sorted[lo] + (h - static_cast<double>(lo)) * (sorted[hi] - sorted[lo]);
+}
+
+Stat make_stat(std::vector<std::pair<double, double>>& samples, double window_start_ms, double window_ms, int batches) {
+  // samples: (arrival ms, value)
+  Stat s;
+  s.count = static_cast<long>(samples.size());
+  if (samples.empty()) {
+    s.mean = s.p50 = s.p90 = s.p95 = s.p99 = s.half_width = std::numeric_limits<double>::quiet_NaN();
+    return s;
+  }
+  std::vector<double> sums(static_cast<std::size_t>(batches), 0.0), counts(static_cast<std::size_t>(batches), 0.0);
+  std::vector<double> values;
+  values.reserve(samples.size());
+  double total = 0;
+  for (const auto& [t, v] : samples) {
+    total += v;
+    values.push_back(v);
+    const auto b = std::min<std::size_t>(static_cast<std::size_t>(batches) - 1,
+                                         static_cast<std::size_t>(std::max(0.0, (t - window_start_ms) / window_ms * batches)));
+    sums[b] += v;
+    counts[b] += 1;
+  }
+  s.mean = total / static_cast<double>(samples.size());
+  std::sort(values.begin(), values.end());
+  s.p50 = quantile(values, 0.50);
+  s.p90 = quantile(values, 0.90);
+  s.p95 = quantile(values, 0.95);
+  s.p99 = quantile(values, 0.99);
+  std::vector<double> means;
+  for (std::size_t b = 0; b < sums.size(); ++b)
+    if (counts[b] > 0) means.push_back(sums[b] / counts[b]);
+  s.half_width = half_width(means);
+  return s;
+}
+
+void validate(const ServerSpec& server, const WorkloadSpec& w, const FleetSpec& fleet, const SimOptions& o) {
+  require(std::isfinite(o.duration_s) && o.duration_s > 0 && o.duration_s <= 1e8, "duration_s", "a finite number > 0", o.duration_s);
+  require(std::isfinite(o.warmup_s) && o.warmup_s >= 0 && o.warmup_s < o.duration_s, "warmup_s", "in [0, duration_s)", o.warmup_s);
+  require(std::isfinite(o.sample_interval_s) && o.sample_interval_s >= 0, "sample_interval_s", "a finite number >= 0 (0 = no series)", o.sample_interval_s);
+  if (o.sample_interval_s > 0 && o.duration_s / o.sample_interval_s > 1e7)
+    require(false, "sample_interval_s", "at most 1e7 samples per run", o.sample_interval_s);
+  require(o.ci_batches >= 2 && o.ci_batches <= 1000, "ci_batches", "an integer in [2, 1000]", o.ci_batches);
+  require(fleet.replicas >= 0 && fleet.replicas <= 100000, "replicas", "an integer in [0, 100000]", fleet.replicas);
+  require(std::isfinite(fleet.startup_delay_s) && fleet.startup_delay_s >= 0, "startup_delay_s", "a finite number >= 0", fleet.startup_delay_s);
+  for (const auto& e : fleet.scale_events)
+    require(std::isfinite(e.time_s) && e.time_s >= 0, "scale event time_s", "a finite number >= 0", e.time_s);
+  require(std::isfinite(server.kv_capacity_tokens) && server.kv_capacity_tokens >= 0, "kv_capacity_tokens", "a finite number >= 0 (0 = unlimited)", server.kv_capacity_tokens);
+  require(std::isfinite(server.iteration_noise_cv) && server.iteration_noise_cv >= 0, "iteration_noise_cv", "a finite number >= 0", server.iteration_noise_cv);
+  switch (w.arrivals) {
+    case WorkloadSpec::Arrivals::trace:
+      for (const auto& e : w.trace) {
+        require(std::isfinite(e.time_s) && e.time_s >= 0, "trace time_s", "a finite number >= 0", e.time_s);
+        require(std::isfinite(e.in_tokens) && e.in_tokens >= 0, "trace in_tokens", "a finite number >= 0", e.in_tokens);
+        require(std::isfinite(e.out_tokens) && e.out_tokens >= 1, "trace out_tokens", "a finite number >= 1", e.out_tokens);
+      }
+      break;
+    case WorkloadSpec::Arrivals::gamma:
+      require(std::isfinite(w.cv) && w.cv > 0.01 && w.cv <= 100, "cv", "in (0.01, 100]", w.cv);
+      [[fallthrough]];
+    case WorkloadSpec::Arrivals::poisson:
+      if (w.schedule.empty()) {
+        require(std::isfinite(w.rate_rps) && w.rate_rps > 0 && w.rate_rps <= 1e7, "rate_rps", "a finite number > 0", w.rate_rps);
+      } else {
+        const auto& s = w.schedule;
+        if (s.times_s.size() != s.rates_rps.size())
+          throw InvalidArgument("rate schedule: times_s and rates_rps must have the same length");
+        for (std::size_t i = 0; i < s.times_s.size(); ++i) {
+          require(std::isfinite(s.times_s[i]) && s.times_s[i] >= 0 && (i == 0 || s.times_s[i] > s.times_s[i - 1]),
+                  "rate schedule time_s", "finite, >= 0 and increasing", s.times_s[i]);
+          require(std::isfinite(s.rates_rps[i]) && s.rates_rps[i] >= 0 && s.rates_rps[i] <= 1e7, "rate schedule rate_rps",
+                  "a finite number >= 0", s.rates_rps[i]);
+        }
+      }
+      validate_dist(w.in_tokens, "in_tokens", 0);
+      validate_dist(w.out_tokens, "out_tokens", 1);
+      break;
+  }
+}
+
+}  // namespace
+
+TokenDist TokenDist::constant(double v) {
+  TokenDist d;
+  d.value = v;
+  return d;
+}
+
+double TokenDist::mean() const {
+  switch (kind) {
+    case Kind::fixed:
+    case Kind::geometric: return value;
+    case Kind::uniform: return 0.5 * (std::round(low) + std::round(high));
+    case Kind::empirical: {
+      double s = 0;
+      for (double v : values) s += std::round(v);
+      return values.empty() ? 0 : s / static_cast<double>(values.size());
+    }
+  }
+  return value;
+}
+
+Mode parse_mode(const std::string& s) {
+  if (s == "iteration") return Mode::iteration;
+  if (s == "markov") return Mode::markov;
+  throw InvalidArgument("unknown simulation mode '" + s + "'; allowed: 'iteration', 'markov'");
+}
+Router parse_router(const std::string& s) {
+  if (s == "round-robin" || s == "round_robin") return Router::round_robin;
+  if (s == "jsq" || s == "join-shortest-queue" || s == "join_shortest_queue") return Router::join_shortest_queue;
+  if (s == "least-tokens" || s == "least_outstanding_tokens" || s == "least-outstanding-tokens") return Router::least_outstanding_tokens;
+  throw InvalidArgument("unknown router '" + s + "'; allowed: 'round-robin', 'jsq', 'least-tokens'");
+}
+const char* mode_name(Mode m) { return m == Mode::iteration ? "iteration" : "markov"; }
+const char* router_name(Router r) {
+  switch (r) {
+    case Router::round_robin: return "round-robin";
+    case Router::join_shortest_queue: return "jsq";
+    case Router::least_outstanding_tokens: return "least-tokens";
+  }
+  return "round-robin";
+}
+
+SimResult simulate(const ServerSpec& server, const WorkloadSpec& workload, const FleetSpec& fleet,
+                   const SimOptions& options) {
+  validate(server, workload, fleet, options);
+  const queue::QueueConfig& qc = server.queue;
+  // The analyzer validates the configuration (N, Q, service model and parameters) and gives μ_B.
+  const queue::QueueAnalyzer analyzer(qc);
+  const int n_cap = qc.max_batch;
+  const auto q_cap = static_cast<long long>(qc.max_queue);
+  double alpha = 0, beta = 0, gamma_kv = 0;
+  const double budget = qc.shape.max_num_tokens;
+  if (options.mode == Mode::iteration) {
+    if (qc.service_model != "iteration")
+      throw InvalidArgument("the iteration simulation runs the 'iteration' service model's engine loop; got service model '" +
+                            qc.service_model + "' (use mode 'markov' for other models)");
+    alpha = qc.params.at("alpha");
+    beta = qc.params.at("beta");
+    gamma_kv = qc.params.at("gamma");
+    if (budget < n_cap)
+      throw InvalidArgument("max_num_tokens (" + format_number(budget) + ") must be >= max_batch (" +
+                            std::to_string(n_cap) + "): every decoding request needs one token per iteration");
+  }
+  const std::vector<double> mu = analyzer.rates().mu;  // req/ms, b = 1..N
+
+  Rng arrival_rng(options.seed), token_rng(options.seed ^ 0x5DEECE66DULL), service_rng(options.seed ^ 0xA24BAED4963EE407ULL);
+  const double duration_ms = 1000 * options.duration_s, warmup_ms = 1000 * options.warmup_s;
+  const double window_ms = duration_ms - warmup_ms;
+  const int batches = options.ci_batches;
+  const double noise_sigma = std::sqrt(std::log1p(server.iteration_noise_cv * server.iteration_noise_cv));
+
+  std::vector<Request> reqs;
+  std::vector<Replica> reps(static_cast<std::size_t>(fleet.replicas));
+  for (auto& r : reps) r.serving = true;
+
+  // Arrivals.
+  ArrivalClock clock(workload, options.duration_s, arrival_rng);
+  std::vector<TraceEntry> trace = workload.trace;
+  std::stable_sort(trace.begin(), trace.end(), [](const TraceEntry& a, const TraceEntry& b) { return a.time_s < b.time_s; });
+  std::size_t trace_pos = 0;
+  const bool from_trace = workload.arrivals == WorkloadSpec::Arrivals::trace;
+  const auto next_arrival_ms = [&]() {
+    if (from_trace) {
+      return trace_pos < trace.size() && trace[trace_pos].time_s < options.duration_s ? 1000 * trace[trace_pos].time_s : kInf;
+    }
+    return 1000 * clock.next();
+  };
+  double arrival_at = next_arrival_ms();
+
+  std::vector<ScaleEvent> scaling = fleet.scale_events;
+  std::stable_sort(scaling.begin(), scaling.end(), [](const ScaleEvent& a, const ScaleEvent& b) { return a.time_s < b.time_s; });
+  std::size_t scale_pos = 0;
+  double sample_at = options.sample_interval_s > 0 ? 0.0 : kInf;
+
+  // Time integrals over the measured window, overall and per batch (for half-widths).
+  double last_ms = 0, in_system = 0, in_service = 0, waiting_total = 0, busy = 0, existing = 0, serving = 0;
+  double int_system = 0, int_service = 0, int_waiting = 0, int_busy = 0, int_existing = 0, int_serving = 0;
+  std::vector<double> slice_system(static_cast<std::size_t>(batches), 0.0), slice_done(static_cast<std::size_t>(batches), 0.0);
+  const auto advance = [&](double t) {
+    const double a = std::max(last_ms, warmup_ms), b = std::min(t, duration_ms);
+    if (b > a) {
+      const double dt = b - a;
+      int_system += in_system * dt;
+      int_service += in_service * dt;
+      int_waiting += waiting_total * dt;
+      int_busy += busy * dt;
+      int_existing += existing * dt;
+      int_serving += serving * dt;
+      // Split across batch slices for the L half-width.
+      double x = a;
+      while (x < b) {
+        const auto k = std::min<std::size_t>(static_cast<std::size_t>(batches) - 1,
+                                             static_cast<std::size_t>((x - warmup_ms) / window_ms * batches));
+        const double slice_end = std::min(b, warmup_ms + window_ms * static_cast<double>(k + 1) / batches);
+        slice_system[k] += in_system * (slice_end - x);
+        x = slice_end > x ? slice_end : b;
+      }
+    }
+    last_ms = std::max(last_ms, t);
+  };
+  const auto refresh_counts = [&]() {
+    in_system = in_service = waiting_total = busy = existing = serving = 0;
+    for (const auto& r : reps) {
+      if (!r.exists) continue;
+      existing += 1;
+      serving += r.serving;
+      in_service += r.batch;
+      waiting_total += static_cast<double>(r.waiting.size());
+      in_system += r.batch + static_cast<double>(r.waiting.size());
+      busy += r.batch > 0;
+    }
+  };
+  refresh_counts();
+
+  Summary sum;
+  std::size_t rr_next = 0;
+  const auto complete = [&](int id, double now) {
+    Request& q = reqs[static_cast<std::size_t>(id)];
+    q.finish_ms = now;
+    ++sum.total_completed;
+    if (now >= warmup_ms && now <= duration_ms) {
+      const auto k = std::min<std::size_t>(static_cast<std::size_t>(batches) - 1,
+                                           static_cast<std::size_t>((now - warmup_ms) / window_ms * batches));
+      slice_done[k] += 1;
+    }
+  };
+
+  // Iteration mode: start the next engine iteration at `now` (admission, then the work).
+  const auto start_iteration = [&](Replica& rep, double now) {
+    while (rep.batch < n_cap && !rep.waiting.empty()) {
+      const int id = rep.waiting.front();
+      Request& q = reqs[static_cast<std::size_t>(id)];
+      if (server.kv_capacity_tokens > 0 && rep.kv_used + q.in + q.out > server.kv_capacity_tokens) break;
+      rep.waiting.pop_front();
+      rep.kv_used += q.in + q.out;
+      q.start_ms = now;
+      rep.prefilling.push_back(id);
+      ++rep.batch;
+    }
+    if (rep.batch == 0) {
+      rep.next_event_ms = kInf;
+      return;
+    }
+    sum.max_batch_seen = std::max(sum.max_batch_seen, rep.batch);
+    long computed = rep.decoding;
+    double reads = rep.decode_read;
+    long left = static_cast<long>(budget) - rep.decoding;
+    rep.just_prefilled.clear();
+    for (int id : rep.prefilling) {
+      Request& q = reqs[static_cast<std::size_t>(id)];
+      const int rest = q.in - q.prefix;
+      if (rest > 0) {
+        if (left <= 0) continue;
+        const int s = static_cast<int>(std::min<long>(rest, left));
+        computed += s;
+        reads += q.prefix + s;
+        q.prefix += s;
+        left -= s;
+      }
+      if (q.prefix == q.in) rep.just_prefilled.push_back(id);
+    }
+    sum.max_tokens_in_iteration = std::max(sum.max_tokens_in_iteration, computed);
+    rep.outstanding -= static_cast<double>(computed);
+    double t_iter = alpha + beta * static_cast<double>(computed) + gamma_kv * reads;
+    if (noise_sigma > 0) t_iter *= std::exp(noise_sigma * service_rng.normal() - 0.5 * noise_sigma * noise_sigma);
+    rep.next_event_ms = now + t_iter;
+    ++sum.iterations;
+  };
+  const auto end_iteration = [&](Replica& rep, double now) {
+    for (int id : rep.first_pending) reqs[static_cast<std::size_t>(id)].first_ms = now;
+    rep.first_pending.clear();
+    while (!rep.finishing.empty() && rep.finishing.top().first == rep.iteration) {
+      const int id = rep.finishing.top().second;
+      rep.finishing.pop();
+      const Request& q = reqs[static_cast<std::size_t>(id)];
+      rep.decode_read -= q.in + q.out;
+      rep.kv_used -= q.in + q.out;
+      --rep.decoding;
+      --rep.batch;
+      complete(id, now);
+    }
+    rep.decode_read += rep.decoding;  // every remaining decoder reads one more cached token
+    if (!rep.just_prefilled.empty()) {
+      // Remove the finished prefills, keeping the FCFS order of the others.
+      std::size_t k = 0;
+      std::deque<int> kept;
+      for (int id : rep.prefilling) {
+        if (k < rep.just_prefilled.size() && rep.just_prefilled[k] == id) ++k;
+        else kept.push_back(id);
+      }
+      rep.prefilling.swap(kept);
+      for (int id : rep.just_prefilled) {
+        Request& q = reqs[static_cast<std::size_t>(id)];
+        q.prefill_done_ms = now;
+        ++rep.decoding;
+        rep.decode_read += q.in + 1;
+        rep.finishing.push({rep.iteration + q.out, id});
+        rep.first_pending.push_back(id);
+      }
+      rep.just_prefilled.clear();
+    }
+    ++rep.iteration;
+  };
+  // Markov mode: a state change; the next completion is exponential at μ_B.
+  const auto resample = [&](Replica& rep, double now) {
+    const auto b = rep.in_service.size();
+    rep.next_event_ms = b == 0 ? kInf : now + service_rng.exponential() / mu[b - 1];
+  };
+  const auto markov_admit = [&](Replica& rep, double now) {
+    while (static_cast<int>(rep.in_service.size()) < n_cap && !rep.waiting.empty()) {
+      const int id = rep.waiting.front();
+      rep.waiting.pop_front();
+      reqs[static_cast<std::size_t>(id)].start_ms = now;
+      rep.in_service.push_back(id);
+    }
+    rep.batch = static_cast<int>(rep.in_service.size());
+    sum.max_batch_seen = std::max(sum.max_batch_seen, rep.batch);
+  };
+
+  const auto route = [&]() -> int {
+    int best = -1;
+    const auto n = reps.size();
+    switch (fleet.router) {
+      case Router::round_robin:
+        for (std::size_t k = 0; k < n; ++k) {
+          const std::size_t i = (rr_next + k) % n;
+          if (reps[i].exists && reps[i].serving) {
+            rr_next = i + 1;
+            return static_cast<int>(i);
+          }
+        }
+        return -1;
+      case Router::join_shortest_queue: {
+        double best_load = kInf;
+        for (std::size_t i = 0; i < n; ++i) {
+          if (!reps[i].exists || !reps[i].serving) continue;
+          const double load = reps[i].batch + static_cast<double>(reps[i].waiting.size());
+          if (load < best_load) best_load = load, best = static_cast<int>(i);
+        }
+        return best;
+      }
+      case Router::least_outstanding_tokens: {
+        double best_load = kInf;
+        for (std::size_t i = 0; i < n; ++i) {
+          if (!reps[i].exists || !reps[i].serving) continue;
+          if (reps[i].outstanding < best_load) best_load = reps[i].outstanding, best = static_cast<int>(i);
+        }
+        return best;
+      }
+    }
+    return best;
+  };
+
+  std::vector<TimeSample> series;
+  while (true) {
+    // The earliest event; ties: replica events, then scaling, then arrivals, then samples.
+    double t_rep = kInf;
+    std::size_t who = 0;
+    for (std::size_t i = 0; i < reps.size(); ++i) {
+      const Replica& r = reps[i];
+      const bool starting = r.exists && !r.serving && !r.draining;
+      const double t = !r.exists ? kInf : starting ? r.ready_ms : r.next_event_ms;
+      if (t < t_rep) t_rep = t, who = i;
+    }
+    const double t_scale = scale_pos < scaling.size() && 1000 * scaling[scale_pos].time_s <= duration_ms ? 1000 * scaling[scale_pos].time_s : kInf;
+    const bool work_left = arrival_at < kInf || t_rep < kInf;
+    const double t_sample = sample_at * 1000 <= duration_ms && work_left ? 1000 * sample_at : kInf;
+    const double t = std::min({t_rep, t_scale, arrival_at, t_sample});
+    if (t == kInf) break;
+    advance(t);
+    if (t == t_rep) {
+      Replica& rep = reps[who];
+      if (!rep.serving && !rep.draining) {  // start-up finished
+        rep.serving = true;
+      } else if (options.mode == Mode::iteration) {
+        end_iteration(rep, t);
+        start_iteration(rep, t);
+      } else {
+        const auto pick = static_cast<std::size_t>(service_rng.below(rep.in_service.size()));
+        const int id = rep.in_service[pick];
+        rep.in_service[pick] = rep.in_service.back();
+        rep.in_service.pop_back();
+        rep.outstanding -= reqs[static_cast<std::size_t>(id)].in + reqs[static_cast<std::size_t>(id)].out;
+        complete(id, t);
+        markov_admit(rep, t);
+        resample(rep, t);
+      }
+      if (rep.draining && rep.batch == 0 && rep.waiting.empty()) rep.exists = false;
+    } else if (t == t_scale) {
+      const int delta = scaling[scale_pos++].delta;
+      if (delta > 0) {
+        for (int k = 0; k < delta; ++k) {
+          Replica r;
+          r.serving = fleet.startup_delay_s == 0;
+          r.ready_ms = t + 1000 * fleet.startup_delay_s;
+          reps.push_back(std::move(r));
+        }
+      } else {
+        for (int k = 0; k < -delta; ++k) {  // the newest serving (or starting) replica drains
+          for (std::size_t i = reps.size(); i-- > 0;) {
+            Replica& r = reps[i];
+            if (!r.exists || r.draining) continue;
+            r.serving = false;
+            r.draining = true;
+            if (r.batch == 0 && r.waiting.empty()) r.exists = false;
+            break;
+          }
+        }
+      }
+    } else if (t == arrival_at) {
+      Request q;
+      q.arrival_ms = t;
+      if (from_trace) {
+        q.in = static_cast<int>(std::round(trace[trace_pos].in_tokens));
+        q.out = std::max(1, static_cast<int>(std::round(trace[trace_pos].out_tokens)));
+        ++trace_pos;
+      } else {
+        q.in = draw_tokens(workload.in_tokens, token_rng, 0);
+        q.out = draw_tokens(workload.out_tokens, token_rng, 1);
+      }
+      const int id = static_cast<int>(reqs.size());
+      ++sum.total_arrivals;
+      const int r = route();
+      bool accepted = false;
+      if (r >= 0) {
+        Replica& rep = reps[static_cast<std::size_t>(r)];
+        const bool room = rep.batch + static_cast<long long>(rep.waiting.size()) < n_cap + q_cap;
+        const bool fits = server.kv_capacity_tokens <= 0 || q.in + q.out <= server.kv_capacity_tokens;
+        if (room && fits) {
+          accepted = true;
+          q.replica = r;
+          reqs.push_back(q);
+          rep.waiting.push_back(id);
+          rep.outstanding += q.in + q.out;
+          if (options.mode == Mode::iteration) {
+            if (rep.next_event_ms == kInf) start_iteration(rep, t);  // an idle engine starts at once
+          } else {
+            markov_admit(rep, t);
+            resample(rep, t);
+          }
+        }
+      }
+      if (!accepted) {
+        q.blocked = true;
+        q.replica = r;
+        reqs.push_back(q);
+        ++sum.total_blocked;
+      }
+      arrival_at = next_arrival_ms();
+    } else {
+      TimeSample s;
+      s.time_s = sample_at;
+      refresh_counts();
+      s.queue_length = waiting_total;
+      s.batch = in_service;
+      s.replicas = static_cast<int>(serving);
+      series.push_back(s);
+      sample_at += options.sample_interval_s;
+    }
+    refresh_counts();
+  }
+  advance(std::max(last_ms, duration_ms));
+
+  // Statistics over requests arriving in the measured window.
+  std::vector<std::pair<double, double>> ttft, itl, e2e, wait;
+  for (const Request& q : reqs) {
+    if (q.arrival_ms < warmup_ms || q.arrival_ms >= duration_ms) continue;
+    ++sum.arrivals;
+    if (q.blocked) {
+      ++sum.blocked;
+      continue;
+    }
+    if (q.finish_ms < 0) continue;
+    ++sum.completed;
+    e2e.push_back({q.arrival_ms, q.finish_ms - q.arrival_ms});
+    wait.push_back({q.arrival_ms, q.start_ms - q.arrival_ms});
+    if (options.mode == Mode::iteration) {
+      ttft.push_back({q.arrival_ms, q.first_ms - q.arrival_ms});
+      itl.push_back({q.arrival_ms, (q.finish_ms - q.prefill_done_ms) / q.out});
+    }
+  }
+  for (const Request& q : reqs) sum.unfinished += !q.blocked && q.finish_ms < 0;
+  sum.window_s = window_ms / 1000;
+  sum.ttft_ms = make_stat(ttft, warmup_ms, window_ms, batches);
+  sum.itl_ms = make_stat(itl, warmup_ms, window_ms, batches);
+  sum.e2e_ms = make_stat(e2e, warmup_ms, window_ms, batches);
+  sum.wait_ms = make_stat(wait, warmup_ms, window_ms, batches);
+  double done = 0;
+  std::vector<double> rates, levels;
+  for (std::size_t k = 0; k < slice_done.size(); ++k) {
+    done += slice_done[k];
+    rates.push_back(slice_done[k] / (window_ms / batches) * 1000);
+    levels.push_back(slice_system[k] / (window_ms / batches));
+  }
+  sum.throughput_rps = done / window_ms * 1000;
+  sum.throughput_half_width = half_width(rates);
+  sum.offered_rps = static_cast<double>(sum.arrivals) / sum.window_s;
+  sum.mean_num_in_system = int_system / window_ms;
+  sum.num_in_system_half_width = half_width(levels);
+  sum.mean_num_in_service = int_service / window_ms;
+  sum.mean_queue_length = int_waiting / window_ms;
+  sum.utilisation = int_existing > 0 ? int_busy / int_existing : 0.0;
+  sum.mean_replicas = int_serving / window_ms;
+  sum.blocking_prob = sum.arrivals > 0 ? static_cast<double>(sum.blocked) / static_cast<double>(sum.arrivals) : 0.0;
+
+  SimResult result;
+  result.summary = sum;
+  result.series = std::move(series);
+  if (options.keep_requests) {
+    result.requests.reserve(reqs.size());
+    for (std::size_t i = 0; i < reqs.size(); ++i) {
+      const Request& q = reqs[i];
+      RequestRecord r;
+      r.id = static_cast<std::int64_t>(i);
+      r.arrival_ms = q.arrival_ms;
+      r.start_ms = q.start_ms;
+      r.first_token_ms = q.first_ms;
+      r.finish_ms = q.finish_ms;
+      r.in_tokens = q.in;
+      r.out_tokens = q.out;
+      r.replica = q.replica;
+      r.blocked = q.blocked;
+      result.requests.push_back(r);
+    }
+  }
+  return result;
+}
+
+}  // namespace inferno::sim

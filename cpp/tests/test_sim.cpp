@@ -1,0 +1,310 @@
+// Simulator: hand-computed engine timelines, textbook queues (M/M/1, M/M/1/K), the Markov mode
+// against the analytical chain, conservation, determinism, workloads and fleets.
+#include <catch2/catch.hpp>
+#include <cmath>
+
+#include "inferno/error.hpp"
+#include "inferno/queue/analyzer.hpp"
+#include "inferno/sim/simulator.hpp"
+
+using namespace inferno::sim;
+using inferno::InvalidArgument;
+
+namespace {
+
+ServerSpec server(double alpha, double beta, double gamma, double n, double m, int max_batch, long long max_queue,
+                  int budget = 8192) {
+  ServerSpec s;
+  s.queue.params = {{"alpha", alpha}, {"beta", beta}, {"gamma", gamma}};
+  s.queue.shape = inferno::queue::RequestShape{n, m, budget};
+  s.queue.max_batch = max_batch;
+  s.queue.max_queue = max_queue;
+  return s;
+}
+
+WorkloadSpec trace(std::vector<TraceEntry> entries) {
+  WorkloadSpec w;
+  w.arrivals = WorkloadSpec::Arrivals::trace;
+  w.trace = std::move(entries);
+  return w;
+}
+
+WorkloadSpec poisson(double rate_rps, double n, double m) {
+  WorkloadSpec w;
+  w.rate_rps = rate_rps;
+  w.in_tokens = TokenDist::constant(n);
+  w.out_tokens = TokenDist::constant(m);
+  return w;
+}
+
+SimOptions opts(double duration_s, double warmup_s = 0, std::uint64_t seed = 1, Mode mode = Mode::iteration) {
+  SimOptions o;
+  o.duration_s = duration_s;
+  o.warmup_s = warmup_s;
+  o.seed = seed;
+  o.mode = mode;
+  o.sample_interval_s = 0;
+  return o;
+}
+
+// |value - truth| within the 95 % half-width times `k`, within rel of the truth, or below abs.
+bool agrees(double value, double half_width, double truth, double k = 3, double rel = 0.0, double abs = 0.0) {
+  const double d = std::fabs(value - truth);
+  return d <= k * half_width || d <= rel * std::fabs(truth) || d <= abs;
+}
+
+}  // namespace
+
+TEST_CASE("one request alone: the engine timeline equals the hand computation", "[sim]") {
+  // α = 10, β = 0.1, γ = 0.001; n = 100, m = 10. Prefill: 10 + 0.1·100 + 0.001·100 = 20.1 ms.
+  // Decode step k: 10 + 0.1 + 0.001·(100 + k). TTFT = 20.1 + 10.201; E2E = 20.1 + 101 + 1.055.
+  const SimResult r = simulate(server(10, 0.1, 0.001, 100, 10, 8, 0), trace({{1.0, 100, 10}}), FleetSpec{}, opts(10));
+  REQUIRE(r.requests.size() == 1);
+  const RequestRecord& q = r.requests[0];
+  CHECK(q.arrival_ms == 1000);
+  CHECK(q.start_ms == 1000);
+  CHECK(q.first_token_ms - q.arrival_ms == Approx(30.301).epsilon(1e-12));
+  CHECK(q.finish_ms - q.arrival_ms == Approx(122.155).epsilon(1e-12));
+  CHECK(r.summary.ttft_ms.mean == Approx(30.301).epsilon(1e-12));
+  // The light-load closed forms of the queue model: ITL₁ = α + β + γ(n + (m+1)/2).
+  CHECK(r.summary.itl_ms.mean == Approx(10 + 0.1 + 0.001 * (100 + 5.5)).epsilon(1e-12));
+  CHECK(r.summary.iterations == 11);
+}
+
+TEST_CASE("chunked prefill under the token budget", "[sim]") {
+  // n = 10000 with a 4096-token budget: chunks 4096, 4096, 1808 read 4096, 8192, 10000 tokens.
+  const double a = 5, b = 0.01, g = 0.0001;
+  const SimResult r = simulate(server(a, b, g, 10000, 2, 4, 0, 4096), trace({{0.5, 10000, 2}}), FleetSpec{}, opts(5));
+  const double prefill = 3 * a + b * 10000 + g * (4096 + 8192 + 10000);
+  const double decode1 = a + b + g * 10001, decode2 = a + b + g * 10002;
+  const RequestRecord& q = r.requests[0];
+  CHECK(q.first_token_ms - q.arrival_ms == Approx(prefill + decode1).epsilon(1e-12));
+  CHECK(q.finish_ms - q.arrival_ms == Approx(prefill + decode1 + decode2).epsilon(1e-12));
+  CHECK(r.summary.max_tokens_in_iteration == 4096);
+}
+
+TEST_CASE("two overlapping requests share iterations", "[sim]") {
+  // The second arrives while the first decodes: it joins at the next iteration boundary and its
+  // prefill is computed alongside the first's decode step.
+  const SimResult r = simulate(server(10, 0.1, 0.0, 50, 3, 8, 0), trace({{0.0, 50, 3}, {0.012, 50, 3}}), FleetSpec{}, opts(5));
+  const RequestRecord &p = r.requests[0], &q = r.requests[1];
+  // First: prefill [0, 15], decode 1 [15, 25.1] — the second arrives at 12 and waits for 15.
+  CHECK(q.start_ms == Approx(15.0));
+  // Iteration [15, 30.1]: decode of p (1 token) + prefill of q (50 tokens) = 10 + 0.1·51.
+  CHECK(p.first_token_ms == Approx(30.1));
+  CHECK(r.summary.max_batch_seen == 2);
+}
+
+TEST_CASE("M/M/1/K: the Markov mode at N = 1 matches the closed form", "[sim][markov]") {
+  // μ = 1/τ(1) from the model; K = 1 + Q; p_k ∝ ρ^k.
+  const ServerSpec s = server(20, 0.02, 0.0, 100, 20, 1, 4);
+  const double mu_rps = 1000 * inferno::queue::QueueAnalyzer(s.queue).rates().mu[0];
+  const double rho = 0.8, lambda = rho * mu_rps;
+  const int K = 5;
+  double norm = 0, L = 0;
+  for (int k = 0; k <= K; ++k) norm += std::pow(rho, k);
+  for (int k = 0; k <= K; ++k) L += k * std::pow(rho, k) / norm;
+  const double p_block = std::pow(rho, K) / norm;
+  const double throughput = lambda * (1 - p_block);
+  const SimResult r = simulate(s, poisson(lambda, 100, 20), FleetSpec{}, opts(40000, 100, 7, Mode::markov));
+  const Summary& m = r.summary;
+  INFO("L " << m.mean_num_in_system << " ± " << m.num_in_system_half_width << " vs " << L);
+  CHECK(agrees(m.mean_num_in_system, m.num_in_system_half_width, L));
+  CHECK(agrees(m.throughput_rps, m.throughput_half_width, throughput));
+  CHECK(m.blocking_prob == Approx(p_block).epsilon(0.05));
+  CHECK(agrees(m.e2e_ms.mean, m.e2e_ms.half_width, 1000 * L / throughput));
+}
+
+TEST_CASE("M/M/1: mean wait and response at N = 1 with a deep queue", "[sim][markov]") {
+  const ServerSpec s = server(20, 0.02, 0.0, 100, 20, 1, 100000);
+  const double mu_rps = 1000 * inferno::queue::QueueAnalyzer(s.queue).rates().mu[0];
+  const double rho = 0.6, lambda = rho * mu_rps;
+  const SimResult r = simulate(s, poisson(lambda, 100, 20), FleetSpec{}, opts(40000, 100, 3, Mode::markov));
+  const Summary& m = r.summary;
+  CHECK(agrees(m.wait_ms.mean, m.wait_ms.half_width, 1000 * rho / (mu_rps - lambda)));
+  CHECK(agrees(m.e2e_ms.mean, m.e2e_ms.half_width, 1000 / (mu_rps - lambda)));
+  CHECK(agrees(m.mean_num_in_system, m.num_in_system_half_width, rho / (1 - rho)));
+  CHECK(m.blocked == 0);
+}
+
+TEST_CASE("Markov mode agrees with the analytical chain across loads and batch sizes", "[sim][markov]") {
+  for (int n_cap : {8, 32}) {
+    for (double load : {0.5, 0.9}) {
+      const ServerSpec s = server(12, 0.05, 0.0005, 256, 128, n_cap, 2 * n_cap);
+      const inferno::queue::QueueAnalyzer a(s.queue);
+      const double lambda = load * a.max_rate_rps();
+      const inferno::queue::Metrics model = a.analyze(lambda);
+      const SimResult r = simulate(s, poisson(lambda, 256, 128), FleetSpec{}, opts(20000, 200, 11, Mode::markov));
+      const Summary& m = r.summary;
+      INFO("N " << n_cap << ", load " << load << ": L " << m.mean_num_in_system << " ± " << m.num_in_system_half_width
+                << " vs " << model.num_in_system << "; W " << m.wait_ms.mean << " ± " << m.wait_ms.half_width << " vs "
+                << model.wait_time_ms);
+      CHECK(agrees(m.throughput_rps, m.throughput_half_width, model.throughput_rps));
+      CHECK(agrees(m.mean_num_in_system, m.num_in_system_half_width, model.num_in_system));
+      // At half load the mean wait is microseconds: an absolute margin of 0.05 ms.
+      CHECK(agrees(m.wait_ms.mean, m.wait_ms.half_width, model.wait_time_ms, 3, 0.02, 0.05));
+      CHECK(agrees(m.e2e_ms.mean, m.e2e_ms.half_width, model.resp_time_ms));
+    }
+  }
+}
+
+TEST_CASE("conservation and limits in the iteration mode", "[sim]") {
+  const ServerSpec s = server(8, 0.03, 0.0003, 512, 256, 16, 8);
+  const inferno::queue::QueueAnalyzer a(s.queue);
+  WorkloadSpec w = poisson(1.1 * a.max_rate_rps(), 512, 256);  // overloaded: blocking occurs
+  w.in_tokens.kind = TokenDist::Kind::geometric;
+  w.in_tokens.value = 512;
+  w.out_tokens.kind = TokenDist::Kind::uniform;
+  w.out_tokens.low = 1;
+  w.out_tokens.high = 511;
+  const SimResult r = simulate(s, w, FleetSpec{}, opts(300, 10, 5));
+  const Summary& m = r.summary;
+  CHECK(m.total_arrivals == m.total_completed + m.total_blocked + m.unfinished);
+  CHECK(m.unfinished == 0);  // arrivals stop at the duration, then the engine drains
+  CHECK(m.total_blocked > 0);
+  CHECK(m.max_batch_seen <= 16);
+  CHECK(m.max_tokens_in_iteration <= 8192);
+  CHECK(static_cast<long>(r.requests.size()) == m.total_arrivals);
+  for (const RequestRecord& q : r.requests) {
+    if (q.blocked) {
+      CHECK(q.finish_ms < 0);
+      continue;
+    }
+    CHECK(q.start_ms >= q.arrival_ms);
+    CHECK(q.first_token_ms > q.start_ms);
+    CHECK(q.finish_ms >= q.first_token_ms);
+  }
+  CHECK(m.utilisation > 0.95);
+}
+
+TEST_CASE("same seed, same result; another seed, another sample", "[sim]") {
+  const ServerSpec s = server(8, 0.03, 0.0003, 512, 256, 32, 64);
+  WorkloadSpec w = poisson(5, 512, 256);
+  w.out_tokens.kind = TokenDist::Kind::geometric;
+  w.out_tokens.value = 256;
+  const SimResult a = simulate(s, w, FleetSpec{}, opts(60, 5, 42)), b = simulate(s, w, FleetSpec{}, opts(60, 5, 42));
+  const SimResult c = simulate(s, w, FleetSpec{}, opts(60, 5, 43));
+  REQUIRE(a.requests.size() == b.requests.size());
+  for (std::size_t i = 0; i < a.requests.size(); ++i) {
+    CHECK(a.requests[i].arrival_ms == b.requests[i].arrival_ms);
+    CHECK(a.requests[i].finish_ms == b.requests[i].finish_ms);
+  }
+  CHECK(a.summary.ttft_ms.p99 == b.summary.ttft_ms.p99);
+  CHECK(a.summary.e2e_ms.mean != c.summary.e2e_ms.mean);
+}
+
+TEST_CASE("workloads: gamma renewal CV, rate schedules, token distributions", "[sim][workload]") {
+  const ServerSpec s = server(1, 0.0001, 0.0, 10, 1, 256, 1000);
+  SECTION("gamma inter-arrival times have the requested mean and CV") {
+    WorkloadSpec w = poisson(50, 10, 1);
+    w.arrivals = WorkloadSpec::Arrivals::gamma;
+    w.cv = 2.0;
+    const SimResult r = simulate(s, w, FleetSpec{}, opts(2000));
+    std::vector<double> gaps;
+    for (std::size_t i = 1; i < r.requests.size(); ++i) gaps.push_back(r.requests[i].arrival_ms - r.requests[i - 1].arrival_ms);
+    double mean = 0, var = 0;
+    for (double g : gaps) mean += g;
+    mean /= static_cast<double>(gaps.size());
+    for (double g : gaps) var += (g - mean) * (g - mean);
+    var /= static_cast<double>(gaps.size() - 1);
+    CHECK(mean == Approx(20.0).epsilon(0.02));
+    CHECK(std::sqrt(var) / mean == Approx(2.0).epsilon(0.05));
+  }
+  SECTION("a step schedule and a ramp deliver their integrated rate") {
+    WorkloadSpec w = poisson(1, 10, 1);
+    w.schedule.times_s = {0, 100, 200};
+    w.schedule.rates_rps = {10, 40, 40};
+    const SimResult step = simulate(s, w, FleetSpec{}, opts(300));
+    long first = 0, second = 0;
+    for (const auto& q : step.requests) (q.arrival_ms < 100000 ? first : second) += 1;
+    CHECK(first == Approx(1000).margin(4 * std::sqrt(1000)));
+    CHECK(second == Approx(8000).margin(4 * std::sqrt(8000)));
+    w.schedule.linear = true;  // 10 → 40 over [0, 100], then 40: Λ = 2500 + 8000
+    const SimResult ramp = simulate(s, w, FleetSpec{}, opts(300));
+    long early = 0;
+    for (const auto& q : ramp.requests) early += q.arrival_ms < 100000;
+    CHECK(early == Approx(2500).margin(4 * std::sqrt(2500)));
+    CHECK(static_cast<double>(ramp.requests.size()) == Approx(10500).margin(4 * std::sqrt(10500)));
+  }
+  SECTION("token distributions have their means") {
+    WorkloadSpec w = poisson(200, 10, 1);
+    w.in_tokens.kind = TokenDist::Kind::geometric;
+    w.in_tokens.value = 300;
+    w.out_tokens.kind = TokenDist::Kind::empirical;
+    w.out_tokens.values = {1, 2, 3, 10};
+    const SimResult r = simulate(s, w, FleetSpec{}, opts(200));
+    double in = 0, out = 0;
+    for (const auto& q : r.requests) in += q.in_tokens, out += q.out_tokens;
+    const auto n = static_cast<double>(r.requests.size());
+    CHECK(in / n == Approx(300).epsilon(0.03));
+    CHECK(out / n == Approx(4).epsilon(0.03));
+  }
+}
+
+TEST_CASE("fleets: routers, scale-out with a start-up delay, scale-in drains", "[sim][fleet]") {
+  const ServerSpec s = server(8, 0.03, 0.0003, 256, 64, 16, 32);
+  FleetSpec f;
+  f.replicas = 4;
+  SECTION("round robin spreads requests evenly") {
+    const SimResult r = simulate(s, poisson(8, 256, 64), f, opts(100));
+    std::vector<long> per(4, 0);
+    for (const auto& q : r.requests) per[static_cast<std::size_t>(q.replica)] += 1;
+    for (long c : per) CHECK(std::abs(c - per[0]) <= 1);
+  }
+  SECTION("join-shortest-queue and least-tokens keep replicas balanced under load") {
+    for (Router router : {Router::join_shortest_queue, Router::least_outstanding_tokens}) {
+      f.router = router;
+      const SimResult r = simulate(s, poisson(12, 256, 64), f, opts(100));
+      CHECK(r.summary.total_completed == r.summary.total_arrivals - r.summary.total_blocked);
+      std::vector<long> per(4, 0);
+      for (const auto& q : r.requests) per[static_cast<std::size_t>(q.replica)] += 1;
+      for (long c : per) CHECK(static_cast<double>(c) > 0.15 * static_cast<double>(r.requests.size()));
+    }
+  }
+  SECTION("a replica added at 50 s with a 10 s start-up serves from 60 s; one removed at 80 s drains") {
+    f.replicas = 1;
+    f.startup_delay_s = 10;
+    f.scale_events = {{50, 1}, {80, -1}};
+    SimOptions o = opts(100);
+    o.sample_interval_s = 1;
+    const SimResult r = simulate(s, poisson(4, 256, 64), f, o);
+    for (const auto& q : r.requests) {
+      if (q.replica == 1) {
+        CHECK(q.arrival_ms >= 60000);
+        CHECK(q.arrival_ms < 80000);
+      }
+    }
+    long on_second = 0;
+    for (const auto& q : r.requests) on_second += q.replica == 1;
+    CHECK(on_second > 0);
+    CHECK(r.series.at(55).replicas == 1);
+    CHECK(r.series.at(65).replicas == 2);
+    CHECK(r.series.at(85).replicas == 1);
+    CHECK(r.summary.unfinished == 0);
+  }
+}
+
+TEST_CASE("KV-cache capacity limits the batch", "[sim]") {
+  ServerSpec s = server(8, 0.03, 0.0003, 1000, 1000, 64, 1000);
+  s.kv_capacity_tokens = 8000;  // four requests of 2000 tokens
+  const SimResult r = simulate(s, poisson(20, 1000, 1000), FleetSpec{}, opts(60));
+  CHECK(r.summary.max_batch_seen == 4);
+  ServerSpec tiny = s;
+  tiny.kv_capacity_tokens = 1500;  // a request can never fit: blocked, not stuck
+  const SimResult b = simulate(tiny, poisson(2, 1000, 1000), FleetSpec{}, opts(10));
+  CHECK(b.summary.total_blocked == b.summary.total_arrivals);
+}
+
+TEST_CASE("bad input names the field", "[sim]") {
+  const ServerSpec s = server(8, 0.03, 0.0003, 256, 64, 16, 32);
+  CHECK_THROWS_WITH(simulate(s, poisson(-1, 256, 64), FleetSpec{}, opts(10)), Catch::Contains("rate_rps"));
+  CHECK_THROWS_WITH(simulate(s, poisson(1, 256, 0), FleetSpec{}, opts(10)), Catch::Contains("out_tokens"));
+  CHECK_THROWS_WITH(simulate(s, poisson(1, 256, 64), FleetSpec{}, opts(10, 20)), Catch::Contains("warmup_s"));
+  CHECK_THROWS_WITH(parse_mode("fluid"), Catch::Contains("'iteration', 'markov'"));
+  CHECK_THROWS_WITH(parse_router("random"), Catch::Contains("'round-robin', 'jsq', 'least-tokens'"));
+  ServerSpec token = s;
+  token.queue.service_model = "token";
+  token.queue.params = {{"alpha", 19}, {"beta", 1}, {"tokens_per_request", 1024}};
+  CHECK_THROWS_WITH(simulate(token, poisson(1, 256, 64), FleetSpec{}, opts(10)), Catch::Contains("markov"));
+  CHECK_NOTHROW(simulate(token, poisson(1, 256, 64), FleetSpec{}, opts(10, 0, 1, Mode::markov)));
+}

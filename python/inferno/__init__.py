@@ -16,6 +16,9 @@ Quick start::
     tuner = inferno.Tuner()                 # learn α, β, γ from observed TTFT/ITL (EKF)
     tuner.update(observation)               # one control cycle
     tuner.estimate                          # values with standard deviations, κ, NIS
+
+    run = inferno.simulate(m, rate_rps=3.0) # discrete-event simulation of the same server
+    run.summary, run.requests, run.series   # measured metrics, per request, over time
 """
 
 from importlib.metadata import PackageNotFoundError, version
@@ -23,6 +26,7 @@ from importlib.metadata import PackageNotFoundError, version
 from .optimizer import Solution, System, candidates, load, optimize
 from .queue import Analysis, Concurrency, MaxRate, QueueModel, service_models
 from . import tuner
+from .sim import Simulation, simulate
 from .tuner import Observation, Tuner
 
 try:
@@ -30,5 +34,5 @@ try:
 except PackageNotFoundError:  # pragma: no cover - running from a source tree
     __version__ = "0.0.0"
 
-__all__ = ["Analysis", "Concurrency", "MaxRate", "Observation", "QueueModel", "Solution", "System", "Tuner",
-           "candidates", "load", "optimize", "service_models", "tuner", "__version__"]
+__all__ = ["Analysis", "Concurrency", "MaxRate", "Observation", "QueueModel", "Simulation", "Solution", "System",
+           "Tuner", "candidates", "load", "optimize", "service_models", "simulate", "tuner", "__version__"]

@@ -6,6 +6,7 @@
 
 #include "inferno/error.hpp"
 #include "inferno/io/json.hpp"
+#include "line_batch.hpp"
 
 namespace inferno::io {
 
@@ -391,27 +392,10 @@ QueueResponse run_queue_request(QueueOperation op, std::string_view json_text) {
 
 std::vector<std::string> run_queue_requests(QueueOperation op, const std::vector<std::string>& lines,
                                             unsigned threads, std::size_t* failures) {
-  std::vector<std::string> out(lines.size());
-  std::vector<char> failed(lines.size(), 0);
-  auto work = [&](std::size_t begin, std::size_t step) {
-    for (std::size_t i = begin; i < lines.size(); i += step) {
-      if (lines[i].find_first_not_of(" \t\r\n") == std::string::npos) continue;
-      const QueueResponse r = run_queue_request(op, lines[i]);
-      out[i] = r.body.dump();
-      failed[i] = r.ok ? 0 : 1;
-    }
-  };
-  if (threads == 0) threads = std::max(1u, std::thread::hardware_concurrency());
-  threads = static_cast<unsigned>(std::min<std::size_t>(threads, std::max<std::size_t>(1, lines.size())));
-  if (threads <= 1) {
-    work(0, 1);
-  } else {
-    std::vector<std::thread> pool;
-    for (unsigned t = 0; t < threads; ++t) pool.emplace_back(work, t, threads);
-    for (auto& th : pool) th.join();
-  }
-  if (failures) *failures = static_cast<std::size_t>(std::count(failed.begin(), failed.end(), 1));
-  return out;
+  return detail::answer_lines(lines, threads, failures, [&](const std::string& line) {
+    const auto r = run_queue_request(op, line);
+    return std::make_pair(r.body.dump(), r.ok);
+  });
 }
 
 }  // namespace inferno::io

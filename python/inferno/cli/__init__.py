@@ -9,6 +9,7 @@ from typing import Sequence
 from .. import __version__
 from . import optimize as optimize_cli
 from . import queue as queue_cli
+from . import simulate as simulate_cli
 from . import tune as tune_cli
 
 
@@ -22,6 +23,7 @@ def build_parser() -> argparse.ArgumentParser:
     queue_cli.add_parser(commands)
     optimize_cli.add_parser(commands)
     tune_cli.add_parser(commands)
+    simulate_cli.add_parser(commands)
     return parser
 
 

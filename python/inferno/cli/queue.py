@@ -46,6 +46,8 @@ _TABLE_COLUMNS = {
                "RPSTargetTTFT", "RPSTargetITL", "sizeStatus", "bindingConstraint"],
     "optimize": ["concurrency", "throughput", "avgTTFT", "avgITL", "avgNumInServ", "M_ITL",
                  "M_TPF", "oracleCalls", "feasible", "converged"],
+    "simulate": ["offeredRPS", "throughput", "avgTTFT", "ttftP95", "avgITL", "itlP95", "avgWaitTime",
+                 "avgRespTime", "avgNumInServ", "lossProb", "completed"],
 }
 
 BATCH_LINES = 256
@@ -235,18 +237,23 @@ def _chunks(lines: Iterable[str], size: int) -> Iterator[list[str]]:
 
 
 def _run_operation(args: argparse.Namespace, stdin: TextIO | None = None,
-                   stdout: TextIO | None = None) -> int:
+                   stdout: TextIO | None = None, run_batch: Any = None,
+                   line_overrides: dict[str, Any] | None = None) -> int:
+    """Answers ProblemData lines with the queue core, or with `run_batch(lines, threads)` (the
+    simulator); `line_overrides` are merged into every line after the problem flags."""
     stdin = stdin or sys.stdin
     stdout = stdout or sys.stdout
+    if run_batch is None:
+        def run_batch(lines: list[str], threads: int) -> Any:
+            return _core.io.run_queue_requests(args.operation, lines, threads)
     # Interactive input is answered line by line; piped input in parallel batches.
     reads_stdin = not args.input or args.input == "-"
     chunk = 1 if (reads_stdin and stdin.isatty()) else BATCH_LINES
     failures = 0
     rows: list[dict[str, Any]] = []
     line_no = 0
-    for lines in _chunks(_input_lines(args, stdin), chunk):
-        outputs, failed = _core.io.run_queue_requests(args.operation, [l.rstrip("\n") for l in lines],
-                                                      args.threads)
+    for lines in _chunks(_override_lines(_input_lines(args, stdin), line_overrides or {}), chunk):
+        outputs, failed = run_batch([l.rstrip("\n") for l in lines], args.threads)
         failures += failed
         for line, out in zip(lines, outputs):
             line_no += 1

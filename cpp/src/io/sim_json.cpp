@@ -1,0 +1,135 @@
+#include "inferno/io/sim_json.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <thread>
+
+#include "inferno/error.hpp"
+#include "inferno/io/json.hpp"
+#include "line_batch.hpp"
+#include "inferno/io/queue_json.hpp"
+#include "inferno/sim/simulator.hpp"
+
+namespace inferno::io {
+
+using nlohmann::json;
+using nlohmann::ordered_json;
+
+namespace {
+
+void put(ordered_json& o, const std::string& key, double v) {
+  if (std::isfinite(v)) o[key] = v;
+  else o[key] = nullptr;  // JSON has no infinity: "not measured"
+}
+
+void put_stat(ordered_json& o, const std::string& prefix, const std::string& avg_key, const sim::Stat& s) {
+  put(o, avg_key, s.mean);
+  put(o, avg_key + "HalfWidth", s.half_width);
+  put(o, prefix + "P50", s.p50);
+  put(o, prefix + "P90", s.p90);
+  put(o, prefix + "P95", s.p95);
+  put(o, prefix + "P99", s.p99);
+}
+
+ordered_json run(const json& folded) {
+  const QueueRequest req = parse_problem_data(folded);
+  sim::ServerSpec server;
+  server.queue = req.config;
+  server.kv_capacity_tokens = get_number(folded, "kvcapacitytokens", "kvCapacityTokens").value_or(0);
+  server.iteration_noise_cv = get_number(folded, "iterationnoisecv", "iterationNoiseCv").value_or(0);
+  sim::SimOptions options;
+  options.mode = sim::parse_mode(get_string(folded, "mode", "mode").value_or("iteration"));
+  options.duration_s = get_number(folded, "durationseconds", "durationSeconds").value_or(600);
+  options.warmup_s = get_number(folded, "warmupseconds", "warmupSeconds").value_or(options.duration_s / 10);
+  const std::int64_t seed = get_integer(folded, "seed", "seed").value_or(1);
+  require(seed >= 0, "seed", "an integer >= 0", static_cast<double>(seed));
+  options.seed = static_cast<std::uint64_t>(seed);
+  options.keep_requests = false;
+  options.sample_interval_s = 0;
+  sim::FleetSpec fleet;
+  const std::int64_t replicas = get_integer(folded, "replicas", "replicas").value_or(1);
+  require(replicas >= 1 && replicas <= 100000, "replicas", "an integer in [1, 100000]", static_cast<double>(replicas));
+  fleet.replicas = static_cast<int>(replicas);
+  fleet.router = sim::parse_router(get_string(folded, "router", "router").value_or("round-robin"));
+  sim::WorkloadSpec w;
+  w.rate_rps = req.rate_rps;
+  if (!(req.rate_rps > 0)) require(false, "RPS", "a finite number > 0 to simulate", req.rate_rps);
+  const std::string arrivals = get_string(folded, "arrivals", "arrivals").value_or("poisson");
+  if (arrivals == "gamma") w.arrivals = sim::WorkloadSpec::Arrivals::gamma;
+  else if (arrivals != "poisson") throw InvalidArgument("arrivals must be \"poisson\" or \"gamma\", got \"" + arrivals + "\"");
+  w.cv = get_number(folded, "cv", "cv").value_or(1.0);
+  w.in_tokens = sim::TokenDist::constant(req.config.shape.in_tokens);
+  w.out_tokens = sim::TokenDist::constant(req.config.shape.out_tokens);
+  const std::string dist = get_string(folded, "outputtokens", "outputTokens").value_or("fixed");
+  if (dist == "geometric") {
+    w.out_tokens.kind = sim::TokenDist::Kind::geometric;
+  } else if (dist != "fixed") {
+    throw InvalidArgument("outputTokens must be \"fixed\" or \"geometric\", got \"" + dist + "\"");
+  }
+  const sim::SimResult r = sim::simulate(server, w, fleet, options);
+  const sim::Summary& s = r.summary;
+  ordered_json o;
+  put(o, "offeredRPS", req.rate_rps);
+  put(o, "throughput", s.throughput_rps);
+  put(o, "avgRespTime", s.e2e_ms.mean);
+  put(o, "avgWaitTime", s.wait_ms.mean);
+  put(o, "avgNumInServ", s.mean_num_in_service);
+  put(o, "avgTTFT", s.ttft_ms.mean);
+  put(o, "avgITL", s.itl_ms.mean);
+  put(o, "rho", s.mean_num_in_service / (req.config.max_batch * s.mean_replicas));
+  put(o, "lossProb", s.blocking_prob);
+  put(o, "avgQueueLength", s.mean_queue_length);
+  put(o, "avgNumInSystem", s.mean_num_in_system);
+  put(o, "avgNumInSystemHalfWidth", s.num_in_system_half_width);
+  put(o, "throughputHalfWidth", s.throughput_half_width);
+  put(o, "measuredOfferedRPS", s.offered_rps);
+  put_stat(o, "ttft", "avgTTFT", s.ttft_ms);
+  put_stat(o, "itl", "avgITL", s.itl_ms);
+  put_stat(o, "respTime", "avgRespTime", s.e2e_ms);
+  put_stat(o, "waitTime", "avgWaitTime", s.wait_ms);
+  o["completed"] = s.completed;
+  o["blocked"] = s.blocked;
+  o["utilisation"] = s.utilisation;
+  o["mode"] = sim::mode_name(options.mode);
+  o["seed"] = options.seed;
+  o["durationSeconds"] = options.duration_s;
+  o["warmupSeconds"] = options.warmup_s;
+  o["replicas"] = fleet.replicas;
+  return o;
+}
+
+ordered_json error_body(const std::string& detail, const std::string& status) {
+  ordered_json o;
+  o["error"] = detail;
+  o["message"] = "Simulate() failed: " + detail;
+  o["status"] = status;
+  return o;
+}
+
+}  // namespace
+
+SimResponse run_simulation_request(std::string_view json_text) {
+  SimResponse out;
+  try {
+    const json folded = parse_json_folded(json_text);
+    if (!folded.is_object()) throw InvalidArgument("ProblemData must be a JSON object");
+    out.body = run(folded);
+  } catch (const InvalidArgument& e) {
+    out.ok = false;
+    out.body = error_body(e.what(), "invalid");
+  } catch (const std::exception& e) {
+    out.ok = false;
+    out.body = error_body(e.what(), "error");
+  }
+  return out;
+}
+
+std::vector<std::string> run_simulation_requests(const std::vector<std::string>& lines, unsigned threads,
+                                                 std::size_t* failures) {
+  return detail::answer_lines(lines, threads, failures, [&](const std::string& line) {
+    const auto r = run_simulation_request(line);
+    return std::make_pair(r.body.dump(), r.ok);
+  });
+}
+
+}  // namespace inferno::io

@@ -1,0 +1,52 @@
+"""inferno simulate: measure a continuous-batching server (or fleet) by discrete-event simulation.
+
+The server is described exactly as for `inferno queue solve`: ProblemData JSON objects, one per
+line (from --input FILE, '-' or stdin), or --problem FILE and/or flags (one problem per --rate
+value). Each problem is simulated and answered by one AnalysisData-shaped object holding the
+*measured* values (throughput, avgTTFT, avgITL, avgWaitTime, avgRespTime, avgNumInServ, ...)
+plus percentiles (ttftP95, ...) and 95 % confidence half-widths (avgTTFTHalfWidth, ...), so the
+model's and the simulation's lines can be compared one to one.
+
+Simulation keys may also be given in each line (mode, durationSeconds, warmupSeconds, seed,
+replicas, router, arrivals, cv, outputTokens, kvCapacityTokens, iterationNoiseCv); the flags
+below override them. Exit code 1 if any line failed (its error object is printed in its place).
+"""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from .. import _core
+from . import queue as queue_cli
+
+# Flag -> simulation key of a ProblemData line.
+_SIM_KEYS = {"mode": "mode", "duration": "durationSeconds", "warmup": "warmupSeconds", "seed": "seed",
+             "replicas": "replicas", "router": "router", "arrivals": "arrivals", "cv": "cv",
+             "output_tokens": "outputTokens", "kv_capacity": "kvCapacityTokens", "noise_cv": "iterationNoiseCv"}
+
+
+def add_parser(commands: Any) -> None:
+    p = commands.add_parser("simulate", help="discrete-event simulation of a server or fleet (measured metrics)",
+                            description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    queue_cli._add_request_flags(p, "solve")
+    sim = p.add_argument_group("simulation (defaults: iteration mode, 600 s, warm-up 10 %, seed 1)")
+    sim.add_argument("--mode", choices=["iteration", "markov"],
+                     help="iteration: the engine loop; markov: completions at the model's rates")
+    sim.add_argument("--duration", type=float, metavar="SEC", help="simulated seconds of arrivals")
+    sim.add_argument("--warmup", type=float, metavar="SEC", help="seconds excluded from the statistics")
+    sim.add_argument("--seed", type=int)
+    sim.add_argument("--replicas", type=int, metavar="R", help="replicas behind the router")
+    sim.add_argument("--router", choices=["round-robin", "jsq", "least-tokens"])
+    sim.add_argument("--arrivals", choices=["poisson", "gamma"])
+    sim.add_argument("--cv", type=float, help="gamma arrivals: coefficient of variation of inter-arrival times")
+    sim.add_argument("--output-tokens", choices=["fixed", "geometric"],
+                     help="output lengths: the mean for every request, or geometric with that mean")
+    sim.add_argument("--kv-capacity", type=float, metavar="TOKENS", help="KV-cache capacity (0 = unlimited)")
+    sim.add_argument("--noise-cv", type=float, help="multiplicative noise on iteration times")
+    p.set_defaults(run=run, operation="simulate")
+
+
+def run(args: argparse.Namespace) -> int:
+    overrides = {key: getattr(args, flag) for flag, key in _SIM_KEYS.items() if getattr(args, flag) is not None}
+    return queue_cli._run_operation(args, run_batch=_core.sim.run_simulation_requests, line_overrides=overrides)

@@ -1,0 +1,192 @@
+"""Discrete-event simulation of continuous-batching inference servers and fleets.
+
+::
+
+    model = inferno.QueueModel(alpha=12, beta=0.05, gamma=0.0005, in_tokens=128, out_tokens=512,
+                               max_batch=48, max_queue=128)
+    run = inferno.simulate(model, rate_rps=3.0, duration_s=600, seed=1)
+    run.summary            # measured throughput, TTFT/ITL/E2E/wait means and percentiles, ...
+    run.requests           # one row per request
+    run.series             # queue length and batch size over time
+
+The engine is the C++ core; this module turns arguments into its inputs and its outputs into
+DataFrames.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ._core import sim as _sim
+from .queue import QueueModel
+
+MODES = ("iteration", "markov")
+ROUTERS = ("round-robin", "jsq", "least-tokens")
+ARRIVALS = ("poisson", "gamma", "trace")
+DISTRIBUTIONS = ("fixed", "geometric", "exponential", "uniform", "empirical")
+_STATS = ("ttft_ms", "itl_ms", "e2e_ms", "wait_ms")
+
+
+def _config(model: QueueModel | Mapping[str, Any]) -> dict[str, Any]:
+    if isinstance(model, Mapping):
+        model = QueueModel(**model)  # validates like the queue model does
+    if not isinstance(model, QueueModel):
+        raise TypeError(f"model must be an inferno.QueueModel or a dict of its arguments, got {type(model).__name__}")
+    spec = model.spec
+    named = {"max_batch", "max_queue", "in_tokens", "out_tokens", "service_model", "max_num_tokens",
+             "arrival_cov", "service_cov", "itl_weighting"}
+    return {"service_model": spec["service_model"], "params": {k: float(v) for k, v in spec.items() if k not in named},
+            "in_tokens": float(spec["in_tokens"] or 0.0), "out_tokens": float(spec["out_tokens"] or 1.0),
+            "max_num_tokens": int(spec["max_num_tokens"]), "max_batch": int(spec["max_batch"]),
+            "max_queue": int(spec["max_queue"])}
+
+
+def _dist(value: Any, mean: float, what: str) -> dict[str, Any]:
+    """None: the model's mean for every request; a number: that value; a name: that distribution
+    with the model's mean; a tuple ('geometric', mean), ('uniform', low, high), ('empirical',
+    values); or a dict with kind/value/low/high/values."""
+    if value is None:
+        return {"kind": "fixed", "value": mean}
+    if isinstance(value, Mapping):
+        return dict(value)
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return {"kind": "fixed", "value": float(value)}
+    if isinstance(value, str):
+        if value not in DISTRIBUTIONS or value in ("uniform", "empirical"):
+            raise ValueError(f"{what}: {value!r} needs parameters or is unknown; give 'fixed', 'geometric' "
+                             f"or 'exponential' (the model's mean), or a tuple ('uniform', low, high) / "
+                             f"('empirical', values)")
+        return {"kind": value, "value": mean}
+    if isinstance(value, tuple) and value and value[0] in DISTRIBUTIONS:
+        kind = value[0]
+        if kind in ("fixed", "geometric", "exponential") and len(value) == 2:
+            return {"kind": kind, "value": float(value[1])}
+        if kind == "uniform" and len(value) == 3:
+            return {"kind": kind, "low": float(value[1]), "high": float(value[2])}
+        if kind == "empirical" and len(value) == 2:
+            return {"kind": kind, "values": [float(v) for v in value[1]]}
+    raise ValueError(f"{what}: expected None, a number, one of {DISTRIBUTIONS}, or a tuple like "
+                     f"('uniform', 100, 900); got {value!r}")
+
+
+def _columns(data: Any, names: tuple[str, ...], what: str) -> dict[str, list[float]]:
+    if isinstance(data, pd.DataFrame):
+        missing = [n for n in names if n not in data.columns]
+        if missing:
+            raise ValueError(f"{what}: missing column(s) {missing}; expected {list(names)}")
+        return {n: [float(v) for v in data[n]] for n in names}
+    rows = list(data)
+    for row in rows:
+        if len(row) != len(names):
+            raise ValueError(f"{what}: each entry must be ({', '.join(names)}), got {row!r}")
+    return {n: [float(row[i]) for row in rows] for i, n in enumerate(names)}
+
+
+@dataclasses.dataclass(frozen=True)
+class Simulation:
+    """The outcome of :func:`simulate`."""
+
+    summary: pd.Series
+    requests: pd.DataFrame
+    series: pd.DataFrame
+    stats: dict[str, dict[str, float]]
+
+    def stat(self, metric: str) -> dict[str, float]:
+        """Mean, p50, p90, p95, p99, half_width and count of ttft_ms, itl_ms, e2e_ms or wait_ms."""
+        if metric not in self.stats:
+            raise ValueError(f"unknown metric {metric!r}; allowed: {', '.join(self.stats)}")
+        return dict(self.stats[metric])
+
+    def to_dict(self) -> dict[str, Any]:
+        """The summary as plain numbers (None where not measured)."""
+        return {k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in self.summary.items()}
+
+    def __repr__(self) -> str:
+        s = self.summary
+        return (f"Simulation({int(s['completed'])} requests measured over {s['window_s']:g} s: "
+                f"throughput {s['throughput_rps']:.4g} req/s, TTFT {s['ttft_ms_mean']:.4g} ms, "
+                f"ITL {s['itl_ms_mean']:.4g} ms, blocking {s['blocking_prob']:.3g})")
+
+
+def simulate(model: QueueModel | Mapping[str, Any], rate_rps: float | None = None, *, duration_s: float = 600.0,
+             warmup_s: float | None = None, seed: int = 1, mode: str = "iteration", arrivals: str = "poisson",
+             cv: float = 1.0, schedule: Any = None, schedule_kind: str = "step", trace: Any = None,
+             in_tokens: Any = None, out_tokens: Any = None, replicas: int = 1, router: str = "round-robin",
+             startup_delay_s: float = 0.0, scale_events: Iterable[tuple[float, int]] = (),
+             kv_capacity_tokens: float = 0.0, iteration_noise_cv: float = 0.0, sample_interval_s: float = 1.0,
+             ci_batches: int = 20, keep_requests: bool = True) -> Simulation:
+    """Simulates `model`'s server (its batch cap, waiting room, service model and parameters).
+
+    rate_rps: offered load (Poisson or gamma arrivals); or give ``schedule``, rows of (time_s,
+        rate_rps) held (``schedule_kind="step"``) or interpolated (``"linear"``), or ``trace``,
+        rows of (time_s, in_tokens, out_tokens) (a DataFrame with those columns or tuples).
+    mode: ``"iteration"`` runs the engine loop (token budget, chunked prefill; the ``iteration``
+        service model only); ``"markov"`` completes requests at the model's rates μ_B, so its
+        statistics estimate exactly what the analytical chain computes.
+    in_tokens, out_tokens: token-count distributions (default: the model's means for every
+        request); see the module docs.
+    warmup_s: excluded from the statistics (default 10 % of duration_s).
+    replicas, router, startup_delay_s, scale_events: a fleet; ``scale_events`` are (time_s, ±k).
+    """
+    config = _config(model)
+    if mode not in MODES:
+        raise ValueError(f"unknown mode {mode!r}; allowed: {', '.join(map(repr, MODES))}")
+    if router not in ROUTERS:
+        raise ValueError(f"unknown router {router!r}; allowed: {', '.join(map(repr, ROUTERS))}")
+    if schedule_kind not in ("step", "linear"):
+        raise ValueError(f"unknown schedule_kind {schedule_kind!r}; allowed: 'step', 'linear'")
+    workload: dict[str, Any] = {"cv": float(cv), "in_tokens": _dist(in_tokens, config["in_tokens"], "in_tokens"),
+                                "out_tokens": _dist(out_tokens, config["out_tokens"], "out_tokens")}
+    if trace is not None:
+        cols = _columns(trace, ("time_s", "in_tokens", "out_tokens"), "trace")
+        workload.update(arrivals="trace", trace_time_s=cols["time_s"], trace_in_tokens=cols["in_tokens"],
+                        trace_out_tokens=cols["out_tokens"])
+    else:
+        if arrivals not in ("poisson", "gamma"):
+            raise ValueError(f"unknown arrivals {arrivals!r}; allowed: 'poisson', 'gamma' (or give trace=...)")
+        workload["arrivals"] = arrivals
+        if schedule is not None:
+            cols = _columns(schedule, ("time_s", "rate_rps"), "schedule")
+            workload.update(schedule_times_s=cols["time_s"], schedule_rates_rps=cols["rate_rps"],
+                            schedule_linear=schedule_kind == "linear")
+        elif rate_rps is None:
+            raise ValueError("rate_rps is required (or give schedule=... or trace=...)")
+        else:
+            workload["rate_rps"] = float(rate_rps)
+    fleet = {"replicas": int(replicas), "router": router, "startup_delay_s": float(startup_delay_s),
+             "scale_events": [(float(t), int(k)) for t, k in scale_events]}
+    options = {"mode": mode, "duration_s": float(duration_s),
+               "warmup_s": float(duration_s) / 10 if warmup_s is None else float(warmup_s), "seed": int(seed),
+               "sample_interval_s": float(sample_interval_s), "ci_batches": int(ci_batches),
+               "keep_requests": bool(keep_requests), "kv_capacity_tokens": float(kv_capacity_tokens),
+               "iteration_noise_cv": float(iteration_noise_cv)}
+    out = _sim.simulate(config, workload, fleet, options)
+    raw = out["summary"]
+    flat: dict[str, Any] = {}
+    stats: dict[str, dict[str, float]] = {}
+    for key, value in raw.items():
+        if key in _STATS:
+            stats[key] = dict(value)
+            for field, number in value.items():
+                flat[f"{key}_{field}"] = number
+        else:
+            flat[key] = value
+    flat["mode"] = mode
+    requests = pd.DataFrame(out["requests"])
+    if not requests.empty:
+        for col in ("start_ms", "first_token_ms", "finish_ms"):
+            requests[col] = requests[col].where(requests[col] >= 0, np.nan)
+        requests["wait_ms"] = requests["start_ms"] - requests["arrival_ms"]
+        requests["ttft_ms"] = requests["first_token_ms"] - requests["arrival_ms"]
+        requests["e2e_ms"] = requests["finish_ms"] - requests["arrival_ms"]
+    return Simulation(summary=pd.Series(flat, dtype=object), requests=requests,
+                      series=pd.DataFrame(out["series"]), stats=stats)
+
+
+__all__ = ["MODES", "ROUTERS", "Simulation", "simulate"]

@@ -53,10 +53,39 @@ ordered_json run(const json& folded) {
   fleet.router = sim::parse_router(get_string(folded, "router", "router").value_or("round-robin"));
   sim::WorkloadSpec w;
   w.rate_rps = req.rate_rps;
-  if (!(req.rate_rps > 0)) require(false, "RPS", "a finite number > 0 to simulate", req.rate_rps);
+  // Optional time-varying load: "schedule": [[time_s, rate_rps], ...] ("scheduleKind": "step" or
+  // "linear"), or a trace: "trace": [[time_s, in_tokens, out_tokens], ...].
+  const auto rows = [&](const char* key, const char* name, std::size_t width) {
+    std::vector<std::vector<double>> out;
+    if (!folded.contains(key) || folded[key].is_null()) return out;
+    const json& a = folded[key];
+    if (!a.is_array()) throw InvalidArgument(std::string(name) + " must be an array of arrays");
+    for (const json& row : a) {
+      if (!row.is_array() || row.size() != width)
+        throw InvalidArgument(std::string(name) + " rows must be arrays of " + std::to_string(width) + " numbers");
+      std::vector<double> values;
+      for (const json& v : row) {
+        if (!v.is_number()) throw InvalidArgument(std::string(name) + " rows must hold numbers");
+        values.push_back(v.get<double>());
+      }
+      out.push_back(std::move(values));
+    }
+    return out;
+  };
+  for (const auto& r : rows("schedule", "schedule", 2)) {
+    w.schedule.times_s.push_back(r[0]);
+    w.schedule.rates_rps.push_back(r[1]);
+  }
+  const std::string kind = get_string(folded, "schedulekind", "scheduleKind").value_or("step");
+  if (kind != "step" && kind != "linear") throw InvalidArgument("scheduleKind must be \"step\" or \"linear\", got \"" + kind + "\"");
+  w.schedule.linear = kind == "linear";
+  for (const auto& r : rows("trace", "trace", 3)) w.trace.push_back({r[0], r[1], r[2]});
+  if (!w.trace.empty()) w.arrivals = sim::WorkloadSpec::Arrivals::trace;
+  if (w.schedule.empty() && w.trace.empty() && !(req.rate_rps > 0))
+    require(false, "RPS", "a finite number > 0 to simulate (or give a schedule or a trace)", req.rate_rps);
   const std::string arrivals = get_string(folded, "arrivals", "arrivals").value_or("poisson");
-  if (arrivals == "gamma") w.arrivals = sim::WorkloadSpec::Arrivals::gamma;
-  else if (arrivals != "poisson") throw InvalidArgument("arrivals must be \"poisson\" or \"gamma\", got \"" + arrivals + "\"");
+  if (arrivals == "gamma" && w.trace.empty()) w.arrivals = sim::WorkloadSpec::Arrivals::gamma;
+  else if (arrivals != "poisson" && arrivals != "gamma") throw InvalidArgument("arrivals must be \"poisson\" or \"gamma\", got \"" + arrivals + "\"");
   w.cv = get_number(folded, "cv", "cv").value_or(1.0);
   w.in_tokens = sim::TokenDist::constant(req.config.shape.in_tokens);
   w.out_tokens = sim::TokenDist::constant(req.config.shape.out_tokens);
@@ -69,7 +98,8 @@ ordered_json run(const json& folded) {
   const sim::SimResult r = sim::simulate(server, w, fleet, options);
   const sim::Summary& s = r.summary;
   ordered_json o;
-  put(o, "offeredRPS", req.rate_rps);
+  // A schedule or a trace replaces RPS: report the load it offered in the measured window.
+  put(o, "offeredRPS", w.schedule.empty() && w.trace.empty() ? req.rate_rps : s.offered_rps);
   put(o, "throughput", s.throughput_rps);
   put(o, "avgRespTime", s.e2e_ms.mean);
   put(o, "avgWaitTime", s.wait_ms.mean);

@@ -8,14 +8,17 @@ plus percentiles (ttftP95, ...) and 95 % confidence half-widths (avgTTFTHalfWidt
 model's and the simulation's lines can be compared one to one.
 
 Simulation keys may also be given in each line (mode, durationSeconds, warmupSeconds, seed,
-replicas, router, arrivals, cv, outputTokens, kvCapacityTokens, iterationNoiseCv); the flags
-below override them. Exit code 1 if any line failed (its error object is printed in its place).
+replicas, router, arrivals, cv, outputTokens, kvCapacityTokens, iterationNoiseCv, schedule
+[[time_s, rate_rps], ...] with scheduleKind step|linear, trace [[time_s, in, out], ...]); the
+flags below override them. Exit code 1 if any line failed (its error object is printed in its place).
 """
 
 from __future__ import annotations
 
 import argparse
 from typing import Any
+
+import pandas as pd
 
 from .. import _core
 from . import queue as queue_cli
@@ -44,9 +47,38 @@ def add_parser(commands: Any) -> None:
                      help="output lengths: the mean for every request, or geometric with that mean")
     sim.add_argument("--kv-capacity", type=float, metavar="TOKENS", help="KV-cache capacity (0 = unlimited)")
     sim.add_argument("--noise-cv", type=float, help="multiplicative noise on iteration times")
+    sim.add_argument("--schedule", type=_schedule, metavar="T:R[,T:R...]",
+                     help="time-varying load: rate R req/s from time T s, e.g. 0:2,300:4 (replaces RPS)")
+    sim.add_argument("--schedule-kind", choices=["step", "linear"], help="hold rates (step) or ramp between them")
+    sim.add_argument("--trace", metavar="FILE.csv",
+                     help="replay arrivals: CSV with columns time_s, in_tokens, out_tokens (replaces RPS)")
     p.set_defaults(run=run, operation="simulate")
+
+
+def _schedule(text: str) -> list[list[float]]:
+    try:
+        points = [[float(x) for x in item.split(":")] for item in text.split(",") if item.strip()]
+    except ValueError:
+        points = []
+    if not points or any(len(p) != 2 for p in points):
+        raise argparse.ArgumentTypeError(f"expected TIME_S:RATE_RPS[,...], e.g. 0:2,300:4; got {text!r}")
+    return points
+
+
+def _read_trace(path: str) -> list[list[float]]:
+    frame = pd.read_csv(path)
+    missing = [c for c in ("time_s", "in_tokens", "out_tokens") if c not in frame.columns]
+    if missing:
+        raise ValueError(f"--trace {path}: missing column(s) {missing}; expected time_s, in_tokens, out_tokens")
+    return frame[["time_s", "in_tokens", "out_tokens"]].astype(float).values.tolist()
 
 
 def run(args: argparse.Namespace) -> int:
     overrides = {key: getattr(args, flag) for flag, key in _SIM_KEYS.items() if getattr(args, flag) is not None}
+    if args.schedule is not None:
+        overrides["schedule"] = args.schedule
+    if args.schedule_kind is not None:
+        overrides["scheduleKind"] = args.schedule_kind
+    if args.trace is not None:
+        overrides["trace"] = _read_trace(args.trace)
     return queue_cli._run_operation(args, run_batch=_core.sim.run_simulation_requests, line_overrides=overrides)

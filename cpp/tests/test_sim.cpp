@@ -88,7 +88,7 @@ TEST_CASE("two overlapping requests share iterations", "[sim]") {
   // prefill is computed alongside the first's decode step.
   const SimResult r = simulate(server(10, 0.1, 0.0, 50, 3, 8, 0), trace({{0.0, 50, 3}, {0.012, 50, 3}}), FleetSpec{}, opts(5));
   const RequestRecord &p = r.requests[0], &q = r.requests[1];
-  // First: prefill [0, 15], decode 1 [15, 25.1] — the second arrives at 12 and waits for 15.
+  // First: prefill [0, 15]; the second arrives at 12 and waits for the boundary at 15.
   CHECK(q.start_ms == Approx(15.0));
   // Iteration [15, 30.1]: decode of p (1 token) + prefill of q (50 tokens) = 10 + 0.1·51.
   CHECK(p.first_token_ms == Approx(30.1));

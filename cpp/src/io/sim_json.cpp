@@ -88,7 +88,9 @@ ordered_json run(const json& folded) {
   else if (arrivals != "poisson" && arrivals != "gamma") throw InvalidArgument("arrivals must be \"poisson\" or \"gamma\", got \"" + arrivals + "\"");
   w.cv = get_number(folded, "cv", "cv").value_or(1.0);
   w.in_tokens = sim::TokenDist::constant(req.config.shape.in_tokens);
-  w.out_tokens = sim::TokenDist::constant(req.config.shape.out_tokens);
+  // Models without a request shape (token) carry no output length: one token per request keeps
+  // the records meaningful; the markov mode does not use it.
+  w.out_tokens = sim::TokenDist::constant(std::max(1.0, req.config.shape.out_tokens));
   const std::string dist = get_string(folded, "outputtokens", "outputTokens").value_or("fixed");
   if (dist == "geometric") {
     w.out_tokens.kind = sim::TokenDist::Kind::geometric;

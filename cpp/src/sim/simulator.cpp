@@ -355,6 +355,9 @@ const char* router_name(Router r) {
 
 SimResult simulate(const ServerSpec& server, const WorkloadSpec& workload, const FleetSpec& fleet,
                    const SimOptions& options) {
+  if (options.mode == Mode::iteration && server.queue.service_model != "iteration")
+    throw InvalidArgument("the iteration simulation runs the 'iteration' service model's engine loop; got service model '" +
+                          server.queue.service_model + "' (use mode 'markov' for other models)");
   validate(server, workload, fleet, options);
   const queue::QueueConfig& qc = server.queue;
   // The analyzer validates the configuration (N, Q, service model and parameters) and gives μ_B.
@@ -364,9 +367,6 @@ SimResult simulate(const ServerSpec& server, const WorkloadSpec& workload, const
   double alpha = 0, beta = 0, gamma_kv = 0;
   const double budget = qc.shape.max_num_tokens;
   if (options.mode == Mode::iteration) {
-    if (qc.service_model != "iteration")
-      throw InvalidArgument("the iteration simulation runs the 'iteration' service model's engine loop; got service model '" +
-                            qc.service_model + "' (use mode 'markov' for other models)");
     alpha = qc.params.at("alpha");
     beta = qc.params.at("beta");
     gamma_kv = qc.params.at("gamma");

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import numbers
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -55,7 +56,7 @@ def _dist(value: Any, mean: float, what: str) -> dict[str, Any]:
         return {"kind": "fixed", "value": mean}
     if isinstance(value, Mapping):
         return dict(value)
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
+    if isinstance(value, numbers.Real) and not isinstance(value, bool):  # NumPy numbers too
         return {"kind": "fixed", "value": float(value)}
     if isinstance(value, str):
         if value not in DISTRIBUTIONS or value in ("uniform", "empirical"):
@@ -178,13 +179,12 @@ def simulate(model: QueueModel | Mapping[str, Any], rate_rps: float | None = Non
         else:
             flat[key] = value
     flat["mode"] = mode
-    requests = pd.DataFrame(out["requests"])
-    if not requests.empty:
-        for col in ("start_ms", "first_token_ms", "finish_ms"):
-            requests[col] = requests[col].where(requests[col] >= 0, np.nan)
-        requests["wait_ms"] = requests["start_ms"] - requests["arrival_ms"]
-        requests["ttft_ms"] = requests["first_token_ms"] - requests["arrival_ms"]
-        requests["e2e_ms"] = requests["finish_ms"] - requests["arrival_ms"]
+    requests = pd.DataFrame(out["requests"])  # the same columns whether or not there are rows
+    for col in ("start_ms", "first_token_ms", "finish_ms"):
+        requests[col] = requests[col].where(requests[col] >= 0, np.nan)
+    requests["wait_ms"] = requests["start_ms"] - requests["arrival_ms"]
+    requests["ttft_ms"] = requests["first_token_ms"] - requests["arrival_ms"]
+    requests["e2e_ms"] = requests["finish_ms"] - requests["arrival_ms"]
     return Simulation(summary=pd.Series(flat, dtype=object), requests=requests,
                       series=pd.DataFrame(out["series"]), stats=stats)
 

@@ -596,8 +596,7 @@ SimResult simulate(const ServerSpec& server, const WorkloadSpec& workload, const
       if (t < t_rep) t_rep = t, who = i;
     }
     const double t_scale = scale_pos < scaling.size() && 1000 * scaling[scale_pos].time_s <= duration_ms ? 1000 * scaling[scale_pos].time_s : kInf;
-    const bool work_left = arrival_at < kInf || t_rep < kInf;
-    const double t_sample = sample_at * 1000 <= duration_ms && work_left ? 1000 * sample_at : kInf;
+    const double t_sample = sample_at * 1000 <= duration_ms ? 1000 * sample_at : kInf;  // the whole window
     const double t = std::min({t_rep, t_scale, arrival_at, t_sample});
     if (t == kInf) break;
     advance(t);

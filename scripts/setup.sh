@@ -29,7 +29,7 @@ VPY=.venv/bin/python
 "$VPY" -m pip install -q --disable-pip-version-check --upgrade pip >/dev/null 2>&1 || true
 "$VPY" -m pip install -q --disable-pip-version-check \
   "scikit-build-core>=0.10" "pybind11>=2.12" "numpy>=1.24" "pandas>=2.0" "highspy>=1.7" "matplotlib>=3.7" \
-  "pytest>=7" "hypothesis>=6" "nbclient>=0.9" "nbformat>=5" "ipykernel>=6"
+  "pytest>=7" "pytest-xdist>=3" "hypothesis>=6" "nbclient>=0.9" "nbformat>=5" "ipykernel>=6"
 
 # Build the extension and install the package. No build isolation, so the persistent build
 # directory (build/<wheel tag>) makes repeated runs incremental.

@@ -25,7 +25,8 @@ run_ctest build/ctest-asan -DINFERNO_SANITIZE=ON -DCMAKE_CXX_FLAGS_RELEASE="-O1 
   -Dpybind11_DIR="$(.venv/bin/python -m pybind11 --cmakedir)"
 
 echo "== Python tests (pytest, including the notebooks) =="
-.venv/bin/python -m pytest -q tests -p no:cacheprovider "$@"
+# Spread over the cores (pytest-xdist): every test is independent.
+.venv/bin/python -m pytest -q -n "$JOBS" tests -p no:cacheprovider "$@"
 
 echo "== Python tests again, against the ASan+UBSan build of the extension =="
 # The package sources plus the sanitized _core, put first on the path of every process the tests
@@ -38,4 +39,4 @@ export PYTHONPATH="$PWD/$pkg" ASAN_OPTIONS=detect_leaks=0 \
   UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
   LD_PRELOAD="$(g++ -print-file-name=libasan.so) $(g++ -print-file-name=libubsan.so)"
 .venv/bin/python -c "import inferno._core as c, sys; sys.exit(0 if '$pkg' in c.__file__ else 'sanitized _core not picked up')"
-.venv/bin/python -m pytest -q tests -p no:cacheprovider "$@"
+.venv/bin/python -m pytest -q -n "$JOBS" tests -p no:cacheprovider "$@"

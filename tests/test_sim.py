@@ -537,7 +537,7 @@ def test_repr_to_dict_and_stat():
     assert d["ttft_ms_mean"] == pytest.approx(TTFT_1)
     assert run.stat("ttft_ms") == run.stats["ttft_ms"]
     assert set(run.stat("e2e_ms")) == {"count", "mean", "p50", "p90", "p95", "p99", "half_width"}
-    with pytest.raises(ValueError, match="ttft_ms, itl_ms, e2e_ms, wait_ms"):
+    with pytest.raises(ValueError, match="ttft_ms, itl_ms, token_itl_ms, e2e_ms, wait_ms"):
         run.stat("latency")
     markov = inferno.simulate(hand_model(), 1.0, mode="markov", duration_s=60).to_dict()
     assert markov["mode"] == "markov" and markov["completed"] > 0

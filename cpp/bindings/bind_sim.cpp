@@ -136,6 +136,7 @@ void bind_sim(py::module_& parent) {
         summary["throughput_half_width"] = s.throughput_half_width;
         summary["ttft_ms"] = stat_dict(s.ttft_ms);
         summary["itl_ms"] = stat_dict(s.itl_ms);
+        summary["token_itl_ms"] = stat_dict(s.token_itl_ms);
         summary["e2e_ms"] = stat_dict(s.e2e_ms);
         summary["wait_ms"] = stat_dict(s.wait_ms);
         summary["num_in_system"] = s.mean_num_in_system;

@@ -69,6 +69,25 @@ TEST_CASE("one request alone: the engine timeline equals the hand computation", 
   // The light-load closed forms of the queue model: ITL₁ = α + β + γ(n + (m+1)/2).
   CHECK(r.summary.itl_ms.mean == Approx(10 + 0.1 + 0.001 * (100 + 5.5)).epsilon(1e-12));
   CHECK(r.summary.iterations == 11);
+  // Per output token: the ten decode intervals 10.1 + 0.001·(100 + k), k = 1..10.
+  CHECK(r.summary.token_itl_ms.count == 10);
+  CHECK(r.summary.token_itl_ms.mean == Approx(10 + 0.1 + 0.001 * (100 + 5.5)).epsilon(1e-12));
+  CHECK(r.summary.token_itl_ms.p50 == Approx(10.1 + 0.001 * 105).epsilon(1e-12));
+  CHECK(r.summary.token_itl_ms.p99 == Approx(10.1 + 0.001 * 110).epsilon(1e-12));
+}
+
+TEST_CASE("per-token ITL weights each interval by the tokens it delayed", "[sim]") {
+  // α = 10, β = 1, γ = 0, n = 0 (an empty prefill iteration each). A (3 tokens) starts alone at
+  // 0; B (6 tokens), arriving at the same instant, joins at the boundary at 10 ms. Decode
+  // intervals: A alone-with-B's-prefill 11 ms (1 token), both 12 ms twice (2 tokens each), then
+  // B alone 11 ms four times: 9 tokens, 103 ms in total.
+  const SimResult r = simulate(server(10, 1, 0.0, 0, 3, 8, 0), trace({{0.0, 0, 3}, {0.0, 0, 6}}), FleetSpec{}, opts(5));
+  CHECK(r.summary.token_itl_ms.count == 9);
+  CHECK(r.summary.token_itl_ms.mean == Approx(103.0 / 9).epsilon(1e-12));
+  CHECK(r.summary.token_itl_ms.p50 == Approx(11.0));
+  CHECK(r.summary.token_itl_ms.p90 == Approx(12.0));
+  // Per request: A (11 + 12 + 12)/3, B (12 + 12 + 4·11)/6.
+  CHECK(r.summary.itl_ms.mean == Approx((35.0 / 3 + 68.0 / 6) / 2).epsilon(1e-12));
 }
 
 TEST_CASE("chunked prefill under the token budget", "[sim]") {

@@ -31,7 +31,9 @@ MODES = ("iteration", "markov")
 ROUTERS = ("round-robin", "jsq", "least-tokens")
 ARRIVALS = ("poisson", "gamma", "trace")
 DISTRIBUTIONS = ("fixed", "geometric", "exponential", "uniform", "empirical")
-_STATS = ("ttft_ms", "itl_ms", "e2e_ms", "wait_ms")
+# Per request, except token_itl_ms: every decode interval, weighted by the tokens it delayed (the
+# distribution the queue model's ITL percentiles describe).
+_STATS = ("ttft_ms", "itl_ms", "token_itl_ms", "e2e_ms", "wait_ms")
 
 
 def _config(model: QueueModel | Mapping[str, Any]) -> dict[str, Any]:
@@ -99,7 +101,8 @@ class Simulation:
     stats: dict[str, dict[str, float]]
 
     def stat(self, metric: str) -> dict[str, float]:
-        """Mean, p50, p90, p95, p99, half_width and count of ttft_ms, itl_ms, e2e_ms or wait_ms."""
+        """Mean, p50, p90, p95, p99, half_width and count of ttft_ms, itl_ms (per request),
+        token_itl_ms (per output token), e2e_ms or wait_ms."""
         if metric not in self.stats:
             raise ValueError(f"unknown metric {metric!r}; allowed: {', '.join(self.stats)}")
         return dict(self.stats[metric])

@@ -117,6 +117,7 @@ ordered_json run(const json& folded) {
   put(o, "measuredOfferedRPS", s.offered_rps);
   put_stat(o, "ttft", "avgTTFT", s.ttft_ms);
   put_stat(o, "itl", "avgITL", s.itl_ms);
+  put_stat(o, "tokenITL", "avgTokenITL", s.token_itl_ms);  // per output token, as the model's ITL percentiles
   put_stat(o, "respTime", "avgRespTime", s.e2e_ms);
   put_stat(o, "waitTime", "avgWaitTime", s.wait_ms);
   o["completed"] = s.completed;

@@ -266,6 +266,46 @@ Stat make_stat(std::vector<std::pair<double, double>>& samples, double window_st
   return s;
 }
 
+// Token-weighted statistics of decode intervals: each interval counts once per token it delayed.
+template <class Interval>
+Stat token_stat(std::vector<Interval>& intervals, double window_start_ms, double window_ms, int batches) {
+  Stat s;
+  double weight = 0, total = 0;
+  for (const auto& i : intervals) weight += i.tokens, total += i.tokens * i.length_ms;
+  s.count = static_cast<long>(weight);
+  if (!(weight > 0)) {
+    s.mean = s.p50 = s.p90 = s.p95 = s.p99 = s.half_width = std::numeric_limits<double>::quiet_NaN();
+    return s;
+  }
+  s.mean = total / weight;
+  std::vector<double> sums(static_cast<std::size_t>(batches), 0.0), counts(static_cast<std::size_t>(batches), 0.0);
+  for (const auto& i : intervals) {
+    const auto b = std::min<std::size_t>(static_cast<std::size_t>(batches) - 1,
+                                         static_cast<std::size_t>(std::max(0.0, (i.start_ms - window_start_ms) / window_ms * batches)));
+    sums[b] += i.tokens * i.length_ms;
+    counts[b] += i.tokens;
+  }
+  std::vector<double> means;
+  for (std::size_t b = 0; b < sums.size(); ++b)
+    if (counts[b] > 0) means.push_back(sums[b] / counts[b]);
+  s.half_width = half_width(means);
+  std::sort(intervals.begin(), intervals.end(), [](const Interval& a, const Interval& b) { return a.length_ms < b.length_ms; });
+  // Inverse of the weighted distribution function: the smallest interval reaching p of the tokens.
+  const auto at = [&](double p) {
+    double cumulative = 0;
+    for (const auto& i : intervals) {
+      cumulative += i.tokens;
+      if (cumulative >= p * weight) return i.length_ms;
+    }
+    return intervals.back().length_ms;
+  };
+  s.p50 = at(0.50);
+  s.p90 = at(0.90);
+  s.p95 = at(0.95);
+  s.p99 = at(0.99);
+  return s;
+}
+
 void validate(const ServerSpec& server, const WorkloadSpec& w, const FleetSpec& fleet, const SimOptions& o) {
   require(std::isfinite(o.duration_s) && o.duration_s > 0 && o.duration_s <= 1e8, "duration_s", "a finite number > 0", o.duration_s);
   require(std::isfinite(o.warmup_s) && o.warmup_s >= 0 && o.warmup_s < o.duration_s, "warmup_s", "in [0, duration_s)", o.warmup_s);
@@ -447,6 +487,11 @@ SimResult simulate(const ServerSpec& server, const WorkloadSpec& workload, const
 
   Summary sum;
   std::size_t rr_next = 0;
+  struct TokenInterval {
+    double start_ms, length_ms;
+    int tokens;
+  };
+  std::vector<TokenInterval> token_intervals;  // iteration mode, measured window
   const auto complete = [&](int id, double now) {
     Request& q = reqs[static_cast<std::size_t>(id)];
     q.finish_ms = now;
@@ -498,6 +543,8 @@ SimResult simulate(const ServerSpec& server, const WorkloadSpec& workload, const
     if (noise_sigma > 0) t_iter *= std::exp(noise_sigma * service_rng.normal() - 0.5 * noise_sigma * noise_sigma);
     rep.next_event_ms = now + t_iter;
     ++sum.iterations;
+    // Every request decoding in this iteration waits t_iter for its next token.
+    if (rep.decoding > 0 && now >= warmup_ms && now < duration_ms) token_intervals.push_back({now, t_iter, rep.decoding});
   };
   const auto end_iteration = [&](Replica& rep, double now) {
     for (int id : rep.first_pending) reqs[static_cast<std::size_t>(id)].first_ms = now;
@@ -715,6 +762,7 @@ SimResult simulate(const ServerSpec& server, const WorkloadSpec& workload, const
   sum.window_s = window_ms / 1000;
   sum.ttft_ms = make_stat(ttft, warmup_ms, window_ms, batches);
   sum.itl_ms = make_stat(itl, warmup_ms, window_ms, batches);
+  sum.token_itl_ms = token_stat(token_intervals, warmup_ms, window_ms, batches);
   sum.e2e_ms = make_stat(e2e, warmup_ms, window_ms, batches);
   sum.wait_ms = make_stat(wait, warmup_ms, window_ms, batches);
   double done = 0;

@@ -105,7 +105,8 @@ struct Summary {
   double window_s = 0;
   double throughput_rps = 0, throughput_half_width = 0;
   double offered_rps = 0;
-  Stat ttft_ms, itl_ms, e2e_ms, wait_ms;
+  Stat ttft_ms, itl_ms, e2e_ms, wait_ms;  // per request (itl: its mean decode interval)
+  Stat token_itl_ms;  // per output token: every decode interval (the model's ITL distribution)
   double mean_num_in_system = 0, num_in_system_half_width = 0;
   double mean_num_in_service = 0;  // mean batch, summed over replicas
   double mean_queue_length = 0;

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Every test: set up (idempotent), then the Catch2 suite via ctest (normal build with warnings as
 # errors, then ASan+UBSan), then pytest (API, CLI, properties, docs, notebooks) against the
-# installed package, and pytest again against the ASan+UBSan build of the extension.
+# installed package, and pytest again (all but the notebooks) against the ASan+UBSan build of the
+# extension.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
@@ -39,4 +40,6 @@ export PYTHONPATH="$PWD/$pkg" ASAN_OPTIONS=detect_leaks=0 \
   UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
   LD_PRELOAD="$(g++ -print-file-name=libasan.so) $(g++ -print-file-name=libubsan.so)"
 .venv/bin/python -c "import inferno._core as c, sys; sys.exit(0 if '$pkg' in c.__file__ else 'sanitized _core not picked up')"
-.venv/bin/python -m pytest -q -n "$JOBS" tests -p no:cacheprovider "$@"
+# The notebooks run in the pass above only: they drive the same core paths as the API tests, and
+# their long simulations and fits would take several minutes under the sanitizers.
+.venv/bin/python -m pytest -q -n "$JOBS" tests -p no:cacheprovider --ignore=tests/test_notebooks.py "$@"

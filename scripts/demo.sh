@@ -38,6 +38,10 @@ echo "== The same requests as REST-compatible JSON lines (samples/queue/problems
 "$INFERNO" queue solve < samples/queue/problems.jsonl || echo "(exit code $?: one line was rejected, the others were answered)"
 
 echo
+echo "== inferno simulate: the same server measured by discrete-event simulation (300 s per rate) =="
+"$INFERNO" simulate --problem "$SAMPLE" --rate 1,2,3,3.5 --duration 300 --format table
+
+echo
 echo "== inferno tune: alpha, beta learned online from a real vLLM trace (samples/tuner/tuner-exp13.csv) =="
 "$INFERNO" tune samples/tuner/tuner-exp13.csv
 echo

@@ -199,7 +199,7 @@ def test_table_and_csv_carry_the_json_values():
     assert table.returncode == 0
     header, *rows = table.stdout.splitlines()
     names = header.split()
-    assert names == ["line", "offeredRPS", "throughput", "avgTTFT", "ttftP95", "avgITL", "itlP95", "avgWaitTime",
+    assert names == ["line", "offeredRPS", "throughput", "avgTTFT", "ttftP95", "avgITL", "tokenITLP95", "avgWaitTime",
                      "avgRespTime", "avgNumInServ", "lossProb", "completed"]
     assert len(rows) == 2
     for row, o in zip(rows, js):

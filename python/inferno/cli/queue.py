@@ -46,7 +46,7 @@ _TABLE_COLUMNS = {
                "RPSTargetTTFT", "RPSTargetITL", "sizeStatus", "bindingConstraint"],
     "optimize": ["concurrency", "throughput", "avgTTFT", "avgITL", "avgNumInServ", "M_ITL",
                  "M_TPF", "oracleCalls", "feasible", "converged"],
-    "simulate": ["offeredRPS", "throughput", "avgTTFT", "ttftP95", "avgITL", "itlP95", "avgWaitTime",
+    "simulate": ["offeredRPS", "throughput", "avgTTFT", "ttftP95", "avgITL", "tokenITLP95", "avgWaitTime",
                  "avgRespTime", "avgNumInServ", "lossProb", "completed"],
 }
 

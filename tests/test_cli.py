@@ -7,8 +7,6 @@ in-process through ``inferno.cli.main``.
 
 from __future__ import annotations
 
-import contextlib
-import functools
 import io
 import json
 import math
@@ -23,7 +21,8 @@ import inferno
 from inferno import QueueModel
 from inferno.cli import main
 
-REPO = Path(__file__).resolve().parents[1]
+from cli_helpers import REPO, run_in_process, run_process, strict_json, strict_json_lines
+
 PROBLEM_FILE = REPO / "samples" / "queue" / "problem-data.json"
 
 # Input A of spec 10.3 (examples/problem-data.json, capitalised keys as in the reference file).
@@ -56,58 +55,24 @@ REL = 5e-4  # spec 10.0: "everything else"
 
 
 # ----------------------------------------------------------------------------- helpers
-@functools.lru_cache(maxsize=1)
-def cli_command() -> tuple[str, ...]:
-    """``python -m inferno.cli`` if the package is runnable that way, else the console script.
-
-    (python/inferno/cli is a package without ``__main__.py``, so ``-m inferno.cli`` currently
-    fails with "cannot be directly executed"; the console script sits next to sys.executable.)
-    """
-    probe = subprocess.run([sys.executable, "-m", "inferno.cli", "--version"],
-                           capture_output=True, text=True)
-    if probe.returncode == 0 and "inferno" in probe.stdout:
-        return (sys.executable, "-m", "inferno.cli")
-    script = Path(sys.executable).with_name("inferno")
-    assert script.exists(), f"neither `-m inferno.cli` nor {script} is usable: {probe.stderr}"
-    return (str(script),)
-
-
 def run_cli(*args: str, stdin: str = "") -> subprocess.CompletedProcess:
     """The CLI as a separate process (fresh interpreter, real exit code)."""
-    return subprocess.run([*cli_command(), *args], input=stdin, capture_output=True, text=True,
-                          cwd=REPO, timeout=120)
+    return run_process(args, stdin)
 
 
 def run_main(*args: str, stdin: str = "") -> subprocess.CompletedProcess:
     """The CLI in-process through ``inferno.cli.main`` (same result shape as run_cli)."""
-    out, err = io.StringIO(), io.StringIO()
-    saved = sys.stdin
-    sys.stdin = io.StringIO(stdin)
-    try:
-        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-            try:
-                rc = main(list(args))
-            except SystemExit as exc:  # argparse errors
-                rc = exc.code if isinstance(exc.code, int) else 1
-    finally:
-        sys.stdin = saved
-    return subprocess.CompletedProcess(list(args), rc, out.getvalue(), err.getvalue())
-
-
-def _reject_constant(name: str):
-    raise AssertionError(f"output contains the non-JSON constant {name}")
+    return run_in_process(args, stdin)
 
 
 def parse_line(line: str) -> dict:
     """Strict JSON: NaN, Infinity and -Infinity are rejected."""
-    obj = json.loads(line, parse_constant=_reject_constant)
+    obj = strict_json(line)
     assert isinstance(obj, dict), line
     return obj
 
 
-def parse_lines(stdout: str) -> list[dict]:
-    assert stdout.endswith("\n") or stdout == ""
-    return [parse_line(line) for line in stdout.splitlines()]
+parse_lines = strict_json_lines
 
 
 def run_json(op: str, *objs: dict | str, extra: tuple[str, ...] = (),

@@ -10,22 +10,19 @@ same settings (the simulator is deterministic for a seed).
 
 from __future__ import annotations
 
-import contextlib
-import functools
 import io
 import json
 import math
 import subprocess
-import sys
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
 import inferno
-from inferno.cli import main
 
-REPO = Path(__file__).resolve().parents[1]
+from cli_helpers import REPO, run_in_process, run_process, strict_json_lines
+
 PROBLEM_FILE = REPO / "samples" / "queue" / "problem-data.json"
 PROBLEM = json.loads(PROBLEM_FILE.read_text())  # input A: N = 48, Q = 128, RPS 3
 # A small server for hand-computed cases (see test_sim.py): a lone request of 100 + 10 tokens
@@ -45,52 +42,17 @@ ERROR_KEYS = ["error", "message", "status"]
 
 
 # ----------------------------------------------------------------------------- helpers
-@functools.lru_cache(maxsize=1)
-def cli_command() -> tuple[str, ...]:
-    """``python -m inferno.cli`` if runnable that way, else the console script next to python."""
-    probe = subprocess.run([sys.executable, "-m", "inferno.cli", "--version"], capture_output=True, text=True)
-    if probe.returncode == 0 and "inferno" in probe.stdout:
-        return (sys.executable, "-m", "inferno.cli")
-    script = Path(sys.executable).with_name("inferno")
-    assert script.exists(), f"neither `-m inferno.cli` nor {script} is usable: {probe.stderr}"
-    return (str(script),)
-
-
 def run_cli(*args: str, stdin: str | None = None, stdin_file: Path | None = None) -> subprocess.CompletedProcess:
     """``inferno simulate ARGS`` as a separate process (fresh interpreter, real exit code)."""
-    cmd = [*cli_command(), "simulate", *map(str, args)]
-    if stdin_file is not None:
-        with open(stdin_file, encoding="utf-8") as f:  # a real file on stdin, like `< file`
-            return subprocess.run(cmd, stdin=f, capture_output=True, text=True, cwd=REPO, timeout=120)
-    return subprocess.run(cmd, input=stdin or "", capture_output=True, text=True, cwd=REPO, timeout=120)
+    return run_process(["simulate", *args], stdin, stdin_file)
 
 
 def run_main(*args: str, stdin: str = "") -> subprocess.CompletedProcess:
     """``inferno simulate ARGS`` in-process through ``inferno.cli.main`` (same result shape)."""
-    out, err = io.StringIO(), io.StringIO()
-    saved = sys.stdin
-    sys.stdin = io.StringIO(stdin)
-    try:
-        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-            try:
-                rc = main(["simulate", *map(str, args)])
-            except SystemExit as exc:  # argparse errors
-                rc = exc.code if isinstance(exc.code, int) else 1
-    finally:
-        sys.stdin = saved
-    return subprocess.CompletedProcess(list(args), rc, out.getvalue(), err.getvalue())
+    return run_in_process(["simulate", *args], stdin)
 
 
-def _reject_constant(name: str):
-    raise AssertionError(f"output contains the non-JSON constant {name}")
-
-
-def parse_lines(stdout: str) -> list[dict]:
-    """Strict JSON lines: NaN and Infinity are rejected."""
-    assert stdout.endswith("\n") or stdout == ""
-    out = [json.loads(line, parse_constant=_reject_constant) for line in stdout.splitlines()]
-    assert all(isinstance(o, dict) for o in out)
-    return out
+parse_lines = strict_json_lines
 
 
 def lines(*objs: dict | str) -> str:

@@ -8,13 +8,10 @@ run as a subprocess where the real exit code matters, otherwise in-process throu
 
 from __future__ import annotations
 
-import contextlib
-import functools
 import io
 import json
 import math
 import subprocess
-import sys
 import warnings
 from pathlib import Path
 
@@ -22,9 +19,9 @@ import pandas as pd
 import pytest
 
 from inferno import tuner as T
-from inferno.cli import main
 
-REPO = Path(__file__).resolve().parents[1]
+from cli_helpers import REPO, run_in_process, run_process, strict_json
+
 EXP13 = REPO / "samples" / "tuner" / "tuner-exp13.csv"
 TRUTH = (8.0, 0.016, 0.0005)
 POINTS = [(20, 500, 400), (30, 1500, 1000), (40, 2500, 300), (50, 500, 400), (25, 1500, 1000),
@@ -32,40 +29,17 @@ POINTS = [(20, 500, 400), (30, 1500, 1000), (40, 2500, 300), (50, 500, 400), (25
 
 
 # ----------------------------------------------------------------------------- helpers
-@functools.lru_cache(maxsize=1)
-def cli_command() -> tuple[str, ...]:
-    """``python -m inferno.cli`` if runnable that way, else the console script next to python."""
-    probe = subprocess.run([sys.executable, "-m", "inferno.cli", "--version"], capture_output=True, text=True)
-    if probe.returncode == 0 and "inferno" in probe.stdout:
-        return (sys.executable, "-m", "inferno.cli")
-    script = Path(sys.executable).with_name("inferno")
-    assert script.exists(), f"neither `-m inferno.cli` nor {script} is usable: {probe.stderr}"
-    return (str(script),)
-
-
 def run_cli(*args: str) -> subprocess.CompletedProcess:
     """A separate process: fresh interpreter, real exit code."""
-    return subprocess.run([*cli_command(), "tune", *map(str, args)], capture_output=True, text=True, cwd=REPO,
-                          timeout=120)
+    return run_process(["tune", *args])
 
 
 def run_main(*args: str) -> subprocess.CompletedProcess:
     """In-process through ``inferno.cli.main`` (same result shape as run_cli)."""
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        try:
-            rc = main(["tune", *map(str, args)])
-        except SystemExit as exc:  # argparse errors
-            rc = exc.code if isinstance(exc.code, int) else 1
-    return subprocess.CompletedProcess(list(args), rc, out.getvalue(), err.getvalue())
+    return run_in_process(["tune", *args])
 
 
-def _reject_constant(name: str):
-    raise AssertionError(f"output contains the non-JSON constant {name}")
-
-
-def parse_json(text: str):
-    return json.loads(text, parse_constant=_reject_constant)
+parse_json = strict_json
 
 
 @pytest.fixture(scope="module")

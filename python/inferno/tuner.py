@@ -336,11 +336,12 @@ class Tuner:
         """Calibrates from a deliberate sweep of operating points (at least 2; spec §4.4). When the
         joint fit is identifiable it becomes the estimate and the anchor and warm-up is over;
         otherwise nothing changes and the result's status says why."""
-        d = self._core.calibrate(_observations(sweep))
+        obs = _observations(sweep)
+        d = self._core.calibrate(obs)
         kappa = d["kappa"]
         kappa_max = float(self.config["kappa_max"])
         identifiable = kappa is not None and (kappa_max <= 0 or kappa <= kappa_max)
-        return _fit_result(d, self.state_names, identifiable, observations_used=len(_observations(sweep)), invalid=[])
+        return _fit_result(d, self.state_names, identifiable, observations_used=len(obs), invalid=[])
 
     @property
     def calibrated(self) -> bool:

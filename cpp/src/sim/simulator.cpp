@@ -233,6 +233,32 @@ double quantile(std::vector<double>& sorted, double p) {  // linear interpolatio
   return sorted[lo] + (h - static_cast<double>(lo)) * (sorted[hi] - sorted[lo]);
 }
 
+// The batch-means slice (of `batches` equal slices of the measured window) holding time t_ms.
+std::size_t slice_of(double t_ms, double window_start_ms, double window_ms, int batches) {
+  return std::min<std::size_t>(static_cast<std::size_t>(batches) - 1,
+                               static_cast<std::size_t>(std::max(0.0, (t_ms - window_start_ms) / window_ms * batches)));
+}
+
+// Weighted sums per slice; the half-width of the mean from the slices' means (empty slices skipped).
+class BatchMeans {
+ public:
+  explicit BatchMeans(int batches)
+      : sums_(static_cast<std::size_t>(batches), 0.0), weights_(static_cast<std::size_t>(batches), 0.0) {}
+  void add(std::size_t slice, double value, double weight = 1.0) {
+    sums_[slice] += weight * value;
+    weights_[slice] += weight;
+  }
+  double half_width() const {
+    std::vector<double> means;
+    for (std::size_t b = 0; b < sums_.size(); ++b)
+      if (weights_[b] > 0) means.push_back(sums_[b] / weights_[b]);
+    return inferno::sim::half_width(means);
+  }
+
+ private:
+  std::vector<double> sums_, weights_;
+};
+
 Stat make_stat(std::vector<std::pair<double, double>>& samples, double window_start_ms, double window_ms, int batches) {
   // samples: (arrival ms, value)
   Stat s;
@@ -241,17 +267,14 @@ Stat make_stat(std::vector<std::pair<double, double>>& samples, double window_st
     s.mean = s.p50 = s.p90 = s.p95 = s.p99 = s.half_width = std::numeric_limits<double>::quiet_NaN();
     return s;
   }
-  std::vector<double> sums(static_cast<std::size_t>(batches), 0.0), counts(static_cast<std::size_t>(batches), 0.0);
+  BatchMeans slices(batches);
   std::vector<double> values;
   values.reserve(samples.size());
   double total = 0;
   for (const auto& [t, v] : samples) {
     total += v;
     values.push_back(v);
-    const auto b = std::min<std::size_t>(static_cast<std::size_t>(batches) - 1,
-                                         static_cast<std::size_t>(std::max(0.0, (t - window_start_ms) / window_ms * batches)));
-    sums[b] += v;
-    counts[b] += 1;
+    slices.add(slice_of(t, window_start_ms, window_ms, batches), v);
   }
   s.mean = total / static_cast<double>(samples.size());
   std::sort(values.begin(), values.end());
@@ -259,10 +282,7 @@ Stat make_stat(std::vector<std::pair<double, double>>& samples, double window_st
   s.p90 = quantile(values, 0.90);
   s.p95 = quantile(values, 0.95);
   s.p99 = quantile(values, 0.99);
-  std::vector<double> means;
-  for (std::size_t b = 0; b < sums.size(); ++b)
-    if (counts[b] > 0) means.push_back(sums[b] / counts[b]);
-  s.half_width = half_width(means);
+  s.half_width = slices.half_width();
   return s;
 }
 
@@ -278,17 +298,9 @@ Stat token_stat(std::vector<Interval>& intervals, double window_start_ms, double
     return s;
   }
   s.mean = total / weight;
-  std::vector<double> sums(static_cast<std::size_t>(batches), 0.0), counts(static_cast<std::size_t>(batches), 0.0);
-  for (const auto& i : intervals) {
-    const auto b = std::min<std::size_t>(static_cast<std::size_t>(batches) - 1,
-                                         static_cast<std::size_t>(std::max(0.0, (i.start_ms - window_start_ms) / window_ms * batches)));
-    sums[b] += i.tokens * i.length_ms;
-    counts[b] += i.tokens;
-  }
-  std::vector<double> means;
-  for (std::size_t b = 0; b < sums.size(); ++b)
-    if (counts[b] > 0) means.push_back(sums[b] / counts[b]);
-  s.half_width = half_width(means);
+  BatchMeans slices(batches);
+  for (const auto& i : intervals) slices.add(slice_of(i.start_ms, window_start_ms, window_ms, batches), i.length_ms, i.tokens);
+  s.half_width = slices.half_width();
   std::sort(intervals.begin(), intervals.end(), [](const Interval& a, const Interval& b) { return a.length_ms < b.length_ms; });
   // Inverse of the weighted distribution function: the smallest interval reaching p of the tokens.
   const auto at = [&](double p) {
@@ -462,8 +474,7 @@ SimResult simulate(const ServerSpec& server, const WorkloadSpec& workload, const
       // Split across batch slices for the L half-width.
       double x = a;
       while (x < b) {
-        const auto k = std::min<std::size_t>(static_cast<std::size_t>(batches) - 1,
-                                             static_cast<std::size_t>((x - warmup_ms) / window_ms * batches));
+        const std::size_t k = slice_of(x, warmup_ms, window_ms, batches);
         const double slice_end = std::min(b, warmup_ms + window_ms * static_cast<double>(k + 1) / batches);
         slice_system[k] += in_system * (slice_end - x);
         x = slice_end > x ? slice_end : b;
@@ -496,11 +507,7 @@ SimResult simulate(const ServerSpec& server, const WorkloadSpec& workload, const
     Request& q = reqs[static_cast<std::size_t>(id)];
     q.finish_ms = now;
     ++sum.total_completed;
-    if (now >= warmup_ms && now <= duration_ms) {
-      const auto k = std::min<std::size_t>(static_cast<std::size_t>(batches) - 1,
-                                           static_cast<std::size_t>((now - warmup_ms) / window_ms * batches));
-      slice_done[k] += 1;
-    }
+    if (now >= warmup_ms && now <= duration_ms) slice_done[slice_of(now, warmup_ms, window_ms, batches)] += 1;
   };
 
   // Iteration mode: start the next engine iteration at `now` (admission, then the work).

@@ -254,6 +254,12 @@ void validate_options(const EstimatorOptions& o, int dim) {
 
 std::vector<FitPoint> as_vector(const std::deque<FitPoint>& points) { return {points.begin(), points.end()}; }
 
+// The single-observation guess of an estimator (defined for the three-parameter state only).
+std::optional<Vector> guess_for(const ObservationModel& model, const Observation& obs, const EstimatorOptions& o) {
+  if (model.state_dim() != 3) return std::nullopt;
+  return guess_init_state(obs.ttft_ms, obs.itl_ms, obs.point.in_tokens, obs.point.out_tokens, o.seed, o.guess_form);
+}
+
 // Start of a fit: the guess from `obs`, else the seed (where the guess is undefined, e.g. for a
 // two-parameter state), else the default start.
 Vector fit_start(const std::optional<Vector>& guess, const EstimatorOptions& o, int dim) {
@@ -276,9 +282,7 @@ bool InitEstimator::add(const FitPoint& point) {
 }
 
 std::optional<Vector> InitEstimator::guess(const Observation& obs) const {
-  if (model_->state_dim() != 3) return std::nullopt;
-  return guess_init_state(obs.ttft_ms, obs.itl_ms, obs.point.in_tokens, obs.point.out_tokens, options_.seed,
-                          options_.guess_form);
+  return guess_for(*model_, obs, options_);
 }
 
 FitResult InitEstimator::fit(const std::optional<Vector>& start) {
@@ -368,10 +372,7 @@ FitResult SlidingWindowEstimator::fit() {
   held_ = false;
   FitResult out;
   const std::vector<FitPoint> all = as_vector(window_);
-  const std::optional<Vector> newest_guess =
-      model_->state_dim() == 3 ? guess_init_state(all.back().obs.ttft_ms, all.back().obs.itl_ms, all.back().obs.point.in_tokens,
-                                                  all.back().obs.point.out_tokens, options_.seed, options_.guess_form)
-                               : std::nullopt;
+  const std::optional<Vector> newest_guess = guess_for(*model_, all.back().obs, options_);
   const Vector x0 = last_fit_ ? *last_fit_ : fit_start(newest_guess, options_, model_->state_dim());
   const auto run = [&](const std::vector<FitPoint>& points, const Vector& start) {
     return nelder_mead([&](const Vector& x) { return fit_objective(*model_, points, x); }, start, options_.nelder_mead);

@@ -8,12 +8,14 @@ void bind_io(py::module_& m);
 void bind_optimizer(py::module_& m);
 void bind_tuner(py::module_& m);
 void bind_sim(py::module_& m);
+void bind_sizing(py::module_& m);
 
 PYBIND11_MODULE(_core, m) {
-  m.doc() = "inferno compiled core (queueing models, REST-compatible JSON I/O, optimizer input, tuner, simulator)";
+  m.doc() = "inferno compiled core (queueing models, REST-compatible JSON I/O, optimizer input, tuner, simulator, sizing)";
   bind_queue(m);
   bind_io(m);
   bind_optimizer(m);
   bind_tuner(m);
   bind_sim(m);
+  bind_sizing(m);
 }

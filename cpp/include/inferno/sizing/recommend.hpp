@@ -1,0 +1,93 @@
+#pragma once
+// Recommendation (sizing spec §5): for each server, every whole GPU and MIG slice of the menu is
+// evaluated with the queue core, and the cheapest one meeting the SLOs is chosen.
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "inferno/sizing/calibrate.hpp"
+#include "inferno/sizing/catalog.hpp"
+#include "inferno/sizing/model.hpp"
+#include "inferno/sizing/roofline.hpp"
+
+namespace inferno::sizing {
+
+/// Architectures by model name (the registry the webhook and the recommender resolve names in).
+using ModelRegistry = std::map<std::string, ModelArch>;
+/// Accepted calibrations by model name.
+using CalibrationStore = std::map<std::string, std::vector<Calibration>>;
+
+struct ServerLoad {
+  std::optional<int> concurrency;          // closed loop (AutoFit's form)
+  std::optional<double> arrival_rate_rps;  // open loop (the optimizer's form)
+  double in_tokens = 0, out_tokens = 0;    // n, m (m >= 1)
+};
+
+/// SLO: a mean (percentile 0) or a percentile in (0, 100) for each of ITL and TTFT; target 0 =
+/// unconstrained. In closed loop every client is in the batch and the mean-field token time is
+/// deterministic, so a percentile target is checked against the same value as the mean.
+struct Slo {
+  double itl_ms = 0, ttft_ms = 0;
+  double itl_percentile = 0, ttft_percentile = 0;
+};
+
+struct ServerSpec {
+  std::string name;
+  std::string model;   // key of the registry
+  ServingOpts serving;
+  ServerLoad load;
+  Slo slo;
+};
+
+enum class SliceCostRule { compute, max, given };
+
+struct RecommendOptions {
+  Menu menu;
+  int max_replicas = 0;               // 0 = 1 in closed loop, unlimited in open loop
+  std::map<std::string, double> costs;  // per GPU type (and "GPU:profile" for the given rule)
+  SliceCostRule cost_rule = SliceCostRule::compute;
+  Efficiency efficiency;              // roofline defaults for uncalibrated pairs
+  int queue_to_batch_ratio = 10;      // open loop: waiting room Q = ratio · N
+};
+
+/// One (server, accelerator) evaluation: the explanation table's row.
+struct Option {
+  std::string server, accelerator, gpu, profile;  // profile "" for a whole GPU
+  bool feasible = false;
+  std::string reason;        // why not: weightsDoNotFit, contextDoesNotFit, noBatch, batchTooSmall,
+                             // itl, ttft, replicas, slo, unknownCost
+  bool calibrated = false;
+  Estimate estimate;
+  int batch = 0;             // closed loop: C_r; open loop: the chosen batch cap N
+  int replicas = 0;
+  double rate_per_replica_rps = 0;  // open loop: λ* of one replica
+  double itl_ms = 0, ttft_ms = 0;   // predicted (per replica at its share of the load)
+  double cost_per_replica = 0, cost = 0;
+  int units = 0, mem_slices = 0;
+};
+
+struct ServerRecommendation {
+  std::string server;
+  std::string choice;        // accelerator name, "" when unallocated
+  bool slo_unattainable = false;  // closed loop: nothing met the SLO, the whole GPU is returned
+  bool unallocated = false;       // open loop: nothing met the SLO
+  int choice_index = -1;          // into options
+  std::vector<Option> options;    // every evaluated candidate, in candidate order
+};
+
+/// Throws InvalidArgument on invalid servers (unknown model or GPU type, no load, bad numbers).
+std::vector<ServerRecommendation> recommend(const std::vector<ServerSpec>& servers, const Catalog& catalog,
+                                            const ModelRegistry& registry, const RecommendOptions& options,
+                                            const CalibrationStore& calibrations = {});
+
+/// Cost of one replica on `acc` under the rule (throws InvalidArgument for a missing given cost).
+double replica_cost(const Accelerator& acc, const RecommendOptions& options);
+
+/// θ for (model, accelerator): an accepted theta-mode calibration on that accelerator, else an
+/// accepted family-mode calibration covering its GPU type, else the roofline.
+std::array<double, 3> theta_for(const std::string& model, const ModelArch& arch, const ServingOpts& serving,
+                                const Accelerator& acc, const Workload& workload,
+                                const CalibrationStore& calibrations, const Efficiency& eff, bool* calibrated);
+
+}  // namespace inferno::sizing

@@ -1,0 +1,74 @@
+#pragma once
+// Roofline estimator (sizing spec §3): model architecture × accelerator → the iteration-model
+// parameters α, β, γ and the memory-feasible batch.
+#include <string>
+
+#include "inferno/sizing/catalog.hpp"
+#include "inferno/sizing/model.hpp"
+
+namespace inferno::sizing {
+
+enum class MemoryMode { simple, detailed };
+
+/// Efficiency factors and flags (§3.4): what calibration adjusts.
+struct Efficiency {
+  double eta_bw = 0.80;      // η_B: achieved fraction of peak bandwidth
+  double eta_flops = 0.70;   // η_F: achieved fraction of peak FLOP/s
+  double t0_ms = 0.5;        // fixed per-iteration overhead
+  double reserve_bytes = kGiB;  // R in simple memory mode
+  MemoryMode memory = MemoryMode::simple;
+  bool prefill_attention = false;  // add Δβ_prefill (workload dependent β)
+  bool moe_expected_experts = false;  // W_read with u(T) touched experts instead of all E
+  double allreduce_ms = 0.01;      // τ_ar per all-reduce with tensor parallelism
+
+  void validate() const;
+};
+
+/// The workload the derived figures refer to.
+struct Workload {
+  double in_tokens = 1024;   // n
+  double out_tokens = 128;   // m
+  int at_tokens = 0;         // tokens per request for the memory test, 0 = n + m
+};
+
+struct Estimate {
+  double alpha_ms = 0, beta_ms = 0, gamma_ms = 0;
+  double flops = 0, bw_Bps = 0, mem_bytes = 0;  // the accelerator figures used (per replica)
+  double weight_bytes = 0;   // W_load (per device with tensor parallelism)
+  double kv_bytes_per_token = 0;  // S_kv (per device)
+  double reserve_bytes = 0;  // R
+  double kv_budget_bytes = 0;  // M_kv (may be negative)
+  long long kv_capacity_tokens = 0;  // K_max
+  int ctx_tokens = 0;        // ctx_req
+  long long n_mem = 0;       // N_mem
+  int n_max = 0;             // min(N_mem, max_num_seqs)
+  int max_model_len = 0;     // the context that must fit
+  bool feasible = false;
+  std::string reason;        // "" when feasible: weightsDoNotFit, contextDoesNotFit, noBatch
+  double knee_batch = 0;     // α/δ
+  double itl1_ms = 0;        // itl(1)
+  double intensity_flop_per_byte = 0;  // at B = max(1, N_max)
+  std::string bound;         // "memory" | "compute" at that batch
+};
+
+/// The roofline's time terms at efficiency 1 (ms): α = t0 + weights/η_B + comm, β = compute/η_F,
+/// γ = kv_read/η_B + attention/η_F. Calibration fits (t0, 1/η_B, 1/η_F) on these.
+struct RooflineTerms {
+  double weights_ms = 0;    // 1e3·W_read/BW
+  double comm_ms = 0;       // 2·L·τ_ar with tensor parallelism
+  double compute_ms = 0;    // 1e3·2·P_mm/F (+ Δβ_prefill)
+  double kv_read_ms = 0;    // 1e3·S_kv/BW
+  double attention_ms = 0;  // 1e3·4·L·n_h·d/F
+};
+RooflineTerms roofline_terms(const ModelArch& arch, const ServingOpts& serving, const Accelerator& acc,
+                             const Efficiency& eff = {}, const Workload& workload = {});
+
+/// §3.2-3.3. Throws InvalidArgument on invalid inputs (e.g. FP8 compute on a GPU without FP8,
+/// tensor parallelism on a MIG slice).
+Estimate derive(const ModelArch& arch, const ServingOpts& serving, const Accelerator& acc,
+                const Efficiency& eff = {}, const Workload& workload = {});
+
+/// Per-request mean work per iteration δ and itl(B), P(B) of §0.4 (c = 1).
+double work_per_iteration_ms(double alpha, double beta, double gamma, double n, double m);
+
+}  // namespace inferno::sizing

@@ -1,0 +1,260 @@
+#include "inferno/sizing/catalog.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <regex>
+#include <set>
+#include <sstream>
+
+#include "inferno/error.hpp"
+
+namespace inferno::sizing {
+
+const MigProfile* MigGeometry::find(const std::string& profile) const {
+  for (const auto& p : profiles)
+    if (p.name == profile) return &p;
+  return nullptr;
+}
+
+const GpuSpec* Catalog::find_gpu(const std::string& id) const {
+  for (const auto& g : gpus_)
+    if (g.id == id) return &g;
+  return nullptr;
+}
+
+const MigGeometry* Catalog::geometry(const GpuSpec& gpu) const {
+  if (gpu.mig_family.empty()) return nullptr;
+  const auto it = families_.find(gpu.mig_family);
+  return it == families_.end() ? nullptr : &it->second;
+}
+
+const MigGeometry* Catalog::geometry(const std::string& gpu_id) const {
+  const GpuSpec* gpu = find_gpu(gpu_id);
+  if (!gpu) return nullptr;
+  return geometry(*gpu);
+}
+
+namespace {
+
+std::string known_gpus(const Catalog& catalog) {
+  std::string out;
+  for (const auto& g : catalog.gpus()) out += (out.empty() ? "" : ", ") + g.id;
+  return out;
+}
+
+}  // namespace
+
+Accelerator Catalog::whole(const GpuSpec& gpu) const {
+  Accelerator a;
+  a.name = gpu.id;
+  a.gpu = &gpu;
+  a.flops_bf16 = gpu.flops_bf16;
+  a.flops_fp8 = gpu.flops_fp8;
+  a.bw_Bps = gpu.bw_Bps;
+  a.mem_bytes = gpu.mem_bytes;
+  const MigGeometry* geo = geometry(gpu);
+  a.units = a.gpu_units = geo ? geo->compute_slices : 1;
+  a.mem_slices = a.gpu_mem_slices = geo ? geo->memory_slices : 0;
+  return a;
+}
+
+Accelerator Catalog::slice(const GpuSpec& gpu, const MigProfile& profile) const {
+  const MigGeometry* geo = geometry(gpu);
+  if (!geo) throw InvalidArgument("GPU " + gpu.id + " has no MIG geometry");
+  Accelerator a;
+  a.name = gpu.id + ":" + profile.name;
+  a.gpu = &gpu;
+  a.profile = &profile;
+  // §1.5: compute in proportion to SMs (observed per profile, never g/G), bandwidth to memory
+  // slices, memory as reported for the instance.
+  const double sm_ratio = static_cast<double>(profile.sm_count) / gpu.sm_count;
+  a.flops_bf16 = gpu.flops_bf16 * sm_ratio;
+  a.flops_fp8 = gpu.flops_fp8 * sm_ratio;
+  a.bw_Bps = gpu.bw_Bps * profile.mem_slices / geo->memory_slices;
+  a.mem_bytes = profile.mem_bytes;
+  a.units = profile.g;
+  a.gpu_units = geo->compute_slices;
+  a.mem_slices = profile.mem_slices;
+  a.gpu_mem_slices = geo->memory_slices;
+  return a;
+}
+
+Accelerator Catalog::accelerator(const std::string& name) const {
+  const auto colon = name.find(':');
+  const std::string gpu_id = name.substr(0, colon);
+  const GpuSpec* gpu = find_gpu(gpu_id);
+  if (!gpu) throw InvalidArgument("accelerator \"" + name + "\": unknown GPU type \"" + gpu_id + "\"; known: " + known_gpus(*this));
+  if (colon == std::string::npos) return whole(*gpu);
+  const std::string profile = name.substr(colon + 1);
+  const MigGeometry* geo = geometry(*gpu);
+  if (!geo) throw InvalidArgument("accelerator \"" + name + "\": " + gpu_id + " has no MIG profiles");
+  const MigProfile* p = geo->find(profile);
+  if (!p) {
+    std::string names;
+    for (const auto& q : geo->profiles) names += (names.empty() ? "" : ", ") + q.name;
+    throw InvalidArgument("accelerator \"" + name + "\": unknown MIG profile \"" + profile + "\" of " + gpu_id +
+                          "; known: " + names);
+  }
+  return slice(*gpu, *p);
+}
+
+std::vector<Accelerator> Catalog::candidates(const Menu& menu) const {
+  std::vector<const GpuSpec*> chosen;
+  if (menu.gpu_types.empty()) {
+    for (const auto& g : gpus_) chosen.push_back(&g);
+  } else {
+    for (const auto& id : menu.gpu_types) {
+      const GpuSpec* g = find_gpu(id);
+      if (!g) throw InvalidArgument("menu.gpuTypes: unknown GPU type \"" + id + "\"; known: " + known_gpus(*this));
+      if (std::find(chosen.begin(), chosen.end(), g) == chosen.end()) chosen.push_back(g);
+    }
+  }
+  std::vector<Accelerator> out;
+  for (const GpuSpec* g : chosen) {
+    out.push_back(whole(*g));
+    const MigGeometry* geo = geometry(*g);
+    if (!menu.include_slices || !geo) continue;
+    for (const auto& p : geo->profiles)
+      if (!(menu.exclude_media && p.media)) out.push_back(slice(*g, p));
+  }
+  return out;
+}
+
+void Catalog::upsert_gpu(GpuSpec gpu) {
+  for (auto& g : gpus_)
+    if (g.id == gpu.id) {
+      g = std::move(gpu);
+      return;
+    }
+  gpus_.push_back(std::move(gpu));
+}
+
+void Catalog::upsert_family(MigGeometry family) {
+  std::string key = family.name;
+  families_[key] = std::move(family);
+}
+
+void Catalog::validate() const {
+  auto positive = [](const std::string& where, const char* field, double v) {
+    if (!(std::isfinite(v) && v > 0)) throw InvalidArgument(where + "." + field + " must be a positive number, got " + format_number(v));
+  };
+  auto non_negative = [](const std::string& where, const char* field, double v) {
+    if (!(std::isfinite(v) && v >= 0)) throw InvalidArgument(where + "." + field + " must be a number >= 0, got " + format_number(v));
+  };
+  for (const auto& [name, geo] : families_) {
+    const std::string where = "migFamilies." + name;
+    if (geo.compute_slices < 1 || geo.memory_slices < 1)
+      throw InvalidArgument(where + ": computeSlices and memorySlices must be >= 1");
+    std::set<std::string> seen;
+    for (const auto& p : geo.profiles) {
+      const std::string pw = where + ".profiles." + p.name;
+      if (p.name.empty()) throw InvalidArgument(where + ".profiles: every profile needs a name");
+      if (!seen.insert(p.name).second) throw InvalidArgument(pw + ": duplicate profile name");
+      if (p.g < 1 || p.g > geo.compute_slices)
+        throw InvalidArgument(pw + ".g must be in [1, " + std::to_string(geo.compute_slices) + "], got " + std::to_string(p.g));
+      if (p.mem_slices < 1 || p.mem_slices > geo.memory_slices)
+        throw InvalidArgument(pw + ".memSlices must be in [1, " + std::to_string(geo.memory_slices) + "], got " +
+                              std::to_string(p.mem_slices));
+      if (p.starts.empty()) throw InvalidArgument(pw + ".starts must list at least one placement start");
+      for (std::size_t i = 0; i < p.starts.size(); ++i) {
+        const int s = p.starts[i];
+        if (s < 0 || s + p.mem_slices > geo.memory_slices)
+          throw InvalidArgument(pw + ".starts: start " + std::to_string(s) + " with size " + std::to_string(p.mem_slices) +
+                                " leaves the " + std::to_string(geo.memory_slices) + " memory slices");
+        if (i > 0 && s <= p.starts[i - 1]) throw InvalidArgument(pw + ".starts must be strictly increasing");
+      }
+      if (p.max_count < 1) throw InvalidArgument(pw + ".maxCount must be >= 1");
+      if (p.sm_count < 1) throw InvalidArgument(pw + ".smCount must be >= 1");
+      positive(pw, "memGiB", p.mem_bytes);
+    }
+  }
+  for (const auto& g : gpus_) {
+    const std::string where = "gpus." + g.id;
+    if (g.id.empty() || g.id.find(':') != std::string::npos)
+      throw InvalidArgument("gpus: every GPU needs an id without ':' (got \"" + g.id + "\")");
+    positive(where, "memGiB", g.mem_bytes);
+    positive(where, "bwGBps", g.bw_Bps);
+    positive(where, "bf16TFlops", g.flops_bf16);
+    non_negative(where, "fp8TFlops", g.flops_fp8);
+    non_negative(where, "int8TOps", g.ops_int8);
+    non_negative(where, "tdpW", g.tdp_w);
+    non_negative(where, "cost", g.cost);
+    if (g.sm_count < 0) throw InvalidArgument(where + ".smCount must be >= 0");
+    if (!g.mig_family.empty()) {
+      if (!families_.count(g.mig_family)) {
+        std::string names;
+        for (const auto& [n, f] : families_) names += (names.empty() ? "" : ", ") + n;
+        throw InvalidArgument(where + ".migFamily: unknown MIG family \"" + g.mig_family + "\"; known: " + names);
+      }
+      if (g.sm_count < 1) throw InvalidArgument(where + ".smCount must be >= 1 for a MIG-capable GPU (slice compute scales with SMs)");
+    }
+  }
+}
+
+namespace {
+
+std::vector<std::string> lines_of(const std::string& text) {
+  std::vector<std::string> out;
+  std::istringstream in(text);
+  for (std::string line; std::getline(in, line);) out.push_back(line);
+  return out;
+}
+
+}  // namespace
+
+MigGeometry parse_nvidia_smi(const std::string& lgip, const std::string& lgipp, const std::string& family,
+                             int gpu_compute_slices, int gpu_memory_slices) {
+  MigGeometry geo;
+  geo.name = family;
+  geo.compute_slices = gpu_compute_slices;
+  geo.memory_slices = gpu_memory_slices;
+  // Profile rows: "|   0  MIG 1g.5gb        19     7/7        4.75       No     14     0     0   |"
+  const std::regex row(R"(MIG\s+(\S+)\s+(\d+)\s+(\d+)/(\d+)\s+([0-9.]+)\s+(\S+)\s+(\d+))");
+  for (const auto& line : lines_of(lgip)) {
+    std::smatch m;
+    if (!std::regex_search(line, m, row)) continue;
+    MigProfile p;
+    p.name = m[1];
+    p.nvml_id = std::stoi(m[2]);
+    p.max_count = std::stoi(m[4]);
+    p.mem_bytes = std::stod(m[5]) * kGiB;
+    p.sm_count = std::stoi(m[7]);
+    const auto g_end = p.name.find('g');
+    try {
+      p.g = std::stoi(p.name.substr(0, g_end));
+    } catch (const std::exception&) {
+      throw InvalidArgument("lgip: cannot read the compute slices of profile \"" + p.name + "\"");
+    }
+    p.media = p.name.find('+') != std::string::npos || p.name.find("-me") != std::string::npos;
+    p.observed = true;
+    bool duplicate = false;
+    for (const auto& q : geo.profiles) duplicate = duplicate || q.nvml_id == p.nvml_id;
+    if (!duplicate) geo.profiles.push_back(p);  // one row per GPU in multi-GPU captures
+  }
+  if (geo.profiles.empty())
+    throw InvalidArgument("lgip: no profile rows found (expected lines like \"MIG 1g.10gb 19 7/7 9.50 No 14 ...\")");
+  // Placement rows: "GPU  0 Profile ID 19 Placements: {0,1,2,3,4,5,6}:1"
+  const std::regex placement(R"(Profile ID\s+(\d+)\s+Placements?\s*:\s*\{([0-9,\s]*)\}\s*:\s*(\d+))");
+  std::set<int> placed;
+  for (const auto& line : lines_of(lgipp)) {
+    std::smatch m;
+    if (!std::regex_search(line, m, placement)) continue;
+    const int id = std::stoi(m[1]);
+    auto it = std::find_if(geo.profiles.begin(), geo.profiles.end(), [&](const MigProfile& p) { return p.nvml_id == id; });
+    if (it == geo.profiles.end())
+      throw InvalidArgument("lgipp: placement for profile id " + std::to_string(id) + " which the lgip output does not list");
+    if (!placed.insert(id).second) continue;
+    it->mem_slices = std::stoi(m[3]);
+    std::string list = m[2];
+    std::replace(list.begin(), list.end(), ',', ' ');
+    std::istringstream in(list);
+    it->starts.clear();
+    for (int s; in >> s;) it->starts.push_back(s);
+  }
+  for (const auto& p : geo.profiles)
+    if (p.starts.empty())
+      throw InvalidArgument("lgipp: no placements for profile " + p.name + " (id " + std::to_string(p.nvml_id) + ")");
+  return geo;
+}
+
+}  // namespace inferno::sizing

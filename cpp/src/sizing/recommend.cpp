@@ -1,0 +1,235 @@
+#include "inferno/sizing/recommend.hpp"
+
+#include <algorithm>
+#include <cmath>
+
+#include "inferno/error.hpp"
+#include "inferno/queue/analyzer.hpp"
+#include "inferno/queue/concurrency.hpp"
+#include "inferno/queue/models/iteration.hpp"
+
+namespace inferno::sizing {
+
+namespace {
+
+double gpu_cost(const GpuSpec& gpu, const RecommendOptions& options) {
+  const auto it = options.costs.find(gpu.id);
+  return it != options.costs.end() ? it->second : gpu.cost;
+}
+
+void validate_server(const ServerSpec& s, const ModelRegistry& registry) {
+  const std::string where = "servers." + (s.name.empty() ? std::string("<unnamed>") : s.name);
+  if (s.name.empty()) throw InvalidArgument("servers: every server needs a name");
+  if (!registry.count(s.model)) {
+    std::string names;
+    for (const auto& [n, a] : registry) names += (names.empty() ? "" : ", ") + n;
+    throw InvalidArgument(where + ".model: unknown model \"" + s.model + "\"; known: " + names);
+  }
+  const ServerLoad& l = s.load;
+  if (l.concurrency.has_value() == l.arrival_rate_rps.has_value())
+    throw InvalidArgument(where + ".load: give exactly one of concurrency (closed loop) and arrivalRate (open loop, req/s)");
+  if (l.concurrency && *l.concurrency < 1)
+    throw InvalidArgument(where + ".load.concurrency must be an integer >= 1, got " + std::to_string(*l.concurrency));
+  if (l.arrival_rate_rps && !(std::isfinite(*l.arrival_rate_rps) && *l.arrival_rate_rps > 0))
+    throw InvalidArgument(where + ".load.arrivalRate must be a positive number (req/s), got " + format_number(*l.arrival_rate_rps));
+  if (!(std::isfinite(l.in_tokens) && l.in_tokens >= 0))
+    throw InvalidArgument(where + ".load.avgInTokens must be a number >= 0, got " + format_number(l.in_tokens));
+  if (!(std::isfinite(l.out_tokens) && l.out_tokens >= 1))
+    throw InvalidArgument(where + ".load.avgOutTokens must be a number >= 1, got " + format_number(l.out_tokens));
+  const Slo& o = s.slo;
+  for (auto [v, f] : {std::pair{o.itl_ms, "slo.itl"}, std::pair{o.ttft_ms, "slo.ttft"}})
+    if (!(std::isfinite(v) && v >= 0)) throw InvalidArgument(where + "." + f + " must be a number >= 0 (ms; 0 = none), got " + format_number(v));
+  for (auto [v, f] : {std::pair{o.itl_percentile, "slo.itlPercentile"}, std::pair{o.ttft_percentile, "slo.ttftPercentile"}})
+    if (!(std::isfinite(v) && v >= 0 && v < 100))
+      throw InvalidArgument(where + "." + f + " must be in [0, 100) (0 = mean), got " + format_number(v));
+  s.serving.validate();
+}
+
+// Closed loop (§5.2 step 3): C clients, all in the batch, split over r replicas.
+void evaluate_closed(const ServerSpec& s, const std::array<double, 3>& theta, int max_replicas, Option& o) {
+  const int C = *s.load.concurrency;
+  const queue::RequestShape shape{s.load.in_tokens, s.load.out_tokens, s.serving.max_num_batched_tokens};
+  for (int r = 1; r <= max_replicas; ++r) {
+    const int c_r = (C + r - 1) / r;
+    o.replicas = r;
+    o.batch = c_r;
+    if (o.estimate.n_max < c_r) {
+      o.reason = "batchTooSmall";
+      o.itl_ms = o.ttft_ms = o.rate_per_replica_rps = 0;
+      continue;
+    }
+    const queue::IterationModel model(theta[0], theta[1], theta[2], shape, c_r);
+    const double x = c_r;
+    o.itl_ms = model.itl_ms(x, c_r);
+    o.ttft_ms = model.prefill_ms(x, c_r) + o.itl_ms;
+    o.rate_per_replica_rps = 1e3 * c_r / model.service_times_ms()[static_cast<std::size_t>(c_r - 1)];
+    if (s.slo.itl_ms > 0 && o.itl_ms > s.slo.itl_ms) o.reason = "itl";
+    else if (s.slo.ttft_ms > 0 && o.ttft_ms > s.slo.ttft_ms) o.reason = "ttft";
+    else {
+      o.reason.clear();
+      o.feasible = true;
+      return;
+    }
+  }
+}
+
+// Open loop (§5.2 step 2): the queue model's optimal concurrency within N_max, its λ*, and
+// r = ⌈λ/λ*⌉ replicas.
+void evaluate_open(const ServerSpec& s, const std::array<double, 3>& theta, int max_replicas, int queue_ratio, Option& o) {
+  queue::Targets targets;
+  if (s.slo.itl_ms > 0) targets.constraints.push_back({queue::TargetMetric::itl, s.slo.itl_percentile, s.slo.itl_ms});
+  if (s.slo.ttft_ms > 0) targets.constraints.push_back({queue::TargetMetric::ttft, s.slo.ttft_percentile, s.slo.ttft_ms});
+  queue::QueueConfig config;
+  config.service_model = "iteration";
+  config.params = {{"alpha", theta[0]}, {"beta", theta[1]}, {"gamma", theta[2]}};
+  config.shape = queue::RequestShape{s.load.in_tokens, s.load.out_tokens, s.serving.max_num_batched_tokens};
+  config.max_batch = o.estimate.n_max;
+  config.max_queue = static_cast<std::int64_t>(queue_ratio) * o.estimate.n_max;
+  const queue::ConcurrencyResult onset = queue::optimal_concurrency(config, targets);
+  if (!onset.feasible) {
+    o.reason = "slo";
+    return;
+  }
+  const queue::QueueAnalyzer full(config);
+  const queue::QueueAnalyzer analyzer(full, onset.concurrency, static_cast<std::int64_t>(queue_ratio) * onset.concurrency);
+  const queue::SizeResult size = analyzer.max_rate(targets);
+  if (size.status == queue::SizeStatus::infeasible || !(size.rate_rps > 0)) {
+    o.reason = "slo";
+    return;
+  }
+  o.batch = onset.concurrency;
+  o.rate_per_replica_rps = size.rate_rps;
+  const double lambda = *s.load.arrival_rate_rps;
+  const double ratio = std::ceil(lambda / size.rate_rps - 1e-9);
+  if (ratio > 1e6) {
+    o.reason = "replicas";
+    return;
+  }
+  o.replicas = std::max(1, static_cast<int>(ratio));
+  const queue::Metrics met = analyzer.analyze(lambda / o.replicas);
+  o.itl_ms = met.itl_ms;
+  o.ttft_ms = met.ttft_ms;
+  if (max_replicas > 0 && o.replicas > max_replicas) {
+    o.reason = "replicas";
+    return;
+  }
+  o.feasible = true;
+}
+
+// Selection order of §5.3: cost, fewer memory slices, whole GPU before a 7g slice, lower ITL, name.
+bool better(const Option& a, const Option& b) {
+  const double tol = 1e-9 * std::max(1.0, std::max(std::fabs(a.cost), std::fabs(b.cost)));
+  if (std::fabs(a.cost - b.cost) > tol) return a.cost < b.cost;
+  if (a.mem_slices != b.mem_slices) return a.mem_slices < b.mem_slices;
+  if (a.profile.empty() != b.profile.empty()) return a.profile.empty();
+  if (a.itl_ms != b.itl_ms) return a.itl_ms < b.itl_ms;
+  return a.accelerator < b.accelerator;
+}
+
+}  // namespace
+
+double replica_cost(const Accelerator& acc, const RecommendOptions& options) {
+  const double whole = gpu_cost(*acc.gpu, options);
+  if (acc.whole()) return whole;
+  const double compute = static_cast<double>(acc.units) / acc.gpu_units;
+  switch (options.cost_rule) {
+    case SliceCostRule::compute: return whole * compute;
+    case SliceCostRule::max: return whole * std::max(compute, static_cast<double>(acc.mem_slices) / acc.gpu_mem_slices);
+    case SliceCostRule::given: {
+      const auto it = options.costs.find(acc.name);
+      if (it == options.costs.end())
+        throw InvalidArgument("costs: sliceCostRule \"given\" needs a cost for \"" + acc.name + "\"");
+      return it->second;
+    }
+  }
+  return whole;
+}
+
+std::array<double, 3> theta_for(const std::string& model, const ModelArch& arch, const ServingOpts& serving,
+                                const Accelerator& acc, const Workload& workload, const CalibrationStore& calibrations,
+                                const Efficiency& eff, bool* calibrated) {
+  if (calibrated) *calibrated = false;
+  const auto it = calibrations.find(model);
+  if (it != calibrations.end()) {
+    for (const Calibration& c : it->second)
+      if (c.accepted && c.mode == CalibrationMode::theta && c.accelerator == acc.name) {
+        if (calibrated) *calibrated = true;
+        return c.theta;
+      }
+    for (const Calibration& c : it->second)
+      if (c.accepted && c.mode == CalibrationMode::family &&
+          std::find(c.gpus.begin(), c.gpus.end(), acc.gpu->id) != c.gpus.end()) {
+        if (calibrated) *calibrated = true;
+        return calibrated_theta(c, arch, serving, acc, workload);
+      }
+  }
+  const Estimate e = derive(arch, serving, acc, eff, workload);
+  return {e.alpha_ms, e.beta_ms, e.gamma_ms};
+}
+
+std::vector<ServerRecommendation> recommend(const std::vector<ServerSpec>& servers, const Catalog& catalog,
+                                            const ModelRegistry& registry, const RecommendOptions& options,
+                                            const CalibrationStore& calibrations) {
+  options.efficiency.validate();
+  if (options.max_replicas < 0) throw InvalidArgument("menu.maxReplicas must be >= 0 (0 = default), got " + std::to_string(options.max_replicas));
+  if (options.queue_to_batch_ratio < 0) throw InvalidArgument("queueToBatchRatio must be >= 0");
+  for (const auto& [name, cost] : options.costs)
+    if (!(std::isfinite(cost) && cost >= 0)) throw InvalidArgument("costs." + name + " must be a number >= 0, got " + format_number(cost));
+  const std::vector<Accelerator> accs = catalog.candidates(options.menu);
+  if (accs.empty()) throw InvalidArgument("menu: no accelerator to evaluate (the catalog has no GPU)");
+  std::vector<ServerRecommendation> out;
+  for (const ServerSpec& s : servers) {
+    validate_server(s, registry);
+    const ModelArch& arch = registry.at(s.model);
+    const Workload workload{s.load.in_tokens, s.load.out_tokens, 0};
+    const bool closed = s.load.concurrency.has_value();
+    const int max_replicas = options.max_replicas > 0 ? options.max_replicas : (closed ? 1 : 0);
+    ServerRecommendation rec;
+    rec.server = s.name;
+    for (const Accelerator& acc : accs) {
+      Option o;
+      o.server = s.name;
+      o.accelerator = acc.name;
+      o.gpu = acc.gpu->id;
+      o.profile = acc.profile ? acc.profile->name : "";
+      o.units = acc.units;
+      o.mem_slices = acc.mem_slices;
+      o.cost_per_replica = replica_cost(acc, options);
+      o.estimate = derive(arch, s.serving, acc, options.efficiency, workload);
+      if (!o.estimate.feasible) {
+        o.reason = o.estimate.reason;
+        rec.options.push_back(std::move(o));
+        continue;
+      }
+      const auto theta = theta_for(s.model, arch, s.serving, acc, workload, calibrations, options.efficiency, &o.calibrated);
+      o.estimate.alpha_ms = theta[0];
+      o.estimate.beta_ms = theta[1];
+      o.estimate.gamma_ms = theta[2];
+      if (closed) evaluate_closed(s, theta, max_replicas, o);
+      else evaluate_open(s, theta, max_replicas, options.queue_to_batch_ratio, o);
+      o.cost = o.cost_per_replica * o.replicas;
+      rec.options.push_back(std::move(o));
+    }
+    for (std::size_t i = 0; i < rec.options.size(); ++i)
+      if (rec.options[i].feasible && (rec.choice_index < 0 || better(rec.options[i], rec.options[static_cast<std::size_t>(rec.choice_index)])))
+        rec.choice_index = static_cast<int>(i);
+    if (rec.choice_index >= 0) {
+      rec.choice = rec.options[static_cast<std::size_t>(rec.choice_index)].accelerator;
+    } else if (closed) {
+      // AutoFit's fallback: the whole GPU of the first allowed type, flagged.
+      rec.slo_unattainable = true;
+      for (std::size_t i = 0; i < rec.options.size(); ++i)
+        if (rec.options[i].profile.empty()) {
+          rec.choice_index = static_cast<int>(i);
+          rec.choice = rec.options[i].accelerator;
+          break;
+        }
+    } else {
+      rec.unallocated = true;
+    }
+    out.push_back(std::move(rec));
+  }
+  return out;
+}
+
+}  // namespace inferno::sizing

@@ -1,0 +1,159 @@
+#include "inferno/sizing/roofline.hpp"
+
+#include <algorithm>
+#include <cmath>
+
+#include "inferno/error.hpp"
+
+namespace inferno::sizing {
+
+void Efficiency::validate() const {
+  auto fraction = [](double v, const char* field) {
+    if (!(std::isfinite(v) && v > 0 && v <= 1.5))
+      throw InvalidArgument(std::string(field) + " must be in (0, 1.5], got " + format_number(v));
+  };
+  fraction(eta_bw, "etaBw");
+  fraction(eta_flops, "etaFlops");
+  if (!(std::isfinite(t0_ms) && t0_ms >= 0)) throw InvalidArgument("t0Ms must be a number >= 0, got " + format_number(t0_ms));
+  if (!(std::isfinite(reserve_bytes) && reserve_bytes >= 0))
+    throw InvalidArgument("reserveGiB must be a number >= 0, got " + format_number(reserve_bytes / kGiB));
+  if (!(std::isfinite(allreduce_ms) && allreduce_ms >= 0))
+    throw InvalidArgument("allreduceMs must be a number >= 0, got " + format_number(allreduce_ms));
+}
+
+double work_per_iteration_ms(double alpha, double beta, double gamma, double n, double m) {
+  (void)alpha;
+  return (beta * (n + m) + gamma * (n + m * (n + (m + 1.0) / 2.0))) / (1.0 + m);
+}
+
+namespace {
+
+void check_workload(const Workload& w) {
+  if (!(std::isfinite(w.in_tokens) && w.in_tokens >= 0))
+    throw InvalidArgument("in tokens (n) must be a number >= 0, got " + format_number(w.in_tokens));
+  if (!(std::isfinite(w.out_tokens) && w.out_tokens >= 1))
+    throw InvalidArgument("out tokens (m) must be a number >= 1, got " + format_number(w.out_tokens));
+  if (w.at_tokens < 0) throw InvalidArgument("atTokens must be >= 0 (0 = n + m)");
+}
+
+// Per-device quantities shared by the time terms and the memory budget.
+struct DeviceLoad {
+  Counts counts;
+  double flops = 0;      // tensor throughput of the whole replica (t devices)
+  double bw_dev = 0;     // bandwidth of one device
+  double w_dev = 0;      // resident weight bytes per device
+  double w_read_dev = 0; // weight bytes streamed per iteration per device
+  double s_kv_dev = 0;   // KV bytes per token per device
+};
+
+DeviceLoad device_load(const ModelArch& arch, const ServingOpts& serving, const Accelerator& acc, const Efficiency& eff,
+                       const Workload& w) {
+  serving.validate();
+  eff.validate();
+  check_workload(w);
+  if (!acc.gpu) throw InvalidArgument("accelerator has no GPU");
+  DeviceLoad d;
+  d.counts = count_params(arch);
+  const int t = serving.tp;
+  if (t > 1 && !acc.whole())
+    throw InvalidArgument("tensorParallelSize " + std::to_string(t) + " on MIG slice " + acc.name +
+                          ": MIG instances have no peer-to-peer, so a slice serves with tensor parallelism 1");
+  const double flops_dev = serving.compute == ComputeDtype::fp8 ? acc.flops_fp8 : acc.flops_bf16;
+  if (!(flops_dev > 0))
+    throw InvalidArgument("compute dtype fp8 is not supported by " + acc.name + " (its fp8TFlops is 0); use bf16");
+  d.flops = t * flops_dev;
+  d.bw_dev = acc.bw_Bps;
+  const double bytes_per_weight = serving.weight_bytes + serving.quant_overhead;
+  d.w_dev = static_cast<double>(d.counts.p_total) * bytes_per_weight / t;
+  // KV heads are split across the devices and replicated when t does not divide n_kv.
+  const double kv_share = std::ceil(static_cast<double>(arch.kv_heads) / t) / arch.kv_heads;
+  d.s_kv_dev = static_cast<double>(d.counts.kv_elements_per_token) * serving.kv_bytes * kv_share;
+  d.w_read_dev = d.w_dev;
+  if (arch.experts > 0 && eff.moe_expected_experts) {
+    // Experts touched by a batch-1 iteration, u(T) = E·(1 − (1 − k/E)^T): the rest is not read.
+    const double E = arch.experts, k = arch.experts_per_token;
+    const double tokens = (w.in_tokens + w.out_tokens) / (1.0 + w.out_tokens);
+    const double touched = E * (1.0 - std::pow(1.0 - k / E, tokens));
+    const double expert_bytes = static_cast<double>(d.counts.p_expert) * bytes_per_weight / t;
+    d.w_read_dev = d.w_dev - arch.layers * (E - touched) * expert_bytes;
+  }
+  return d;
+}
+
+RooflineTerms terms_of(const ModelArch& arch, const ServingOpts& serving, const Efficiency& eff, const Workload& w,
+                       const DeviceLoad& d) {
+  RooflineTerms r;
+  const double n = w.in_tokens, m = w.out_tokens;
+  const double attn = static_cast<double>(d.counts.attn_flop_coeff);
+  r.weights_ms = 1e3 * d.w_read_dev / d.bw_dev;
+  r.comm_ms = serving.tp > 1 ? 2.0 * arch.layers * eff.allreduce_ms : 0.0;
+  r.compute_ms = 1e3 * 2.0 * static_cast<double>(d.counts.p_matmul) / d.flops;
+  if (eff.prefill_attention && n + m > 0) r.compute_ms += 1e3 * (attn / 2.0) * n * n / ((n + m) * d.flops);
+  r.kv_read_ms = 1e3 * d.s_kv_dev / d.bw_dev;
+  r.attention_ms = 1e3 * attn / d.flops;
+  return r;
+}
+
+}  // namespace
+
+RooflineTerms roofline_terms(const ModelArch& arch, const ServingOpts& serving, const Accelerator& acc,
+                             const Efficiency& eff, const Workload& w) {
+  return terms_of(arch, serving, eff, w, device_load(arch, serving, acc, eff, w));
+}
+
+Estimate derive(const ModelArch& arch, const ServingOpts& serving, const Accelerator& acc, const Efficiency& eff,
+                const Workload& w) {
+  const DeviceLoad d = device_load(arch, serving, acc, eff, w);
+  const RooflineTerms r = terms_of(arch, serving, eff, w, d);
+  const int t = serving.tp;
+  const double n = w.in_tokens, m = w.out_tokens;
+  Estimate e;
+  e.flops = d.flops;
+  e.bw_Bps = t * d.bw_dev;
+  e.mem_bytes = acc.mem_bytes;
+  e.weight_bytes = d.w_dev;
+  e.kv_bytes_per_token = d.s_kv_dev;
+  e.alpha_ms = eff.t0_ms + r.weights_ms / eff.eta_bw + r.comm_ms;
+  e.beta_ms = r.compute_ms / eff.eta_flops;
+  e.gamma_ms = r.kv_read_ms / eff.eta_bw + r.attention_ms / eff.eta_flops;
+
+  // Memory budget (§3.3).
+  if (eff.memory == MemoryMode::simple) {
+    e.reserve_bytes = eff.reserve_bytes;
+  } else {
+    const double i_act = arch.experts > 0 ? double(arch.experts_per_token) * arch.expert_intermediate : arch.intermediate;
+    e.reserve_bytes = 0.5 * kGiB + serving.max_num_batched_tokens * (4.0 * arch.hidden + 2.0 * i_act) * 2.0 +
+                      double(serving.max_num_seqs) * arch.vocab * 4.0;
+  }
+  e.kv_budget_bytes = serving.gpu_mem_util * acc.mem_bytes - d.w_dev - e.reserve_bytes;
+  const long long block = serving.block;
+  if (e.kv_budget_bytes > 0) {
+    const double tokens = std::floor(e.kv_budget_bytes / d.s_kv_dev);
+    e.kv_capacity_tokens = block * static_cast<long long>(std::floor(tokens / static_cast<double>(block)));
+  }
+  const double at_tokens = w.at_tokens > 0 ? w.at_tokens : std::ceil(n + m);
+  e.ctx_tokens = static_cast<int>(block * static_cast<long long>(std::ceil(at_tokens / static_cast<double>(block))));
+  e.n_mem = e.ctx_tokens > 0 ? e.kv_capacity_tokens / e.ctx_tokens : 0;
+  e.n_max = static_cast<int>(std::min<long long>(e.n_mem, serving.max_num_seqs));
+  e.max_model_len = serving.max_model_len > 0 ? serving.max_model_len : arch.max_pos;
+  if (!(e.kv_budget_bytes > 0)) e.reason = "weightsDoNotFit";
+  else if (e.kv_capacity_tokens < e.max_model_len) e.reason = "contextDoesNotFit";
+  else if (e.n_mem < 1) e.reason = "noBatch";
+  e.feasible = e.reason.empty();
+
+  // Shape of the iteration time (§0.4) and the roofline diagnostics at the full batch.
+  const double delta = work_per_iteration_ms(e.alpha_ms, e.beta_ms, e.gamma_ms, n, m);
+  e.knee_batch = delta > 0 ? e.alpha_ms / delta : 0;
+  e.itl1_ms = e.alpha_ms + e.beta_ms + e.gamma_ms * (n + (m + 1.0) / 2.0);
+  const double batch = std::max(1, e.n_max);
+  const double computed_tokens = batch * (n + m) / (1.0 + m);
+  const double context_read = batch * (n + m * (n + (m + 1.0) / 2.0)) / (1.0 + m);
+  const double attn = static_cast<double>(d.counts.attn_flop_coeff);
+  const double flop_it = 2.0 * static_cast<double>(d.counts.p_matmul) * computed_tokens + attn * context_read;
+  const double byte_it = t * (d.w_read_dev + d.s_kv_dev * context_read);
+  e.intensity_flop_per_byte = flop_it / byte_it;
+  e.bound = e.intensity_flop_per_byte < d.flops / (t * d.bw_dev) ? "memory" : "compute";
+  return e;
+}
+
+}  // namespace inferno::sizing

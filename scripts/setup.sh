@@ -32,6 +32,9 @@ VPY=.venv/bin/python
   "pytest>=7" "pytest-xdist>=3" "hypothesis>=6" "nbclient>=0.9" "nbformat>=5" "ipykernel>=6"
 
 # Build the extension and install the package. No build isolation, so the persistent build
-# directory (build/<wheel tag>) makes repeated runs incremental.
-"$VPY" -m pip install -q --disable-pip-version-check --no-build-isolation --no-deps .
+# directory (build/py) makes repeated runs incremental.
+# build/py is also the tree the test command adds the Catch2 targets to (scripts/test.sh), so
+# the core is compiled once for both.
+"$VPY" -m pip install -q --disable-pip-version-check --no-build-isolation --no-deps \
+  --config-settings=build-dir=build/py .
 echo "setup: inferno $("$VPY" -c 'import inferno; print(inferno.__version__)') installed in .venv"

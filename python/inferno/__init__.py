@@ -25,7 +25,7 @@ from importlib.metadata import PackageNotFoundError, version
 
 from .optimizer import Solution, System, candidates, load, optimize
 from .queue import Analysis, Concurrency, MaxRate, QueueModel, service_models
-from . import tuner
+from . import sizing, tuner
 from .sim import Simulation, simulate
 from .tuner import Observation, Tuner
 
@@ -35,4 +35,4 @@ except PackageNotFoundError:  # pragma: no cover - running from a source tree
     __version__ = "0.0.0"
 
 __all__ = ["Analysis", "Concurrency", "MaxRate", "Observation", "QueueModel", "Simulation", "Solution", "System",
-           "Tuner", "candidates", "load", "optimize", "service_models", "simulate", "tuner", "__version__"]
+           "Tuner", "candidates", "load", "optimize", "service_models", "simulate", "sizing", "tuner", "__version__"]

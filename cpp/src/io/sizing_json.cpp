@@ -605,7 +605,7 @@ json emit_optimizer_data(const RecommendRequest& req, const Catalog& catalog, co
     json entry{{"name", a.name}, {"type", a.gpu->id}, {"multiplicity", a.units}, {"memSize", std::floor(a.mem_bytes / 1e9)},
                {"memBW", std::floor(a.bw_Bps / 1e9)},
                {"power", {{"idle", pw.idle_w * share}, {"full", pw.full_w * share}, {"midPower", pw.mid_power_w * share}, {"midUtil", pw.mid_util}}},
-               {"cost", replica_cost(a, req.options) / a.units}};
+               {"cost", replica_cost(a, req.options)}};  // per replica: the optimizer prices profile units, multiplicity counts cards
     if (a.profile) {
       const MigGeometry& geo = *catalog.geometry(*a.gpu);
       entry["mig"] = {{"profile", a.profile->name}, {"computeSlices", a.profile->g}, {"memorySlices", a.profile->mem_slices},

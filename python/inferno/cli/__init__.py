@@ -10,6 +10,8 @@ from .. import __version__
 from . import optimize as optimize_cli
 from . import queue as queue_cli
 from . import simulate as simulate_cli
+from . import size as size_cli
+from . import webhook as webhook_cli
 from . import tune as tune_cli
 
 
@@ -24,6 +26,8 @@ def build_parser() -> argparse.ArgumentParser:
     optimize_cli.add_parser(commands)
     tune_cli.add_parser(commands)
     simulate_cli.add_parser(commands)
+    size_cli.add_parser(commands)
+    webhook_cli.add_parser(commands)
     return parser
 
 

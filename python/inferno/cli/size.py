@@ -1,0 +1,251 @@
+"""``inferno size``: GPU right-sizing from the command line (catalog, roofline, calibration,
+recommendation, packing, offline webhook review).
+
+Exit status: 0 ok, 2 invalid input, 3 infeasible (a server without a feasible accelerator),
+4 calibration not accepted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from .. import sizing
+from .common import positive_int
+
+FORMATS = ("table", "json", "csv")
+
+
+def _emit(df: pd.DataFrame | None, doc: Any, fmt: str) -> None:
+    if fmt == "json" or df is None:
+        print(json.dumps(doc, indent=2))
+    elif fmt == "csv":
+        df.to_csv(sys.stdout)
+    else:
+        with pd.option_context("display.max_rows", None, "display.max_columns", None, "display.width", 200,
+                               "display.float_format", lambda v: f"{v:.6g}"):
+            print(df.to_string())
+
+
+def _catalog(args: argparse.Namespace) -> sizing.Catalog:
+    return sizing.Catalog.load(*[Path(f) for f in (args.catalog or [])])
+
+
+def _registry(args: argparse.Namespace) -> dict[str, sizing.ModelArch]:
+    reg = sizing.models()
+    for path in getattr(args, "models", None) or []:
+        reg.update(sizing.load_models(path))
+    return reg
+
+
+def _model(args: argparse.Namespace) -> sizing.ModelArch:
+    return sizing._resolve_model(args.model, _registry(args))
+
+
+def _serving(args: argparse.Namespace) -> dict:
+    serving: dict[str, Any] = {}
+    for key, attr in (("dtype", "dtype"), ("kvCacheDtype", "kv_dtype"), ("gpuMemoryUtilization", "util"),
+                      ("maxModelLen", "max_model_len"), ("maxNumSeqs", "max_num_seqs"),
+                      ("tensorParallelSize", "tensor_parallel_size")):
+        value = getattr(args, attr, None)
+        if value is not None:
+            serving[key] = value
+    return serving
+
+
+def run_gpus(args: argparse.Namespace) -> int:
+    cat = _catalog(args)
+    _emit(cat.gpus(), cat.to_dict(), args.format)
+    return 0
+
+
+def run_profiles(args: argparse.Namespace) -> int:
+    cat = _catalog(args)
+    geo = cat.geometry(args.gpu)
+    _emit(cat.profiles(args.gpu), geo, args.format)
+    return 0
+
+
+def run_models(args: argparse.Namespace) -> int:
+    reg = _registry(args)
+    rows = [m.to_dict() for m in reg.values()]
+    _emit(pd.DataFrame(rows).set_index("name"), rows, args.format)
+    return 0
+
+
+def run_discover(args: argparse.Namespace) -> int:
+    doc = sizing.discover(args.gpu, Path(args.lgip).read_text(), Path(args.lgipp).read_text(), args.family, _catalog(args))
+    print(json.dumps(doc, indent=2))
+    return 0
+
+
+def run_derive(args: argparse.Namespace) -> int:
+    cat = _catalog(args)
+    arch = _model(args)
+    if args.all_profiles:
+        accs = cat.candidates([args.gpu])
+    elif args.profile:
+        accs = [f"{args.gpu}:{p}" for p in args.profile.split(",")]
+    else:
+        accs = [args.gpu]
+    efficiency = json.loads(Path(args.efficiency).read_text()) if args.efficiency else None
+    rows = [sizing.derive(arch, a, cat, n=args.in_tokens, m=args.out_tokens, serving=_serving(args),
+                          efficiency=efficiency).to_dict() for a in accs]
+    df = pd.DataFrame(rows).set_index("accelerator")
+    if args.format == "table":
+        df = df[["alpha", "beta", "gamma", "kvCapacityTokens", "nMem", "nMax", "feasible", "reason", "kneeBatch",
+                 "itl1", "bound"]]
+    _emit(df, rows, args.format)
+    return 0
+
+
+def run_calibrate(args: argparse.Namespace) -> int:
+    cat = _catalog(args)
+    cal = sizing.calibrate(_model(args), Path(args.points), cat, mode=args.mode, serving=_serving(args),
+                           pin_gamma=args.pin_gamma)
+    doc = cal.to_dict()
+    if args.format == "table":
+        print(f"mode {doc['mode']}: {'accepted' if doc['accepted'] else 'NOT accepted (' + doc['reason'] + ')'}, "
+              f"relative RMS {doc['relRms']:.4g}, kappa {doc['kappa'] if doc['kappa'] is not None else 'inf'}")
+        fitted = doc.get("perfParms") or doc.get("efficiency")
+        print("fitted: " + ", ".join(f"{k} {v:.6g}" for k, v in fitted.items()))
+        _emit(cal.rows.set_index("point"), doc, "table")
+    else:
+        _emit(cal.rows.set_index("point"), doc, args.format)
+    return 0 if cal.accepted else 4
+
+
+def run_recommend(args: argparse.Namespace) -> int:
+    cat = _catalog(args)
+    reg = _registry(args)
+    request = Path(args.input)
+    rec = sizing.recommend(request, cat, reg)
+    if args.emit_dir:
+        data = sizing.emit_optimizer_data(request, cat, reg)
+        written = sizing.write_optimizer_dir(data, args.emit_dir)
+        for note in data["notes"]:
+            print(f"inferno size: note: {note}", file=sys.stderr)
+        print(f"inferno size: wrote {', '.join(str(p) for p in written)}", file=sys.stderr)
+    if args.format == "table":
+        _emit(rec.choices, rec.to_dict(), "table")
+        if args.options:
+            print()
+            cols = ["feasible", "reason", "nMax", "batch", "replicas", "itl", "ttft", "cost"]
+            _emit(rec.options[cols], None, "table")
+    elif args.format == "csv":
+        _emit(rec.options if args.options else rec.choices, None, "csv")
+    else:
+        _emit(None, rec.to_dict(), "json")
+    stuck = [s["server"] for s in rec.to_dict()["servers"] if s["unallocated"] or s["sloUnattainable"]]
+    if stuck:
+        print(f"inferno size: no accelerator meets the SLOs of: {', '.join(stuck)}", file=sys.stderr)
+        return 3
+    return 0
+
+
+def run_pack(args: argparse.Namespace) -> int:
+    cat = _catalog(args)
+    demand = Path(args.demand[1:]).read_text() if args.demand.startswith("@") else args.demand
+    existing = Path(args.existing) if args.existing else None
+    packing = sizing.pack(args.gpu, demand, cat, existing=existing, allow_repartition=args.allow_repartition,
+                          exact=not args.heuristic)
+    if args.mig_parted:
+        Path(args.mig_parted).write_text(packing.mig_parted())
+    doc = packing.to_dict()
+    if args.format == "table":
+        print(f"{args.gpu}: {doc['gpusUsed']} GPUs (lower bound {doc['lowerBound']}, "
+              f"{'optimal' if doc['optimal'] else 'not proven optimal'}, {doc['method']}), compute "
+              f"{doc['computeUtilization']:.1%} / memory {doc['memoryUtilization']:.1%} used, "
+              f"{doc['strandedComputeSlices']} stranded compute slices")
+        _emit(packing.layout.set_index("gpu"), doc, "table")
+    else:
+        _emit(packing.layout.set_index("gpu"), doc, args.format)
+    return 0
+
+
+def run_review(args: argparse.Namespace) -> int:
+    from .. import webhook
+
+    config = webhook.WebhookConfig.from_file(args.config) if args.config else None
+    print(json.dumps(webhook.review_file(args.input, config), indent=2))
+    return 0
+
+
+def add_parser(commands: Any) -> None:
+    p = commands.add_parser("size", help="GPU right-sizing: roofline α/β/γ, MIG slice recommendation, packing",
+                            description="GPU right-sizing: catalog, roofline estimates, calibration, "
+                                        "slice recommendation, MIG packing. Exit status 3: infeasible; 4: "
+                                        "calibration not accepted.")
+    verbs = p.add_subparsers(dest="verb", metavar="VERB")
+    verbs.required = True
+
+    def verb(name: str, help_text: str, run: Any, model: bool = False) -> argparse.ArgumentParser:
+        v = verbs.add_parser(name, help=help_text, description=help_text)
+        v.add_argument("--catalog", action="append", metavar="FILE",
+                       help="catalog file merged over the built-in one (repeatable)")
+        v.add_argument("--format", choices=FORMATS, default="table")
+        if model:
+            v.add_argument("--models", action="append", metavar="PATH",
+                           help="HF config.json file or directory added to the model registry (repeatable)")
+        v.set_defaults(run=run)
+        return v
+
+    verb("gpus", "print the accelerator catalog", run_gpus)
+    v = verb("profiles", "MIG profiles of one GPU type", run_profiles)
+    v.add_argument("--gpu", required=True, help="GPU type id, e.g. A100-SXM4-80GB")
+    verb("models", "print the model registry (architectures and parameter counts)", run_models, model=True)
+    v = verb("discover", "catalog override from saved `nvidia-smi mig -lgip` / `-lgipp` output", run_discover)
+    v.add_argument("--gpu", required=True)
+    v.add_argument("--lgip", required=True, metavar="FILE")
+    v.add_argument("--lgipp", required=True, metavar="FILE")
+    v.add_argument("--family", help="name of the MIG family to create (default GPU-discovered)")
+
+    def serving_flags(v: argparse.ArgumentParser) -> None:
+        v.add_argument("--dtype", help="weight dtype: bf16, fp16, fp8, int8, int4")
+        v.add_argument("--kv-dtype", dest="kv_dtype", help="KV-cache dtype: auto, fp8")
+        v.add_argument("--util", type=float, help="vLLM --gpu-memory-utilization (default 0.9)")
+        v.add_argument("--max-model-len", dest="max_model_len", type=positive_int)
+        v.add_argument("--max-num-seqs", dest="max_num_seqs", type=positive_int)
+        v.add_argument("--tensor-parallel-size", dest="tensor_parallel_size", type=positive_int)
+
+    v = verb("derive", "α, β, γ, KV capacity and max batch of a model on GPUs or slices", run_derive, model=True)
+    v.add_argument("--model", required=True, help="registry name (or its last part) or a config.json path")
+    v.add_argument("--gpu", required=True)
+    group = v.add_mutually_exclusive_group()
+    group.add_argument("--profile", help="MIG profile(s), comma separated")
+    group.add_argument("--all-profiles", action="store_true", help="the whole GPU and every slice")
+    v.add_argument("--in", dest="in_tokens", type=float, default=1024.0, help="mean input tokens n (default 1024)")
+    v.add_argument("--out", dest="out_tokens", type=float, default=128.0, help="mean output tokens m (default 128)")
+    v.add_argument("--efficiency", metavar="FILE", help="JSON efficiency factors (etaBw, etaFlops, t0Ms, ...)")
+    serving_flags(v)
+
+    v = verb("calibrate", "fit α, β, γ (--mode theta) or the efficiency factors (--mode family) to profiling points",
+             run_calibrate, model=True)
+    v.add_argument("--model", required=True)
+    v.add_argument("--points", required=True, metavar="FILE", help='JSON {"points": [...]} of closed-loop runs')
+    v.add_argument("--mode", choices=("theta", "family"), default="family")
+    v.add_argument("--pin-gamma", action="store_true", help="theta mode: keep γ at the roofline value")
+    serving_flags(v)
+
+    v = verb("recommend", "cheapest slice or GPU meeting each server's SLOs", run_recommend, model=True)
+    v.add_argument("--input", required=True, metavar="FILE", help="recommendation request (JSON)")
+    v.add_argument("--options", action="store_true", help="also print every evaluated option")
+    v.add_argument("--emit-dir", metavar="DIR",
+                   help="write accelerator/capacity/model/serviceclass/server data for `inferno optimize` there")
+
+    v = verb("pack", "place MIG slices onto as few GPUs as possible", run_pack)
+    v.add_argument("--gpu", required=True)
+    v.add_argument("--demand", required=True, help='"3g.40gb=3,1g.10gb=5", JSON, or @FILE')
+    v.add_argument("--existing", metavar="FILE", help="current layouts (JSON) to keep")
+    v.add_argument("--allow-repartition", action="store_true", help="existing instances may move")
+    v.add_argument("--heuristic", action="store_true", help="first-fit-decreasing only (no exact search)")
+    v.add_argument("--mig-parted", metavar="FILE", help="also write the plan as a mig-parted config")
+
+    v = verb("review", "run the admission webhook on a saved AdmissionReview (offline)", run_review)
+    v.add_argument("--input", required=True, metavar="FILE")
+    v.add_argument("--config", metavar="FILE", help="webhook configuration (JSON)")

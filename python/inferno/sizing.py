@@ -1,0 +1,466 @@
+"""GPU right-sizing: roofline estimates, calibration, slice recommendation and MIG packing.
+
+The numerics live in the C++ core (``inferno._core.sizing``); this module loads the catalog and
+model files shipped with the package, converts between dicts/files and the core's JSON documents,
+and returns results as small objects with pandas views and plots.
+
+>>> from inferno import sizing
+>>> cat = sizing.Catalog.builtin()
+>>> llama = sizing.models()["meta-llama/Meta-Llama-3-8B"]
+>>> est = sizing.derive(llama, "H100-SXM5-80GB:3g.40gb", catalog=cat, n=1024, m=128)
+>>> round(est.alpha_ms, 3), est.n_max
+(12.485, 139)
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable, Mapping, Sequence, Union
+
+import pandas as pd
+
+from . import _core
+
+_S = _core.sizing
+
+DATA_DIR = Path(__file__).parent / "data"
+BUILTIN_CATALOG = DATA_DIR / "catalog.json"
+MODELS_DIR = DATA_DIR / "models"
+
+JsonLike = Union[str, Path, Mapping[str, Any], Sequence[Any]]
+
+__all__ = [
+    "Catalog", "ModelArch", "Estimate", "Calibration", "Recommendation", "Packing",
+    "models", "load_models", "derive", "derive_all", "calibrate", "recommend", "emit_optimizer_data",
+    "write_optimizer_dir", "pack", "discover", "tuner_seed", "efficiency_from_theta",
+]
+
+
+def _text(doc: JsonLike | None, what: str) -> str:
+    """JSON text of a dict/list, a JSON string, or a file path."""
+    if doc is None:
+        return ""
+    if isinstance(doc, Path):
+        return doc.read_text()
+    if isinstance(doc, str):
+        stripped = doc.lstrip()
+        if stripped.startswith("{") or stripped.startswith("["):
+            return doc
+        path = Path(doc)
+        if not path.exists():
+            raise ValueError(f"{what}: no such file {doc!r} (and not JSON text)")
+        return path.read_text()
+    return json.dumps(doc)
+
+
+class Catalog:
+    """GPUs and MIG geometries. ``Catalog.builtin()`` is the shipped file; ``merge`` adds user files
+    (a GPU whose id exists is updated field by field; a MIG family is replaced whole)."""
+
+    def __init__(self) -> None:
+        self._c = _S.Catalog()
+
+    @classmethod
+    def builtin(cls) -> "Catalog":
+        cat = cls()
+        cat._c.merge(BUILTIN_CATALOG.read_text(), str(BUILTIN_CATALOG.name))
+        return cat
+
+    @classmethod
+    def load(cls, *files: JsonLike, builtin: bool = True) -> "Catalog":
+        cat = cls.builtin() if builtin else cls()
+        for f in files:
+            cat.merge(f)
+        return cat
+
+    def merge(self, doc: JsonLike, source: str = "") -> "Catalog":
+        name = source or (str(doc) if isinstance(doc, (str, Path)) and not str(doc).lstrip().startswith("{") else "catalog")
+        self._c.merge(_text(doc, "catalog"), name)
+        return self
+
+    def to_dict(self) -> dict:
+        return json.loads(self._c.to_json())
+
+    @property
+    def gpu_ids(self) -> list[str]:
+        return list(self._c.gpu_ids())
+
+    def gpus(self) -> pd.DataFrame:
+        rows = []
+        for g in self.to_dict()["gpus"]:
+            row = {k: v for k, v in g.items() if k != "power"}
+            row.update({f"power_{k}": v for k, v in g["power"].items()})
+            rows.append(row)
+        return pd.DataFrame(rows).set_index("id")
+
+    def geometry(self, gpu: str) -> dict:
+        return json.loads(self._c.geometry_json(gpu))
+
+    def profiles(self, gpu: str) -> pd.DataFrame:
+        geo = self.geometry(gpu)
+        df = pd.DataFrame(geo["profiles"]).set_index("name")
+        return df
+
+    def accelerator(self, name: str) -> dict:
+        return json.loads(self._c.accelerator_json(name))
+
+    __getitem__ = accelerator
+
+    def candidates(self, gpus: Iterable[str] | None = None, include_slices: bool = True,
+                   exclude_media: bool = True) -> list[str]:
+        return list(self._c.candidates(list(gpus or []), include_slices, exclude_media))
+
+    def geometry_facts(self, gpu: str) -> dict:
+        return json.loads(self._c.geometry_facts(gpu))
+
+    def __repr__(self) -> str:
+        return f"Catalog({len(self.gpu_ids)} GPUs)"
+
+
+class ModelArch:
+    """A model architecture from a Hugging Face ``config.json`` (dict, JSON text or path)."""
+
+    def __init__(self, handle: Any) -> None:
+        self._a = handle
+
+    @classmethod
+    def from_hf_config(cls, config: JsonLike, name: str = "") -> "ModelArch":
+        return cls(_S.ModelArch.from_hf_config(_text(config, "config"), name))
+
+    @property
+    def name(self) -> str:
+        return self._a.name
+
+    def to_dict(self) -> dict:
+        return json.loads(self._a.to_json())
+
+    def __repr__(self) -> str:
+        d = self.to_dict()
+        return f"ModelArch({d['name']!r}, {d['paramsTotal'] / 1e9:.2f} B parameters)"
+
+
+def load_models(*paths: Union[str, Path]) -> dict[str, ModelArch]:
+    """Architectures from config files or directories of them, keyed by name (``_name_or_path``,
+    else the file stem)."""
+    out: dict[str, ModelArch] = {}
+    for p in paths:
+        p = Path(p)
+        files = sorted(p.glob("*.json")) if p.is_dir() else [p]
+        for f in files:
+            cfg = json.loads(f.read_text())
+            name = cfg.get("_name_or_path") or f.stem
+            out[name] = ModelArch.from_hf_config(f.read_text(), name)
+    return out
+
+
+def models() -> dict[str, ModelArch]:
+    """The example architectures shipped with the package (the spec's reference fixtures)."""
+    return load_models(MODELS_DIR)
+
+
+def _resolve_model(model: Union[str, ModelArch, Mapping[str, Any], Path],
+                   registry: Mapping[str, ModelArch] | None = None) -> ModelArch:
+    if isinstance(model, ModelArch):
+        return model
+    if isinstance(model, str) and not model.lstrip().startswith("{") and not Path(model).exists():
+        reg = registry if registry is not None else models()
+        if model in reg:
+            return reg[model]
+        matches = [k for k in reg if k.split("/")[-1] == model]
+        if len(matches) == 1:
+            return reg[matches[0]]
+        raise ValueError(f"model: unknown {model!r}; known: {', '.join(sorted(reg))} (or give a config.json path)")
+    return ModelArch.from_hf_config(model)
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """Roofline result for one model on one accelerator (times in ms)."""
+    accelerator: str
+    alpha_ms: float
+    beta_ms: float
+    gamma_ms: float
+    n_max: int
+    n_mem: int
+    kv_capacity_tokens: int
+    ctx_tokens: int
+    max_model_len: int
+    feasible: bool
+    reason: str
+    knee_batch: float
+    itl1_ms: float
+    bound: str
+    intensity_flop_per_byte: float
+    tflops: float
+    bw_gbps: float
+    mem_gib: float
+    weights_gb: float
+    kv_budget_gib: float
+    raw: dict = field(repr=False, compare=False, default_factory=dict)
+
+    @classmethod
+    def from_dict(cls, accelerator: str, d: dict) -> "Estimate":
+        return cls(accelerator, d["alpha"], d["beta"], d["gamma"], d["nMax"], d["nMem"], d["kvCapacityTokens"],
+                   d["ctxTokens"], d["maxModelLen"], d["feasible"], d["reason"], d["kneeBatch"], d["itl1"], d["bound"],
+                   d["intensityFlopPerByte"], d["tflops"], d["bwGBps"], d["memGiB"], d["weightsGB"], d["kvBudgetGiB"], d)
+
+    def to_dict(self) -> dict:
+        return {"accelerator": self.accelerator, **self.raw}
+
+
+def derive(model: Union[str, ModelArch, Mapping[str, Any]], accelerator: str, catalog: Catalog | None = None, *,
+           n: float = 1024, m: float = 128, serving: Mapping[str, Any] | None = None,
+           efficiency: Mapping[str, Any] | None = None, at_tokens: int = 0) -> Estimate:
+    """α, β, γ and the memory-feasible batch of ``model`` on ``accelerator`` ("GPU" or "GPU:profile").
+
+    ``serving`` holds vLLM options (gpuMemoryUtilization, maxModelLen, maxNumSeqs, dtype,
+    kvCacheDtype, ...); ``efficiency`` the roofline factors (etaBw, etaFlops, t0Ms, reserveGiB, ...).
+    """
+    cat = catalog or Catalog.builtin()
+    arch = _resolve_model(model)
+    d = json.loads(_S.derive(arch._a, cat._c, accelerator, _text(serving, "serving"), _text(efficiency, "efficiency"),
+                             float(n), float(m), int(at_tokens)))
+    return Estimate.from_dict(accelerator, d)
+
+
+def derive_all(model: Union[str, ModelArch, Mapping[str, Any]], catalog: Catalog | None = None, *,
+               gpus: Iterable[str] | None = None, include_slices: bool = True, n: float = 1024, m: float = 128,
+               serving: Mapping[str, Any] | None = None, efficiency: Mapping[str, Any] | None = None) -> pd.DataFrame:
+    """One row per candidate accelerator (whole GPUs and their slices) with the roofline estimate."""
+    cat = catalog or Catalog.builtin()
+    arch = _resolve_model(model)
+    rows = []
+    for acc in cat.candidates(gpus, include_slices):
+        e = derive(arch, acc, cat, n=n, m=m, serving=serving, efficiency=efficiency)
+        rows.append(e.to_dict())
+    return pd.DataFrame(rows).set_index("accelerator")
+
+
+@dataclass
+class Calibration:
+    """A calibration fit: ``accepted``, ``reason``, the fitted θ (theta mode) or efficiency
+    (family mode), ``kappa``, ``rel_rms`` and the per-row residuals."""
+    handle: Any = field(repr=False)
+    model: str = ""
+
+    @property
+    def accepted(self) -> bool:
+        return bool(self.handle.accepted)
+
+    @property
+    def reason(self) -> str:
+        return self.handle.reason
+
+    def to_dict(self) -> dict:
+        return json.loads(self.handle.to_json())
+
+    @property
+    def rows(self) -> pd.DataFrame:
+        return pd.DataFrame(self.to_dict()["rows"])
+
+    def theta(self, accelerator: str, catalog: Catalog | None = None, *, arch: ModelArch | None = None,
+              n: float = 1024, m: float = 128, serving: Mapping[str, Any] | None = None) -> tuple[float, float, float]:
+        """(α, β, γ) of ``accelerator`` under this calibration."""
+        cat = catalog or Catalog.builtin()
+        a = arch or _resolve_model(self.model)
+        return tuple(_S.calibrated_theta(self.handle, a._a, cat._c, accelerator, _text(serving, "serving"), float(n), float(m)))
+
+    def tuner_seed(self, accelerator: str, catalog: Catalog | None = None, **kwargs: Any) -> dict:
+        """Options for ``inferno.Tuner`` (init_state, bounds, percent_change) seeded from this fit."""
+        return tuner_seed(self.theta(accelerator, catalog, **kwargs), self.to_dict()["relRms"])
+
+
+def calibrate(model: Union[str, ModelArch, Mapping[str, Any]], points: JsonLike, catalog: Catalog | None = None, *,
+              mode: str = "family", serving: Mapping[str, Any] | None = None,
+              efficiency: Mapping[str, Any] | None = None, kappa_max: float = 1000.0, max_rel_rms: float = 0.15,
+              pin_gamma: bool = False) -> Calibration:
+    """Fit closed-loop profiling points (``{"points": [...]}`` or a list) by non-negative least squares.
+
+    ``mode="theta"``: α, β, γ of one accelerator. ``mode="family"``: t0, η_B, η_F shared by every
+    slice of the GPU types measured (the default for MIG)."""
+    cat = catalog or Catalog.builtin()
+    arch = _resolve_model(model)
+    if isinstance(points, list):
+        points = {"points": points}
+    handle = _S.calibrate(arch._a, cat._c, _text(points, "points"), mode, _text(serving, "serving"),
+                          _text(efficiency, "efficiency"), float(kappa_max), float(max_rel_rms), bool(pin_gamma))
+    return Calibration(handle, arch.name)
+
+
+def tuner_seed(theta: Sequence[float], rel_rms: float) -> dict:
+    return json.loads(_S.tuner_seed(list(theta), float(rel_rms)))
+
+
+def efficiency_from_theta(model: Union[str, ModelArch], accelerator: str, theta: Sequence[float],
+                          catalog: Catalog | None = None, *, current: Mapping[str, Any] | None = None,
+                          weight: float = 0.2) -> dict:
+    """The efficiency a converged tuner estimate implies, blended into ``current`` (EWMA)."""
+    cat = catalog or Catalog.builtin()
+    return json.loads(_S.efficiency_from_theta(_resolve_model(model)._a, cat._c, accelerator, list(theta),
+                                               _text(current, "current"), "", float(weight)))
+
+
+def _registry_handles(registry: Mapping[str, ModelArch] | None) -> dict:
+    reg = registry if registry is not None else models()
+    return {name: arch._a for name, arch in reg.items()}
+
+
+def _calibration_handles(calibrations: Iterable[Calibration] | None) -> dict:
+    out: dict[str, list] = {}
+    for c in calibrations or []:
+        out.setdefault(c.model, []).append(c.handle)
+    return out
+
+
+@dataclass
+class Recommendation:
+    """The chosen accelerator per server and every evaluated option (the explanation table)."""
+    raw: dict
+
+    def to_dict(self) -> dict:
+        return self.raw
+
+    @property
+    def choices(self) -> pd.DataFrame:
+        rows = []
+        for s in self.raw["servers"]:
+            chosen = next((o for o in s["options"] if o["accelerator"] == s["choice"]), None)
+            rows.append({"server": s["server"], "choice": s["choice"] or None, "sloUnattainable": s["sloUnattainable"],
+                         "unallocated": s["unallocated"],
+                         "replicas": chosen["replicas"] if chosen else 0,
+                         "itl": chosen["itl"] if chosen and chosen["feasible"] or (chosen and s["sloUnattainable"]) else float("nan"),
+                         "ttft": chosen["ttft"] if chosen else float("nan"),
+                         "cost": chosen["cost"] if chosen else float("nan")})
+        return pd.DataFrame(rows).set_index("server")
+
+    @property
+    def options(self) -> pd.DataFrame:
+        rows = []
+        for s in self.raw["servers"]:
+            for o in s["options"]:
+                row = {"server": s["server"], **o, "chosen": o["accelerator"] == s["choice"]}
+                if o["reason"] in ("weightsDoNotFit", "contextDoesNotFit", "noBatch", "batchTooSmall") or \
+                        (o["reason"] in ("slo", "replicas") and o["itl"] == 0):
+                    row["itl"] = row["ttft"] = float("nan")  # no prediction was made
+                rows.append(row)
+        return pd.DataFrame(rows).set_index(["server", "accelerator"])
+
+
+def recommend(request: JsonLike, catalog: Catalog | None = None, registry: Mapping[str, ModelArch] | None = None,
+              calibrations: Iterable[Calibration] | None = None) -> Recommendation:
+    """Cheapest accelerator meeting each server's SLOs (sizing spec §5). ``request`` is the
+    recommendation document (dict, JSON text or path); its "models" may add architectures."""
+    cat = catalog or Catalog.builtin()
+    raw = json.loads(_S.recommend(_text(request, "request"), cat._c, _registry_handles(registry),
+                                  _calibration_handles(calibrations)))
+    return Recommendation(raw)
+
+
+OPTIMIZER_FILES = {"accelerators": "accelerator-data.json", "count": "capacity-data.json", "models": "model-data.json",
+                   "serviceClasses": "serviceclass-data.json", "servers": "server-data.json"}
+
+
+def emit_optimizer_data(request: JsonLike, catalog: Catalog | None = None,
+                        registry: Mapping[str, ModelArch] | None = None,
+                        calibrations: Iterable[Calibration] | None = None) -> dict:
+    """Accelerator, capacity, model, service-class and server documents for ``inferno optimize``,
+    with MIG slices as accelerators of their GPU type (capacity in compute-slice units)."""
+    cat = catalog or Catalog.builtin()
+    return json.loads(_S.emit_optimizer_data(_text(request, "request"), cat._c, _registry_handles(registry),
+                                             _calibration_handles(calibrations)))
+
+
+def write_optimizer_dir(data: Mapping[str, Any], directory: Union[str, Path]) -> list[Path]:
+    """Writes the documents of :func:`emit_optimizer_data` as the optimizer's data files."""
+    out = Path(directory)
+    out.mkdir(parents=True, exist_ok=True)
+    written = []
+    for key, name in OPTIMIZER_FILES.items():
+        path = out / name
+        path.write_text(json.dumps({key: data[key]}, indent=2) + "\n")
+        written.append(path)
+    return written
+
+
+@dataclass
+class Packing:
+    """Slices placed on GPUs: per-GPU layouts and fragmentation metrics."""
+    gpu: str
+    raw: dict
+
+    def to_dict(self) -> dict:
+        return self.raw
+
+    def __getattr__(self, name: str) -> Any:
+        keys = {"gpus_used": "gpusUsed", "lower_bound": "lowerBound", "optimal": "optimal", "method": "method",
+                "compute_utilization": "computeUtilization", "memory_utilization": "memoryUtilization",
+                "free_compute_slices": "freeComputeSlices", "stranded_compute_slices": "strandedComputeSlices"}
+        if name in keys:
+            return self.raw[keys[name]]
+        raise AttributeError(name)
+
+    @property
+    def layout(self) -> pd.DataFrame:
+        rows = [{"gpu": i, **s} for i, g in enumerate(self.raw["gpus"]) for s in g["slices"]]
+        return pd.DataFrame(rows, columns=["gpu", "profile", "start", "size", "g", "owner"])
+
+    def mig_parted(self, config_name: str = "inferno-plan") -> str:
+        """The plan as an NVIDIA mig-parted configuration (counts per device, largest first)."""
+        lines = ["version: v1", "mig-configs:", f"  {config_name}:"]
+        for i, g in enumerate(self.raw["gpus"]):
+            counts: dict[str, int] = {}
+            for s in sorted(g["slices"], key=lambda s: (-s["size"], -s["g"], s["start"])):
+                counts[s["profile"]] = counts.get(s["profile"], 0) + 1
+            lines.append(f"    - devices: [{i}]")
+            lines.append(f"      mig-enabled: {'true' if counts else 'false'}")
+            if counts:
+                lines.append("      mig-devices: {" + ", ".join(f'"{k}": {v}' for k, v in counts.items()) + "}")
+        return "\n".join(lines) + "\n"
+
+    def plot(self, ax: Any = None, memory_slices: int | None = None) -> Any:
+        """Draws each GPU as a row of memory slices with its instances as labelled boxes."""
+        import matplotlib.pyplot as plt
+
+        gpus = self.raw["gpus"]
+        S = memory_slices or max([s["start"] + s["size"] for g in gpus for s in g["slices"]] + [8])
+        if ax is None:
+            _, ax = plt.subplots(figsize=(8, 0.5 + 0.6 * max(1, len(gpus))))
+        colors = plt.get_cmap("tab10")
+        for row, g in enumerate(gpus):
+            ax.add_patch(plt.Rectangle((0, row + 0.1), S, 0.8, fill=False, edgecolor="0.6"))
+            for s in g["slices"]:
+                c = colors((s["g"] - 1) % 10)
+                ax.add_patch(plt.Rectangle((s["start"], row + 0.1), s["size"], 0.8, facecolor=c, alpha=0.6, edgecolor="k"))
+                label = s["profile"] + (f"\n{s['owner']}" if s["owner"] else "")
+                ax.text(s["start"] + s["size"] / 2, row + 0.5, label, ha="center", va="center", fontsize=8)
+        ax.set_xlim(0, S)
+        ax.set_ylim(len(gpus), 0)
+        ax.set_yticks([i + 0.5 for i in range(len(gpus))], [f"GPU {i}" for i in range(len(gpus))])
+        ax.set_xlabel("memory slice")
+        ax.set_title(f"{self.gpu}: {self.raw['gpusUsed']} GPUs (lower bound {self.raw['lowerBound']}), "
+                     f"compute {self.raw['computeUtilization']:.0%} used")
+        return ax
+
+
+def pack(gpu: str, demand: Union[str, Mapping[str, int], Sequence[Mapping[str, Any]]], catalog: Catalog | None = None, *,
+         existing: JsonLike | None = None, allow_repartition: bool = False, exact: bool = True,
+         node_budget: int = 2_000_000) -> Packing:
+    """Packs slices of one GPU type onto as few GPUs as possible. ``demand``: "3g.40gb=3,1g.10gb=5",
+    a {profile: count} dict, or [{"profile", "count", "owner"}]; ``existing``: current layouts."""
+    cat = catalog or Catalog.builtin()
+    text = demand if isinstance(demand, str) else json.dumps(demand)
+    raw = json.loads(_S.pack(cat._c, gpu, text, _text(existing, "existing"), bool(allow_repartition), bool(exact),
+                             int(node_budget)))
+    return Packing(gpu, raw)
+
+
+def discover(gpu: str, lgip: str, lgipp: str, family: str | None = None, catalog: Catalog | None = None) -> dict:
+    """A catalog override from saved ``nvidia-smi mig -lgip`` and ``-lgipp`` output for ``gpu``."""
+    cat = catalog or Catalog.builtin()
+    g = cat.geometry(gpu) if gpu in cat.gpu_ids and cat.gpus().loc[gpu, "migFamily"] else None
+    compute, memory = (g["computeSlices"], g["memorySlices"]) if g else (7, 8)
+    fam = family or f"{gpu}-discovered"
+    geo = json.loads(_S.parse_nvidia_smi(lgip, lgipp, fam, compute, memory))
+    return {"gpus": [{"id": gpu, "migFamily": fam}], "migFamilies": {fam: geo}}

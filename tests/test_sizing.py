@@ -1,0 +1,274 @@
+"""inferno.sizing: Python results against the spec's golden values (the same numbers the Catch2
+suite checks in C++), properties of packing, the optimizer emission, and the `inferno size` CLI."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+from hypothesis import given, settings, strategies as st
+
+import inferno
+from inferno import sizing
+
+from cli_helpers import REPO, run_in_process
+
+CAT = sizing.Catalog.builtin()
+LLAMA = "meta-llama/Meta-Llama-3-8B"
+
+
+def close(a: float, b: float, rel: float = 1e-4) -> bool:
+    return abs(a - b) <= rel * abs(b)
+
+
+def test_builtin_models_and_counts():
+    reg = sizing.models()
+    assert {"meta-llama/Meta-Llama-3-8B", "facebook/opt-1.3b", "mistralai/Mixtral-8x7B-v0.1"} <= set(reg)
+    mixtral = reg["mistralai/Mixtral-8x7B-v0.1"].to_dict()
+    assert mixtral["paramsTotal"] == 46_702_792_704
+    assert mixtral["paramsActive"] == 12_879_925_248
+    assert reg["facebook/opt-1.3b"].to_dict()["paramsTotal"] == 1_315_758_080
+
+
+def test_derive_golden_values_match_the_spec():
+    e = sizing.derive(LLAMA, "H100-SXM5-80GB:3g.40gb", CAT, n=1024, m=128)
+    assert close(e.alpha_ms, 12.485) and close(e.beta_ms, 0.04768) and close(e.gamma_ms, 9.9480e-05)
+    assert (e.kv_capacity_tokens, e.n_mem, e.n_max) == (160_496, 139, 139)
+    whole = sizing.derive(LLAMA, "A100-SXM4-80GB", CAT)
+    assert close(whole.alpha_ms, 10.346) and whole.kv_capacity_tokens == 452_832 and whole.n_max == 256
+    # The knee is α/δ of the iteration model (§0.4).
+    delta = (e.beta_ms * 1152 + e.gamma_ms * (1024 + 128 * (1024 + 64.5))) / 129
+    assert e.knee_batch == pytest.approx(e.alpha_ms / delta, rel=1e-12)
+
+
+def test_derive_is_deterministic_and_matches_the_dataframe():
+    df = sizing.derive_all(LLAMA, CAT, gpus=["A100-SXM4-80GB"])
+    one = sizing.derive(LLAMA, "A100-SXM4-80GB:4g.40gb", CAT)
+    assert df.loc["A100-SXM4-80GB:4g.40gb", "alpha"] == one.alpha_ms  # bit for bit
+    assert list(df.index) == CAT.candidates(["A100-SXM4-80GB"])
+    assert not df.loc["A100-SXM4-80GB:1g.10gb", "feasible"]
+    assert df.loc["A100-SXM4-80GB:1g.10gb", "reason"] == "weightsDoNotFit"
+
+
+def test_serving_options_change_memory_as_expected():
+    granite = "ibm-granite/granite-3.1-8b-instruct"
+    assert sizing.derive(granite, "H100-SXM5-80GB:1g.20gb", CAT).reason == "contextDoesNotFit"
+    short = sizing.derive(granite, "H100-SXM5-80GB:1g.20gb", CAT, serving={"maxModelLen": 8192})
+    assert short.feasible and short.kv_capacity_tokens == 9424
+    # An fp8 KV cache halves the bytes per token: twice the tokens (up to block rounding).
+    base = sizing.derive(LLAMA, "A100-SXM4-80GB", CAT)
+    fp8 = sizing.derive(LLAMA, "A100-SXM4-80GB", CAT, serving={"kvCacheDtype": "fp8"})
+    assert abs(fp8.kv_capacity_tokens - 2 * base.kv_capacity_tokens) <= 32
+
+
+@pytest.mark.parametrize("serving, message", [
+    ({"gpuMemoryUtilization": 1.5}, "gpuMemoryUtilization must be in (0, 1]"),
+    ({"dtype": "int3"}, "unknown dtype \"int3\""),
+    ({"maxModelLen": -1}, "maxModelLen must be >= 0"),
+    ({"tensorParallelSize": 2}, "no peer-to-peer"),
+    ({"gpuMemoryUtilisation": 0.9}, "unknown key \"gpuMemoryUtilisation\""),
+])
+def test_bad_serving_options_are_named(serving, message):
+    with pytest.raises(ValueError, match=".*" + message.replace("(", r"\(").replace(")", r"\)").replace("[", r"\[").replace("]", r"\]")):
+        sizing.derive(LLAMA, "A100-SXM4-80GB:3g.40gb", CAT, serving=serving)
+
+
+def test_unknown_names_list_the_known_ones():
+    with pytest.raises(ValueError, match="unknown GPU type \"B300\"; known: A100-SXM4-40GB"):
+        sizing.derive(LLAMA, "B300", CAT)
+    with pytest.raises(ValueError, match="unknown MIG profile \"5g.50gb\""):
+        sizing.derive(LLAMA, "A100-SXM4-80GB:5g.50gb", CAT)
+    with pytest.raises(ValueError, match="unknown 'nope'"):
+        sizing.derive("nope", "A100-SXM4-80GB", CAT)
+
+
+def recommend_one(model: str, gpu: str, concurrency: int) -> dict:
+    req = {"servers": [{"name": "s", "model": model,
+                        "load": {"concurrency": concurrency, "avgInTokens": 1024, "avgOutTokens": 128},
+                        "slo": {"itl": 50}}],
+           "menu": {"gpuTypes": [gpu]}}
+    return sizing.recommend(req, CAT).to_dict()["servers"][0]
+
+
+@pytest.mark.parametrize("concurrency, choice, flagged, tpot", [
+    (1, "A100-SXM4-80GB:1g.20gb", False, 40.78),
+    (8, "A100-SXM4-80GB:3g.40gb", False, 32.87),
+    (16, "A100-SXM4-80GB:3g.40gb", False, 46.95),
+    (64, "A100-SXM4-80GB", True, 54.84),
+])
+def test_talk_example_llama3_8b_on_a100(concurrency, choice, flagged, tpot):
+    """The KubeCon AutoFit example (TPOT 50 ms, A100-80GB) under Meta-Llama-3-8B, n=1024, m=128."""
+    rec = recommend_one(LLAMA, "A100-SXM4-80GB", concurrency)
+    assert rec["choice"] == choice and rec["sloUnattainable"] is flagged
+    chosen = next(o for o in rec["options"] if o["accelerator"] == choice)
+    assert round(chosen["itl"], 2) == tpot
+
+
+def test_open_loop_recommendation_agrees_with_the_optimizer_on_emitted_data(tmp_path):
+    request = json.loads((REPO / "samples/sizing/request.json").read_text())
+    rec = sizing.recommend(request, CAT)
+    data = sizing.emit_optimizer_data(request, CAT)
+    assert "premium-llama3-8b" in data["notes"][0]  # closed-loop server: not an optimizer server
+    sizing.write_optimizer_dir(data, tmp_path)
+    solution = inferno.optimize(inferno.load(tmp_path))
+    chosen = {row.Index: row for row in solution.allocations.itertuples()}
+    for server in ("bronze-granite", "chat-opt"):
+        # Same accelerator and replicas; the batch cap may differ (the optimizer's default batch
+        # policy is "cheapest", the recommender takes the optimal-concurrency onset).
+        assert chosen[server].accelerator == rec.choices.loc[server, "choice"]
+        assert chosen[server].replicas == rec.choices.loc[server, "replicas"]
+    # Slices are accelerators of their GPU type: multiplicity = compute slices, capacity in units.
+    acc = {a["name"]: a for a in data["accelerators"]}
+    assert acc["A100-SXM4-80GB:3g.40gb"]["multiplicity"] == 3
+    assert acc["A100-SXM4-80GB:3g.40gb"]["cost"] == pytest.approx(40 * 3 / 7)
+    assert acc["A100-SXM4-80GB"]["multiplicity"] == 7
+    assert {c["type"]: c["count"] for c in data["count"]} == {"A100-SXM4-80GB": 56, "H100-SXM5-80GB": 112}
+
+
+def test_calibration_recovers_efficiency_and_seeds_the_tuner():
+    points = json.loads((REPO / "samples/sizing/points.json").read_text())
+    cal = sizing.calibrate(LLAMA, points, CAT, mode="family")
+    assert cal.accepted, cal.reason
+    eff = cal.to_dict()["efficiency"]
+    # The sample points were generated with t0 0.9 ms, η_B 0.7, η_F 0.55 and rounded to 0.1 µs.
+    assert eff["etaBw"] == pytest.approx(0.7, rel=1e-4)
+    assert eff["etaFlops"] == pytest.approx(0.55, rel=1e-4)
+    assert eff["t0Ms"] == pytest.approx(0.9, rel=1e-3)
+    seed = cal.tuner_seed("H100-SXM5-80GB:3g.40gb", CAT)
+    theta = cal.theta("H100-SXM5-80GB:3g.40gb", CAT)
+    assert seed["init_state"] == list(theta)
+    assert seed["min_state"] == [t / 10 for t in theta] and seed["max_state"] == [t * 10 for t in theta]
+    assert seed["percent_change"] == [0.1, 0.1, 0.1]
+    inferno.Tuner(**seed)  # the seed is a valid tuner configuration
+
+
+def test_calibration_rejects_one_mix_in_theta_mode():
+    pts = [{"accelerator": "H100-SXM5-80GB", "concurrency": c, "n": 1024, "m": 128, "tpot_ms": t}
+           for c, t in ((1, 6.5659), (8, 8.3126), (32, 14.3015))]
+    cal = sizing.calibrate("meta-llama/Llama-3.1-8B", pts, CAT, mode="theta")
+    assert not cal.accepted and cal.reason == "illConditioned"
+    with pytest.raises(ValueError, match="only closed-loop points"):
+        sizing.calibrate(LLAMA, [{"accelerator": "H100-SXM5-80GB", "mode": "open", "n": 1, "m": 1}], CAT)
+
+
+def test_packing_golden_and_mig_parted():
+    p = sizing.pack("A100-SXM4-80GB", "3g.40gb=3,2g.20gb=2,1g.10gb=5", CAT)
+    assert (p.gpus_used, p.lower_bound, p.optimal) == (3, 3, True)
+    assert p.mig_parted().splitlines()[3:6] == ["    - devices: [0]", "      mig-enabled: true",
+                                                '      mig-devices: {"3g.40gb": 2}']
+    assert sizing.pack("A100-SXM4-80GB", {"1g.20gb": 5}, CAT).gpus_used == 2
+
+
+def valid_layout(gpu: dict, geometry: dict) -> bool:
+    profiles = {p["name"]: p for p in geometry["profiles"]}
+    used: set[int] = set()
+    compute = 0
+    for s in gpu["slices"]:
+        p = profiles[s["profile"]]
+        if s["start"] not in p["starts"] or s["size"] != p["memSlices"]:
+            return False
+        cells = set(range(s["start"], s["start"] + s["size"]))
+        if cells & used:
+            return False
+        used |= cells
+        compute += p["g"]
+    return compute <= geometry["computeSlices"]
+
+
+@settings(max_examples=60, deadline=None)
+@given(gpu=st.sampled_from(["A100-SXM4-80GB", "H100-SXM5-80GB", "A30"]),
+       counts=st.lists(st.integers(0, 6), min_size=6, max_size=6),
+       exact=st.booleans())
+def test_every_packing_honours_the_placement_rules(gpu, counts, exact):
+    geometry = CAT.geometry(gpu)
+    names = [p["name"] for p in geometry["profiles"] if not p["media"]]
+    demand = {name: c for name, c in zip(names, counts)}
+    p = sizing.pack(gpu, demand, CAT, exact=exact)
+    raw = p.to_dict()
+    for layout in raw["gpus"]:
+        assert valid_layout(layout, geometry)
+    placed: dict[str, int] = {}
+    for layout in raw["gpus"]:
+        for s in layout["slices"]:
+            placed[s["profile"]] = placed.get(s["profile"], 0) + 1
+    assert placed == {k: v for k, v in demand.items() if v}  # nothing lost, nothing invented
+    assert raw["gpusUsed"] >= raw["lowerBound"]
+    if raw["optimal"] and exact:
+        # Dropping a GPU is impossible: the lower bound or the exhaustive search proves it.
+        assert raw["gpusUsed"] == raw["lowerBound"] or raw["method"] == "exact"
+
+
+def test_discover_round_trips_the_nvidia_smi_capture():
+    lgip = "\n".join([
+        "|   0  MIG 1g.10gb       19     7/7        9.50       No     14     0     0   |",
+        "|   0  MIG 1g.20gb       15     4/4        19.50      No     14     1     0   |",
+        "|   0  MIG 2g.20gb       14     3/3        19.50      No     28     1     0   |",
+        "|   0  MIG 3g.40gb        9     2/2        39.25      No     42     2     0   |",
+        "|   0  MIG 4g.40gb        5     1/1        39.25      No     56     2     0   |",
+        "|   0  MIG 7g.80gb        0     1/1        79.00      No     98     5     0   |"])
+    lgipp = "\n".join(["GPU  0 Profile ID 19 Placements: {0,1,2,3,4,5,6}:1", "GPU  0 Profile ID 15 Placements: {0,2,4,6}:2",
+                       "GPU  0 Profile ID 14 Placements: {0,2,4}:2", "GPU  0 Profile ID  9 Placements: {0,4}:4",
+                       "GPU  0 Profile ID  5 Placement : {0}:4", "GPU  0 Profile ID  0 Placement : {0}:8"])
+    override = sizing.discover("A100-SXM4-80GB", lgip, lgipp, "lab-a100")
+    cat = sizing.Catalog.builtin().merge(override)
+    assert cat.geometry("A100-SXM4-80GB")["profiles"][1]["starts"] == [0, 2, 4, 6]
+    assert sizing.derive(LLAMA, "A100-SXM4-80GB:3g.40gb", cat).alpha_ms == sizing.derive(
+        LLAMA, "A100-SXM4-80GB:3g.40gb", CAT).alpha_ms
+
+
+# ---- CLI ---------------------------------------------------------------------------------------
+
+def test_cli_derive_json_equals_the_api():
+    r = run_in_process(["size", "derive", "--model", "Meta-Llama-3-8B", "--gpu", "H100-SXM5-80GB",
+                        "--profile", "3g.40gb", "--format", "json"])
+    assert r.returncode == 0, r.stderr
+    row = json.loads(r.stdout)[0]
+    api = sizing.derive(LLAMA, "H100-SXM5-80GB:3g.40gb", CAT)
+    assert row["alpha"] == api.alpha_ms and row["nMax"] == api.n_max
+
+
+def test_cli_recommend_table_csv_and_exit_codes(tmp_path):
+    r = run_in_process(["size", "recommend", "--input", REPO / "samples/sizing/request.json"])
+    assert r.returncode == 0, r.stderr
+    assert "A100-SXM4-80GB:3g.40gb" in r.stdout
+    r = run_in_process(["size", "recommend", "--input", REPO / "samples/sizing/request.json", "--format", "csv",
+                        "--options"])
+    assert r.stdout.splitlines()[0].startswith("server,accelerator,")
+    hard = {"servers": [{"name": "x", "model": LLAMA, "load": {"concurrency": 64, "avgInTokens": 1024,
+                                                               "avgOutTokens": 128}, "slo": {"itl": 5}}]}
+    path = tmp_path / "hard.json"
+    path.write_text(json.dumps(hard))
+    r = run_in_process(["size", "recommend", "--input", path])
+    assert r.returncode == 3 and "no accelerator meets the SLOs of: x" in r.stderr
+    path.write_text("{not json")
+    r = run_in_process(["size", "recommend", "--input", path])
+    assert r.returncode == 2 and "malformed JSON" in r.stderr
+    path.write_text(json.dumps({"servers": [{"name": "y", "model": LLAMA, "load": {"concurrency": 4,
+                                             "arrivalRate": 1, "avgInTokens": 1, "avgOutTokens": 1}}]}))
+    r = run_in_process(["size", "recommend", "--input", path])
+    assert r.returncode == 2 and "give exactly one of concurrency" in r.stderr
+
+
+def test_cli_calibrate_and_pack(tmp_path):
+    r = run_in_process(["size", "calibrate", "--model", "Meta-Llama-3-8B", "--points", REPO / "samples/sizing/points.json"])
+    assert r.returncode == 0 and "accepted" in r.stdout
+    plan = tmp_path / "plan.yaml"
+    r = run_in_process(["size", "pack", "--gpu", "A100-SXM4-80GB", "--demand", "3g.40gb=3,2g.20gb=2,1g.10gb=5",
+                        "--mig-parted", plan, "--format", "json"])
+    assert r.returncode == 0
+    assert json.loads(r.stdout)["gpusUsed"] == 3
+    assert plan.read_text().startswith("version: v1\nmig-configs:\n  inferno-plan:\n")
+    r = run_in_process(["size", "pack", "--gpu", "A100-SXM4-80GB", "--demand", "3g.40gb=x"])
+    assert r.returncode == 2 and "expected PROFILE=COUNT" in r.stderr
+    r = run_in_process(["size", "pack", "--gpu", "L4", "--demand", "1g.10gb=1"])
+    assert r.returncode == 2 and "has no MIG profiles" in r.stderr
+
+
+def test_results_are_finite():
+    rec = sizing.recommend(REPO / "samples/sizing/request.json", CAT).to_dict()
+    for s in rec["servers"]:
+        for o in s["options"]:
+            for k, v in o.items():
+                if isinstance(v, float):
+                    assert math.isfinite(v), (s["server"], o["accelerator"], k)

@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <cmath>
-#include <regex>
 #include <set>
 #include <sstream>
 
@@ -208,22 +207,26 @@ MigGeometry parse_nvidia_smi(const std::string& lgip, const std::string& lgipp, 
   geo.name = family;
   geo.compute_slices = gpu_compute_slices;
   geo.memory_slices = gpu_memory_slices;
-  // Profile rows: "|   0  MIG 1g.5gb        19     7/7        4.75       No     14     0     0   |"
-  const std::regex row(R"(MIG\s+(\S+)\s+(\d+)\s+(\d+)/(\d+)\s+([0-9.]+)\s+(\S+)\s+(\d+))");
+  // Profile rows: "|   0  MIG 1g.5gb  19  7/7  4.75  No  14  0  0  |" (tokens after "MIG").
+  // Hand tokenising instead of std::regex: GCC 12 warns inside <regex> under the sanitizers.
   for (const auto& line : lines_of(lgip)) {
-    std::smatch m;
-    if (!std::regex_search(line, m, row)) continue;
+    std::istringstream in(line);
+    std::vector<std::string> tok;
+    for (std::string t; in >> t;) tok.push_back(t);
+    const auto mig = std::find(tok.begin(), tok.end(), "MIG");
+    if (mig == tok.end() || tok.end() - mig < 7) continue;
+    const std::string& counts = *(mig + 3);
+    const auto slash = counts.find('/');
     MigProfile p;
-    p.name = m[1];
-    p.nvml_id = std::stoi(m[2]);
-    p.max_count = std::stoi(m[4]);
-    p.mem_bytes = std::stod(m[5]) * kGiB;
-    p.sm_count = std::stoi(m[7]);
-    const auto g_end = p.name.find('g');
+    p.name = *(mig + 1);
     try {
-      p.g = std::stoi(p.name.substr(0, g_end));
+      p.nvml_id = std::stoi(*(mig + 2));
+      p.max_count = std::stoi(counts.substr(slash == std::string::npos ? 0 : slash + 1));
+      p.mem_bytes = std::stod(*(mig + 4)) * kGiB;
+      p.sm_count = std::stoi(*(mig + 6));
+      p.g = std::stoi(p.name.substr(0, p.name.find('g')));
     } catch (const std::exception&) {
-      throw InvalidArgument("lgip: cannot read the compute slices of profile \"" + p.name + "\"");
+      throw InvalidArgument("lgip: cannot read the profile row \"" + line + "\"");
     }
     p.media = p.name.find('+') != std::string::npos || p.name.find("-me") != std::string::npos;
     p.observed = true;
@@ -234,22 +237,29 @@ MigGeometry parse_nvidia_smi(const std::string& lgip, const std::string& lgipp, 
   if (geo.profiles.empty())
     throw InvalidArgument("lgip: no profile rows found (expected lines like \"MIG 1g.10gb 19 7/7 9.50 No 14 ...\")");
   // Placement rows: "GPU  0 Profile ID 19 Placements: {0,1,2,3,4,5,6}:1"
-  const std::regex placement(R"(Profile ID\s+(\d+)\s+Placements?\s*:\s*\{([0-9,\s]*)\}\s*:\s*(\d+))");
   std::set<int> placed;
   for (const auto& line : lines_of(lgipp)) {
-    std::smatch m;
-    if (!std::regex_search(line, m, placement)) continue;
-    const int id = std::stoi(m[1]);
+    const auto at = line.find("Profile ID");
+    const auto open = line.find('{'), close = line.find('}');
+    if (at == std::string::npos || open == std::string::npos || close == std::string::npos || close < open) continue;
+    const auto colon = line.find(':', close);
+    int id = 0, size = 0;
+    try {
+      id = std::stoi(line.substr(at + 10));
+      size = std::stoi(line.substr(colon + 1));
+    } catch (const std::exception&) {
+      throw InvalidArgument("lgipp: cannot read the placement row \"" + line + "\"");
+    }
     auto it = std::find_if(geo.profiles.begin(), geo.profiles.end(), [&](const MigProfile& p) { return p.nvml_id == id; });
     if (it == geo.profiles.end())
       throw InvalidArgument("lgipp: placement for profile id " + std::to_string(id) + " which the lgip output does not list");
     if (!placed.insert(id).second) continue;
-    it->mem_slices = std::stoi(m[3]);
-    std::string list = m[2];
+    it->mem_slices = size;
+    std::string list = line.substr(open + 1, close - open - 1);
     std::replace(list.begin(), list.end(), ',', ' ');
     std::istringstream in(list);
     it->starts.clear();
-    for (int s; in >> s;) it->starts.push_back(s);
+    for (int v; in >> v;) it->starts.push_back(v);
   }
   for (const auto& p : geo.profiles)
     if (p.starts.empty())

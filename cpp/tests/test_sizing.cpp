@@ -223,7 +223,9 @@ TEST_CASE("calibration mode family recovers the efficiency factors from three sl
 TEST_CASE("NNLS over supports matches a hand-solved case") {
   // min ‖[1 0; 0 1; 1 1] x − (1, −1, 0)‖ with x ≥ 0: unconstrained optimum (1, −1) is infeasible;
   // on support {x1}: x1 = 0.5 (residual 1.5) beats the origin (residual 2).
-  const auto x = nnls_small({{1, 0}, {0, 1}, {1, 1}}, {1, -1, 0});
+  Eigen::MatrixXd A(3, 2);
+  A << 1, 0, 0, 1, 1, 1;
+  const Eigen::VectorXd x = nnls_small(A, Eigen::Vector3d(1, -1, 0));
   CHECK(x[0] == Approx(0.5));
   CHECK(x[1] == 0.0);
 }

@@ -14,6 +14,7 @@ and returns results as small objects with pandas views and plots.
 
 from __future__ import annotations
 
+import functools
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -155,9 +156,21 @@ def load_models(*paths: Union[str, Path]) -> dict[str, ModelArch]:
     return out
 
 
+@functools.lru_cache(maxsize=1)
+def _builtin_models() -> dict[str, ModelArch]:
+    return load_models(MODELS_DIR)
+
+
 def models() -> dict[str, ModelArch]:
     """The example architectures shipped with the package (the spec's reference fixtures)."""
-    return load_models(MODELS_DIR)
+    return dict(_builtin_models())  # a copy: callers may add to it
+
+
+@functools.lru_cache(maxsize=1)
+def _builtin_catalog() -> Catalog:
+    """The default of every ``catalog=None`` argument: parsed once, never modified (the functions
+    here only read catalogs; ``Catalog.builtin()`` gives a fresh one to modify)."""
+    return Catalog.builtin()
 
 
 def _resolve_model(model: Union[str, ModelArch, Mapping[str, Any], Path],
@@ -165,7 +178,7 @@ def _resolve_model(model: Union[str, ModelArch, Mapping[str, Any], Path],
     if isinstance(model, ModelArch):
         return model
     if isinstance(model, str) and not model.lstrip().startswith("{") and not Path(model).exists():
-        reg = registry if registry is not None else models()
+        reg = registry if registry is not None else _builtin_models()
         if model in reg:
             return reg[model]
         matches = [k for k in reg if k.split("/")[-1] == model]
@@ -218,7 +231,7 @@ def derive(model: Union[str, ModelArch, Mapping[str, Any]], accelerator: str, ca
     ``serving`` holds vLLM options (gpuMemoryUtilization, maxModelLen, maxNumSeqs, dtype,
     kvCacheDtype, ...); ``efficiency`` the roofline factors (etaBw, etaFlops, t0Ms, reserveGiB, ...).
     """
-    cat = catalog or Catalog.builtin()
+    cat = catalog or _builtin_catalog()
     arch = _resolve_model(model)
     d = json.loads(_S.derive(arch._a, cat._c, accelerator, _text(serving, "serving"), _text(efficiency, "efficiency"),
                              float(n), float(m), int(at_tokens)))
@@ -229,7 +242,7 @@ def derive_all(model: Union[str, ModelArch, Mapping[str, Any]], catalog: Catalog
                gpus: Iterable[str] | None = None, include_slices: bool = True, n: float = 1024, m: float = 128,
                serving: Mapping[str, Any] | None = None, efficiency: Mapping[str, Any] | None = None) -> pd.DataFrame:
     """One row per candidate accelerator (whole GPUs and their slices) with the roofline estimate."""
-    cat = catalog or Catalog.builtin()
+    cat = catalog or _builtin_catalog()
     arch = _resolve_model(model)
     rows = []
     for acc in cat.candidates(gpus, include_slices):
@@ -263,7 +276,7 @@ class Calibration:
     def theta(self, accelerator: str, catalog: Catalog | None = None, *, arch: ModelArch | None = None,
               n: float = 1024, m: float = 128, serving: Mapping[str, Any] | None = None) -> tuple[float, float, float]:
         """(α, β, γ) of ``accelerator`` under this calibration."""
-        cat = catalog or Catalog.builtin()
+        cat = catalog or _builtin_catalog()
         a = arch or _resolve_model(self.model)
         return tuple(_S.calibrated_theta(self.handle, a._a, cat._c, accelerator, _text(serving, "serving"), float(n), float(m)))
 
@@ -280,7 +293,7 @@ def calibrate(model: Union[str, ModelArch, Mapping[str, Any]], points: JsonLike,
 
     ``mode="theta"``: α, β, γ of one accelerator. ``mode="family"``: t0, η_B, η_F shared by every
     slice of the GPU types measured (the default for MIG)."""
-    cat = catalog or Catalog.builtin()
+    cat = catalog or _builtin_catalog()
     arch = _resolve_model(model)
     if isinstance(points, list):
         points = {"points": points}
@@ -297,13 +310,13 @@ def efficiency_from_theta(model: Union[str, ModelArch], accelerator: str, theta:
                           catalog: Catalog | None = None, *, current: Mapping[str, Any] | None = None,
                           weight: float = 0.2) -> dict:
     """The efficiency a converged tuner estimate implies, blended into ``current`` (EWMA)."""
-    cat = catalog or Catalog.builtin()
+    cat = catalog or _builtin_catalog()
     return json.loads(_S.efficiency_from_theta(_resolve_model(model)._a, cat._c, accelerator, list(theta),
                                                _text(current, "current"), "", float(weight)))
 
 
 def _registry_handles(registry: Mapping[str, ModelArch] | None) -> dict:
-    reg = registry if registry is not None else models()
+    reg = registry if registry is not None else _builtin_models()
     return {name: arch._a for name, arch in reg.items()}
 
 
@@ -330,7 +343,7 @@ class Recommendation:
             rows.append({"server": s["server"], "choice": s["choice"] or None, "sloUnattainable": s["sloUnattainable"],
                          "unallocated": s["unallocated"],
                          "replicas": chosen["replicas"] if chosen else 0,
-                         "itl": chosen["itl"] if chosen and chosen["feasible"] or (chosen and s["sloUnattainable"]) else float("nan"),
+                         "itl": chosen["itl"] if chosen else float("nan"),
                          "ttft": chosen["ttft"] if chosen else float("nan"),
                          "cost": chosen["cost"] if chosen else float("nan")})
         return pd.DataFrame(rows).set_index("server")
@@ -352,7 +365,7 @@ def recommend(request: JsonLike, catalog: Catalog | None = None, registry: Mappi
               calibrations: Iterable[Calibration] | None = None) -> Recommendation:
     """Cheapest accelerator meeting each server's SLOs (sizing spec §5). ``request`` is the
     recommendation document (dict, JSON text or path); its "models" may add architectures."""
-    cat = catalog or Catalog.builtin()
+    cat = catalog or _builtin_catalog()
     raw = json.loads(_S.recommend(_text(request, "request"), cat._c, _registry_handles(registry),
                                   _calibration_handles(calibrations)))
     return Recommendation(raw)
@@ -367,7 +380,7 @@ def emit_optimizer_data(request: JsonLike, catalog: Catalog | None = None,
                         calibrations: Iterable[Calibration] | None = None) -> dict:
     """Accelerator, capacity, model, service-class and server documents for ``inferno optimize``,
     with MIG slices as accelerators of their GPU type (capacity in compute-slice units)."""
-    cat = catalog or Catalog.builtin()
+    cat = catalog or _builtin_catalog()
     return json.loads(_S.emit_optimizer_data(_text(request, "request"), cat._c, _registry_handles(registry),
                                              _calibration_handles(calibrations)))
 
@@ -449,7 +462,7 @@ def pack(gpu: str, demand: Union[str, Mapping[str, int], Sequence[Mapping[str, A
          node_budget: int = 2_000_000) -> Packing:
     """Packs slices of one GPU type onto as few GPUs as possible. ``demand``: "3g.40gb=3,1g.10gb=5",
     a {profile: count} dict, or [{"profile", "count", "owner"}]; ``existing``: current layouts."""
-    cat = catalog or Catalog.builtin()
+    cat = catalog or _builtin_catalog()
     text = demand if isinstance(demand, str) else json.dumps(demand)
     raw = json.loads(_S.pack(cat._c, gpu, text, _text(existing, "existing"), bool(allow_repartition), bool(exact),
                              int(node_budget)))
@@ -458,9 +471,12 @@ def pack(gpu: str, demand: Union[str, Mapping[str, int], Sequence[Mapping[str, A
 
 def discover(gpu: str, lgip: str, lgipp: str, family: str | None = None, catalog: Catalog | None = None) -> dict:
     """A catalog override from saved ``nvidia-smi mig -lgip`` and ``-lgipp`` output for ``gpu``."""
-    cat = catalog or Catalog.builtin()
-    g = cat.geometry(gpu) if gpu in cat.gpu_ids and cat.gpus().loc[gpu, "migFamily"] else None
-    compute, memory = (g["computeSlices"], g["memorySlices"]) if g else (7, 8)
+    cat = catalog or _builtin_catalog()
+    try:  # the GPU's current geometry gives the slice counts; 7 + 8 (every MIG family but A30) otherwise
+        g = cat.geometry(gpu)
+        compute, memory = g["computeSlices"], g["memorySlices"]
+    except ValueError:
+        compute, memory = 7, 8
     fam = family or f"{gpu}-discovered"
     geo = json.loads(_S.parse_nvidia_smi(lgip, lgipp, fam, compute, memory))
     return {"gpus": [{"id": gpu, "migFamily": fam}], "migFamilies": {fam: geo}}

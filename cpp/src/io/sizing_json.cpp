@@ -633,8 +633,8 @@ json emit_optimizer_data(const RecommendRequest& req, const Catalog& catalog, co
     for (const Accelerator& a : accs) {
       const Estimate e = derive(reg->second, s->serving, a, req.options.efficiency, w);
       if (!e.feasible) continue;
-      bool calibrated = false;
-      const auto theta = theta_for(model, reg->second, s->serving, a, w, calibrations, req.options.efficiency, &calibrated);
+      const auto theta = calibrated_theta_for(model, reg->second, s->serving, a, w, calibrations)
+                             .value_or(std::array<double, 3>{e.alpha_ms, e.beta_ms, e.gamma_ms});
       models.push_back({{"name", model}, {"acc", a.name}, {"accCount", 1}, {"maxBatchSize", e.n_max},
                         {"atTokens", static_cast<long long>(std::ceil(s->load.out_tokens))},
                         {"perfParms", {{"alpha", theta[0]}, {"beta", theta[1]}, {"gamma", theta[2]}}}});

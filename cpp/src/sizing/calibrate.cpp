@@ -11,33 +11,25 @@
 
 namespace inferno::sizing {
 
-std::vector<double> nnls_small(const std::vector<std::vector<double>>& rows, const std::vector<double>& rhs) {
-  const std::size_t k = rows.empty() ? 0 : rows.front().size();
-  if (k == 0 || k > 8) throw InvalidArgument("nnls_small: 1 to 8 columns expected");
-  const Eigen::Index r = static_cast<Eigen::Index>(rows.size());
-  Eigen::MatrixXd A(r, static_cast<Eigen::Index>(k));
-  Eigen::VectorXd b(r);
-  for (Eigen::Index i = 0; i < r; ++i) {
-    for (std::size_t j = 0; j < k; ++j) A(i, static_cast<Eigen::Index>(j)) = rows[static_cast<std::size_t>(i)][j];
-    b(i) = rhs[static_cast<std::size_t>(i)];
-  }
+Eigen::VectorXd nnls_small(const Eigen::MatrixXd& A, const Eigen::VectorXd& b) {
+  const Eigen::Index k = A.cols();
+  if (k == 0 || k > 8 || A.rows() != b.size()) throw InvalidArgument("nnls_small: 1 to 8 columns and one right-hand side per row expected");
   // The NNLS optimum is the unconstrained least-squares solution on its own support, so the best
   // non-negative support solution over all 2^k supports is the optimum (k is 2 or 3 here).
-  std::vector<double> best(k, 0.0);
+  Eigen::VectorXd best = Eigen::VectorXd::Zero(k);
   double best_res = b.squaredNorm();
   for (unsigned mask = 1; mask < (1u << k); ++mask) {
     std::vector<Eigen::Index> cols;
-    for (std::size_t j = 0; j < k; ++j)
-      if (mask & (1u << j)) cols.push_back(static_cast<Eigen::Index>(j));
-    Eigen::MatrixXd S(r, static_cast<Eigen::Index>(cols.size()));
-    for (std::size_t c = 0; c < cols.size(); ++c) S.col(static_cast<Eigen::Index>(c)) = A.col(cols[c]);
+    for (Eigen::Index j = 0; j < k; ++j)
+      if (mask & (1u << j)) cols.push_back(j);
+    const Eigen::MatrixXd S = A(Eigen::all, cols);
     const Eigen::VectorXd x = S.colPivHouseholderQr().solve(b);
     if (!x.allFinite() || (x.array() < 0).any()) continue;
     const double res = (S * x - b).squaredNorm();
     if (res < best_res * (1 - 1e-12)) {
       best_res = res;
-      std::fill(best.begin(), best.end(), 0.0);
-      for (std::size_t c = 0; c < cols.size(); ++c) best[static_cast<std::size_t>(cols[c])] = x(static_cast<Eigen::Index>(c));
+      best.setZero();
+      best(cols) = x;
     }
   }
   return best;
@@ -59,19 +51,16 @@ std::vector<Row> rows_of(const std::vector<ProfilePoint>& points) {
   for (std::size_t i = 0; i < points.size(); ++i) {
     const ProfilePoint& p = points[i];
     const std::string where = "points[" + std::to_string(i) + "]";
-    if (p.concurrency < 1) throw InvalidArgument(where + ".concurrency must be an integer >= 1, got " + std::to_string(p.concurrency));
-    if (!(std::isfinite(p.in_tokens) && p.in_tokens >= 0))
-      throw InvalidArgument(where + ".n must be a number >= 0, got " + format_number(p.in_tokens));
-    if (!(std::isfinite(p.out_tokens) && p.out_tokens >= 1))
-      throw InvalidArgument(where + ".m must be a number >= 1, got " + format_number(p.out_tokens));
+    require(p.concurrency >= 1, where + ".concurrency", "an integer >= 1", p.concurrency);
+    require(std::isfinite(p.in_tokens) && p.in_tokens >= 0, where + ".n", "a number >= 0", p.in_tokens);
+    require(std::isfinite(p.out_tokens) && p.out_tokens >= 1, where + ".m", "a number >= 1", p.out_tokens);
     if (!p.tpot_ms && !p.ttft_ms && !p.throughput_rps)
       throw InvalidArgument(where + ": no measurement; give tpot_ms, ttft_ms or throughput_rps");
     const double n = p.in_tokens, m = p.out_tokens, C = p.concurrency;
     const double k1 = (n + m) / (1 + m);
     const double k2 = (n + m * (n + (m + 1) / 2)) / (1 + m);
     auto check = [&](const std::optional<double>& v, const char* field) {
-      if (v && !(std::isfinite(*v) && *v > 0))
-        throw InvalidArgument(where + "." + field + " must be a positive number, got " + format_number(*v));
+      if (v) require(std::isfinite(*v) && *v > 0, where + "." + field, "a positive number", *v);
     };
     check(p.tpot_ms, "tpot_ms");
     check(p.ttft_ms, "ttft_ms");
@@ -152,33 +141,23 @@ Calibration calibrate(const ModelArch& arch, const ServingOpts& serving, const s
     scale = {prior.t0_ms > 0 ? prior.t0_ms : 0.5, 1.0 / prior.eta_bw, 1.0 / prior.eta_flops};
   }
   const std::size_t unknowns = scale.size();
-  std::vector<double> target(y.size());
-  for (std::size_t i = 0; i < y.size(); ++i) target[i] = y[i] - offset[i];
   if (rows.size() < unknowns) {
     cal.reason = "tooFewPoints";
     return cal;
   }
-  // Relative errors (weights 1/y²): each row and its target are divided by the measured y; the
-  // columns are scaled by the prior so that κ measures identifiability, not units.
-  std::vector<std::vector<double>> scaled_rows(design.size());
-  std::vector<double> ones(design.size());
-  for (std::size_t i = 0; i < design.size(); ++i) {
-    scaled_rows[i] = design[i];
-    for (auto& v : scaled_rows[i]) v /= y[i];
-    ones[i] = target[i] / y[i];
+  // Relative errors (weights 1/y²): each row and its target (y less the fixed terms) are divided
+  // by the measured y; the columns are scaled by the prior so that κ measures identifiability,
+  // not units.
+  Eigen::MatrixXd A(static_cast<Eigen::Index>(rows.size()), static_cast<Eigen::Index>(unknowns));
+  Eigen::VectorXd b(static_cast<Eigen::Index>(rows.size()));
+  for (std::size_t i = 0; i < rows.size(); ++i) {
+    const auto r = static_cast<Eigen::Index>(i);
+    for (std::size_t j = 0; j < unknowns; ++j) A(r, static_cast<Eigen::Index>(j)) = design[i][j] * scale[j] / y[i];
+    b(r) = (y[i] - offset[i]) / y[i];
   }
-  {
-    Eigen::MatrixXd A(static_cast<Eigen::Index>(design.size()), static_cast<Eigen::Index>(unknowns));
-    std::vector<std::vector<double>> ns(design.size(), std::vector<double>(unknowns));
-    for (std::size_t i = 0; i < design.size(); ++i)
-      for (std::size_t j = 0; j < unknowns; ++j) {
-        ns[i][j] = scaled_rows[i][j] * scale[j];
-        A(static_cast<Eigen::Index>(i), static_cast<Eigen::Index>(j)) = ns[i][j];
-      }
-    cal.kappa = condition_number(A);
-    fitted = nnls_small(ns, ones);
-    for (std::size_t j = 0; j < unknowns; ++j) fitted[j] *= scale[j];
-  }
+  cal.kappa = condition_number(A);
+  const Eigen::VectorXd z = nnls_small(A, b);
+  for (std::size_t j = 0; j < unknowns; ++j) fitted.push_back(z(static_cast<Eigen::Index>(j)) * scale[j]);
 
   // Predictions and residuals.
   double ss = 0;
@@ -242,7 +221,7 @@ TunerSeed tuner_seed(const std::array<double, 3>& theta, double rel_rms) {
 
 Efficiency efficiency_from_theta(const ModelArch& arch, const ServingOpts& serving, const Accelerator& acc,
                                  const std::array<double, 3>& theta, const Efficiency& current, double weight) {
-  if (!(weight > 0 && weight <= 1)) throw InvalidArgument("weight must be in (0, 1], got " + format_number(weight));
+  require(weight > 0 && weight <= 1, "weight", "in (0, 1]", weight);
   const RooflineTerms t = roofline_terms(arch, serving, acc, current);
   const double inv_flops = theta[1] / t.compute_ms;
   const double gamma_attention = t.attention_ms * inv_flops;

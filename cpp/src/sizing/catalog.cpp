@@ -135,10 +135,10 @@ void Catalog::upsert_family(MigGeometry family) {
 
 void Catalog::validate() const {
   auto positive = [](const std::string& where, const char* field, double v) {
-    if (!(std::isfinite(v) && v > 0)) throw InvalidArgument(where + "." + field + " must be a positive number, got " + format_number(v));
+    require(std::isfinite(v) && v > 0, where + "." + field, "a positive number", v);
   };
   auto non_negative = [](const std::string& where, const char* field, double v) {
-    if (!(std::isfinite(v) && v >= 0)) throw InvalidArgument(where + "." + field + " must be a number >= 0, got " + format_number(v));
+    require(std::isfinite(v) && v >= 0, where + "." + field, "a number >= 0", v);
   };
   for (const auto& [name, geo] : families_) {
     const std::string where = "migFamilies." + name;
@@ -149,11 +149,9 @@ void Catalog::validate() const {
       const std::string pw = where + ".profiles." + p.name;
       if (p.name.empty()) throw InvalidArgument(where + ".profiles: every profile needs a name");
       if (!seen.insert(p.name).second) throw InvalidArgument(pw + ": duplicate profile name");
-      if (p.g < 1 || p.g > geo.compute_slices)
-        throw InvalidArgument(pw + ".g must be in [1, " + std::to_string(geo.compute_slices) + "], got " + std::to_string(p.g));
-      if (p.mem_slices < 1 || p.mem_slices > geo.memory_slices)
-        throw InvalidArgument(pw + ".memSlices must be in [1, " + std::to_string(geo.memory_slices) + "], got " +
-                              std::to_string(p.mem_slices));
+      require(p.g >= 1 && p.g <= geo.compute_slices, pw + ".g", "in [1, " + std::to_string(geo.compute_slices) + "]", p.g);
+      require(p.mem_slices >= 1 && p.mem_slices <= geo.memory_slices, pw + ".memSlices",
+              "in [1, " + std::to_string(geo.memory_slices) + "]", p.mem_slices);
       if (p.starts.empty()) throw InvalidArgument(pw + ".starts must list at least one placement start");
       for (std::size_t i = 0; i < p.starts.size(); ++i) {
         const int s = p.starts[i];

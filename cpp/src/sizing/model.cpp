@@ -9,9 +9,7 @@ namespace inferno::sizing {
 
 namespace {
 
-void positive_int(int v, const char* field) {
-  if (v < 1) throw InvalidArgument(std::string(field) + " must be an integer >= 1, got " + std::to_string(v));
-}
+void positive_int(int v, const char* field) { require(v >= 1, field, "an integer >= 1", v); }
 
 }  // namespace
 
@@ -31,22 +29,18 @@ void ModelArch::validate() const {
     throw InvalidArgument("num_local_experts, num_experts_per_tok, learned positions, sliding_window and "
                           "shared_expert_intermediate_size must be >= 0");
   if (experts > 0) {
-    if (experts_per_token < 1 || experts_per_token > experts)
-      throw InvalidArgument("num_experts_per_tok must be in [1, num_local_experts = " + std::to_string(experts) + "], got " +
-                            std::to_string(experts_per_token));
+    require(experts_per_token >= 1 && experts_per_token <= experts, "num_experts_per_tok",
+            "in [1, num_local_experts = " + std::to_string(experts) + "]", experts_per_token);
     positive_int(expert_intermediate, "moe_intermediate_size");
   }
 }
 
 void ServingOpts::validate() const {
   auto in_range = [](double v, double lo, double hi, const char* field) {
-    if (!(std::isfinite(v) && v > lo && v <= hi))
-      throw InvalidArgument(std::string(field) + " must be in (" + format_number(lo) + ", " + format_number(hi) + "], got " +
-                            format_number(v));
+    require(std::isfinite(v) && v > lo && v <= hi, field, "in (" + format_number(lo) + ", " + format_number(hi) + "]", v);
   };
   in_range(weight_bytes, 0, 8, "weightBytes");
-  if (!(std::isfinite(quant_overhead) && quant_overhead >= 0 && quant_overhead < 8))
-    throw InvalidArgument("quantOverhead must be in [0, 8), got " + format_number(quant_overhead));
+  require(std::isfinite(quant_overhead) && quant_overhead >= 0 && quant_overhead < 8, "quantOverhead", "in [0, 8)", quant_overhead);
   in_range(kv_bytes, 0, 8, "kvBytes");
   in_range(gpu_mem_util, 0, 1, "gpuMemoryUtilization");
   positive_int(max_num_seqs, "maxNumSeqs");

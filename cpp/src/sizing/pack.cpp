@@ -173,29 +173,15 @@ void improve(const Shapes& sh, std::vector<GpuState>& gpus) {
       if (!gpus[i].fixed && !gpus[i].slices.empty()) order.push_back(i);
     std::stable_sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) { return gpus[a].compute < gpus[b].compute; });
     for (std::size_t victim : order) {
-      std::vector<GpuState> trial = gpus;
       std::vector<Instance> moved;
-      for (const auto& sl : trial[victim].slices) moved.push_back({sh.index(sl.profile), sl.owner});
-      trial[victim] = GpuState{};
+      for (const auto& sl : gpus[victim].slices) moved.push_back({sh.index(sl.profile), sl.owner});
       sort_instances(sh, moved);
+      // The same first-fit placement, on every other GPU and without opening new ones.
+      std::vector<GpuState> trial = gpus;
+      trial.erase(trial.begin() + static_cast<std::ptrdiff_t>(victim));
       std::vector<Instance> left;
-      std::vector<GpuState> others;
-      // Place on every other GPU (in index order), never on the emptied one.
-      for (std::size_t k = 0; k < moved.size(); ++k) {
-        const MigProfile& p = *sh.profiles[static_cast<std::size_t>(moved[k].profile)];
-        const auto wanted = pending_profiles(sh, moved, k + 1);
-        bool placed = false;
-        for (std::size_t i = 0; i < trial.size() && !placed; ++i) {
-          if (i == victim) continue;
-          const int s = best_start(sh, trial[i], p, wanted);
-          if (s < 0) continue;
-          put(trial[i], p, s, moved[k].owner);
-          placed = true;
-        }
-        if (!placed) left.push_back(moved[k]);
-      }
+      ffd(sh, moved, trial, false, &left);
       if (left.empty()) {
-        trial.erase(trial.begin() + static_cast<std::ptrdiff_t>(victim));
         gpus = std::move(trial);
         changed = true;
         break;

@@ -28,20 +28,17 @@ void validate_server(const ServerSpec& s, const ModelRegistry& registry) {
   const ServerLoad& l = s.load;
   if (l.concurrency.has_value() == l.arrival_rate_rps.has_value())
     throw InvalidArgument(where + ".load: give exactly one of concurrency (closed loop) and arrivalRate (open loop, req/s)");
-  if (l.concurrency && *l.concurrency < 1)
-    throw InvalidArgument(where + ".load.concurrency must be an integer >= 1, got " + std::to_string(*l.concurrency));
-  if (l.arrival_rate_rps && !(std::isfinite(*l.arrival_rate_rps) && *l.arrival_rate_rps > 0))
-    throw InvalidArgument(where + ".load.arrivalRate must be a positive number (req/s), got " + format_number(*l.arrival_rate_rps));
-  if (!(std::isfinite(l.in_tokens) && l.in_tokens >= 0))
-    throw InvalidArgument(where + ".load.avgInTokens must be a number >= 0, got " + format_number(l.in_tokens));
-  if (!(std::isfinite(l.out_tokens) && l.out_tokens >= 1))
-    throw InvalidArgument(where + ".load.avgOutTokens must be a number >= 1, got " + format_number(l.out_tokens));
+  if (l.concurrency) require(*l.concurrency >= 1, where + ".load.concurrency", "an integer >= 1", *l.concurrency);
+  if (l.arrival_rate_rps)
+    require(std::isfinite(*l.arrival_rate_rps) && *l.arrival_rate_rps > 0, where + ".load.arrivalRate",
+            "a positive number (req/s)", *l.arrival_rate_rps);
+  require(std::isfinite(l.in_tokens) && l.in_tokens >= 0, where + ".load.avgInTokens", "a number >= 0", l.in_tokens);
+  require(std::isfinite(l.out_tokens) && l.out_tokens >= 1, where + ".load.avgOutTokens", "a number >= 1", l.out_tokens);
   const Slo& o = s.slo;
   for (auto [v, f] : {std::pair{o.itl_ms, "slo.itl"}, std::pair{o.ttft_ms, "slo.ttft"}})
-    if (!(std::isfinite(v) && v >= 0)) throw InvalidArgument(where + "." + f + " must be a number >= 0 (ms; 0 = none), got " + format_number(v));
+    require(std::isfinite(v) && v >= 0, where + "." + f, "a number >= 0 (ms; 0 = none)", v);
   for (auto [v, f] : {std::pair{o.itl_percentile, "slo.itlPercentile"}, std::pair{o.ttft_percentile, "slo.ttftPercentile"}})
-    if (!(std::isfinite(v) && v >= 0 && v < 100))
-      throw InvalidArgument(where + "." + f + " must be in [0, 100) (0 = mean), got " + format_number(v));
+    require(std::isfinite(v) && v >= 0 && v < 100, where + "." + f, "in [0, 100) (0 = mean)", v);
   s.serving.validate();
 }
 
@@ -145,36 +142,27 @@ double replica_cost(const Accelerator& acc, const RecommendOptions& options) {
   return whole;
 }
 
-std::array<double, 3> theta_for(const std::string& model, const ModelArch& arch, const ServingOpts& serving,
-                                const Accelerator& acc, const Workload& workload, const CalibrationStore& calibrations,
-                                const Efficiency& eff, bool* calibrated) {
-  if (calibrated) *calibrated = false;
+std::optional<std::array<double, 3>> calibrated_theta_for(const std::string& model, const ModelArch& arch,
+                                                          const ServingOpts& serving, const Accelerator& acc,
+                                                          const Workload& workload, const CalibrationStore& calibrations) {
   const auto it = calibrations.find(model);
-  if (it != calibrations.end()) {
-    for (const Calibration& c : it->second)
-      if (c.accepted && c.mode == CalibrationMode::theta && c.accelerator == acc.name) {
-        if (calibrated) *calibrated = true;
-        return c.theta;
-      }
-    for (const Calibration& c : it->second)
-      if (c.accepted && c.mode == CalibrationMode::family &&
-          std::find(c.gpus.begin(), c.gpus.end(), acc.gpu->id) != c.gpus.end()) {
-        if (calibrated) *calibrated = true;
-        return calibrated_theta(c, arch, serving, acc, workload);
-      }
-  }
-  const Estimate e = derive(arch, serving, acc, eff, workload);
-  return {e.alpha_ms, e.beta_ms, e.gamma_ms};
+  if (it == calibrations.end()) return std::nullopt;
+  for (const Calibration& c : it->second)
+    if (c.accepted && c.mode == CalibrationMode::theta && c.accelerator == acc.name) return c.theta;
+  for (const Calibration& c : it->second)
+    if (c.accepted && c.mode == CalibrationMode::family && std::find(c.gpus.begin(), c.gpus.end(), acc.gpu->id) != c.gpus.end())
+      return calibrated_theta(c, arch, serving, acc, workload);
+  return std::nullopt;
 }
 
 std::vector<ServerRecommendation> recommend(const std::vector<ServerSpec>& servers, const Catalog& catalog,
                                             const ModelRegistry& registry, const RecommendOptions& options,
                                             const CalibrationStore& calibrations) {
   options.efficiency.validate();
-  if (options.max_replicas < 0) throw InvalidArgument("menu.maxReplicas must be >= 0 (0 = default), got " + std::to_string(options.max_replicas));
+  require(options.max_replicas >= 0, "menu.maxReplicas", ">= 0 (0 = default)", options.max_replicas);
   if (options.queue_to_batch_ratio < 0) throw InvalidArgument("queueToBatchRatio must be >= 0");
   for (const auto& [name, cost] : options.costs)
-    if (!(std::isfinite(cost) && cost >= 0)) throw InvalidArgument("costs." + name + " must be a number >= 0, got " + format_number(cost));
+    require(std::isfinite(cost) && cost >= 0, "costs." + name, "a number >= 0", cost);
   const std::vector<Accelerator> accs = catalog.candidates(options.menu);
   if (accs.empty()) throw InvalidArgument("menu: no accelerator to evaluate (the catalog has no GPU)");
   std::vector<ServerRecommendation> out;
@@ -201,10 +189,13 @@ std::vector<ServerRecommendation> recommend(const std::vector<ServerSpec>& serve
         rec.options.push_back(std::move(o));
         continue;
       }
-      const auto theta = theta_for(s.model, arch, s.serving, acc, workload, calibrations, options.efficiency, &o.calibrated);
-      o.estimate.alpha_ms = theta[0];
-      o.estimate.beta_ms = theta[1];
-      o.estimate.gamma_ms = theta[2];
+      if (const auto fitted = calibrated_theta_for(s.model, arch, s.serving, acc, workload, calibrations)) {
+        o.calibrated = true;
+        o.estimate.alpha_ms = (*fitted)[0];
+        o.estimate.beta_ms = (*fitted)[1];
+        o.estimate.gamma_ms = (*fitted)[2];
+      }
+      const std::array<double, 3> theta{o.estimate.alpha_ms, o.estimate.beta_ms, o.estimate.gamma_ms};
       if (closed) evaluate_closed(s, theta, max_replicas, o);
       else evaluate_open(s, theta, max_replicas, options.queue_to_batch_ratio, o);
       o.cost = o.cost_per_replica * o.replicas;

@@ -8,21 +8,15 @@
 namespace inferno::sizing {
 
 void Efficiency::validate() const {
-  auto fraction = [](double v, const char* field) {
-    if (!(std::isfinite(v) && v > 0 && v <= 1.5))
-      throw InvalidArgument(std::string(field) + " must be in (0, 1.5], got " + format_number(v));
-  };
+  auto fraction = [](double v, const char* field) { require(std::isfinite(v) && v > 0 && v <= 1.5, field, "in (0, 1.5]", v); };
   fraction(eta_bw, "etaBw");
   fraction(eta_flops, "etaFlops");
-  if (!(std::isfinite(t0_ms) && t0_ms >= 0)) throw InvalidArgument("t0Ms must be a number >= 0, got " + format_number(t0_ms));
-  if (!(std::isfinite(reserve_bytes) && reserve_bytes >= 0))
-    throw InvalidArgument("reserveGiB must be a number >= 0, got " + format_number(reserve_bytes / kGiB));
-  if (!(std::isfinite(allreduce_ms) && allreduce_ms >= 0))
-    throw InvalidArgument("allreduceMs must be a number >= 0, got " + format_number(allreduce_ms));
+  require(std::isfinite(t0_ms) && t0_ms >= 0, "t0Ms", "a number >= 0", t0_ms);
+  require(std::isfinite(reserve_bytes) && reserve_bytes >= 0, "reserveGiB", "a number >= 0", reserve_bytes / kGiB);
+  require(std::isfinite(allreduce_ms) && allreduce_ms >= 0, "allreduceMs", "a number >= 0", allreduce_ms);
 }
 
-double work_per_iteration_ms(double alpha, double beta, double gamma, double n, double m) {
-  (void)alpha;
+double work_per_iteration_ms(double beta, double gamma, double n, double m) {
   return (beta * (n + m) + gamma * (n + m * (n + (m + 1.0) / 2.0))) / (1.0 + m);
 }
 
@@ -142,7 +136,7 @@ Estimate derive(const ModelArch& arch, const ServingOpts& serving, const Acceler
   e.feasible = e.reason.empty();
 
   // Shape of the iteration time (§0.4) and the roofline diagnostics at the full batch.
-  const double delta = work_per_iteration_ms(e.alpha_ms, e.beta_ms, e.gamma_ms, n, m);
+  const double delta = work_per_iteration_ms(e.beta_ms, e.gamma_ms, n, m);
   e.knee_batch = delta > 0 ? e.alpha_ms / delta : 0;
   e.itl1_ms = e.alpha_ms + e.beta_ms + e.gamma_ms * (n + (m + 1.0) / 2.0);
   const double batch = std::max(1, e.n_max);

@@ -7,6 +7,8 @@
 #include <string>
 #include <vector>
 
+#include <Eigen/Dense>
+
 #include "inferno/sizing/catalog.hpp"
 #include "inferno/sizing/model.hpp"
 #include "inferno/sizing/roofline.hpp"
@@ -84,6 +86,6 @@ Efficiency efficiency_from_theta(const ModelArch& arch, const ServingOpts& servi
 
 /// Non-negative least squares min ‖A x − b‖ s.t. x ≥ 0 for a few columns (≤ 8): the optimum is the
 /// least-squares solution on its support, so every support is tried (QR solves).
-std::vector<double> nnls_small(const std::vector<std::vector<double>>& rows, const std::vector<double>& rhs);
+Eigen::VectorXd nnls_small(const Eigen::MatrixXd& A, const Eigen::VectorXd& b);
 
 }  // namespace inferno::sizing

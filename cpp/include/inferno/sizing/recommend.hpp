@@ -84,10 +84,11 @@ std::vector<ServerRecommendation> recommend(const std::vector<ServerSpec>& serve
 /// Cost of one replica on `acc` under the rule (throws InvalidArgument for a missing given cost).
 double replica_cost(const Accelerator& acc, const RecommendOptions& options);
 
-/// θ for (model, accelerator): an accepted theta-mode calibration on that accelerator, else an
-/// accepted family-mode calibration covering its GPU type, else the roofline.
-std::array<double, 3> theta_for(const std::string& model, const ModelArch& arch, const ServingOpts& serving,
-                                const Accelerator& acc, const Workload& workload,
-                                const CalibrationStore& calibrations, const Efficiency& eff, bool* calibrated);
+/// θ for (model, accelerator) from an accepted calibration: a theta-mode fit on that accelerator,
+/// else a family-mode fit covering its GPU type; nullopt when uncalibrated (the caller's roofline
+/// estimate applies).
+std::optional<std::array<double, 3>> calibrated_theta_for(const std::string& model, const ModelArch& arch,
+                                                          const ServingOpts& serving, const Accelerator& acc,
+                                                          const Workload& workload, const CalibrationStore& calibrations);
 
 }  // namespace inferno::sizing

@@ -68,7 +68,7 @@ RooflineTerms roofline_terms(const ModelArch& arch, const ServingOpts& serving, 
 Estimate derive(const ModelArch& arch, const ServingOpts& serving, const Accelerator& acc,
                 const Efficiency& eff = {}, const Workload& workload = {});
 
-/// Per-request mean work per iteration δ and itl(B), P(B) of §0.4 (c = 1).
-double work_per_iteration_ms(double alpha, double beta, double gamma, double n, double m);
+/// Per-request mean work per iteration δ of §0.4 (c = 1): T_iter(B) = α + B·δ.
+double work_per_iteration_ms(double beta, double gamma, double n, double m);
 
 }  // namespace inferno::sizing

@@ -47,3 +47,10 @@ echo "== inferno tune: alpha, beta learned online from a real vLLM trace (sample
 echo
 echo "== ... and the reference's offline replay of the same file (published: alpha 2.854, beta 0.00936) =="
 "$INFERNO" tune samples/tuner/tuner-exp13.csv --replay
+
+echo
+echo "== inferno size: cheapest MIG slice or GPU per server (samples/sizing/request.json) =="
+"$INFERNO" size recommend --input samples/sizing/request.json
+echo
+echo "== ... and those slices packed onto A100s, with a mig-parted plan =="
+"$INFERNO" size pack --gpu A100-SXM4-80GB --demand 3g.40gb=3,2g.20gb=2,1g.10gb=5

@@ -111,7 +111,7 @@ def run_calibrate(args: argparse.Namespace) -> int:
     doc = cal.to_dict()
     if args.format == "table":
         print(f"mode {doc['mode']}: {'accepted' if doc['accepted'] else 'NOT accepted (' + doc['reason'] + ')'}, "
-              f"relative RMS {doc['relRms']:.4g}, kappa {doc['kappa'] if doc['kappa'] is not None else 'inf'}")
+              f"relative RMS {doc['relRms']:.4g}, kappa {'inf' if doc['kappa'] is None else format(doc['kappa'], '.4g')}")
         fitted = doc.get("perfParms") or doc.get("efficiency")
         print("fitted: " + ", ".join(f"{k} {v:.6g}" for k, v in fitted.items()))
         _emit(cal.rows.set_index("point"), doc, "table")

@@ -52,5 +52,5 @@ echo
 echo "== inferno size: cheapest MIG slice or GPU per server (samples/sizing/request.json) =="
 "$INFERNO" size recommend --input samples/sizing/request.json
 echo
-echo "== ... and those slices packed onto A100s, with a mig-parted plan =="
+echo "== ... and a slice demand packed onto as few A100s as possible =="
 "$INFERNO" size pack --gpu A100-SXM4-80GB --demand 3g.40gb=3,2g.20gb=2,1g.10gb=5

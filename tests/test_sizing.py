@@ -126,6 +126,21 @@ def test_open_loop_recommendation_agrees_with_the_optimizer_on_emitted_data(tmp_
     assert {c["type"]: c["count"] for c in data["count"]} == {"A100-SXM4-80GB": 56, "H100-SXM5-80GB": 112}
 
 
+def test_open_loop_percentile_slo_is_stricter_than_the_mean():
+    def rate(itl_percentile: float) -> float:
+        req = {"servers": [{"name": "s", "model": LLAMA,
+                            "load": {"arrivalRate": 5.0, "avgInTokens": 512, "avgOutTokens": 256},
+                            "slo": {"itl": 40, "itlPercentile": itl_percentile}}],
+               "menu": {"gpuTypes": ["H100-SXM5-80GB"], "includeSlices": False}}
+        option = sizing.recommend(req, CAT).to_dict()["servers"][0]["options"][0]
+        assert option["feasible"], option
+        return option["ratePerReplica"]
+    # The P99 ITL is at least the mean ITL at every rate, so its largest feasible rate is lower.
+    assert rate(99) < rate(0)
+    with pytest.raises(ValueError, match=r"slo.itlPercentile must be in \[0, 100\)"):
+        rate(100)
+
+
 def test_calibration_recovers_efficiency_and_seeds_the_tuner():
     points = json.loads((REPO / "samples/sizing/points.json").read_text())
     cal = sizing.calibrate(LLAMA, points, CAT, mode="family")

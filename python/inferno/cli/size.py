@@ -184,11 +184,12 @@ def add_parser(commands: Any) -> None:
     verbs = p.add_subparsers(dest="verb", metavar="VERB")
     verbs.required = True
 
-    def verb(name: str, help_text: str, run: Any, model: bool = False) -> argparse.ArgumentParser:
+    def verb(name: str, help_text: str, run: Any, model: bool = False, formats: bool = True) -> argparse.ArgumentParser:
         v = verbs.add_parser(name, help=help_text, description=help_text)
         v.add_argument("--catalog", action="append", metavar="FILE",
                        help="catalog file merged over the built-in one (repeatable)")
-        v.add_argument("--format", choices=FORMATS, default="table")
+        if formats:  # discover and review print a JSON document only
+            v.add_argument("--format", choices=FORMATS, default="table")
         if model:
             v.add_argument("--models", action="append", metavar="PATH",
                            help="HF config.json file or directory added to the model registry (repeatable)")
@@ -199,7 +200,8 @@ def add_parser(commands: Any) -> None:
     v = verb("profiles", "MIG profiles of one GPU type", run_profiles)
     v.add_argument("--gpu", required=True, help="GPU type id, e.g. A100-SXM4-80GB")
     verb("models", "print the model registry (architectures and parameter counts)", run_models, model=True)
-    v = verb("discover", "catalog override from saved `nvidia-smi mig -lgip` / `-lgipp` output", run_discover)
+    v = verb("discover", "catalog override (JSON) from saved `nvidia-smi mig -lgip` / `-lgipp` output", run_discover,
+             formats=False)
     v.add_argument("--gpu", required=True)
     v.add_argument("--lgip", required=True, metavar="FILE")
     v.add_argument("--lgipp", required=True, metavar="FILE")
@@ -246,6 +248,7 @@ def add_parser(commands: Any) -> None:
     v.add_argument("--heuristic", action="store_true", help="first-fit-decreasing only (no exact search)")
     v.add_argument("--mig-parted", metavar="FILE", help="also write the plan as a mig-parted config")
 
-    v = verb("review", "run the admission webhook on a saved AdmissionReview (offline)", run_review)
+    v = verb("review", "run the admission webhook on a saved AdmissionReview (offline); prints the response JSON",
+             run_review, formats=False)
     v.add_argument("--input", required=True, metavar="FILE")
     v.add_argument("--config", metavar="FILE", help="webhook configuration (JSON)")

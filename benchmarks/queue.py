@@ -30,7 +30,8 @@ def run_cpp(seconds: float) -> None:
     build = ROOT / "build" / "bench"
     generator = ["-G", "Ninja"] if shutil.which("ninja") else []
     subprocess.run(["cmake", "-S", str(ROOT), "-B", str(build), *generator, "-DCMAKE_BUILD_TYPE=Release",
-                    "-DINFERNO_BUILD_TESTS=OFF", "-DINFERNO_BUILD_BENCHMARKS=ON"],
+                    "-DINFERNO_BUILD_TESTS=OFF", "-DINFERNO_BUILD_BENCHMARKS=ON",
+                    f"-DPython_EXECUTABLE={sys.executable}"],  # whose highsbox has HiGHS
                    check=True, stdout=subprocess.DEVNULL)
     subprocess.run(["cmake", "--build", str(build), "--target", "bench_queue"], check=True,
                    stdout=subprocess.DEVNULL)

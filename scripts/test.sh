@@ -1,13 +1,20 @@
 #!/usr/bin/env bash
-# Every test: set up (idempotent), then the Catch2 suite via ctest (normal build with warnings as
-# errors, then ASan+UBSan), then pytest (API, CLI, properties, docs, notebooks) against the
-# installed package, and pytest again (all but the notebooks) against the ASan+UBSan build of the
-# extension.
+# Every test: set up (idempotent); a fresh install of the package as a new user would make it
+# (scripts/check_fresh_install.sh; FRESH_INSTALL=0 leaves it out of a local run, never out of
+# CI); the Catch2 suite via ctest (normal build with warnings as errors, then ASan+UBSan); pytest
+# (API, CLI, properties, build, docs, notebooks) against the installed package; and pytest again
+# (all but the notebooks) against the ASan+UBSan build of the extension.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 
 JOBS="${JOBS:-$(nproc)}"
+
+if [ "${FRESH_INSTALL:-1}" != 0 ] || [ "${CI:-}" = true ]; then
+  echo "== Fresh install: sdist and wheel built in isolation, installed into a clean virtualenv =="
+  bash scripts/check_fresh_install.sh
+fi
+
 run_ctest() {  # $1 = build dir, rest = extra CMake arguments
   local dir="$1"; shift
   cmake -S . -B "$dir" -G Ninja -DCMAKE_BUILD_TYPE=Release -DINFERNO_BUILD_TESTS=ON \

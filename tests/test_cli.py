@@ -115,7 +115,12 @@ def assert_error(obj: dict, prefix: str, *names: str, status: str = "invalid") -
 def test_cli_invocation_and_version():
     proc = run_cli("--version")
     assert proc.returncode == 0
-    assert proc.stdout.strip() == f"inferno {inferno.__version__}"
+    highs = inferno.optimizer.highs_versions()
+    # The library the wheel carries is the one the headers describe.
+    assert highs["linked"] == highs["compiled"], highs
+    major, minor, _patch = (int(part) for part in highs["linked"].split("."))
+    assert (1, 13) <= (major, minor) < (2, 0), highs
+    assert proc.stdout == f"inferno {inferno.__version__} (HiGHS {highs['linked']})\n"
 
 
 def test_queue_requires_an_operation():

@@ -7,6 +7,7 @@
 
 #include "inferno/io/solution_json.hpp"
 #include "inferno/optimizer/candidates.hpp"
+#include "inferno/optimizer/highs_info.hpp"
 #include "inferno/optimizer/solution.hpp"
 #include "inferno/optimizer/system.hpp"
 
@@ -231,4 +232,11 @@ void bind_optimizer(py::module_& root) {
       py::arg("directories"), py::arg("documents"),
       "Builds a System from directories of reference JSON files, then (source, JSON text) "
       "documents, applied in order with insert-or-replace semantics.");
+  m.def(
+      "highs_versions",
+      [] {
+        const auto v = highs_versions();
+        return py::dict(py::arg("compiled") = v.compiled, py::arg("linked") = v.linked);
+      },
+      "The HiGHS version inferno was compiled against and the one of the library it loaded");
 }

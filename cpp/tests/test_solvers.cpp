@@ -2,8 +2,10 @@
 // models against enumeration, the power curve and the solution JSON.
 #include <catch2/catch.hpp>
 #include <cmath>
+#include <cstdio>
 
 #include "inferno/io/solution_json.hpp"
+#include "inferno/optimizer/highs_info.hpp"
 #include "inferno/optimizer/solution.hpp"
 
 using namespace inferno::optimizer;
@@ -123,6 +125,16 @@ TEST_CASE("MILP: SINGLE equals enumeration on the example; LEX when not all fit"
   const Solution none = optimize(example(3, R"({"optimizer": {"solver": "milp", "milpTimeLimitSec": 0}})"), cands);
   CHECK(none.solver.status == "timeLimitNoSolution");
   CHECK(none.solver.fallback == "greedy");
+}
+
+TEST_CASE("MILP: the HiGHS library loaded is the one the headers describe", "[milp]") {
+  const auto v = highs_versions();
+  CHECK(v.linked == v.compiled);
+  int major = 0, minor = 0, patch = 0;
+  char tail = 0;
+  REQUIRE(std::sscanf(v.compiled.c_str(), "%d.%d.%d%c", &major, &minor, &patch, &tail) == 3);
+  // The range CMakeLists.txt accepts.
+  CHECK(((major == 1 && minor >= 7) && major < 2));
 }
 
 TEST_CASE("power curve: endpoints, knee and invalid curves", "[power]") {

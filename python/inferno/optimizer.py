@@ -18,7 +18,7 @@ import pandas as pd
 
 from . import _core
 
-__all__ = ["OPTIONS", "Solution", "System", "candidates", "load", "optimize"]
+__all__ = ["OPTIONS", "Solution", "System", "candidates", "highs_versions", "load", "optimize"]
 
 _DOCUMENT_FILES = ("accelerator-data.json", "capacity-data.json", "model-data.json",
                    "serviceclass-data.json", "server-data.json", "optimizer-data.json")
@@ -372,3 +372,10 @@ def optimize(system: System, **options: Any) -> Solution:
 def candidates(system: System, **options: Any) -> pd.DataFrame:
     """``system.candidates(**options)``."""
     return system.candidates(**options)
+
+
+def highs_versions() -> dict[str, str]:
+    """The HiGHS behind the exact solver: ``{"compiled": ..., "linked": ...}``, the version of the
+    headers inferno was built against and the version of the library loaded now (the library the
+    wheel carries, so the two agree unless another libhighs was put in its place)."""
+    return dict(_core.optimizer.highs_versions())

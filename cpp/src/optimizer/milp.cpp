@@ -6,15 +6,17 @@
 #include <set>
 #include <stdexcept>
 
-#include "highs_api.hpp"
 #include "inferno/error.hpp"
+#include "inferno/optimizer/highs_info.hpp"
+#include "interfaces/highs_c_api.h"
 #include "solvers.hpp"
 
 namespace inferno::optimizer::detail {
 
 namespace {
 
-using highs::HighsInt;
+// HighsModelStatus::kMemoryLimit, which the C header does not name.
+constexpr HighsInt kHighsModelStatusMemoryLimit = 18;
 
 // A MILP in row-wise sparse form, built incrementally.
 struct Model {
@@ -29,7 +31,7 @@ struct Model {
     cost.push_back(c);
     lower.push_back(lo);
     upper.push_back(hi);
-    integrality.push_back(integer ? highs::kVarInteger : highs::kVarContinuous);
+    integrality.push_back(integer ? kHighsVarTypeInteger : kHighsVarTypeContinuous);
     return static_cast<int>(cost.size()) - 1;
   }
   void add_row(double lo, double hi, const std::vector<std::pair<int, double>>& terms) {
@@ -73,7 +75,9 @@ Run run(const Model& m, const OptimizerSpec& o, Clock::time_point deadline, cons
   std::unique_ptr<void, void (*)(void*)> h(Highs_create(), Highs_destroy);
   if (!h) throw std::runtime_error("HiGHS: cannot create a solver instance");
   if (Highs_getSizeofHighsInt(h.get()) != sizeof(HighsInt))
-    throw std::runtime_error("HiGHS: this libhighs uses 64-bit HighsInt; inferno needs the default 32-bit build");
+    throw std::runtime_error("HiGHS: the loaded libhighs (" + std::string(Highs_version()) + ") uses " +
+                             std::to_string(8 * Highs_getSizeofHighsInt(h.get())) + "-bit HighsInt, but inferno was "
+                             "compiled against HiGHS headers with " + std::to_string(8 * sizeof(HighsInt)) + "-bit HighsInt");
   Highs_setBoolOptionValue(h.get(), "output_flag", 0);
   Highs_setDoubleOptionValue(h.get(), "time_limit", budget);
   Highs_setDoubleOptionValue(h.get(), "mip_rel_gap", 0.0);
@@ -83,16 +87,16 @@ Run run(const Model& m, const OptimizerSpec& o, Clock::time_point deadline, cons
   if (o.milp_node_limit > 0) Highs_setIntOptionValue(h.get(), "mip_max_nodes", o.milp_node_limit);
   const auto cols = static_cast<HighsInt>(m.cols());
   const auto rows = static_cast<HighsInt>(m.row_lower.size());
-  if (Highs_passMip(h.get(), cols, rows, static_cast<HighsInt>(m.index.size()), highs::kMatrixRowwise,
-                    highs::kSenseMinimize, m.offset, m.cost.data(), m.lower.data(), m.upper.data(),
+  if (Highs_passMip(h.get(), cols, rows, static_cast<HighsInt>(m.index.size()), kHighsMatrixFormatRowwise,
+                    kHighsObjSenseMinimize, m.offset, m.cost.data(), m.lower.data(), m.upper.data(),
                     m.row_lower.data(), m.row_upper.data(), m.start.data(), m.index.data(), m.value.data(),
-                    m.integrality.data()) == highs::kStatusError) {
+                    m.integrality.data()) == kHighsStatusError) {
     r.status = "error";
     r.message = "HiGHS rejected the model";
     return r;
   }
   if (start) Highs_setSolution(h.get(), start->data(), nullptr, nullptr, nullptr);
-  if (Highs_run(h.get()) == highs::kStatusError) {
+  if (Highs_run(h.get()) == kHighsStatusError) {
     r.status = "error";
     r.message = "HiGHS run failed";
   }
@@ -102,14 +106,14 @@ Run run(const Model& m, const OptimizerSpec& o, Clock::time_point deadline, cons
   double bound = 0, gap = 0;
   Highs_getDoubleInfoValue(h.get(), "mip_dual_bound", &bound);
   Highs_getDoubleInfoValue(h.get(), "mip_gap", &gap);
-  const bool has_primal = primal == highs::kSolutionFeasible;
-  if (status == highs::kOptimal && has_primal) {
+  const bool has_primal = primal == kHighsSolutionStatusFeasible;
+  if (status == kHighsModelStatusOptimal && has_primal) {
     r.status = "optimal";
-  } else if (status == highs::kTimeLimit || status == highs::kIterationLimit || status == highs::kSolutionLimit ||
-             status == highs::kInterrupt || status == highs::kMemoryLimit) {
+  } else if (status == kHighsModelStatusTimeLimit || status == kHighsModelStatusIterationLimit || status == kHighsModelStatusSolutionLimit ||
+             status == kHighsModelStatusInterrupt || status == kHighsModelStatusMemoryLimit) {
     r.status = has_primal ? "feasible" : "timeLimitNoSolution";
     r.message = "HiGHS stopped at a limit (model status " + std::to_string(status) + ")";
-  } else if (status == highs::kInfeasible) {
+  } else if (status == kHighsModelStatusInfeasible) {
     r.status = "infeasible";
   } else {
     r.status = "error";
@@ -132,7 +136,7 @@ bool integral(const Model& m, const std::vector<double>& x, std::vector<long lon
   v.resize(x.size());
   for (std::size_t i = 0; i < x.size(); ++i) {
     const double r = std::round(x[i]);
-    if (m.integrality[i] == highs::kVarInteger && std::abs(x[i] - r) > 1e-6) {
+    if (m.integrality[i] == kHighsVarTypeInteger && std::abs(x[i] - r) > 1e-6) {
       out.report.status = "error";
       out.report.message = "post-solve check: column " + std::to_string(i) + " = " + format_number(x[i]) + " is not integral";
       return false;
@@ -380,3 +384,13 @@ MilpOutcome solve_multi(const System& sys, const std::vector<ServerCandidates>& 
 }
 
 }  // namespace inferno::optimizer::detail
+
+namespace inferno::optimizer {
+
+HighsVersions highs_versions() {
+  return {std::to_string(HIGHS_VERSION_MAJOR) + "." + std::to_string(HIGHS_VERSION_MINOR) + "." +
+              std::to_string(HIGHS_VERSION_PATCH),
+          Highs_version()};
+}
+
+}  // namespace inferno::optimizer

@@ -15,11 +15,35 @@ from . import webhook as webhook_cli
 from . import tune as tune_cli
 
 
+def version_text() -> str:
+    """``inferno 0.1.0 (HiGHS 1.15.1)``: the package and the HiGHS library its exact solver runs
+    on (and the headers' version too, should the two differ)."""
+    from ..optimizer import highs_versions
+    highs = highs_versions()
+    linked = f"HiGHS {highs['linked']}"
+    if highs["compiled"] != highs["linked"]:
+        linked += f", compiled against {highs['compiled']}"
+    return f"inferno {__version__} ({linked})"
+
+
+class _VersionAction(argparse.Action):
+    """``--version``, with the text built only when asked for."""
+
+    def __init__(self, option_strings: Sequence[str], dest: str = argparse.SUPPRESS, **kwargs: object) -> None:
+        super().__init__(option_strings, dest=dest, nargs=0, default=argparse.SUPPRESS,
+                         help="print the version of inferno and of the HiGHS library it uses, then exit")
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace,
+                 values: object, option_string: str | None = None) -> None:
+        print(version_text())
+        parser.exit()
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="inferno",
         description="Performance models and optimisation for LLM inference fleets.")
-    parser.add_argument("--version", action="version", version=f"inferno {__version__}")
+    parser.add_argument("--version", action=_VersionAction)
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     commands.required = True
     queue_cli.add_parser(commands)

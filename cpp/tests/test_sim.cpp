@@ -196,7 +196,7 @@ TEST_CASE("conservation and limits in the iteration mode", "[sim]") {
   CHECK(m.utilisation > 0.95);
 }
 
-TEST_CASE("same seed, same result; another seed, another sample", "[sim]") {
+TEST_CASE("same seed, same result, another seed, another sample", "[sim]") {
   const ServerSpec s = server(8, 0.03, 0.0003, 512, 256, 32, 64);
   WorkloadSpec w = poisson(5, 512, 256);
   w.out_tokens.kind = TokenDist::Kind::geometric;

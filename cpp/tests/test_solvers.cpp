@@ -111,7 +111,7 @@ TEST_CASE("greedy: saturation policies on the scarce variant (cap Y = 3)", "[gre
   }
 }
 
-TEST_CASE("MILP: SINGLE equals enumeration on the example; LEX when not all fit", "[milp]") {
+TEST_CASE("MILP: SINGLE equals enumeration on the example, LEX when not all fit", "[milp]") {
   const auto cands = example_candidates();
   const Solution m = optimize(example(4, R"({"optimizer": {"solver": "milp"}})"), cands);
   CHECK(m.solver.algorithm == "milp-single");

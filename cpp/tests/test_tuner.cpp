@@ -172,7 +172,7 @@ TEST_CASE("T1: h honours the observation's Qmax", "[tuner][model]") {
   CHECK(model.evaluate(x, {0, 2048, 1024, 64, 0}, out) == ModelError::invalid_operating_point);
 }
 
-TEST_CASE("T3: the NIS gate rejects a wild observation and restores the state; warm-up skips it", "[tuner][filter]") {
+TEST_CASE("T3: the NIS gate rejects a wild observation and restores the state, warm-up skips it", "[tuner][filter]") {
   FilterConfig c = FilterConfig::profile("reference");
   c.init_state = v({5.0, 0.05, 5e-5});
   c.percent_change = v({0.15, 0.15, 0.15});

@@ -308,7 +308,7 @@ void bind_queue(py::module_& root) {
     for (const auto& p : info.params)
       params.append(py::dict(py::arg("name") = p.name, py::arg("unit") = p.unit,
                              py::arg("description") = p.description, py::arg("lower") = p.lower,
-                             py::arg("lower_strict") = p.lower_strict));
+                             py::arg("lower_strict") = p.lower_strict, py::arg("upper") = p.upper));
     models.append(py::dict(py::arg("name") = info.name, py::arg("description") = info.description,
                            py::arg("params") = params,
                            py::arg("uses_request_shape") = info.uses_request_shape));

@@ -16,6 +16,7 @@
 #include "inferno/sizing/pack.hpp"
 #include "inferno/sizing/recommend.hpp"
 #include "inferno/sizing/roofline.hpp"
+#include "inferno/io/json.hpp"
 
 namespace py = pybind11;
 using namespace inferno::sizing;
@@ -26,9 +27,9 @@ namespace {
 
 json parse(const std::string& text, const std::string& what) {
   try {
-    return text.empty() ? json::object() : json::parse(text);
-  } catch (const json::exception& e) {
-    throw InvalidArgument(what + ": malformed JSON: " + e.what());
+    return text.empty() ? json::object() : inferno::io::parse_json(text);
+  } catch (const InvalidArgument& e) {
+    throw InvalidArgument(what + ": " + e.what());
   }
 }
 

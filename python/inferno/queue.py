@@ -272,6 +272,25 @@ def _as_float(name: str, value: Any) -> float:
     return float(value)
 
 
+def _as_float_array(name: str, values: Any) -> np.ndarray:
+    """A 1-D or N-D float array of `values`, rejecting booleans and non-numbers as the scalar
+    path does (numpy would read True as 1.0 and "3" as 3.0)."""
+    if isinstance(values, (list, tuple)) and any(isinstance(v, (bool, np.bool_)) for v in values):
+        raise ValueError(f"{name} must be numbers, got a boolean in {_excerpt(values)}")
+    raw = np.asarray(values)
+    if raw.dtype.kind in "iuf":
+        return raw.astype(float, copy=False)
+    if raw.dtype.kind == "O":
+        return np.array([_as_float(name, v) for v in raw.ravel()], dtype=float).reshape(raw.shape)
+    raise ValueError(f"{name} must be numbers, got {raw.dtype.name} values {_excerpt(values)}")
+
+
+def _excerpt(value: Any, limit: int = 60) -> str:
+    """A short, printable excerpt of a value for an error message."""
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit - 3] + "..."
+
+
 def _gather_targets(keywords: Mapping[str, Any], targets: Mapping[str, Any] | None,
                     percentile_targets: Mapping[str, Any]) -> tuple[list[tuple[str, float, float]], float]:
     """Target keywords -> ((metric, percentile, target) triples, tps demand).
@@ -446,13 +465,13 @@ class QueueModel:
         percent, e.g. ``[50, 95, 99]``) adds ``ttft_pXX_ms``, ``itl_pXX_ms`` and
         ``wait_pXX_ms``.
         """
-        pcts = [_as_float("percentiles", p) for p in (percentiles or [])]
+        pcts = [_as_float("percentiles", p) for p in (() if percentiles is None else percentiles)]
         if type(rate_rps) is float:  # the common scalar case, without numpy's shape inspection
             return _analysis(self._core.analyze(rate_rps, pcts), self._approximation)
         if np.ndim(rate_rps) == 0:
             rate = _as_float("rate_rps", rate_rps)  # type: ignore[arg-type]
             return _analysis(self._core.analyze(rate, pcts), self._approximation)
-        rates = np.asarray(rate_rps, dtype=float)
+        rates = _as_float_array("rate_rps", rate_rps)
         if rates.ndim != 1:
             raise ValueError(f"rate_rps must be a scalar or a 1-D array, got shape {rates.shape}")
         frame = pd.DataFrame(self._core.analyze_many(rates, pcts))
@@ -463,7 +482,7 @@ class QueueModel:
     def wait_survival(self, rate_rps: float, t_ms: float | Iterable[float]) -> np.ndarray | float:
         """P(wait > t) of an accepted request at the given rate (exact within the model)."""
         scalar = np.ndim(t_ms) == 0
-        out = self._core.wait_survival(_as_float("rate_rps", rate_rps), np.atleast_1d(np.asarray(t_ms, dtype=float)))
+        out = self._core.wait_survival(_as_float("rate_rps", rate_rps), np.atleast_1d(_as_float_array("t_ms", t_ms)))
         return float(out[0]) if scalar else out
 
     def itl_distribution(self, rate_rps: float) -> pd.DataFrame:
@@ -498,7 +517,7 @@ class QueueModel:
     def _metrics_at(self, result: Mapping[str, Any], cons: list[tuple[str, float, float]],
                     percentiles: Iterable[float] | None) -> Analysis | None:
         """Metrics at the sized rate with the wanted percentiles (None: use the core's)."""
-        wanted = [_as_float("percentiles", p) for p in (percentiles or [])]
+        wanted = [_as_float("percentiles", p) for p in (() if percentiles is None else percentiles)]
         wanted += [pct for _, pct, _ in cons if pct > 0 and pct not in wanted]
         if not wanted or result["status"] == "infeasible":
             return None

@@ -31,4 +31,8 @@ void require(bool ok, std::string_view field, std::string_view requirement, doub
 /// Throws InvalidArgument unless value is finite and >= lower (or > lower when strict).
 double require_finite_at_least(const std::string& field, double value, double lower, bool strict);
 
+/// Throws InvalidArgument unless value is finite, >= lower (> lower when lower_strict) and <= upper:
+/// "<field> must be a finite number in [lower, upper], got <value>".
+double require_finite_in(std::string_view field, double value, double lower, bool lower_strict, double upper);
+
 }  // namespace inferno

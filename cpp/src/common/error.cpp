@@ -28,4 +28,14 @@ double require_finite_at_least(const std::string& field, double value, double lo
   return value;
 }
 
+double require_finite_in(std::string_view field, double value, double lower, bool lower_strict, double upper) {
+  const bool ok = std::isfinite(value) && (lower_strict ? value > lower : value >= lower) && value <= upper;
+  if (!ok)
+    require(false, field,
+            std::string("a finite number in ") + (lower_strict ? "(" : "[") + format_value(lower) + ", " +
+                format_value(upper) + "]",
+            value);
+  return value;
+}
+
 }  // namespace inferno

@@ -6,6 +6,7 @@
 
 #include "inferno/error.hpp"
 #include "inferno/io/json.hpp"
+#include "inferno/queue/limits.hpp"
 #include "line_batch.hpp"
 
 namespace inferno::io {
@@ -121,7 +122,7 @@ QueueRequest parse_problem_data(const json& o) {
 
   // Absent numbers are 0, as in the reference's Go decoder; validation then names what is wrong.
   r.rate_rps = number_or(o, "rps", "RPS", 0);
-  require(std::isfinite(r.rate_rps) && r.rate_rps >= 0, "RPS", "a finite number >= 0", r.rate_rps);
+  require_finite_in("RPS", r.rate_rps, 0.0, false, kMaxRateRps);
   const std::int64_t max_batch = get_integer(o, "maxbatchsize", "maxBatchSize").value_or(0);
   require(max_batch >= 1 && max_batch <= kMaxBatchLimit, "maxBatchSize",
           "an integer in [1, " + std::to_string(kMaxBatchLimit) + "]", static_cast<double>(max_batch));
@@ -136,10 +137,8 @@ QueueRequest parse_problem_data(const json& o) {
   c.shape.in_tokens = number_or(o, "avginputtokens", "avgInputTokens", 0);
   c.shape.out_tokens = number_or(o, "avgoutputtokens", "avgOutputTokens", 0);
   if (info.uses_request_shape) {
-    require(std::isfinite(c.shape.in_tokens) && c.shape.in_tokens >= 0, "avgInputTokens",
-            "a finite number >= 0", c.shape.in_tokens);
-    require(std::isfinite(c.shape.out_tokens) && c.shape.out_tokens >= 1, "avgOutputTokens",
-            "a finite number >= 1", c.shape.out_tokens);
+    require_finite_in("avgInputTokens", c.shape.in_tokens, 0.0, false, queue::kMaxTokens);
+    require_finite_in("avgOutputTokens", c.shape.out_tokens, 1.0, false, queue::kMaxTokens);
   }
 
   for (const ParamSpec& spec : info.params) {
@@ -155,14 +154,14 @@ QueueRequest parse_problem_data(const json& o) {
       scope = &*it;
     }
     const double value = number_or(*scope, src.key, src.name, 0);
-    require_finite_at_least(src.name, value, spec.lower, spec.lower_strict);
+    require_finite_in(src.name, value, spec.lower, spec.lower_strict, spec.upper);
     c.params[spec.name] = value;
   }
 
   c.options.arrival_cov = number_or(o, "arrivalcov", "arrivalCOV", 1.0);
   c.options.service_cov = number_or(o, "servicecov", "serviceCOV", 1.0);
-  require_finite_at_least("arrivalCOV", c.options.arrival_cov, 0, false);
-  require_finite_at_least("serviceCOV", c.options.service_cov, 0, false);
+  require_finite_in("arrivalCOV", c.options.arrival_cov, 0, false, queue::kMaxCov);
+  require_finite_in("serviceCOV", c.options.service_cov, 0, false, queue::kMaxCov);
   const std::string weighting = get_string(o, "itlweighting", "itlWeighting").value_or("token");
   if (weighting == "token") c.options.itl_weighting = ItlWeighting::token;
   else if (weighting == "time") c.options.itl_weighting = ItlWeighting::time;
@@ -190,7 +189,8 @@ QueueRequest parse_problem_data(const json& o) {
     add_target(t, metric, pct, get_number(o, key, name).value_or(0), name);
   }
   t.tps = number_or(o, "targettps", "targetTPS", 0);
-  require(std::isfinite(t.tps) && t.tps >= 0, "targetTPS", "a finite number >= 0 (0 = none)", t.tps);
+  require(std::isfinite(t.tps) && t.tps >= 0 && t.tps <= kMaxTargetTps, "targetTPS",
+          "a finite number in [0, 1e12] (0 = none)", t.tps);
 
   if (const auto it = o.find("percentiles"); it != o.end() && !it->is_null()) {
     if (!it->is_array()) throw InvalidArgument("percentiles must be an array of numbers in (0, 100)");
@@ -314,6 +314,7 @@ ordered_json target(const QueueRequest& req, const QueueAnalyzer& a) {
   for (const auto& pc : r.per_constraint)
     if (pc.constraint.percentile > 0) put(o, "RPSTarget" + constraint_name(pc.constraint), pc.rate_rps);
   o["tpsMet"] = r.tps_met;
+  // An integer in [0, 2^53], checked by size().
   o["replicasForTPS"] = static_cast<long long>(r.replicas_for_tps);
   put_approximation(o, a);
   return o;
@@ -394,7 +395,7 @@ std::vector<std::string> run_queue_requests(QueueOperation op, const std::vector
                                             unsigned threads, std::size_t* failures) {
   return detail::answer_lines(lines, threads, failures, [&](const std::string& line) {
     const auto r = run_queue_request(op, line);
-    return std::make_pair(r.body.dump(), r.ok);
+    return std::make_pair(dump_response(r.body), r.ok);
   });
 }
 

@@ -161,7 +161,7 @@ std::vector<std::string> run_simulation_requests(const std::vector<std::string>&
                                                  std::size_t* failures) {
   return detail::answer_lines(lines, threads, failures, [&](const std::string& line) {
     const auto r = run_simulation_request(line);
-    return std::make_pair(r.body.dump(), r.ok);
+    return std::make_pair(dump_response(r.body), r.ok);
   });
 }
 

@@ -15,13 +15,7 @@ using namespace inferno::sizing;
 namespace {
 
 // Sizing documents are case-sensitive (their maps are keyed by model and GPU names).
-json parse_strict(std::string_view text) {
-  try {
-    return json::parse(text);
-  } catch (const json::exception& e) {
-    throw InvalidArgument(std::string("malformed JSON: ") + e.what());
-  }
-}
+json parse_strict(std::string_view text) { return io::parse_json(text); }
 
 const json* child(const json& obj, const std::string& key) {
   if (!obj.is_object()) return nullptr;
@@ -30,7 +24,7 @@ const json* child(const json& obj, const std::string& key) {
 }
 
 void require_object(const json& v, const std::string& where) {
-  if (!v.is_object()) throw InvalidArgument(where + " must be a JSON object, got " + v.dump());
+  if (!v.is_object()) throw InvalidArgument(where + " must be a JSON object, got " + io::excerpt(v));
 }
 
 int get_int(const json& obj, const std::string& key, const std::string& name, int fallback) {
@@ -108,7 +102,7 @@ MigGeometry family_from(const json& obj, const std::string& name, const std::str
     if (const json* s = child(p, "starts")) {
       if (!s->is_array()) throw InvalidArgument(pw + ".starts must be an array of integers");
       for (const auto& v : *s) {
-        if (!v.is_number_integer()) throw InvalidArgument(pw + ".starts must be an array of integers, got " + v.dump());
+        if (!v.is_number_integer()) throw InvalidArgument(pw + ".starts must be an array of integers, got " + io::excerpt(v));
         m.starts.push_back(v.get<int>());
       }
     }
@@ -353,7 +347,7 @@ RecommendRequest recommend_request_from_json(std::string_view text, ModelRegistr
     if (const json* types = child(*menu, "gpuTypes")) {
       if (!types->is_array()) throw InvalidArgument("menu.gpuTypes must be an array of GPU type names");
       for (const auto& t : *types) {
-        if (!t.is_string()) throw InvalidArgument("menu.gpuTypes must be an array of GPU type names, got " + t.dump());
+        if (!t.is_string()) throw InvalidArgument("menu.gpuTypes must be an array of GPU type names, got " + io::excerpt(t));
         o.menu.gpu_types.push_back(t.get<std::string>());
       }
     }

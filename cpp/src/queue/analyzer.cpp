@@ -5,13 +5,14 @@
 #include <numeric>
 
 #include "inferno/error.hpp"
+#include "inferno/queue/limits.hpp"
 #include "inferno/queue/percentiles.hpp"
 
 namespace inferno::queue {
 
 void validate_analyzer_options(const AnalyzerOptions& options) {
-  require_finite_at_least("arrival_cov", options.arrival_cov, 0.0, false);
-  require_finite_at_least("service_cov", options.service_cov, 0.0, false);
+  require_finite_in("arrival_cov", options.arrival_cov, 0.0, false, kMaxCov);
+  require_finite_in("service_cov", options.service_cov, 0.0, false, kMaxCov);
 }
 
 QueueAnalyzer::QueueAnalyzer(const QueueConfig& config)
@@ -93,8 +94,8 @@ const QueueAnalyzer::ItlTable& QueueAnalyzer::itl_table() const {
 }
 
 void QueueAnalyzer::evaluate(double rate_rps, Evaluation& ev) const {
-  if (!(std::isfinite(rate_rps) && rate_rps > 0))
-    throw InvalidArgument("rate_rps must be a finite number > 0, got " + format_number(rate_rps));
+  if (!(std::isfinite(rate_rps) && rate_rps > 0 && rate_rps <= kMaxRateRps))
+    require_finite_in("rate_rps", rate_rps, 0.0, true, kMaxRateRps);
   ChainSolution& c = ev.chain;
   solve_chain(rate_rps / 1000.0, table_->rates, max_batch_, max_queue_, ev.head, c);
   const MeanSplit split = model_->mean_split(c.service_ms, c.num_in_service, max_batch_);
@@ -199,6 +200,8 @@ ItlDistribution QueueAnalyzer::itl_distribution(const Evaluation& ev) const {
 
 PercentileValues QueueAnalyzer::percentiles(const Evaluation& ev,
                                             const std::vector<double>& percents) const {
+  require(percents.size() <= static_cast<std::size_t>(kMaxPercentiles), "percentiles",
+          "at most " + std::to_string(kMaxPercentiles) + " values", static_cast<double>(percents.size()));
   PercentileValues out;
   out.percentiles = percents;
   for (double pct : percents) {

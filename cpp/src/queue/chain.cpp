@@ -129,6 +129,14 @@ void solve_chain(double lambda, const CompletionRates& rates, int n_batch, std::
         if (h2 < kTiny) h2 = from_log(k + 2);
         if (h3 < kTiny) h3 = from_log(k + 3);
       }
+      // Every weight is <= 1 (the maximum is 1); more means a product of huge ratios overflowed
+      // (λ/μ beyond ~1e77, e.g. a rate of 1e100 req/s), and inf·0 would give NaN: take the logs.
+      if (!(h0 <= 2.0 && h1 <= 2.0 && h2 <= 2.0 && h3 <= 2.0)) {  // each, so that a NaN is seen
+        h0 = from_log(k);
+        h1 = from_log(k + 1);
+        h2 = from_log(k + 2);
+        h3 = from_log(k + 3);
+      }
       w[k] = h0;
       w[k + 1] = h1;
       w[k + 2] = h2;
@@ -140,7 +148,7 @@ void solve_chain(double lambda, const CompletionRates& rates, int n_batch, std::
     }
     for (; k <= last; ++k) {
       h *= lambda * inv_mu[k - 1];
-      if (h < kTiny) h = from_log(k);
+      if (h < kTiny || !(h <= 2.0)) h = from_log(k);
       w[k] = h;
       sum_busy += h;
       sum_k += k * h;

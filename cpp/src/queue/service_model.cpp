@@ -3,6 +3,7 @@
 #include <cmath>
 
 #include "inferno/error.hpp"
+#include "inferno/queue/limits.hpp"
 
 namespace inferno::queue {
 
@@ -43,8 +44,8 @@ const ServiceModelInfo& find_service_model(const std::string& name) {
 }
 
 void validate_request_shape(const RequestShape& shape) {
-  require_finite_at_least("in_tokens", shape.in_tokens, 0.0, false);
-  require_finite_at_least("out_tokens", shape.out_tokens, 1.0, false);
+  require_finite_in("in_tokens", shape.in_tokens, 0.0, false, kMaxTokens);
+  require_finite_in("out_tokens", shape.out_tokens, 1.0, false, kMaxTokens);
   require(shape.max_num_tokens >= 1, "max_num_tokens", "an integer >= 1", shape.max_num_tokens);
 }
 
@@ -67,7 +68,7 @@ std::shared_ptr<const ServiceModel> make_service_model(const std::string& name,
       throw InvalidArgument("missing parameter '" + spec.name + "' (" + spec.description + ", " +
                             spec.unit + ") for service model '" + name + "'; required: " +
                             param_names(info));
-    require_finite_at_least(spec.name, it->second, spec.lower, spec.lower_strict);
+    require_finite_in(spec.name, it->second, spec.lower, spec.lower_strict, spec.upper);
   }
   if (info.uses_request_shape) validate_request_shape(shape);
   return info.make(params, shape, max_batch);

@@ -5,6 +5,7 @@
 #include <tuple>
 
 #include "inferno/error.hpp"
+#include "inferno/queue/limits.hpp"
 #include "inferno/queue/analyzer.hpp"
 #include "bracket.hpp"
 
@@ -51,8 +52,8 @@ void validate_targets(const Targets& targets, const SizeOptions& options) {
               c.percentile);
     }
   }
-  require(std::isfinite(targets.tps) && targets.tps >= 0, "target TPS", "a finite number >= 0",
-          targets.tps);
+  require(std::isfinite(targets.tps) && targets.tps >= 0 && targets.tps <= kMaxTargetTps, "target TPS",
+          "a finite number in [0, 1e12]", targets.tps);
   require(options.grid_points >= 1, "grid_points", "an integer >= 1", options.grid_points);
   require(std::isfinite(options.tps_safety_fraction) && options.tps_safety_fraction >= 0 &&
               options.tps_safety_fraction < 1,
@@ -252,6 +253,11 @@ SizeResult QueueAnalyzer::max_rate(const Targets& targets, const SizeOptions& op
     const double tokens = joint.status == SizeStatus::infeasible ? 0.0 : result.metrics.tokens_per_sec;
     result.tps_met = tokens >= targets.tps;
     result.replicas_for_tps = tokens > 0 ? std::ceil(targets.tps / tokens) : 0.0;
+    // Callers turn the count into an integer: past 2^53 it is neither exact nor meaningful.
+    if (!(result.replicas_for_tps <= 9007199254740992.0))
+      throw InvalidArgument("target TPS " + format_number(targets.tps) + " would need " +
+                            format_number(result.replicas_for_tps) +
+                            " replicas (more than 2^53) at this server's rate; lower the target");
   }
   result.evaluations = static_cast<int>(probes.size());
   return result;

@@ -198,42 +198,53 @@ def _load_problem(path: str) -> dict[str, Any]:
     return problem
 
 
-def _override_lines(lines: Iterable[str], overrides: dict[str, Any]) -> Iterator[str]:
+def _override_lines(lines: Iterable[str | bytes], overrides: dict[str, Any]) -> Iterator[str | bytes]:
     for line in lines:
         if not overrides or not line.strip():
             yield line
             continue
         try:
             obj = json.loads(line)
-        except json.JSONDecodeError:
-            yield line  # the core reports it as a binding error on its own output line
+        except ValueError:  # malformed JSON or invalid UTF-8
+            yield line  # the core reports it as an error on the line's own output line
             continue
         yield json.dumps(_merge(obj, overrides)) if isinstance(obj, dict) else line
 
 
-def _input_lines(args: argparse.Namespace, stdin: TextIO) -> Iterator[str]:
+def _binary(stream: TextIO) -> Any:
+    """Lines are read as bytes and handed to the core as they are: a line that is not valid UTF-8
+    then gets its own error, instead of a decoding error ending the whole batch. (A text stream
+    without a byte buffer, as in tests, is read as it is.)"""
+    return getattr(stream, "buffer", stream)
+
+
+def _input_lines(args: argparse.Namespace, stdin: TextIO) -> Iterator[str | bytes]:
     overrides = _flag_overrides(args)
     rates = getattr(args, "rate", None)
     if args.input and (args.problem or rates):
         raise ValueError("--input reads ProblemData lines; it cannot be combined with --problem or --rate")
     if args.input:  # lines, each overridden by the flags
         if args.input == "-":
-            yield from _override_lines(stdin, overrides)
+            yield from _override_lines(_binary(stdin), overrides)
         else:
-            with open(args.input, encoding="utf-8") as f:
+            with open(args.input, "rb") as f:
                 yield from _override_lines(f, overrides)
     elif args.problem or rates or overrides:  # one problem (one per rate) from --problem and flags
         problem = _merge(_load_problem(args.problem) if args.problem else {}, overrides)
         for rate in rates or [None]:
             yield json.dumps(problem if rate is None else _merge(problem, {"RPS": rate}))
     else:
-        yield from stdin
+        yield from _binary(stdin)
 
 
 def _chunks(lines: Iterable[str], size: int) -> Iterator[list[str]]:
     it = iter(lines)
     while chunk := list(itertools.islice(it, size)):
         yield chunk
+
+
+def _strip_newline(line: str | bytes) -> str | bytes:
+    return line.rstrip(b"\n") if isinstance(line, bytes) else line.rstrip("\n")
 
 
 def _run_operation(args: argparse.Namespace, stdin: TextIO | None = None,
@@ -253,7 +264,7 @@ def _run_operation(args: argparse.Namespace, stdin: TextIO | None = None,
     rows: list[dict[str, Any]] = []
     line_no = 0
     for lines in _chunks(_override_lines(_input_lines(args, stdin), line_overrides or {}), chunk):
-        outputs, failed = run_batch([l.rstrip("\n") for l in lines], args.threads)
+        outputs, failed = run_batch([_strip_newline(l) for l in lines], args.threads)
         failures += failed
         for line, out in zip(lines, outputs):
             line_no += 1

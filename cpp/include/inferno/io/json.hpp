@@ -10,10 +10,25 @@
 
 namespace inferno::io {
 
+/// Deepest nesting of objects and arrays any input may have (docs/cli.md, "Limits"): deeper
+/// documents are rejected while parsing, so nothing downstream recurses over user data deeply.
+constexpr int kMaxJsonDepth = 64;
+
 /// Parses JSON text, folding every object key to ASCII lower case; when two keys are equal up to
 /// case the last occurrence wins (as in the reference decoder). Throws InvalidArgument
-/// ("malformed JSON: ...") on bad syntax.
+/// ("malformed JSON: ...") on bad syntax, invalid UTF-8 or nesting deeper than kMaxJsonDepth.
 nlohmann::json parse_json_folded(std::string_view text);
+/// The same checks, keys kept as written.
+nlohmann::json parse_json(std::string_view text);
+
+/// A short, printable excerpt of a value for an error message: scalars as JSON (strings cut to
+/// 40 characters), objects and arrays by their size only. Never throws and never recurses.
+std::string excerpt(const nlohmann::json& value);
+
+/// JSON text of a response: invalid UTF-8 (which can only come from quoted input) is replaced by
+/// U+FFFD instead of throwing.
+std::string dump_response(const nlohmann::json& value);
+std::string dump_response(const nlohmann::ordered_json& value);
 
 /// Field accessors on a folded object. `key` is lower case; `name` is how errors spell the field.
 /// `null` counts as absent. Wrong types throw InvalidArgument naming the field.

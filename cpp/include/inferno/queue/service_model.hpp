@@ -58,8 +58,9 @@ struct ParamSpec {
   std::string name;         // as used by the C++ and Python APIs, e.g. "alpha"
   std::string unit;         // e.g. "ms", "ms/token"
   std::string description;
-  double lower = 0;          // admissible values: finite, >= lower (> lower when lower_strict)
-  bool lower_strict = false;
+  double lower = 0;          // admissible values: finite, >= lower (> lower when lower_strict),
+  bool lower_strict = false;  // and <= upper
+  double upper = 1e6;        // kMaxModelParam (queue/limits.hpp)
 };
 
 using ModelParams = std::map<std::string, double>;

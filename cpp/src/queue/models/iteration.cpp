@@ -96,7 +96,9 @@ double IterationModel::itl_at(double x, double chunks) const {
 
 std::int64_t IterationModel::chunks_for_occupancy(double x, int batch_cap) const {
   const double rounded = std::floor(x + 0.5);
-  const int b = static_cast<int>(std::clamp(rounded, 1.0, static_cast<double>(batch_cap)));
+  // Checked before the cast: a NaN occupancy must not become an index.
+  if (!(rounded >= 1.0)) return chunks_[0];
+  const int b = static_cast<int>(std::min(rounded, static_cast<double>(batch_cap)));
   return chunks_[b - 1];
 }
 

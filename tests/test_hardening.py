@@ -1,0 +1,145 @@
+"""Hostile input through the CLI and the Python API: each test is a reproducer of a crash, a
+traceback, a NaN or a lost batch that once happened, and asserts the clear error that replaced it
+while every valid line around the bad one is still answered, in order."""
+
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import inferno
+from cli_helpers import cli_command
+
+REPO = Path(__file__).resolve().parents[1]
+PROBLEM = json.loads((REPO / "samples/queue/problem-data.json").read_text())
+GOOD = json.dumps(PROBLEM).encode()
+
+
+def run_lines(*args: str, lines: list[bytes]) -> tuple[int, list[dict]]:
+    proc = subprocess.run([*cli_command(), *args], input=b"\n".join(lines) + b"\n", capture_output=True,
+                          timeout=120)
+    assert proc.returncode in (0, 1), proc.stderr.decode(errors="replace")
+    return proc.returncode, [json.loads(line) for line in proc.stdout.decode().splitlines()]
+
+
+def assert_answered_around(outputs: list[dict], bad: int, total: int, *fragments: str) -> None:
+    assert len(outputs) == total
+    for i, out in enumerate(outputs):
+        if i == bad:
+            assert out["status"] in ("invalid", "error") and set(out) == {"error", "message", "status"}
+            for fragment in fragments:
+                assert fragment in out["error"], (fragment, out["error"])
+            assert out["error"].isascii() and out["error"].isprintable()
+        else:
+            assert "error" not in out and out["offeredRPS"] == PROBLEM["RPS"], out
+
+
+@pytest.mark.parametrize("command", [("queue", "solve"), ("simulate",)])
+def test_a_non_ascii_byte_in_a_malformed_line_is_that_lines_error(command):
+    code, outputs = run_lines(*command, lines=[GOOD, '{"RPS": é}'.encode(), GOOD])
+    assert code == 1
+    assert_answered_around(outputs, 1, 3, "malformed JSON", "invalid literal")
+
+
+def test_invalid_utf8_on_stdin_and_in_an_input_file_is_that_lines_error(tmp_path):
+    bad = b'{"RPS": 3, "x": "\xff"}'
+    code, outputs = run_lines("queue", "solve", lines=[GOOD, bad, GOOD])
+    assert code == 1
+    assert_answered_around(outputs, 1, 3, "ill-formed UTF-8", "\\xff")
+    path = tmp_path / "lines.jsonl"
+    path.write_bytes(GOOD + b"\n" + bad + b"\n" + GOOD + b"\n")
+    proc = subprocess.run([*cli_command(), "queue", "solve", "--input", str(path), "--format", "table"],
+                          capture_output=True, timeout=120)
+    assert proc.returncode == 1
+    assert b"inferno: line 2: binding error: malformed JSON" in proc.stderr
+    table = proc.stdout.decode().splitlines()
+    assert [row.split()[0] for row in table[1:]] == ["1", "2", "3"]
+
+
+def test_nesting_100000_deep_is_rejected_while_parsing():
+    deep = b'{"RPS": ' + b"[" * 100_000 + b"]" * 100_000 + b"}"
+    code, outputs = run_lines("queue", "solve", lines=[GOOD, deep, GOOD])
+    assert code == 1
+    assert_answered_around(outputs, 1, 3, "nesting deeper than 64 levels")
+
+
+def test_a_rate_of_1e300_is_an_error_for_its_line_not_a_crash():
+    huge = json.dumps({**PROBLEM, "RPS": 1e300}).encode()
+    lines = [GOOD] * 150 + [huge] + [GOOD] * 150
+    code, outputs = run_lines("queue", "solve", lines=lines)
+    assert code == 1
+    assert_answered_around(outputs, 150, 301, "RPS must be a finite number in [0, 1e+09], got 1e+300")
+
+
+def test_a_throughput_target_beyond_its_range_is_named():
+    line = json.dumps({**PROBLEM, "targetTPS": 1e100}).encode()
+    code, outputs = run_lines("queue", "target", lines=[line])
+    assert code == 1
+    assert outputs[0]["error"] == "targetTPS must be a finite number in [0, 1e12] (0 = none), got 1e+100"
+
+
+def model(**overrides) -> inferno.QueueModel:
+    kwargs = dict(alpha=12, beta=0.05, gamma=0.0005, in_tokens=128, out_tokens=512, max_batch=48, max_queue=128)
+    kwargs.update(overrides)
+    return inferno.QueueModel(**kwargs)
+
+
+@pytest.mark.parametrize(("overrides", "message"), [
+    (dict(alpha=1e200), "alpha must be a finite number in [0, 1e+06], got 1e+200"),
+    (dict(gamma=1e100), "gamma must be a finite number in [0, 1e+06], got 1e+100"),
+    (dict(arrival_cov=1e200), "arrival_cov must be a finite number in [0, 100], got 1e+200"),
+    (dict(out_tokens=1e9), "out_tokens must be a finite number in [1, 1e+08], got 1e+09"),
+])
+def test_model_inputs_beyond_their_ranges_are_named_with_the_range(overrides, message):
+    with pytest.raises(ValueError) as err:
+        model(**overrides)
+    assert str(err.value) == message
+
+
+def test_the_api_rejects_what_it_cannot_compute():
+    m = model()
+    with pytest.raises(ValueError, match=r"rate_rps must be a finite number in \(0, 1e\+09\], got 1e\+300"):
+        m.analyze(1e300)
+    with pytest.raises(ValueError, match="rate_rps must be numbers, got a boolean"):
+        m.analyze([True])
+    with pytest.raises(ValueError, match="rate_rps must be a number"):
+        m.analyze(True)
+    with pytest.raises(ValueError, match="rate_rps must be numbers, got str"):
+        m.analyze(["3"])
+    with pytest.raises(ValueError, match="percentiles must be at most 1000 values, got 1001"):
+        m.analyze(1.0, percentiles=np.linspace(1, 99, 1001))
+    assert len(m.analyze([1.0, 2.0])) == 2
+
+
+# Corners and insides of every documented range: the result is finite, or the input is rejected
+# with its name (never a crash, a NaN or an infinity).
+finite_at = lambda lo, hi: st.one_of(st.sampled_from([lo, hi]), st.floats(lo, hi))  # noqa: E731
+
+
+@settings(max_examples=150, deadline=None)
+@given(rate=finite_at(1e-12, 1e9), alpha=finite_at(0, 1e6), beta=finite_at(0, 1e6), gamma=finite_at(0, 1e6),
+       in_tokens=finite_at(0, 1e8), out_tokens=finite_at(1, 1e8), cov=finite_at(0, 100),
+       max_batch=st.sampled_from([1, 2, 7, 64]), max_queue=st.sampled_from([0, 1, 100, 10**9]))
+def test_every_input_inside_the_ranges_gives_finite_metrics(rate, alpha, beta, gamma, in_tokens, out_tokens, cov,
+                                                            max_batch, max_queue):
+    try:
+        m = model(alpha=alpha, beta=beta, gamma=gamma, in_tokens=in_tokens, out_tokens=out_tokens,
+                  max_batch=max_batch, max_queue=max_queue, arrival_cov=cov)
+        a = m.analyze(rate, percentiles=[50, 99])
+    except ValueError as exc:  # only a model whose iterations take (next to) no time at all
+        message = str(exc)
+        assert (message == "alpha, beta and gamma must not all be 0 (the service time would be 0)"
+                or (message.startswith("service time tau(1) = ") and message.endswith(" ms is too small to model; "
+                                                                                      "check the parameters"))), message
+        assert alpha + beta + gamma < 1e-6
+        return
+    for key, value in a.to_dict().items():
+        if isinstance(value, float):
+            assert math.isfinite(value), (key, value)

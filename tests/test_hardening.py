@@ -143,3 +143,58 @@ def test_every_input_inside_the_ranges_gives_finite_metrics(rate, alpha, beta, g
     for key, value in a.to_dict().items():
         if isinstance(value, float):
             assert math.isfinite(value), (key, value)
+
+
+# ----------------------------------------------------------------------------- documents and CLI
+def run(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([*cli_command(), *args], capture_output=True, text=True, timeout=120)
+
+
+def test_a_fleet_directory_without_its_servers_is_an_error_not_an_empty_fleet(tmp_path):
+    for name in ("accelerator-data.json", "capacity-data.json", "model-data.json", "serviceclass-data.json"):
+        (tmp_path / name).write_text((REPO / "samples/small" / name).read_text())
+    proc = run("optimize", str(tmp_path))
+    assert proc.returncode == 1 and proc.stdout == ""
+    assert proc.stderr.strip() == f"inferno optimize: error: {tmp_path}: missing server-data.json (the servers to optimise)"
+    # Layered directories supply the documents between them.
+    servers = tmp_path / "servers"
+    servers.mkdir()
+    (servers / "server-data.json").write_text((REPO / "samples/small/server-data.json").read_text())
+    assert inferno.System.from_dir(tmp_path, servers).optimize().total_cost == 30619
+
+
+@pytest.mark.parametrize("count", [-5, -1, 0, 1025])
+def test_an_accelerator_count_out_of_range_is_named_not_replaced_by_one(count):
+    models = json.loads((REPO / "samples/small/model-data.json").read_text())
+    models["models"][0]["accCount"] = count
+    with pytest.raises(ValueError, match=rf"accCount must be an integer in \[1, 1024\], got {count}"):
+        inferno.System.from_documents(models, base=REPO / "samples/small")
+
+
+@pytest.mark.parametrize(("model", "message"), [
+    ("", "model: must not be empty; known: "),
+    (".", "model: '.' is a directory; give a model's config.json or one of: "),
+])
+def test_an_empty_or_directory_model_name_is_explained(model, message):
+    proc = run("size", "derive", "--model", model, "--gpu", "A100-SXM4-80GB")
+    assert proc.returncode == 2
+    assert proc.stderr.startswith("inferno: error: " + message) and "Meta-Llama-3-8B" in proc.stderr
+
+
+@pytest.mark.parametrize("fmt", ["table", "json", "csv"])
+def test_calibrating_on_too_few_points_exits_4_without_a_traceback(tmp_path, fmt):
+    points = json.loads((REPO / "samples/sizing/points.json").read_text())
+    points["points"] = points["points"][:2]
+    path = tmp_path / "points.json"
+    path.write_text(json.dumps(points))
+    proc = run("size", "calibrate", "--model", "Meta-Llama-3-8B", "--points", str(path), "--format", fmt)
+    assert proc.returncode == 4 and proc.stderr == ""
+    if fmt == "table":
+        assert proc.stdout == ("mode family: NOT accepted (tooFewPoints): fewer measured points than parameters "
+                               "to fit (3), nothing fitted\n")
+    elif fmt == "json":
+        doc = json.loads(proc.stdout)
+        assert (doc["accepted"], doc["reason"], doc["kappa"], doc["relRms"], doc["rows"]) == \
+            (False, "tooFewPoints", None, None, [])
+    else:
+        assert proc.stdout.splitlines()[0] == "point,measured,metric,predicted,relError"

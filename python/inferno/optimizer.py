@@ -43,6 +43,7 @@ class System:
         ``optimizer-data.json``, or ``system-data.json``), applied in order."""
         if not paths:
             raise ValueError("from_dir needs at least one directory")
+        _check_documents(paths)
         return cls(_core.optimizer.load_system([os.fspath(p) for p in paths], []))
 
     @classmethod
@@ -168,6 +169,31 @@ class System:
                 f"{len(self._core.capacity)} capacity types, {len(self._core.perf_records)} "
                 f"performance records, {len(self._core.targets)} targets, "
                 f"{len(self._core.servers)} servers, {len(self._core.diagnostics)} diagnostics)")
+
+
+# What a fleet cannot be optimised without; capacity-data.json and optimizer-data.json may be left
+# out (no capacity: nothing is available in limited mode; no options: the defaults).
+_REQUIRED_DOCUMENTS = {"accelerator-data.json": "the accelerator profiles",
+                       "model-data.json": "the models' performance records",
+                       "serviceclass-data.json": "the service classes and their SLOs",
+                       "server-data.json": "the servers to optimise"}
+
+
+def _check_documents(paths: Iterable[str | os.PathLike[str]]) -> None:
+    """Directories read together must supply every required document between them (or a
+    system-data.json): a missing one is an error naming it, not an empty fleet at cost 0."""
+    present: set[str] = set()
+    for path in paths:
+        if not os.path.isdir(path):
+            continue  # the core says "not a directory"
+        names = {name for name in _DOCUMENT_FILES if os.path.isfile(os.path.join(path, name))}
+        if not names and os.path.isfile(os.path.join(path, "system-data.json")):
+            names = set(_REQUIRED_DOCUMENTS)  # the core checks its sections
+        present |= names
+    missing = [f"{name} ({what})" for name, what in _REQUIRED_DOCUMENTS.items() if name not in present]
+    if missing and present:
+        where = ", ".join(os.fspath(p) for p in paths)
+        raise ValueError(f"{where}: missing {'; '.join(missing)}")
 
 
 def _records(value: Any) -> Any:

@@ -177,8 +177,13 @@ def _resolve_model(model: Union[str, ModelArch, Mapping[str, Any], Path],
                    registry: Mapping[str, ModelArch] | None = None) -> ModelArch:
     if isinstance(model, ModelArch):
         return model
+    reg = registry if registry is not None else _builtin_models()
+    if isinstance(model, str) and not model.strip():
+        raise ValueError(f"model: must not be empty; known: {', '.join(sorted(reg))} (or give a config.json path)")
+    if isinstance(model, (str, Path)) and not str(model).lstrip().startswith("{") and Path(model).is_dir():
+        raise ValueError(f"model: {str(model)!r} is a directory; give a model's config.json or one of: "
+                         f"{', '.join(sorted(reg))}")
     if isinstance(model, str) and not model.lstrip().startswith("{") and not Path(model).exists():
-        reg = registry if registry is not None else _builtin_models()
         if model in reg:
             return reg[model]
         matches = [k for k in reg if k.split("/")[-1] == model]
@@ -271,7 +276,8 @@ class Calibration:
 
     @property
     def rows(self) -> pd.DataFrame:
-        return pd.DataFrame(self.to_dict()["rows"])
+        """One row per measured point (empty, with the same columns, when nothing was fitted)."""
+        return pd.DataFrame(self.to_dict()["rows"], columns=["point", "measured", "metric", "predicted", "relError"])
 
     def theta(self, accelerator: str, catalog: Catalog | None = None, *, arch: ModelArch | None = None,
               n: float = 1024, m: float = 128, serving: Mapping[str, Any] | None = None) -> tuple[float, float, float]:

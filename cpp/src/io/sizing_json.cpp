@@ -538,8 +538,11 @@ json calibration_to_json(const Calibration& c) {
   json rows = json::array();
   for (const auto& r : c.rows)
     rows.push_back({{"point", r.point}, {"metric", r.metric}, {"measured", r.measured}, {"predicted", r.predicted}, {"relError", r.rel_error}});
+  // With too few points nothing was fitted: no condition number, no residual (null, not 0).
+  const bool fitted = c.reason != "tooFewPoints";
   json out{{"mode", c.mode == CalibrationMode::theta ? "theta" : "family"}, {"accepted", c.accepted}, {"reason", c.reason},
-           {"kappa", std::isfinite(c.kappa) ? json(c.kappa) : json(nullptr)}, {"relRms", c.rel_rms}, {"gpus", c.gpus}, {"rows", rows}};
+           {"kappa", fitted && std::isfinite(c.kappa) ? json(c.kappa) : json(nullptr)},
+           {"relRms", fitted ? json(c.rel_rms) : json(nullptr)}, {"gpus", c.gpus}, {"rows", rows}};
   if (c.mode == CalibrationMode::theta) {
     out["accelerator"] = c.accelerator;
     out["perfParms"] = {{"alpha", c.theta[0]}, {"beta", c.theta[1]}, {"gamma", c.theta[2]}};

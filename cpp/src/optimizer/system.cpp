@@ -319,8 +319,8 @@ void SystemBuilder::add_document(const std::string& source, std::string_view jso
       const Reader ri = r.item(i, p.model + " on " + p.accelerator);
       if (p.model.empty()) ri.fail("name must not be empty");
       if (p.accelerator.empty()) ri.fail("acc must not be empty");
-      const auto count = ri.integer(o, "accCount", 0);
-      p.acc_count = count <= 0 ? 1 : static_cast<int>(count);
+      // Absent means one accelerator per replica; a count that is present must be one.
+      p.acc_count = static_cast<int>(ri.integer(o, "accCount", 1, 1, 1024));
       p.max_batch_size = static_cast<int>(ri.integer(o, "maxBatchSize", 0, 0));
       p.at_tokens = static_cast<int>(ri.integer(o, "atTokens", 0, 0));
       const json* perf = ri.object(o, "perfParms");

@@ -110,7 +110,12 @@ def run_calibrate(args: argparse.Namespace) -> int:
                            pin_gamma=args.pin_gamma)
     doc = cal.to_dict()
     if args.format == "table":
-        print(f"mode {doc['mode']}: {'accepted' if doc['accepted'] else 'NOT accepted (' + doc['reason'] + ')'}, "
+        verdict = "accepted" if doc["accepted"] else f"NOT accepted ({doc['reason']})"
+        if doc["reason"] == "tooFewPoints":
+            print(f"mode {doc['mode']}: {verdict}: fewer measured points than parameters to fit "
+                  f"({'3' if doc['mode'] == 'family' else 'α, β, γ: 3, or 2 with --pin-gamma'}), nothing fitted")
+            return 4
+        print(f"mode {doc['mode']}: {verdict}, "
               f"relative RMS {doc['relRms']:.4g}, kappa {'inf' if doc['kappa'] is None else format(doc['kappa'], '.4g')}")
         fitted = doc.get("perfParms") or doc.get("efficiency")
         print("fitted: " + ", ".join(f"{k} {v:.6g}" for k, v in fitted.items()))

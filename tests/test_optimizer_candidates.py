@@ -213,3 +213,17 @@ def test_zero_output_tokens_is_zero_load_in_every_solver():
         assert frame.loc["floor", "replicas"] == 2 and frame.loc["floor", "outcome"] == "full"
         assert frame.loc["gone", "replicas"] == 0 and frame.loc["gone", "outcome"] == "scaledToZero"
         assert sol.status == "ok"
+
+
+def test_a_demand_that_is_an_exact_multiple_of_the_replica_rate_needs_exactly_that_many_replicas():
+    """r = ⌈R/rate*⌉ with a tolerance for rounding: 3 × rate* needs 3 replicas, not 4, and a hair
+    more than that needs 4."""
+    system = inferno.load(SAMPLES / "small")
+    before = system.candidates()
+    row = before[(before.server == "Premium-llama_13b") & (before.accelerator == "A100")].iloc[0]
+    rate_rpm = row.rate_per_replica_rps * 60
+    for factor, replicas in ((3.0, 3), (3.0 * (1 + 1e-6), 4), (2.0, 2)):
+        after = system.with_arrival_rates({"Premium-llama_13b": factor * rate_rpm}).candidates()
+        moved = after[(after.server == "Premium-llama_13b") & (after.accelerator == "A100")].iloc[0]
+        assert moved.rate_per_replica_rps == row.rate_per_replica_rps  # the same replica, more load
+        assert moved.required_replicas == replicas, (factor, moved.required_replicas)

@@ -272,3 +272,37 @@ def test_bad_targets(model_a):
     assert model_a.max_rate(targets={"tps": 1000}).binding == "tps_headroom"
     with pytest.raises(ValueError, match="percentile must be in"):
         model_a.analyze(1.0, percentiles=[100])
+
+
+def test_chunked_prefill_ttft_by_hand_at_a_non_integer_occupancy():
+    """A 4096-token prompt under a 2048-token budget: 3 chunks while the batch holds up to 10
+    requests, 4 from 11 on. At a mean occupancy of 10.3 the chunk count is that of the nearest
+    batch, 10 (not 11), and the mean TTFT follows the mean-field split by hand
+    (docs/queueing-model.md, the iteration model)."""
+    a, b, g, n, m, budget = 5.0, 0.02, 0.0004, 4096.0, 64.0, 2048
+    q = inferno.QueueModel(alpha=a, beta=b, gamma=g, in_tokens=n, out_tokens=m, max_batch=16, max_queue=160,
+                           max_num_tokens=budget)
+
+    def batch_limit(c: int) -> int:  # b_c: the largest batch whose prompts fit c chunks
+        return math.floor(max(0.0, (c + m) * (budget - n / c) / (n + m)) + 1e-9)
+
+    chunks = [next(c for c in range(1, 100) if batch_limit(c) >= batch) for batch in range(1, 17)]
+    assert chunks == [3] * 10 + [4] * 6 == list(q.prefill_chunks_by_batch)
+
+    lo, hi = 1e-3, 100.0  # the rate at which the mean occupancy is 10.3
+    for _ in range(200):
+        mid = (lo + hi) / 2
+        lo, hi = (mid, hi) if q.analyze(mid).num_in_service < 10.3 else (lo, mid)
+    r = q.analyze(lo)
+    x = r.num_in_service
+    assert x == pytest.approx(10.3, abs=1e-9)
+    c = chunks[round(x) - 1]
+    assert c == 3
+    prefill_work = (b + g * (c + 1) / 2) * n
+    decode_work = b * m + g * m * (n + (m + 1) / 2)
+    per_iteration = (prefill_work + decode_work) / (c + m)
+    prefill = c * max(0.0, a + (x - 1) * per_iteration) + prefill_work
+    assert r.prefill_ms == pytest.approx(prefill, rel=1e-12)
+    itl = (r.service_ms - prefill) / m
+    assert r.itl_ms == pytest.approx(itl, rel=1e-12)
+    assert r.ttft_ms == pytest.approx(r.wait_ms + prefill + itl, rel=1e-12)

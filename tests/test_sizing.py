@@ -3,6 +3,8 @@ suite checks in C++), properties of packing, the optimizer emission, and the `in
 
 from __future__ import annotations
 
+import functools
+
 import json
 import math
 
@@ -209,9 +211,53 @@ def test_every_packing_honours_the_placement_rules(gpu, counts, exact):
             placed[s["profile"]] = placed.get(s["profile"], 0) + 1
     assert placed == {k: v for k, v in demand.items() if v}  # nothing lost, nothing invented
     assert raw["gpusUsed"] >= raw["lowerBound"]
-    if raw["optimal"] and exact:
-        # Dropping a GPU is impossible: the lower bound or the exhaustive search proves it.
-        assert raw["gpusUsed"] == raw["lowerBound"] or raw["method"] == "exact"
+
+
+def single_gpu_loads(geometry: dict) -> set[tuple[int, ...]]:
+    """Every multiset of (non-media) profiles that fits on one GPU, as counts per profile, found by
+    trying every placement (independent of the packer)."""
+    profiles = [p for p in geometry["profiles"] if not p["media"]]
+    found: set[tuple[int, ...]] = set()
+
+    def place(first: int, slices: list[dict], counts: list[int]) -> None:
+        found.add(tuple(counts))
+        for i in range(first, len(profiles)):
+            for start in profiles[i]["starts"]:
+                candidate = slices + [{"profile": profiles[i]["name"], "start": start, "size": profiles[i]["memSlices"]}]
+                if valid_layout({"slices": candidate}, geometry):
+                    counts[i] += 1
+                    place(i, candidate, counts)
+                    counts[i] -= 1
+
+    place(0, [], [0] * len(profiles))
+    return found
+
+
+@functools.lru_cache(maxsize=None)
+def loads_of(gpu: str) -> frozenset[tuple[int, ...]]:
+    return frozenset(single_gpu_loads(CAT.geometry(gpu)))
+
+
+def fewest_gpus(demand: tuple[int, ...], loads: set[tuple[int, ...]]) -> int:
+    """Brute-force minimum number of GPUs covering `demand` (dynamic programming over demands)."""
+    @functools.lru_cache(maxsize=None)
+    def best(d: tuple[int, ...]) -> int:
+        if not any(d):
+            return 0
+        return 1 + min(best(tuple(max(0, x - y) for x, y in zip(d, load))) for load in loads if any(
+            x and y for x, y in zip(d, load)))
+    return best(demand)
+
+
+@settings(max_examples=40, deadline=None)
+@given(gpu=st.sampled_from(["A100-SXM4-80GB", "H100-SXM5-80GB", "A30"]), data=st.data())
+def test_exact_packing_reaches_the_brute_force_minimum(gpu, data):
+    geometry = CAT.geometry(gpu)
+    names = [p["name"] for p in geometry["profiles"] if not p["media"]]
+    counts = tuple(data.draw(st.lists(st.integers(0, 2), min_size=len(names), max_size=len(names))))
+    packing = sizing.pack(gpu, {n: c for n, c in zip(names, counts) if c}, CAT, exact=True)
+    assert packing.optimal
+    assert packing.gpus_used == fewest_gpus(counts, loads_of(gpu))
 
 
 def test_discover_round_trips_the_nvidia_smi_capture():

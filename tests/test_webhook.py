@@ -420,3 +420,19 @@ def test_https_server_roundtrip() -> None:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait(timeout=5)
+
+
+@pytest.mark.parametrize(("text", "ms"), [("50", 50.0), ("50ms", 50.0), ("0.05s", 50.0), ("50000us", 50.0),
+                                          ("5e4us", 50.0), (" 2.5 s ", 2500.0), ("750us", 0.75)])
+def test_durations_convert_to_milliseconds(text, ms) -> None:
+    assert webhook._ms(text, "inferno.ai/tpot-ms") == ms
+
+
+def test_a_tpot_in_microseconds_gives_the_same_decision_as_in_milliseconds() -> None:
+    doc = example()
+    pod(doc)["spec"]["containers"][1]["env"][0]["value"] = "50000us"  # the benchmark's TPOT
+    body, _ = review(doc)
+    assert body["patch"] == SPEC_PATCH_B64
+    pod(doc)["spec"]["containers"][1]["env"][0]["value"] = "5us"  # unattainable: a different answer
+    body, _ = review(doc)
+    assert body.get("patch") != SPEC_PATCH_B64

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import math
 import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -163,12 +164,21 @@ def test_a_fleet_directory_without_its_servers_is_an_error_not_an_empty_fleet(tm
     assert inferno.System.from_dir(tmp_path, servers).optimize().total_cost == 30619
 
 
-@pytest.mark.parametrize("count", [-5, -1, 0, 1025])
+@pytest.mark.parametrize("count", [-5, -1, 1025])
 def test_an_accelerator_count_out_of_range_is_named_not_replaced_by_one(count):
     models = json.loads((REPO / "samples/small/model-data.json").read_text())
     models["models"][0]["accCount"] = count
-    with pytest.raises(ValueError, match=rf"accCount must be an integer in \[1, 1024\], got {count}"):
+    with pytest.raises(ValueError, match=rf"accCount must be an integer in \[0, 1024\], got {count}"):
         inferno.System.from_documents(models, base=REPO / "samples/small")
+
+
+def test_an_accelerator_count_of_zero_is_taken_as_one_with_a_warning():
+    models = json.loads((REPO / "samples/small/model-data.json").read_text())
+    models["models"][0]["accCount"] = 0
+    system = inferno.System.from_documents(models, base=REPO / "samples/small")
+    name = f"{models['models'][0]['name']} on {models['models'][0]['acc']}"
+    lines = (system.diagnostics["where"] + ": " + system.diagnostics["message"]).tolist()
+    assert any(line.endswith(f"models[0] ({name}): accCount missing or 0: taken as 1") for line in lines), lines
 
 
 @pytest.mark.parametrize(("model", "message"), [
@@ -198,3 +208,30 @@ def test_calibrating_on_too_few_points_exits_4_without_a_traceback(tmp_path, fmt
             (False, "tooFewPoints", None, None, [])
     else:
         assert proc.stdout.splitlines()[0] == "point,measured,metric,predicted,relError"
+
+
+# ----------------------------------------------------------------------------- bounded work
+def test_the_survival_function_at_an_astronomical_time_returns_at_once():
+    # t = 1e30 ms made the Poisson window's bounds overflow an integer cast and loop for ever:
+    # in a subprocess, so that a regression fails instead of hanging the suite.
+    code = ("import inferno; m = inferno.QueueModel(alpha=12, beta=0.05, gamma=0.0005, in_tokens=128, "
+            "out_tokens=512, max_batch=48, max_queue=10**12); "
+            "print(m.wait_survival(448.5, [1e30])[0], m.wait_survival(3.8, 1e300), m.wait_survival(3.8, 1e3))")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    huge, astronomical, ordinary = map(float, proc.stdout.split())
+    assert huge == 0.0 and astronomical == 0.0 and 0 < ordinary < 1
+
+
+@pytest.mark.parametrize(("extra", "message"), [
+    ({"durationSeconds": 1e7}, "the run would generate about 1.536e+10 output tokens (rate x duration_s x mean "
+                               "out_tokens); at most 5e8 per run: shorten duration_s or lower the rate"),
+    ({"replicas": 10000}, "replicas must be an integer in [1, 1000], got 10000"),
+    ({"trace": [[0, 1e12, 10]]}, "trace in_tokens must be a finite number in [0, 1e8], got 1e+12"),
+])
+def test_a_simulation_beyond_its_limits_is_refused_before_it_starts(extra, message):
+    line = json.dumps({**PROBLEM, **extra}).encode()
+    code, outputs = run_lines("simulate", lines=[GOOD, line, GOOD])
+    assert code == 1
+    assert outputs[1]["error"] == message
+    assert [o.get("offeredRPS") for o in (outputs[0], outputs[2])] == [PROBLEM["RPS"]] * 2

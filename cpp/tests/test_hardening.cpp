@@ -95,3 +95,19 @@ TEST_CASE("line batches: whatever a line throws becomes its error, every other l
     CHECK(out[301].empty());
   }
 }
+
+TEST_CASE("wait survival: a time beyond 2^63 completions returns 0 at once instead of looping", "[hardening]") {
+  queue::QueueConfig config;
+  config.params = {{"alpha", 12}, {"beta", 0.05}, {"gamma", 0.0005}};
+  config.shape.in_tokens = 128;
+  config.shape.out_tokens = 512;
+  config.max_batch = 48;
+  config.max_queue = 1'000'000'000'000;
+  const queue::QueueAnalyzer analyzer(config);
+  queue::Evaluation ev;
+  analyzer.evaluate(3.8, ev);
+  CHECK(analyzer.wait_survival(ev, 1e30) == 0.0);
+  CHECK(analyzer.wait_survival(ev, 1e300) == 0.0);
+  const double ordinary = analyzer.wait_survival(ev, 1e3);
+  CHECK((ordinary > 0.0 && ordinary < 1.0));
+}

@@ -174,6 +174,7 @@ TEST_CASE("lenient cases become warnings, never silent", "[system]") {
   CHECK_FALSE(s.servers()[0].current.cost.has_value());
   CHECK(has_diagnostic(s, "duplicate accelerator 'A'"));
   CHECK(has_diagnostic(s, "multiplicity missing or 0: taken as 1"));
+  CHECK(has_diagnostic(s, "accCount missing or 0: taken as 1"));
   CHECK(has_diagnostic(s, "priority 300 is outside [1, 100]: taken as 100"));
   CHECK(has_diagnostic(s, "type 'Z' has capacity but no accelerator profile"));
   CHECK(has_diagnostic(s, "unknown accelerator 'Ghost' is ignored"));

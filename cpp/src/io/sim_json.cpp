@@ -48,7 +48,7 @@ ordered_json run(const json& folded) {
   options.sample_interval_s = 0;
   sim::FleetSpec fleet;
   const std::int64_t replicas = get_integer(folded, "replicas", "replicas").value_or(1);
-  require(replicas >= 1 && replicas <= 100000, "replicas", "an integer in [1, 100000]", static_cast<double>(replicas));
+  require(replicas >= 1 && replicas <= 1000, "replicas", "an integer in [1, 1000]", static_cast<double>(replicas));
   fleet.replicas = static_cast<int>(replicas);
   fleet.router = sim::parse_router(get_string(folded, "router", "router").value_or("round-robin"));
   sim::WorkloadSpec w;

@@ -319,8 +319,10 @@ void SystemBuilder::add_document(const std::string& source, std::string_view jso
       const Reader ri = r.item(i, p.model + " on " + p.accelerator);
       if (p.model.empty()) ri.fail("name must not be empty");
       if (p.accelerator.empty()) ri.fail("acc must not be empty");
-      // Absent means one accelerator per replica; a count that is present must be one.
-      p.acc_count = static_cast<int>(ri.integer(o, "accCount", 1, 1, 1024));
+      // As for multiplicity: absent or 0 is taken as 1, with a warning; negative is an error.
+      const auto count = ri.integer(o, "accCount", 0, 0, 1024);
+      if (count == 0) diag.push_back({ri.where(), "accCount missing or 0: taken as 1"});
+      p.acc_count = count == 0 ? 1 : static_cast<int>(count);
       p.max_batch_size = static_cast<int>(ri.integer(o, "maxBatchSize", 0, 0));
       p.at_tokens = static_cast<int>(ri.integer(o, "atTokens", 0, 0));
       const json* perf = ri.object(o, "perfParms");

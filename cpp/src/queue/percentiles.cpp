@@ -44,13 +44,16 @@ double wait_survival(const ChainSolution& chain, const CompletionRates& rates, d
   if (x == 0) return needs_completions(chain, 0);
   if (!std::isfinite(x)) return 0.0;
   // P(W > t) = Σ_j Poisson(j; x)·A_j over the window where the Poisson mass is not negligible.
+  // The window is bounded in double before any cast: for a huge t (x beyond 2^63) a cast first
+  // was undefined and could turn into an endless loop. Inside, at most 24·sqrt(q) + 60 terms.
   const double spread = 12.0 * std::sqrt(x) + 30.0;
-  const auto j_lo = static_cast<std::int64_t>(std::max(0.0, std::floor(x - spread)));
-  const auto j_hi = static_cast<std::int64_t>(
-      std::min(static_cast<double>(q - 1), std::ceil(x + spread)));
-  if (j_lo > j_hi) return 0.0;
-  const auto j_mode =
-      std::clamp(static_cast<std::int64_t>(std::floor(x)), j_lo, j_hi);
+  const double last = static_cast<double>(q - 1);
+  if (x - spread > last) return 0.0;  // every queue position is served long before t
+  const double lo = std::max(0.0, std::floor(x - spread));
+  const double hi = std::min(last, std::ceil(x + spread));
+  const auto j_lo = static_cast<std::int64_t>(lo);
+  const auto j_hi = static_cast<std::int64_t>(hi);
+  const auto j_mode = static_cast<std::int64_t>(std::clamp(std::floor(x), lo, hi));
   const double log_x = std::log(x);
   const double pmf_mode =
       std::exp(-x + static_cast<double>(j_mode) * log_x - std::lgamma(static_cast<double>(j_mode) + 1.0));

@@ -8,6 +8,7 @@
 #include <queue>
 
 #include "inferno/error.hpp"
+#include "inferno/queue/limits.hpp"
 
 namespace inferno::sim {
 
@@ -92,21 +93,27 @@ int draw_tokens(const TokenDist& d, Rng& rng, int minimum) {
   return static_cast<int>(std::max<double>(minimum, std::min(x, 1e9)));
 }
 
+// Limits of one run (docs/simulator.md, "Limits"): checked before it starts.
+constexpr int kMaxSimReplicas = 1000;
+constexpr std::size_t kMaxTraceRows = 10'000'000;
+constexpr double kMaxSimTokens = 5e8;  // about 1 GB of per-token records
+
 void validate_dist(const TokenDist& d, const char* name, int minimum) {
   const std::string field(name);
+  const char* range = minimum == 0 ? "a finite number in [0, 1e8]" : "a finite number in [1, 1e8]";
+  const auto ok = [&](double v) { return std::isfinite(v) && v >= minimum && v <= queue::kMaxTokens; };
   switch (d.kind) {
     case TokenDist::Kind::fixed:
     case TokenDist::Kind::geometric:
-      require(std::isfinite(d.value) && d.value >= minimum && d.value <= 1e9, field,
-              minimum == 0 ? "a finite number >= 0" : "a finite number >= 1", d.value);
+      require(ok(d.value), field, range, d.value);
       break;
     case TokenDist::Kind::uniform:
-      require(std::isfinite(d.low) && d.low >= minimum, field + " low", minimum == 0 ? ">= 0" : ">= 1", d.low);
-      require(std::isfinite(d.high) && d.high >= d.low && d.high <= 1e9, field + " high", ">= low", d.high);
+      require(ok(d.low), field + " low", range, d.low);
+      require(ok(d.high) && d.high >= d.low, field + " high", std::string(range) + ", >= low", d.high);
       break;
     case TokenDist::Kind::empirical:
       if (d.values.empty()) throw InvalidArgument(field + " values must not be empty");
-      for (double v : d.values) require(std::isfinite(v) && v >= minimum && v <= 1e9, field + " value", minimum == 0 ? ">= 0" : ">= 1", v);
+      for (double v : d.values) require(ok(v), field + " value", range, v);
       break;
   }
 }
@@ -319,47 +326,66 @@ Stat token_stat(std::vector<Interval>& intervals, double window_start_ms, double
 }
 
 void validate(const ServerSpec& server, const WorkloadSpec& w, const FleetSpec& fleet, const SimOptions& o) {
-  require(std::isfinite(o.duration_s) && o.duration_s > 0 && o.duration_s <= 1e8, "duration_s", "a finite number > 0", o.duration_s);
+  require(std::isfinite(o.duration_s) && o.duration_s > 0 && o.duration_s <= 1e8, "duration_s", "a finite number in (0, 1e8]", o.duration_s);
   require(std::isfinite(o.warmup_s) && o.warmup_s >= 0 && o.warmup_s < o.duration_s, "warmup_s", "in [0, duration_s)", o.warmup_s);
   require(std::isfinite(o.sample_interval_s) && o.sample_interval_s >= 0, "sample_interval_s", "a finite number >= 0 (0 = no series)", o.sample_interval_s);
   if (o.sample_interval_s > 0 && o.duration_s / o.sample_interval_s > 1e7)
     require(false, "sample_interval_s", "at most 1e7 samples per run", o.sample_interval_s);
   require(o.ci_batches >= 2 && o.ci_batches <= 1000, "ci_batches", "an integer in [2, 1000]", o.ci_batches);
-  require(fleet.replicas >= 0 && fleet.replicas <= 100000, "replicas", "an integer in [0, 100000]", fleet.replicas);
+  require(fleet.replicas >= 0 && fleet.replicas <= kMaxSimReplicas, "replicas", "an integer in [0, 1000]", fleet.replicas);
   require(std::isfinite(fleet.startup_delay_s) && fleet.startup_delay_s >= 0, "startup_delay_s", "a finite number >= 0", fleet.startup_delay_s);
-  for (const auto& e : fleet.scale_events)
+  double most_replicas = fleet.replicas;
+  for (const auto& e : fleet.scale_events) {
     require(std::isfinite(e.time_s) && e.time_s >= 0, "scale event time_s", "a finite number >= 0", e.time_s);
+    most_replicas += std::max(0, e.delta);
+    require(most_replicas <= kMaxSimReplicas, "scale events", "at most 1000 replicas in all", most_replicas);
+  }
   require(std::isfinite(server.kv_capacity_tokens) && server.kv_capacity_tokens >= 0, "kv_capacity_tokens", "a finite number >= 0 (0 = unlimited)", server.kv_capacity_tokens);
   require(std::isfinite(server.iteration_noise_cv) && server.iteration_noise_cv >= 0, "iteration_noise_cv", "a finite number >= 0", server.iteration_noise_cv);
+  // The work of a run grows with the output tokens it generates; bounded before it starts.
+  double expected_tokens = 0;
   switch (w.arrivals) {
     case WorkloadSpec::Arrivals::trace:
+      require(w.trace.size() <= kMaxTraceRows, "trace", "at most 1e7 requests", static_cast<double>(w.trace.size()));
       for (const auto& e : w.trace) {
         require(std::isfinite(e.time_s) && e.time_s >= 0, "trace time_s", "a finite number >= 0", e.time_s);
-        require(std::isfinite(e.in_tokens) && e.in_tokens >= 0, "trace in_tokens", "a finite number >= 0", e.in_tokens);
-        require(std::isfinite(e.out_tokens) && e.out_tokens >= 1, "trace out_tokens", "a finite number >= 1", e.out_tokens);
+        require(std::isfinite(e.in_tokens) && e.in_tokens >= 0 && e.in_tokens <= queue::kMaxTokens, "trace in_tokens",
+                "a finite number in [0, 1e8]", e.in_tokens);
+        require(std::isfinite(e.out_tokens) && e.out_tokens >= 1 && e.out_tokens <= queue::kMaxTokens, "trace out_tokens",
+                "a finite number in [1, 1e8]", e.out_tokens);
+        if (e.time_s <= o.duration_s) expected_tokens += e.out_tokens;
       }
       break;
     case WorkloadSpec::Arrivals::gamma:
       require(std::isfinite(w.cv) && w.cv > 0.01 && w.cv <= 100, "cv", "in (0.01, 100]", w.cv);
       [[fallthrough]];
-    case WorkloadSpec::Arrivals::poisson:
+    case WorkloadSpec::Arrivals::poisson: {
+      double peak_rps = w.rate_rps;
       if (w.schedule.empty()) {
-        require(std::isfinite(w.rate_rps) && w.rate_rps > 0 && w.rate_rps <= 1e7, "rate_rps", "a finite number > 0", w.rate_rps);
+        require(std::isfinite(w.rate_rps) && w.rate_rps > 0 && w.rate_rps <= 1e7, "rate_rps", "a finite number in (0, 1e7]", w.rate_rps);
       } else {
         const auto& s = w.schedule;
         if (s.times_s.size() != s.rates_rps.size())
           throw InvalidArgument("rate schedule: times_s and rates_rps must have the same length");
+        peak_rps = 0;
         for (std::size_t i = 0; i < s.times_s.size(); ++i) {
           require(std::isfinite(s.times_s[i]) && s.times_s[i] >= 0 && (i == 0 || s.times_s[i] > s.times_s[i - 1]),
                   "rate schedule time_s", "finite, >= 0 and increasing", s.times_s[i]);
           require(std::isfinite(s.rates_rps[i]) && s.rates_rps[i] >= 0 && s.rates_rps[i] <= 1e7, "rate schedule rate_rps",
-                  "a finite number >= 0", s.rates_rps[i]);
+                  "a finite number in [0, 1e7]", s.rates_rps[i]);
+          peak_rps = std::max(peak_rps, s.rates_rps[i]);
         }
       }
       validate_dist(w.in_tokens, "in_tokens", 0);
       validate_dist(w.out_tokens, "out_tokens", 1);
+      expected_tokens = peak_rps * o.duration_s * w.out_tokens.mean();
       break;
+    }
   }
+  if (!(expected_tokens <= kMaxSimTokens))
+    throw InvalidArgument("the run would generate about " + format_number(std::round(expected_tokens)) +
+                          " output tokens (rate x duration_s x mean out_tokens); at most 5e8 per run: "
+                          "shorten duration_s or lower the rate");
 }
 
 }  // namespace

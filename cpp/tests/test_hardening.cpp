@@ -14,6 +14,19 @@
 
 using namespace inferno;
 
+namespace {
+// The sample server of samples/queue/problem-data.json.
+queue::QueueConfig sample_config(std::int64_t max_queue) {
+  queue::QueueConfig config;
+  config.params = {{"alpha", 12}, {"beta", 0.05}, {"gamma", 0.0005}};
+  config.shape.in_tokens = 128;
+  config.shape.out_tokens = 512;
+  config.max_batch = 48;
+  config.max_queue = max_queue;
+  return config;
+}
+}  // namespace
+
 TEST_CASE("chain: ratios lambda/mu that overflow a double give finite probabilities, not NaN", "[hardening]") {
   // 48 states with service times 4..200 ms; lambda = 1e97 per ms makes products of four ratios
   // overflow (1e99^4), which used to turn the occupancy into NaN and then into an index.
@@ -32,12 +45,7 @@ TEST_CASE("chain: ratios lambda/mu that overflow a double give finite probabilit
 }
 
 TEST_CASE("analyzer: rates and parameters outside their ranges are named with the range", "[hardening]") {
-  queue::QueueConfig config;
-  config.params = {{"alpha", 12}, {"beta", 0.05}, {"gamma", 0.0005}};
-  config.shape.in_tokens = 128;
-  config.shape.out_tokens = 512;
-  config.max_batch = 48;
-  config.max_queue = 128;
+  queue::QueueConfig config = sample_config(128);
   const queue::QueueAnalyzer analyzer(config);
   CHECK_THROWS_WITH(analyzer.analyze(1e300), "rate_rps must be a finite number in (0, 1e+09], got 1e+300");
   CHECK(std::isfinite(analyzer.analyze(1e9).ttft_ms));
@@ -97,12 +105,7 @@ TEST_CASE("line batches: whatever a line throws becomes its error, every other l
 }
 
 TEST_CASE("wait survival: a time beyond 2^63 completions returns 0 at once instead of looping", "[hardening]") {
-  queue::QueueConfig config;
-  config.params = {{"alpha", 12}, {"beta", 0.05}, {"gamma", 0.0005}};
-  config.shape.in_tokens = 128;
-  config.shape.out_tokens = 512;
-  config.max_batch = 48;
-  config.max_queue = 1'000'000'000'000;
+  const queue::QueueConfig config = sample_config(1'000'000'000'000);
   const queue::QueueAnalyzer analyzer(config);
   queue::Evaluation ev;
   analyzer.evaluate(3.8, ev);

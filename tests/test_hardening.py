@@ -4,6 +4,7 @@ while every valid line around the bad one is still answered, in order."""
 
 from __future__ import annotations
 
+import io
 import json
 import math
 import subprocess
@@ -11,6 +12,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -235,3 +237,50 @@ def test_a_simulation_beyond_its_limits_is_refused_before_it_starts(extra, messa
     assert code == 1
     assert outputs[1]["error"] == message
     assert [o.get("offeredRPS") for o in (outputs[0], outputs[2])] == [PROBLEM["RPS"]] * 2
+
+
+# ----------------------------------------------------------------------------- inferno tune
+TUNE_HEADER = "rate_rpm,in_tokens,out_tokens,max_batch,ttft_ms,itl_ms\n"
+
+
+def tune_rows(count: int) -> list[str]:
+    from inferno import tuner as T
+    rows = []
+    for k in range(count):
+        obs = {"rate_rpm": 20.0 + 5 * k, "in_tokens": [500, 1500, 2500][k % 3], "out_tokens": [400, 1000, 300][k % 3],
+               "max_batch": 128, "max_queue": 1024}
+        obs.update(T.predict(obs, (8.0, 0.016, 0.0005)))
+        rows.append(f"{obs['rate_rpm']},{obs['in_tokens']},{obs['out_tokens']},128,{obs['ttft_ms']},{obs['itl_ms']}\n")
+    return rows
+
+
+def test_a_huge_or_undecodable_csv_line_is_skipped_with_its_number(tmp_path):
+    rows = tune_rows(8)
+    path = tmp_path / "obs.csv"
+    path.write_bytes((TUNE_HEADER + "".join(rows[:3])).encode() + b"60,512,256,64,26.2," + b"9" * 200_000 + b"\n"
+                     + rows[3].encode() + b"60,512,256,64,2\xff6.2,9.2\n" + "".join(rows[4:]).encode())
+    proc = run("tune", str(path), "--format", "json")
+    assert proc.returncode == 2  # an estimate, with rows skipped
+    assert proc.stderr.splitlines() == [
+        f"inferno tune: {path}:5: line of 200020 bytes, longer than 10000 (row skipped)",
+        f"inferno tune: {path}:7: not valid UTF-8 (byte 16) (row skipped)"]
+    doc = json.loads(proc.stdout)
+    assert doc["observations"] == 8
+    assert doc["skippedRows"] == [{"line": 5, "reason": "line of 200020 bytes, longer than 10000"},
+                                  {"line": 7, "reason": "not valid UTF-8 (byte 16)"}]
+
+
+def test_without_history_the_tuner_keeps_only_the_latest_cycle(tmp_path):
+    from inferno import tuner as T
+    frame = pd.read_csv(io.StringIO(TUNE_HEADER + "".join(tune_rows(12))))
+    full, lean = T.Tuner().fit(frame), T.Tuner(keep_history=False).fit(frame)
+    assert len(full.history) == 12 and len(lean.history) == 1
+    assert lean.history.iloc[0].to_dict() == full.history.iloc[-1].to_dict()
+    assert lean.estimate.params == full.estimate.params
+    with pytest.raises(ValueError, match="keep_history must be True or False, got 'no'"):
+        T.Tuner(keep_history="no")
+    path = tmp_path / "obs.csv"
+    path.write_text(TUNE_HEADER + "".join(tune_rows(12)))
+    plain, detailed = run("tune", str(path), "--format", "json"), run("tune", str(path), "--format", "json", "--history")
+    assert json.loads(plain.stdout)["estimate"] == json.loads(detailed.stdout)["estimate"]
+    assert "history" not in json.loads(plain.stdout) and len(json.loads(detailed.stdout)["history"]) == 12

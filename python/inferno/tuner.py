@@ -22,7 +22,7 @@ import math
 import warnings
 from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import numpy as np
 import pandas as pd
@@ -281,11 +281,16 @@ class Tuner:
     """
 
     def __init__(self, config: str = "prefill-decode", *, profile: str = "inferno", init: Any = None,
-                 seed: Any = None, service_model: str = "iteration", **options: Any) -> None:
+                 seed: Any = None, service_model: str = "iteration", keep_history: bool = True,
+                 **options: Any) -> None:
         _check_choice(config, CONFIGS, "tuner configuration")
         _check_choice(profile, PROFILES, "tuner profile")
+        if not isinstance(keep_history, bool):
+            raise ValueError(f"keep_history must be True or False, got {keep_history!r}")
         self._config_name = config
         self._core = _tuner.VariantTuner(config, profile, _options(config, init, seed, options), service_model)
+        # keep_history=False keeps memory flat over long runs: only the latest cycle's rows.
+        self._keep_history = keep_history
         self._rows: list[dict[str, Any]] = []
         self._warned = False
 
@@ -315,6 +320,8 @@ class Tuner:
                 f"vary the operating points (token mixes, load) or start from known parameters; "
                 f"continuing from {start}"), stacklevel=2)
         est = self._core.estimate()
+        if not self._keep_history:
+            self._rows.clear()
         for index, (o, step) in enumerate(zip(obs, result["steps"])):
             row: dict[str, Any] = {"cycle": result["cycle"], "step": index, "phase": result["phase"]}
             row.update({k: o.get(k) for k in ("rate_rpm", "in_tokens", "out_tokens", "max_batch", "max_queue")})
@@ -353,7 +360,7 @@ class Tuner:
             for _, group in data.groupby("cycle", sort=False):
                 self.update(group)
         elif isinstance(data, pd.DataFrame):
-            for _, row in data.iterrows():
+            for row in data.to_dict("records"):  # plain dicts: iterrows builds a Series per row
                 self.update(row)
         else:
             for item in data:
@@ -369,7 +376,7 @@ class Tuner:
     @property
     def history(self) -> pd.DataFrame:
         """Every observation step so far: inputs, prediction, innovation, NIS, outcome and the
-        estimate after its cycle."""
+        estimate after its cycle (with ``keep_history=False``, the latest cycle's steps only)."""
         return pd.DataFrame(self._rows)
 
     @property
@@ -565,12 +572,15 @@ def read_observations(path: str | Path, layout: str = "auto") -> tuple[pd.DataFr
     (chosen from the header). Returns the table and the skipped rows as (line number, reason)."""
     _check_choice(layout, LAYOUTS, "observation layout")
     path = Path(path)
-    with path.open(newline="", encoding="utf-8-sig") as handle:
-        reader = csv.reader(handle)
+    with path.open("rb") as handle:
+        lines = _csv_lines(handle)
         try:
-            header = [h.strip() for h in next(reader)]
+            header_line, header = next(lines)
         except StopIteration:
             raise ValueError(f"{path}: empty file (expected a header line)") from None
+        if isinstance(header, str):
+            raise ValueError(f"{path}:{header_line}: header line: {header}")
+        header = [h.strip() for h in header]
         observer = ["RPM", "tokens", "avgConcurrency", "maxConcurrency", "avgWait", "avgITL"]
         if layout == "auto":
             layout = "offline-observer" if header[:len(observer)] == observer else "inferno"
@@ -587,8 +597,13 @@ def read_observations(path: str | Path, layout: str = "auto") -> tuple[pd.DataFr
                 raise ValueError(f"{path}: missing column(s) {missing}; columns: {sorted(OBSERVATION_FIELDS)}")
         rows: list[dict[str, Any]] = []
         skipped: list[tuple[int, str]] = []
-        for values in reader:
-            line = reader.line_num
+        for line, values in lines:
+            if len(rows) >= MAX_OBSERVATION_ROWS:
+                raise ValueError(f"{path}: more than {MAX_OBSERVATION_ROWS:,} observation rows; split the file "
+                                 f"(or feed a Tuner row by row from Python)")
+            if isinstance(values, str):  # the line could not be read: the reason
+                skipped.append((line, values))
+                continue
             if not values or all(not v.strip() for v in values):
                 continue
             if len(values) != len(header):
@@ -623,6 +638,31 @@ def read_observations(path: str | Path, layout: str = "auto") -> tuple[pd.DataFr
             if name in frame.columns and canonical not in frame.columns:
                 frame[canonical] = frame.pop(name) * factor
     return frame, skipped
+
+
+MAX_CSV_LINE = 10_000  # characters: an observation row is a few dozen
+MAX_OBSERVATION_ROWS = 1_000_000  # per file: read whole before tuning (about 0.5 GB at the limit)
+
+
+def _csv_lines(handle: Any) -> Iterator[tuple[int, list[str] | str]]:
+    """(line number, fields) per line of a binary file, or (line number, reason) for a line that
+    is too long or not UTF-8: one bad line is reported and skipped, never the end of the file.
+    (Observation files have no quoted line breaks.)"""
+    for number, raw in enumerate(handle, start=1):
+        if number == 1 and raw.startswith(b"\xef\xbb\xbf"):
+            raw = raw[3:]  # the UTF-8 byte-order mark
+        if len(raw) > MAX_CSV_LINE:
+            yield number, f"line of {len(raw)} bytes, longer than {MAX_CSV_LINE}"
+            continue
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            yield number, f"not valid UTF-8 (byte {exc.start + 1})"
+            continue
+        try:
+            yield number, next(csv.reader([text.rstrip("\r\n")]), [])
+        except csv.Error as exc:
+            yield number, f"malformed CSV: {exc}"
 
 
 def _number(text: str, column: str) -> float:

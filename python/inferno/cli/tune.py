@@ -97,7 +97,8 @@ def run(args: argparse.Namespace, stdout: TextIO | None = None) -> int:
                                      "--init-obs, --warm-up, --gate or --noise")
                 result = _replay(frame, config, args.seed)
             else:
-                tuner = T.Tuner(config, profile=args.profile, init=args.init, seed=args.seed, **_options(args))
+                tuner = T.Tuner(config, profile=args.profile, init=args.init, seed=args.seed,
+                                keep_history=args.history, **_options(args))
                 tuner.fit(frame)
                 result = _tuner_result(tuner)
         for w in caught:

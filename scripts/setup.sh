@@ -20,6 +20,8 @@ declare -A NEEDED=(
   [libeigen3-dev]="Eigen 3, linear algebra (headers)"
   [nlohmann-json3-dev]="nlohmann-json 3, JSON (headers)"
   [catch2]="Catch2 2, the C++ test framework"
+  [clang]="clang, for the libFuzzer targets of the tests"
+  [libclang-rt-dev]="clang's runtime libraries (libFuzzer)"
 )
 if [ "${SKIP_SYSTEM_PACKAGES:-0}" != 1 ] && { ! command -v dpkg-query >/dev/null || ! command -v apt-get >/dev/null; }; then
   list=""

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Every test: set up (idempotent); a fresh install of the package as a new user would make it
 # (scripts/check_fresh_install.sh; FRESH_INSTALL=0 leaves it out of a local run, never out of
-# CI); the Catch2 suite via ctest (normal build with warnings as errors, then ASan+UBSan); pytest
+# CI); the Catch2 suite via ctest (normal build with warnings as errors, then ASan+UBSan); bounded
+# fuzzing (scripts/fuzz.sh); pytest
 # (API, CLI, properties, build, docs, notebooks) against the installed package; and pytest again
 # (all but the notebooks) against the ASan+UBSan build of the extension.
 set -euo pipefail
@@ -36,6 +37,9 @@ echo "== C++ tests under AddressSanitizer + UndefinedBehaviorSanitizer (bindings
 run_ctest build/ctest-asan -DINFERNO_SANITIZE=ON -DCMAKE_CXX_FLAGS_RELEASE="-O1 -g1" \
   -DINFERNO_BUILD_PYTHON=ON -DPython_EXECUTABLE="$PWD/.venv/bin/python" \
   -Dpybind11_DIR="$(.venv/bin/python -m pybind11 --cmakedir)"
+
+echo "== Fuzzing (libFuzzer, ASan+UBSan): JSON lines, optimizer documents, the queue core =="
+bash scripts/fuzz.sh
 
 echo "== Python tests (pytest, including the notebooks) =="
 # Spread over the cores (pytest-xdist): every test is independent.

@@ -7,6 +7,7 @@ from __future__ import annotations
 import io
 import json
 import math
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -284,3 +285,70 @@ def test_without_history_the_tuner_keeps_only_the_latest_cycle(tmp_path):
     plain, detailed = run("tune", str(path), "--format", "json"), run("tune", str(path), "--format", "json", "--history")
     assert json.loads(plain.stdout)["estimate"] == json.loads(detailed.stdout)["estimate"]
     assert "history" not in json.loads(plain.stdout) and len(json.loads(detailed.stdout)["history"]) == 12
+
+
+# ----------------------------------------------------------------------------- hostile values, generated
+HYPOTHESIS = dict(deadline=None, derandomize=os.environ.get("CI", "").lower() == "true")
+extreme = st.one_of(st.floats(allow_nan=True, allow_infinity=True), st.sampled_from([1e308, -1e308, 5e-324, -0.0]),
+                    st.integers(-(10**30), 10**30), st.booleans(), st.text(max_size=5), st.none())
+
+
+@settings(max_examples=300, **HYPOTHESIS)
+@given(key=st.sampled_from(["alpha", "beta", "gamma", "in_tokens", "out_tokens", "max_batch", "max_queue",
+                            "arrival_cov", "service_cov", "max_num_tokens"]), value=extreme, rate=extreme)
+def test_the_api_answers_any_value_with_numbers_or_a_value_error(key, value, rate):
+    kwargs = dict(alpha=12, beta=0.05, gamma=0.0005, in_tokens=128, out_tokens=512, max_batch=48, max_queue=128)
+    kwargs[key] = value
+    try:
+        result = inferno.QueueModel(**kwargs).analyze(rate, percentiles=[99])
+    except ValueError as exc:
+        assert str(exc) and len(str(exc)) < 400
+        return
+    for name, number in result.to_dict().items():
+        if isinstance(number, float):
+            assert math.isfinite(number), (name, number)
+
+
+def json_values(depth: int = 3) -> st.SearchStrategy:
+    leaves = st.one_of(st.none(), st.booleans(), st.integers(-(10**20), 10**20),
+                       st.floats(allow_nan=False, allow_infinity=False), st.text(max_size=8))
+    return st.recursive(leaves, lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=6), inner,
+                                                                                             max_size=3), max_leaves=8)
+
+
+@settings(max_examples=60, **HYPOTHESIS)
+@given(edits=st.dictionaries(st.sampled_from(["RPS", "maxBatchSize", "alpha", "avgInputTokens", "percentiles",
+                                              "targetTTFT", "serviceModel", "maxQueueSize", "arrivalCOV"]),
+                             json_values(), min_size=1, max_size=3),
+       garbage=st.binary(max_size=40), depth=st.integers(0, 200))
+def test_a_batch_answers_every_line_whatever_the_bad_ones_hold(edits, garbage, depth):
+    bad_json = json.dumps({**PROBLEM, **edits}).encode()
+    nested = b'{"RPS": ' + b"[" * depth + b"]" * depth + b"}"
+    lines = [GOOD, bad_json, GOOD, garbage.replace(b"\n", b" "), GOOD, nested, GOOD]
+    proc = subprocess.run([*cli_command(), "queue", "solve"], input=b"\n".join(lines) + b"\n", capture_output=True,
+                          timeout=120)
+    assert proc.returncode in (0, 1) and proc.stderr == b"", proc.stderr
+    outputs = [json.loads(line) for line in proc.stdout.decode().splitlines()]
+    answered = [line for line in lines if line.strip()]
+    assert len(outputs) == len(answered)
+    for line, out in zip(answered, outputs):
+        if line == GOOD:
+            assert out["offeredRPS"] == PROBLEM["RPS"]
+        else:
+            assert "error" in out or all(math.isfinite(v) for v in out.values() if isinstance(v, float))
+
+
+@settings(max_examples=100, **HYPOTHESIS)
+@given(body=st.lists(st.binary(max_size=60), max_size=6))
+def test_the_observation_csv_reader_reports_any_bytes_as_skipped_rows_or_one_value_error(tmp_path_factory, body):
+    from inferno import tuner as T
+    path = tmp_path_factory.mktemp("csv") / "obs.csv"
+    path.write_bytes(TUNE_HEADER.encode() + b"\n".join(body))
+    try:
+        frame, skipped = T.read_observations(path)
+    except ValueError as exc:
+        assert str(path) in str(exc)
+        return
+    lines = b"\n".join(body).split(b"\n")
+    assert all(isinstance(line, int) and 2 <= line <= len(lines) + 1 and reason for line, reason in skipped)
+    assert len(frame) + len(skipped) <= len(lines)

@@ -509,7 +509,7 @@ class QueueModel:
         cons, demand = _gather_targets(
             {"ttft_ms": ttft_ms, "itl_ms": itl_ms, "wait_ms": wait_ms, "loss_prob": loss_prob,
              "tps": tps}, targets, percentile_targets)
-        result = self._core.max_rate(cons, demand, _as_int("grid_points", grid_points, 1, 1_000_000),
+        result = self._core.max_rate(cons, demand, _as_int("grid_points", grid_points, 1, 1000),
                                      _as_float("tps_safety_fraction", tps_safety_fraction))
         return _max_rate(result, self._approximation,
                          self._metrics_at(result, cons, percentiles))
@@ -543,7 +543,7 @@ class QueueModel:
         d = self._core.optimal_concurrency(
             cons, demand, _as_int("min_batch", min_batch, 1, self.max_batch),
             _as_float("epsilon", epsilon), _as_int("max_iters", max_iters, 0, 1000), bool(converge), bool(verify_hi),
-            _as_int("grid_points", grid_points, 1, 1_000_000), _as_float("tps_safety_fraction", tps_safety_fraction))
+            _as_int("grid_points", grid_points, 1, 1000), _as_float("tps_safety_fraction", tps_safety_fraction))
         at_onset = None
         if d["size"] is not None:
             onset = self.replace(max_batch=int(d["concurrency"]))

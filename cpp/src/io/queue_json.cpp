@@ -202,7 +202,7 @@ QueueRequest parse_problem_data(const json& o) {
     }
   }
 
-  r.size.grid_points = int_option(o, "sizegridpoints", "sizeGridPoints", 16, 1, 1'000'000);
+  r.size.grid_points = int_option(o, "sizegridpoints", "sizeGridPoints", 16, 1, 1000);  // each point costs an analysis per N
   r.size.tps_safety_fraction = number_or(o, "tpssafetyfraction", "tpsSafetyFraction", 0.1);
   require(std::isfinite(r.size.tps_safety_fraction) && r.size.tps_safety_fraction >= 0 &&
               r.size.tps_safety_fraction < 1,

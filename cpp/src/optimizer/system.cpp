@@ -64,7 +64,9 @@ void System::build_index() {
 
 System System::with_arrival_rates(const std::map<std::string, double>& rates_rpm) const {
   System out = *this;
-  for (const auto& [name, rate] : rates_rpm) {
+  for (const auto& entry : rates_rpm) {
+    const std::string& name = entry.first;  // not a structured binding: lambdas capture it (C++17)
+    const double rate = entry.second;
     if (!(std::isfinite(rate) && rate >= 0))
       throw InvalidArgument("arrival rate of server '" + name + "' must be a finite number >= 0 (req/min), got " +
                             format_number(rate));

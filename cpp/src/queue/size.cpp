@@ -54,7 +54,7 @@ void validate_targets(const Targets& targets, const SizeOptions& options) {
   }
   require(std::isfinite(targets.tps) && targets.tps >= 0 && targets.tps <= kMaxTargetTps, "target TPS",
           "a finite number in [0, 1e12]", targets.tps);
-  require(options.grid_points >= 1, "grid_points", "an integer >= 1", options.grid_points);
+  require(options.grid_points >= 1 && options.grid_points <= 1000, "grid_points", "an integer in [1, 1000]", options.grid_points);
   require(std::isfinite(options.tps_safety_fraction) && options.tps_safety_fraction >= 0 &&
               options.tps_safety_fraction < 1,
           "tps_safety_fraction", "in [0, 1)", options.tps_safety_fraction);

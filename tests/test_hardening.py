@@ -352,3 +352,13 @@ def test_the_observation_csv_reader_reports_any_bytes_as_skipped_rows_or_one_val
     lines = b"\n".join(body).split(b"\n")
     assert all(isinstance(line, int) and 2 <= line <= len(lines) + 1 and reason for line, reason in skipped)
     assert len(frame) + len(skipped) <= len(lines)
+
+
+def test_a_sizing_grid_beyond_1000_points_is_refused_before_the_search():
+    # 239,241 points once made `queue optimize` run for minutes.
+    line = json.dumps({**PROBLEM, "sizeGridPoints": 239_241}).encode()
+    code, outputs = run_lines("queue", "optimize", lines=[line])
+    assert code == 1
+    assert outputs[0]["error"] == "sizeGridPoints must be an integer in [1, 1000], got 239241"
+    with pytest.raises(ValueError, match=r"grid_points must be an integer in \[1, 1000\]"):
+        model().max_rate(ttft_ms=60, grid_points=1001)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import contextlib
 import copy
 import json
 import os
@@ -370,15 +371,21 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def test_https_server_roundtrip() -> None:
+@contextlib.contextmanager
+def running_server(tmp_path: Path | None = None, config: dict | None = None):
+    """The webhook command on a free loopback port, with an optional config file; yields the base
+    URL and a TLS context that trusts the committed test certificate."""
     cert, key = DATA / "cert.pem", DATA / "key.pem"
     if not (cert.exists() and key.exists()):
         pytest.skip("TLS fixtures tests/data/webhook/{cert,key}.pem missing")
     port = _free_port()
-    env = dict(os.environ)
-    proc = subprocess.Popen([sys.executable, "-m", "inferno.cli.webhook", "--cert", str(cert), "--key", str(key),
-                             "--host", "127.0.0.1", "--port", str(port)],
-                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    argv = [sys.executable, "-m", "inferno.cli.webhook", "--cert", str(cert), "--key", str(key),
+            "--host", "127.0.0.1", "--port", str(port)]
+    if config is not None:
+        path = tmp_path / "webhook.json"
+        path.write_text(json.dumps(config))
+        argv += ["--config", str(path)]
+    proc = subprocess.Popen(argv, env=dict(os.environ), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     ctx = ssl.create_default_context(cafile=str(cert))
     base = f"https://127.0.0.1:{port}"
     try:
@@ -393,7 +400,18 @@ def test_https_server_roundtrip() -> None:
                     _, err = proc.communicate(timeout=5) if proc.poll() is not None else (b"", b"")
                     pytest.fail(f"webhook server did not come up: {err.decode(errors='replace')[-2000:]}")
                 time.sleep(0.1)
+        yield base, ctx, port
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=5)
 
+
+def test_https_server_roundtrip() -> None:
+    with running_server() as (base, ctx, _port):
         req = urllib.request.Request(base + "/mutate", data=json.dumps(example()).encode(), method="POST",
                                      headers={"Content-Type": "application/json"})
         with urllib.request.urlopen(req, context=ctx, timeout=10) as r:
@@ -413,13 +431,50 @@ def test_https_server_roundtrip() -> None:
             metrics = r.read().decode()
         assert 'inferno_autofit_decisions_total{result="patched"} 1' in metrics
         assert 'inferno_autofit_decisions_total{result="error"} 1' in metrics
-    finally:
-        proc.terminate()
+
+
+def tls_socket(ctx: ssl.SSLContext, port: int) -> ssl.SSLSocket:
+    raw = socket.create_connection(("127.0.0.1", port), timeout=10)
+    return ctx.wrap_socket(raw, server_hostname="localhost")
+
+
+def test_chunked_bodies_and_missing_lengths_get_411(tmp_path) -> None:
+    with running_server() as (_base, ctx, port):
+        for headers in ("Transfer-Encoding: chunked\r\n", ""):
+            with tls_socket(ctx, port) as s:
+                s.sendall(f"POST /mutate HTTP/1.1\r\nHost: localhost\r\n{headers}Content-Type: application/json"
+                          "\r\n\r\n".encode() + (b"5\r\n{}{}{\r\n0\r\n\r\n" if headers else b""))
+                assert s.recv(4096).startswith(b"HTTP/1.1 411 ")
+
+
+def test_a_slow_client_is_cut_off_at_the_request_deadline_and_connections_are_bounded(tmp_path) -> None:
+    with running_server(tmp_path, {"requestDeadlineSeconds": 2, "maxConnections": 2}) as (base, ctx, port):
+        # One byte at a time, slower than the deadline allows: the server hangs up.
+        with tls_socket(ctx, port) as slow:
+            started = time.monotonic()
+            try:
+                for byte in b"POST /mutate HTTP/1.1\r\n":
+                    slow.sendall(bytes([byte]))
+                    time.sleep(0.25)
+                closed = slow.recv(4096) == b""
+            except (ConnectionError, ssl.SSLError):
+                closed = True
+            assert closed and time.monotonic() - started < 9
+        # Two idle connections take both places: a third is closed at once, then service resumes.
+        idle = [tls_socket(ctx, port) for _ in range(2)]
         try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=5)
+            time.sleep(0.2)
+            with pytest.raises((ConnectionError, ssl.SSLError, OSError)):
+                with tls_socket(ctx, port) as third:
+                    third.sendall(b"GET /healthz HTTP/1.1\r\nHost: localhost\r\n\r\n")
+                    if third.recv(4096) == b"":
+                        raise ConnectionResetError("closed")
+        finally:
+            for s in idle:
+                s.close()
+        time.sleep(0.5)
+        with urllib.request.urlopen(base + "/healthz", context=ctx, timeout=5) as r:
+            assert r.status == 200
 
 
 @pytest.mark.parametrize(("text", "ms"), [("50", 50.0), ("50ms", 50.0), ("0.05s", 50.0), ("50000us", 50.0),
@@ -436,3 +491,15 @@ def test_a_tpot_in_microseconds_gives_the_same_decision_as_in_milliseconds() -> 
     pod(doc)["spec"]["containers"][1]["env"][0]["value"] = "5us"  # unattainable: a different answer
     body, _ = review(doc)
     assert body.get("patch") != SPEC_PATCH_B64
+
+
+@pytest.mark.parametrize(("doc", "message"), [
+    ({"requestDeadlineSeconds": 0}, "request_deadline_s must be a number of seconds in (0, 3600], got 0"),
+    ({"deadlineSeconds": "2"}, "deadline_s must be a number of seconds in (0, 3600], got '2'"),
+    ({"maxConnections": 0}, "max_connections must be an integer in [1, 10000], got 0"),
+    ({"maxConnections": True}, "max_connections must be an integer in [1, 10000], got True"),
+])
+def test_server_limits_out_of_range_are_refused_at_start_up(doc, message) -> None:
+    with pytest.raises(ValueError) as err:
+        webhook.WebhookConfig.from_dict(doc)
+    assert str(err.value) == "webhook config: " + message

@@ -23,6 +23,7 @@ import json
 import math
 import re
 import shlex
+import socket
 import ssl
 import sys
 import threading
@@ -64,9 +65,12 @@ class WebhookConfig:
     catalog: str | None = None
     registry: str | None = None
     deadline_s: float = 2.0  # internal deadline of the HTTPS server per review (§7.5)
+    request_deadline_s: float = 10.0  # whole request, TLS handshake and body included (slow clients)
+    max_connections: int = 64  # connections served at once; more are closed at once
 
     _ALIASES = {"defaultGpuTypes": "default_gpu_types", "pinGpuProduct": "pin_gpu_product",
-                "annotateDetails": "annotate_details", "deadlineSeconds": "deadline_s"}
+                "annotateDetails": "annotate_details", "deadlineSeconds": "deadline_s",
+                "requestDeadlineSeconds": "request_deadline_s", "maxConnections": "max_connections"}
 
     @classmethod
     def from_dict(cls, doc: Mapping[str, Any]) -> "WebhookConfig":
@@ -79,6 +83,14 @@ class WebhookConfig:
                 raise ValueError(f"webhook config: unknown key {key!r}")
             kwargs[name] = value
         cfg = cls(**kwargs)
+        for name in ("deadline_s", "request_deadline_s"):
+            value = getattr(cfg, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value <= 3600:
+                raise ValueError(f"webhook config: {name} must be a number of seconds in (0, 3600], got {value!r}")
+        if isinstance(cfg.max_connections, bool) or not isinstance(cfg.max_connections, int) \
+                or not 1 <= cfg.max_connections <= 10_000:
+            raise ValueError(f"webhook config: max_connections must be an integer in [1, 10000], "
+                             f"got {cfg.max_connections!r}")
         if isinstance(cfg.default_gpu_types, str):
             cfg.default_gpu_types = [cfg.default_gpu_types]
         return cfg
@@ -601,6 +613,22 @@ class _Server(ThreadingHTTPServer):
     config: WebhookConfig
     metrics: Metrics
     pool: concurrent.futures.ThreadPoolExecutor
+    slots: threading.BoundedSemaphore
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        # A bound on the threads clients can hold: past it a connection is closed at once.
+        if not self.slots.acquire(blocking=False):
+            sys.stderr.write(f"inferno webhook: {client_address[0]}: refused: "
+                             f"{self.config.max_connections} connections are open\n")
+            self.shutdown_request(request)
+            return
+        super().process_request(request, client_address)
+
+    def process_request_thread(self, request: Any, client_address: Any) -> None:
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self.slots.release()
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         # TLS failures, resets and garbage from one client are logged in one line, never fatal.
@@ -612,6 +640,25 @@ class _Handler(BaseHTTPRequestHandler):
     server: _Server
     protocol_version = "HTTP/1.1"
     timeout = 10  # seconds per socket operation: slow or half-open clients are dropped
+
+    def handle_one_request(self) -> None:
+        # One deadline for the whole request: the per-operation timeout alone lets a client that
+        # sends a byte every few seconds hold a thread for ever. At the deadline the socket is shut,
+        # which ends any read in progress.
+        timer = threading.Timer(self.server.config.request_deadline_s, self._expire)
+        timer.daemon = True
+        timer.start()
+        try:
+            super().handle_one_request()
+        finally:
+            timer.cancel()
+
+    def _expire(self) -> None:
+        self.close_connection = True
+        try:
+            self.connection.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass  # already closed
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - signature of the base class
         sys.stderr.write(f"inferno webhook: {self.address_string()} {format % args}\n")
@@ -636,8 +683,15 @@ class _Handler(BaseHTTPRequestHandler):
         if self.path.split("?")[0] != "/mutate":
             self._send(404, b"not found\n", "text/plain; charset=utf-8")
             return
+        if self.headers.get("Transfer-Encoding") is not None or self.headers.get("Content-Length") is None:
+            # The API server always sends Content-Length; a chunked body used to be read as empty
+            # and the pod admitted unchanged without a word.
+            self.close_connection = True
+            self._send(411, b"Content-Length required (chunked bodies are not accepted)\n",
+                       "text/plain; charset=utf-8")
+            return
         try:
-            length = int(self.headers.get("Content-Length") or 0)
+            length = int(self.headers.get("Content-Length"))
         except ValueError:
             length = -1
         if length < 0 or length > MAX_BODY:
@@ -669,6 +723,7 @@ def make_server(host: str, port: int, cert: Union[str, Path], key: Union[str, Pa
     server.config = config or WebhookConfig()
     server.metrics = Metrics()
     server.pool = concurrent.futures.ThreadPoolExecutor(max_workers=8, thread_name_prefix="autofit-review")
+    server.slots = threading.BoundedSemaphore(server.config.max_connections)
     # Handshake lazily in the handler thread, so a client that never completes TLS cannot block accept().
     server.socket = ctx.wrap_socket(server.socket, server_side=True, do_handshake_on_connect=False)
     # Warm the caches so the first admission is not slowed by loading the catalog and registry.

@@ -329,7 +329,7 @@ def test_a_batch_answers_every_line_whatever_the_bad_ones_hold(edits, garbage, d
                           timeout=120)
     assert proc.returncode in (0, 1) and proc.stderr == b"", proc.stderr
     outputs = [json.loads(line) for line in proc.stdout.decode().splitlines()]
-    answered = [line for line in lines if line.strip()]
+    answered = [line for line in lines if line.strip(b" \t\r\n")]  # what the core counts as blank
     assert len(outputs) == len(answered)
     for line, out in zip(answered, outputs):
         if line == GOOD:
@@ -362,3 +362,39 @@ def test_a_sizing_grid_beyond_1000_points_is_refused_before_the_search():
     assert outputs[0]["error"] == "sizeGridPoints must be an integer in [1, 1000], got 239241"
     with pytest.raises(ValueError, match=r"grid_points must be an integer in \[1, 1000\]"):
         model().max_rate(ttft_ms=60, grid_points=1001)
+
+
+# ----------------------------------------------------------------------------- one validation rule
+@pytest.mark.parametrize(("command", "extra", "message"), [
+    (("queue", "solve"), {"avgNumTokens": -5}, "avgNumTokens must be a finite number in (0, 1e+06], got -5"),
+    (("queue", "solve"), {"decodeParms": "x"}, "decodeParms must be an object"),
+    (("queue", "target"), {"targetTTFT_p-5": 3}, 'percentile target key "targetttft_p-5" must end in a percentile'),
+    (("queue", "solve"), {"bogus": 1}, 'unknown key "bogus"; allowed (any letter case): RPS, maxBatchSize'),
+    (("simulate",), {"cv": 0}, "cv must be in (0.01, 100], got 0"),
+    (("simulate",), {"trace": []}, "trace must hold at least one row (or be left out)"),
+    (("simulate",), {"schedule": []}, "schedule must hold at least one row (or be left out)"),
+])
+def test_every_known_key_is_validated_and_unknown_keys_are_errors(command, extra, message):
+    code, outputs = run_lines(*command, lines=[json.dumps({**PROBLEM, **extra}).encode(), GOOD])
+    assert code == 1
+    assert outputs[0]["error"].startswith(message), outputs[0]["error"]
+    assert "error" not in outputs[1]
+
+
+@pytest.mark.parametrize(("command", "extra", "warning"), [
+    (("queue", "solve"), {"avgNumTokens": 5}, "avgNumTokens is not used by serviceModel 'iteration': ignored"),
+    (("queue", "solve"), {"decodeParms": {"alpha": 1, "beta": 2}},
+     "decodeParms is not used by serviceModel 'iteration': ignored"),
+    (("queue", "solve"), {"durationSeconds": 60}, "durationSeconds is used by inferno simulate only: ignored"),
+    (("queue", "solve"), {"targetWait": 2}, "targetWait (seconds, the 2024 API) is not read: use targetWaitTime (ms)"),
+    (("simulate",), {"cv": 2}, "cv is used by gamma arrivals only: ignored"),
+])
+def test_keys_the_line_does_not_use_are_answered_with_a_warning(command, extra, warning):
+    code, outputs = run_lines(*command, lines=[json.dumps({**PROBLEM, **extra}).encode()])
+    assert code == 0
+    assert [w for w in outputs[0]["warnings"] if w.startswith(warning)], outputs[0]["warnings"]
+    assert outputs[0]["offeredRPS"] == PROBLEM["RPS"]
+    table = subprocess.run([*cli_command(), *command, "--format", "table"],
+                           input=json.dumps({**PROBLEM, **extra}) + "\n", capture_output=True, text=True, timeout=120)
+    assert table.returncode == 0 and f"inferno: line 1: warning: {warning}" in table.stderr
+    assert "warnings" not in table.stdout

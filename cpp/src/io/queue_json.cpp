@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <thread>
+#include <tuple>
 
 #include "inferno/error.hpp"
 #include "inferno/io/json.hpp"
@@ -105,9 +106,123 @@ int int_option(const json& o, const std::string& key, const std::string& name, i
   return static_cast<int>(v);
 }
 
+// Every ProblemData key the queue commands read (folded, as spelled in messages); the model
+// parameters are handled per service model below. Percentile targets are a pattern.
+const std::vector<std::pair<std::string, std::string>>& queue_keys() {
+  static const std::vector<std::pair<std::string, std::string>> keys = [] {
+    std::vector<std::pair<std::string, std::string>> k;
+    for (const char* name : {"RPS", "maxBatchSize", "maxQueueSize", "maxNumTokens", "avgInputTokens", "avgOutputTokens",
+                             "serviceModel", "alpha", "beta", "gamma", "decodeParms", "prefillParms", "avgNumTokens",
+                             "arrivalCOV", "serviceCOV", "itlWeighting", "targetTTFT", "targetITL", "targetWaitTime",
+                             "targetLossProb", "targetTPS", "percentiles", "sizeGridPoints", "tpsSafetyFraction",
+                             "minBatchSize", "onsetEpsilon", "onsetMaxIters", "onsetConverge"}) {
+      std::string folded(name);
+      std::transform(folded.begin(), folded.end(), folded.begin(), [](unsigned char ch) {
+        return static_cast<char>(std::tolower(ch));
+      });
+      k.emplace_back(folded, name);
+    }
+    return k;
+  }();
+  return keys;
+}
+
+// The keys of `inferno simulate` (io/sim_json.cpp reads them).
+const std::vector<std::pair<std::string, std::string>>& simulation_keys() {
+  static const std::vector<std::pair<std::string, std::string>> keys = {
+      {"kvcapacitytokens", "kvCapacityTokens"}, {"iterationnoisecv", "iterationNoiseCv"}, {"mode", "mode"},
+      {"durationseconds", "durationSeconds"}, {"warmupseconds", "warmupSeconds"}, {"seed", "seed"},
+      {"replicas", "replicas"}, {"router", "router"}, {"schedule", "schedule"}, {"schedulekind", "scheduleKind"},
+      {"trace", "trace"}, {"arrivals", "arrivals"}, {"cv", "cv"}, {"outputtokens", "outputTokens"}};
+  return keys;
+}
+
+const std::string* spelling(const std::vector<std::pair<std::string, std::string>>& keys, const std::string& key) {
+  for (const auto& [folded, name] : keys)
+    if (folded == key) return &name;
+  return nullptr;
+}
+
+// Unknown keys are errors; simulation keys on a queue line are warnings; a key that looks like a
+// percentile target but is malformed (targetTTFT_p-5) is an error.
+void check_keys(const json& o, ProblemReader reader, std::vector<std::string>& warnings) {
+  for (const auto& item : o.items()) {
+    const std::string& key = item.key();
+    if (spelling(queue_keys(), key)) continue;
+    TargetMetric metric;
+    std::string percent;
+    if (parse_percentile_key(key, metric, percent)) continue;
+    if (key == "targetwait") {  // the 2024 API's queueing-delay target, in seconds
+      warnings.emplace_back("targetWait (seconds, the 2024 API) is not read: use targetWaitTime (ms); ignored");
+      continue;
+    }
+    if (const std::string* name = spelling(simulation_keys(), key)) {
+      if (reader != ProblemReader::simulate) warnings.push_back(*name + " is used by inferno simulate only: ignored");
+      continue;
+    }
+    for (const char* prefix : {"targetttft_p", "targetitl_p", "targetwaittime_p"})
+      if (key.rfind(prefix, 0) == 0)
+        throw InvalidArgument("percentile target key \"" + excerpt(json(key)).substr(1) +
+                              " must end in a percentile in (0, 100), digits with an optional decimal point, "
+                              "e.g. targetTTFT_p95 or targetITL_p99.9");
+    std::string allowed;
+    for (const auto& [folded, name] : queue_keys()) allowed += (allowed.empty() ? "" : ", ") + name;
+    allowed += ", targetTTFT_pXX, targetITL_pXX, targetWaitTime_pXX";
+    if (reader == ProblemReader::simulate)
+      for (const auto& [folded, name] : simulation_keys()) allowed += ", " + name;
+    throw InvalidArgument("unknown key " + excerpt(json(key)) + "; allowed (any letter case): " + allowed);
+  }
+}
+
+// The parameters of every service model, validated even when another model is selected; those the
+// selected model does not use are reported.
+void check_other_models(const json& o, const ServiceModelInfo& selected, std::vector<std::string>& warnings) {
+  std::vector<std::string> used;
+  for (const ParamSpec& spec : selected.params) {
+    const ParamSource src = source_of(selected.name, spec.name);
+    used.push_back(src.object.empty() ? src.key : src.object);
+  }
+  if (selected.uses_request_shape) {
+    used.emplace_back("avginputtokens");
+    used.emplace_back("avgoutputtokens");
+  }
+  const auto is_used = [&](const std::string& key) { return std::find(used.begin(), used.end(), key) != used.end(); };
+  std::vector<std::string> reported;
+  for (const auto& model : service_models()) {
+    if (model.name == selected.name) continue;
+    for (const ParamSpec& spec : model.params) {
+      const ParamSource src = source_of(model.name, spec.name);
+      const std::string top = src.object.empty() ? src.key : src.object;
+      const auto it = o.find(top);
+      if (it == o.end() || it->is_null() || is_used(top)) continue;
+      const json* scope = &o;
+      if (!src.object.empty()) {
+        if (!it->is_object()) throw InvalidArgument(src.name.substr(0, src.name.find('.')) + " must be an object");
+        scope = &*it;
+      }
+      if (const auto value = get_number(*scope, src.key, src.name))
+        require_finite_in(src.name, *value, spec.lower, spec.lower_strict, spec.upper);
+      const std::string name = src.object.empty() ? src.name : src.name.substr(0, src.name.find('.'));
+      if (std::find(reported.begin(), reported.end(), name) == reported.end()) {
+        reported.push_back(name);
+        warnings.push_back(name + " is not used by serviceModel '" + selected.name + "': ignored");
+      }
+    }
+  }
+  if (!selected.uses_request_shape) {
+    for (const auto& [key, name, lower] : {std::tuple<const char*, const char*, double>{"avginputtokens", "avgInputTokens", 0.0},
+                                           {"avgoutputtokens", "avgOutputTokens", 1.0}}) {
+      if (const auto value = get_number(o, key, name)) {
+        require_finite_in(name, *value, lower, false, queue::kMaxTokens);
+        warnings.push_back(std::string(name) + " is not used by serviceModel '" + selected.name + "': ignored");
+      }
+    }
+  }
+}
+
 }  // namespace
 
-QueueRequest parse_problem_data(const json& o) {
+QueueRequest parse_problem_data(const json& o, ProblemReader reader) {
   if (!o.is_object()) throw InvalidArgument("ProblemData must be a JSON object");
   QueueRequest r;
   QueueConfig& c = r.config;
@@ -119,6 +234,8 @@ QueueRequest parse_problem_data(const json& o) {
     throw InvalidArgument("serviceModel must be one of " + service_model_names('"') + ", got \"" +
                           c.service_model + "\"");
   const ServiceModelInfo& info = *found;
+  check_keys(o, reader, r.warnings);
+  check_other_models(o, info, r.warnings);
 
   // Absent numbers are 0, as in the reference's Go decoder; validation then names what is wrong.
   r.rate_rps = number_or(o, "rps", "RPS", 0);
@@ -378,6 +495,7 @@ QueueResponse run_queue_request(QueueOperation op, std::string_view json_text) {
     out.body = op == QueueOperation::solve    ? solve(req, *analyzer)
                : op == QueueOperation::target ? target(req, *analyzer)
                                               : optimize(req, *analyzer);
+    if (!req.warnings.empty()) out.body["warnings"] = req.warnings;
   } catch (const RequestError& e) {
     out.ok = false;
     out.body = error_body(e);

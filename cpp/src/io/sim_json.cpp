@@ -32,7 +32,7 @@ void put_stat(ordered_json& o, const std::string& prefix, const std::string& avg
 }
 
 ordered_json run(const json& folded) {
-  const QueueRequest req = parse_problem_data(folded);
+  const QueueRequest req = parse_problem_data(folded, ProblemReader::simulate);
   sim::ServerSpec server;
   server.queue = req.config;
   server.kv_capacity_tokens = get_number(folded, "kvcapacitytokens", "kvCapacityTokens").value_or(0);
@@ -60,6 +60,8 @@ ordered_json run(const json& folded) {
     if (!folded.contains(key) || folded[key].is_null()) return out;
     const json& a = folded[key];
     if (!a.is_array()) throw InvalidArgument(std::string(name) + " must be an array of arrays");
+    if (a.empty())  // an empty list would silently fall back to RPS
+      throw InvalidArgument(std::string(name) + " must hold at least one row (or be left out)");
     for (const json& row : a) {
       if (!row.is_array() || row.size() != width)
         throw InvalidArgument(std::string(name) + " rows must be arrays of " + std::to_string(width) + " numbers");
@@ -87,6 +89,11 @@ ordered_json run(const json& folded) {
   if (arrivals == "gamma" && w.trace.empty()) w.arrivals = sim::WorkloadSpec::Arrivals::gamma;
   else if (arrivals != "poisson" && arrivals != "gamma") throw InvalidArgument("arrivals must be \"poisson\" or \"gamma\", got \"" + arrivals + "\"");
   w.cv = get_number(folded, "cv", "cv").value_or(1.0);
+  // Validated whatever the arrivals, as every known key is; only gamma arrivals use it.
+  require(std::isfinite(w.cv) && w.cv > 0.01 && w.cv <= 100, "cv", "in (0.01, 100]", w.cv);
+  std::vector<std::string> warnings = req.warnings;
+  if (folded.contains("cv") && w.arrivals != sim::WorkloadSpec::Arrivals::gamma)
+    warnings.push_back("cv is used by gamma arrivals only: ignored");
   w.in_tokens = sim::TokenDist::constant(req.config.shape.in_tokens);
   // Models without a request shape (token) carry no output length: one token per request keeps
   // the records meaningful; the markov mode does not use it.
@@ -128,6 +135,7 @@ ordered_json run(const json& folded) {
   o["durationSeconds"] = options.duration_s;
   o["warmupSeconds"] = options.warmup_s;
   o["replicas"] = fleet.replicas;
+  if (!warnings.empty()) o["warnings"] = warnings;
   return o;
 }
 

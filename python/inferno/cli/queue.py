@@ -276,6 +276,8 @@ def _run_operation(args: argparse.Namespace, stdin: TextIO | None = None,
                 record = json.loads(out)
                 if "error" in record:
                     print(f"inferno: line {line_no}: {record['message']}", file=sys.stderr)
+                for warning in record.pop("warnings", []):
+                    print(f"inferno: line {line_no}: warning: {warning}", file=sys.stderr)
                 record = {"line": line_no, **record}
                 rows.append(record)
         if args.format == "json":

@@ -25,10 +25,17 @@ struct QueueRequest {
   std::vector<double> percentiles;    // percentiles to report
   queue::SizeOptions size;
   queue::ConcurrencyOptions concurrency;
+  std::vector<std::string> warnings;  // keys given but not used by this request (validated all the same)
 };
 
-/// Converts a case-folded ProblemData object; throws InvalidArgument naming the bad field.
-QueueRequest parse_problem_data(const nlohmann::json& folded);
+/// Which command reads the line: the simulation keys (durationSeconds, trace, ...) belong to
+/// `simulate` and are only warned about elsewhere.
+enum class ProblemReader { queue, simulate };
+
+/// Converts a case-folded ProblemData object; throws InvalidArgument naming the bad field. Every
+/// known key is validated whether or not the selected service model uses it (unused ones are
+/// listed in `warnings`); an unknown key is an error (docs/cli.md, "ProblemData: input keys").
+QueueRequest parse_problem_data(const nlohmann::json& folded, ProblemReader reader = ProblemReader::queue);
 
 /// Outcome of one request line: the output object (result or error) and whether it failed.
 struct QueueResponse {

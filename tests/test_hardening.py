@@ -398,3 +398,16 @@ def test_keys_the_line_does_not_use_are_answered_with_a_warning(command, extra, 
                            input=json.dumps({**PROBLEM, **extra}) + "\n", capture_output=True, text=True, timeout=120)
     assert table.returncode == 0 and f"inferno: line 1: warning: {warning}" in table.stderr
     assert "warnings" not in table.stdout
+
+
+def test_a_line_longer_than_the_limit_is_that_lines_error_and_is_never_held_whole(tmp_path):
+    from inferno import _core
+    limit = _core.io.max_json_bytes
+    assert limit == 64 << 20
+    padded = b'{"RPS": 3' + b" " * (limit + 1000) + b"}"  # valid JSON but for its length
+    path = tmp_path / "lines.jsonl"
+    path.write_bytes(GOOD + b"\n" + padded + b"\n" + GOOD + b"\n")
+    proc = subprocess.run([*cli_command(), "queue", "solve", "--input", str(path)], capture_output=True, timeout=300)
+    assert proc.returncode == 1
+    outputs = [json.loads(line) for line in proc.stdout.decode().splitlines()]
+    assert_answered_around(outputs, 1, 3, f"a text of more than {limit} bytes, the longest accepted")

@@ -2,12 +2,14 @@
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
+#include "inferno/io/json.hpp"
 #include "inferno/io/queue_json.hpp"
 
 namespace py = pybind11;
 
 void bind_io(py::module_& root) {
   py::module_ m = root.def_submodule("io", "REST-compatible JSON I/O");
+  m.attr("max_json_bytes") = inferno::io::kMaxJsonBytes;
   m.def(
       "run_queue_requests",
       [](const std::string& operation, const std::vector<std::string>& lines, unsigned threads) {

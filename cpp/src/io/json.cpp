@@ -77,6 +77,9 @@ class FoldingSax {
 };
 
 json parse_with_limits(std::string_view text, bool fold) {
+  if (text.size() > kMaxJsonBytes)
+    throw InvalidArgument("malformed JSON: a text of more than " + std::to_string(kMaxJsonBytes) +
+                          " bytes, the longest accepted");
   json root;
   FoldingSax sax(root, fold);
   try {

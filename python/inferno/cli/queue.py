@@ -211,11 +211,19 @@ def _override_lines(lines: Iterable[str | bytes], overrides: dict[str, Any]) -> 
         yield json.dumps(_merge(obj, overrides)) if isinstance(obj, dict) else line
 
 
-def _binary(stream: TextIO) -> Any:
+def _binary(stream: Any) -> Iterator[str | bytes]:
     """Lines are read as bytes and handed to the core as they are: a line that is not valid UTF-8
-    then gets its own error, instead of a decoding error ending the whole batch. (A text stream
-    without a byte buffer, as in tests, is read as it is.)"""
-    return getattr(stream, "buffer", stream)
+    then gets its own error, instead of a decoding error ending the whole batch. A line longer than
+    the core accepts is cut just past the limit (the rest is skipped, never held in memory), so the
+    core answers it with its error. (A text stream without a byte buffer, as in tests, is read as
+    it is.)"""
+    stream = getattr(stream, "buffer", stream)
+    limit = _core.io.max_json_bytes
+    while line := stream.readline(limit + 1):
+        if len(line) > limit and not line.endswith(b"\n" if isinstance(line, bytes) else "\n"):
+            while (rest := stream.readline(1 << 20)) and not rest.endswith(b"\n" if isinstance(rest, bytes) else "\n"):
+                pass
+        yield line
 
 
 def _input_lines(args: argparse.Namespace, stdin: TextIO) -> Iterator[str | bytes]:
@@ -228,7 +236,7 @@ def _input_lines(args: argparse.Namespace, stdin: TextIO) -> Iterator[str | byte
             yield from _override_lines(_binary(stdin), overrides)
         else:
             with open(args.input, "rb") as f:
-                yield from _override_lines(f, overrides)
+                yield from _override_lines(_binary(f), overrides)
     elif args.problem or rates or overrides:  # one problem (one per rate) from --problem and flags
         problem = _merge(_load_problem(args.problem) if args.problem else {}, overrides)
         for rate in rates or [None]:

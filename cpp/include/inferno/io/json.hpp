@@ -14,9 +14,14 @@ namespace inferno::io {
 /// documents are rejected while parsing, so nothing downstream recurses over user data deeply.
 constexpr int kMaxJsonDepth = 64;
 
+/// Longest JSON text (a request line or a document) any reader accepts: a line with a long inline
+/// trace fits, a runaway file does not exhaust memory.
+constexpr std::size_t kMaxJsonBytes = std::size_t{64} << 20;
+
 /// Parses JSON text, folding every object key to ASCII lower case; when two keys are equal up to
 /// case the last occurrence wins (as in the reference decoder). Throws InvalidArgument
-/// ("malformed JSON: ...") on bad syntax, invalid UTF-8 or nesting deeper than kMaxJsonDepth.
+/// ("malformed JSON: ...") on bad syntax, invalid UTF-8, nesting deeper than kMaxJsonDepth or text
+/// longer than kMaxJsonBytes.
 nlohmann::json parse_json_folded(std::string_view text);
 /// The same checks, keys kept as written.
 nlohmann::json parse_json(std::string_view text);

@@ -411,3 +411,22 @@ def test_a_line_longer_than_the_limit_is_that_lines_error_and_is_never_held_whol
     assert proc.returncode == 1
     outputs = [json.loads(line) for line in proc.stdout.decode().splitlines()]
     assert_answered_around(outputs, 1, 3, f"a text of more than {limit} bytes, the longest accepted")
+
+
+def test_error_messages_quote_short_excerpts_of_what_was_given():
+    from inferno._text import excerpt
+    assert excerpt("abc") == "'abc'"
+    assert excerpt("x" * 1000) == "'" + "x" * 56 + "..."
+    assert excerpt(list(range(10**6))) == "a list of 1000000 items"
+
+    class Broken:
+        def __repr__(self) -> str:
+            raise RuntimeError("no repr")
+
+    assert excerpt(Broken()) == "<Broken>"
+    with pytest.raises(ValueError) as err:
+        model(service_model="x" * 100_000)
+    assert len(str(err.value)) < 300 and str(err.value).startswith("unknown service_model 'xxxx")
+    with pytest.raises(ValueError) as err:
+        inferno.simulate(model(), 1.0, router=list(range(1000)))
+    assert "a list of 1000 items" in str(err.value)

@@ -17,6 +17,7 @@ from typing import Any, Iterable, Mapping
 import pandas as pd
 
 from . import _core
+from ._text import excerpt as _excerpt
 
 __all__ = ["OPTIONS", "Solution", "System", "candidates", "highs_versions", "load", "optimize"]
 
@@ -117,7 +118,7 @@ class System:
         for name, value in options.items():
             key = OPTIONS.get(name)
             if key is None:
-                raise ValueError(f"unknown optimizer option {name!r}; allowed: {', '.join(sorted(OPTIONS))}")
+                raise ValueError(f"unknown optimizer option {_excerpt(name)}; allowed: {', '.join(sorted(OPTIONS))}")
             doc[key] = value
         return System(self._core.with_documents([("options", json.dumps({"optimizer": doc}))]))
 
@@ -343,7 +344,7 @@ class Solution:
         ``"extended"`` adds ours (spec §9.4). ``candidates`` adds every candidate; ``timing``
         adds run times (which makes the output differ between runs)."""
         if format not in ("extended", "reference"):
-            raise ValueError(f"format must be 'extended' or 'reference', got {format!r}")
+            raise ValueError(f"format must be 'extended' or 'reference', got {_excerpt(format)}")
         return self._run.to_json(format == "reference", bool(candidates), bool(timing),
                                  -1 if indent is None else int(indent))
 
@@ -378,7 +379,7 @@ OPTIONS = {
 
 def _check_threads(threads: Any) -> None:
     if isinstance(threads, bool) or not isinstance(threads, int) or threads < 0:
-        raise ValueError(f"threads must be an integer >= 0, got {threads!r}")
+        raise ValueError(f"threads must be an integer >= 0, got {_excerpt(threads)}")
 
 
 def load(path: str | os.PathLike[str]) -> System:

@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from . import _core
+from ._text import excerpt as _excerpt
 
 _q = _core.queue
 
@@ -252,13 +253,13 @@ def _as_int(name: str, value: Any, lower: int, upper: int = _MAX_INT32) -> int:
         return value
     allowed = f"an integer in [{lower}, {upper}]"
     if isinstance(value, bool) or value is None:
-        raise ValueError(f"{name} must be {allowed}, got {value!r}")
+        raise ValueError(f"{name} must be {allowed}, got {_excerpt(value)}")
     if isinstance(value, numbers.Integral):
         result = int(value)
     elif isinstance(value, numbers.Real) and math.isfinite(value) and float(value).is_integer():
         result = int(value)
     else:
-        raise ValueError(f"{name} must be {allowed}, got {value!r}")
+        raise ValueError(f"{name} must be {allowed}, got {_excerpt(value)}")
     if not lower <= result <= upper:
         raise ValueError(f"{name} must be {allowed}, got {result}")
     return result
@@ -268,7 +269,7 @@ def _as_float(name: str, value: Any) -> float:
     if type(value) is float:  # fast path: isinstance against the numbers ABCs costs ~1 us
         return value
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise ValueError(f"{name} must be a number, got {value!r}")
+        raise ValueError(f"{name} must be a number, got {_excerpt(value)}")
     return float(value)
 
 
@@ -285,12 +286,6 @@ def _as_float_array(name: str, values: Any) -> np.ndarray:
     raise ValueError(f"{name} must be numbers, got {raw.dtype.name} values {_excerpt(values)}")
 
 
-def _excerpt(value: Any, limit: int = 60) -> str:
-    """A short, printable excerpt of a value for an error message."""
-    text = repr(value)
-    return text if len(text) <= limit else text[:limit - 3] + "..."
-
-
 def _gather_targets(keywords: Mapping[str, Any], targets: Mapping[str, Any] | None,
                     percentile_targets: Mapping[str, Any]) -> tuple[list[tuple[str, float, float]], float]:
     """Target keywords -> ((metric, percentile, target) triples, tps demand).
@@ -304,7 +299,7 @@ def _gather_targets(keywords: Mapping[str, Any], targets: Mapping[str, Any] | No
             if value is None:
                 continue
             if key in merged:
-                raise ValueError(f"target {key!r} is given twice")
+                raise ValueError(f"target {_excerpt(key)} is given twice")
             merged[key] = value
     tps = merged.pop("tps", None)
     demand = 0.0 if tps is None else _as_float("tps", tps)
@@ -319,11 +314,11 @@ def _gather_targets(keywords: Mapping[str, Any], targets: Mapping[str, Any] | No
             match = _PERCENTILE_TARGET.match(key)
             if not match:
                 raise ValueError(
-                    f"unknown target {key!r}; allowed: ttft_ms, itl_ms, wait_ms, loss_prob, tps, or "
+                    f"unknown target {_excerpt(key)}; allowed: ttft_ms, itl_ms, wait_ms, loss_prob, tps, or "
                     "percentile targets like ttft_p95_ms, itl_p99_ms, wait_p90_ms (p99.9 as p99_9)")
             metric, pct = match.group(1), float(match.group(2).replace("_", "."))
             if not 0 < pct < 100:
-                raise ValueError(f"the percentile of target {key!r} must be in (0, 100), got {pct:g}")
+                raise ValueError(f"the percentile of target {_excerpt(key)} must be in (0, 100), got {pct:g}")
         if target == 0:
             continue  # 0 = unconstrained, as in the REST API
         if not (math.isfinite(target) and target > 0):
@@ -331,7 +326,7 @@ def _gather_targets(keywords: Mapping[str, Any], targets: Mapping[str, Any] | No
         if metric == "loss" and not target < 1:
             raise ValueError(f"loss_prob must be in (0, 1), got {target}")
         if any(m == metric and p == pct for m, p, _ in out):
-            raise ValueError(f"target {key!r} duplicates another target on the same percentile")
+            raise ValueError(f"target {_excerpt(key)} duplicates another target on the same percentile")
         out.append((metric, pct, target))
     return out, demand
 
@@ -376,16 +371,16 @@ class QueueModel:
         info = next((i for i in _q.SERVICE_MODELS if i["name"] == service_model), None)
         if info is None:
             names = ", ".join(repr(i["name"]) for i in _q.SERVICE_MODELS)
-            raise ValueError(f"unknown service_model {service_model!r}; allowed: {names}")
+            raise ValueError(f"unknown service_model {_excerpt(service_model)}; allowed: {names}")
         if info["uses_request_shape"]:
             for name, value in (("in_tokens", in_tokens), ("out_tokens", out_tokens)):
                 if value is None:
-                    raise ValueError(f"{name} is required for service_model {service_model!r} "
+                    raise ValueError(f"{name} is required for service_model {_excerpt(service_model)} "
                                      "(mean tokens per request; in_tokens >= 0, out_tokens >= 1)")
         else:
             for name, value in (("in_tokens", in_tokens), ("out_tokens", out_tokens)):
                 if value is not None:
-                    raise ValueError(f"{name} is not used by service_model {service_model!r}; "
+                    raise ValueError(f"{name} is not used by service_model {_excerpt(service_model)}; "
                                      "give tokens_per_request instead")
         self._spec: dict[str, Any] = dict(
             max_batch=max_batch, max_queue=max_queue, in_tokens=in_tokens, out_tokens=out_tokens,

@@ -26,6 +26,7 @@ import pandas as pd
 
 from ._core import sim as _sim
 from .queue import QueueModel
+from ._text import excerpt as _excerpt
 
 MODES = ("iteration", "markov")
 ROUTERS = ("round-robin", "jsq", "least-tokens")
@@ -62,7 +63,7 @@ def _dist(value: Any, mean: float, what: str) -> dict[str, Any]:
         return {"kind": "fixed", "value": float(value)}
     if isinstance(value, str):
         if value not in DISTRIBUTIONS or value in ("uniform", "empirical"):
-            raise ValueError(f"{what}: {value!r} needs parameters or is unknown; give 'fixed', 'geometric' "
+            raise ValueError(f"{what}: {_excerpt(value)} needs parameters or is unknown; give 'fixed', 'geometric' "
                              f"or 'exponential' (the model's mean), or a tuple ('uniform', low, high) / "
                              f"('empirical', values)")
         return {"kind": value, "value": mean}
@@ -75,7 +76,7 @@ def _dist(value: Any, mean: float, what: str) -> dict[str, Any]:
         if kind == "empirical" and len(value) == 2:
             return {"kind": kind, "values": [float(v) for v in value[1]]}
     raise ValueError(f"{what}: expected None, a number, one of {DISTRIBUTIONS}, or a tuple like "
-                     f"('uniform', 100, 900); got {value!r}")
+                     f"('uniform', 100, 900); got {_excerpt(value)}")
 
 
 def _columns(data: Any, names: tuple[str, ...], what: str) -> dict[str, list[float]]:
@@ -87,7 +88,7 @@ def _columns(data: Any, names: tuple[str, ...], what: str) -> dict[str, list[flo
     rows = list(data)
     for row in rows:
         if len(row) != len(names):
-            raise ValueError(f"{what}: each entry must be ({', '.join(names)}), got {row!r}")
+            raise ValueError(f"{what}: each entry must be ({', '.join(names)}), got {_excerpt(row)}")
     return {n: [float(row[i]) for row in rows] for i, n in enumerate(names)}
 
 
@@ -104,7 +105,7 @@ class Simulation:
         """Mean, p50, p90, p95, p99, half_width and count of ttft_ms, itl_ms (per request),
         token_itl_ms (per output token), e2e_ms or wait_ms."""
         if metric not in self.stats:
-            raise ValueError(f"unknown metric {metric!r}; allowed: {', '.join(self.stats)}")
+            raise ValueError(f"unknown metric {_excerpt(metric)}; allowed: {', '.join(self.stats)}")
         return dict(self.stats[metric])
 
     def to_dict(self) -> dict[str, Any]:
@@ -140,11 +141,11 @@ def simulate(model: QueueModel | Mapping[str, Any], rate_rps: float | None = Non
     """
     config = _config(model)
     if mode not in MODES:
-        raise ValueError(f"unknown mode {mode!r}; allowed: {', '.join(map(repr, MODES))}")
+        raise ValueError(f"unknown mode {_excerpt(mode)}; allowed: {', '.join(map(repr, MODES))}")
     if router not in ROUTERS:
-        raise ValueError(f"unknown router {router!r}; allowed: {', '.join(map(repr, ROUTERS))}")
+        raise ValueError(f"unknown router {_excerpt(router)}; allowed: {', '.join(map(repr, ROUTERS))}")
     if schedule_kind not in ("step", "linear"):
-        raise ValueError(f"unknown schedule_kind {schedule_kind!r}; allowed: 'step', 'linear'")
+        raise ValueError(f"unknown schedule_kind {_excerpt(schedule_kind)}; allowed: 'step', 'linear'")
     workload: dict[str, Any] = {"cv": float(cv), "in_tokens": _dist(in_tokens, config["in_tokens"], "in_tokens"),
                                 "out_tokens": _dist(out_tokens, config["out_tokens"], "out_tokens")}
     if trace is not None:
@@ -153,7 +154,7 @@ def simulate(model: QueueModel | Mapping[str, Any], rate_rps: float | None = Non
                         trace_out_tokens=cols["out_tokens"])
     else:
         if arrivals not in ("poisson", "gamma"):
-            raise ValueError(f"unknown arrivals {arrivals!r}; allowed: 'poisson', 'gamma' (or give trace=...)")
+            raise ValueError(f"unknown arrivals {_excerpt(arrivals)}; allowed: 'poisson', 'gamma' (or give trace=...)")
         workload["arrivals"] = arrivals
         if schedule is not None:
             cols = _columns(schedule, ("time_s", "rate_rps"), "schedule")

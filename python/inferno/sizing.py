@@ -23,6 +23,7 @@ from typing import Any, Iterable, Mapping, Sequence, Union
 import pandas as pd
 
 from . import _core
+from ._text import excerpt as _excerpt
 
 _S = _core.sizing
 
@@ -51,7 +52,7 @@ def _text(doc: JsonLike | None, what: str) -> str:
             return doc
         path = Path(doc)
         if not path.exists():
-            raise ValueError(f"{what}: no such file {doc!r} (and not JSON text)")
+            raise ValueError(f"{what}: no such file {_excerpt(doc)} (and not JSON text)")
         return path.read_text()
     return json.dumps(doc)
 
@@ -181,7 +182,7 @@ def _resolve_model(model: Union[str, ModelArch, Mapping[str, Any], Path],
     if isinstance(model, str) and not model.strip():
         raise ValueError(f"model: must not be empty; known: {', '.join(sorted(reg))} (or give a config.json path)")
     if isinstance(model, (str, Path)) and not str(model).lstrip().startswith("{") and Path(model).is_dir():
-        raise ValueError(f"model: {str(model)!r} is a directory; give a model's config.json or one of: "
+        raise ValueError(f"model: {_excerpt(str(model))} is a directory; give a model's config.json or one of: "
                          f"{', '.join(sorted(reg))}")
     if isinstance(model, str) and not model.lstrip().startswith("{") and not Path(model).exists():
         if model in reg:
@@ -189,7 +190,7 @@ def _resolve_model(model: Union[str, ModelArch, Mapping[str, Any], Path],
         matches = [k for k in reg if k.split("/")[-1] == model]
         if len(matches) == 1:
             return reg[matches[0]]
-        raise ValueError(f"model: unknown {model!r}; known: {', '.join(sorted(reg))} (or give a config.json path)")
+        raise ValueError(f"model: unknown {_excerpt(model)}; known: {', '.join(sorted(reg))} (or give a config.json path)")
     return ModelArch.from_hf_config(model)
 
 

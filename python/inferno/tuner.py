@@ -28,6 +28,7 @@ import numpy as np
 import pandas as pd
 
 from ._core import tuner as _tuner
+from ._text import excerpt as _excerpt
 
 CONFIGS = ("decode", "prefill-decode", "full")
 PROFILES = ("inferno", "reference")
@@ -111,7 +112,7 @@ def to_observation(item: Any) -> dict[str, Any]:
             try:
                 out[name] = float(value) * factor
             except (TypeError, ValueError):
-                raise ValueError(f"observation field '{name}' must be a number, got {value!r}") from None
+                raise ValueError(f"observation field '{name}' must be a number, got {_excerpt(value)}") from None
     return out
 
 
@@ -147,7 +148,7 @@ def _state_names(config: str) -> list[str]:
 
 def _check_choice(value: str, allowed: tuple[str, ...], what: str) -> str:
     if value not in allowed:
-        raise ValueError(f"unknown {what} {value!r}; allowed: {', '.join(repr(a) for a in allowed)}")
+        raise ValueError(f"unknown {what} {_excerpt(value)}; allowed: {', '.join(repr(a) for a in allowed)}")
     return value
 
 
@@ -286,7 +287,7 @@ class Tuner:
         _check_choice(config, CONFIGS, "tuner configuration")
         _check_choice(profile, PROFILES, "tuner profile")
         if not isinstance(keep_history, bool):
-            raise ValueError(f"keep_history must be True or False, got {keep_history!r}")
+            raise ValueError(f"keep_history must be True or False, got {_excerpt(keep_history)}")
         self._config_name = config
         self._core = _tuner.VariantTuner(config, profile, _options(config, init, seed, options), service_model)
         # keep_history=False keeps memory flat over long runs: only the latest cycle's rows.
@@ -669,9 +670,9 @@ def _number(text: str, column: str) -> float:
     try:
         value = float(text)
     except ValueError:
-        raise ValueError(f"column {column}: {text!r} is not a number") from None
+        raise ValueError(f"column {column}: {_excerpt(text)} is not a number") from None
     if not math.isfinite(value):
-        raise ValueError(f"column {column}: {text!r} is not a finite number")
+        raise ValueError(f"column {column}: {_excerpt(text)} is not a finite number")
     return value
 
 

@@ -430,3 +430,17 @@ def test_error_messages_quote_short_excerpts_of_what_was_given():
     with pytest.raises(ValueError) as err:
         inferno.simulate(model(), 1.0, router=list(range(1000)))
     assert "a list of 1000 items" in str(err.value)
+
+
+@pytest.mark.parametrize(("option", "value", "message"), [
+    ("hold_back", -1e9, "hold_back must be True or False, got -1000000000.0"),
+    ("seeded_guess", 1, "seeded_guess must be True or False, got 1"),
+    ("rate_ratio", 2, "rate_ratio must be in (0, 1], got 2"),
+    ("throughput_ratio", 0, "throughput_ratio must be in (0, 1], got 0"),
+])
+def test_tuner_options_are_not_read_loosely(option, value, message):
+    from inferno import tuner as T
+    with pytest.raises(ValueError) as err:
+        T.Tuner(**{option: value})
+    assert str(err.value) == message
+    T.Tuner(**{option: np.bool_(True) if "ratio" not in option else 0.5})  # a valid value is taken

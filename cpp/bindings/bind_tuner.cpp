@@ -39,6 +39,15 @@ T as(py::handle value, const std::string& key, const char* what) {
   }
 }
 
+// An option flag: True or False only (also numpy's bool). pybind11's own bool conversion would
+// read any number as a flag, so -1e9 silently meant True.
+bool as_flag(py::handle value, const std::string& key) {
+  if (PyBool_Check(value.ptr())) return value.ptr() == Py_True;
+  if (py::hasattr(value, "dtype") && py::str(value.attr("dtype").attr("kind")).cast<std::string>() == "b")
+    return value.cast<bool>();
+  throw InvalidArgument(key + " must be True or False, got " + py::repr(value).cast<std::string>().substr(0, 40));
+}
+
 using Setter = std::function<void(TunerConfig&, py::handle, const std::string&)>;
 
 const std::map<std::string, Setter>& option_setters() {
@@ -92,7 +101,7 @@ const std::map<std::string, Setter>& option_setters() {
     s["init_fit_threshold"] = real(&TunerConfig::init_fit_threshold);
     s["kappa_max"] = real(&TunerConfig::kappa_max);
     const auto flag = [](bool TunerConfig::*m) {
-      return [m](TunerConfig& c, py::handle v, const std::string& k) { c.*m = as<bool>(v, k, "True or False"); };
+      return [m](TunerConfig& c, py::handle v, const std::string& k) { c.*m = as_flag(v, k); };
     };
     s["hold_back"] = flag(&TunerConfig::hold_back);
     s["all_replicas"] = flag(&TunerConfig::all_replicas);

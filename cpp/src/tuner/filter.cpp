@@ -157,8 +157,9 @@ void FilterConfig::validate() const {
   require(std::isfinite(sigma_max) && sigma_max >= sigma_min, "sigma_max", "a finite number >= sigma_min", sigma_max);
   require(gate_probability > 0 && gate_probability < 1, "gate_probability", "in (0, 1)", gate_probability);
   require(std::isfinite(nis_threshold) && nis_threshold >= 0, "nis_threshold", "a finite number >= 0 (0 = from gate_probability)", nis_threshold);
-  for (double r : {throughput_ratio, concurrency_ratio, rate_ratio})
-    require(std::isfinite(r) && r > 0 && r <= 1, "saturation ratio", "in (0, 1]", r);
+  for (const auto& [name, r] : {std::pair<const char*, double>{"throughput_ratio", throughput_ratio},
+                                {"concurrency_ratio", concurrency_ratio}, {"rate_ratio", rate_ratio}})
+    require(std::isfinite(r) && r > 0 && r <= 1, name, "in (0, 1]", r);
   require(std::isfinite(saturation_weight) && saturation_weight >= 1, "saturation_weight", "a finite number >= 1", saturation_weight);
   require(std::isfinite(jacobian_rel_step) && jacobian_rel_step > 0 && jacobian_rel_step < 0.5, "jacobian_rel_step", "in (0, 0.5)", jacobian_rel_step);
   require(std::isfinite(jacobian_floor_factor) && jacobian_floor_factor > 0, "jacobian_floor_factor", "a finite number > 0", jacobian_floor_factor);

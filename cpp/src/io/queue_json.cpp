@@ -48,6 +48,12 @@ struct ParamSource {
   std::string name;    // spelling for errors
 };
 
+// A key as the folding parser stores it (ASCII lower case).
+std::string fold_key(std::string key) {
+  std::transform(key.begin(), key.end(), key.begin(), [](unsigned char ch) { return static_cast<char>(std::tolower(ch)); });
+  return key;
+}
+
 ParamSource source_of(const std::string& model, const std::string& param) {
   if (model == "prefill-decode") {
     if (param == "decode_alpha") return {"decodeparms", "alpha", "decodeParms.alpha"};
@@ -56,11 +62,7 @@ ParamSource source_of(const std::string& model, const std::string& param) {
     if (param == "prefill_delta") return {"prefillparms", "delta", "prefillParms.delta"};
   }
   if (model == "token" && param == "tokens_per_request") return {"", "avgnumtokens", "avgNumTokens"};
-  std::string key = param;
-  std::transform(key.begin(), key.end(), key.begin(), [](unsigned char ch) {
-    return static_cast<char>(std::tolower(ch));
-  });
-  return {"", key, param};
+  return {"", fold_key(param), param};
 }
 
 void add_target(Targets& t, TargetMetric metric, double percentile, double value,
@@ -116,11 +118,7 @@ const std::vector<std::pair<std::string, std::string>>& queue_keys() {
                              "arrivalCOV", "serviceCOV", "itlWeighting", "targetTTFT", "targetITL", "targetWaitTime",
                              "targetLossProb", "targetTPS", "percentiles", "sizeGridPoints", "tpsSafetyFraction",
                              "minBatchSize", "onsetEpsilon", "onsetMaxIters", "onsetConverge"}) {
-      std::string folded(name);
-      std::transform(folded.begin(), folded.end(), folded.begin(), [](unsigned char ch) {
-        return static_cast<char>(std::tolower(ch));
-      });
-      k.emplace_back(folded, name);
+      k.emplace_back(fold_key(name), name);
     }
     return k;
   }();

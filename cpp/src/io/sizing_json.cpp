@@ -14,9 +14,8 @@ using namespace inferno::sizing;
 
 namespace {
 
-// Sizing documents are case-sensitive (their maps are keyed by model and GPU names).
-json parse_strict(std::string_view text) { return io::parse_json(text); }
-
+// Sizing documents are read with io::parse_json: case-sensitive, since their maps are keyed by
+// model and GPU names.
 const json* child(const json& obj, const std::string& key) {
   if (!obj.is_object()) return nullptr;
   const auto it = obj.find(key);
@@ -123,7 +122,7 @@ json power_json(const PowerSpec& p) {
 }  // namespace
 
 void merge_catalog(Catalog& catalog, std::string_view text, const std::string& source) {
-  const json doc = parse_strict(text);
+  const json doc = io::parse_json(text);
   const std::string where = source.empty() ? "catalog" : source;
   require_object(doc, where);
   check_keys(doc, where, {"gpus", "migFamilies", "note"});
@@ -178,7 +177,7 @@ json catalog_to_json(const Catalog& catalog) {
 // ---- model architectures -------------------------------------------------------------------
 
 ModelArch arch_from_hf_config(std::string_view text, const std::string& name) {
-  return arch_from_hf_config(parse_strict(text), name);
+  return arch_from_hf_config(io::parse_json(text), name);
 }
 
 ModelArch arch_from_hf_config(const json& c, const std::string& name) {
@@ -326,7 +325,7 @@ Efficiency efficiency_from_json(const json& o, const std::string& where, Efficie
 }
 
 RecommendRequest recommend_request_from_json(std::string_view text, ModelRegistry& registry) {
-  const json doc = parse_strict(text);
+  const json doc = io::parse_json(text);
   require_object(doc, "request");
   check_keys(doc, "request", {"servers", "menu", "costs", "sliceCostRule", "capacity", "efficiency", "models", "queueToBatchRatio"});
   RecommendRequest req;
@@ -417,7 +416,7 @@ RecommendRequest recommend_request_from_json(std::string_view text, ModelRegistr
 }
 
 std::vector<ProfilePoint> points_from_json(std::string_view text) {
-  const json doc = parse_strict(text);
+  const json doc = io::parse_json(text);
   const json* points = doc.is_array() ? &doc : child(doc, "points");
   if (!points || !points->is_array()) throw InvalidArgument("points must be an array of profiling points");
   std::vector<ProfilePoint> out;
@@ -450,7 +449,7 @@ std::vector<SliceDemand> demand_from_text(std::string_view text) {
   std::string s(text);
   const auto first = s.find_first_not_of(" \t\r\n");
   if (first != std::string::npos && (s[first] == '{' || s[first] == '[')) {
-    const json doc = parse_strict(s);
+    const json doc = io::parse_json(s);
     if (doc.is_object()) {
       for (const auto& [k, v] : doc.items()) {
         (void)v;
@@ -494,7 +493,7 @@ std::vector<SliceDemand> demand_from_text(std::string_view text) {
 }
 
 std::vector<GpuLayout> layouts_from_json(std::string_view text) {
-  const json doc = parse_strict(text);
+  const json doc = io::parse_json(text);
   const json* gpus = doc.is_array() ? &doc : child(doc, "gpus");
   if (!gpus || !gpus->is_array()) throw InvalidArgument("existing layouts must be an array of GPUs (or {\"gpus\": [...]})");
   std::vector<GpuLayout> out;

@@ -29,6 +29,14 @@ enum class Outcome {
   collected,  // held for the cold-start fit: no filter step ran (not in the spec's list)
 };
 constexpr int kOutcomeCount = 9;
+
+// Ranges of the filter's numeric options (docs/tuner.md, "Option ranges"). Inside them every
+// variance, product and exponent the filter forms stays finite in double precision.
+constexpr double kMaxParameterValue = 1e12;  // α, β, γ (ms, ms/token, ms/token²) and their bounds
+constexpr double kMaxRelativeChange = 100;   // percent_change, initial_change (fractions)
+constexpr double kMinRelativeNoise = 1e-6;   // sigma_rel
+constexpr double kMaxRelativeNoise = 100;    // sigma_rel, sigma_min, sigma_max
+constexpr double kMaxLatencyMs = 1e9;        // sigma_abs_ms, expected_observations
 const char* outcome_name(Outcome o);
 bool is_accepted(Outcome o);
 

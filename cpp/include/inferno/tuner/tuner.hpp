@@ -18,6 +18,9 @@ EstimatorMode parse_estimator_mode(const std::string& s);
 const char* estimator_mode_name(EstimatorMode m);
 
 enum class Phase { collection, warm_up, normal };
+
+/// The most observations a tuner holds at once (cold-start list, sliding window).
+constexpr int kMaxHeldObservations = 100000;
 const char* phase_name(Phase p);
 
 struct TunerConfig {

@@ -266,6 +266,40 @@ TEST_CASE("golden selections, closed loop TPOT 50 ms (spec 5.4, the talk's examp
   CHECK(choose("opt-1.3b", "A100-SXM4-80GB", 128) == "A100-SXM4-80GB");
 }
 
+TEST_CASE("closed-loop fallback: only a whole GPU that holds the model, and at most C replicas are tried") {
+  ModelRegistry reg{{"m", model("Meta-Llama-3-8B")}};
+  ServerSpec s;
+  s.name = "s";
+  s.model = "m";
+  s.load.concurrency = 64;
+  s.load.in_tokens = 1024;
+  s.load.out_tokens = 128;
+  s.slo.itl_ms = 5;  // below α on every option: nothing qualifies at any replica count
+  RecommendOptions o;
+  o.menu.gpu_types = {"A100-SXM4-80GB"};
+  o.max_replicas = 1000000;  // used to loop a million times; beyond C = 64 nothing changes
+  auto rec = recommend({s}, builtin(), reg, o);
+  REQUIRE(rec[0].slo_unattainable);
+  CHECK_FALSE(rec[0].unallocated);
+  const Option& whole = rec[0].options[static_cast<std::size_t>(rec[0].choice_index)];
+  CHECK(whole.profile.empty());
+  CHECK(whole.replicas == 64);  // every option tried r = 1 … C, one request each at r = C
+  CHECK(whole.batch == 1);
+  CHECK(whole.predicted);
+  CHECK(whole.itl_ms > 5);
+  // A context no whole GPU can hold: the model cannot run anywhere, so it is unallocated, not a
+  // whole GPU with 0 replicas and a zero latency.
+  s.serving.max_model_len = 2000000000;
+  rec = recommend({s}, builtin(), reg, o);
+  CHECK(rec[0].unallocated);
+  CHECK_FALSE(rec[0].slo_unattainable);
+  CHECK(rec[0].choice.empty());
+  for (const auto& opt : rec[0].options) {
+    CHECK((opt.reason == "contextDoesNotFit" || opt.reason == "weightsDoNotFit"));  // small slices: weights first
+    CHECK_FALSE(opt.predicted);
+  }
+}
+
 TEST_CASE("open loop: replicas from the queue model's rate, and bad servers are named") {
   ModelRegistry reg{{"m", model("Meta-Llama-3-8B")}};
   ServerSpec s;
@@ -433,7 +467,7 @@ GPU  0 Profile ID  0 Placement : {0}:8
 TEST_CASE("bad catalog and config input is named") {
   Catalog c = builtin();
   CHECK_THROWS_WITH(inferno::io::merge_catalog(c, R"({"gpus": [{"id": "X", "memGiB": 10, "bwGBps": -1}]})", "user.json"),
-                    Catch::Contains("bwGBps must be a positive number"));
+                    Catch::Contains("gpus.X.bwGBps must be a finite number in (0, 1e+09], got -1"));
   CHECK_THROWS_WITH(inferno::io::merge_catalog(c, R"({"gpus": [{"id": "A100-SXM4-80GB", "bwGBPS": 1}]})", "user.json"),
                     Catch::Contains("unknown key \"bwGBPS\""));
   inferno::io::merge_catalog(c, R"({"gpus": [{"id": "A100-SXM4-80GB", "cost": 33}]})", "user.json");

@@ -334,6 +334,10 @@ def _calibration_handles(calibrations: Iterable[Calibration] | None) -> dict:
     return out
 
 
+def _missing_as_nan(value: float | None) -> float:
+    return float("nan") if value is None else value
+
+
 @dataclass
 class Recommendation:
     """The chosen accelerator per server and every evaluated option (the explanation table)."""
@@ -350,8 +354,8 @@ class Recommendation:
             rows.append({"server": s["server"], "choice": s["choice"] or None, "sloUnattainable": s["sloUnattainable"],
                          "unallocated": s["unallocated"],
                          "replicas": chosen["replicas"] if chosen else 0,
-                         "itl": chosen["itl"] if chosen else float("nan"),
-                         "ttft": chosen["ttft"] if chosen else float("nan"),
+                         "itl": _missing_as_nan(chosen["itl"] if chosen else None),
+                         "ttft": _missing_as_nan(chosen["ttft"] if chosen else None),
                          "cost": chosen["cost"] if chosen else float("nan")})
         return pd.DataFrame(rows).set_index("server")
 
@@ -361,9 +365,8 @@ class Recommendation:
         for s in self.raw["servers"]:
             for o in s["options"]:
                 row = {"server": s["server"], **o, "chosen": o["accelerator"] == s["choice"]}
-                if o["reason"] in ("weightsDoNotFit", "contextDoesNotFit", "noBatch", "batchTooSmall") or \
-                        (o["reason"] in ("slo", "replicas") and o["itl"] == 0):
-                    row["itl"] = row["ttft"] = float("nan")  # no prediction was made
+                for key in ("itl", "ttft"):  # null: no prediction was made
+                    row[key] = _missing_as_nan(o[key])
                 rows.append(row)
         return pd.DataFrame(rows).set_index(["server", "accelerator"])
 

@@ -562,7 +562,9 @@ json recommendation_to_json(const std::vector<ServerRecommendation>& recs) {
                          {"reason", o.reason}, {"calibrated", o.calibrated}, {"alpha", o.estimate.alpha_ms},
                          {"beta", o.estimate.beta_ms}, {"gamma", o.estimate.gamma_ms}, {"nMax", o.estimate.n_max},
                          {"kvCapacityTokens", o.estimate.kv_capacity_tokens}, {"batch", o.batch}, {"replicas", o.replicas},
-                         {"ratePerReplica", o.rate_per_replica_rps}, {"itl", o.itl_ms}, {"ttft", o.ttft_ms},
+                         {"ratePerReplica", o.rate_per_replica_rps},
+                         {"itl", o.predicted ? json(o.itl_ms) : json(nullptr)},
+                         {"ttft", o.predicted ? json(o.ttft_ms) : json(nullptr)},
                          {"costPerReplica", o.cost_per_replica}, {"cost", o.cost}, {"units", o.units}, {"memSlices", o.mem_slices}});
     servers.push_back({{"server", r.server}, {"choice", r.choice}, {"sloUnattainable", r.slo_unattainable},
                        {"unallocated", r.unallocated}, {"options", options}});

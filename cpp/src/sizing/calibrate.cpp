@@ -8,6 +8,8 @@
 #include <Eigen/Dense>
 
 #include "inferno/error.hpp"
+#include "inferno/queue/limits.hpp"
+#include "inferno/sizing/recommend.hpp"
 
 namespace inferno::sizing {
 
@@ -51,16 +53,19 @@ std::vector<Row> rows_of(const std::vector<ProfilePoint>& points) {
   for (std::size_t i = 0; i < points.size(); ++i) {
     const ProfilePoint& p = points[i];
     const std::string where = "points[" + std::to_string(i) + "]";
-    require(p.concurrency >= 1, where + ".concurrency", "an integer >= 1", p.concurrency);
-    require(std::isfinite(p.in_tokens) && p.in_tokens >= 0, where + ".n", "a number >= 0", p.in_tokens);
-    require(std::isfinite(p.out_tokens) && p.out_tokens >= 1, where + ".m", "a number >= 1", p.out_tokens);
+    // Ranges as for a request's load (docs/sizing.md, "Input ranges"): the fit's regressors are
+    // products of these and stay finite inside them.
+    require(p.concurrency >= 1 && p.concurrency <= kMaxConcurrency, where + ".concurrency", "an integer in [1, 1000000]",
+            p.concurrency);
+    require_finite_in(where + ".n", p.in_tokens, 0, false, queue::kMaxTokens);
+    require_finite_in(where + ".m", p.out_tokens, 1, false, queue::kMaxTokens);
     if (!p.tpot_ms && !p.ttft_ms && !p.throughput_rps)
       throw InvalidArgument(where + ": no measurement; give tpot_ms, ttft_ms or throughput_rps");
     const double n = p.in_tokens, m = p.out_tokens, C = p.concurrency;
     const double k1 = (n + m) / (1 + m);
     const double k2 = (n + m * (n + (m + 1) / 2)) / (1 + m);
     auto check = [&](const std::optional<double>& v, const char* field) {
-      if (v) require(std::isfinite(*v) && *v > 0, where + "." + field, "a positive number", *v);
+      if (v) require_finite_in(where + "." + field, *v, 0, true, kMaxMeasurement);
     };
     check(p.tpot_ms, "tpot_ms");
     check(p.ttft_ms, "ttft_ms");

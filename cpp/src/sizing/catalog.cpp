@@ -134,16 +134,17 @@ void Catalog::upsert_family(MigGeometry family) {
 }
 
 void Catalog::validate() const {
-  auto positive = [](const std::string& where, const char* field, double v) {
-    require(std::isfinite(v) && v > 0, where + "." + field, "a positive number", v);
-  };
-  auto non_negative = [](const std::string& where, const char* field, double v) {
-    require(std::isfinite(v) && v >= 0, where + "." + field, "a number >= 0", v);
+  // Values are checked in the catalog file's units (GiB, GB/s, TFLOPS), against the ranges of
+  // docs/sizing.md, "Input ranges": within them every derived quantity stays finite.
+  auto in_range = [](const std::string& where, const char* field, double v, bool strict, double upper) {
+    require_finite_in(where + "." + field, v, 0, strict, upper);
   };
   for (const auto& [name, geo] : families_) {
     const std::string where = "migFamilies." + name;
-    if (geo.compute_slices < 1 || geo.memory_slices < 1)
-      throw InvalidArgument(where + ": computeSlices and memorySlices must be >= 1");
+    require(geo.compute_slices >= 1 && geo.compute_slices <= kMaxSlices, where + ".computeSlices", "an integer in [1, 60]",
+            geo.compute_slices);
+    require(geo.memory_slices >= 1 && geo.memory_slices <= kMaxSlices, where + ".memorySlices", "an integer in [1, 60]",
+            geo.memory_slices);
     std::set<std::string> seen;
     for (const auto& p : geo.profiles) {
       const std::string pw = where + ".profiles." + p.name;
@@ -160,23 +161,28 @@ void Catalog::validate() const {
                                 " leaves the " + std::to_string(geo.memory_slices) + " memory slices");
         if (i > 0 && s <= p.starts[i - 1]) throw InvalidArgument(pw + ".starts must be strictly increasing");
       }
-      if (p.max_count < 1) throw InvalidArgument(pw + ".maxCount must be >= 1");
-      if (p.sm_count < 1) throw InvalidArgument(pw + ".smCount must be >= 1");
-      positive(pw, "memGiB", p.mem_bytes);
+      require(p.max_count >= 1 && p.max_count <= kMaxSlices, pw + ".maxCount", "an integer in [1, 60]", p.max_count);
+      require(p.sm_count >= 1 && p.sm_count <= kMaxSmCount, pw + ".smCount", "an integer in [1, 1000000]", p.sm_count);
+      in_range(pw, "memGiB", p.mem_bytes / kGiB, true, kMaxMemGiB);
     }
   }
   for (const auto& g : gpus_) {
     const std::string where = "gpus." + g.id;
     if (g.id.empty() || g.id.find(':') != std::string::npos)
       throw InvalidArgument("gpus: every GPU needs an id without ':' (got \"" + g.id + "\")");
-    positive(where, "memGiB", g.mem_bytes);
-    positive(where, "bwGBps", g.bw_Bps);
-    positive(where, "bf16TFlops", g.flops_bf16);
-    non_negative(where, "fp8TFlops", g.flops_fp8);
-    non_negative(where, "int8TOps", g.ops_int8);
-    non_negative(where, "tdpW", g.tdp_w);
-    non_negative(where, "cost", g.cost);
-    if (g.sm_count < 0) throw InvalidArgument(where + ".smCount must be >= 0");
+    in_range(where, "memGiB", g.mem_bytes / kGiB, true, kMaxMemGiB);
+    in_range(where, "bwGBps", g.bw_Bps / 1e9, true, kMaxRateTera * 1e3);
+    in_range(where, "bf16TFlops", g.flops_bf16 / 1e12, true, kMaxRateTera);
+    in_range(where, "fp8TFlops", g.flops_fp8 / 1e12, false, kMaxRateTera);
+    in_range(where, "int8TOps", g.ops_int8 / 1e12, false, kMaxRateTera);
+    in_range(where, "tdpW", g.tdp_w, false, kMaxWatts);
+    in_range(where, "cost", g.cost, false, kMaxCost);
+    in_range(where, "power.idle", g.power.idle_w, false, kMaxWatts);
+    in_range(where, "power.midPower", g.power.mid_power_w, false, kMaxWatts);
+    in_range(where, "power.full", g.power.full_w, false, kMaxWatts);
+    require(std::isfinite(g.power.mid_util) && g.power.mid_util >= 0 && g.power.mid_util < 1, where + ".power.midUtil",
+            "in [0, 1)", g.power.mid_util);
+    require(g.sm_count >= 0 && g.sm_count <= kMaxSmCount, where + ".smCount", "an integer in [0, 1000000]", g.sm_count);
     if (!g.mig_family.empty()) {
       if (!families_.count(g.mig_family)) {
         std::string names;

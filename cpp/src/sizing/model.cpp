@@ -14,24 +14,33 @@ void positive_int(int v, const char* field) { require(v >= 1, field, "an integer
 }  // namespace
 
 void ModelArch::validate() const {
-  positive_int(layers, "num_hidden_layers");
-  positive_int(hidden, "hidden_size");
-  positive_int(heads, "num_attention_heads");
-  positive_int(kv_heads, "num_key_value_heads");
-  positive_int(head_dim, "head_dim");
-  positive_int(intermediate, "intermediate_size");
-  positive_int(vocab, "vocab_size");
-  positive_int(max_pos, "max_position_embeddings");
+  // Upper bounds keep every parameter count inside a 64-bit integer (the largest product,
+  // experts × 3·h·I × L, stays below 3.1e18) and are far above any published model; see
+  // docs/sizing.md, "Input ranges".
+  const auto count = [](int v, const char* field, int lo, int hi) {
+    require(v >= lo && v <= hi, field, "an integer in [" + std::to_string(lo) + ", " + std::to_string(hi) + "]", v);
+  };
+  count(layers, "num_hidden_layers", 1, 1000);
+  count(hidden, "hidden_size", 1, 1000000);
+  count(heads, "num_attention_heads", 1, 100000);
+  count(kv_heads, "num_key_value_heads", 1, heads);
+  count(head_dim, "head_dim", 1, 100000);
+  require(std::int64_t{heads} * head_dim <= 1000000, "num_attention_heads x head_dim", "at most 1000000",
+          static_cast<double>(std::int64_t{heads} * head_dim));
+  count(intermediate, "intermediate_size", 1, 1000000);
+  count(vocab, "vocab_size", 1, 100000000);
+  count(max_pos, "max_position_embeddings", 1, 1000000000);
   if (heads % kv_heads != 0)
     throw InvalidArgument("num_key_value_heads must divide num_attention_heads (" + std::to_string(heads) + "), got " +
                           std::to_string(kv_heads));
-  if (experts < 0 || experts_per_token < 0 || learned_pos < 0 || sliding_window < 0 || shared_expert_intermediate < 0)
-    throw InvalidArgument("num_local_experts, num_experts_per_tok, learned positions, sliding_window and "
-                          "shared_expert_intermediate_size must be >= 0");
+  count(experts, "num_local_experts", 0, 1024);
+  count(learned_pos, "learned position embeddings", 0, 1000000002);
+  count(sliding_window, "sliding_window", 0, 1000000000);
+  count(shared_expert_intermediate, "shared_expert_intermediate_size", 0, 1000000);
   if (experts > 0) {
     require(experts_per_token >= 1 && experts_per_token <= experts, "num_experts_per_tok",
             "in [1, num_local_experts = " + std::to_string(experts) + "]", experts_per_token);
-    positive_int(expert_intermediate, "moe_intermediate_size");
+    count(expert_intermediate, "moe_intermediate_size", 1, 1000000);
   }
 }
 

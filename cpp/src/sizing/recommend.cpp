@@ -6,6 +6,7 @@
 #include "inferno/error.hpp"
 #include "inferno/queue/analyzer.hpp"
 #include "inferno/queue/concurrency.hpp"
+#include "inferno/queue/limits.hpp"
 #include "inferno/queue/models/iteration.hpp"
 
 namespace inferno::sizing {
@@ -28,12 +29,14 @@ void validate_server(const ServerSpec& s, const ModelRegistry& registry) {
   const ServerLoad& l = s.load;
   if (l.concurrency.has_value() == l.arrival_rate_rps.has_value())
     throw InvalidArgument(where + ".load: give exactly one of concurrency (closed loop) and arrivalRate (open loop, req/s)");
-  if (l.concurrency) require(*l.concurrency >= 1, where + ".load.concurrency", "an integer >= 1", *l.concurrency);
-  if (l.arrival_rate_rps)
-    require(std::isfinite(*l.arrival_rate_rps) && *l.arrival_rate_rps > 0, where + ".load.arrivalRate",
-            "a positive number (req/s)", *l.arrival_rate_rps);
-  require(std::isfinite(l.in_tokens) && l.in_tokens >= 0, where + ".load.avgInTokens", "a number >= 0", l.in_tokens);
-  require(std::isfinite(l.out_tokens) && l.out_tokens >= 1, where + ".load.avgOutTokens", "a number >= 1", l.out_tokens);
+  // The queue model's input ranges (docs/queueing-model.md §1.4) bound the load; docs/sizing.md,
+  // "Input ranges", lists them all.
+  if (l.concurrency)
+    require(*l.concurrency >= 1 && *l.concurrency <= kMaxConcurrency, where + ".load.concurrency",
+            "an integer in [1, 1000000]", *l.concurrency);
+  if (l.arrival_rate_rps) require_finite_in(where + ".load.arrivalRate", *l.arrival_rate_rps, 0, true, queue::kMaxRateRps);
+  require_finite_in(where + ".load.avgInTokens", l.in_tokens, 0, false, queue::kMaxTokens);
+  require_finite_in(where + ".load.avgOutTokens", l.out_tokens, 1, false, queue::kMaxTokens);
   const Slo& o = s.slo;
   for (auto [v, f] : {std::pair{o.itl_ms, "slo.itl"}, std::pair{o.ttft_ms, "slo.ttft"}})
     require(std::isfinite(v) && v >= 0, where + "." + f, "a number >= 0 (ms; 0 = none)", v);
@@ -46,13 +49,16 @@ void validate_server(const ServerSpec& s, const ModelRegistry& registry) {
 void evaluate_closed(const ServerSpec& s, const std::array<double, 3>& theta, int max_replicas, Option& o) {
   const int C = *s.load.concurrency;
   const queue::RequestShape shape{s.load.in_tokens, s.load.out_tokens, s.serving.max_num_batched_tokens};
-  for (int r = 1; r <= max_replicas; ++r) {
+  // Beyond C replicas each holds one request, as at r = C: nothing changes, so stop there.
+  const int last = std::min(max_replicas, C);
+  for (int r = 1; r <= last; ++r) {
     const int c_r = (C + r - 1) / r;
     o.replicas = r;
     o.batch = c_r;
     if (o.estimate.n_max < c_r) {
       o.reason = "batchTooSmall";
       o.itl_ms = o.ttft_ms = o.rate_per_replica_rps = 0;
+      o.predicted = false;
       continue;
     }
     const queue::IterationModel model(theta[0], theta[1], theta[2], shape, c_r);
@@ -60,6 +66,7 @@ void evaluate_closed(const ServerSpec& s, const std::array<double, 3>& theta, in
     o.itl_ms = model.itl_ms(x, c_r);
     o.ttft_ms = model.prefill_ms(x, c_r) + o.itl_ms;
     o.rate_per_replica_rps = 1e3 * c_r / model.service_times_ms()[static_cast<std::size_t>(c_r - 1)];
+    o.predicted = true;
     if (s.slo.itl_ms > 0 && o.itl_ms > s.slo.itl_ms) o.reason = "itl";
     else if (s.slo.ttft_ms > 0 && o.ttft_ms > s.slo.ttft_ms) o.reason = "ttft";
     else {
@@ -106,6 +113,7 @@ void evaluate_open(const ServerSpec& s, const std::array<double, 3>& theta, int 
   const queue::Metrics met = analyzer.analyze(lambda / o.replicas);
   o.itl_ms = met.itl_ms;
   o.ttft_ms = met.ttft_ms;
+  o.predicted = true;
   if (max_replicas > 0 && o.replicas > max_replicas) {
     o.reason = "replicas";
     return;
@@ -159,10 +167,12 @@ std::vector<ServerRecommendation> recommend(const std::vector<ServerSpec>& serve
                                             const ModelRegistry& registry, const RecommendOptions& options,
                                             const CalibrationStore& calibrations) {
   options.efficiency.validate();
-  require(options.max_replicas >= 0, "menu.maxReplicas", ">= 0 (0 = default)", options.max_replicas);
-  if (options.queue_to_batch_ratio < 0) throw InvalidArgument("queueToBatchRatio must be >= 0");
+  require(options.max_replicas >= 0 && options.max_replicas <= kMaxReplicas, "menu.maxReplicas",
+          "an integer in [0, 1000000] (0 = default)", options.max_replicas);
+  require(options.queue_to_batch_ratio >= 0 && options.queue_to_batch_ratio <= 100000, "queueToBatchRatio",
+          "an integer in [0, 100000]", options.queue_to_batch_ratio);
   for (const auto& [name, cost] : options.costs)
-    require(std::isfinite(cost) && cost >= 0, "costs." + name, "a number >= 0", cost);
+    require_finite_in("costs." + name, cost, 0, false, kMaxCost);
   const std::vector<Accelerator> accs = catalog.candidates(options.menu);
   if (accs.empty()) throw InvalidArgument("menu: no accelerator to evaluate (the catalog has no GPU)");
   std::vector<ServerRecommendation> out;
@@ -196,8 +206,16 @@ std::vector<ServerRecommendation> recommend(const std::vector<ServerSpec>& serve
         o.estimate.gamma_ms = (*fitted)[2];
       }
       const std::array<double, 3> theta{o.estimate.alpha_ms, o.estimate.beta_ms, o.estimate.gamma_ms};
-      if (closed) evaluate_closed(s, theta, max_replicas, o);
-      else evaluate_open(s, theta, max_replicas, options.queue_to_batch_ratio, o);
+      try {
+        if (closed) evaluate_closed(s, theta, max_replicas, o);
+        else evaluate_open(s, theta, max_replicas, options.queue_to_batch_ratio, o);
+      } catch (const InvalidArgument& e) {
+        // Only extreme catalog or efficiency values derive parameters outside the queueing
+        // model's ranges; say where they came from.
+        throw InvalidArgument("servers." + s.name + " on " + acc.name + ": the derived parameters (alpha " +
+                              format_number(theta[0]) + " ms) are outside the queueing model's ranges: " + e.what() +
+                              "; check the catalog's bwGBps and TFLOPS and the efficiency factors");
+      }
       o.cost = o.cost_per_replica * o.replicas;
       rec.options.push_back(std::move(o));
     }
@@ -207,14 +225,16 @@ std::vector<ServerRecommendation> recommend(const std::vector<ServerSpec>& serve
     if (rec.choice_index >= 0) {
       rec.choice = rec.options[static_cast<std::size_t>(rec.choice_index)].accelerator;
     } else if (closed) {
-      // AutoFit's fallback: the whole GPU of the first allowed type, flagged.
-      rec.slo_unattainable = true;
+      // AutoFit's fallback: the whole GPU of the first allowed type that holds the model,
+      // flagged. Where no whole GPU holds it, the server cannot run at all: unallocated.
       for (std::size_t i = 0; i < rec.options.size(); ++i)
-        if (rec.options[i].profile.empty()) {
+        if (rec.options[i].profile.empty() && rec.options[i].estimate.feasible) {
           rec.choice_index = static_cast<int>(i);
           rec.choice = rec.options[i].accelerator;
           break;
         }
+      rec.slo_unattainable = rec.choice_index >= 0;
+      rec.unallocated = rec.choice_index < 0;
     } else {
       rec.unallocated = true;
     }

@@ -11,9 +11,9 @@ void Efficiency::validate() const {
   auto fraction = [](double v, const char* field) { require(std::isfinite(v) && v > 0 && v <= 1.5, field, "in (0, 1.5]", v); };
   fraction(eta_bw, "etaBw");
   fraction(eta_flops, "etaFlops");
-  require(std::isfinite(t0_ms) && t0_ms >= 0, "t0Ms", "a number >= 0", t0_ms);
-  require(std::isfinite(reserve_bytes) && reserve_bytes >= 0, "reserveGiB", "a number >= 0", reserve_bytes / kGiB);
-  require(std::isfinite(allreduce_ms) && allreduce_ms >= 0, "allreduceMs", "a number >= 0", allreduce_ms);
+  require_finite_in("t0Ms", t0_ms, 0, false, 1e5);
+  require_finite_in("reserveGiB", reserve_bytes / kGiB, 0, false, kMaxMemGiB);
+  require_finite_in("allreduceMs", allreduce_ms, 0, false, 1e9);
 }
 
 double work_per_iteration_ms(double beta, double gamma, double n, double m) {

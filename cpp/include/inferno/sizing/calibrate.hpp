@@ -15,6 +15,9 @@
 
 namespace inferno::sizing {
 
+/// Largest measured value a profiling point may carry (ms for latencies, req/s for throughput).
+constexpr double kMaxMeasurement = 1e9;
+
 /// One closed-loop measurement (`vllm bench serve --max-concurrency C`): any of TPOT, TTFT and
 /// throughput, each a row of the fit.
 struct ProfilePoint {

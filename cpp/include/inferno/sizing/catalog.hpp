@@ -11,6 +11,14 @@ namespace inferno::sizing {
 
 constexpr double kGiB = 1073741824.0;  // 2^30 bytes
 
+// Ranges of a catalog's numbers (docs/sizing.md, "Input ranges").
+constexpr double kMaxMemGiB = 1e6;      // memory of a GPU or slice, GiB
+constexpr double kMaxRateTera = 1e6;    // TFLOPS / TOPS; bandwidth up to 1e9 GB/s
+constexpr double kMaxWatts = 1e7;       // TDP and power curve, W
+constexpr double kMaxCost = 1e12;       // price per GPU-hour
+constexpr int kMaxSlices = 60;          // MIG compute and memory slices, instances per profile
+constexpr int kMaxSmCount = 1000000;    // streaming multiprocessors
+
 /// Power curve of one whole device (the optimizer's accelerator-data "power" object).
 struct PowerSpec {
   double idle_w = 0, mid_power_w = 0, mid_util = 0.6, full_w = 0;

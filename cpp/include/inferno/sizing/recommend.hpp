@@ -42,6 +42,10 @@ struct ServerSpec {
 
 enum class SliceCostRule { compute, max, given };
 
+// Upper bounds of a request's counts (docs/sizing.md, "Input ranges").
+constexpr int kMaxConcurrency = 1000000;  // load.concurrency: clients in closed loop
+constexpr int kMaxReplicas = 1000000;     // menu.maxReplicas
+
 struct RecommendOptions {
   Menu menu;
   int max_replicas = 0;               // 0 = 1 in closed loop, unlimited in open loop
@@ -63,6 +67,7 @@ struct Option {
   int replicas = 0;
   double rate_per_replica_rps = 0;  // open loop: λ* of one replica
   double itl_ms = 0, ttft_ms = 0;   // predicted (per replica at its share of the load)
+  bool predicted = false;           // itl_ms and ttft_ms hold a prediction (else they are unset)
   double cost_per_replica = 0, cost = 0;
   int units = 0, mem_slices = 0;
 };
@@ -70,7 +75,7 @@ struct Option {
 struct ServerRecommendation {
   std::string server;
   std::string choice;        // accelerator name, "" when unallocated
-  bool slo_unattainable = false;  // closed loop: nothing met the SLO, the whole GPU is returned
+  bool slo_unattainable = false;  // closed loop: nothing met the SLO, a whole GPU the model fits is returned
   bool unallocated = false;       // open loop: nothing met the SLO
   int choice_index = -1;          // into options
   std::vector<Option> options;    // every evaluated candidate, in candidate order

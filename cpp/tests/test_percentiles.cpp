@@ -1,6 +1,7 @@
 // Waiting-time, TTFT and ITL distributions (spec §7.7).
 #include <catch2/catch.hpp>
 #include <cmath>
+#include <cstdint>
 
 #include "inferno/queue/analyzer.hpp"
 #include "inferno/queue/percentiles.hpp"
@@ -63,6 +64,55 @@ TEST_CASE("M/M/N with a long queue: Erlang-C tail", "[percentiles]") {
     CHECK(wait_survival(chain, rates, t) ==
           Approx(erlang_c * std::exp(-(n * mu - lambda) * t)).epsilon(1e-10));
   }
+}
+
+TEST_CASE("near-critical M/M/1 with a huge queue: the sampled Poisson sum keeps the closed form", "[percentiles]") {
+  // x = μt up to 1e13 completions: Poisson windows of up to 7.6e7 terms, summed with a stride.
+  // Q = 1e15 behaves as an infinite queue here, where P(W > t) = ρ·exp(-μ(1-ρ)t).
+  const double mu = 1.0;
+  const auto rates = linear_rates(1, mu);
+  for (double rho : {1 - 1e-4, 1 - 1e-6, 1 - 1e-9}) {
+    const auto chain = solve_chain(rho * mu, rates, 1'000'000'000'000'000);
+    for (double decay : {0.5, 3.0, 10.0}) {  // μ(1-ρ)t
+      const double t = decay / (mu * (1 - rho));
+      CAPTURE(rho, t);
+      CHECK(wait_survival(chain, rates, t) == Approx(rho * std::exp(-decay)).epsilon(1e-8));
+    }
+  }
+}
+
+TEST_CASE("a queue of 2^63 - 1 places: the window's top is a valid position, no overflowing cast", "[percentiles]") {
+  // In double, Q - 1 = 2^63 - 2 rounds to 2^63, which no int64 holds (a fuzzing finding under
+  // UBSan). An overloaded server keeps the waiting room nearly full, so t reaching that far is
+  // meaningful, and the survival must stay a probability that falls with t.
+  const auto rates = linear_rates(1, 1.0);
+  const auto chain = solve_chain(2.0, rates, INT64_MAX);
+  double previous = 1.0;
+  for (double t : {1e3, 1e12, 9.2e18, 9.2233720368547e18, 1e19}) {
+    CAPTURE(t);
+    const double survival = wait_survival(chain, rates, t);
+    CHECK(survival >= 0.0);
+    CHECK(survival <= previous + 1e-12);  // rounding of two different sums, nothing more
+    if (t <= 1e12) CHECK(survival == Approx(1.0).epsilon(1e-9));  // twice overloaded: all wait
+    previous = survival;
+  }
+  CHECK(previous == 0.0);  // beyond the last position everyone has started
+}
+
+TEST_CASE("the sampled and the term-by-term Poisson sums agree where both are affordable", "[percentiles]") {
+  // x ≈ 3e4 is the last window summed term by term (24·√x + 60 ≈ 4096); just above, the stride
+  // is 2. The survival is continuous in t, so the two sides of the switch must agree.
+  const double mu = 1.0;
+  const auto rates = linear_rates(1, mu);
+  const auto chain = solve_chain(0.99995 * mu, rates, 10'000'000);
+  const double x_switch = std::pow((4096.0 - 60.0) / 24.0, 2);
+  const double below = wait_survival(chain, rates, x_switch * (1 - 1e-3));
+  const double above = wait_survival(chain, rates, x_switch * (1 + 1e-3));
+  const double mid = wait_survival(chain, rates, x_switch);
+  CHECK(below > mid);
+  CHECK(mid > above);
+  // the exact survival's log-slope is -μ(1-ρ) = -5e-5 per ms, so ±0.1 % of t moves it by e^(∓1.4e-3)
+  CHECK(above / below == Approx(std::exp(-5e-5 * x_switch * 2e-3)).epsilon(1e-7));
 }
 
 TEST_CASE("Poisson sum equals the closed form with finite Q (r != 1)", "[percentiles]") {

@@ -444,3 +444,36 @@ def test_tuner_options_are_not_read_loosely(option, value, message):
         T.Tuner(**{option: value})
     assert str(err.value) == message
     T.Tuner(**{option: np.bool_(True) if "ratio" not in option else 0.5})  # a valid value is taken
+
+
+@pytest.mark.parametrize("command", [("queue", "solve"), ("queue", "target"), ("queue", "optimize"), ("simulate",)])
+def test_every_line_is_answered_in_order_single_and_multi_threaded_on_stdin_and_from_a_file(command, tmp_path):
+    """The per-line guard is structural: the same batch of good and bad lines gives byte-identical
+    output with 1 and 4 threads, from stdin and from --input, one answer per line, in order."""
+    bad_lines = [b'{"RPS": 3, "x": "\xff"}',                    # invalid UTF-8
+                 b'{"RPS": ' + b"[" * 5000 + b"]" * 5000 + b"}",  # deep nesting
+                 json.dumps({**PROBLEM, "RPS": 1e300}).encode(),  # beyond the rate range
+                 b'{"RPS": \xc3\xa9}',                            # non-ASCII in malformed JSON
+                 json.dumps({**PROBLEM, "alpha": -1}).encode(),   # out of range
+                 b"\x00\x01garbage"]
+    # more lines than one parallel batch, bad lines spread over batch boundaries
+    lines = []
+    for i in range(300):
+        lines.append(bad_lines[i % len(bad_lines)] if i % 50 in (0, 49) else GOOD)
+    body = b"\n".join(lines) + b"\n"
+    path = tmp_path / "batch.jsonl"
+    path.write_bytes(body)
+    outputs = []
+    for threads in ("1", "4"):
+        for source in ("stdin", "file"):
+            args = [*cli_command(), *command, "--threads", threads]
+            if source == "file":
+                args += ["--input", str(path)]
+            proc = subprocess.run(args, input=body if source == "stdin" else None, capture_output=True, timeout=600)
+            assert proc.returncode == 1, proc.stderr.decode(errors="replace")[-2000:]
+            outputs.append(proc.stdout)
+    assert all(out == outputs[0] for out in outputs[1:])
+    answers = [json.loads(line) for line in outputs[0].decode().splitlines()]
+    assert len(answers) == len(lines)
+    for line, answer in zip(lines, answers):
+        assert ("error" in answer) == (line != GOOD), (line[:60], answer)

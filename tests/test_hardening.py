@@ -477,3 +477,20 @@ def test_every_line_is_answered_in_order_single_and_multi_threaded_on_stdin_and_
     assert len(answers) == len(lines)
     for line, answer in zip(lines, answers):
         assert ("error" in answer) == (line != GOOD), (line[:60], answer)
+
+
+@pytest.mark.parametrize("argument, highest", [("iteration_noise_cv", 10.0), ("kv_capacity_tokens", 1e15),
+                                               ("startup_delay_s", 1e8), ("sample_interval_s", 1e8)])
+def test_simulator_arguments_end_where_their_documented_range_ends(argument, highest):
+    """docs/simulator.md lists the range of every argument. At the top of each the run gives finite
+    numbers (an iteration-noise CV of 1e200 used to give NaN latencies); just above it, the
+    argument is named with its range."""
+    model = inferno.QueueModel(alpha=8, beta=0.016, gamma=0.0005, max_batch=64, max_queue=256, in_tokens=512,
+                               out_tokens=256)
+    run = inferno.simulate(model, rate_rps=2, duration_s=60, keep_requests=False, **{argument: highest})
+    numbers = [v for v in run.summary.to_numpy() if isinstance(v, float)]
+    assert numbers and all(math.isfinite(v) for v in numbers if v == v)  # NaN: not measured in this mode
+    if argument != "startup_delay_s":  # with a start-up of 1e8 s nothing is served in 60 s
+        assert run.summary["throughput_rps"] > 0 and math.isfinite(run.summary["ttft_ms_mean"])
+    with pytest.raises(ValueError, match=argument):
+        inferno.simulate(model, rate_rps=2, duration_s=60, **{argument: highest * (1 + 1e-9)})

@@ -328,27 +328,31 @@ Stat token_stat(std::vector<Interval>& intervals, double window_start_ms, double
 void validate(const ServerSpec& server, const WorkloadSpec& w, const FleetSpec& fleet, const SimOptions& o) {
   require(std::isfinite(o.duration_s) && o.duration_s > 0 && o.duration_s <= 1e8, "duration_s", "a finite number in (0, 1e8]", o.duration_s);
   require(std::isfinite(o.warmup_s) && o.warmup_s >= 0 && o.warmup_s < o.duration_s, "warmup_s", "in [0, duration_s)", o.warmup_s);
-  require(std::isfinite(o.sample_interval_s) && o.sample_interval_s >= 0, "sample_interval_s", "a finite number >= 0 (0 = no series)", o.sample_interval_s);
+  require(std::isfinite(o.sample_interval_s) && o.sample_interval_s >= 0 && o.sample_interval_s <= 1e8, "sample_interval_s",
+          "a finite number in [0, 1e8] (0 = no series)", o.sample_interval_s);
   if (o.sample_interval_s > 0 && o.duration_s / o.sample_interval_s > 1e7)
     require(false, "sample_interval_s", "at most 1e7 samples per run", o.sample_interval_s);
   require(o.ci_batches >= 2 && o.ci_batches <= 1000, "ci_batches", "an integer in [2, 1000]", o.ci_batches);
   require(fleet.replicas >= 0 && fleet.replicas <= kMaxSimReplicas, "replicas", "an integer in [0, 1000]", fleet.replicas);
-  require(std::isfinite(fleet.startup_delay_s) && fleet.startup_delay_s >= 0, "startup_delay_s", "a finite number >= 0", fleet.startup_delay_s);
+  require_finite_in("startup_delay_s", fleet.startup_delay_s, 0, false, 1e8);
   double most_replicas = fleet.replicas;
   for (const auto& e : fleet.scale_events) {
-    require(std::isfinite(e.time_s) && e.time_s >= 0, "scale event time_s", "a finite number >= 0", e.time_s);
+    require_finite_in("scale event time_s", e.time_s, 0, false, 1e8);
     most_replicas += std::max(0, e.delta);
     require(most_replicas <= kMaxSimReplicas, "scale events", "at most 1000 replicas in all", most_replicas);
   }
-  require(std::isfinite(server.kv_capacity_tokens) && server.kv_capacity_tokens >= 0, "kv_capacity_tokens", "a finite number >= 0 (0 = unlimited)", server.kv_capacity_tokens);
-  require(std::isfinite(server.iteration_noise_cv) && server.iteration_noise_cv >= 0, "iteration_noise_cv", "a finite number >= 0", server.iteration_noise_cv);
+  require(std::isfinite(server.kv_capacity_tokens) && server.kv_capacity_tokens >= 0 && server.kv_capacity_tokens <= 1e15,
+          "kv_capacity_tokens", "a finite number in [0, 1e15] (0 = unlimited)", server.kv_capacity_tokens);
+  // Beyond a CV of 10 the log-normal factor's variance, exp(σ²) - 1, is no longer a noise level
+  // but a different model (and at 1e200 it overflows to NaN iteration times).
+  require_finite_in("iteration_noise_cv", server.iteration_noise_cv, 0, false, 10);
   // The work of a run grows with the output tokens it generates; bounded before it starts.
   double expected_tokens = 0;
   switch (w.arrivals) {
     case WorkloadSpec::Arrivals::trace:
       require(w.trace.size() <= kMaxTraceRows, "trace", "at most 1e7 requests", static_cast<double>(w.trace.size()));
       for (const auto& e : w.trace) {
-        require(std::isfinite(e.time_s) && e.time_s >= 0, "trace time_s", "a finite number >= 0", e.time_s);
+        require_finite_in("trace time_s", e.time_s, 0, false, 1e8);
         require(std::isfinite(e.in_tokens) && e.in_tokens >= 0 && e.in_tokens <= queue::kMaxTokens, "trace in_tokens",
                 "a finite number in [0, 1e8]", e.in_tokens);
         require(std::isfinite(e.out_tokens) && e.out_tokens >= 1 && e.out_tokens <= queue::kMaxTokens, "trace out_tokens",

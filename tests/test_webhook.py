@@ -494,10 +494,15 @@ def test_a_tpot_in_microseconds_gives_the_same_decision_as_in_milliseconds() -> 
 
 
 @pytest.mark.parametrize(("doc", "message"), [
-    ({"requestDeadlineSeconds": 0}, "request_deadline_s must be a number of seconds in (0, 3600], got 0"),
-    ({"deadlineSeconds": "2"}, "deadline_s must be a number of seconds in (0, 3600], got '2'"),
-    ({"maxConnections": 0}, "max_connections must be an integer in [1, 10000], got 0"),
-    ({"maxConnections": True}, "max_connections must be an integer in [1, 10000], got True"),
+    ({"requestDeadlineSeconds": 0}, "requestDeadlineSeconds must be a number of seconds in (0, 3600], got 0"),
+    ({"deadlineSeconds": "2"}, "deadlineSeconds must be a number of seconds in (0, 3600], got '2'"),
+    ({"deadlineSeconds": 3600.001}, "deadlineSeconds must be a number of seconds in (0, 3600], got 3600.001"),
+    ({"maxConnections": 0}, "maxConnections must be an integer in [1, 10000], got 0"),
+    ({"maxConnections": 10001}, "maxConnections must be an integer in [1, 10000], got 10001"),
+    ({"maxConnections": True}, "maxConnections must be an integer in [1, 10000], got True"),
+    ({"maxConnection": 5}, "unknown key 'maxConnection'; allowed: annotateDetails, catalog, deadlineSeconds, "
+                           "defaultGpuTypes, maxConnections, pinGpuProduct, registry, requestDeadlineSeconds "
+                           "(or their snake_case field names)"),
 ])
 def test_server_limits_out_of_range_are_refused_at_start_up(doc, message) -> None:
     with pytest.raises(ValueError) as err:

@@ -81,16 +81,18 @@ class WebhookConfig:
         for key, value in doc.items():
             name = cls._ALIASES.get(key, key)
             if name not in known:
-                raise ValueError(f"webhook config: unknown key {_excerpt(key)}")
+                allowed = ", ".join(sorted(set(cls._ALIASES) | {"catalog", "registry"}))
+                raise ValueError(f"webhook config: unknown key {_excerpt(key)}; allowed: {allowed} "
+                                 "(or their snake_case field names)")
             kwargs[name] = value
         cfg = cls(**kwargs)
-        for name in ("deadline_s", "request_deadline_s"):
+        for name, key in (("deadline_s", "deadlineSeconds"), ("request_deadline_s", "requestDeadlineSeconds")):
             value = getattr(cfg, name)
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value <= 3600:
-                raise ValueError(f"webhook config: {name} must be a number of seconds in (0, 3600], got {_excerpt(value)}")
+                raise ValueError(f"webhook config: {key} must be a number of seconds in (0, 3600], got {_excerpt(value)}")
         if isinstance(cfg.max_connections, bool) or not isinstance(cfg.max_connections, int) \
                 or not 1 <= cfg.max_connections <= 10_000:
-            raise ValueError(f"webhook config: max_connections must be an integer in [1, 10000], "
+            raise ValueError(f"webhook config: maxConnections must be an integer in [1, 10000], "
                              f"got {_excerpt(cfg.max_connections)}")
         if isinstance(cfg.default_gpu_types, str):
             cfg.default_gpu_types = [cfg.default_gpu_types]

@@ -13,6 +13,7 @@ from . import simulate as simulate_cli
 from . import size as size_cli
 from . import webhook as webhook_cli
 from . import tune as tune_cli
+from . import validate as validate_cli
 
 
 def version_text() -> str:
@@ -52,6 +53,7 @@ def build_parser() -> argparse.ArgumentParser:
     simulate_cli.add_parser(commands)
     size_cli.add_parser(commands)
     webhook_cli.add_parser(commands)
+    validate_cli.add_parser(commands)
     return parser
 
 

@@ -1,0 +1,131 @@
+"""``inferno validate SWEEPS.csv``: how far the model's predictions are from measured sweeps.
+
+Reads benchmark sweeps in the sweep CSV layout (docs/validation.md, "Sweep files": one row per
+benchmark, e.g. samples/real/llama31-8b-h100-guidellm.csv), fits the service model's parameters to
+every rate point (pooled) or to each token mix (per-mix), predicts every point with the queueing
+model, and prints the errors: mean absolute percentage error (MAPE) and mean signed error (bias)
+of mean TTFT, mean ITL, end-to-end latency and TTFT P95, by token mix and by load band (alone =
+one request at a time; low, middle, top = the point's rate against its sweep's highest), and the
+capacity of the burst benchmarks.
+
+The engine's limits are not in the sweeps: give them as vLLM names them. The batch cap of a mix is
+min(--max-num-seqs, --kv-cache-tokens / (prompt + output/2), --max-in-flight); the rest of the
+in-flight limit waits in the queue.
+
+Exit status: 0 done, 2 bad input (the message names the line and column).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any
+
+import pandas as pd
+
+from .. import validate as V
+from .common import positive_int
+
+
+def add_parser(commands: Any) -> None:
+    p = commands.add_parser("validate", help="compare the model with measured benchmark sweeps (MAPE tables)",
+                            description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("sweeps", metavar="SWEEPS.csv", help="benchmark sweeps, one row per rate point")
+    p.add_argument("--fit", choices=["pooled", "per-mix"], default="pooled",
+                   help="one parameter set for every point (default) or one per token mix")
+    p.add_argument("--params", metavar="A,B,G", help="predict with these alpha, beta, gamma instead of fitting")
+    p.add_argument("--service-model", default="iteration", help="the queueing model's service model (default iteration)")
+    defaults = V.ServerLimits()
+    p.add_argument("--kv-cache-tokens", type=float, default=defaults.kv_cache_tokens, metavar="TOKENS",
+                   help=f"KV-cache capacity of the server (default {defaults.kv_cache_tokens:g})")
+    p.add_argument("--max-num-seqs", type=positive_int, default=defaults.max_num_seqs, metavar="N",
+                   help=f"vLLM's max_num_seqs (default {defaults.max_num_seqs})")
+    p.add_argument("--max-in-flight", type=positive_int, default=defaults.max_in_flight, metavar="N",
+                   help=f"the benchmark's limit on outstanding requests (default {defaults.max_in_flight})")
+    p.add_argument("--max-num-batched-tokens", type=positive_int, default=defaults.max_num_batched_tokens,
+                   metavar="TOKENS", help=f"vLLM's token budget per iteration (default {defaults.max_num_batched_tokens})")
+    p.add_argument("--points", action="store_true", help="also print every point, measured and predicted")
+    p.add_argument("--plots", metavar="DIR", help="save residual plots (PNG) into DIR")
+    p.add_argument("--format", choices=["table", "json"], default="table")
+    p.set_defaults(run=run)
+
+
+def _params(text: str) -> dict[str, float]:
+    parts = text.split(",")
+    if len(parts) != 3:
+        raise ValueError(f"--params needs alpha,beta,gamma (three numbers), got {text[:60]!r}")
+    try:
+        values = [float(x) for x in parts]
+    except ValueError:
+        raise ValueError(f"--params needs three numbers, got {text[:60]!r}") from None
+    return dict(zip(("alpha", "beta", "gamma"), values))
+
+
+def run(args: argparse.Namespace) -> int:
+    limits = V.ServerLimits(kv_cache_tokens=args.kv_cache_tokens, max_num_seqs=args.max_num_seqs,
+                            max_in_flight=args.max_in_flight, max_num_batched_tokens=args.max_num_batched_tokens)
+    result = V.validate(args.sweeps, limits=limits, fit=args.fit,
+                        params=_params(args.params) if args.params else None, service_model=args.service_model)
+    if args.plots:
+        _save_plots(result, args.plots)
+    if args.format == "json":
+        doc = {"summary": result.summary().round(4).to_dict(), "params": _records(result.params.reset_index()),
+               "by_mix": _flat(result.errors("sweep")), "by_band": _flat(result.errors("band")),
+               "capacity": _records(result.capacity), "excluded": [list(x) for x in result.excluded]}
+        if args.points:
+            doc["points"] = _records(result.points)
+        json.dump(doc, sys.stdout, indent=2, allow_nan=False)
+        print()
+        return 0
+    with pd.option_context("display.width", 200, "display.max_columns", 40, "display.float_format", "{:.1f}".format):
+        print(f"service model {result.service_model}; fit {args.fit if not args.params else 'given'}")
+        print(result.params.to_string(float_format=lambda v: f"{v:.6g}"))
+        print("\nsummary (%)")
+        print(result.summary().to_string())
+        for title, by in (("by token mix", "sweep"), ("by load band", "band")):
+            print(f"\n{title}: MAPE / bias (%)")
+            print(_compact(result.errors(by)).to_string())
+        if len(result.capacity):
+            print("\ncapacity of the burst benchmarks (req/s; error in %)")
+            capacity = result.capacity.set_index("sweep").assign(error_pct=lambda f: 100 * f["throughput_err"])
+            print(capacity.drop(columns="throughput_err").to_string(float_format=lambda v: f"{v:.3g}"))
+        for line, reason in result.excluded:
+            print(f"excluded: line {line}: {reason}")
+        if args.points:
+            print("\npoints")
+            print(result.points.to_string(index=False, float_format=lambda v: f"{v:.4g}"))
+    return 0
+
+
+def _compact(table: pd.DataFrame) -> pd.DataFrame:
+    out = pd.DataFrame(index=table.index)
+    for metric in V.Validation.METRICS:
+        out[metric.replace("_ms", "")] = [f"{m:5.1f} / {b:+6.1f}" for m, b in
+                                           zip(table[(metric, "mape_pct")], table[(metric, "bias_pct")])]
+    out["points"] = table[("points", "count")]
+    return out
+
+
+def _flat(table: pd.DataFrame) -> dict[str, dict[str, float]]:
+    return {str(index): {f"{metric}_{kind}": float(round(value, 4)) for (metric, kind), value in row.items()}
+            for index, row in table.iterrows()}
+
+
+def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    records = json.loads(frame.to_json(orient="records"))  # NaN becomes null
+    return records
+
+
+def _save_plots(result: V.Validation, directory: str) -> None:
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from pathlib import Path
+    out = Path(directory)
+    out.mkdir(parents=True, exist_ok=True)
+    for metric in V.Validation.METRICS:
+        fig, ax = plt.subplots(figsize=(7, 4))
+        result.plot(metric, ax=ax)
+        fig.tight_layout()
+        fig.savefig(out / f"residuals-{metric}.png", dpi=120)
+        plt.close(fig)

@@ -1,0 +1,317 @@
+"""Accuracy against measured benchmark sweeps (GuideLLM, ``vllm bench serve`` and the like).
+
+``read_sweeps`` reads the sweep CSV layout of docs/validation.md: one row per benchmark (a rate
+point), strictly, naming the line and column of anything it cannot use. ``validate`` fits the
+service model's parameters to the rate points (pooled, or per token mix), predicts every point
+with the queueing model and reports the errors as tables: by mix, by load band, and the capacity
+of the burst benchmarks.
+
+The server's limits are not in the sweeps. ``ServerLimits`` states them, as vLLM names them: the
+batch cap N is min(max_num_seqs, KV-cache tokens / tokens a request holds on average, in-flight
+limit) and the rest of the benchmark's in-flight limit waits in the queue.
+"""
+from __future__ import annotations
+
+import csv
+import math
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from . import tuner as T
+from .queue import QueueModel
+
+STRATEGIES = ("synchronous", "constant", "poisson", "throughput", "concurrent")
+# Rate points: an offered rate and measured latencies. Burst points: capacity only.
+RATE_STRATEGIES = ("synchronous", "constant", "poisson", "concurrent")
+REQUIRED = ("sweep", "strategy", "rate_rps", "throughput_rps", "in_tokens", "out_tokens", "ttft_mean_ms",
+            "itl_mean_ms", "latency_mean_s", "concurrency")
+OPTIONAL_NUMBERS = ("ttft_p50_ms", "ttft_p95_ms", "ttft_p99_ms", "itl_p50_ms", "itl_p95_ms", "itl_p99_ms",
+                    "tpot_mean_ms", "n_ok", "n_incomplete", "n_errored", "duration_s", "in_nominal", "out_nominal")
+OPTIONAL_TEXT = ("model", "accelerator", "note", "source", "exclude")
+LOAD_BANDS = ("alone", "low", "middle", "top")
+
+
+@dataclass(frozen=True)
+class ServerLimits:
+    """The serving engine's limits during the sweeps (vLLM's names). Defaults: the shared
+    Llama-3.1-8B / H100 sweeps (KV cache of 447,936 tokens at gpu-memory-utilization 0.9,
+    GuideLLM's 512 requests in flight)."""
+
+    kv_cache_tokens: float = 447_936
+    max_num_seqs: int = 1024
+    max_in_flight: int = 512
+    max_num_batched_tokens: int = 8192
+
+    def __post_init__(self) -> None:
+        for name in ("kv_cache_tokens", "max_num_seqs", "max_in_flight", "max_num_batched_tokens"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 1:
+                raise ValueError(f"{name} must be a finite number >= 1, got {value!r}")
+
+    def batch_cap(self, in_tokens: float, out_tokens: float) -> int:
+        """N: the requests that fit in the KV cache at once, each holding its prompt and on average
+        half its output, within max_num_seqs and the in-flight limit."""
+        by_memory = math.floor(self.kv_cache_tokens / (in_tokens + out_tokens / 2.0))
+        return int(max(1, min(self.max_num_seqs, self.max_in_flight, by_memory)))
+
+    def queue_cap(self, in_tokens: float, out_tokens: float) -> int:
+        return int(max(0, self.max_in_flight - self.batch_cap(in_tokens, out_tokens)))
+
+
+def read_sweeps(path: str | Path) -> tuple[pd.DataFrame, list[tuple[int, str]]]:
+    """Reads a sweep CSV. Returns the rows used (a DataFrame with the file's line number in
+    ``line``) and the rows excluded, as (line, reason): rows whose ``exclude`` column is set, and
+    rows of strategies that are not rate points are kept (they carry capacity) but flagged by
+    ``strategy``. Raises ValueError naming the line and column of a missing column, a value that
+    is not a number, a negative or non-finite number, or a percentile below its mean."""
+    path = Path(path)
+    try:
+        handle = path.open(newline="", encoding="utf-8-sig")
+    except OSError as exc:
+        raise ValueError(f"{path}: cannot read the sweep file: {exc.strerror}") from None
+    with handle:
+        reader = csv.reader(handle)
+        try:
+            header = next(reader)
+        except StopIteration:
+            raise ValueError(f"{path}: empty file; expected a header with the columns {', '.join(REQUIRED)}") from None
+        except (csv.Error, UnicodeDecodeError) as exc:
+            raise ValueError(f"{path}: line 1: unreadable header: {exc}") from None
+        header = [h.strip() for h in header]
+        missing = [c for c in REQUIRED if c not in header]
+        if missing:
+            raise ValueError(f"{path}: missing column(s) {', '.join(missing)}; a sweep file needs "
+                             f"{', '.join(REQUIRED)} (docs/validation.md, 'Sweep files')")
+        rows: list[dict[str, Any]] = []
+        excluded: list[tuple[int, str]] = []
+        line = 1
+        while True:
+            try:
+                cells = next(reader)
+            except StopIteration:
+                break
+            except (csv.Error, UnicodeDecodeError) as exc:
+                raise ValueError(f"{path}: line {line + 1}: unreadable row: {exc}") from None
+            line = reader.line_num
+            if not any(c.strip() for c in cells):
+                continue
+            if len(cells) != len(header):
+                raise ValueError(f"{path}: line {line}: {len(cells)} fields, the header has {len(header)}")
+            record = dict(zip(header, (c.strip() for c in cells)))
+            row = _parse_row(record, line, path)
+            if record.get("exclude", "").lower() not in ("", "0", "false", "no"):
+                excluded.append((line, f"marked excluded ({record['exclude']})"))
+                continue
+            rows.append(row)
+    if not rows:
+        raise ValueError(f"{path}: no rows to validate against")
+    frame = pd.DataFrame(rows)
+    return frame, excluded
+
+
+def _number(record: dict[str, str], column: str, line: int, path: Path, *, required: bool,
+            positive: bool = False) -> float:
+    text = record.get(column, "")
+    if text == "":
+        if required:
+            raise ValueError(f"{path}: line {line}: column {column} is empty; it needs a number")
+        return math.nan
+    try:
+        value = float(text)
+    except ValueError:
+        raise ValueError(f"{path}: line {line}: column {column} is not a number: {text[:40]!r}") from None
+    if not math.isfinite(value) or value < 0 or (positive and value == 0):
+        bound = "> 0" if positive else ">= 0"
+        raise ValueError(f"{path}: line {line}: column {column} must be a finite number {bound}, got {text[:40]}")
+    return value
+
+
+def _parse_row(record: dict[str, str], line: int, path: Path) -> dict[str, Any]:
+    strategy = record["strategy"]
+    if strategy not in STRATEGIES:
+        raise ValueError(f"{path}: line {line}: column strategy must be one of {', '.join(STRATEGIES)}, "
+                         f"got {strategy[:40]!r}")
+    if not record["sweep"]:
+        raise ValueError(f"{path}: line {line}: column sweep is empty; it names the token mix, e.g. i1024-o256")
+    rate_point = strategy in RATE_STRATEGIES
+    row: dict[str, Any] = {"line": line, "sweep": record["sweep"], "strategy": strategy}
+    for column in REQUIRED[2:]:
+        # A burst benchmark has no offered rate, and its latencies are not used.
+        needed = rate_point or column in ("throughput_rps", "in_tokens", "out_tokens", "concurrency")
+        row[column] = _number(record, column, line, path, required=needed,
+                              positive=column in ("rate_rps", "throughput_rps", "out_tokens", "concurrency"))
+    if row["out_tokens"] < 1:
+        raise ValueError(f"{path}: line {line}: column out_tokens must be >= 1, got {row['out_tokens']:g}")
+    for column in OPTIONAL_NUMBERS:
+        if column in record:
+            row[column] = _number(record, column, line, path, required=False)
+    for metric in ("ttft", "itl"):
+        mean = row.get(f"{metric}_mean_ms", math.nan)
+        for p in ("p95", "p99"):
+            value = row.get(f"{metric}_{p}_ms", math.nan)
+            if not math.isnan(value) and not math.isnan(mean) and value < mean * (1 - 1e-9):
+                raise ValueError(f"{path}: line {line}: column {metric}_{p}_ms ({value:g}) is below "
+                                 f"{metric}_mean_ms ({mean:g}); a 95th or 99th percentile of latencies "
+                                 f"cannot be below their mean unless the columns are swapped")
+    for column in OPTIONAL_TEXT:
+        if column in record:
+            row[column] = record[column]
+    return row
+
+
+@dataclass
+class Validation:
+    """Measured against predicted, per point, with the fitted parameters."""
+
+    points: pd.DataFrame
+    params: pd.DataFrame        # one row per fit: 'pooled' or the mix, with status and kappa
+    capacity: pd.DataFrame      # burst benchmarks: measured and predicted throughput
+    excluded: list[tuple[int, str]] = field(default_factory=list)
+    service_model: str = "iteration"
+
+    METRICS = ("ttft_mean_ms", "itl_mean_ms", "e2e_mean_ms", "ttft_p95_ms")
+
+    def errors(self, by: str = "sweep") -> pd.DataFrame:
+        """Mean absolute percentage error (MAPE) and mean signed error (bias) per metric, grouped
+        by ``sweep`` (the token mix), ``band`` (load band) or ``None`` (all points)."""
+        frame = self.points
+        out = {}
+        for metric in self.METRICS:
+            rel = frame[f"{metric}_err"]
+            grouped = rel.groupby(frame[by]) if by else rel.groupby(lambda _: "all")
+            out[(metric, "mape_pct")] = grouped.apply(lambda s: 100 * s.abs().mean())
+            out[(metric, "bias_pct")] = grouped.apply(lambda s: 100 * s.mean())
+        out[("points", "count")] = (frame.groupby(frame[by]) if by else frame.groupby(lambda _: "all")).size()
+        table = pd.DataFrame(out)
+        if by == "band":
+            table = table.reindex([b for b in LOAD_BANDS if b in table.index])
+        return table
+
+    def summary(self) -> pd.Series:
+        """One number per metric: MAPE over every rate point, and the worst bias of one mix."""
+        values = {}
+        for metric in self.METRICS:
+            rel = self.points[f"{metric}_err"]
+            values[f"{metric}_mape_pct"] = 100 * rel.abs().mean()
+            values[f"{metric}_worst_mix_bias_pct"] = 100 * rel.groupby(self.points["sweep"]).mean().abs().max()
+        if len(self.capacity):
+            values["capacity_mape_pct"] = 100 * self.capacity["throughput_err"].abs().mean()
+        return pd.Series(values)
+
+    def plot(self, metric: str = "ttft_mean_ms", ax: Any = None) -> Any:
+        """Relative error of one metric against the measured concurrency, one marker per prompt
+        length (colour-blind-safe palette)."""
+        import matplotlib.pyplot as plt
+        if ax is None:
+            _, ax = plt.subplots(figsize=(7, 4))
+        colours = ["#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#F0E442", "#000000"]
+        markers = ["o", "s", "^", "D", "v", "P", "X", "*"]
+        key = "in_nominal" if "in_nominal" in self.points else "sweep"
+        for i, (value, group) in enumerate(self.points.groupby(key)):
+            ax.scatter(group["concurrency"], 100 * group[f"{metric}_err"], label=f"{key} {value:g}"
+                       if isinstance(value, float) else str(value), color=colours[i % len(colours)],
+                       marker=markers[i % len(markers)], s=22)
+        ax.axhline(0, color="grey", lw=0.8)
+        ax.set_xscale("log")
+        ax.set_xlabel("requests in flight (measured mean)")
+        ax.set_ylabel(f"{metric}: predicted / measured − 1 (%)")
+        ax.legend(fontsize=7, ncol=2)
+        return ax
+
+
+def _observation(row: pd.Series, limits: ServerLimits) -> dict[str, Any]:
+    return {"rate_rpm": 60.0 * row["rate_rps"], "in_tokens": row["in_tokens"], "out_tokens": row["out_tokens"],
+            "max_batch": limits.batch_cap(row["in_tokens"], row["out_tokens"]),
+            "max_queue": limits.queue_cap(row["in_tokens"], row["out_tokens"]),
+            "ttft_ms": row["ttft_mean_ms"], "itl_ms": row["itl_mean_ms"]}
+
+
+def _band(row: pd.Series, top_rate: float) -> str:
+    if row["strategy"] == "synchronous":
+        return "alone"
+    share = row["rate_rps"] / top_rate
+    return "top" if share > 0.85 else "middle" if share > 0.45 else "low"
+
+
+def validate(sweeps: pd.DataFrame | str | Path, *, limits: ServerLimits | None = None, fit: str = "pooled",
+             params: dict[str, float] | None = None, config: str = "prefill-decode",
+             service_model: str = "iteration") -> Validation:
+    """Fits (``fit`` = "pooled" or "per-mix"; or give ``params`` to predict without fitting) and
+    predicts every rate point of the sweeps with the queueing model."""
+    excluded: list[tuple[int, str]] = []
+    if not isinstance(sweeps, pd.DataFrame):
+        sweeps, excluded = read_sweeps(sweeps)
+    limits = limits or ServerLimits()
+    if fit not in ("pooled", "per-mix"):
+        raise ValueError(f"fit must be 'pooled' or 'per-mix', got {fit!r}")
+    rate = sweeps[sweeps["strategy"].isin(RATE_STRATEGIES)].copy()
+    burst = sweeps[~sweeps["strategy"].isin(RATE_STRATEGIES)].copy()
+    if rate.empty:
+        raise ValueError("the sweeps hold no rate point (strategies synchronous, constant, poisson); nothing to fit")
+    groups = {"pooled": rate} if (params is not None or fit == "pooled") else dict(tuple(rate.groupby("sweep")))
+    fits = []
+    parameters: dict[str, dict[str, float]] = {}
+    for name, group in groups.items():
+        if params is not None:
+            parameters[name] = dict(params)
+            fits.append({"fit": name, "status": "given", "kappa": math.nan, "points": len(group), **params})
+            continue
+        observations = [_observation(row, limits) for _, row in group.iterrows()]
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", T.IdentifiabilityWarning)  # reported in the table instead
+            result = T.fit(observations, config, service_model=service_model)
+        parameters[name] = dict(result.params)
+        fits.append({"fit": name, "status": result.status, "kappa": result.kappa, "points": len(group),
+                     **result.params})
+    top = rate.groupby("sweep")["rate_rps"].max()
+    records = []
+    for _, row in rate.iterrows():
+        theta = parameters["pooled" if "pooled" in parameters else row["sweep"]]
+        model = _model(row, theta, limits, service_model)
+        analysis = model.analyze(row["rate_rps"], percentiles=[95])
+        predicted = {"ttft_mean_ms": analysis.ttft_ms, "itl_mean_ms": analysis.itl_ms,
+                     "e2e_mean_ms": analysis.ttft_ms + (row["out_tokens"] - 1) * analysis.itl_ms,
+                     "ttft_p95_ms": analysis.ttft_p95_ms}
+        measured = {"ttft_mean_ms": row["ttft_mean_ms"], "itl_mean_ms": row["itl_mean_ms"],
+                    "e2e_mean_ms": 1000.0 * row["latency_mean_s"], "ttft_p95_ms": row.get("ttft_p95_ms", math.nan)}
+        record = {"line": row["line"], "sweep": row["sweep"], "strategy": row["strategy"], "rate_rps": row["rate_rps"],
+                  "in_tokens": row["in_tokens"], "out_tokens": row["out_tokens"], "concurrency": row["concurrency"],
+                  "band": _band(row, top[row["sweep"]]), "max_batch": model.max_batch, "max_queue": model.max_queue}
+        for key in ("in_nominal", "out_nominal"):
+            if key in row:
+                record[key] = row[key]
+        for metric, value in measured.items():
+            record[metric] = value
+            record[f"{metric}_pred"] = predicted[metric]
+            record[f"{metric}_err"] = predicted[metric] / value - 1.0 if value and not math.isnan(value) else math.nan
+        records.append(record)
+    capacity = []
+    for _, row in burst.iterrows():
+        theta = parameters.get("pooled", parameters.get(row["sweep"]))
+        if theta is None:
+            continue  # a mix with burst points only: no fit to predict it with
+        model = _model(row, theta, limits, service_model)
+        predicted = _saturated_throughput(model)
+        capacity.append({"line": row["line"], "sweep": row["sweep"], "concurrency": row["concurrency"],
+                         "throughput_rps": row["throughput_rps"], "throughput_pred": predicted,
+                         "throughput_err": predicted / row["throughput_rps"] - 1.0})
+    return Validation(points=pd.DataFrame(records), params=pd.DataFrame(fits).set_index("fit"),
+                      capacity=pd.DataFrame(capacity, columns=["line", "sweep", "concurrency", "throughput_rps",
+                                                               "throughput_pred", "throughput_err"]),
+                      excluded=excluded, service_model=service_model)
+
+
+def _model(row: pd.Series, theta: dict[str, float], limits: ServerLimits, service_model: str) -> QueueModel:
+    return QueueModel(service_model=service_model, max_batch=limits.batch_cap(row["in_tokens"], row["out_tokens"]),
+                      max_queue=limits.queue_cap(row["in_tokens"], row["out_tokens"]), in_tokens=row["in_tokens"],
+                      out_tokens=row["out_tokens"], max_num_tokens=limits.max_num_batched_tokens, **theta)
+
+
+def _saturated_throughput(model: QueueModel) -> float:
+    """Requests per second a replica completes with its batch always full: N / S(N)."""
+    service_ms = float(model.service_times_ms[-1])
+    return 1000.0 * model.max_batch / service_ms

@@ -1,0 +1,148 @@
+"""Validation against measured vLLM sweeps (samples/real): the sweep reader's errors, and the
+accuracy figures of the shipped model on the shared data, held as regression guards."""
+import json
+import math
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from cli_helpers import cli_command
+from inferno import validate as V
+
+REPO = Path(__file__).resolve().parents[1]
+SWEEPS = REPO / "samples" / "real" / "llama31-8b-h100-guidellm.csv"
+HEADER = SWEEPS.read_text().splitlines()[0]
+ROWS = SWEEPS.read_text().splitlines()[1:]
+
+
+def write(tmp_path, lines):
+    path = tmp_path / "sweeps.csv"
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def edit(row: str, column: str, value: str) -> str:
+    names = HEADER.split(",")
+    cells = row.split(",")
+    cells[names.index(column)] = value
+    return ",".join(cells)
+
+
+@pytest.fixture(scope="module")
+def pooled():
+    return V.validate(SWEEPS)
+
+
+def test_the_reader_keeps_every_benchmark_and_its_line(pooled):
+    frame, excluded = V.read_sweeps(SWEEPS)
+    assert len(frame) == 160 and not excluded
+    assert frame["line"].tolist() == list(range(2, 162))
+    assert (frame["strategy"].value_counts().to_dict() == {"constant": 128, "synchronous": 16, "throughput": 16})
+    # the corrupt throughput row keeps its capacity, its empty TTFT mean is not needed
+    row = frame[(frame.sweep == "i256-o256") & (frame.strategy == "throughput")].iloc[0]
+    assert math.isnan(row.ttft_mean_ms) and row.throughput_rps == pytest.approx(43.95, abs=0.01)
+
+
+def test_the_batch_cap_follows_the_kv_cache():
+    limits = V.ServerLimits()
+    # 447,936 / (64 + 4096/2) = 212.1: the KV cache binds; 447,936 / (64 + 32) > 512: the in-flight limit
+    assert limits.batch_cap(64, 4096) == 212 and limits.queue_cap(64, 4096) == 300
+    assert limits.batch_cap(64, 64) == 512 and limits.queue_cap(64, 64) == 0
+    assert V.ServerLimits(max_num_seqs=256).batch_cap(64, 64) == 256
+    with pytest.raises(ValueError, match="kv_cache_tokens must be a finite number >= 1, got 0"):
+        V.ServerLimits(kv_cache_tokens=0)
+
+
+def test_accuracy_of_the_iteration_model_on_the_shared_sweeps(pooled):
+    """The figures of docs/validation.md, section 1, for the shipped `iteration` model with one pooled
+    fit. They are guards: a change that makes any of them worse fails here."""
+    s = pooled.summary()
+    assert pooled.params.loc["pooled", "status"] == "ok" and pooled.params.loc["pooled", "points"] == 144
+    assert s["ttft_mean_ms_mape_pct"] == pytest.approx(15.10, abs=0.05)
+    assert s["itl_mean_ms_mape_pct"] == pytest.approx(7.18, abs=0.05)
+    assert s["e2e_mean_ms_mape_pct"] == pytest.approx(6.98, abs=0.05)
+    assert s["ttft_p95_ms_mape_pct"] == pytest.approx(29.69, abs=0.05)
+    assert s["capacity_mape_pct"] == pytest.approx(24.69, abs=0.05)
+    by_mix = pooled.errors("sweep")
+    # the short prompts are the worst: TTFT biased low by a fifth and more
+    assert by_mix.loc["i64-o4096", ("ttft_mean_ms", "bias_pct")] == pytest.approx(-28.1, abs=0.1)
+    assert (by_mix.loc[["i64-o64", "i64-o256", "i64-o1024", "i64-o4096"], ("ttft_mean_ms", "bias_pct")] < -19).all()
+    # below the batch cap the model's TTFT P95 is its mean; the measured P95 is not
+    assert (pooled.errors("band").loc[["low", "middle", "top"], ("ttft_p95_ms", "bias_pct")] < -25).all()
+    capacity = pooled.capacity.set_index("sweep")["throughput_err"]
+    assert capacity["i64-o4096"] == pytest.approx(0.466, abs=0.005) and (capacity > 0.1).all()
+
+
+def test_the_bands_split_each_sweep_by_its_top_rate(pooled):
+    counts = pooled.points["band"].value_counts().to_dict()
+    assert counts == {"alone": 16, "low": 47, "middle": 49, "top": 32}
+    assert set(pooled.points.loc[pooled.points.strategy == "synchronous", "band"]) == {"alone"}
+
+
+def test_per_mix_fits_report_their_status(tmp_path):
+    result = V.validate(SWEEPS, fit="per-mix")
+    assert len(result.params) == 16
+    assert set(result.params["status"]) <= {"ok", "ill_conditioned_guess"}
+    # a single mix cannot separate beta from gamma: such fits are flagged, never passed as fits
+    assert (result.params["status"] == "ill_conditioned_guess").any()
+
+
+def test_given_parameters_are_predicted_without_fitting():
+    result = V.validate(SWEEPS, params={"alpha": 6.955, "beta": 0.02149, "gamma": 4.17e-5})
+    assert result.params.loc["pooled", "status"] == "given"
+    assert result.summary()["ttft_mean_ms_mape_pct"] == pytest.approx(15.1, abs=0.1)
+
+
+@pytest.mark.parametrize("change, message", [
+    (lambda lines: [HEADER.replace("ttft_mean_ms,", "")] + [",".join(r.split(",")[:10] + r.split(",")[11:]) for r in lines[1:]],
+     "missing column(s) ttft_mean_ms; a sweep file needs sweep, strategy, rate_rps"),
+    (lambda lines: [HEADER, edit(lines[3], "ttft_mean_ms", "-3")],
+     "line 2: column ttft_mean_ms must be a finite number >= 0, got -3"),
+    (lambda lines: [HEADER, edit(lines[3], "itl_mean_ms", "nan")],
+     "line 2: column itl_mean_ms must be a finite number >= 0, got nan"),
+    (lambda lines: [HEADER, edit(lines[3], "rate_rps", "fast")], "line 2: column rate_rps is not a number: 'fast'"),
+    (lambda lines: [HEADER, edit(lines[3], "rate_rps", "")], "line 2: column rate_rps is empty; it needs a number"),
+    (lambda lines: [HEADER, edit(lines[3], "ttft_p95_ms", "1.5")],
+     "line 2: column ttft_p95_ms (1.5) is below ttft_mean_ms"),
+    (lambda lines: [HEADER, edit(lines[3], "strategy", "sweep")], "line 2: column strategy must be one of"),
+    (lambda lines: [HEADER, lines[3] + ",extra"], "line 2: 28 fields, the header has 27"),
+    (lambda lines: [HEADER], "no rows to validate against"),
+])
+def test_a_bad_sweep_file_names_the_line_and_column(tmp_path, change, message):
+    path = write(tmp_path, change([HEADER] + ROWS))
+    with pytest.raises(ValueError) as info:
+        V.read_sweeps(path)
+    assert message in str(info.value)
+
+
+def test_rows_marked_excluded_are_reported_not_dropped_silently(tmp_path):
+    lines = [HEADER + ",exclude"] + [row + ("," + ("warm-up" if i == 4 else "")) for i, row in enumerate(ROWS)]
+    frame, excluded = V.read_sweeps(write(tmp_path, lines))
+    assert len(frame) == 159 and excluded == [(6, "marked excluded (warm-up)")]
+    assert V.validate(write(tmp_path, lines)).excluded == [(6, "marked excluded (warm-up)")]
+
+
+def test_cli_prints_the_tables_and_json(tmp_path):
+    proc = subprocess.run([*cli_command(), "validate", str(SWEEPS), "--format", "json", "--plots", str(tmp_path)],
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    doc = json.loads(proc.stdout)
+    assert doc["summary"]["ttft_mean_ms_mape_pct"] == pytest.approx(15.10, abs=0.05)
+    assert set(doc["by_mix"]) == {row.split(",")[2] for row in ROWS} and set(doc["by_band"]) == set(V.LOAD_BANDS)
+    assert len(doc["capacity"]) == 16 and doc["excluded"] == []
+    assert sorted(p.name for p in tmp_path.glob("*.png")) == [
+        "residuals-e2e_mean_ms.png", "residuals-itl_mean_ms.png", "residuals-ttft_mean_ms.png",
+        "residuals-ttft_p95_ms.png"]
+    table = subprocess.run([*cli_command(), "validate", str(SWEEPS)], capture_output=True, text=True, timeout=300)
+    assert table.returncode == 0 and "by token mix: MAPE / bias (%)" in table.stdout
+    assert "i64-o4096" in table.stdout and "capacity of the burst benchmarks" in table.stdout
+
+
+def test_cli_bad_input_exits_2_naming_the_problem(tmp_path):
+    path = write(tmp_path, [HEADER, edit(ROWS[3], "itl_mean_ms", "-1")])
+    proc = subprocess.run([*cli_command(), "validate", str(path)], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2 and "line 2: column itl_mean_ms must be a finite number >= 0, got -1" in proc.stderr
+    proc = subprocess.run([*cli_command(), "validate", str(SWEEPS), "--params", "1,2"], capture_output=True,
+                          text=True, timeout=120)
+    assert proc.returncode == 2 and "--params needs alpha,beta,gamma (three numbers)" in proc.stderr

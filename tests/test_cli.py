@@ -614,7 +614,7 @@ def test_python_dash_m_runs_the_cli():
                           capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0
     assert {m["service_model"] for m in json.loads(proc.stdout)} == {
-        "iteration", "prefill-decode", "token", "iteration-v2"}
+        "iteration", "prefill-decode", "token", "iteration-v2", "vllm"}
 
 
 def test_iteration_v2_through_json_lines():
@@ -798,8 +798,9 @@ def test_models_json():
                      ("prefill-decode", "decode_alpha"), ("prefill-decode", "decode_beta"),
                      ("prefill-decode", "prefill_gamma"), ("prefill-decode", "prefill_delta"),
                      ("token", "alpha"), ("token", "beta"), ("token", "tokens_per_request"),
-                     ("iteration-v2", "alpha"), ("iteration-v2", "beta"), ("iteration-v2", "gamma")}
-    assert len(records) == 13
+                     ("iteration-v2", "alpha"), ("iteration-v2", "beta"), ("iteration-v2", "gamma"),
+                     ("vllm", "alpha"), ("vllm", "beta"), ("vllm", "gamma"), ("vllm", "delta")}
+    assert len(records) == 17
     assert {r["allowed"] for r in records if r["parameter"] == "tokens_per_request"} == {"> 0"}
 
 
@@ -807,7 +808,7 @@ def test_models_csv():
     proc = run_main("queue", "models", "--format", "csv")
     frame = pd.read_csv(io.StringIO(proc.stdout))
     assert list(frame.columns) == ["service_model", "parameter", "unit", "allowed", "description"]
-    assert len(frame) == 13
+    assert len(frame) == 17
 
 
 # ----------------------------------------------------------------------------- determinism

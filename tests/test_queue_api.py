@@ -168,7 +168,7 @@ def test_prefill_decode_model_and_service_model_table():
     assert a.response_ms == pytest.approx(a.ttft_ms + 99 * a.itl_ms, rel=1e-12)
     assert m.prefill_chunks_by_batch is None
     table = inferno.service_models()
-    assert set(table["service_model"]) == {"iteration", "prefill-decode", "token", "iteration-v2"}
+    assert set(table["service_model"]) == {"iteration", "prefill-decode", "token", "iteration-v2", "vllm"}
     assert list(table[table.service_model == "iteration"]["parameter"]) == ["alpha", "beta", "gamma"]
 
 

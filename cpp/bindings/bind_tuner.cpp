@@ -126,8 +126,7 @@ std::string option_names() {
 // then the options on top.
 TunerConfig make_config(const std::string& config, const std::string& profile, const py::dict& options,
                         const std::string& service_model) {
-  ModelSpec spec = ModelSpec::named(config);
-  spec.service_model = service_model;
+  const ModelSpec spec = ModelSpec::named(config, service_model);
   TunerConfig c = TunerConfig::profile(profile, spec);
   for (const auto& [key, value] : options) {
     const auto name = py::str(key).cast<std::string>();
@@ -471,8 +470,7 @@ void bind_tuner(py::module_& parent) {
 
   m.def("condition_number", [](const std::string& config, const py::iterable& observations, const Vector& x,
                                const std::string& service_model) {
-        ModelSpec spec = ModelSpec::named(config);
-        spec.service_model = service_model;
+        const ModelSpec spec = ModelSpec::named(config, service_model);
         ObservationModel model(spec);
         std::vector<FitPoint> points;
         for (const auto& o : to_observations(observations)) points.push_back({o, 1.0});
@@ -480,8 +478,7 @@ void bind_tuner(py::module_& parent) {
       }, py::arg("config"), py::arg("observations"), py::arg("x"), py::arg("service_model") = "iteration");
 
   m.def("evaluate", [](const std::string& config, const py::dict& observation, const Vector& x, const std::string& service_model) {
-        ModelSpec spec = ModelSpec::named(config);
-        spec.service_model = service_model;
+        const ModelSpec spec = ModelSpec::named(config, service_model);
         ObservationModel model(spec);
         Vector out;
         std::string detail;

@@ -1,6 +1,8 @@
 // Service-model primitives against the spec's golden vectors (§10.1, §10.2) and identities.
 #include <catch2/catch.hpp>
 
+#include <algorithm>
+
 #include "inferno/error.hpp"
 #include "inferno/queue/models/iteration.hpp"
 #include "inferno/queue/service_model.hpp"
@@ -107,6 +109,51 @@ TEST_CASE("service time identities of each model", "[models]") {
     const auto model = make_service_model("token", p, RequestShape{}, 48);
     CHECK(model->service_times_ms()[47] == Approx(1024.0 * (19 + 48)).epsilon(1e-15));
     CHECK(model->itl_ms(10, 48) == Approx(29.0));
+  }
+}
+
+TEST_CASE("vllm: the iteration loop plus the wait for the iteration in progress and delta*b^2", "[models]") {
+  // Hand values for α = 12, β = 0.05, γ = 0.0005, n = 128, m = 512 (one prefill chunk at every
+  // batch up to 48): w = ((β + γ)·n + β·m + γ·m·(n + (m+1)/2)) / (1 + m).
+  const double a = 12, b = 0.05, g = 0.0005, n = 128, m = 512;
+  const double w = ((b + g) * n + b * m + g * m * (n + (m + 1) / 2)) / (1 + m);
+  const ModelParams flat{{"alpha", a}, {"beta", b}, {"gamma", g}, {"delta", 0.0}};
+  const auto plain = make_service_model("iteration", {{"alpha", a}, {"beta", b}, {"gamma", g}}, RequestShape{n, m, 8192}, 48);
+  const auto vllm = make_service_model("vllm", flat, RequestShape{n, m, 8192}, 48);
+  CHECK(vllm->kind() == "vllm");
+  SECTION("delta = 0: alone no wait; with others, half an iteration of theirs") {
+    CHECK(vllm->service_times_ms()[0] == Approx(plain->service_times_ms()[0]).epsilon(1e-15));
+    for (int batch : {2, 3, 48}) {
+      CAPTURE(batch);
+      const double others = batch - 1;
+      CHECK(vllm->service_times_ms()[batch - 1] - plain->service_times_ms()[batch - 1] ==
+            Approx(0.5 * (a + others * w)).epsilon(1e-12));
+      CHECK(vllm->prefill_ms(batch, 48) - plain->prefill_ms(batch, 48) == Approx(0.5 * (a + others * w)).epsilon(1e-12));
+      CHECK(vllm->itl_ms(batch, 48) == Approx(plain->itl_ms(batch, 48)).epsilon(1e-15));
+    }
+    // Between 1 and 2 in service the engine idles part of the time: the wait grows from 0.
+    CHECK(vllm->prefill_ms(1.5, 48) - plain->prefill_ms(1.5, 48) == Approx(0.5 * 0.5 * (a + 0.5 * w)).epsilon(1e-12));
+  }
+  SECTION("delta > 0: every iteration of b sequences is delta*b^2 longer") {
+    const double delta = 2e-3;
+    const auto slow = make_service_model("vllm", {{"alpha", a}, {"beta", b}, {"gamma", g}, {"delta", delta}},
+                                         RequestShape{n, m, 8192}, 48);
+    for (int batch : {1, 10, 48}) {
+      CAPTURE(batch);
+      const double others = batch - 1;
+      const double extra = (1 + m) * delta * batch * batch + 0.5 * std::min(1.0, others) * delta * others * others;
+      CHECK(slow->service_times_ms()[batch - 1] - vllm->service_times_ms()[batch - 1] == Approx(extra).epsilon(1e-10));
+      CHECK(slow->itl_ms(batch, 48) - vllm->itl_ms(batch, 48) == Approx(delta * batch * batch).epsilon(1e-10));
+    }
+  }
+  SECTION("the mean split keeps T = TTFT + (m - 1)·ITL") {
+    const auto slow = make_service_model("vllm", {{"alpha", a}, {"beta", b}, {"gamma", g}, {"delta", 1e-3}},
+                                         RequestShape{n, m, 8192}, 48);
+    for (double occupancy : {1.0, 7.3, 48.0}) {
+      const double service = slow->service_times_ms()[static_cast<std::size_t>(occupancy) - 1];
+      const MeanSplit split = slow->mean_split(service, occupancy, 48);
+      CHECK(split.post_queue_ms + (m - 1) * split.itl_ms == Approx(service).epsilon(1e-12));
+    }
   }
 }
 

@@ -142,8 +142,16 @@ def _params_option(value: Any, names: list[str] | None, what: str) -> list[float
     return [float(v) for v in value]
 
 
-def _state_names(config: str) -> list[str]:
-    return ["alpha", "beta"] if config == "decode" else ["alpha", "beta", "gamma"]
+def _state_names(config: str, service_model: str = "iteration") -> list[str]:
+    """The tuned parameters: the configuration's, then any other parameter of the service model
+    (``vllm``: t0, delta), in the core's order."""
+    names = ["alpha", "beta"] if config == "decode" else ["alpha", "beta", "gamma"]
+    fixed = {"gamma"} if config == "decode" else set()
+    from ._core import queue as _q
+    for info in _q.SERVICE_MODELS:
+        if info["name"] == service_model:
+            names += [p["name"] for p in info["params"] if p["name"] not in names and p["name"] not in fixed]
+    return names
 
 
 def _check_choice(value: str, allowed: tuple[str, ...], what: str) -> str:
@@ -152,8 +160,9 @@ def _check_choice(value: str, allowed: tuple[str, ...], what: str) -> str:
     return value
 
 
-def _options(config: str, init: Any, seed: Any, options: dict[str, Any]) -> dict[str, Any]:
-    names = _state_names(config)
+def _options(config: str, init: Any, seed: Any, options: dict[str, Any],
+             service_model: str = "iteration") -> dict[str, Any]:
+    names = _state_names(config, service_model)
     opts = dict(options)
     if init is not None:
         opts["start"] = _params_option(init, names, "init")
@@ -289,7 +298,7 @@ class Tuner:
         if not isinstance(keep_history, bool):
             raise ValueError(f"keep_history must be True or False, got {_excerpt(keep_history)}")
         self._config_name = config
-        self._core = _tuner.VariantTuner(config, profile, _options(config, init, seed, options), service_model)
+        self._core = _tuner.VariantTuner(config, profile, _options(config, init, seed, options, service_model), service_model)
         # keep_history=False keeps memory flat over long runs: only the latest cycle's rows.
         self._keep_history = keep_history
         self._rows: list[dict[str, Any]] = []
@@ -430,8 +439,8 @@ def fit(data: Any, config: str = "prefill-decode", *, start: Any = None, seed: A
     determine every parameter; the result's status is then ``ill_conditioned_guess`` and its
     parameters are the first observation's guess."""
     _check_choice(config, CONFIGS, "tuner configuration")
-    names = _state_names(config)
-    opts = _options(config, None, seed, options)
+    names = _state_names(config, service_model)
+    opts = _options(config, None, seed, options, service_model)
     opts["kappa_max"] = kappa_max
     obs = _observations(data)
     d = _tuner.fit(config, opts, obs, _params_option(start, names, "start"), service_model)
@@ -507,7 +516,7 @@ def condition_number(data: Any, params: Any, config: str = "prefill-decode",
                      service_model: str = "iteration") -> float:
     """κ of the observations at the given parameters (spec §3.4); inf when not identifiable."""
     _check_choice(config, CONFIGS, "tuner configuration")
-    x = _params_option(params, _state_names(config), "params")
+    x = _params_option(params, _state_names(config, service_model), "params")
     return float(_tuner.condition_number(config, _observations(data), np.asarray(x), service_model))
 
 
@@ -515,7 +524,7 @@ def predict(observation: Any, params: Any, config: str = "prefill-decode",
             service_model: str = "iteration") -> dict[str, float]:
     """The model's observed channels (ttft_ms, itl_ms, wait_ms) at an operating point."""
     _check_choice(config, CONFIGS, "tuner configuration")
-    x = _params_option(params, _state_names(config), "params")
+    x = _params_option(params, _state_names(config, service_model), "params")
     return dict(_tuner.evaluate(config, to_observation(observation), np.asarray(x), service_model))
 
 
@@ -526,7 +535,7 @@ class Filter:
                  service_model: str = "iteration", **options: Any) -> None:
         _check_choice(config, CONFIGS, "tuner configuration")
         _check_choice(profile, PROFILES, "tuner profile")
-        self._core = _tuner.ParameterFilter(config, profile, _options(config, None, seed, options), service_model)
+        self._core = _tuner.ParameterFilter(config, profile, _options(config, None, seed, options, service_model), service_model)
 
     def step(self, observation: Any, *, skip_gate: bool = False, plain: bool = False) -> dict[str, Any]:
         """One validated step (``plain``: the reference's Run, with neither gate nor positivity check)."""

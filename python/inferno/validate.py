@@ -264,6 +264,9 @@ def validate(sweeps: pd.DataFrame | str | Path, *, limits: ServerLimits | None =
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", T.IdentifiabilityWarning)  # reported in the table instead
             result = T.fit(observations, config, service_model=service_model)
+        if result.params is None:
+            raise ValueError(f"the {name} fit of service model {service_model!r} failed ({result.status}, condition "
+                             f"number {result.kappa:.3g}); vary the operating points or give the parameters")
         parameters[name] = dict(result.params)
         fits.append({"fit": name, "status": result.status, "kappa": result.kappa, "points": len(group),
                      **result.params})

@@ -1,9 +1,11 @@
 #include "inferno/tuner/filter.hpp"
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
 
 #include "inferno/error.hpp"
+#include "inferno/queue/service_model.hpp"
 
 namespace inferno::tuner {
 
@@ -82,8 +84,13 @@ FilterConfig FilterConfig::profile(const std::string& name, const ModelSpec& mod
     throw InvalidArgument("unknown tuner profile '" + name + "'; allowed: 'inferno', 'reference'");
   FilterConfig c;
   c.model = model;
-  const bool decode = model.state == std::vector<std::string>{"alpha", "beta"};
-  const bool full = model.state == std::vector<std::string>{"alpha", "beta", "gamma"};
+  // The named configurations tune α, β (and γ) first; a service model with more parameters
+  // (`vllm`: t0, δ) appends them, each started at its typical value (below).
+  const auto starts_with = [&](const std::vector<std::string>& prefix) {
+    return model.state.size() >= prefix.size() && std::equal(prefix.begin(), prefix.end(), model.state.begin());
+  };
+  const bool full = starts_with({"alpha", "beta", "gamma"});
+  const bool decode = !full && starts_with({"alpha", "beta"});
   if (decode) {  // the "decode" configuration of the reference's real-data replay
     c.init_state = vec({1.0, 0.01});
     c.percent_change = vec({0.1, 0.1});
@@ -98,6 +105,24 @@ FilterConfig FilterConfig::profile(const std::string& name, const ModelSpec& mod
     c.max_state = vec({500, 5, 0.005});
     c.error_level = 0.5;
     if (model.channels.size() == 2) c.expected_observations = vec({200, 40});
+  }
+  const std::size_t known = full ? 3 : decode ? 2 : 0;
+  if (known > 0 && model.state.size() > known) {
+    // Extra parameters: start at the model's typical value, bounded four decades either side.
+    const queue::ServiceModelInfo& info = queue::find_service_model(model.service_model);
+    const auto grow = [](Vector& v, double value) {
+      v.conservativeResize(v.size() + 1);
+      v[v.size() - 1] = value;
+    };
+    for (std::size_t i = known; i < model.state.size(); ++i) {
+      double typical = 1.0;
+      for (const auto& p : info.params)
+        if (p.name == model.state[i]) typical = p.typical;
+      grow(c.init_state, typical);
+      grow(c.percent_change, c.percent_change[0]);
+      grow(c.min_state, typical * 1e-4);
+      grow(c.max_state, typical * 1e4);
+    }
   }
   if (name == "reference") {
     c.parameterization = Parameterization::linear;

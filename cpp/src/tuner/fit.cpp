@@ -272,6 +272,11 @@ Vector fit_start(const std::optional<Vector>& guess, const EstimatorOptions& o, 
 InitEstimator::InitEstimator(const ObservationModel& model, EstimatorOptions options)
     : model_(&model), options_(std::move(options)) {
   validate_options(options_, model.state_dim());
+  // The reference's budget of 500 evaluations is for three parameters; a simplex in more
+  // dimensions needs more steps to contract (`vllm`: five), so the default budget grows with d².
+  const int d = model.state_dim();
+  if (d > 3 && options_.nelder_mead.max_evaluations == NelderMeadOptions().max_evaluations)
+    options_.nelder_mead.max_evaluations = 200 * d * d;
 }
 
 bool InitEstimator::add(const FitPoint& point) {

@@ -1,5 +1,6 @@
 #include "inferno/tuner/observation.hpp"
 
+#include <algorithm>
 #include <cmath>
 
 #include "inferno/error.hpp"
@@ -42,6 +43,17 @@ ModelSpec ModelSpec::named(const std::string& name) {
     return spec;
   }
   throw InvalidArgument("unknown tuner configuration '" + name + "'; allowed: 'decode', 'prefill-decode', 'full'");
+}
+
+ModelSpec ModelSpec::named(const std::string& name, const std::string& service_model) {
+  ModelSpec spec = named(name);
+  spec.service_model = service_model;
+  for (const auto& p : queue::find_service_model(service_model).params) {
+    const bool listed = std::find(spec.state.begin(), spec.state.end(), p.name) != spec.state.end() ||
+                        spec.fixed.count(p.name) > 0;
+    if (!listed) spec.state.push_back(p.name);
+  }
+  return spec;
 }
 
 void ModelSpec::validate() const {

@@ -61,6 +61,7 @@ struct ParamSpec {
   double lower = 0;          // admissible values: finite, >= lower (> lower when lower_strict),
   bool lower_strict = false;  // and <= upper
   double upper = 1e6;        // kMaxModelParam (queue/limits.hpp)
+  double typical = 1.0;      // a value of the right magnitude: where a tuner starts from
 };
 
 using ModelParams = std::map<std::string, double>;

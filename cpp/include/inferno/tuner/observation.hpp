@@ -57,6 +57,9 @@ struct ModelSpec {
   /// γ = 0, n = 0), "prefill-decode" (α, β, γ; TTFT and ITL) and "full" (α, β, γ; TTFT, ITL and
   /// wait). InvalidArgument naming the allowed values otherwise.
   static ModelSpec named(const std::string& name);
+  /// The configuration `name` on `service_model`: the service model's parameters that the
+  /// configuration neither tunes nor fixes are tuned too, after its own (`vllm`: t0, delta).
+  static ModelSpec named(const std::string& name, const std::string& service_model);
   /// Checks names against the service model's parameters (InvalidArgument naming them).
   void validate() const;
 };

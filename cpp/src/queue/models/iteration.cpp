@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <cmath>
+#include <string>
+#include <utility>
 
 #include "inferno/error.hpp"
 
@@ -13,10 +15,13 @@ constexpr std::int64_t kMaxChunks = std::int64_t{1} << 40;
 }  // namespace
 
 IterationModel::IterationModel(double alpha_ms, double beta_ms, double gamma_ms,
-                               const RequestShape& shape, int max_batch)
+                               const RequestShape& shape, int max_batch, const EngineOverheads& overheads,
+                               std::string kind)
     : alpha_(alpha_ms),
       beta_(beta_ms),
       gamma_(gamma_ms),
+      overheads_(overheads),
+      kind_(std::move(kind)),
       in_tokens_(shape.in_tokens),
       out_tokens_(shape.out_tokens),
       max_num_tokens_(shape.max_num_tokens) {
@@ -52,13 +57,8 @@ IterationModel::IterationModel(double alpha_ms, double beta_ms, double gamma_ms,
   service_times_ms_.resize(static_cast<std::size_t>(max_batch));
   for (int b = 1; b <= max_batch; ++b) {
     const double c = static_cast<double>(chunks_[b - 1]);
-    service_times_ms_[b - 1] = (c + m) * iteration_ms(b, c);
+    service_times_ms_[b - 1] = (c + m) * iteration_ms(b, c) + admission_ms(b, c);
   }
-}
-
-const std::string& IterationModel::kind() const {
-  static const std::string name = "iteration";
-  return name;
 }
 
 std::int64_t IterationModel::batch_limit_for_chunks(std::int64_t chunks) const {
@@ -79,15 +79,26 @@ double IterationModel::work_per_iteration(double chunks) const {
 }
 
 double IterationModel::iteration_ms(double x, double chunks) const {
-  return alpha_ + x * work_per_iteration(chunks);
+  return alpha_ + x * work_per_iteration(chunks) + overheads_.per_sequence_ms * x * x;
 }
 
 double IterationModel::background_ms(double x, double chunks) const {
-  return std::max(0.0, alpha_ + (x - 1.0) * work_per_iteration(chunks));
+  // Everything of an iteration of x sequences but the request's own work: the per-sequence
+  // overhead δ·x² belongs to the iteration as a whole.
+  return std::max(0.0, alpha_ + (x - 1.0) * work_per_iteration(chunks) + overheads_.per_sequence_ms * x * x);
+}
+
+double IterationModel::admission_ms(double x, double chunks) const {
+  if (!overheads_.iteration_wait) return 0.0;
+  // The others (x - 1 of them on average) keep the engine iterating; a new request joins at the
+  // next iteration boundary, on average half an iteration of theirs away. With fewer than one
+  // other the engine is idle part of the time: the wait scales down to 0 with them.
+  const double others = std::max(0.0, x - 1.0);
+  return 0.5 * std::min(1.0, others) * iteration_ms(others, chunks);
 }
 
 double IterationModel::prefill_at(double x, double chunks) const {
-  return chunks * background_ms(x, chunks) + prefill_work(chunks);
+  return admission_ms(x, chunks) + chunks * background_ms(x, chunks) + prefill_work(chunks);
 }
 
 double IterationModel::itl_at(double x, double chunks) const {

@@ -8,12 +8,20 @@
 
 namespace inferno::queue {
 
+/// What the `vllm` service model adds to the iteration loop (all zero/false: `iteration` itself).
+/// docs/queueing-model.md §3.6 derives them.
+struct EngineOverheads {
+  double per_sequence_ms = 0;   // δ: an iteration with b sequences takes δ·b² more
+  bool iteration_wait = false;  // a new request first waits for the iteration in progress
+};
+
 class IterationModel final : public ServiceModel {
  public:
   IterationModel(double alpha_ms, double beta_ms, double gamma_ms, const RequestShape& shape,
-                 int max_batch);
+                 int max_batch, const EngineOverheads& overheads = EngineOverheads(),
+                 std::string kind = "iteration");
 
-  const std::string& kind() const override;
+  const std::string& kind() const override { return kind_; }
   double prefill_ms(double x, int batch_cap) const override;
   double itl_ms(double x, int batch_cap) const override;
   MeanSplit mean_split(double service_ms, double num_in_service, int batch_cap) const override;
@@ -27,6 +35,7 @@ class IterationModel final : public ServiceModel {
   double decode_work() const { return decode_work_; }  // w_dec, ms
   double work_per_iteration(double chunks) const;  // δ(c), ms
   double iteration_ms(double x, double chunks) const;  // T_iter(x, c)
+  double admission_ms(double x, double chunks) const;  // the wait for the iteration in progress
   double prefill_at(double x, double chunks) const;    // P(x, c)
   double itl_at(double x, double chunks) const;        // itl(x, c)
 
@@ -35,6 +44,8 @@ class IterationModel final : public ServiceModel {
   std::int64_t chunks_for_occupancy(double x, int batch_cap) const;
 
   double alpha_, beta_, gamma_;
+  EngineOverheads overheads_;
+  std::string kind_;
   double in_tokens_, out_tokens_;
   double max_num_tokens_;
   double decode_work_;
@@ -43,5 +54,7 @@ class IterationModel final : public ServiceModel {
 
 /// Registry entry of the iteration model (its parameters are shared by `iteration-v2`).
 ServiceModelInfo iteration_model_info();
+/// Registry entry of the `vllm` model: the iteration loop with the engine's overheads.
+ServiceModelInfo vllm_model_info();
 
 }  // namespace inferno::queue

@@ -126,6 +126,7 @@ void QueueAnalyzer::evaluate(double rate_rps, Evaluation& ev) const {
   }
   m.ttft_ms = m.wait_time_ms + split.post_queue_ms;
   ev.post_queue_ms = split.post_queue_ms;
+  ev.post_queue_spread_ms = split.post_queue_spread_ms;
 }
 
 Metrics QueueAnalyzer::analyze(double rate_rps) const {
@@ -144,7 +145,35 @@ double QueueAnalyzer::wait_quantile(const Evaluation& ev, double p) const {
 }
 
 double QueueAnalyzer::ttft_quantile(const Evaluation& ev, double p) const {
-  return wait_quantile(ev, p) + ev.post_queue_ms;
+  const double width = ev.post_queue_spread_ms;
+  if (!(width > 0)) return wait_quantile(ev, p) + ev.post_queue_ms;
+  // TTFT = W + U + (post_queue - width/2), U uniform on [0, width] and independent of the queue
+  // wait W. P(W + U > s) = (1/width)·∫₀^width P(W > s - u) du: the part with s - u < 0 is 1, the
+  // rest is ∫ of P(W > t) over t in [max(0, s - width), s], smooth there (the atom of W at 0 is
+  // outside the open interval), by Simpson's rule on 32 panels. The quantile lies in
+  // [q_W(p), q_W(p) + width] and is found by bisection to 1e-9 of the width.
+  if (!(p > 0 && p < 1)) throw InvalidArgument("quantile probability must be in (0, 1)");
+  const double base = ev.post_queue_ms - 0.5 * width;
+  if (ev.metrics.prob_wait <= 0) return base + p * width;  // no queueing: U alone
+  const auto survival = [&](double s) {
+    constexpr int kPanels = 32;
+    const double from = std::max(0.0, s - width);
+    const double h = (s - from) / kPanels;
+    double integral = 0;
+    if (h > 0) {
+      for (int i = 0; i <= kPanels; ++i)
+        integral += (i == 0 || i == kPanels ? 1 : (i % 2 ? 4 : 2)) * wait_survival(ev, from + i * h);
+      integral *= h / 3.0;
+    }
+    return (std::max(0.0, width - s) + integral) / width;
+  };
+  double lo = wait_quantile(ev, p), hi = lo + width;
+  const double exceed = 1.0 - p;
+  for (int i = 0; i < 60 && hi - lo > 1e-9 * width; ++i) {
+    const double mid = 0.5 * (lo + hi);
+    (survival(mid) > exceed ? lo : hi) = mid;
+  }
+  return base + hi;
 }
 
 namespace {
@@ -207,9 +236,8 @@ PercentileValues QueueAnalyzer::percentiles(const Evaluation& ev,
   for (double pct : percents) {
     require(std::isfinite(pct) && pct > 0 && pct < 100, "percentile", "in (0, 100)", pct);
     const double p = pct / 100.0;
-    const double wait = wait_quantile(ev, p);
-    out.wait_ms.push_back(wait);
-    out.ttft_ms.push_back(wait + ev.post_queue_ms);
+    out.wait_ms.push_back(wait_quantile(ev, p));
+    out.ttft_ms.push_back(ttft_quantile(ev, p));
     out.itl_ms.push_back(itl_quantile(ev, p));
   }
   return out;

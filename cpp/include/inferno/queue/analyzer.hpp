@@ -48,7 +48,8 @@ struct PercentileValues {
 struct Evaluation {
   ChainSolution chain;
   Metrics metrics;
-  double post_queue_ms = 0;  // TTFT - W: the deterministic part of TTFT after queueing
+  double post_queue_ms = 0;  // TTFT - W: the part of TTFT after queueing (its mean)
+  double post_queue_spread_ms = 0;  // width of its uniform part (MeanSplit)
   std::vector<double> head;
 };
 

@@ -25,6 +25,9 @@ struct MeanSplit {
   double prefill_ms = 0;     // P̄
   double itl_ms = 0;         // ITL̄
   double post_queue_ms = 0;  // TTFT̄ - W: the part of the time to first token after queueing
+  // Width of a uniform part of post_queue_ms (its mean, half the width, is included above): the
+  // phase of the iteration boundary a new request waits for (`vllm`). 0 = deterministic.
+  double post_queue_spread_ms = 0;
 };
 
 class ServiceModel {

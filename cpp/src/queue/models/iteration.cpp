@@ -129,6 +129,8 @@ MeanSplit IterationModel::mean_split(double service_ms, double num_in_service, i
   split.prefill_ms = prefill_at(num_in_service, c);
   split.itl_ms = (service_ms - split.prefill_ms) / out_tokens_;
   split.post_queue_ms = split.prefill_ms + split.itl_ms;
+  // The wait for the iteration in progress is uniform over it, not its mean (0 without it).
+  split.post_queue_spread_ms = 2.0 * admission_ms(num_in_service, c);
   return split;
 }
 

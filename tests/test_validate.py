@@ -187,3 +187,81 @@ def test_the_tuner_tunes_the_extra_parameter_of_the_service_model():
     assert all(value > 0 and math.isfinite(value) for value in estimate.params.values())
     assert set(estimate.perf_parms) == {"alpha", "beta", "gamma"}  # the optimizer's record has no delta
     assert tuner.outcome_counts["accepted"] > 30
+
+
+def vllm_result(row, **changes) -> dict:
+    """A `vllm bench serve --save-result` document (its key names) carrying one measured point."""
+    completed = 1000
+    doc = {"date": "20261206-120000", "backend": "vllm", "model_id": "meta-llama/Llama-3.1-8B",
+           "num_prompts": completed, "request_rate": row["rate_rps"], "burstiness": 1.0, "max_concurrency": None,
+           "duration": completed / row["throughput_rps"], "completed": completed, "failed": 0,
+           "total_input_tokens": int(round(row["in_tokens"] * completed)),
+           "total_output_tokens": int(round(row["out_tokens"] * completed)),
+           "request_throughput": row["throughput_rps"], "mean_ttft_ms": row["ttft_mean_ms"],
+           "median_ttft_ms": row["ttft_p50_ms"], "p99_ttft_ms": row["ttft_p99_ms"], "mean_tpot_ms": row["itl_mean_ms"],
+           "median_tpot_ms": row["itl_p50_ms"], "p99_tpot_ms": row["itl_p99_ms"], "mean_itl_ms": row["itl_mean_ms"],
+           "mean_e2el_ms": 1000 * row["latency_mean_s"]}
+    doc.update(changes)
+    return doc
+
+
+def write_results(tmp_path, docs) -> list[str]:
+    paths = []
+    for i, doc in enumerate(docs):
+        path = tmp_path / f"result-{i}.json"
+        path.write_text(json.dumps(doc))
+        paths.append(str(path))
+    return paths
+
+
+def test_vllm_bench_results_become_sweep_rows(tmp_path):
+    frame, _ = V.read_sweeps(SWEEPS)
+    sweep = frame[(frame.sweep == "i1024-o256") & (frame.strategy == "constant")]
+    docs = [vllm_result(row) for _, row in sweep.iterrows()]
+    docs.append(vllm_result(sweep.iloc[0], request_rate="inf", max_concurrency=64))
+    docs.append(vllm_result(sweep.iloc[0], request_rate="inf"))
+    rows = V.read_vllm_bench(write_results(tmp_path, docs))
+    assert rows["strategy"].tolist() == ["poisson"] * 8 + ["concurrent", "throughput"]
+    assert rows["line"].tolist() == list(range(1, 11))
+    assert set(rows["sweep"]) == {"i1000-o260"}  # two significant figures of 1023.9 and 255.9
+    assert rows["in_tokens"].tolist() == pytest.approx(sweep["in_tokens"].tolist() + [sweep.iloc[0].in_tokens] * 2,
+                                                       abs=5e-4)
+    assert rows["ttft_mean_ms"].tolist()[:8] == sweep["ttft_mean_ms"].tolist()
+    # a closed loop's offered rate is its throughput; Little's law gives the mean in flight
+    assert rows.loc[8, "rate_rps"] == rows.loc[8, "throughput_rps"]
+    assert rows.loc[0, "concurrency"] == pytest.approx(sweep.iloc[0].throughput_rps * sweep.iloc[0].latency_mean_s)
+    named = V.read_vllm_bench(write_results(tmp_path, docs[:2]), mix="i1024-o256")
+    assert set(named["sweep"]) == {"i1024-o256"}
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"mean_e2el_ms": None}, "the mean end-to-end latency is missing (key mean_e2el_ms"),
+    ({"completed": 0}, "key completed is 0: no request finished"),
+    ({"mean_ttft_ms": -1.0}, "key mean_ttft_ms must be a finite number >= 0, got -1.0"),
+    ({"request_throughput": "fast"}, "key request_throughput must be a finite number >= 0, got fast"),
+    ({"p99_ttft_ms": 1.0}, "column ttft_p99_ms (1) is below ttft_mean_ms"),
+])
+def test_a_bad_vllm_result_names_the_file_and_key(tmp_path, change, message):
+    frame, _ = V.read_sweeps(SWEEPS)
+    doc = vllm_result(frame[frame.strategy == "constant"].iloc[3])
+    doc.update(change)
+    doc = {k: v for k, v in doc.items() if v is not None}
+    with pytest.raises(ValueError) as info:
+        V.read_vllm_bench(write_results(tmp_path, [doc]))
+    assert message in str(info.value) and "result-0.json" in str(info.value)
+
+
+def test_cli_validates_vllm_results_and_converts_them(tmp_path):
+    frame, _ = V.read_sweeps(SWEEPS)
+    rate_points = frame[frame.strategy != "throughput"]
+    docs = [vllm_result(row) for _, row in rate_points.iterrows()]
+    paths = write_results(tmp_path, docs)
+    out = tmp_path / "converted.csv"
+    proc = subprocess.run([*cli_command(), "validate", *paths, "--format", "json", "--save-sweeps", str(out)],
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    converted, excluded = V.read_sweeps(out)
+    assert len(converted) == 144 and not excluded
+    # the same measurements give the same fit as the sweep file (sync points become poisson ones)
+    doc = json.loads(proc.stdout)
+    assert doc["params"][0]["alpha"] == pytest.approx(V.validate(SWEEPS).params.loc["pooled", "alpha"], rel=1e-6)

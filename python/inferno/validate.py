@@ -13,6 +13,7 @@ limit) and the rest of the benchmark's in-flight limit waits in the queue.
 from __future__ import annotations
 
 import csv
+import json
 import math
 import warnings
 from dataclasses import dataclass, field
@@ -161,6 +162,90 @@ def _parse_row(record: dict[str, str], line: int, path: Path) -> dict[str, Any]:
         if column in record:
             row[column] = record[column]
     return row
+
+
+def read_vllm_bench(paths: str | Path | list[str | Path], mix: str | None = None) -> pd.DataFrame:
+    """Rows of the sweep layout from result files of ``vllm bench serve --save-result`` (one file
+    per rate). Means and percentiles are vLLM's: ``ttft``, ``tpot`` (per-request mean ITL, the
+    sweep layout's ``itl``) and ``e2el``. A finite ``request_rate`` is a ``poisson`` rate point;
+    ``inf`` with ``max_concurrency`` a ``concurrent`` one (offered rate = throughput); ``inf``
+    alone a ``throughput`` burst. ``mix`` names the sweep; by default the mean token counts,
+    rounded to two significant figures, do (``i1000-o250``)."""
+    if isinstance(paths, (str, Path)):
+        paths = [paths]
+    rows = []
+    for path in map(Path, paths):
+        try:
+            doc = json.loads(path.read_text(encoding="utf-8"))
+        except OSError as exc:
+            raise ValueError(f"{path}: cannot read the result file: {exc.strerror}") from None
+        except ValueError as exc:
+            raise ValueError(f"{path}: not a JSON document: {exc}") from None
+        if not isinstance(doc, dict):
+            raise ValueError(f"{path}: a vllm bench serve result is a JSON object")
+        row = _vllm_row(doc, path, mix)
+        # The same checks as a sweep file's rows (percentiles not below their means, ...); the
+        # "line" of a result file is its position among the files.
+        record = {key: "" if isinstance(value, float) and math.isnan(value) else
+                  repr(value) if isinstance(value, float) else str(value) for key, value in row.items()}
+        rows.append(_parse_row(record, len(rows) + 1, path))
+    return pd.DataFrame(rows)
+
+
+def _vllm_row(doc: dict[str, Any], path: Path, mix: str | None) -> dict[str, Any]:
+    def number(key: str, *, required: bool = True) -> float:
+        value = doc.get(key)
+        if value is None:
+            if required:
+                raise ValueError(f"{path}: key {key} is missing; save the result with vllm bench serve --save-result "
+                                 f"(and --percentile-metrics ttft,tpot,itl,e2el for the latency)")
+            return math.nan
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
+            raise ValueError(f"{path}: key {key} must be a finite number >= 0, got {str(value)[:40]}")
+        return float(value)
+
+    completed = number("completed")
+    if completed < 1:
+        raise ValueError(f"{path}: key completed is 0: no request finished, nothing to compare with")
+    in_tokens = number("total_input_tokens") / completed
+    out_tokens = number("total_output_tokens") / completed
+    latency_ms = number("mean_e2el_ms", required=False)
+    if math.isnan(latency_ms) and isinstance(doc.get("latencies"), list) and doc["latencies"]:
+        finished = [x for x in doc["latencies"] if isinstance(x, (int, float)) and x > 0]
+        latency_ms = 1000.0 * sum(finished) / len(finished) if finished else math.nan
+    if math.isnan(latency_ms):
+        raise ValueError(f"{path}: the mean end-to-end latency is missing (key mean_e2el_ms, or the per-request "
+                         f"latencies); run vllm bench serve with --percentile-metrics ttft,tpot,itl,e2el")
+    throughput = number("request_throughput")
+    rate = doc.get("request_rate", "inf")
+    finite_rate = isinstance(rate, (int, float)) and not isinstance(rate, bool) and math.isfinite(rate)
+    if finite_rate:
+        strategy, rate_rps = "poisson", float(rate)
+    elif doc.get("max_concurrency"):
+        strategy, rate_rps = "concurrent", throughput
+    else:
+        strategy, rate_rps = "throughput", math.nan
+    name = mix or f"i{_two_figures(in_tokens)}-o{_two_figures(out_tokens)}"
+    row = {"sweep": name, "strategy": strategy, "rate_rps": rate_rps, "throughput_rps": throughput,
+           "in_tokens": in_tokens, "out_tokens": out_tokens, "ttft_mean_ms": number("mean_ttft_ms"),
+           "itl_mean_ms": number("mean_tpot_ms"), "latency_mean_s": latency_ms / 1000.0,
+           "concurrency": throughput * latency_ms / 1000.0,  # Little's law on the client side
+           "ttft_p50_ms": number("median_ttft_ms", required=False),
+           "ttft_p95_ms": number("p95_ttft_ms", required=False), "ttft_p99_ms": number("p99_ttft_ms", required=False),
+           "itl_p50_ms": number("median_tpot_ms", required=False),
+           "itl_p95_ms": number("p95_tpot_ms", required=False), "itl_p99_ms": number("p99_tpot_ms", required=False),
+           "n_ok": completed, "duration_s": number("duration", required=False),
+           "source": str(path)}
+    if strategy == "poisson" and doc.get("burstiness", 1.0) not in (1, 1.0):
+        row["note"] = f"gamma arrivals (burstiness {doc['burstiness']}); the model assumes Poisson"
+    return row
+
+
+def _two_figures(value: float) -> int:
+    """A token count rounded to two significant figures (1013 -> 1000, 255.3 -> 260)."""
+    if value < 1:
+        return 0
+    return int(round(value, 1 - int(math.floor(math.log10(value)))))
 
 
 @dataclass

@@ -1,7 +1,8 @@
-"""``inferno validate SWEEPS.csv``: how far the model's predictions are from measured sweeps.
+"""``inferno validate FILE...``: how far the model's predictions are from measured sweeps.
 
 Reads benchmark sweeps in the sweep CSV layout (docs/validation.md, "Sweep files": one row per
-benchmark, e.g. samples/real/llama31-8b-h100-guidellm.csv), fits the service model's parameters to
+benchmark, e.g. samples/real/llama31-8b-h100-guidellm.csv) or the result JSON files of
+`vllm bench serve --save-result` (one per rate; --save-sweeps converts them to the CSV), fits the service model's parameters to
 every rate point (pooled) or to each token mix (per-mix), predicts every point with the queueing
 model, and prints the errors: mean absolute percentage error (MAPE) and mean signed error (bias)
 of mean TTFT, mean ITL, end-to-end latency and TTFT P95, by token mix and by load band (alone =
@@ -18,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 from typing import Any
 
@@ -30,7 +32,14 @@ from .common import positive_int
 def add_parser(commands: Any) -> None:
     p = commands.add_parser("validate", help="compare the model with measured benchmark sweeps (MAPE tables)",
                             description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("sweeps", metavar="SWEEPS.csv", help="benchmark sweeps, one row per rate point")
+    p.add_argument("inputs", nargs="+", metavar="FILE",
+                   help="a sweep CSV (one row per benchmark), or result JSON files of vllm bench serve "
+                        "(one per rate)")
+    p.add_argument("--input-format", choices=["auto", "sweeps", "vllm-bench"], default="auto",
+                   help="auto (default): .json files are vllm bench serve results, anything else a sweep CSV")
+    p.add_argument("--mix", metavar="NAME", help="vllm-bench: the token mix's name for every file "
+                   "(default: from the mean token counts, e.g. i1000-o250)")
+    p.add_argument("--save-sweeps", metavar="FILE", help="also write the rows read, in the sweep CSV layout")
     p.add_argument("--fit", choices=["pooled", "per-mix"], default="pooled",
                    help="one parameter set for every point (default) or one per token mix")
     p.add_argument("--params", metavar="A,B,G", help="predict with these alpha, beta, gamma instead of fitting")
@@ -64,12 +73,25 @@ def _params(text: str) -> dict[str, float]:
 def run(args: argparse.Namespace) -> int:
     limits = V.ServerLimits(kv_cache_tokens=args.kv_cache_tokens, max_num_seqs=args.max_num_seqs,
                             max_in_flight=args.max_in_flight, max_num_batched_tokens=args.max_num_batched_tokens)
-    result = V.validate(args.sweeps, limits=limits, fit=args.fit,
+    fmt = args.input_format
+    if fmt == "auto":
+        fmt = "vllm-bench" if all(f.lower().endswith(".json") for f in args.inputs) else "sweeps"
+    if fmt == "sweeps":
+        if len(args.inputs) != 1:
+            raise ValueError(f"a sweep CSV is one file; got {len(args.inputs)} (vllm bench serve results are .json)")
+        sweeps, excluded = V.read_sweeps(args.inputs[0])
+    else:
+        sweeps, excluded = V.read_vllm_bench(args.inputs, mix=args.mix), []
+    if args.save_sweeps:
+        sweeps.drop(columns="line").to_csv(args.save_sweeps, index=False)
+    result = V.validate(sweeps, limits=limits, fit=args.fit,
                         params=_params(args.params) if args.params else None, service_model=args.service_model)
+    result.excluded = excluded
     if args.plots:
         _save_plots(result, args.plots)
     if args.format == "json":
-        doc = {"summary": result.summary().round(4).to_dict(), "params": _records(result.params.reset_index()),
+        doc = {"summary": {k: _number(v) for k, v in result.summary().round(4).items()},
+               "params": _records(result.params.reset_index()),
                "by_mix": _flat(result.errors("sweep")), "by_band": _flat(result.errors("band")),
                "capacity": _records(result.capacity), "excluded": [list(x) for x in result.excluded]}
         if args.points:
@@ -106,8 +128,14 @@ def _compact(table: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def _flat(table: pd.DataFrame) -> dict[str, dict[str, float]]:
-    return {str(index): {f"{metric}_{kind}": float(round(value, 4)) for (metric, kind), value in row.items()}
+def _number(value: Any) -> float | None:
+    """A float for JSON; None (null) where the sweeps hold nothing to compare (e.g. no P95)."""
+    value = float(value)
+    return None if math.isnan(value) else value
+
+
+def _flat(table: pd.DataFrame) -> dict[str, dict[str, float | None]]:
+    return {str(index): {f"{metric}_{kind}": _number(round(value, 4)) for (metric, kind), value in row.items()}
             for index, row in table.iterrows()}
 
 

@@ -64,6 +64,7 @@ def test_accuracy_of_the_iteration_model_on_the_shared_sweeps(pooled):
     assert s["e2e_mean_ms_mape_pct"] == pytest.approx(6.98, abs=0.05)
     assert s["ttft_p95_ms_mape_pct"] == pytest.approx(29.69, abs=0.05)
     assert s["capacity_mape_pct"] == pytest.approx(24.69, abs=0.05)
+    assert s["itl_p95_ms_mape_pct"] == pytest.approx(14.59, abs=0.05)  # per token (model) vs per request
     by_mix = pooled.errors("sweep")
     # the short prompts are the worst: TTFT biased low by a fifth and more
     assert by_mix.loc["i64-o4096", ("ttft_mean_ms", "bias_pct")] == pytest.approx(-28.1, abs=0.1)
@@ -132,8 +133,8 @@ def test_cli_prints_the_tables_and_json(tmp_path):
     assert set(doc["by_mix"]) == {row.split(",")[2] for row in ROWS} and set(doc["by_band"]) == set(V.LOAD_BANDS)
     assert len(doc["capacity"]) == 16 and doc["excluded"] == []
     assert sorted(p.name for p in tmp_path.glob("*.png")) == [
-        "residuals-e2e_mean_ms.png", "residuals-itl_mean_ms.png", "residuals-ttft_mean_ms.png",
-        "residuals-ttft_p95_ms.png"]
+        "residuals-e2e_mean_ms.png", "residuals-itl_mean_ms.png", "residuals-itl_p95_ms.png",
+        "residuals-ttft_mean_ms.png", "residuals-ttft_p95_ms.png"]
     table = subprocess.run([*cli_command(), "validate", str(SWEEPS)], capture_output=True, text=True, timeout=300)
     assert table.returncode == 0 and "by token mix: MAPE / bias (%)" in table.stdout
     assert "i64-o4096" in table.stdout and "capacity of the burst benchmarks" in table.stdout
@@ -164,7 +165,8 @@ def test_the_vllm_model_is_closer_to_the_measurements_on_every_metric(pooled, en
     assert new["e2e_mean_ms_mape_pct"] == pytest.approx(6.31, abs=0.05)
     assert new["ttft_p95_ms_mape_pct"] == pytest.approx(20.23, abs=0.05)
     assert new["capacity_mape_pct"] == pytest.approx(16.72, abs=0.05)
-    for key in ("ttft_mean_ms_mape_pct", "ttft_mean_ms_worst_mix_bias_pct", "itl_mean_ms_mape_pct",
+    assert new["itl_p95_ms_mape_pct"] == pytest.approx(9.10, abs=0.05)
+    for key in ("itl_p95_ms_mape_pct", "ttft_mean_ms_mape_pct", "ttft_mean_ms_worst_mix_bias_pct", "itl_mean_ms_mape_pct",
                 "e2e_mean_ms_mape_pct", "ttft_p95_ms_mape_pct", "capacity_mape_pct"):
         assert new[key] < old[key], key
     # the short prompts were the worst: now within 5 % on average for three of the four mixes

@@ -307,6 +307,8 @@ py::dict fit_dict(const FitResult& f, const ModelSpec& spec, bool log_band) {
   d["evaluations"] = f.evaluations;
   d["stop"] = f.stop;
   d["dropped"] = f.dropped;
+  d["weak_direction"] = f.weak_direction.empty() ? py::object(py::none()) : py::object(py::str(f.weak_direction));
+  d["prior_weight"] = f.prior_weight;
   if (f.x.size()) {
     py::dict values = estimate_values(make_estimate(f.x, f.covariance ? *f.covariance : Matrix(), log_band), spec);
     for (const auto& [k, v] : values) d[k] = v;

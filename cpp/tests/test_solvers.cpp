@@ -49,7 +49,8 @@ std::vector<Candidate> example_candidates() {
     c.batch = 16;
     c.queue = 160;
     c.replicas = c.required_replicas = replicas;
-    c.units_per_replica = c.cards_per_replica = 1;
+    c.units_per_replica = 1;
+    c.cards_per_replica = 1;
     c.cards = replicas;
     c.cost = c.objective = unit_cost * replicas;
     c.value = 1.1 * c.cost;
@@ -188,7 +189,8 @@ TEST_CASE("greedy: falls back to SINGLE-LEX when repair by one ejection is not e
     c.outcome = "full";
     c.slo_met = true;
     c.replicas = c.required_replicas = 4;
-    c.units_per_replica = c.cards_per_replica = 1;
+    c.units_per_replica = 1;
+    c.cards_per_replica = 1;
     c.cards = 4;
     c.cost = c.objective = 4 * unit_cost;
     c.value = 1.1 * c.cost;

@@ -286,16 +286,22 @@ TEST_CASE("I2-I5: guards of the estimators", "[tuner][identifiability]") {
     CHECK(r.x == *g);
     CHECK_FALSE(w.held_last_fit());
   }
-  SECTION("I4: the init estimator falls back to the guess, not to the failure sentinel") {
+  SECTION("I4: an ill-conditioned init fit is a fit with a weak prior, flagged, never the guess") {
     InitEstimator e(model, o);
     e.add({c, 1});
     e.add({c, 1});
     const FitResult r = e.fit();
     const auto g = guess_init_state(c.ttft_ms, c.itl_ms, 2000, 1000, Vector());
     REQUIRE(g);
-    CHECK(r.status == FitStatus::ill_conditioned_guess);
-    CHECK(r.x == *g);
-    CHECK(r.reference_fit_value() == 0.0);
+    CHECK(r.status == FitStatus::ill_conditioned);
+    CHECK(r.x != *g);
+    CHECK(r.source == "init_fit");
+    CHECK(r.prior_weight == Approx(2e-4));
+    // one operating point, two channels, three parameters: the data are fitted to well under 1 %
+    CHECK(r.objective < 1e-6);
+    CHECK(r.reference_fit_value() == r.objective);
+    CHECK_FALSE(r.covariance);
+    CHECK_FALSE(r.weak_direction.empty());
   }
   SECTION("I5: excited points are accepted") {
     SlidingWindowEstimator w(model, o, 0.0);

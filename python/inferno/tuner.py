@@ -323,7 +323,11 @@ class Tuner:
                 and (fit["kappa"] is None or (kappa_max > 0 and fit["kappa"] > kappa_max))):
             self._warned = True
             kappa = fit["kappa"]
-            start = "the single-observation guess" if fit["source"] == "guess" else "the configured initial state"
+            if fit["status"] == "ill_conditioned":
+                start = (f"the fit, held near the configured initial state along {fit['weak_direction']}"
+                         if fit.get("weak_direction") else "the fit, held near the configured initial state")
+            else:
+                start = "the single-observation guess" if fit["source"] == "guess" else "the configured initial state"
             warnings.warn(IdentifiabilityWarning(
                 f"the cold-start observations cannot determine all of {self.state_names} "
                 f"(condition number {'inf' if kappa is None else f'{kappa:.3g}'} > kappa_max {kappa_max:g}): "
@@ -411,7 +415,7 @@ class Tuner:
 class FitResult:
     """A joint fit of several observations (Nelder–Mead, spec §3.2-3.5)."""
 
-    status: str                    # ok, ill_conditioned_guess, failed_guess, failed
+    status: str                    # ok, ill_conditioned, failed_guess, failed
     params: dict[str, float] | None
     stddev: dict[str, float | None] | None
     lower95: dict[str, float | None] | None
@@ -423,6 +427,7 @@ class FitResult:
     evaluations: int
     observations_used: int
     invalid: list[tuple[int, str]]
+    weak_direction: str | None = None  # ill_conditioned: what the data cannot tell apart, e.g. "beta vs gamma"
 
     @property
     def perf_parms(self) -> dict[str, float] | None:
@@ -436,8 +441,9 @@ def fit(data: Any, config: str = "prefill-decode", *, start: Any = None, seed: A
         **options: Any) -> FitResult:
     """Fits α, β, γ jointly to every observation of a table (relative squared errors of each
     channel). Warns with :class:`IdentifiabilityWarning` when the operating points cannot
-    determine every parameter; the result's status is then ``ill_conditioned_guess`` and its
-    parameters are the first observation's guess."""
+    determine every parameter; the result's status is then ``ill_conditioned``: its parameters
+    are still the minimiser (they fit the data), without a covariance, and ``weak_direction``
+    names the combination the data cannot pin down (e.g. "beta vs gamma")."""
     _check_choice(config, CONFIGS, "tuner configuration")
     names = _state_names(config, service_model)
     opts = _options(config, None, seed, options, service_model)
@@ -447,9 +453,10 @@ def fit(data: Any, config: str = "prefill-decode", *, start: Any = None, seed: A
     kappa = d["kappa"]
     identifiable = kappa is not None and (kappa_max <= 0 or kappa <= kappa_max)
     if warn and not identifiable:
+        weak = f"; the weakest direction is {d['weak_direction']}" if d.get("weak_direction") else ""
         warnings.warn(IdentifiabilityWarning(
             f"the observations cannot determine all of {names} (condition number "
-            f"{'inf' if kappa is None else f'{kappa:.3g}'} > kappa_max {kappa_max:g}); "
+            f"{'inf' if kappa is None else f'{kappa:.3g}'} > kappa_max {kappa_max:g}){weak}; "
             f"{'one operating point gives two equations for three unknowns; ' if len(obs) == 1 else ''}"
             f"vary the token mix or the load"), stacklevel=2)
     return _fit_result(d, names, identifiable, int(d["observations_used"]), [tuple(x) for x in d["invalid"]])
@@ -463,7 +470,7 @@ def _fit_result(d: dict[str, Any], names: list[str], identifiable: bool, observa
                      upper95=dict(d["upper95"]) if has else None,
                      covariance=_frame(d["covariance"], names) if has else None, kappa=d["kappa"],
                      identifiable=identifiable, objective=float(d["objective"]), evaluations=int(d["evaluations"]),
-                     observations_used=observations_used, invalid=invalid)
+                     observations_used=observations_used, invalid=invalid, weak_direction=d.get("weak_direction"))
 
 
 def observations_from_server_specs(specs: Iterable[Mapping[str, Any]]) -> tuple[

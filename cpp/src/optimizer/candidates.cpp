@@ -333,7 +333,7 @@ std::shared_ptr<const queue::ServiceModel> build_model(const std::string& servic
 void price(const System& sys, const Server& s, const AcceleratorProfile& g, const queue::Metrics& met, Candidate& c) {
   const OptimizerSpec& o = sys.options();
   c.cost = g.cost * c.units_per_replica * c.replicas;
-  c.cards = c.replicas * c.cards_per_replica;
+  c.cards = static_cast<long long>(c.replicas) * c.cards_per_replica;
   c.itl_ms = met.itl_ms;
   c.ttft_ms = met.ttft_ms;
   c.rho = met.rho;
@@ -380,7 +380,7 @@ Candidate evaluate(const System& sys, const Task& task, ModelSlot& unit, SizingS
   const AcceleratorProfile& g = *task.profile;
   const PerfRecord& p = *task.perf;
   c.units_per_replica = p.acc_count;
-  c.cards_per_replica = p.acc_count * g.multiplicity;
+  c.cards_per_replica = static_cast<long long>(p.acc_count) * g.multiplicity;
   const ModelTarget& target = sys.find_class(s.service_class)->targets.at(s.model);
   const double m = s.current.load.out_tokens;
   // No output tokens is zero load (spec §5.3): only the minNumReplicas floor, which brought us

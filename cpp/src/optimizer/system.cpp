@@ -278,7 +278,9 @@ void SystemBuilder::add_document(const std::string& source, std::string_view jso
       const Reader ri = r.item(i, a.name);
       if (a.name.empty()) ri.fail("name must not be empty");
       a.type = ri.text(o, "type");
-      const auto mult = ri.integer(o, "multiplicity", 0, 0);
+      // Bounded like accCount, so that replicas × accCount × multiplicity (up to 2^31 · 2^20)
+      // stays exact in 64-bit integers and in the MILP's doubles.
+      const auto mult = ri.integer(o, "multiplicity", 0, 0, 1024);
       if (mult == 0) diag.push_back({ri.where(), "multiplicity missing or 0: taken as 1"});
       a.multiplicity = mult == 0 ? 1 : static_cast<int>(mult);
       a.mem_size_gb = ri.number(o, "memSize", 0, 0);

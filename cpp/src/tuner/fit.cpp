@@ -173,25 +173,62 @@ NelderMeadResult nelder_mead(const std::function<double(const Vector&)>& f, cons
   return result;
 }
 
-double condition_number(const ObservationModel& model, const std::vector<FitPoint>& points, const Vector& x) {
-  const double inf = std::numeric_limits<double>::infinity();
+namespace {
+// Weight of the prior of an ill-conditioned fit, per point, on squared log-deviations: a
+// parameter twice the prior costs as much as a 0.7 % misfit of each point's channels, so the
+// prior moves only what the data leave free.
+constexpr double kPriorWeightPerPoint = 1e-4;
+
+// J of the relative residuals in log parameters (central differences of 0.1 % of each x_i);
+// nullopt where an evaluation fails or there are fewer rows than parameters.
+std::optional<Matrix> log_jacobian(const ObservationModel& model, const std::vector<FitPoint>& points, const Vector& x) {
   const auto rows = static_cast<Eigen::Index>(points.size()) * model.obs_dim();
-  if (rows < x.size() || (x.array() <= 0).any()) return inf;
+  if (rows < x.size() || (x.array() <= 0).any()) return std::nullopt;
   constexpr double kStep = 1e-3;
   Matrix J(rows, x.size());
   Vector plus, minus;
   for (Eigen::Index i = 0; i < x.size(); ++i) {
     Vector probe = x;
     probe[i] = x[i] * (1 + kStep);
-    if (!relative_residuals(model, points, probe, plus)) return inf;
+    if (!relative_residuals(model, points, probe, plus)) return std::nullopt;
     probe[i] = x[i] * (1 - kStep);
-    if (!relative_residuals(model, points, probe, minus)) return inf;
+    if (!relative_residuals(model, points, probe, minus)) return std::nullopt;
     J.col(i) = (plus - minus) / (2 * kStep);
   }
-  const Eigen::JacobiSVD<Matrix> svd(J);
+  return J;
+}
+}  // namespace
+
+double condition_number(const ObservationModel& model, const std::vector<FitPoint>& points, const Vector& x) {
+  const double inf = std::numeric_limits<double>::infinity();
+  const std::optional<Matrix> J = log_jacobian(model, points, x);
+  if (!J) return inf;
+  const Eigen::JacobiSVD<Matrix> svd(*J);
   const Vector& s = svd.singularValues();
   if (!(s.minCoeff() > 0) || !s.allFinite()) return inf;
   return s.maxCoeff() / s.minCoeff();
+}
+
+std::string weak_direction(const ObservationModel& model, const std::vector<FitPoint>& points, const Vector& x) {
+  const std::optional<Matrix> J = log_jacobian(model, points, x);
+  if (!J || !J->allFinite()) return "";
+  // The right singular vector of the smallest singular value: the change of the (log)
+  // parameters the data can least tell from no change. Its large components name the direction;
+  // opposite signs trade off ("beta vs gamma"), equal signs move together.
+  const Eigen::JacobiSVD<Matrix> svd(*J, Eigen::ComputeThinV);
+  const Vector v = svd.matrixV().col(svd.matrixV().cols() - 1);
+  const double largest = v.cwiseAbs().maxCoeff();
+  const double sign = v[0] != 0 ? (v[0] > 0 ? 1.0 : -1.0) : 1.0;
+  std::string up, down;
+  const auto& names = model.spec().state;
+  for (Eigen::Index i = 0; i < v.size(); ++i) {
+    if (std::fabs(v[i]) < 0.3 * largest) continue;
+    std::string& side = v[i] * sign > 0 ? up : down;
+    side += (side.empty() ? "" : " and ") + names[static_cast<std::size_t>(i)];
+  }
+  if (!up.empty() && !down.empty()) return up + " vs " + down;
+  const std::string& only = up.empty() ? down : up;
+  return only.find(" and ") == std::string::npos ? only : only + " together";
 }
 
 std::optional<Matrix> fit_covariance(const ObservationModel& model, const std::vector<FitPoint>& points,
@@ -225,6 +262,7 @@ const char* fit_status_name(FitStatus s) {
   switch (s) {
     case FitStatus::not_run: return "not_run";
     case FitStatus::ok: return "ok";
+    case FitStatus::ill_conditioned: return "ill_conditioned";
     case FitStatus::ill_conditioned_guess: return "ill_conditioned_guess";
     case FitStatus::failed_guess: return "failed_guess";
     case FitStatus::failed: return "failed";
@@ -238,6 +276,7 @@ double FitResult::reference_fit_value() const {
     case FitStatus::ill_conditioned_guess: return 0.0;
     case FitStatus::failed_guess:
     case FitStatus::failed: return std::numeric_limits<double>::max();
+    case FitStatus::ill_conditioned:
     case FitStatus::ok: return objective;
   }
   return 0.0;
@@ -317,7 +356,25 @@ FitResult InitEstimator::fit(const std::optional<Vector>& start) {
   } else {
     out.kappa = condition_number(*model_, points, nm.x);  // reported even when the guard is off
     if (options_.kappa_max > 0 && !(out.kappa <= options_.kappa_max)) {
-      fallback(FitStatus::ill_conditioned_guess);
+      // Never the guess in place of a fit: the data are fitted again with a weak prior, pulling
+      // only the direction they cannot pin down (named in weak_direction) towards the seed (or
+      // the guess), so the minimiser does not wander along it. The prior's weight is reported.
+      out.status = FitStatus::ill_conditioned;
+      out.source = "init_fit";
+      out.weak_direction = weak_direction(*model_, points, nm.x);
+      const Vector prior = (options_.seed.size() == nm.x.size() && (options_.seed.array() > 0).all())
+                               ? options_.seed
+                               : first_guess ? *first_guess : x0;
+      const double weight = kPriorWeightPerPoint * static_cast<double>(points.size());
+      const auto regularised = [&](const Vector& x) {
+        const double f = fit_objective(*model_, points, x);
+        return f >= kFitPenalty ? f : f + weight * (x.array() / prior.array()).log().square().sum();
+      };
+      const NelderMeadResult map = nelder_mead(regularised, nm.x, options_.nelder_mead);
+      out.evaluations += map.evaluations;
+      out.x = map.stop == NelderMeadStop::failed ? nm.x : map.x;
+      out.objective = fit_objective(*model_, points, out.x);
+      out.prior_weight = weight;
     } else {
       out.status = FitStatus::ok;
       out.x = nm.x;

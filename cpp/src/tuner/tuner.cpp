@@ -188,6 +188,9 @@ void VariantTuner::run_ekf(const std::vector<std::size_t>& usable, const std::ve
     if (!init_.ready()) return;
     FitResult fit = init_.fit();
     if (fit.status == FitStatus::ok) start_filter(fit.x, fit.covariance, "init_fit");
+    // Ill-conditioned: the minimiser, with the configured prior covariance (the fit's own would
+    // be unbounded along the weak direction); needs_calibration stays raised below.
+    else if (fit.status == FitStatus::ill_conditioned) start_filter(fit.x, std::nullopt, "init_fit");
     else if (fit.x.size()) start_filter(fit.x, std::nullopt, "guess");
     else start_filter(config_.filter.init_state, std::nullopt, "seed");
     kappa_ = fit.kappa;

@@ -19,7 +19,7 @@ struct Part {
   int replicas = 0;
   int batch = 0;
   long long queue = 0;
-  int cards = 0;
+  long long cards = 0;
   double cost = 0;
   double arrival_rate_rps = 0;  // offered rate of each replica of this part
   double itl_ms = 0, ttft_ms = 0, rho = 0, power_w = 0;
@@ -41,14 +41,14 @@ struct Candidate {
   double cost = 0;            // c_g · a · r
   double objective = 0;       // objective coefficient (cost for the "cost" objective)
   double value = 0;           // objective plus the transition penalty (spec §6)
-  int cards = 0;              // r · a · multiplicity, physical cards used
+  long long cards = 0;            // r · a · multiplicity, physical cards used
   double demand_rps = 0;      // R: total demand of the server
   double rate_per_replica_rps = 0;  // rate*: SLO-feasible accepted throughput of one replica
   double max_rpm = 0;               // 60 · rate*
   double itl_ms = 0, ttft_ms = 0;   // predicted at the actual per-replica load R / r
   double rho = 0, busy = 0, blocking_prob = 0;
   int units_per_replica = 0;  // a: profile units per replica (perf accCount)
-  int cards_per_replica = 0;  // a · multiplicity
+  long long cards_per_replica = 0;  // a · multiplicity (each at most 1024)
   double power_w = 0;         // r · a · P_g(u) at the actual load; 0 when unknown
   bool power_known = false;   // the profile has a valid power curve
   // Outcome of the chosen allocation (filled by the solvers; a full candidate meets its SLOs).

@@ -67,6 +67,9 @@ NelderMeadResult nelder_mead(const std::function<double(const Vector&)>& f, cons
 /// κ = σ_max/σ_min of the Jacobian of the relative residuals with respect to ln x (spec §3.4);
 /// +∞ with fewer residuals than parameters, a failed evaluation or σ_min <= 0.
 double condition_number(const ObservationModel& model, const std::vector<FitPoint>& points, const Vector& x);
+/// The parameter direction the points determine least (smallest singular value of the relative
+/// residuals' Jacobian in log parameters), named: "beta vs gamma" (a trade-off) or "... together".
+std::string weak_direction(const ObservationModel& model, const std::vector<FitPoint>& points, const Vector& x);
 
 /// P ≈ s²(JᵀJ)⁻¹, s² = F/max(r − d, 1), J the Jacobian of the relative residuals in x (spec
 /// §2.8.8). Empty when JᵀJ is singular, an evaluation fails, or kappa_max > 0 and κ > kappa_max.
@@ -74,7 +77,9 @@ std::optional<Matrix> fit_covariance(const ObservationModel& model, const std::v
                                      const Vector& x, double kappa, double kappa_max);
 
 /// Outcome of an estimator's fit (spec §3.5, with explicit statuses instead of sentinels).
-enum class FitStatus { not_run, ok, ill_conditioned_guess, failed_guess, failed };
+/// ill_conditioned: the minimiser, with κ above kappa_max (weak_direction names what the data
+/// cannot tell apart); the *_guess statuses hand back the single-observation guess (window fits).
+enum class FitStatus { not_run, ok, ill_conditioned, ill_conditioned_guess, failed_guess, failed };
 const char* fit_status_name(FitStatus s);
 
 struct FitResult {
@@ -87,6 +92,8 @@ struct FitResult {
   int evaluations = 0;
   std::string stop;                  // Nelder–Mead termination
   std::vector<std::size_t> dropped;  // indices of observations left out by the outlier pass
+  std::string weak_direction;        // ill_conditioned: e.g. "beta vs gamma"
+  double prior_weight = 0;           // ill_conditioned: weight of the prior towards the seed (0 = none)
   /// The reference's "fit value": 0 before a fit and for an ill-conditioned guess, the largest
   /// double for a failed fit, else the objective.
   double reference_fit_value() const;

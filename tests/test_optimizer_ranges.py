@@ -6,6 +6,7 @@ import re
 from pathlib import Path
 
 import pytest
+from doc_tables import range_rows
 
 import inferno
 
@@ -19,13 +20,7 @@ FILES = {"accelerators": "accelerator-data.json", "count": "capacity-data.json",
 
 def documented_rows():
     text = DOC.read_text(encoding="utf-8")
-    section = text.split("### Numeric ranges", 1)[1].split("### Errors and diagnostics", 1)[0]
-    rows = {}
-    for line in section.splitlines():
-        cells = [c.strip() for c in line.strip().strip("|").split("|")]
-        if len(cells) == 3 and cells[0].startswith("`"):
-            rows[cells[0].strip("`")] = cells[2]
-    return rows
+    return range_rows(text.split("### Numeric ranges", 1)[1].split("### Errors and diagnostics", 1)[0], 3, 2)
 
 
 ROWS = documented_rows()

@@ -8,6 +8,7 @@ import re
 from pathlib import Path
 
 import pytest
+from doc_tables import range_rows
 
 from inferno import sizing
 
@@ -17,13 +18,7 @@ LLAMA = "meta-llama/Meta-Llama-3-8B"
 
 def table(title):
     text = DOC.read_text(encoding="utf-8").split("## 12. Input ranges", 1)[1]
-    section = text.split(title, 1)[1].split("\n\n", 2)[1]
-    rows = {}
-    for line in section.splitlines():
-        cells = [c.strip() for c in line.strip().strip("|").split("|")]
-        if len(cells) == 3 and cells[0].startswith("`"):
-            rows[cells[0].strip("`")] = cells[2]
-    return rows
+    return range_rows(text.split(title, 1)[1].split("\n\n", 2)[1], 3, 2)
 
 
 REQUEST_ROWS = table("**Recommendation request**")

@@ -881,18 +881,16 @@ def test_fit_recovers_random_truths_from_three_noise_free_points(alpha, beta, ga
         assert T.condition_number(obs, truth) > 500
 
 
-def test_uncertainty_is_calibrated_over_many_synthetic_runs():
-    """With measurement noise as the filter assumes it (relative σ = 0.2/1.96 on TTFT and ITL) and
-    a constant truth, the normalised innovation squared averages its degrees of freedom (2) and
-    the 95 % bands hold the truth about 95 % of the time or more (the process noise keeps them a
-    little wide: measured 2.20 and 99-100 % over these 100 runs)."""
+def calibration_runs(runs: int = 100, **options) -> tuple[list[float], dict[str, int]]:
+    """Tuners fed 40 observations each, with measurement noise as the filter assumes it (relative
+    σ = 0.2/1.96 on TTFT and ITL) and a constant truth: every NIS, and per parameter the number of
+    runs whose final 95 % band holds the truth."""
     sigma = 0.2 / 1.96
     nis: list[float] = []
     covered = dict.fromkeys(NAMES, 0)
-    runs = 100
     for seed in range(runs):
         rng = np.random.default_rng(seed)
-        tuner = T.Tuner()
+        tuner = T.Tuner(**options)
         for k in range(40):
             obs = point(float(rng.uniform(20, 80)), *MIXES[k % len(MIXES)])
             obs["ttft_ms"] *= 1 + sigma * rng.standard_normal()
@@ -904,6 +902,16 @@ def test_uncertainty_is_calibrated_over_many_synthetic_runs():
         est = tuner.estimate
         for name, truth in zip(NAMES, TRUTH_A):
             covered[name] += est.lower95[name] <= truth <= est.upper95[name]
+    return nis, covered
+
+
+def test_uncertainty_is_calibrated_over_many_synthetic_runs():
+    """With measurement noise as the filter assumes it (relative σ = 0.2/1.96 on TTFT and ITL) and
+    a constant truth, the normalised innovation squared averages its degrees of freedom (2) and
+    the 95 % bands hold the truth about 95 % of the time or more (the process noise keeps them a
+    little wide: measured 2.20 and 99-100 % over these 100 runs)."""
+    runs = 100
+    nis, covered = calibration_runs(runs)
     assert len(nis) > 30 * runs
     assert 1.8 <= float(np.mean(nis)) <= 2.6
     for name in NAMES:
@@ -917,21 +925,7 @@ def test_bands_without_process_noise_are_those_of_the_measurements_alone():
     Measured over these 100 runs: coverage of the truth by the 95 % bands 83/95/70 % (alpha,
     beta, gamma; the EKF's linearisation makes it somewhat overconfident) against 60/79/52 %
     without the K R Kᵀ term, and mean NIS 2.70 against 2.88."""
-    sigma = 0.2 / 1.96
-    covered = dict.fromkeys(NAMES, 0)
     runs = 100
-    for seed in range(runs):
-        rng = np.random.default_rng(seed)
-        tuner = T.Tuner(percent_change=[1e-6] * 3)
-        for k in range(40):
-            obs = point(float(rng.uniform(20, 80)), *MIXES[k % len(MIXES)])
-            obs["ttft_ms"] *= 1 + sigma * rng.standard_normal()
-            obs["itl_ms"] *= 1 + sigma * rng.standard_normal()
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", T.IdentifiabilityWarning)
-                tuner.update(obs)
-        est = tuner.estimate
-        for name, truth in zip(NAMES, TRUTH_A):
-            covered[name] += est.lower95[name] <= truth <= est.upper95[name]
+    _, covered = calibration_runs(runs, percent_change=[1e-6] * 3)
     rates = [covered[name] / runs for name in NAMES]
     assert float(np.mean(rates)) >= 0.76 and min(rates) >= 0.62, covered

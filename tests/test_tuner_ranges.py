@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from doc_tables import range_rows
 
 from inferno import tuner as T
 
@@ -17,13 +18,7 @@ PARAMETERS = 3  # prefill-decode tunes alpha, beta, gamma
 
 def documented_rows():
     text = DOC.read_text(encoding="utf-8")
-    section = text.split("#### Option ranges", 1)[1].split("\nObservations can be dicts", 1)[0]
-    rows = {}
-    for line in section.splitlines():
-        cells = [c.strip() for c in line.strip().strip("|").split("|")]
-        if len(cells) == 4 and cells[0].startswith("`"):
-            rows[cells[0].strip("`")] = cells[2]
-    return rows
+    return range_rows(text.split("#### Option ranges", 1)[1].split("\nObservations can be dicts", 1)[0], 4, 2)
 
 
 ROWS = documented_rows()

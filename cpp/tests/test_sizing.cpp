@@ -232,15 +232,21 @@ TEST_CASE("NNLS over supports matches a hand-solved case") {
 
 namespace {
 
-std::string choose(const char* arch, const char* gpu, int concurrency, bool* unattainable = nullptr) {
-  ModelRegistry reg{{"m", model(arch)}};
+// A closed-loop server "s" of model "m": C clients, 1024 prompt and 128 output tokens.
+ServerSpec closed_server(int concurrency, double itl_slo_ms) {
   ServerSpec s;
   s.name = "s";
   s.model = "m";
   s.load.concurrency = concurrency;
   s.load.in_tokens = 1024;
   s.load.out_tokens = 128;
-  s.slo.itl_ms = 50;
+  s.slo.itl_ms = itl_slo_ms;
+  return s;
+}
+
+std::string choose(const char* arch, const char* gpu, int concurrency, bool* unattainable = nullptr) {
+  ModelRegistry reg{{"m", model(arch)}};
+  const ServerSpec s = closed_server(concurrency, 50);
   RecommendOptions o;
   o.menu.gpu_types = {gpu};
   const auto rec = recommend({s}, builtin(), reg, o);
@@ -268,13 +274,7 @@ TEST_CASE("golden selections, closed loop TPOT 50 ms (spec 5.4, the talk's examp
 
 TEST_CASE("closed-loop fallback: only a whole GPU that holds the model, and at most C replicas are tried") {
   ModelRegistry reg{{"m", model("Meta-Llama-3-8B")}};
-  ServerSpec s;
-  s.name = "s";
-  s.model = "m";
-  s.load.concurrency = 64;
-  s.load.in_tokens = 1024;
-  s.load.out_tokens = 128;
-  s.slo.itl_ms = 5;  // below α on every option: nothing qualifies at any replica count
+  ServerSpec s = closed_server(64, 5);  // 5 ms: below α on every option, nothing qualifies
   RecommendOptions o;
   o.menu.gpu_types = {"A100-SXM4-80GB"};
   o.max_replicas = 1000000;  // used to loop a million times; beyond C = 64 nothing changes

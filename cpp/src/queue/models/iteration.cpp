@@ -128,6 +128,15 @@ MeanSplit IterationModel::mean_split(double service_ms, double num_in_service, i
   MeanSplit split;
   split.prefill_ms = prefill_at(num_in_service, c);
   split.itl_ms = (service_ms - split.prefill_ms) / out_tokens_;
+  // The prefill is evaluated at the mean occupancy and S is exact: with very few output tokens
+  // and many chunks (m = 1, a 3244-token prompt in 100 chunks) the residual could fall below the
+  // ITL of a request decoding alone, even below 0. Hold the ITL there and give the prefill the
+  // rest, so that T = TTFT + (m-1)·ITL still holds and neither part is negative.
+  const double alone_itl = itl_at(1.0, static_cast<double>(chunks_[0]));
+  if (!(split.itl_ms >= alone_itl)) {
+    split.itl_ms = std::min(alone_itl, service_ms / (out_tokens_ + 1.0));
+    split.prefill_ms = service_ms - out_tokens_ * split.itl_ms;
+  }
   split.post_queue_ms = split.prefill_ms + split.itl_ms;
   // The wait for the iteration in progress is uniform over it, not its mean (0 without it).
   split.post_queue_spread_ms = 2.0 * admission_ms(num_in_service, c);

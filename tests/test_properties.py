@@ -365,3 +365,15 @@ def test_bad_targets_raise(targets, name):
 def test_bad_percentile_raises():
     with pytest.raises(ValueError, match="percentile"):
         QueueModel(**BASE).analyze(1.0, percentiles=[100])
+
+
+def test_prefill_decode_without_a_prompt_keeps_one_decode_step_as_m_falls_to_1():
+    """Found by test_max_rate_meets_targets: with no prompt, d = m - 1 decode steps made the
+    service time vanish as m fell to 1 (2e-16 ms, a capacity of 4.5e18 req/s at m = 1 + 2^-52)."""
+    for m in (1.0, 1.0 + 2.0 ** -52, 1.5, 2.0):
+        model = QueueModel(service_model="prefill-decode", decode_alpha=1.0, decode_beta=0.0, prefill_gamma=1.0,
+                           prefill_delta=0.0, max_batch=1, max_queue=0, in_tokens=0.0, out_tokens=m)
+        assert model.service_times_ms[0] == 1.0, m  # one decode step of 1 ms, no prefill pass
+    three = QueueModel(service_model="prefill-decode", decode_alpha=1.0, decode_beta=0.0, prefill_gamma=1.0,
+                       prefill_delta=0.0, max_batch=1, max_queue=0, in_tokens=0.0, out_tokens=3.0)
+    assert three.service_times_ms[0] == 2.0  # m - 1 steps from m = 2 up, as before

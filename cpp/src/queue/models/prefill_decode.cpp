@@ -19,9 +19,10 @@ class PrefillDecodeModel final : public ServiceModel {
         prefill_delta_(p.at("prefill_delta")),
         in_tokens_(shape.in_tokens),
         out_tokens_(shape.out_tokens) {
-    // The prefill pass emits the first token, so d = m - 1 decode steps (one when there is
-    // neither a prompt nor more than one output token).
-    decode_steps_ = (in_tokens_ == 0 && out_tokens_ == 1) ? 1.0 : out_tokens_ - 1.0;
+    // The prefill pass emits the first token, so d = m - 1 decode steps. Without a prompt there
+    // is no prefill pass and at least one decode step: d = max(m - 1, 1) (m - 1 alone made the
+    // service time vanish as m fell to 1, e.g. 2e-16 ms at m = 1 + 2^-52).
+    decode_steps_ = in_tokens_ == 0 ? std::max(1.0, out_tokens_ - 1.0) : out_tokens_ - 1.0;
     service_times_ms_.resize(static_cast<std::size_t>(max_batch));
     for (int b = 1; b <= max_batch; ++b) {
       const double tau = prefill(b) + decode_steps_ * decode(b);

@@ -7,6 +7,7 @@
 #include "inferno/error.hpp"
 #include "inferno/queue/limits.hpp"
 #include "inferno/queue/percentiles.hpp"
+#include "bracket.hpp"
 
 namespace inferno::queue {
 
@@ -151,7 +152,8 @@ double QueueAnalyzer::ttft_quantile(const Evaluation& ev, double p) const {
   // wait W. P(W + U > s) = (1/width)·∫₀^width P(W > s - u) du: the part with s - u < 0 is 1, the
   // rest is ∫ of P(W > t) over t in [max(0, s - width), s], smooth there (the atom of W at 0 is
   // outside the open interval), by Simpson's rule on 32 panels. The quantile lies in
-  // [q_W(p), q_W(p) + width] and is found by bisection to 1e-9 of the width.
+  // [q_W(p), q_W(p) + width] and is refined there as the wait quantile is, returning the
+  // conservative end.
   if (!(p > 0 && p < 1)) throw InvalidArgument("quantile probability must be in (0, 1)");
   const double base = ev.post_queue_ms - 0.5 * width;
   if (ev.metrics.prob_wait <= 0) return base + p * width;  // no queueing: U alone
@@ -167,13 +169,10 @@ double QueueAnalyzer::ttft_quantile(const Evaluation& ev, double p) const {
     }
     return (std::max(0.0, width - s) + integral) / width;
   };
-  double lo = wait_quantile(ev, p), hi = lo + width;
   const double exceed = 1.0 - p;
-  for (int i = 0; i < 60 && hi - lo > 1e-9 * width; ++i) {
-    const double mid = 0.5 * (lo + hi);
-    (survival(mid) > exceed ? lo : hi) = mid;
-  }
-  return base + hi;
+  const auto f = [&](double s) { return exceed - survival(s); };  // <= 0 below the quantile
+  const double lo = wait_quantile(ev, p), hi = lo + width;
+  return base + detail::refine_crossing(f, lo, f(lo), hi, f(hi), 1e-12, 200).second;
 }
 
 namespace {

@@ -85,7 +85,7 @@ FilterConfig FilterConfig::profile(const std::string& name, const ModelSpec& mod
   FilterConfig c;
   c.model = model;
   // The named configurations tune α, β (and γ) first; a service model with more parameters
-  // (`vllm`: t0, δ) appends them, each started at its typical value (below).
+  // (`vllm`: δ) appends them, each started at its typical value (below).
   const auto starts_with = [&](const std::vector<std::string>& prefix) {
     return model.state.size() >= prefix.size() && std::equal(prefix.begin(), prefix.end(), model.state.begin());
   };

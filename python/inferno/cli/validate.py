@@ -140,8 +140,7 @@ def _flat(table: pd.DataFrame) -> dict[str, dict[str, float | None]]:
 
 
 def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
-    records = json.loads(frame.to_json(orient="records"))  # NaN becomes null
-    return records
+    return json.loads(frame.to_json(orient="records"))  # NaN becomes null
 
 
 def _save_plots(result: V.Validation, directory: str) -> None:

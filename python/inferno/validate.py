@@ -23,6 +23,7 @@ from typing import Any
 import pandas as pd
 
 from . import tuner as T
+from ._text import excerpt as _excerpt
 from .queue import QueueModel
 
 STRATEGIES = ("synchronous", "constant", "poisson", "throughput", "concurrent")
@@ -124,7 +125,7 @@ def _number(record: dict[str, str], column: str, line: int, path: Path, *, requi
     try:
         value = float(text)
     except ValueError:
-        raise ValueError(f"{path}: line {line}: column {column} is not a number: {text[:40]!r}") from None
+        raise ValueError(f"{path}: line {line}: column {column} is not a number: {_excerpt(text)}") from None
     if not math.isfinite(value) or value < 0 or (positive and value == 0):
         bound = "> 0" if positive else ">= 0"
         raise ValueError(f"{path}: line {line}: column {column} must be a finite number {bound}, got {text[:40]}")
@@ -135,7 +136,7 @@ def _parse_row(record: dict[str, str], line: int, path: Path) -> dict[str, Any]:
     strategy = record["strategy"]
     if strategy not in STRATEGIES:
         raise ValueError(f"{path}: line {line}: column strategy must be one of {', '.join(STRATEGIES)}, "
-                         f"got {strategy[:40]!r}")
+                         f"got {_excerpt(strategy)}")
     if not record["sweep"]:
         raise ValueError(f"{path}: line {line}: column sweep is empty; it names the token mix, e.g. i1024-o256")
     rate_point = strategy in RATE_STRATEGIES

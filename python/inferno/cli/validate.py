@@ -26,6 +26,7 @@ from typing import Any
 import pandas as pd
 
 from .. import validate as V
+from .._text import excerpt as _excerpt
 from .common import positive_int
 
 
@@ -62,11 +63,11 @@ def add_parser(commands: Any) -> None:
 def _params(text: str) -> dict[str, float]:
     parts = text.split(",")
     if len(parts) != 3:
-        raise ValueError(f"--params needs alpha,beta,gamma (three numbers), got {text[:60]!r}")
+        raise ValueError(f"--params needs alpha,beta,gamma (three numbers), got {_excerpt(text)}")
     try:
         values = [float(x) for x in parts]
     except ValueError:
-        raise ValueError(f"--params needs three numbers, got {text[:60]!r}") from None
+        raise ValueError(f"--params needs three numbers, got {_excerpt(text)}") from None
     return dict(zip(("alpha", "beta", "gamma"), values))
 
 

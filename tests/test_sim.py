@@ -481,6 +481,77 @@ def test_token_distributions():
     assert expo["out_tokens"].mean() == pytest.approx(30, rel=0.04)
 
 
+def test_uniform_around_gives_the_benchmark_tools_lengths():
+    assert inferno.sim.uniform_around(1000) == ("uniform", 500, 1500)
+    assert inferno.sim.uniform_around(64, 0.25) == ("uniform", 48, 80)
+    run = inferno.simulate(hand_model(max_batch=256, max_queue=10_000), 100.0, duration_s=40,
+                           in_tokens=inferno.sim.uniform_around(100), out_tokens=inferno.sim.uniform_around(10))
+    assert run.requests["in_tokens"].between(50, 150).all() and run.requests["out_tokens"].between(5, 15).all()
+    assert run.requests["in_tokens"].mean() == pytest.approx(100, rel=0.02)
+    for bad, match in (((1000, 1.5), "spread must be a number in \\[0, 1\\]"), ((-1,), "mean must be"),
+                       ((float("nan"),), "mean must be")):
+        with pytest.raises(ValueError, match=match):
+            inferno.sim.uniform_around(*bad)
+
+
+def test_constant_arrivals_are_evenly_spaced():
+    run = inferno.simulate(hand_model(), 4.0, duration_s=10, warmup_s=0, arrivals="constant")
+    assert run.requests["arrival_ms"].to_numpy() == pytest.approx(250.0 * np.arange(1, 40))
+    # The same rate as Poisson: the same count on average, but no bunching, so less waiting.
+    model = hand_model(max_batch=4, max_queue=1000)
+    rate = 0.8 * model.max_stable_rate_rps
+    even = inferno.simulate(model, rate, duration_s=2000, arrivals="constant", keep_requests=False)
+    random = inferno.simulate(model, rate, duration_s=2000, keep_requests=False)
+    assert even.summary["wait_ms_mean"] < 0.5 * random.summary["wait_ms_mean"]
+
+
+def test_on_demand_kv_preempts_the_latest_request_and_loses_none():
+    """Hand timeline (as in cpp/tests/test_sim.cpp): α = 10, β = 1, γ = 0, two requests of 4 + 4
+    tokens at t = 0 and a cache of 15 tokens. Reserving 8 each, the second waits for the first
+    (done at 116 ms); on demand it starts at once, is preempted after two decode steps and
+    recomputes 6 tokens (done at 102 ms)."""
+    model = QueueModel(alpha=10, beta=1, gamma=0, in_tokens=4, out_tokens=4, max_batch=8, max_queue=8)
+    trace = [(0.0, 4, 4), (0.0, 4, 4)]
+    reserve = inferno.simulate(model, trace=trace, duration_s=1, warmup_s=0, kv_capacity_tokens=15)
+    paged = inferno.simulate(model, trace=trace, duration_s=1, warmup_s=0, kv_capacity_tokens=15,
+                             kv_policy="on-demand")
+    assert reserve.requests["finish_ms"].tolist() == pytest.approx([58, 116])
+    assert paged.requests["finish_ms"].tolist() == pytest.approx([64, 102])
+    assert paged.requests["first_token_ms"].tolist() == pytest.approx([29, 41])
+    assert (reserve.summary["preemptions"], paged.summary["preemptions"]) == (0, 1)
+    # Under load: more in the batch than reservations allow, preemptions counted, nothing lost.
+    busy = QueueModel(alpha=8, beta=0.03, gamma=0.0003, in_tokens=200, out_tokens=2000, max_batch=256,
+                      max_queue=4096)
+    runs = {policy: inferno.simulate(busy, 3.0, duration_s=300, kv_capacity_tokens=40_000, kv_policy=policy,
+                                     keep_requests=False) for policy in inferno.sim.KV_POLICIES}
+    assert runs["reserve"].summary["max_batch_seen"] == 18  # 40000 // 2200
+    assert runs["on-demand"].summary["max_batch_seen"] > 18 and runs["on-demand"].summary["preemptions"] > 0
+    s = runs["on-demand"].summary
+    assert s["total_completed"] + s["unfinished"] + s["total_blocked"] == s["total_arrivals"]
+
+
+def test_vllm_names_for_the_batch_cap_and_the_token_budget():
+    model = hand_model(max_batch=64, max_queue=1000)
+    run = inferno.simulate(model, 50.0, duration_s=60, max_num_seqs=3, max_num_batched_tokens=300)
+    assert run.summary["max_batch_seen"] == 3 and run.summary["max_tokens_in_iteration"] <= 300
+    same = inferno.simulate(model.replace(max_batch=3, max_num_tokens=300), 50.0, duration_s=60)
+    assert same.to_dict() == run.to_dict()
+    with pytest.raises(ValueError, match="max_num_seqs .*max_batch"):
+        inferno.simulate(model, 1.0, max_num_seqs=0)
+    with pytest.raises(ValueError, match="max_num_batched_tokens"):
+        inferno.simulate(model, 1.0, max_num_batched_tokens=-5)
+
+
+def test_the_vllm_service_model_runs_the_engine_loop_with_its_per_sequence_cost():
+    base = dict(alpha=10, beta=0.1, gamma=0.001, in_tokens=100, out_tokens=10, max_batch=8, max_queue=0)
+    plain = inferno.simulate(QueueModel(**base), trace=[(1.0, 100, 10)], duration_s=10, warmup_s=0)
+    vllm = inferno.simulate(QueueModel(service_model="vllm", delta=0.5, **base), trace=[(1.0, 100, 10)],
+                            duration_s=10, warmup_s=0)
+    # 11 iterations of one sequence each: 0.5 ms more each (the C++ test's hand timeline).
+    assert vllm.requests["e2e_ms"][0] == pytest.approx(plain.requests["e2e_ms"][0] + 11 * 0.5, rel=1e-12)
+    assert plain.requests["e2e_ms"][0] == pytest.approx(122.155, rel=1e-12)
+
+
 def test_numpy_numbers_are_numbers_for_token_counts():
     run = inferno.simulate(hand_model(), 5.0, duration_s=20, in_tokens=np.int64(40), out_tokens=np.float32(3))
     assert set(run.requests["in_tokens"]) == {40} and set(run.requests["out_tokens"]) == {3}
@@ -579,6 +650,8 @@ def test_a_dict_model_equals_the_queue_model():
     (dict(out_tokens={"kind": "pareto"}), r"unknown distribution 'pareto'"),
     (dict(arrivals="gamma", cv=0), r"cv"),
     (dict(kv_capacity_tokens=-1), r"kv_capacity_tokens"),
+    (dict(kv_policy="lazy"), r"kv_policy 'lazy'; allowed: 'reserve', 'on-demand'"),
+    (dict(arrivals="burst"), r"arrivals 'burst'; allowed: 'poisson', 'gamma', 'constant'"),
     (dict(iteration_noise_cv=-0.1), r"iteration_noise_cv"),
     (dict(sample_interval_s=-1), r"sample_interval_s"),
     (dict(ci_batches=1), r"ci_batches"),

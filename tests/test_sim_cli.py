@@ -221,6 +221,36 @@ def test_simulation_flags_map_to_the_python_arguments():
     assert plain["avgTTFT"] != o["avgTTFT"] and plain["completed"] != o["completed"]
 
 
+def test_benchmark_shaped_workloads_and_the_vllm_kv_policy_map_to_the_python_arguments():
+    """Constant arrivals, uniform lengths in ±spread of the means and on-demand KV, from flags and
+    from line keys, equal the Python API's run."""
+    flags = ("--duration", "120", "--arrivals", "constant", "--input-tokens", "uniform", "--output-tokens",
+             "uniform", "--token-spread", "0.25", "--kv-capacity", "9000", "--kv-policy", "on-demand")
+    (o,) = parse_lines(run_main("--problem", PROBLEM_FILE, "--rate", "6", *flags).stdout)
+    model = model_of(PROBLEM)
+    n, m = PROBLEM["AvgInputTokens"], PROBLEM["AvgOutputTokens"]
+    run = inferno.simulate(model, 6.0, duration_s=120, arrivals="constant",
+                           in_tokens=("uniform", round(0.75 * n), round(1.25 * n)),
+                           out_tokens=("uniform", round(0.75 * m), round(1.25 * m)), kv_capacity_tokens=9000,
+                           kv_policy="on-demand", sample_interval_s=0, keep_requests=False).to_dict()
+    for key, name in {"throughput": "throughput_rps", "avgTTFT": "ttft_ms_mean", "ttftP95": "ttft_ms_p95",
+                      "preemptions": "preemptions", "completed": "completed"}.items():
+        assert o[key] == run[name], key
+    assert o["preemptions"] > 0  # 9000 tokens hold fewer requests than the batch cap
+    keys = {**PROBLEM, "RPS": 6, "durationSeconds": 120, "arrivals": "constant", "inputTokens": "uniform",
+            "outputTokens": "uniform", "tokenSpread": 0.25, "kvCapacityTokens": 9000, "kvPolicy": "on-demand"}
+    (k,) = parse_lines(run_main(stdin=lines(keys)).stdout)
+    assert k["avgTTFT"] == o["avgTTFT"] and k["preemptions"] == o["preemptions"]
+    (w,) = parse_lines(run_main(stdin=lines({**PROBLEM, "RPS": 6, "durationSeconds": 20, "tokenSpread": 0.1})).stdout)
+    assert any("tokenSpread" in warning for warning in w["warnings"])
+    for bad, names in (({"tokenSpread": 1.5}, ("tokenSpread", "[0, 1]")),
+                       ({"kvPolicy": "lazy"}, ("kv_policy", "'reserve', 'on-demand'")),
+                       ({"inputTokens": "geometric"}, ("inputTokens", '"fixed" or "uniform"')),
+                       ({"arrivals": "burst"}, ("arrivals", '"constant"'))):
+        (e,) = parse_lines(run_main(stdin=lines({**PROBLEM, "RPS": 6, "durationSeconds": 20, **bad})).stdout)
+        assert_error(e, *names)
+
+
 def test_line_keys_set_the_simulation_and_flags_override_them():
     line = {**HAND, "RPS": 2, "DurationSeconds": 30, "seed": 7, "MODE": "markov", "replicas": 2}
     (o,) = parse_lines(run_main(stdin=lines(line)).stdout)
@@ -309,4 +339,4 @@ def test_other_service_models_run_in_markov_mode_only():
     run = inferno.simulate(model, 0.5, mode="markov", duration_s=300, seed=1).to_dict()
     assert (markov["throughput"], markov["avgRespTime"]) == (run["throughput_rps"], run["e2e_ms_mean"])
     (iteration,) = parse_lines(run_main(stdin=lines(token)).stdout)
-    assert_error(iteration, "'iteration' service model", "markov")
+    assert_error(iteration, "'iteration' and 'vllm' service models", "markov")

@@ -77,13 +77,15 @@ void bind_sim(py::module_& parent) {
         q.max_queue = get<long long>(config, "max_queue", 0);
         server.kv_capacity_tokens = get<double>(options, "kv_capacity_tokens", 0.0);
         server.iteration_noise_cv = get<double>(options, "iteration_noise_cv", 0.0);
+        server.kv_policy = parse_kv_policy(get<std::string>(options, "kv_policy", "reserve"));
 
         WorkloadSpec w;
         const auto arrivals = get<std::string>(workload, "arrivals", "poisson");
         if (arrivals == "poisson") w.arrivals = WorkloadSpec::Arrivals::poisson;
         else if (arrivals == "gamma") w.arrivals = WorkloadSpec::Arrivals::gamma;
         else if (arrivals == "trace") w.arrivals = WorkloadSpec::Arrivals::trace;
-        else throw InvalidArgument("unknown arrivals '" + arrivals + "'; allowed: 'poisson', 'gamma', 'trace'");
+        else if (arrivals == "constant") w.arrivals = WorkloadSpec::Arrivals::constant;
+        else throw InvalidArgument("unknown arrivals '" + arrivals + "'; allowed: 'poisson', 'gamma', 'constant', 'trace'");
         w.rate_rps = get<double>(workload, "rate_rps", 0.0);
         w.cv = get<double>(workload, "cv", 1.0);
         w.schedule.times_s = get<std::vector<double>>(workload, "schedule_times_s", {});
@@ -146,6 +148,7 @@ void bind_sim(py::module_& parent) {
         summary["utilisation"] = s.utilisation;
         summary["blocking_prob"] = s.blocking_prob;
         summary["iterations"] = s.iterations;
+        summary["preemptions"] = s.preemptions;
         summary["max_batch_seen"] = s.max_batch_seen;
         summary["max_tokens_in_iteration"] = s.max_tokens_in_iteration;
         summary["mean_replicas"] = s.mean_replicas;

@@ -314,6 +314,101 @@ TEST_CASE("KV-cache capacity limits the batch", "[sim]") {
   CHECK(b.summary.total_blocked == b.summary.total_arrivals);
 }
 
+TEST_CASE("on-demand KV: pages as produced, preemption by recompute (hand timeline)", "[sim][kv]") {
+  // α = 10, β = 1, γ = 0; two requests of n = 4, m = 4 at t = 0; a cache of 15 tokens. The second
+  // arrives while the first's prefill runs and is admitted at 14 ms.
+  //   reserve:   r2 needs 8 of the 7 left until r1 ends at 58; prefill [58, 72], four decode steps
+  //              of 11 ms: first token 83, finish 116.
+  //   on-demand: r2's prompt fits at 14; the caches grow (r1: 5 + k, r2: 4 + k after iteration k)
+  //              until the decoders' growth needs 17 > 15 at the start of iteration 4 (53 ms): r2,
+  //              the later admission, is preempted after two decode steps, and later recomputes
+  //              4 + 2 = 6 tokens [64, 80] before its last two steps: finish 102.
+  ServerSpec s = server(10, 1, 0, 4, 4, 8, 8);
+  s.kv_capacity_tokens = 15;
+  const WorkloadSpec w = trace({{0.0, 4, 4}, {0.0, 4, 4}});
+  const SimResult reserve = simulate(s, w, FleetSpec{}, opts(1));
+  REQUIRE(reserve.requests.size() == 2);
+  CHECK(reserve.requests[0].finish_ms == Approx(58));
+  CHECK(reserve.requests[1].start_ms == Approx(58));
+  CHECK(reserve.requests[1].first_token_ms == Approx(83));
+  CHECK(reserve.requests[1].finish_ms == Approx(116));
+  CHECK(reserve.summary.preemptions == 0);
+
+  s.kv_policy = KvPolicy::on_demand;
+  const SimResult paged = simulate(s, w, FleetSpec{}, opts(1));
+  REQUIRE(paged.requests.size() == 2);
+  CHECK(paged.requests[0].first_token_ms == Approx(29));
+  CHECK(paged.requests[0].finish_ms == Approx(64));
+  CHECK(paged.requests[1].start_ms == Approx(14));
+  CHECK(paged.requests[1].first_token_ms == Approx(41));  // the first token stays where it was
+  CHECK(paged.requests[1].finish_ms == Approx(102));
+  CHECK(paged.summary.preemptions == 1);
+  CHECK(paged.summary.iterations == 8);
+  // ITL counts from the first prefill (29 ms), so the stall is in it: (102 - 29) / 4.
+  CHECK(paged.summary.itl_ms.mean == Approx(((64.0 - 14) / 4 + (102.0 - 29) / 4) / 2));
+
+  // A cache of 17 holds both to the end: no preemption, r2 done at 14 + 15 + 12 + 12 + 12 + 11.
+  s.kv_capacity_tokens = 17;
+  const SimResult roomy = simulate(s, w, FleetSpec{}, opts(1));
+  CHECK(roomy.summary.preemptions == 0);
+  CHECK(roomy.requests[1].finish_ms == Approx(76));
+}
+
+TEST_CASE("on-demand KV under load: conservation, the cap, and more admitted than reserve", "[sim][kv]") {
+  ServerSpec s = server(8, 0.03, 0.0003, 200, 2000, 256, 4096);
+  s.kv_capacity_tokens = 40000;
+  const WorkloadSpec w = poisson(3, 200, 2000);
+  const SimResult reserve = simulate(s, w, FleetSpec{}, opts(300));
+  s.kv_policy = KvPolicy::on_demand;
+  const SimResult paged = simulate(s, w, FleetSpec{}, opts(300));
+  // Reserve fits 40000 / 2200 = 18 requests; on demand admits more while caches are short.
+  CHECK(reserve.summary.max_batch_seen == 18);
+  CHECK(paged.summary.max_batch_seen > 18);
+  CHECK(paged.summary.preemptions > 0);
+  // Every request that arrived is completed or still in the system: none lost to a preemption.
+  CHECK(paged.summary.total_completed + paged.summary.unfinished + paged.summary.total_blocked ==
+        paged.summary.total_arrivals);
+  const SimResult again = simulate(s, w, FleetSpec{}, opts(300));
+  CHECK(again.summary.ttft_ms.mean == paged.summary.ttft_ms.mean);
+  CHECK(again.summary.preemptions == paged.summary.preemptions);
+  CHECK(parse_kv_policy("on-demand") == KvPolicy::on_demand);
+  CHECK_THROWS_WITH(parse_kv_policy("lazy"), Catch::Contains("'reserve', 'on-demand'"));
+}
+
+TEST_CASE("constant arrivals are evenly spaced at the rate", "[sim][workload]") {
+  WorkloadSpec w = poisson(2, 10, 5);
+  w.arrivals = WorkloadSpec::Arrivals::constant;
+  const SimResult r = simulate(server(5, 0.01, 0, 10, 5, 8, 8), w, FleetSpec{}, opts(10));
+  REQUIRE(r.summary.total_arrivals == 19);  // 0.5, 1.0, ..., 9.5 s
+  for (std::size_t i = 0; i < r.requests.size(); ++i) CHECK(r.requests[i].arrival_ms == Approx(500.0 * double(i + 1)));
+  // Through a schedule: one arrival per unit of the cumulative rate, 1/s then 4/s from 5 s.
+  w.schedule.times_s = {0, 5};
+  w.schedule.rates_rps = {1, 4};
+  const SimResult step = simulate(server(5, 0.01, 0, 10, 5, 8, 8), w, FleetSpec{}, opts(10));
+  CHECK(step.summary.total_arrivals == 4 + 1 + 19);  // 1..4 s, 5 s, then every 0.25 s to 9.75 s
+  CHECK(step.requests[5].arrival_ms == Approx(5250));
+}
+
+TEST_CASE("the vllm service model's loop adds delta per sequence squared", "[sim]") {
+  // The one-request timeline of the first test case with δ = 0.5: each of the 11 iterations has
+  // one sequence, so 0.5 ms more each.
+  ServerSpec s = server(10, 0.1, 0.001, 100, 10, 8, 0);
+  s.queue.service_model = "vllm";
+  s.queue.params["delta"] = 0.5;
+  const SimResult r = simulate(s, trace({{1.0, 100, 10}}), FleetSpec{}, opts(10));
+  REQUIRE(r.requests.size() == 1);
+  CHECK(r.requests[0].first_token_ms - 1000 == Approx(30.301 + 2 * 0.5).epsilon(1e-12));
+  CHECK(r.requests[0].finish_ms - 1000 == Approx(122.155 + 11 * 0.5).epsilon(1e-12));
+  // Two requests decoding together: 2² δ per iteration (the two-request case of the docs, δ = 1).
+  ServerSpec two = server(10, 0.1, 0, 50, 3, 8, 8);
+  two.queue.service_model = "vllm";
+  two.queue.params["delta"] = 1;
+  const SimResult t = simulate(two, trace({{0.0, 50, 3}, {0.012, 50, 3}}), FleetSpec{}, opts(1));
+  // [0, 16], [16, 35.1] (51 tokens, 2 sequences), [35.1, 49.3], [49.3, 63.5] (r1 done), [63.5, 74.6]
+  CHECK(t.requests[0].finish_ms == Approx(63.5));
+  CHECK(t.requests[1].finish_ms == Approx(74.6));
+}
+
 TEST_CASE("bad input names the field", "[sim]") {
   const ServerSpec s = server(8, 0.03, 0.0003, 256, 64, 16, 32);
   CHECK_THROWS_WITH(simulate(s, poisson(-1, 256, 64), FleetSpec{}, opts(10)), Catch::Contains("rate_rps"));

@@ -30,7 +30,8 @@ from ._text import excerpt as _excerpt
 
 MODES = ("iteration", "markov")
 ROUTERS = ("round-robin", "jsq", "least-tokens")
-ARRIVALS = ("poisson", "gamma", "trace")
+ARRIVALS = ("poisson", "gamma", "constant", "trace")
+KV_POLICIES = ("reserve", "on-demand")
 DISTRIBUTIONS = ("fixed", "geometric", "exponential", "uniform", "empirical")
 # Per request, except token_itl_ms: every decode interval, weighted by the tokens it delayed (the
 # distribution the queue model's ITL percentiles describe).
@@ -79,6 +80,16 @@ def _dist(value: Any, mean: float, what: str) -> dict[str, Any]:
                      f"('uniform', 100, 900); got {_excerpt(value)}")
 
 
+def uniform_around(mean: float, spread: float = 0.5) -> tuple[str, float, float]:
+    """Token counts uniform in [(1 - spread)·mean, (1 + spread)·mean], the shape of the benchmark
+    tools' synthetic data (GuideLLM: spread 0.5), as a distribution for ``in_tokens`` or
+    ``out_tokens``."""
+    for name, value, low, high in (("mean", mean, 0.0, 1e8), ("spread", spread, 0.0, 1.0)):
+        if not isinstance(value, numbers.Real) or isinstance(value, bool) or not low <= float(value) <= high:
+            raise ValueError(f"uniform_around: {name} must be a number in [{low:g}, {high:g}], got {_excerpt(value)}")
+    return ("uniform", round(mean * (1 - spread)), round(mean * (1 + spread)))
+
+
 def _columns(data: Any, names: tuple[str, ...], what: str) -> dict[str, list[float]]:
     if isinstance(data, pd.DataFrame):
         missing = [n for n in names if n not in data.columns]
@@ -124,22 +135,41 @@ def simulate(model: QueueModel | Mapping[str, Any], rate_rps: float | None = Non
              cv: float = 1.0, schedule: Any = None, schedule_kind: str = "step", trace: Any = None,
              in_tokens: Any = None, out_tokens: Any = None, replicas: int = 1, router: str = "round-robin",
              startup_delay_s: float = 0.0, scale_events: Iterable[tuple[float, int]] = (),
-             kv_capacity_tokens: float = 0.0, iteration_noise_cv: float = 0.0, sample_interval_s: float = 1.0,
-             ci_batches: int = 20, keep_requests: bool = True) -> Simulation:
+             kv_capacity_tokens: float = 0.0, kv_policy: str = "reserve", max_num_seqs: int | None = None,
+             max_num_batched_tokens: int | None = None, iteration_noise_cv: float = 0.0,
+             sample_interval_s: float = 1.0, ci_batches: int = 20, keep_requests: bool = True) -> Simulation:
     """Simulates `model`'s server (its batch cap, waiting room, service model and parameters).
 
     rate_rps: offered load (Poisson or gamma arrivals); or give ``schedule``, rows of (time_s,
         rate_rps) held (``schedule_kind="step"``) or interpolated (``"linear"``), or ``trace``,
         rows of (time_s, in_tokens, out_tokens) (a DataFrame with those columns or tuples).
+    arrivals: ``"poisson"``, ``"gamma"`` (with ``cv``) or ``"constant"`` (evenly spaced, as the
+        benchmark tools' constant-rate strategy).
     mode: ``"iteration"`` runs the engine loop (token budget, chunked prefill; the ``iteration``
-        service model only); ``"markov"`` completes requests at the model's rates μ_B, so its
-        statistics estimate exactly what the analytical chain computes.
+        and ``vllm`` service models); ``"markov"`` completes requests at the model's rates μ_B, so
+        its statistics estimate exactly what the analytical chain computes.
+    kv_capacity_tokens, kv_policy: a KV cache per replica; ``"reserve"`` holds prompt + output
+        tokens from admission, ``"on-demand"`` grows as tokens are produced and preempts the
+        latest request (recomputed later) when it is full, as vLLM does.
+    max_num_seqs, max_num_batched_tokens: vLLM's names for the batch cap and the token budget
+        per iteration; they replace the model's ``max_batch`` and ``max_num_tokens``.
     in_tokens, out_tokens: token-count distributions (default: the model's means for every
         request); see the module docs.
     warmup_s: excluded from the statistics (default 10 % of duration_s).
     replicas, router, startup_delay_s, scale_events: a fleet; ``scale_events`` are (time_s, ±k).
     """
+    if isinstance(model, Mapping):
+        model = QueueModel(**model)  # validates like the queue model does
+    for name, value, key in (("max_num_seqs", max_num_seqs, "max_batch"),
+                             ("max_num_batched_tokens", max_num_batched_tokens, "max_num_tokens")):
+        if value is not None and isinstance(model, QueueModel):
+            try:  # the queue model's own checks and ranges, under vLLM's name
+                model = model.replace(**{key: value})
+            except (TypeError, ValueError) as error:
+                raise ValueError(f"{name} (vLLM's name for {key}): {error}") from None
     config = _config(model)
+    if kv_policy not in KV_POLICIES:
+        raise ValueError(f"unknown kv_policy {_excerpt(kv_policy)}; allowed: {', '.join(map(repr, KV_POLICIES))}")
     if mode not in MODES:
         raise ValueError(f"unknown mode {_excerpt(mode)}; allowed: {', '.join(map(repr, MODES))}")
     if router not in ROUTERS:
@@ -153,8 +183,9 @@ def simulate(model: QueueModel | Mapping[str, Any], rate_rps: float | None = Non
         workload.update(arrivals="trace", trace_time_s=cols["time_s"], trace_in_tokens=cols["in_tokens"],
                         trace_out_tokens=cols["out_tokens"])
     else:
-        if arrivals not in ("poisson", "gamma"):
-            raise ValueError(f"unknown arrivals {_excerpt(arrivals)}; allowed: 'poisson', 'gamma' (or give trace=...)")
+        if arrivals not in ("poisson", "gamma", "constant"):
+            raise ValueError(f"unknown arrivals {_excerpt(arrivals)}; allowed: 'poisson', 'gamma', 'constant' "
+                             f"(or give trace=...)")
         workload["arrivals"] = arrivals
         if schedule is not None:
             cols = _columns(schedule, ("time_s", "rate_rps"), "schedule")
@@ -170,6 +201,7 @@ def simulate(model: QueueModel | Mapping[str, Any], rate_rps: float | None = Non
                "warmup_s": float(duration_s) / 10 if warmup_s is None else float(warmup_s), "seed": int(seed),
                "sample_interval_s": float(sample_interval_s), "ci_batches": int(ci_batches),
                "keep_requests": bool(keep_requests), "kv_capacity_tokens": float(kv_capacity_tokens),
+               "kv_policy": kv_policy,
                "iteration_noise_cv": float(iteration_noise_cv)}
     out = _sim.simulate(config, workload, fleet, options)
     raw = out["summary"]
@@ -193,4 +225,4 @@ def simulate(model: QueueModel | Mapping[str, Any], rate_rps: float | None = Non
                       series=pd.DataFrame(out["series"]), stats=stats)
 
 
-__all__ = ["MODES", "ROUTERS", "Simulation", "simulate"]
+__all__ = ["ARRIVALS", "KV_POLICIES", "MODES", "ROUTERS", "Simulation", "simulate", "uniform_around"]

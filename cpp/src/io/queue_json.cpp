@@ -131,7 +131,8 @@ const std::vector<std::pair<std::string, std::string>>& simulation_keys() {
       {"kvcapacitytokens", "kvCapacityTokens"}, {"iterationnoisecv", "iterationNoiseCv"}, {"mode", "mode"},
       {"durationseconds", "durationSeconds"}, {"warmupseconds", "warmupSeconds"}, {"seed", "seed"},
       {"replicas", "replicas"}, {"router", "router"}, {"schedule", "schedule"}, {"schedulekind", "scheduleKind"},
-      {"trace", "trace"}, {"arrivals", "arrivals"}, {"cv", "cv"}, {"outputtokens", "outputTokens"}};
+      {"trace", "trace"}, {"arrivals", "arrivals"}, {"cv", "cv"}, {"outputtokens", "outputTokens"},
+      {"inputtokens", "inputTokens"}, {"tokenspread", "tokenSpread"}, {"kvpolicy", "kvPolicy"}};
   return keys;
 }
 

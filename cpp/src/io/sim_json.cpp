@@ -37,6 +37,7 @@ ordered_json run(const json& folded) {
   server.queue = req.config;
   server.kv_capacity_tokens = get_number(folded, "kvcapacitytokens", "kvCapacityTokens").value_or(0);
   server.iteration_noise_cv = get_number(folded, "iterationnoisecv", "iterationNoiseCv").value_or(0);
+  server.kv_policy = sim::parse_kv_policy(get_string(folded, "kvpolicy", "kvPolicy").value_or("reserve"));
   sim::SimOptions options;
   options.mode = sim::parse_mode(get_string(folded, "mode", "mode").value_or("iteration"));
   options.duration_s = get_number(folded, "durationseconds", "durationSeconds").value_or(600);
@@ -87,23 +88,43 @@ ordered_json run(const json& folded) {
     require(false, "RPS", "a finite number > 0 to simulate (or give a schedule or a trace)", req.rate_rps);
   const std::string arrivals = get_string(folded, "arrivals", "arrivals").value_or("poisson");
   if (arrivals == "gamma" && w.trace.empty()) w.arrivals = sim::WorkloadSpec::Arrivals::gamma;
-  else if (arrivals != "poisson" && arrivals != "gamma") throw InvalidArgument("arrivals must be \"poisson\" or \"gamma\", got \"" + arrivals + "\"");
+  else if (arrivals == "constant" && w.trace.empty()) w.arrivals = sim::WorkloadSpec::Arrivals::constant;
+  else if (arrivals != "poisson" && arrivals != "gamma" && arrivals != "constant")
+    throw InvalidArgument("arrivals must be \"poisson\", \"gamma\" or \"constant\", got \"" + arrivals + "\"");
   w.cv = get_number(folded, "cv", "cv").value_or(1.0);
   // Validated whatever the arrivals, as every known key is; only gamma arrivals use it.
   require(std::isfinite(w.cv) && w.cv > 0.01 && w.cv <= 100, "cv", "in (0.01, 100]", w.cv);
   std::vector<std::string> warnings = req.warnings;
   if (folded.contains("cv") && w.arrivals != sim::WorkloadSpec::Arrivals::gamma)
     warnings.push_back("cv is used by gamma arrivals only: ignored");
-  w.in_tokens = sim::TokenDist::constant(req.config.shape.in_tokens);
+  // Token counts: the line's means, for every request (fixed), geometric with that mean (outputs),
+  // or uniform within ± tokenSpread of it (the benchmark tools' synthetic data: 0.5 gives
+  // [0.5, 1.5] × the mean).
+  const double spread = get_number(folded, "tokenspread", "tokenSpread").value_or(0.5);
+  require(std::isfinite(spread) && spread >= 0 && spread <= 1, "tokenSpread", "a finite number in [0, 1]", spread);
+  const auto distribution = [&](const char* folded_key, const char* key, double mean, bool geometric_allowed) {
+    sim::TokenDist d = sim::TokenDist::constant(mean);
+    const std::string name = get_string(folded, folded_key, key).value_or("fixed");
+    if (name == "geometric" && geometric_allowed) {
+      d.kind = sim::TokenDist::Kind::geometric;
+    } else if (name == "uniform") {
+      d.kind = sim::TokenDist::Kind::uniform;
+      d.low = std::round(mean * (1 - spread));
+      d.high = std::round(mean * (1 + spread));
+    } else if (name != "fixed") {
+      throw InvalidArgument(std::string(key) + " must be " + (geometric_allowed ? "\"fixed\", \"geometric\" or \"uniform\"" : "\"fixed\" or \"uniform\"") +
+                            ", got \"" + name + "\"");
+    }
+    return d;
+  };
+  w.in_tokens = distribution("inputtokens", "inputTokens", req.config.shape.in_tokens, false);
   // Models without a request shape (token) carry no output length: one token per request keeps
   // the records meaningful; the markov mode does not use it.
-  w.out_tokens = sim::TokenDist::constant(std::max(1.0, req.config.shape.out_tokens));
-  const std::string dist = get_string(folded, "outputtokens", "outputTokens").value_or("fixed");
-  if (dist == "geometric") {
-    w.out_tokens.kind = sim::TokenDist::Kind::geometric;
-  } else if (dist != "fixed") {
-    throw InvalidArgument("outputTokens must be \"fixed\" or \"geometric\", got \"" + dist + "\"");
-  }
+  w.out_tokens = distribution("outputtokens", "outputTokens", std::max(1.0, req.config.shape.out_tokens), true);
+  if (w.out_tokens.kind == sim::TokenDist::Kind::uniform) w.out_tokens.low = std::max(1.0, w.out_tokens.low);
+  if (folded.contains("tokenspread") && w.in_tokens.kind != sim::TokenDist::Kind::uniform &&
+      w.out_tokens.kind != sim::TokenDist::Kind::uniform)
+    warnings.push_back("tokenSpread is used by uniform inputTokens or outputTokens only: ignored");
   const sim::SimResult r = sim::simulate(server, w, fleet, options);
   const sim::Summary& s = r.summary;
   ordered_json o;
@@ -130,6 +151,7 @@ ordered_json run(const json& folded) {
   o["completed"] = s.completed;
   o["blocked"] = s.blocked;
   o["utilisation"] = s.utilisation;
+  o["preemptions"] = s.preemptions;
   o["mode"] = sim::mode_name(options.mode);
   o["seed"] = options.seed;
   o["durationSeconds"] = options.duration_s;

@@ -6,6 +6,8 @@
 #include <functional>
 #include <limits>
 #include <queue>
+#include <set>
+#include <tuple>
 
 #include "inferno/error.hpp"
 #include "inferno/queue/limits.hpp"
@@ -134,7 +136,9 @@ class ArrivalClock {
   }
   /// Next arrival time in seconds, or +∞ past the duration.
   double next() {
-    const double step = w_.arrivals == WorkloadSpec::Arrivals::gamma ? rng_.gamma(shape_) / shape_ : rng_.exponential();
+    double step = 1.0;  // constant: one unit of cumulative rate between arrivals
+    if (w_.arrivals == WorkloadSpec::Arrivals::gamma) step = rng_.gamma(shape_) / shape_;
+    else if (w_.arrivals == WorkloadSpec::Arrivals::poisson) step = rng_.exponential();
     return advance(step);
   }
 
@@ -192,6 +196,12 @@ class ArrivalClock {
 struct Request {
   double arrival_ms = 0, start_ms = -1, prefill_done_ms = -1, first_ms = -1, finish_ms = -1;
   int in = 0, out = 1, prefix = 0, replica = -1;
+  // What is left to do: `prompt` tokens to prefill (the prompt; after a preemption also the
+  // tokens generated before it) and `remaining` decode steps after that.
+  int prompt = 0, remaining = 1;
+  long join_iteration = 0;  // the replica's iteration counter when its decoding began
+  long admitted = 0;        // admission order (on_demand preemption picks the latest)
+  int epoch = 0;            // preemptions so far: older completion entries are stale
   bool blocked = false;
 };
 
@@ -206,9 +216,15 @@ struct Replica {
   std::deque<int> prefilling;
   int decoding = 0;
   double decode_read = 0;
-  std::priority_queue<std::pair<long, int>, std::vector<std::pair<long, int>>, std::greater<>> finishing;
+  // (iteration of completion, request, epoch), earliest first.
+  std::priority_queue<std::tuple<long, int, int>, std::vector<std::tuple<long, int, int>>, std::greater<>> finishing;
   std::vector<int> first_pending, just_prefilled;
   long iteration = 0;
+  // on_demand KV: prompt tokens held by requests still in prefill, and the admitted requests in
+  // admission order (the last is preempted first).
+  double prefill_kv = 0;
+  std::set<std::pair<long, int>> running;
+  long admissions = 0;
   // markov mode
   std::vector<int> in_service;
 };
@@ -363,7 +379,8 @@ void validate(const ServerSpec& server, const WorkloadSpec& w, const FleetSpec& 
     case WorkloadSpec::Arrivals::gamma:
       require(std::isfinite(w.cv) && w.cv > 0.01 && w.cv <= 100, "cv", "in (0.01, 100]", w.cv);
       [[fallthrough]];
-    case WorkloadSpec::Arrivals::poisson: {
+    case WorkloadSpec::Arrivals::poisson:
+    case WorkloadSpec::Arrivals::constant: {
       double peak_rps = w.rate_rps;
       if (w.schedule.empty()) {
         require(std::isfinite(w.rate_rps) && w.rate_rps > 0 && w.rate_rps <= 1e7, "rate_rps", "a finite number in (0, 1e7]", w.rate_rps);
@@ -414,6 +431,13 @@ double TokenDist::mean() const {
   return value;
 }
 
+KvPolicy parse_kv_policy(const std::string& s) {
+  if (s == "reserve") return KvPolicy::reserve;
+  if (s == "on-demand" || s == "on_demand") return KvPolicy::on_demand;
+  throw InvalidArgument("unknown kv_policy '" + s + "'; allowed: 'reserve', 'on-demand'");
+}
+const char* kv_policy_name(KvPolicy p) { return p == KvPolicy::reserve ? "reserve" : "on-demand"; }
+
 Mode parse_mode(const std::string& s) {
   if (s == "iteration") return Mode::iteration;
   if (s == "markov") return Mode::markov;
@@ -437,8 +461,9 @@ const char* router_name(Router r) {
 
 SimResult simulate(const ServerSpec& server, const WorkloadSpec& workload, const FleetSpec& fleet,
                    const SimOptions& options) {
-  if (options.mode == Mode::iteration && server.queue.service_model != "iteration")
-    throw InvalidArgument("the iteration simulation runs the 'iteration' service model's engine loop; got service model '" +
+  const bool vllm_loop = server.queue.service_model == "vllm";
+  if (options.mode == Mode::iteration && server.queue.service_model != "iteration" && !vllm_loop)
+    throw InvalidArgument("the iteration simulation runs the engine loop of the 'iteration' and 'vllm' service models; got service model '" +
                           server.queue.service_model + "' (use mode 'markov' for other models)");
   validate(server, workload, fleet, options);
   const queue::QueueConfig& qc = server.queue;
@@ -446,12 +471,13 @@ SimResult simulate(const ServerSpec& server, const WorkloadSpec& workload, const
   const queue::QueueAnalyzer analyzer(qc);
   const int n_cap = qc.max_batch;
   const auto q_cap = static_cast<long long>(qc.max_queue);
-  double alpha = 0, beta = 0, gamma_kv = 0;
+  double alpha = 0, beta = 0, gamma_kv = 0, delta_seq = 0;
   const double budget = qc.shape.max_num_tokens;
   if (options.mode == Mode::iteration) {
     alpha = qc.params.at("alpha");
     beta = qc.params.at("beta");
     gamma_kv = qc.params.at("gamma");
+    if (vllm_loop) delta_seq = qc.params.at("delta");
     if (budget < n_cap)
       throw InvalidArgument("max_num_tokens (" + format_number(budget) + ") must be >= max_batch (" +
                             std::to_string(n_cap) + "): every decoding request needs one token per iteration");
@@ -540,15 +566,57 @@ SimResult simulate(const ServerSpec& server, const WorkloadSpec& workload, const
     if (now >= warmup_ms && now <= duration_ms) slice_done[slice_of(now, warmup_ms, window_ms, batches)] += 1;
   };
 
+  const bool on_demand = server.kv_policy == KvPolicy::on_demand && server.kv_capacity_tokens > 0;
+  // on_demand: frees a request's cache and puts it back at the head of the queue; it will
+  // recompute its prompt and the tokens it had generated (vLLM's preemption by recompute).
+  const auto preempt = [&](Replica& rep, int id) {
+    Request& q = reqs[static_cast<std::size_t>(id)];
+    rep.running.erase({q.admitted, id});
+    const auto in_prefill = std::find(rep.prefilling.begin(), rep.prefilling.end(), id);
+    if (in_prefill != rep.prefilling.end()) {
+      rep.prefilling.erase(in_prefill);
+      rep.prefill_kv -= q.prompt;
+      rep.outstanding += q.prefix;
+    } else {
+      const long decoded = rep.iteration - 1 - q.join_iteration;  // decode steps completed
+      rep.decode_read -= static_cast<double>(q.prompt + 1 + decoded);
+      --rep.decoding;
+      q.prompt += static_cast<int>(decoded);
+      q.remaining -= static_cast<int>(decoded);
+      rep.outstanding += q.prompt;
+      const auto pending = std::find(rep.first_pending.begin(), rep.first_pending.end(), id);
+      if (pending != rep.first_pending.end()) rep.first_pending.erase(pending);
+    }
+    q.prefix = 0;
+    ++q.epoch;
+    --rep.batch;
+    rep.waiting.push_front(id);
+    ++sum.preemptions;
+  };
   // Iteration mode: start the next engine iteration at `now` (admission, then the work).
   const auto start_iteration = [&](Replica& rep, double now) {
-    while (rep.batch < n_cap && !rep.waiting.empty()) {
+    bool admit = true;
+    if (on_demand) {
+      // Every decoder's cache grows by one token in this iteration; make room for that first.
+      while (!rep.running.empty() && rep.prefill_kv + rep.decode_read + rep.decoding > server.kv_capacity_tokens) {
+        preempt(rep, std::prev(rep.running.end())->second);
+        admit = false;  // as vLLM: nothing is admitted in a step that preempted
+      }
+    }
+    while (admit && rep.batch < n_cap && !rep.waiting.empty()) {
       const int id = rep.waiting.front();
       Request& q = reqs[static_cast<std::size_t>(id)];
-      if (server.kv_capacity_tokens > 0 && rep.kv_used + q.in + q.out > server.kv_capacity_tokens) break;
+      if (on_demand) {
+        if (rep.prefill_kv + rep.decode_read + rep.decoding + q.prompt > server.kv_capacity_tokens) break;
+        rep.prefill_kv += q.prompt;
+        q.admitted = rep.admissions++;
+        rep.running.insert({q.admitted, id});
+      } else if (server.kv_capacity_tokens > 0) {
+        if (rep.kv_used + q.in + q.out > server.kv_capacity_tokens) break;
+        rep.kv_used += q.in + q.out;
+      }
       rep.waiting.pop_front();
-      rep.kv_used += q.in + q.out;
-      q.start_ms = now;
+      if (q.start_ms < 0) q.start_ms = now;
       rep.prefilling.push_back(id);
       ++rep.batch;
     }
@@ -560,10 +628,11 @@ SimResult simulate(const ServerSpec& server, const WorkloadSpec& workload, const
     long computed = rep.decoding;
     double reads = rep.decode_read;
     long left = static_cast<long>(budget) - rep.decoding;
+    long sequences = rep.decoding;
     rep.just_prefilled.clear();
     for (int id : rep.prefilling) {
       Request& q = reqs[static_cast<std::size_t>(id)];
-      const int rest = q.in - q.prefix;
+      const int rest = q.prompt - q.prefix;
       if (rest > 0) {
         if (left <= 0) continue;
         const int s = static_cast<int>(std::min<long>(rest, left));
@@ -572,11 +641,13 @@ SimResult simulate(const ServerSpec& server, const WorkloadSpec& workload, const
         q.prefix += s;
         left -= s;
       }
-      if (q.prefix == q.in) rep.just_prefilled.push_back(id);
+      ++sequences;
+      if (q.prefix == q.prompt) rep.just_prefilled.push_back(id);
     }
     sum.max_tokens_in_iteration = std::max(sum.max_tokens_in_iteration, computed);
     rep.outstanding -= static_cast<double>(computed);
     double t_iter = alpha + beta * static_cast<double>(computed) + gamma_kv * reads;
+    if (delta_seq > 0) t_iter += delta_seq * static_cast<double>(sequences) * static_cast<double>(sequences);
     if (noise_sigma > 0) t_iter *= std::exp(noise_sigma * service_rng.normal() - 0.5 * noise_sigma * noise_sigma);
     rep.next_event_ms = now + t_iter;
     ++sum.iterations;
@@ -586,12 +657,14 @@ SimResult simulate(const ServerSpec& server, const WorkloadSpec& workload, const
   const auto end_iteration = [&](Replica& rep, double now) {
     for (int id : rep.first_pending) reqs[static_cast<std::size_t>(id)].first_ms = now;
     rep.first_pending.clear();
-    while (!rep.finishing.empty() && rep.finishing.top().first == rep.iteration) {
-      const int id = rep.finishing.top().second;
+    while (!rep.finishing.empty() && std::get<0>(rep.finishing.top()) <= rep.iteration) {
+      const auto [at, id, epoch] = rep.finishing.top();
       rep.finishing.pop();
       const Request& q = reqs[static_cast<std::size_t>(id)];
-      rep.decode_read -= q.in + q.out;
-      rep.kv_used -= q.in + q.out;
+      if (epoch != q.epoch || at != rep.iteration) continue;  // preempted since this entry was made
+      rep.decode_read -= q.prompt + q.remaining;
+      if (on_demand) rep.running.erase({q.admitted, id});
+      else rep.kv_used -= q.in + q.out;
       --rep.decoding;
       --rep.batch;
       complete(id, now);
@@ -608,11 +681,13 @@ SimResult simulate(const ServerSpec& server, const WorkloadSpec& workload, const
       rep.prefilling.swap(kept);
       for (int id : rep.just_prefilled) {
         Request& q = reqs[static_cast<std::size_t>(id)];
-        q.prefill_done_ms = now;
+        if (q.prefill_done_ms < 0) q.prefill_done_ms = now;  // a recompute keeps the first prefill's time
         ++rep.decoding;
-        rep.decode_read += q.in + 1;
-        rep.finishing.push({rep.iteration + q.out, id});
-        rep.first_pending.push_back(id);
+        if (on_demand) rep.prefill_kv -= q.prompt;
+        rep.decode_read += q.prompt + 1;
+        q.join_iteration = rep.iteration;
+        rep.finishing.push({rep.iteration + q.remaining, id, q.epoch});
+        if (q.first_ms < 0) rep.first_pending.push_back(id);
       }
       rep.just_prefilled.clear();
     }
@@ -734,6 +809,8 @@ SimResult simulate(const ServerSpec& server, const WorkloadSpec& workload, const
         q.in = draw_tokens(workload.in_tokens, token_rng, 0);
         q.out = draw_tokens(workload.out_tokens, token_rng, 1);
       }
+      q.prompt = q.in;
+      q.remaining = q.out;
       const int id = static_cast<int>(reqs.size());
       ++sum.total_arrivals;
       const int r = route();

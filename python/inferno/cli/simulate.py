@@ -8,7 +8,8 @@ plus percentiles (ttftP95, ...) and 95 % confidence half-widths (avgTTFTHalfWidt
 model's and the simulation's lines can be compared one to one.
 
 Simulation keys may also be given in each line (mode, durationSeconds, warmupSeconds, seed,
-replicas, router, arrivals, cv, outputTokens, kvCapacityTokens, iterationNoiseCv, schedule
+replicas, router, arrivals, cv, inputTokens, outputTokens, tokenSpread, kvCapacityTokens, kvPolicy,
+iterationNoiseCv, schedule
 [[time_s, rate_rps], ...] with scheduleKind step|linear, trace [[time_s, in, out], ...]); the
 flags below override them. Exit code 1 if any line failed (its error object is printed in its place).
 """
@@ -26,7 +27,8 @@ from . import queue as queue_cli
 # Flag -> simulation key of a ProblemData line.
 _SIM_KEYS = {"mode": "mode", "duration": "durationSeconds", "warmup": "warmupSeconds", "seed": "seed",
              "replicas": "replicas", "router": "router", "arrivals": "arrivals", "cv": "cv",
-             "output_tokens": "outputTokens", "kv_capacity": "kvCapacityTokens", "noise_cv": "iterationNoiseCv"}
+             "input_tokens": "inputTokens", "output_tokens": "outputTokens", "token_spread": "tokenSpread",
+             "kv_capacity": "kvCapacityTokens", "kv_policy": "kvPolicy", "noise_cv": "iterationNoiseCv"}
 
 
 def add_parser(commands: Any) -> None:
@@ -41,11 +43,18 @@ def add_parser(commands: Any) -> None:
     sim.add_argument("--seed", type=int)
     sim.add_argument("--replicas", type=int, metavar="R", help="replicas behind the router")
     sim.add_argument("--router", choices=["round-robin", "jsq", "least-tokens"])
-    sim.add_argument("--arrivals", choices=["poisson", "gamma"])
+    sim.add_argument("--arrivals", choices=["poisson", "gamma", "constant"],
+                     help="constant: evenly spaced arrivals at the rate (GuideLLM's constant strategy)")
     sim.add_argument("--cv", type=float, help="gamma arrivals: coefficient of variation of inter-arrival times")
-    sim.add_argument("--output-tokens", choices=["fixed", "geometric"],
-                     help="output lengths: the mean for every request, or geometric with that mean")
+    sim.add_argument("--input-tokens", choices=["fixed", "uniform"],
+                     help="prompt lengths: the mean for every request, or uniform within --token-spread of it")
+    sim.add_argument("--output-tokens", choices=["fixed", "geometric", "uniform"],
+                     help="output lengths: the mean for every request, geometric with that mean, or uniform")
+    sim.add_argument("--token-spread", type=float, metavar="FRACTION",
+                     help="uniform lengths lie in [1-F, 1+F] x the mean (default 0.5, as GuideLLM's synthetic data)")
     sim.add_argument("--kv-capacity", type=float, metavar="TOKENS", help="KV-cache capacity (0 = unlimited)")
+    sim.add_argument("--kv-policy", choices=["reserve", "on-demand"],
+                     help="reserve: prompt + output tokens at admission; on-demand: as vLLM, with preemption")
     sim.add_argument("--noise-cv", type=float, help="multiplicative noise on iteration times")
     sim.add_argument("--schedule", type=_schedule, metavar="T:R[,T:R...]",
                      help="time-varying load: rate R req/s from time T s, e.g. 0:2,300:4 (replaces RPS)")

@@ -1,7 +1,8 @@
 #pragma once
 // Discrete-event simulator of continuous-batching inference servers and fleets. Two modes:
 // `iteration` runs the engine loop the `iteration` queue model describes (batch cap N, per-
-// iteration token budget with chunked prefill, iteration time α + β·computed + γ·KV read), and
+// iteration token budget with chunked prefill, iteration time α + β·computed + γ·KV read, plus
+// δ·b² for b sequences with the `vllm` service model), and
 // `markov` completes requests at the queue model's state-dependent rates μ_B, i.e. exactly the
 // chain the analytical model solves. Deterministic for a seed (own random transforms, one thread).
 #include <cstdint>
@@ -38,7 +39,8 @@ struct TraceEntry {
 };
 
 struct WorkloadSpec {
-  enum class Arrivals { poisson, gamma, trace } arrivals = Arrivals::poisson;
+  // constant: evenly spaced arrivals at the rate (the benchmark tools' "constant" strategy).
+  enum class Arrivals { poisson, gamma, trace, constant } arrivals = Arrivals::poisson;
   double rate_rps = 1;        // constant rate when `schedule` is empty
   double cv = 1;              // gamma renewal: coefficient of variation of inter-arrival times
   RateSchedule schedule;      // time-varying rate (poisson and gamma)
@@ -53,11 +55,21 @@ Router parse_router(const std::string& s);
 const char* mode_name(Mode m);
 const char* router_name(Router r);
 
+/// How the iteration mode uses a finite KV cache. `reserve`: admission reserves prompt + output
+/// tokens for the request's lifetime. `on_demand`: as vLLM does, a request is admitted when its
+/// prompt fits, its cache grows by one token per decode step, and when the decoders' growth no
+/// longer fits, the most recently admitted request is preempted: its cache is freed and it
+/// returns to the head of the queue, to recompute its prompt and the tokens it had generated.
+enum class KvPolicy { reserve, on_demand };
+KvPolicy parse_kv_policy(const std::string& s);
+const char* kv_policy_name(KvPolicy p);
+
 /// One replica: the queue model's configuration (service model, parameters, N, Q; the request
 /// shape is used by the markov mode), plus what only a simulation can represent.
 struct ServerSpec {
   queue::QueueConfig queue;
-  double kv_capacity_tokens = 0;  // 0 = unlimited; else admission waits until in+out tokens fit
+  double kv_capacity_tokens = 0;  // 0 = unlimited
+  KvPolicy kv_policy = KvPolicy::reserve;
   double iteration_noise_cv = 0;  // multiplicative log-normal noise on iteration times (mean 1)
 };
 
@@ -113,6 +125,7 @@ struct Summary {
   double utilisation = 0;          // fraction of replica-time with a non-empty batch
   double blocking_prob = 0;
   long iterations = 0;
+  long preemptions = 0;            // whole run; on_demand KV policy only
   int max_batch_seen = 0;          // never above N
   long max_tokens_in_iteration = 0; // never above the token budget
   double mean_replicas = 0;

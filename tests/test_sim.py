@@ -505,6 +505,25 @@ def test_constant_arrivals_are_evenly_spaced():
     assert even.summary["wait_ms_mean"] < 0.5 * random.summary["wait_ms_mean"]
 
 
+def test_closed_loop_users_send_back_to_back():
+    """One user: requests follow each other, each taking the lone request's 122.155 ms; four users
+    with room for four keep exactly four present."""
+    one = inferno.simulate(hand_model(), arrivals="closed", clients=1, duration_s=1, warmup_s=0)
+    assert one.requests["arrival_ms"].to_numpy() == pytest.approx(122.155 * np.arange(9), rel=1e-12)
+    paused = inferno.simulate(hand_model(), arrivals="closed", clients=1, think_time_s=0.1, duration_s=1, warmup_s=0)
+    assert len(paused.requests) == 5
+    four = inferno.simulate(hand_model(max_batch=2, max_queue=2), arrivals="closed", clients=4, duration_s=120)
+    assert four.summary["num_in_system"] == pytest.approx(4, rel=1e-9)
+    assert four.summary["throughput_rps"] * four.summary["e2e_ms_mean"] / 1000 == pytest.approx(4, rel=0.01)
+    for kwargs, match in ((dict(clients=0), "clients"), (dict(clients=2.5), "clients must be an integer"),
+                          (dict(clients=2, rate_rps=3.0), "paced by their clients"),
+                          (dict(clients=2, think_time_s=-1), "think_time_s")):
+        with pytest.raises(ValueError, match=match):
+            inferno.simulate(hand_model(), arrivals="closed", duration_s=1, **kwargs)
+    with pytest.raises(ValueError, match="closed arrivals only"):
+        inferno.simulate(hand_model(), 1.0, clients=3, duration_s=1)
+
+
 def test_on_demand_kv_preempts_the_latest_request_and_loses_none():
     """Hand timeline (as in cpp/tests/test_sim.cpp): α = 10, β = 1, γ = 0, two requests of 4 + 4
     tokens at t = 0 and a cache of 15 tokens. Reserving 8 each, the second waits for the first

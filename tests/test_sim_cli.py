@@ -241,12 +241,19 @@ def test_benchmark_shaped_workloads_and_the_vllm_kv_policy_map_to_the_python_arg
             "outputTokens": "uniform", "tokenSpread": 0.25, "kvCapacityTokens": 9000, "kvPolicy": "on-demand"}
     (k,) = parse_lines(run_main(stdin=lines(keys)).stdout)
     assert k["avgTTFT"] == o["avgTTFT"] and k["preemptions"] == o["preemptions"]
+    (c,) = parse_lines(run_main("--problem", PROBLEM_FILE, "--arrivals", "closed", "--clients", "8", "--think-time",
+                                "0.5", "--duration", "60").stdout)
+    users = inferno.simulate(model, arrivals="closed", clients=8, think_time_s=0.5, duration_s=60,
+                             sample_interval_s=0, keep_requests=False).to_dict()
+    assert c["avgTTFT"] == users["ttft_ms_mean"] and c["offeredRPS"] == users["offered_rps"]
     (w,) = parse_lines(run_main(stdin=lines({**PROBLEM, "RPS": 6, "durationSeconds": 20, "tokenSpread": 0.1})).stdout)
     assert any("tokenSpread" in warning for warning in w["warnings"])
     for bad, names in (({"tokenSpread": 1.5}, ("tokenSpread", "[0, 1]")),
                        ({"kvPolicy": "lazy"}, ("kv_policy", "'reserve', 'on-demand'")),
                        ({"inputTokens": "geometric"}, ("inputTokens", '"fixed" or "uniform"')),
-                       ({"arrivals": "burst"}, ("arrivals", '"constant"'))):
+                       ({"arrivals": "burst"}, ("arrivals", '"constant"')),
+                       ({"arrivals": "closed"}, ("clients", "[1, 1000000]")),
+                       ({"arrivals": "closed", "clients": 2, "thinkTimeSeconds": -1}, ("thinkTimeSeconds",))):
         (e,) = parse_lines(run_main(stdin=lines({**PROBLEM, "RPS": 6, "durationSeconds": 20, **bad})).stdout)
         assert_error(e, *names)
 

@@ -85,7 +85,10 @@ void bind_sim(py::module_& parent) {
         else if (arrivals == "gamma") w.arrivals = WorkloadSpec::Arrivals::gamma;
         else if (arrivals == "trace") w.arrivals = WorkloadSpec::Arrivals::trace;
         else if (arrivals == "constant") w.arrivals = WorkloadSpec::Arrivals::constant;
-        else throw InvalidArgument("unknown arrivals '" + arrivals + "'; allowed: 'poisson', 'gamma', 'constant', 'trace'");
+        else if (arrivals == "closed") w.arrivals = WorkloadSpec::Arrivals::closed;
+        else throw InvalidArgument("unknown arrivals '" + arrivals + "'; allowed: 'poisson', 'gamma', 'constant', 'closed', 'trace'");
+        w.clients = get<int>(workload, "clients", 0);
+        w.think_time_s = get<double>(workload, "think_time_s", 0.0);
         w.rate_rps = get<double>(workload, "rate_rps", 0.0);
         w.cv = get<double>(workload, "cv", 1.0);
         w.schedule.times_s = get<std::vector<double>>(workload, "schedule_times_s", {});

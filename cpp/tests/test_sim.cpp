@@ -389,6 +389,38 @@ TEST_CASE("constant arrivals are evenly spaced at the rate", "[sim][workload]") 
   CHECK(step.requests[5].arrival_ms == Approx(5250));
 }
 
+TEST_CASE("closed-loop clients: one user sends back to back, several keep the system full", "[sim][workload]") {
+  // One user and the lone-request timeline of the first test case: each request takes 122.155 ms,
+  // so requests start at k·122.155 ms, nine of them before the 1 s mark.
+  WorkloadSpec w = poisson(1, 100, 10);
+  w.arrivals = WorkloadSpec::Arrivals::closed;
+  w.clients = 1;
+  const ServerSpec s = server(10, 0.1, 0.001, 100, 10, 8, 8);
+  const SimResult one = simulate(s, w, FleetSpec{}, opts(1));
+  REQUIRE(one.requests.size() == 9);
+  for (std::size_t i = 0; i < one.requests.size(); ++i) {
+    CHECK(one.requests[i].arrival_ms == Approx(122.155 * double(i)).epsilon(1e-12));
+    CHECK(one.requests[i].finish_ms - one.requests[i].arrival_ms == Approx(122.155).epsilon(1e-12));
+  }
+  w.think_time_s = 0.1;  // 222.155 ms apart: five requests
+  CHECK(simulate(s, w, FleetSpec{}, opts(1)).summary.total_arrivals == 5);
+  // Four users, room for four: always four present (time average exactly 4), none blocked, and
+  // Little's law links the throughput and the response time.
+  w.clients = 4;
+  w.think_time_s = 0;
+  const SimResult four = simulate(server(10, 0.1, 0.001, 100, 10, 2, 2), w, FleetSpec{}, opts(120, 10));
+  CHECK(four.summary.mean_num_in_system == Approx(4).epsilon(1e-9));
+  CHECK(four.summary.total_blocked == 0);
+  CHECK(four.summary.throughput_rps * four.summary.e2e_ms.mean / 1000 == Approx(4).epsilon(0.01));
+  // Three users, room for two: the third is blocked and retries 1 ms later; never more than two in.
+  w.clients = 3;
+  const SimResult tight = simulate(server(10, 0.1, 0.001, 100, 10, 1, 1), w, FleetSpec{}, opts(10));
+  CHECK(tight.summary.total_blocked > 0);
+  CHECK(tight.summary.mean_num_in_system <= 2.0 + 1e-12);
+  w.clients = 0;
+  CHECK_THROWS_WITH(simulate(s, w, FleetSpec{}, opts(1)), Catch::Contains("clients"));
+}
+
 TEST_CASE("the vllm service model's loop adds delta per sequence squared", "[sim]") {
   // The one-request timeline of the first test case with δ = 0.5: each of the 11 iterations has
   // one sequence, so 0.5 ms more each.

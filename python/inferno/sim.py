@@ -30,7 +30,7 @@ from ._text import excerpt as _excerpt
 
 MODES = ("iteration", "markov")
 ROUTERS = ("round-robin", "jsq", "least-tokens")
-ARRIVALS = ("poisson", "gamma", "constant", "trace")
+ARRIVALS = ("poisson", "gamma", "constant", "closed", "trace")
 KV_POLICIES = ("reserve", "on-demand")
 DISTRIBUTIONS = ("fixed", "geometric", "exponential", "uniform", "empirical")
 # Per request, except token_itl_ms: every decode interval, weighted by the tokens it delayed (the
@@ -132,7 +132,8 @@ class Simulation:
 
 def simulate(model: QueueModel | Mapping[str, Any], rate_rps: float | None = None, *, duration_s: float = 600.0,
              warmup_s: float | None = None, seed: int = 1, mode: str = "iteration", arrivals: str = "poisson",
-             cv: float = 1.0, schedule: Any = None, schedule_kind: str = "step", trace: Any = None,
+             cv: float = 1.0, clients: int | None = None, think_time_s: float = 0.0, schedule: Any = None,
+             schedule_kind: str = "step", trace: Any = None,
              in_tokens: Any = None, out_tokens: Any = None, replicas: int = 1, router: str = "round-robin",
              startup_delay_s: float = 0.0, scale_events: Iterable[tuple[float, int]] = (),
              kv_capacity_tokens: float = 0.0, kv_policy: str = "reserve", max_num_seqs: int | None = None,
@@ -143,8 +144,10 @@ def simulate(model: QueueModel | Mapping[str, Any], rate_rps: float | None = Non
     rate_rps: offered load (Poisson or gamma arrivals); or give ``schedule``, rows of (time_s,
         rate_rps) held (``schedule_kind="step"``) or interpolated (``"linear"``), or ``trace``,
         rows of (time_s, in_tokens, out_tokens) (a DataFrame with those columns or tuples).
-    arrivals: ``"poisson"``, ``"gamma"`` (with ``cv``) or ``"constant"`` (evenly spaced, as the
-        benchmark tools' constant-rate strategy).
+    arrivals: ``"poisson"``, ``"gamma"`` (with ``cv``), ``"constant"`` (evenly spaced, as the
+        benchmark tools' constant-rate strategy) or ``"closed"``: ``clients`` users, each sending
+        its next request ``think_time_s`` after its previous one completes (a concurrency-limited
+        benchmark; no ``rate_rps``).
     mode: ``"iteration"`` runs the engine loop (token budget, chunked prefill; the ``iteration``
         and ``vllm`` service models); ``"markov"`` completes requests at the model's rates μ_B, so
         its statistics estimate exactly what the analytical chain computes.
@@ -183,11 +186,21 @@ def simulate(model: QueueModel | Mapping[str, Any], rate_rps: float | None = Non
         workload.update(arrivals="trace", trace_time_s=cols["time_s"], trace_in_tokens=cols["in_tokens"],
                         trace_out_tokens=cols["out_tokens"])
     else:
-        if arrivals not in ("poisson", "gamma", "constant"):
-            raise ValueError(f"unknown arrivals {_excerpt(arrivals)}; allowed: 'poisson', 'gamma', 'constant' "
-                             f"(or give trace=...)")
+        if arrivals not in ("poisson", "gamma", "constant", "closed"):
+            raise ValueError(f"unknown arrivals {_excerpt(arrivals)}; allowed: 'poisson', 'gamma', 'constant', "
+                             f"'closed' (or give trace=...)")
         workload["arrivals"] = arrivals
-        if schedule is not None:
+        if arrivals == "closed":
+            if schedule is not None or rate_rps is not None:
+                raise ValueError("closed arrivals are paced by their clients: give clients=..., not rate_rps or "
+                                 "schedule")
+            if not isinstance(clients, numbers.Integral) or isinstance(clients, bool):
+                raise ValueError(f"clients must be an integer in [1, 1000000] for closed arrivals, got "
+                                 f"{_excerpt(clients)}")
+            workload.update(clients=int(clients), think_time_s=float(think_time_s))
+        elif clients is not None:
+            raise ValueError("clients is used by closed arrivals only (arrivals='closed')")
+        elif schedule is not None:
             cols = _columns(schedule, ("time_s", "rate_rps"), "schedule")
             workload.update(schedule_times_s=cols["time_s"], schedule_rates_rps=cols["rate_rps"],
                             schedule_linear=schedule_kind == "linear")

@@ -20,8 +20,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
+from . import sim as S
 from . import tuner as T
 from ._text import excerpt as _excerpt
 from .queue import QueueModel
@@ -258,19 +260,30 @@ class Validation:
     capacity: pd.DataFrame      # burst benchmarks: measured and predicted throughput
     excluded: list[tuple[int, str]] = field(default_factory=list)
     service_model: str = "iteration"
+    simulated: bool = False     # points and capacity also hold the simulator's predictions
 
     # itl_p95_ms compares the model's per-token ITL P95 with the sweep's, which for GuideLLM and
     # vllm bench (TPOT) is a percentile of each request's mean ITL: two different distributions,
-    # named apart in docs/validation.md.
-    METRICS = ("ttft_mean_ms", "itl_mean_ms", "e2e_mean_ms", "ttft_p95_ms", "itl_p95_ms")
+    # named apart in docs/validation.md. The simulator's is per request, like the sweeps'.
+    METRICS = ("ttft_mean_ms", "itl_mean_ms", "e2e_mean_ms", "ttft_p95_ms", "ttft_p99_ms", "itl_p95_ms")
+    PREDICTORS = ("model", "simulator")
 
-    def errors(self, by: str = "sweep") -> pd.DataFrame:
+    def _suffix(self, predictor: str) -> str:
+        if predictor not in self.PREDICTORS:
+            raise ValueError(f"predictor must be one of {self.PREDICTORS}, got {_excerpt(predictor)}")
+        if predictor == "simulator" and not self.simulated:
+            raise ValueError("this validation ran without the simulator: validate(..., simulate=True)")
+        return "_err" if predictor == "model" else "_sim_err"
+
+    def errors(self, by: str = "sweep", predictor: str = "model") -> pd.DataFrame:
         """Mean absolute percentage error (MAPE) and mean signed error (bias) per metric, grouped
-        by ``sweep`` (the token mix), ``band`` (load band) or ``None`` (all points)."""
+        by ``sweep`` (the token mix), ``band`` (load band) or ``None`` (all points), of the
+        queueing model's predictions or (``predictor="simulator"``) the simulator's."""
         frame = self.points
+        suffix = self._suffix(predictor)
         out = {}
         for metric in self.METRICS:
-            rel = frame[f"{metric}_err"]
+            rel = frame[f"{metric}{suffix}"]
             grouped = rel.groupby(frame[by]) if by else rel.groupby(lambda _: "all")
             out[(metric, "mape_pct")] = grouped.apply(lambda s: 100 * s.abs().mean())
             out[(metric, "bias_pct")] = grouped.apply(lambda s: 100 * s.mean())
@@ -280,20 +293,23 @@ class Validation:
             table = table.reindex([b for b in LOAD_BANDS if b in table.index])
         return table
 
-    def summary(self) -> pd.Series:
+    def summary(self, predictor: str = "model") -> pd.Series:
         """One number per metric: MAPE over every rate point, and the worst bias of one mix."""
+        suffix = self._suffix(predictor)
         values = {}
         for metric in self.METRICS:
-            rel = self.points[f"{metric}_err"]
+            rel = self.points[f"{metric}{suffix}"]
             values[f"{metric}_mape_pct"] = 100 * rel.abs().mean()
             values[f"{metric}_worst_mix_bias_pct"] = 100 * rel.groupby(self.points["sweep"]).mean().abs().max()
         if len(self.capacity):
-            values["capacity_mape_pct"] = 100 * self.capacity["throughput_err"].abs().mean()
+            column = "throughput_err" if predictor == "model" else "throughput_sim_err"
+            values["capacity_mape_pct"] = 100 * self.capacity[column].abs().mean()
         return pd.Series(values)
 
-    def plot(self, metric: str = "ttft_mean_ms", ax: Any = None) -> Any:
+    def plot(self, metric: str = "ttft_mean_ms", ax: Any = None, predictor: str = "model") -> Any:
         """Relative error of one metric against the measured concurrency, one marker per prompt
         length (colour-blind-safe palette)."""
+        suffix = self._suffix(predictor)
         import matplotlib.pyplot as plt
         if ax is None:
             _, ax = plt.subplots(figsize=(7, 4))
@@ -301,13 +317,14 @@ class Validation:
         markers = ["o", "s", "^", "D", "v", "P", "X", "*"]
         key = "in_nominal" if "in_nominal" in self.points else "sweep"
         for i, (value, group) in enumerate(self.points.groupby(key)):
-            ax.scatter(group["concurrency"], 100 * group[f"{metric}_err"], label=f"{key} {value:g}"
+            ax.scatter(group["concurrency"], 100 * group[f"{metric}{suffix}"], label=f"{key} {value:g}"
                        if isinstance(value, float) else str(value), color=colours[i % len(colours)],
                        marker=markers[i % len(markers)], s=22)
         ax.axhline(0, color="grey", lw=0.8)
         ax.set_xscale("log")
         ax.set_xlabel("requests in flight (measured mean)")
         ax.set_ylabel(f"{metric}: predicted / measured − 1 (%)")
+        ax.set_title(f"{'queueing model' if predictor == 'model' else 'simulator'} ({self.service_model})", fontsize=9)
         ax.legend(fontsize=7, ncol=2)
         return ax
 
@@ -328,9 +345,21 @@ def _band(row: pd.Series, top_rate: float) -> str:
 
 def validate(sweeps: pd.DataFrame | str | Path, *, limits: ServerLimits | None = None, fit: str = "pooled",
              params: dict[str, float] | None = None, config: str = "prefill-decode",
-             service_model: str = "iteration") -> Validation:
+             service_model: str = "iteration", simulate: bool = False, token_spread: float = 0.5,
+             seed: int = 1) -> Validation:
     """Fits (``fit`` = "pooled" or "per-mix"; or give ``params`` to predict without fitting) and
-    predicts every rate point of the sweeps with the queueing model."""
+    predicts every rate point of the sweeps with the queueing model.
+
+    ``simulate=True`` also runs the discrete-event simulator at every point, with the benchmark's
+    own shape (docs/validation.md, "The simulator as a second predictor"): the strategy's arrivals
+    (evenly spaced, Poisson, or closed-loop users), lengths uniform within ± ``token_spread`` of the
+    nominal ones, KV pages allocated on demand in the server's cache, and the statistics of the
+    requests completed within the benchmark's duration, as the tools count them."""
+    if simulate and service_model not in SIMULATED_MODELS:
+        raise ValueError(f"simulate=True runs the engine loop of the {' and '.join(map(repr, SIMULATED_MODELS))} "
+                         f"service models; got {_excerpt(service_model)}")
+    if not (isinstance(token_spread, (int, float)) and 0 <= token_spread <= 1):
+        raise ValueError(f"token_spread must be a number in [0, 1], got {_excerpt(token_spread)}")
     excluded: list[tuple[int, str]] = []
     if not isinstance(sweeps, pd.DataFrame):
         sweeps, excluded = read_sweeps(sweeps)
@@ -364,23 +393,28 @@ def validate(sweeps: pd.DataFrame | str | Path, *, limits: ServerLimits | None =
     for _, row in rate.iterrows():
         theta = parameters["pooled" if "pooled" in parameters else row["sweep"]]
         model = _model(row, theta, limits, service_model)
-        analysis = model.analyze(row["rate_rps"], percentiles=[95])
+        analysis = model.analyze(row["rate_rps"], percentiles=[95, 99])
         predicted = {"ttft_mean_ms": analysis.ttft_ms, "itl_mean_ms": analysis.itl_ms,
                      "e2e_mean_ms": analysis.ttft_ms + (row["out_tokens"] - 1) * analysis.itl_ms,
-                     "ttft_p95_ms": analysis.ttft_p95_ms, "itl_p95_ms": analysis.itl_p95_ms}
+                     "ttft_p95_ms": analysis.ttft_p95_ms, "ttft_p99_ms": analysis.ttft_p99_ms,
+                     "itl_p95_ms": analysis.itl_p95_ms}
         measured = {"ttft_mean_ms": row["ttft_mean_ms"], "itl_mean_ms": row["itl_mean_ms"],
                     "e2e_mean_ms": 1000.0 * row["latency_mean_s"], "ttft_p95_ms": row.get("ttft_p95_ms", math.nan),
-                    "itl_p95_ms": row.get("itl_p95_ms", math.nan)}
+                    "ttft_p99_ms": row.get("ttft_p99_ms", math.nan), "itl_p95_ms": row.get("itl_p95_ms", math.nan)}
         record = {"line": row["line"], "sweep": row["sweep"], "strategy": row["strategy"], "rate_rps": row["rate_rps"],
                   "in_tokens": row["in_tokens"], "out_tokens": row["out_tokens"], "concurrency": row["concurrency"],
                   "band": _band(row, top[row["sweep"]]), "max_batch": model.max_batch, "max_queue": model.max_queue}
         for key in ("in_nominal", "out_nominal"):
             if key in row:
                 record[key] = row[key]
+        simulated = _simulate(row, theta, limits, service_model, token_spread, seed) if simulate else {}
         for metric, value in measured.items():
             record[metric] = value
             record[f"{metric}_pred"] = predicted[metric]
-            record[f"{metric}_err"] = predicted[metric] / value - 1.0 if value and not math.isnan(value) else math.nan
+            record[f"{metric}_err"] = _relative(predicted[metric], value)
+            if simulate:
+                record[f"{metric}_sim"] = simulated[metric]
+                record[f"{metric}_sim_err"] = _relative(simulated[metric], value)
         records.append(record)
     capacity = []
     for _, row in burst.iterrows():
@@ -389,19 +423,72 @@ def validate(sweeps: pd.DataFrame | str | Path, *, limits: ServerLimits | None =
             continue  # a mix with burst points only: no fit to predict it with
         model = _model(row, theta, limits, service_model)
         predicted = _saturated_throughput(model)
-        capacity.append({"line": row["line"], "sweep": row["sweep"], "concurrency": row["concurrency"],
-                         "throughput_rps": row["throughput_rps"], "throughput_pred": predicted,
-                         "throughput_err": predicted / row["throughput_rps"] - 1.0})
+        entry = {"line": row["line"], "sweep": row["sweep"], "concurrency": row["concurrency"],
+                 "throughput_rps": row["throughput_rps"], "throughput_pred": predicted,
+                 "throughput_err": predicted / row["throughput_rps"] - 1.0}
+        if simulate:
+            entry["throughput_sim"] = _simulate(row, theta, limits, service_model, token_spread, seed)["throughput_rps"]
+            entry["throughput_sim_err"] = entry["throughput_sim"] / row["throughput_rps"] - 1.0
+        capacity.append(entry)
+    columns = ["line", "sweep", "concurrency", "throughput_rps", "throughput_pred", "throughput_err"]
+    if simulate:
+        columns += ["throughput_sim", "throughput_sim_err"]
     return Validation(points=pd.DataFrame(records), params=pd.DataFrame(fits).set_index("fit"),
-                      capacity=pd.DataFrame(capacity, columns=["line", "sweep", "concurrency", "throughput_rps",
-                                                               "throughput_pred", "throughput_err"]),
-                      excluded=excluded, service_model=service_model)
+                      capacity=pd.DataFrame(capacity, columns=columns), excluded=excluded,
+                      service_model=service_model, simulated=simulate)
+
+
+def _relative(predicted: float, measured: float) -> float:
+    return predicted / measured - 1.0 if measured and not math.isnan(measured) else math.nan
 
 
 def _model(row: pd.Series, theta: dict[str, float], limits: ServerLimits, service_model: str) -> QueueModel:
     return QueueModel(service_model=service_model, max_batch=limits.batch_cap(row["in_tokens"], row["out_tokens"]),
                       max_queue=limits.queue_cap(row["in_tokens"], row["out_tokens"]), in_tokens=row["in_tokens"],
                       out_tokens=row["out_tokens"], max_num_tokens=limits.max_num_batched_tokens, **theta)
+
+
+SIMULATED_MODELS = ("iteration", "vllm")
+DEFAULT_BENCHMARK_S = 360.0  # GuideLLM's default benchmark length, when a row has no duration_s
+
+
+def _simulate(row: pd.Series, theta: dict[str, float], limits: ServerLimits, service_model: str, spread: float,
+              seed: int) -> dict[str, float]:
+    """The simulator's measurements of one benchmark, run as the benchmark ran and counted as the
+    tools count: only requests completed within its duration."""
+    duration_s = row.get("duration_s", math.nan)
+    if not (isinstance(duration_s, float) and math.isfinite(duration_s) and duration_s > 0):
+        duration_s = DEFAULT_BENCHMARK_S
+    n = row.get("in_nominal", math.nan)
+    m = row.get("out_nominal", math.nan)
+    n = row["in_tokens"] if not (isinstance(n, float) and math.isfinite(n)) else n
+    m = row["out_tokens"] if not (isinstance(m, float) and math.isfinite(m)) else m
+    model = QueueModel(service_model=service_model, max_batch=int(min(limits.max_num_seqs, limits.max_in_flight)),
+                       max_queue=0, in_tokens=row["in_tokens"], out_tokens=row["out_tokens"],
+                       max_num_tokens=int(limits.max_num_batched_tokens), **theta)
+    strategy = row["strategy"]
+    if strategy in ("constant", "poisson"):
+        load: dict[str, Any] = {"rate_rps": row["rate_rps"], "arrivals": strategy}
+    else:  # users in a closed loop: one (synchronous), the concurrency, or the in-flight limit (burst)
+        users = {"synchronous": 1, "concurrent": max(1, round(row["concurrency"]))}.get(strategy, limits.max_in_flight)
+        load = {"arrivals": "closed", "clients": int(min(users, limits.max_in_flight))}
+    run = S.simulate(model, duration_s=duration_s, warmup_s=0, seed=seed, sample_interval_s=0,
+                     in_tokens=S.uniform_around(n, spread), out_tokens=S.uniform_around(max(m, 1.0), spread),
+                     kv_capacity_tokens=limits.kv_cache_tokens, kv_policy="on-demand", **load)
+    q = run.requests
+    done = q[~q["blocked"] & (q["finish_ms"] <= 1000.0 * duration_s)]
+    many = done[done["out_tokens"] > 1]
+    itl = (many["finish_ms"] - many["first_token_ms"]) / (many["out_tokens"] - 1)  # per request, as GuideLLM
+    ttft = done["ttft_ms"].to_numpy()
+
+    def pct(values: np.ndarray, p: float) -> float:
+        return float(np.percentile(values, p)) if len(values) else math.nan
+
+    return {"ttft_mean_ms": float(ttft.mean()) if len(ttft) else math.nan,
+            "itl_mean_ms": float(itl.mean()) if len(itl) else math.nan,
+            "e2e_mean_ms": float(done["e2e_ms"].mean()) if len(done) else math.nan,
+            "ttft_p95_ms": pct(ttft, 95), "ttft_p99_ms": pct(ttft, 99), "itl_p95_ms": pct(itl.to_numpy(), 95),
+            "throughput_rps": len(done) / duration_s}
 
 
 def _saturated_throughput(model: QueueModel) -> float:

@@ -132,7 +132,8 @@ const std::vector<std::pair<std::string, std::string>>& simulation_keys() {
       {"durationseconds", "durationSeconds"}, {"warmupseconds", "warmupSeconds"}, {"seed", "seed"},
       {"replicas", "replicas"}, {"router", "router"}, {"schedule", "schedule"}, {"schedulekind", "scheduleKind"},
       {"trace", "trace"}, {"arrivals", "arrivals"}, {"cv", "cv"}, {"outputtokens", "outputTokens"},
-      {"inputtokens", "inputTokens"}, {"tokenspread", "tokenSpread"}, {"kvpolicy", "kvPolicy"}};
+      {"inputtokens", "inputTokens"}, {"tokenspread", "tokenSpread"}, {"kvpolicy", "kvPolicy"},
+      {"clients", "clients"}, {"thinktimeseconds", "thinkTimeSeconds"}};
   return keys;
 }
 

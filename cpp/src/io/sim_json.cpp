@@ -84,17 +84,27 @@ ordered_json run(const json& folded) {
   w.schedule.linear = kind == "linear";
   for (const auto& r : rows("trace", "trace", 3)) w.trace.push_back({r[0], r[1], r[2]});
   if (!w.trace.empty()) w.arrivals = sim::WorkloadSpec::Arrivals::trace;
-  if (w.schedule.empty() && w.trace.empty() && !(req.rate_rps > 0))
-    require(false, "RPS", "a finite number > 0 to simulate (or give a schedule or a trace)", req.rate_rps);
   const std::string arrivals = get_string(folded, "arrivals", "arrivals").value_or("poisson");
+  if (w.schedule.empty() && w.trace.empty() && arrivals != "closed" && !(req.rate_rps > 0))
+    require(false, "RPS", "a finite number > 0 to simulate (or give a schedule, a trace or closed arrivals)", req.rate_rps);
   if (arrivals == "gamma" && w.trace.empty()) w.arrivals = sim::WorkloadSpec::Arrivals::gamma;
   else if (arrivals == "constant" && w.trace.empty()) w.arrivals = sim::WorkloadSpec::Arrivals::constant;
-  else if (arrivals != "poisson" && arrivals != "gamma" && arrivals != "constant")
-    throw InvalidArgument("arrivals must be \"poisson\", \"gamma\" or \"constant\", got \"" + arrivals + "\"");
+  else if (arrivals == "closed" && w.trace.empty()) w.arrivals = sim::WorkloadSpec::Arrivals::closed;
+  else if (arrivals != "poisson" && arrivals != "gamma" && arrivals != "constant" && arrivals != "closed")
+    throw InvalidArgument("arrivals must be \"poisson\", \"gamma\", \"constant\" or \"closed\", got \"" + arrivals + "\"");
   w.cv = get_number(folded, "cv", "cv").value_or(1.0);
   // Validated whatever the arrivals, as every known key is; only gamma arrivals use it.
   require(std::isfinite(w.cv) && w.cv > 0.01 && w.cv <= 100, "cv", "in (0.01, 100]", w.cv);
   std::vector<std::string> warnings = req.warnings;
+  const std::int64_t clients = get_integer(folded, "clients", "clients").value_or(0);
+  if (w.arrivals == sim::WorkloadSpec::Arrivals::closed || folded.contains("clients"))
+    require(clients >= 1 && clients <= 1000000, "clients", "an integer in [1, 1000000] (closed-loop users)",
+            static_cast<double>(clients));
+  w.clients = static_cast<int>(clients);
+  w.think_time_s = get_number(folded, "thinktimeseconds", "thinkTimeSeconds").value_or(0);
+  require_finite_in("thinkTimeSeconds", w.think_time_s, 0, false, 1e8);
+  if ((folded.contains("clients") || folded.contains("thinktimeseconds")) && w.arrivals != sim::WorkloadSpec::Arrivals::closed)
+    warnings.push_back("clients and thinkTimeSeconds are used by closed arrivals only: ignored");
   if (folded.contains("cv") && w.arrivals != sim::WorkloadSpec::Arrivals::gamma)
     warnings.push_back("cv is used by gamma arrivals only: ignored");
   // Token counts: the line's means, for every request (fixed), geometric with that mean (outputs),
@@ -129,7 +139,8 @@ ordered_json run(const json& folded) {
   const sim::Summary& s = r.summary;
   ordered_json o;
   // A schedule or a trace replaces RPS: report the load it offered in the measured window.
-  put(o, "offeredRPS", w.schedule.empty() && w.trace.empty() ? req.rate_rps : s.offered_rps);
+  const bool open_rate = w.schedule.empty() && w.trace.empty() && w.arrivals != sim::WorkloadSpec::Arrivals::closed;
+  put(o, "offeredRPS", open_rate ? req.rate_rps : s.offered_rps);
   put(o, "throughput", s.throughput_rps);
   put(o, "avgRespTime", s.e2e_ms.mean);
   put(o, "avgWaitTime", s.wait_ms.mean);

@@ -99,6 +99,13 @@ int draw_tokens(const TokenDist& d, Rng& rng, int minimum) {
 constexpr int kMaxSimReplicas = 1000;
 constexpr std::size_t kMaxTraceRows = 10'000'000;
 constexpr double kMaxSimTokens = 5e8;  // about 1 GB of per-token records
+constexpr int kMaxClients = 1'000'000;
+
+void check_run_size(double expected_tokens, const char* how) {
+  if (!(expected_tokens <= kMaxSimTokens))
+    throw InvalidArgument("the run would generate about " + format_number(std::round(expected_tokens)) +
+                          " output tokens (" + how + "); at most 5e8 per run: shorten duration_s or lower the load");
+}
 
 void validate_dist(const TokenDist& d, const char* name, int minimum) {
   const std::string field(name);
@@ -376,6 +383,12 @@ void validate(const ServerSpec& server, const WorkloadSpec& w, const FleetSpec& 
         if (e.time_s <= o.duration_s) expected_tokens += e.out_tokens;
       }
       break;
+    case WorkloadSpec::Arrivals::closed:
+      require(w.clients >= 1 && w.clients <= kMaxClients, "clients", "an integer in [1, 1000000]", w.clients);
+      require_finite_in("think_time_s", w.think_time_s, 0, false, 1e8);
+      validate_dist(w.in_tokens, "in_tokens", 0);
+      validate_dist(w.out_tokens, "out_tokens", 1);
+      break;  // the size of the run is bounded in simulate(), from the model's highest throughput
     case WorkloadSpec::Arrivals::gamma:
       require(std::isfinite(w.cv) && w.cv > 0.01 && w.cv <= 100, "cv", "in (0.01, 100]", w.cv);
       [[fallthrough]];
@@ -403,10 +416,7 @@ void validate(const ServerSpec& server, const WorkloadSpec& w, const FleetSpec& 
       break;
     }
   }
-  if (!(expected_tokens <= kMaxSimTokens))
-    throw InvalidArgument("the run would generate about " + format_number(std::round(expected_tokens)) +
-                          " output tokens (rate x duration_s x mean out_tokens); at most 5e8 per run: "
-                          "shorten duration_s or lower the rate");
+  check_run_size(expected_tokens, "rate x duration_s x mean out_tokens");
 }
 
 }  // namespace
@@ -483,6 +493,13 @@ SimResult simulate(const ServerSpec& server, const WorkloadSpec& workload, const
                             std::to_string(n_cap) + "): every decoding request needs one token per iteration");
   }
   const std::vector<double> mu = analyzer.rates().mu;  // req/ms, b = 1..N
+  const bool closed = workload.arrivals == WorkloadSpec::Arrivals::closed;
+  if (closed) {  // at most the model's saturated throughput per replica
+    double most_replicas = fleet.replicas;
+    for (const auto& e : fleet.scale_events) most_replicas += std::max(0, e.delta);
+    check_run_size(most_replicas * mu.back() * 1000 * options.duration_s * workload.out_tokens.mean(),
+                   "replicas x saturated throughput x duration_s x mean out_tokens");
+  }
 
   Rng arrival_rng(options.seed), token_rng(options.seed ^ 0x5DEECE66DULL), service_rng(options.seed ^ 0xA24BAED4963EE407ULL);
   const double duration_ms = 1000 * options.duration_s, warmup_ms = 1000 * options.warmup_s;
@@ -500,7 +517,13 @@ SimResult simulate(const ServerSpec& server, const WorkloadSpec& workload, const
   std::stable_sort(trace.begin(), trace.end(), [](const TraceEntry& a, const TraceEntry& b) { return a.time_s < b.time_s; });
   std::size_t trace_pos = 0;
   const bool from_trace = workload.arrivals == WorkloadSpec::Arrivals::trace;
+  // Closed loop: when each client sends its next request (ms), earliest first.
+  std::priority_queue<double, std::vector<double>, std::greater<>> client_due;
+  if (closed)
+    for (int c = 0; c < workload.clients; ++c) client_due.push(0.0);
+  const double think_ms = 1000 * workload.think_time_s;
   const auto next_arrival_ms = [&]() {
+    if (closed) return !client_due.empty() && client_due.top() < duration_ms ? client_due.top() : kInf;
     if (from_trace) {
       return trace_pos < trace.size() && trace[trace_pos].time_s < options.duration_s ? 1000 * trace[trace_pos].time_s : kInf;
     }
@@ -563,6 +586,7 @@ SimResult simulate(const ServerSpec& server, const WorkloadSpec& workload, const
     Request& q = reqs[static_cast<std::size_t>(id)];
     q.finish_ms = now;
     ++sum.total_completed;
+    if (closed) client_due.push(now + think_ms);
     if (now >= warmup_ms && now <= duration_ms) slice_done[slice_of(now, warmup_ms, window_ms, batches)] += 1;
   };
 
@@ -756,6 +780,7 @@ SimResult simulate(const ServerSpec& server, const WorkloadSpec& workload, const
     }
     const double t_scale = scale_pos < scaling.size() && 1000 * scaling[scale_pos].time_s <= duration_ms ? 1000 * scaling[scale_pos].time_s : kInf;
     const double t_sample = sample_at * 1000 <= duration_ms ? 1000 * sample_at : kInf;  // the whole window
+    if (closed) arrival_at = next_arrival_ms();  // completions schedule the clients' next requests
     const double t = std::min({t_rep, t_scale, arrival_at, t_sample});
     if (t == kInf) break;
     advance(t);
@@ -799,6 +824,7 @@ SimResult simulate(const ServerSpec& server, const WorkloadSpec& workload, const
         }
       }
     } else if (t == arrival_at) {
+      if (closed) client_due.pop();
       Request q;
       q.arrival_ms = t;
       if (from_trace) {
@@ -838,6 +864,8 @@ SimResult simulate(const ServerSpec& server, const WorkloadSpec& workload, const
         q.replica = r;
         reqs.push_back(q);
         ++sum.total_blocked;
+        // A blocked client tries again after its think time, and at least 1 ms later.
+        if (closed) client_due.push(t + std::max(think_ms, 1.0));
       }
       arrival_at = next_arrival_ms();
     } else {

@@ -8,7 +8,7 @@ plus percentiles (ttftP95, ...) and 95 % confidence half-widths (avgTTFTHalfWidt
 model's and the simulation's lines can be compared one to one.
 
 Simulation keys may also be given in each line (mode, durationSeconds, warmupSeconds, seed,
-replicas, router, arrivals, cv, inputTokens, outputTokens, tokenSpread, kvCapacityTokens, kvPolicy,
+replicas, router, arrivals, cv, clients, thinkTimeSeconds, inputTokens, outputTokens, tokenSpread, kvCapacityTokens, kvPolicy,
 iterationNoiseCv, schedule
 [[time_s, rate_rps], ...] with scheduleKind step|linear, trace [[time_s, in, out], ...]); the
 flags below override them. Exit code 1 if any line failed (its error object is printed in its place).
@@ -27,6 +27,7 @@ from . import queue as queue_cli
 # Flag -> simulation key of a ProblemData line.
 _SIM_KEYS = {"mode": "mode", "duration": "durationSeconds", "warmup": "warmupSeconds", "seed": "seed",
              "replicas": "replicas", "router": "router", "arrivals": "arrivals", "cv": "cv",
+             "clients": "clients", "think_time": "thinkTimeSeconds",
              "input_tokens": "inputTokens", "output_tokens": "outputTokens", "token_spread": "tokenSpread",
              "kv_capacity": "kvCapacityTokens", "kv_policy": "kvPolicy", "noise_cv": "iterationNoiseCv"}
 
@@ -43,8 +44,12 @@ def add_parser(commands: Any) -> None:
     sim.add_argument("--seed", type=int)
     sim.add_argument("--replicas", type=int, metavar="R", help="replicas behind the router")
     sim.add_argument("--router", choices=["round-robin", "jsq", "least-tokens"])
-    sim.add_argument("--arrivals", choices=["poisson", "gamma", "constant"],
-                     help="constant: evenly spaced arrivals at the rate (GuideLLM's constant strategy)")
+    sim.add_argument("--arrivals", choices=["poisson", "gamma", "constant", "closed"],
+                     help="constant: evenly spaced arrivals at the rate (GuideLLM's constant strategy); closed: "
+                          "--clients users, each sending its next request when its previous one completes")
+    sim.add_argument("--clients", type=int, metavar="C", help="closed arrivals: the number of users (concurrency)")
+    sim.add_argument("--think-time", type=float, metavar="SEC",
+                     help="closed arrivals: pause between a user's response and its next request (default 0)")
     sim.add_argument("--cv", type=float, help="gamma arrivals: coefficient of variation of inter-arrival times")
     sim.add_argument("--input-tokens", choices=["fixed", "uniform"],
                      help="prompt lengths: the mean for every request, or uniform within --token-spread of it")

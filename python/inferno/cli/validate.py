@@ -5,9 +5,11 @@ benchmark, e.g. samples/real/llama31-8b-h100-guidellm.csv) or the result JSON fi
 `vllm bench serve --save-result` (one per rate; --save-sweeps converts them to the CSV), fits the service model's parameters to
 every rate point (pooled) or to each token mix (per-mix), predicts every point with the queueing
 model, and prints the errors: mean absolute percentage error (MAPE) and mean signed error (bias)
-of mean TTFT, mean ITL, end-to-end latency and TTFT P95, by token mix and by load band (alone =
-one request at a time; low, middle, top = the point's rate against its sweep's highest), and the
-capacity of the burst benchmarks.
+of mean TTFT, mean ITL, end-to-end latency, TTFT P95 and P99 and ITL P95, by token mix and by load
+band (alone = one request at a time; low, middle, top = the point's rate against its sweep's
+highest), and the capacity of the burst benchmarks. --simulate adds the discrete-event simulator
+as a second predictor, run with each benchmark's shape (arrivals, length spread, KV pages on
+demand, requests counted within its duration).
 
 The engine's limits are not in the sweeps: give them as vLLM names them. The batch cap of a mix is
 min(--max-num-seqs, --kv-cache-tokens / (prompt + output/2), --max-in-flight); the rest of the
@@ -54,6 +56,11 @@ def add_parser(commands: Any) -> None:
                    help=f"the benchmark's limit on outstanding requests (default {defaults.max_in_flight})")
     p.add_argument("--max-num-batched-tokens", type=positive_int, default=defaults.max_num_batched_tokens,
                    metavar="TOKENS", help=f"vLLM's token budget per iteration (default {defaults.max_num_batched_tokens})")
+    p.add_argument("--simulate", action="store_true",
+                   help="also predict every point with the simulator (iteration and vllm service models)")
+    p.add_argument("--token-spread", type=float, default=0.5, metavar="FRACTION",
+                   help="--simulate: lengths uniform in [1-F, 1+F] x nominal (default 0.5, GuideLLM's synthetic data)")
+    p.add_argument("--seed", type=int, default=1, help="--simulate: the simulator's random seed (default 1)")
     p.add_argument("--points", action="store_true", help="also print every point, measured and predicted")
     p.add_argument("--plots", metavar="DIR", help="save residual plots (PNG) into DIR")
     p.add_argument("--format", choices=["table", "json"], default="table")
@@ -86,7 +93,9 @@ def run(args: argparse.Namespace) -> int:
     if args.save_sweeps:
         sweeps.drop(columns="line").to_csv(args.save_sweeps, index=False)
     result = V.validate(sweeps, limits=limits, fit=args.fit,
-                        params=_params(args.params) if args.params else None, service_model=args.service_model)
+                        params=_params(args.params) if args.params else None, service_model=args.service_model,
+                        simulate=args.simulate, token_spread=args.token_spread, seed=args.seed)
+    predictors = V.Validation.PREDICTORS if result.simulated else ("model",)
     result.excluded = excluded
     if args.plots:
         _save_plots(result, args.plots)
@@ -95,6 +104,10 @@ def run(args: argparse.Namespace) -> int:
                "params": _records(result.params.reset_index()),
                "by_mix": _flat(result.errors("sweep")), "by_band": _flat(result.errors("band")),
                "capacity": _records(result.capacity), "excluded": [list(x) for x in result.excluded]}
+        if result.simulated:
+            doc["simulator"] = {"summary": {k: _number(v) for k, v in result.summary("simulator").round(4).items()},
+                                "by_mix": _flat(result.errors("sweep", "simulator")),
+                                "by_band": _flat(result.errors("band", "simulator"))}
         if args.points:
             doc["points"] = _records(result.points)
         json.dump(doc, sys.stdout, indent=2, allow_nan=False)
@@ -104,14 +117,18 @@ def run(args: argparse.Namespace) -> int:
         print(f"service model {result.service_model}; fit {args.fit if not args.params else 'given'}")
         print(result.params.to_string(float_format=lambda v: f"{v:.6g}"))
         print("\nsummary (%)")
-        print(result.summary().to_string())
-        for title, by in (("by token mix", "sweep"), ("by load band", "band")):
-            print(f"\n{title}: MAPE / bias (%)")
-            print(_compact(result.errors(by)).to_string())
+        print(pd.DataFrame({p: result.summary(p) for p in predictors}).to_string())
+        for predictor in predictors:
+            for title, by in (("by token mix", "sweep"), ("by load band", "band")):
+                print(f"\n{title}, {predictor}: MAPE / bias (%)")
+                print(_compact(result.errors(by, predictor)).to_string())
         if len(result.capacity):
             print("\ncapacity of the burst benchmarks (req/s; error in %)")
             capacity = result.capacity.set_index("sweep").assign(error_pct=lambda f: 100 * f["throughput_err"])
-            print(capacity.drop(columns="throughput_err").to_string(float_format=lambda v: f"{v:.3g}"))
+            if result.simulated:
+                capacity["sim_error_pct"] = 100 * capacity["throughput_sim_err"]
+            capacity = capacity.drop(columns=[c for c in capacity if c.endswith("_err")])
+            print(capacity.to_string(float_format=lambda v: f"{v:.3g}"))
         for line, reason in result.excluded:
             print(f"excluded: line {line}: {reason}")
         if args.points:
@@ -151,9 +168,11 @@ def _save_plots(result: V.Validation, directory: str) -> None:
     from pathlib import Path
     out = Path(directory)
     out.mkdir(parents=True, exist_ok=True)
-    for metric in V.Validation.METRICS:
-        fig, ax = plt.subplots(figsize=(7, 4))
-        result.plot(metric, ax=ax)
-        fig.tight_layout()
-        fig.savefig(out / f"residuals-{metric}.png", dpi=120)
-        plt.close(fig)
+    for predictor in V.Validation.PREDICTORS if result.simulated else ("model",):
+        for metric in V.Validation.METRICS:
+            fig, ax = plt.subplots(figsize=(7, 4))
+            result.plot(metric, ax=ax, predictor=predictor)
+            fig.tight_layout()
+            name = f"residuals-{metric}.png" if predictor == "model" else f"residuals-simulator-{metric}.png"
+            fig.savefig(out / name, dpi=120)
+            plt.close(fig)

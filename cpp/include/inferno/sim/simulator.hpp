@@ -40,7 +40,12 @@ struct TraceEntry {
 
 struct WorkloadSpec {
   // constant: evenly spaced arrivals at the rate (the benchmark tools' "constant" strategy).
-  enum class Arrivals { poisson, gamma, trace, constant } arrivals = Arrivals::poisson;
+  // closed: `clients` users, each sending its next request `think_time_s` after its previous one
+  // completes (a concurrency-limited benchmark: GuideLLM's throughput and concurrent strategies,
+  // `vllm bench serve --max-concurrency`).
+  enum class Arrivals { poisson, gamma, trace, constant, closed } arrivals = Arrivals::poisson;
+  int clients = 0;
+  double think_time_s = 0;
   double rate_rps = 1;        // constant rate when `schedule` is empty
   double cv = 1;              // gamma renewal: coefficient of variation of inter-arrival times
   RateSchedule schedule;      // time-varying rate (poisson and gamma)

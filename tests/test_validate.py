@@ -320,3 +320,128 @@ def test_cli_simulate_adds_the_simulators_tables(tmp_path):
                            capture_output=True, text=True, timeout=300)
     assert table.returncode == 0 and "by load band, simulator: MAPE / bias (%)" in table.stdout
     assert "sim_error_pct" in table.stdout
+
+
+def guidellm_benchmark(row, legacy: bool = False) -> dict:
+    """One benchmark of a GuideLLM report (JSON) holding a sweep row's measurements: the current
+    layout (config.strategy, duration) or GuideLLM 0.3's (args.strategy, start/end times)."""
+    def summary(mean, p50=None, p95=None, p99=None, count=None):
+        if math.isnan(mean):  # not measured (a burst's corrupt TTFT): GuideLLM would have no summary
+            return None
+        out = {"mean": mean, "median": p50 if p50 is not None else mean, "count": count or int(row.n_ok),
+               "percentiles": {"p50": p50 if p50 is not None else mean}}
+        for key, value in (("p95", p95), ("p99", p99)):
+            if value is not None and not math.isnan(value):
+                out["percentiles"][key] = value
+        return {"successful": out, "errored": None, "incomplete": None}
+
+    strategy = {"type_": row.strategy}
+    if row.strategy == "constant":
+        strategy["rate"] = row.rate_rps
+    metrics = {"time_to_first_token_ms": summary(row.ttft_mean_ms, row.ttft_p50_ms, row.ttft_p95_ms, row.ttft_p99_ms),
+               "inter_token_latency_ms": summary(row.itl_mean_ms, row.itl_p50_ms, row.itl_p95_ms, row.itl_p99_ms),
+               "request_latency": summary(row.latency_mean_s), "request_concurrency": summary(row.concurrency),
+               "prompt_token_count": summary(row.in_tokens), "output_token_count": summary(row.out_tokens)}
+    duration = row.n_ok / row.throughput_rps
+    if legacy:
+        return {"args": {"strategy": strategy}, "start_time": 1000.0, "end_time": 1000.0 + duration,
+                "run_stats": {"requests_made": {"successful": int(row.n_ok)}}, "metrics": metrics}
+    return {"config": {"strategy": strategy}, "duration": duration, "metrics": metrics}
+
+
+def test_guidellm_reports_become_sweep_rows(tmp_path):
+    frame, _ = V.read_sweeps(SWEEPS)
+    sweep = frame[frame.sweep == "i1024-o256"]
+    path = tmp_path / "benchmarks.json"
+    path.write_text(json.dumps({"benchmarks": [guidellm_benchmark(row) for _, row in sweep.iterrows()]}))
+    rows, excluded = V.read_benchmarks(path)  # auto: a .json with "benchmarks" is a GuideLLM report
+    assert not excluded and len(rows) == 10
+    assert rows["strategy"].tolist() == sweep["strategy"].tolist()
+    assert set(rows["sweep"]) == {"i1000-o260"}
+    for column in ("ttft_mean_ms", "ttft_p95_ms", "itl_mean_ms", "latency_mean_s", "concurrency", "in_tokens"):
+        assert rows[column].tolist() == pytest.approx(sweep[column].tolist(), nan_ok=True), column
+    assert rows["throughput_rps"].tolist() == pytest.approx(sweep["throughput_rps"].tolist(), rel=1e-9)
+    constant = sweep.strategy == "constant"
+    assert rows["rate_rps"][constant.to_numpy()].tolist() == pytest.approx(sweep["rate_rps"][constant].tolist())
+    assert math.isnan(rows["rate_rps"].iloc[1])  # the burst
+    legacy = tmp_path / "legacy.json"
+    legacy.write_text(json.dumps({"benchmarks": [guidellm_benchmark(row, legacy=True) for _, row in sweep.iterrows()]}))
+    old = V.read_guidellm(legacy, mix="i1024-o256")
+    assert set(old["sweep"]) == {"i1024-o256"}
+    assert old["throughput_rps"].tolist() == pytest.approx(rows["throughput_rps"].tolist(), rel=1e-9)
+
+
+@pytest.mark.parametrize("change, message", [
+    (lambda b: b["config"]["strategy"].update(type_="replay"), "config.strategy.type_ must be one of"),
+    (lambda b: b["config"]["strategy"].pop("rate"), "config.strategy.rate must be a finite number > 0"),
+    (lambda b: b["metrics"].pop("time_to_first_token_ms"), "metrics.time_to_first_token_ms.successful.mean is missing"),
+    (lambda b: b["metrics"]["request_latency"]["successful"].update(mean=-2), "request_latency.successful.mean must be"),
+    (lambda b: b.pop("duration"), "duration (key duration, or end_time - start_time) is missing"),
+])
+def test_a_bad_guidellm_report_names_the_file_benchmark_and_key(tmp_path, change, message):
+    frame, _ = V.read_sweeps(SWEEPS)
+    bench = guidellm_benchmark(frame[frame.strategy == "constant"].iloc[3])
+    change(bench)
+    path = tmp_path / "report.json"
+    path.write_text(json.dumps({"benchmarks": [bench]}))
+    with pytest.raises(ValueError) as info:
+        V.read_guidellm(path)
+    assert message in str(info.value) and "report.json: benchmarks[0]" in str(info.value)
+    path.write_text(json.dumps({"benchmarks": []}))
+    with pytest.raises(ValueError, match="key benchmarks is missing or empty"):
+        V.read_guidellm(path)
+
+
+def test_cli_validates_a_guidellm_report(tmp_path):
+    frame, _ = V.read_sweeps(SWEEPS)
+    path = tmp_path / "benchmarks.json"
+    path.write_text(json.dumps({"benchmarks": [guidellm_benchmark(row) for _, row in frame.iterrows()]}))
+    proc = subprocess.run([*cli_command(), "validate", str(path), "--format", "json"], capture_output=True, text=True,
+                          timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    # one file is one sweep: every mix pooled under one name, the fit is the shared file's
+    doc = json.loads(proc.stdout)
+    assert doc["params"][0]["alpha"] == pytest.approx(V.validate(SWEEPS).params.loc["pooled", "alpha"], rel=1e-6)
+    mixed = subprocess.run([*cli_command(), "validate", str(path), str(SWEEPS)], capture_output=True, text=True,
+                           timeout=300)
+    assert mixed.returncode == 2 and "the files mix formats (guidellm, sweeps)" in mixed.stderr
+
+
+def test_tune_and_size_calibrate_read_the_same_benchmark_files(tmp_path):
+    """One command from a benchmark run to parameters: inferno tune takes the rate points as
+    observations, inferno size calibrate the closed-loop points (here the 16 synchronous ones)."""
+    tuned = subprocess.run([*cli_command(), "tune", str(SWEEPS), "--format", "json"], capture_output=True, text=True,
+                           timeout=300)
+    assert tuned.returncode == 0, tuned.stderr
+    doc = json.loads(tuned.stdout)
+    assert doc["observations"] == 144
+    frame, _ = V.read_sweeps(SWEEPS)
+    expected = V.observations(frame)
+    limits = V.ServerLimits()
+    assert len(expected) == 144 and expected["max_batch"].max() == 512
+    assert expected["max_batch"].tolist() == [limits.batch_cap(n, m) for n, m in
+                                              zip(expected["in_tokens"], expected["out_tokens"])]
+    # The same rows from a GuideLLM report give the same estimate.
+    report = tmp_path / "benchmarks.json"
+    report.write_text(json.dumps({"benchmarks": [guidellm_benchmark(row) for _, row in frame.iterrows()]}))
+    again = subprocess.run([*cli_command(), "tune", str(report), "--format", "json"], capture_output=True, text=True,
+                           timeout=300)
+    assert again.returncode == 0, again.stderr
+    assert json.loads(again.stdout)["estimate"]["params"] == pytest.approx(doc["estimate"]["params"], rel=1e-6)
+
+    cal = subprocess.run([*cli_command(), "size", "calibrate", "--model", "meta-llama/Meta-Llama-3-8B", "--points",
+                          str(SWEEPS), "--accelerator", "H100-SXM5-80GB", "--mode", "theta", "--format", "json"],
+                         capture_output=True, text=True, timeout=300)
+    assert cal.returncode == 0, cal.stderr
+    assert "128 row(s) left out" in cal.stderr and "constant is not a closed-loop benchmark" in cal.stderr
+    fit = json.loads(cal.stdout)
+    assert fit["accepted"] and fit["relRms"] < 0.08
+    # Alone, TPOT = alpha + beta + gamma (n + (m+1)/2): alpha + beta near the 6.5-7 ms measured.
+    assert 6.0 < fit["perfParms"]["alpha"] + fit["perfParms"]["beta"] < 7.5
+    points, skipped = V.profiling_points(frame, "H100-SXM5-80GB")
+    assert len(points) == 16 and len(skipped) == 144 and {p["concurrency"] for p in points} == {1}
+    with pytest.raises(ValueError, match="the accelerator is not known"):
+        V.profiling_points(frame[frame.strategy == "synchronous"].drop(columns="accelerator", errors="ignore"))
+    missing = subprocess.run([*cli_command(), "size", "calibrate", "--model", "meta-llama/Meta-Llama-3-8B",
+                              "--points", str(SWEEPS)], capture_output=True, text=True, timeout=300)
+    assert missing.returncode == 2 and "unknown GPU type" in missing.stderr  # the sweep's free-text column

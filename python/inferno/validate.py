@@ -178,12 +178,7 @@ def read_vllm_bench(paths: str | Path | list[str | Path], mix: str | None = None
         paths = [paths]
     rows = []
     for path in map(Path, paths):
-        try:
-            doc = json.loads(path.read_text(encoding="utf-8"))
-        except OSError as exc:
-            raise ValueError(f"{path}: cannot read the result file: {exc.strerror}") from None
-        except ValueError as exc:
-            raise ValueError(f"{path}: not a JSON document: {exc}") from None
+        doc = _json_document(path, "result file")
         if not isinstance(doc, dict):
             raise ValueError(f"{path}: a vllm bench serve result is a JSON object")
         row = _vllm_row(doc, path, mix)
@@ -242,6 +237,161 @@ def _vllm_row(doc: dict[str, Any], path: Path, mix: str | None) -> dict[str, Any
     if strategy == "poisson" and doc.get("burstiness", 1.0) not in (1, 1.0):
         row["note"] = f"gamma arrivals (burstiness {doc['burstiness']}); the model assumes Poisson"
     return row
+
+
+GUIDELLM_STRATEGIES = {"synchronous": "synchronous", "constant": "constant", "poisson": "poisson",
+                       "concurrent": "concurrent", "throughput": "throughput"}
+
+
+def read_guidellm(paths: str | Path | list[str | Path], mix: str | None = None) -> pd.DataFrame:
+    """Rows of the sweep layout from GuideLLM's own report files (``guidellm benchmark
+    --output-path benchmarks.json``): one row per benchmark of every file. Means and percentiles
+    are GuideLLM's, over successful requests: ``time_to_first_token_ms``,
+    ``inter_token_latency_ms`` (the sweep layout's ITL), ``request_latency`` (s),
+    ``request_concurrency``, ``prompt_token_count`` and ``output_token_count``. The strategy
+    (``synchronous``, ``constant``, ``poisson``, ``concurrent``, ``throughput``) and its rate come
+    from the benchmark's configuration (``config.strategy``, or ``args.strategy`` in GuideLLM
+    0.3). ``mix`` names the sweep; by default each file is one sweep named by its mean token
+    counts, rounded to two significant figures (``i1000-o250``)."""
+    if isinstance(paths, (str, Path)):
+        paths = [paths]
+    rows = []
+    for path in map(Path, paths):
+        doc = _json_document(path, "GuideLLM report")
+        benchmarks = doc.get("benchmarks") if isinstance(doc, dict) else None
+        if not isinstance(benchmarks, list) or not benchmarks:
+            raise ValueError(f"{path}: key benchmarks is missing or empty; a GuideLLM report is the JSON file "
+                             f"`guidellm benchmark --output-path FILE.json` writes")
+        file_rows = [_guidellm_row(bench, path, i) for i, bench in enumerate(benchmarks)]
+        name = mix or "i{}-o{}".format(_two_figures(sum(r["in_tokens"] for r in file_rows) / len(file_rows)),
+                                        _two_figures(sum(r["out_tokens"] for r in file_rows) / len(file_rows)))
+        for i, row in enumerate(file_rows):
+            row["sweep"] = name
+            record = {key: "" if isinstance(value, float) and math.isnan(value) else
+                      repr(value) if isinstance(value, float) else str(value) for key, value in row.items()}
+            # "line" of a report row: its benchmark's position in the file, counted from 1.
+            rows.append({**_parse_row(record, i + 1, path), "line": len(rows) + 1})
+    return pd.DataFrame(rows)
+
+
+INPUT_FORMATS = ("auto", "sweeps", "vllm-bench", "guidellm")
+
+
+def read_benchmarks(paths: str | Path | list[str | Path], input_format: str = "auto",
+                    mix: str | None = None) -> tuple[pd.DataFrame, list[tuple[int, str]]]:
+    """Benchmark rows in the sweep layout from any supported input, and the rows excluded.
+
+    ``input_format``: ``"sweeps"`` (one sweep CSV), ``"vllm-bench"`` (result JSON files of
+    ``vllm bench serve``, one per rate), ``"guidellm"`` (GuideLLM report JSON files), or
+    ``"auto"``: a ``.json`` file holding ``benchmarks`` is a GuideLLM report, any other ``.json``
+    a vllm bench result, anything else a sweep CSV."""
+    if isinstance(paths, (str, Path)):
+        paths = [paths]
+    paths = [Path(p) for p in paths]
+    if input_format not in INPUT_FORMATS:
+        raise ValueError(f"input format must be one of {', '.join(INPUT_FORMATS)}, got {_excerpt(input_format)}")
+    if not paths:
+        raise ValueError("no benchmark file given")
+    if input_format == "auto":
+        kinds = set()
+        for path in paths:
+            if path.suffix.lower() != ".json":
+                kinds.add("sweeps")
+            else:
+                doc = _json_document(path, "benchmark file")
+                if isinstance(doc, dict) and "benchmarks" in doc:
+                    kinds.add("guidellm")
+                elif isinstance(doc, dict) and ("completed" in doc or "request_throughput" in doc):
+                    kinds.add("vllm-bench")
+                else:
+                    raise ValueError(f"{path}: not a benchmark result: neither a GuideLLM report (key benchmarks) "
+                                     f"nor a vllm bench serve result (keys completed, request_throughput)")
+        if len(kinds) > 1:
+            raise ValueError(f"the files mix formats ({', '.join(sorted(kinds))}); give one kind at a time")
+        input_format = kinds.pop()
+    if input_format == "sweeps":
+        if len(paths) != 1:
+            raise ValueError(f"a sweep CSV is one file; got {len(paths)} (benchmark results are .json)")
+        return read_sweeps(paths[0])
+    if input_format == "guidellm":
+        return read_guidellm(paths, mix=mix), []
+    return read_vllm_bench(paths, mix=mix), []
+
+
+def _json_document(path: Path, what: str) -> Any:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ValueError(f"{path}: cannot read the {what}: {exc.strerror}") from None
+    except ValueError as exc:
+        raise ValueError(f"{path}: not a JSON document: {exc}") from None
+
+
+def _guidellm_row(bench: Any, path: Path, index: int) -> dict[str, Any]:
+    where = f"{path}: benchmarks[{index}]"
+    if not isinstance(bench, dict):
+        raise ValueError(f"{where}: a benchmark is a JSON object")
+
+    def section(obj: Any, *keys: str) -> Any:
+        for key in keys:
+            obj = obj.get(key) if isinstance(obj, dict) else None
+        return obj
+
+    def stat(metric: str, field_name: str = "mean", *, required: bool = True) -> float:
+        summary = section(bench, "metrics", metric, "successful")
+        value = section(summary, *field_name.split(".")) if summary is not None else None
+        if value is None:
+            if required:
+                raise ValueError(f"{where}: metrics.{metric}.successful.{field_name} is missing")
+            return math.nan
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
+            raise ValueError(f"{where}: metrics.{metric}.successful.{field_name} must be a finite number >= 0, "
+                             f"got {str(value)[:40]}")
+        return float(value)
+
+    strategy = section(bench, "config", "strategy") or section(bench, "args", "strategy")
+    kind = section(strategy, "type_")
+    if kind not in GUIDELLM_STRATEGIES:
+        raise ValueError(f"{where}: config.strategy.type_ must be one of {', '.join(GUIDELLM_STRATEGIES)}, "
+                         f"got {_excerpt(kind)}")
+    count = stat("request_latency", "count", required=False)
+    if not count >= 1:
+        totals = section(bench, "metrics", "request_totals") or section(bench, "request_totals") or \
+            section(bench, "run_stats", "requests_made")
+        count = float(section(totals, "successful") or 0) if isinstance(totals, dict) else 0.0
+    if count < 1:
+        raise ValueError(f"{where}: no successful request; nothing to compare with")
+    start, end = bench.get("start_time"), bench.get("end_time")
+    duration = bench.get("duration")
+    if not isinstance(duration, (int, float)) and isinstance(start, (int, float)) and isinstance(end, (int, float)):
+        duration = end - start
+    if not (isinstance(duration, (int, float)) and not isinstance(duration, bool) and duration > 0):
+        raise ValueError(f"{where}: the benchmark's duration (key duration, or end_time - start_time) is missing")
+    throughput = count / float(duration)
+    if kind in ("constant", "poisson"):
+        rate = section(strategy, "rate")
+        if isinstance(rate, bool) or not isinstance(rate, (int, float)) or not math.isfinite(rate) or rate <= 0:
+            raise ValueError(f"{where}: config.strategy.rate must be a finite number > 0, got {str(rate)[:40]}")
+        rate_rps = float(rate)
+    elif kind == "throughput":
+        rate_rps = math.nan
+    else:  # synchronous, concurrent: the offered rate is what was served
+        rate_rps = throughput
+    return {"strategy": GUIDELLM_STRATEGIES[kind], "rate_rps": rate_rps, "throughput_rps": throughput,
+            "in_tokens": stat("prompt_token_count"), "out_tokens": stat("output_token_count"),
+            # A burst measures capacity; its latencies are kept when present, never required.
+            "ttft_mean_ms": stat("time_to_first_token_ms", required=kind != "throughput"),
+            "itl_mean_ms": stat("inter_token_latency_ms", required=kind != "throughput"),
+            "latency_mean_s": stat("request_latency", required=kind != "throughput"),
+            "concurrency": stat("request_concurrency"),
+            "ttft_p50_ms": stat("time_to_first_token_ms", "median", required=False),
+            "ttft_p95_ms": stat("time_to_first_token_ms", "percentiles.p95", required=False),
+            "ttft_p99_ms": stat("time_to_first_token_ms", "percentiles.p99", required=False),
+            "itl_p50_ms": stat("inter_token_latency_ms", "median", required=False),
+            "itl_p95_ms": stat("inter_token_latency_ms", "percentiles.p95", required=False),
+            "itl_p99_ms": stat("inter_token_latency_ms", "percentiles.p99", required=False),
+            "tpot_mean_ms": stat("time_per_output_token_ms", required=False),
+            "n_ok": count, "duration_s": float(duration), "source": f"{path}#benchmarks[{index}]"}
 
 
 def _two_figures(value: float) -> int:
@@ -327,6 +477,48 @@ class Validation:
         ax.set_title(f"{'queueing model' if predictor == 'model' else 'simulator'} ({self.service_model})", fontsize=9)
         ax.legend(fontsize=7, ncol=2)
         return ax
+
+
+def observations(sweeps: pd.DataFrame, limits: ServerLimits | None = None) -> pd.DataFrame:
+    """The rate points of benchmark rows as tuner observations (one row per point, the tuner's
+    ``inferno`` layout): offered rate, token means, the batch cap and queue from ``limits``, and
+    the measured mean TTFT and ITL. Bursts carry no offered rate and are left out."""
+    limits = limits or ServerLimits()
+    rate = sweeps[sweeps["strategy"].isin(RATE_STRATEGIES)]
+    if rate.empty:
+        raise ValueError("the benchmarks hold no rate point (strategies synchronous, constant, poisson, "
+                         "concurrent); an observation needs an offered rate")
+    rows = [{"cycle": int(row["line"]), **_observation(row, limits)} for _, row in rate.iterrows()]
+    return pd.DataFrame(rows)
+
+
+CLOSED_LOOP_STRATEGIES = ("synchronous", "concurrent")
+
+
+def profiling_points(sweeps: pd.DataFrame, accelerator: str | None = None
+                     ) -> tuple[list[dict[str, Any]], list[tuple[int, str]]]:
+    """The closed-loop benchmarks (``synchronous``: one user; ``concurrent``: a fixed number of
+    users) as sizing calibration points (docs/sizing.md §4), and the rows left out with the
+    reason: open-loop points include queueing and are fitted by the tuner instead, and a burst's
+    concurrency is not a configured number of users. The accelerator (a catalog name, e.g.
+    ``H100-SXM5-80GB``) is ``accelerator`` when given, else the row's ``accelerator`` column."""
+    points, skipped = [], []
+    for _, row in sweeps.iterrows():
+        if row["strategy"] not in CLOSED_LOOP_STRATEGIES:
+            skipped.append((int(row["line"]), f"{row['strategy']} is not a closed-loop benchmark (fit open-loop "
+                                              f"points with inferno tune)"))
+            continue
+        column = row.get("accelerator")
+        name = accelerator or (column if isinstance(column, str) and column else None)
+        if not name:
+            raise ValueError(f"line {int(row['line'])}: the accelerator is not known: give it (--accelerator, a "
+                             f"catalog name such as H100-SXM5-80GB) or fill the sweep's accelerator column")
+        point = {"accelerator": name, "mode": "closed",
+                 "concurrency": 1 if row["strategy"] == "synchronous" else max(1, round(row["concurrency"])),
+                 "n": float(row["in_tokens"]), "m": float(row["out_tokens"]), "tpot_ms": float(row["itl_mean_ms"]),
+                 "ttft_ms": float(row["ttft_mean_ms"]), "throughput_rps": float(row["throughput_rps"])}
+        points.append({k: v for k, v in point.items() if not (isinstance(v, float) and math.isnan(v))})
+    return points, skipped
 
 
 def _observation(row: pd.Series, limits: ServerLimits) -> dict[str, Any]:

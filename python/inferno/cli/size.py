@@ -104,9 +104,42 @@ def run_derive(args: argparse.Namespace) -> int:
     return 0
 
 
+def _calibration_points(args: argparse.Namespace) -> Path | list[dict[str, Any]]:
+    """The points file as given (JSON {"points": [...]}), or the closed-loop benchmarks of sweep,
+    GuideLLM or vllm bench files (inferno.validate), with the rows left out reported."""
+    paths = [Path(p) for p in args.points]
+    fmt = args.input_format
+    if fmt == "auto" and len(paths) == 1 and paths[0].suffix.lower() == ".json":
+        try:
+            doc = json.loads(paths[0].read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            doc = None  # the reader below names the problem
+        if isinstance(doc, list) or (isinstance(doc, dict) and "points" in doc):
+            fmt = "points"
+    if fmt == "points":
+        if len(paths) != 1:
+            raise ValueError(f"a points file is one JSON document; got {len(paths)} files")
+        return paths[0]
+    from .. import validate as V
+    frame, _ = V.read_benchmarks(paths, fmt)
+    points, skipped = V.profiling_points(frame, args.accelerator)
+    if skipped:  # one line per reason, with the rows
+        by_reason: dict[str, list[int]] = {}
+        for line, reason in skipped:
+            by_reason.setdefault(reason, []).append(line)
+        for reason, lines in by_reason.items():
+            shown = ", ".join(map(str, lines[:8])) + (", ..." if len(lines) > 8 else "")
+            print(f"inferno size calibrate: {len(lines)} row(s) left out ({shown}): {reason}", file=sys.stderr)
+    if not points:
+        raise ValueError("the benchmarks hold no closed-loop point (synchronous or concurrent); calibration fits "
+                         "closed-loop runs, e.g. vllm bench serve --max-concurrency C")
+    return points
+
+
 def run_calibrate(args: argparse.Namespace) -> int:
     cat = _catalog(args)
-    cal = sizing.calibrate(_model(args), Path(args.points), cat, mode=args.mode, serving=_serving(args),
+    points = _calibration_points(args)
+    cal = sizing.calibrate(_model(args), points, cat, mode=args.mode, serving=_serving(args),
                            pin_gamma=args.pin_gamma)
     doc = cal.to_dict()
     if args.format == "table":
@@ -234,7 +267,13 @@ def add_parser(commands: Any) -> None:
     v = verb("calibrate", "fit α, β, γ (--mode theta) or the efficiency factors (--mode family) to profiling points",
              run_calibrate, model=True)
     v.add_argument("--model", required=True)
-    v.add_argument("--points", required=True, metavar="FILE", help='JSON {"points": [...]} of closed-loop runs')
+    v.add_argument("--points", required=True, nargs="+", metavar="FILE",
+                   help='JSON {"points": [...]} of closed-loop runs, or benchmark files (a sweep CSV, GuideLLM '
+                        'reports, vllm bench serve results): their closed-loop rows become points')
+    v.add_argument("--input-format", choices=["auto", "points", "sweeps", "vllm-bench", "guidellm"], default="auto",
+                   help="auto (default): a JSON with 'points' is a points file, other files as inferno validate reads them")
+    v.add_argument("--accelerator", metavar="NAME",
+                   help="benchmark files: the catalog accelerator they ran on (default: a sweep's accelerator column)")
     v.add_argument("--mode", choices=("theta", "family"), default="family")
     v.add_argument("--pin-gamma", action="store_true", help="theta mode: keep γ at the roofline value")
     serving_flags(v)

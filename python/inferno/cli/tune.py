@@ -6,7 +6,12 @@ Each row of the CSV file is one control cycle of one replica. Two layouts are re
                     (rows sharing a `cycle` value are one cycle of several replicas)
   offline-observer  the reference's RPM,tokens,avgConcurrency,maxConcurrency,avgWait,avgITL
                     (UTF-8 BOM allowed; decode-only: no prompt tokens, wait and ITL observed)
-Malformed rows are reported with their line number and skipped.
+Malformed rows are reported with their line number and skipped. Benchmark results are read too,
+each rate point one observation (as `inferno validate` reads them; the batch cap from the engine's
+limits, --kv-cache-tokens, --max-num-seqs, --max-in-flight):
+  sweeps            the sweep CSV layout (docs/validation.md), e.g. samples/real/*.csv
+  guidellm          GuideLLM report JSON files
+  vllm-bench        result JSON files of vllm bench serve --save-result, one per rate
 
 Configurations: decode (α, β from wait and ITL; γ = 0), prefill-decode (α, β, γ from TTFT and
 ITL), full (α, β, γ from TTFT, ITL and wait). Default: decode for the offline-observer layout,
@@ -24,20 +29,57 @@ import json
 import math
 import sys
 import warnings
+from pathlib import Path
 from typing import Any, TextIO
 
 import pandas as pd
 
 from .. import tuner as T
+from .. import validate as V
 from .common import non_negative_int, positive_int, usage_errors_exit_1
 
 HISTORY_COLUMNS = ["cycle", "phase", "outcome", "nis"]
+BENCHMARK_LAYOUTS = ("sweeps", "guidellm", "vllm-bench")
+
+
+def _read(args: argparse.Namespace) -> tuple[pd.DataFrame, list[tuple[int, str]], str]:
+    """Observations from the files given: the tuner's CSV layouts, or benchmark results whose
+    rate points become observations. Returns the frame, the skipped rows and a label for messages."""
+    paths = list(args.observations)
+    label = ", ".join(paths)
+    layout = args.layout
+    if layout == "auto":
+        if any(p.lower().endswith(".json") for p in paths):
+            layout = "benchmarks"
+        elif len(paths) == 1 and _is_sweep_csv(paths[0]):
+            layout = "sweeps"
+    if layout in (*BENCHMARK_LAYOUTS, "benchmarks"):
+        frame, excluded = V.read_benchmarks(paths, "auto" if layout == "benchmarks" else layout)
+        limits = V.ServerLimits(kv_cache_tokens=args.kv_cache_tokens, max_num_seqs=args.max_num_seqs,
+                                max_in_flight=args.max_in_flight)
+        return V.observations(frame, limits), excluded, label
+    if len(paths) != 1:
+        raise ValueError(f"an observations CSV is one file; got {len(paths)} (benchmark results are .json)")
+    frame, skipped = T.read_observations(paths[0], layout)
+    return frame, skipped, label
+
+
+def _is_sweep_csv(path: str) -> bool:
+    if not Path(path).is_file():  # a pipe (/dev/stdin) can be read once: the observation reader's
+        return False
+    try:
+        with open(path, encoding="utf-8-sig") as handle:
+            header = {h.strip() for h in handle.readline().split(",")}
+    except (OSError, UnicodeDecodeError):
+        return False  # the observation reader names the problem
+    return {"sweep", "strategy"} <= header
 
 
 def add_parser(commands: Any) -> None:
     p = commands.add_parser("tune", help="learn alpha, beta, gamma from observed TTFT/ITL (extended Kalman filter)",
                             description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("observations", metavar="OBSERVATIONS.csv", help="observations, one row per replica and cycle")
+    p.add_argument("observations", metavar="FILE", nargs="+",
+                   help="observations (CSV, one row per replica and cycle), or benchmark results (see above)")
     p.add_argument("--config", choices=list(T.CONFIGS), help="parameters and observed channels (see above)")
     p.add_argument("--profile", choices=list(T.PROFILES), default="inferno",
                    help="inferno (log parameters, relative noise, saturation excluded; default) or reference")
@@ -45,7 +87,15 @@ def add_parser(commands: Any) -> None:
                    help="known starting parameters: no cold start (the filter starts here)")
     p.add_argument("--seed", type=_params, metavar="A,B[,G]",
                    help="the configuration's initial state (seeds the cold-start guess; default as shipped)")
-    p.add_argument("--layout", choices=list(T.LAYOUTS), default="auto", help="CSV layout (default: from the header)")
+    p.add_argument("--layout", choices=[*T.LAYOUTS, *BENCHMARK_LAYOUTS], default="auto",
+                   help="input layout (default: .json files are benchmark results, a CSV by its header)")
+    limits = V.ServerLimits()
+    p.add_argument("--kv-cache-tokens", type=float, default=limits.kv_cache_tokens, metavar="TOKENS",
+                   help=f"benchmark inputs: the server's KV-cache capacity (default {limits.kv_cache_tokens:g})")
+    p.add_argument("--max-num-seqs", type=positive_int, default=limits.max_num_seqs, metavar="N",
+                   help=f"benchmark inputs: vLLM's max_num_seqs (default {limits.max_num_seqs})")
+    p.add_argument("--max-in-flight", type=positive_int, default=limits.max_in_flight, metavar="N",
+                   help=f"benchmark inputs: the benchmark's limit on outstanding requests (default {limits.max_in_flight})")
     p.add_argument("--mode", choices=["ekf", "sliding-window"], help="estimator after the cold start (default ekf)")
     p.add_argument("--init-obs", type=positive_int, metavar="K", help="observations collected before the cold-start fit (default 5)")
     p.add_argument("--warm-up", type=non_negative_int, metavar="C", help="cycles with the NIS gate skipped (default 5)")
@@ -82,11 +132,11 @@ def _options(args: argparse.Namespace) -> dict[str, Any]:
 def run(args: argparse.Namespace, stdout: TextIO | None = None) -> int:
     out = stdout or sys.stdout
     try:
-        frame, skipped = T.read_observations(args.observations, args.layout)
+        frame, skipped, label = _read(args)
         for line, reason in skipped:
-            print(f"inferno tune: {args.observations}:{line}: {reason} (row skipped)", file=sys.stderr)
+            print(f"inferno tune: {label}:{line}: {reason} (row skipped)", file=sys.stderr)
         if frame.empty:
-            raise ValueError(f"{args.observations}: no valid observation rows")
+            raise ValueError(f"{label}: no valid observation rows")
         observer = "avg_concurrency" in frame.columns and "ttft_ms" not in frame.columns
         config = args.config or ("decode" if observer else "prefill-decode")
         with warnings.catch_warnings(record=True) as caught:
@@ -103,7 +153,7 @@ def run(args: argparse.Namespace, stdout: TextIO | None = None) -> int:
                 result = _tuner_result(tuner)
         for w in caught:
             print(f"inferno tune: warning: {w.message}", file=sys.stderr)
-        result.update({"file": str(args.observations), "config": config,
+        result.update({"file": label, "config": config,
                        "profile": "reference" if args.replay else args.profile, "replay": args.replay,
                        "observations": len(frame), "skippedRows": [{"line": l, "reason": r} for l, r in skipped]})
         _write(result, args, out)

@@ -1,8 +1,9 @@
 """``inferno validate FILE...``: how far the model's predictions are from measured sweeps.
 
 Reads benchmark sweeps in the sweep CSV layout (docs/validation.md, "Sweep files": one row per
-benchmark, e.g. samples/real/llama31-8b-h100-guidellm.csv) or the result JSON files of
-`vllm bench serve --save-result` (one per rate; --save-sweeps converts them to the CSV), fits the service model's parameters to
+benchmark, e.g. samples/real/llama31-8b-h100-guidellm.csv), GuideLLM's report JSON files, or the
+result JSON files of `vllm bench serve --save-result` (one per rate); --save-sweeps converts them
+to the CSV. It fits the service model's parameters to
 every rate point (pooled) or to each token mix (per-mix), predicts every point with the queueing
 model, and prints the errors: mean absolute percentage error (MAPE) and mean signed error (bias)
 of mean TTFT, mean ITL, end-to-end latency, TTFT P95 and P99 and ITL P95, by token mix and by load
@@ -36,12 +37,9 @@ def add_parser(commands: Any) -> None:
     p = commands.add_parser("validate", help="compare the model with measured benchmark sweeps (MAPE tables)",
                             description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("inputs", nargs="+", metavar="FILE",
-                   help="a sweep CSV (one row per benchmark), or result JSON files of vllm bench serve "
-                        "(one per rate)")
-    p.add_argument("--input-format", choices=["auto", "sweeps", "vllm-bench"], default="auto",
-                   help="auto (default): .json files are vllm bench serve results, anything else a sweep CSV")
-    p.add_argument("--mix", metavar="NAME", help="vllm-bench: the token mix's name for every file "
-                   "(default: from the mean token counts, e.g. i1000-o250)")
+                   help="a sweep CSV (one row per benchmark), GuideLLM report JSON files, or result JSON "
+                        "files of vllm bench serve (one per rate)")
+    add_input_arguments(p)
     p.add_argument("--save-sweeps", metavar="FILE", help="also write the rows read, in the sweep CSV layout")
     p.add_argument("--fit", choices=["pooled", "per-mix"], default="pooled",
                    help="one parameter set for every point (default) or one per token mix")
@@ -67,6 +65,15 @@ def add_parser(commands: Any) -> None:
     p.set_defaults(run=run)
 
 
+def add_input_arguments(p: argparse.ArgumentParser) -> None:
+    """The benchmark-input flags shared by validate, tune and size calibrate."""
+    p.add_argument("--input-format", choices=list(V.INPUT_FORMATS), default="auto",
+                   help="auto (default): a .json file with 'benchmarks' is a GuideLLM report, any other .json "
+                        "a vllm bench serve result, anything else a sweep CSV")
+    p.add_argument("--mix", metavar="NAME", help="vllm-bench, guidellm: the token mix's name for every row "
+                   "(default: from the mean token counts, e.g. i1000-o250)")
+
+
 def _params(text: str) -> dict[str, float]:
     parts = text.split(",")
     if len(parts) != 3:
@@ -81,15 +88,7 @@ def _params(text: str) -> dict[str, float]:
 def run(args: argparse.Namespace) -> int:
     limits = V.ServerLimits(kv_cache_tokens=args.kv_cache_tokens, max_num_seqs=args.max_num_seqs,
                             max_in_flight=args.max_in_flight, max_num_batched_tokens=args.max_num_batched_tokens)
-    fmt = args.input_format
-    if fmt == "auto":
-        fmt = "vllm-bench" if all(f.lower().endswith(".json") for f in args.inputs) else "sweeps"
-    if fmt == "sweeps":
-        if len(args.inputs) != 1:
-            raise ValueError(f"a sweep CSV is one file; got {len(args.inputs)} (vllm bench serve results are .json)")
-        sweeps, excluded = V.read_sweeps(args.inputs[0])
-    else:
-        sweeps, excluded = V.read_vllm_bench(args.inputs, mix=args.mix), []
+    sweeps, excluded = V.read_benchmarks(args.inputs, args.input_format, mix=args.mix)
     if args.save_sweeps:
         sweeps.drop(columns="line").to_csv(args.save_sweeps, index=False)
     result = V.validate(sweeps, limits=limits, fit=args.fit,

@@ -34,7 +34,7 @@ REQUEST = {"servers": [CLOSED, OPEN], "menu": {"gpuTypes": ["A100-SXM4-80GB", "H
 
 
 def test_tables_are_complete():
-    assert len(REQUEST_ROWS) == 26 and len(POINT_ROWS) == 6
+    assert len(REQUEST_ROWS) == 27 and len(POINT_ROWS) == 6
 
 
 def request_with(path, value):
@@ -50,6 +50,8 @@ def request_with(path, value):
         node[parts[-1]] = value
         return request
     key = parts[-1]
+    if key == "perSequenceMs":
+        request["serviceModel"] = "vllm"  # the model that uses it
     if key == "<gpu type>":
         request[parts[0]]["A100-SXM4-80GB"] = value
     else:
@@ -153,3 +155,19 @@ def test_closed_loop_fallback_never_reports_zero_latency_or_zero_replicas():
     assert all(o["itl"] is None and o["ttft"] is None for o in server["options"])
     choices = sizing.recommend(request).choices
     assert math.isnan(choices.loc["closed", "itl"]) and choices.loc["closed", "replicas"] == 0
+
+
+def test_the_open_loop_can_size_with_the_vllm_service_model():
+    """serviceModel "vllm" (docs/sizing.md §5): the iteration wait and delta*b^2 lower the rate a
+    replica sustains within the SLO; an unknown model is named with the allowed ones."""
+    def open_option(**extra):
+        request = {**copy.deepcopy(REQUEST), "servers": [OPEN], **extra}
+        server = sizing.recommend(request).to_dict()["servers"][0]
+        return next(o for o in server["options"] if o["accelerator"] == "H100-SXM5-80GB")
+
+    plain, waited, loaded = open_option(), open_option(serviceModel="vllm"), \
+        open_option(serviceModel="vllm", perSequenceMs=0.001)
+    assert plain["feasible"] and waited["feasible"] and loaded["feasible"]
+    assert waited["ratePerReplica"] < plain["ratePerReplica"] and loaded["ratePerReplica"] < waited["ratePerReplica"]
+    with pytest.raises(ValueError, match='serviceModel: unknown "token"; allowed: iteration, vllm'):
+        sizing.recommend({**REQUEST, "serviceModel": "token"})

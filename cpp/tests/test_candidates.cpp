@@ -117,3 +117,27 @@ TEST_CASE("unlimited solver: best value per server, deterministic ties, reasons"
   CHECK(s.diff.at("b").cost_delta == -5);
   CHECK(s.diff.at("c").to_accelerator.empty());
 }
+
+TEST_CASE("queueModel vllm: the vllm service model with the record's delta (0 when absent)", "[candidates]") {
+  // The record has no delta: the vllm model then differs from iteration by the iteration wait only.
+  const auto list = generate_candidates(tiny(R"({"optimizer": {"batchSizePolicy": "reference", "queueModel": "vllm"}})"), 1);
+  REQUIRE(list.size() == 2);
+  const Candidate& c = list[0];
+  REQUIRE(c.feasible);
+  CHECK(c.service_model == "vllm");
+  inferno::queue::QueueConfig cfg;
+  cfg.service_model = "vllm";
+  cfg.params = {{"alpha", 12}, {"beta", 0.05}, {"gamma", 0.0005}, {"delta", 0}};
+  cfg.shape = inferno::queue::RequestShape{128, 1024, 8192};
+  cfg.max_batch = 38;
+  cfg.max_queue = 380;
+  const inferno::queue::QueueAnalyzer a(cfg);
+  inferno::queue::Targets t;
+  t.constraints = {{inferno::queue::TargetMetric::ttft, 0, 500}, {inferno::queue::TargetMetric::itl, 0, 30}};
+  CHECK(c.rate_per_replica_rps == a.max_rate(t, optimizer_size_options()).metrics.throughput_rps);
+  CHECK(c.ttft_ms == a.analyze(10.0 / c.replicas).ttft_ms);
+  const auto plain = generate_candidates(tiny(R"({"optimizer": {"batchSizePolicy": "reference"}})"), 1);
+  CHECK(plain[0].service_model == "iteration");
+  CHECK(c.ttft_ms > plain[0].ttft_ms);  // the wait for the iteration in progress
+  CHECK_THROWS_WITH(tiny(R"({"optimizer": {"queueModel": "v4"}})"), Catch::Contains("vllm"));
+}

@@ -326,6 +326,39 @@ TEST_CASE("open loop: replicas from the queue model's rate, and bad servers are 
   CHECK_THROWS_WITH(recommend({s}, builtin(), reg, o), Catch::Contains("unknown model \"nope\""));
 }
 
+TEST_CASE("open loop with the vllm service model: its wait and per-sequence cost lower the rate") {
+  ModelRegistry reg{{"m", model("Meta-Llama-3-8B")}};
+  ServerSpec s;
+  s.name = "open";
+  s.model = "m";
+  s.load.arrival_rate_rps = 20.0;
+  s.load.in_tokens = 512;
+  s.load.out_tokens = 256;
+  s.slo.itl_ms = 40;
+  s.slo.ttft_ms = 1000;
+  RecommendOptions o;
+  o.menu.gpu_types = {"H100-SXM5-80GB"};
+  o.menu.include_slices = false;
+  const auto rate = [&](const RecommendOptions& opts) {
+    const auto rec = recommend({s}, builtin(), reg, opts);
+    REQUIRE(rec[0].options.size() == 1);
+    REQUIRE(rec[0].options[0].feasible);
+    return rec[0].options[0].rate_per_replica_rps;
+  };
+  const double plain = rate(o);
+  o.service_model = "vllm";
+  const double waited = rate(o);
+  o.per_sequence_ms = 0.001;
+  const double loaded = rate(o);
+  CHECK(waited < plain);
+  CHECK(loaded < waited);
+  o.service_model = "token";
+  CHECK_THROWS_WITH(recommend({s}, builtin(), reg, o), Catch::Contains("allowed: iteration, vllm"));
+  o.service_model = "vllm";
+  o.per_sequence_ms = -1;
+  CHECK_THROWS_WITH(recommend({s}, builtin(), reg, o), Catch::Contains("perSequenceMs"));
+}
+
 TEST_CASE("MIG geometry facts (spec 6.2)") {
   const GeometryFacts f = geometry_facts(*builtin().geometry("A100-SXM4-80GB"));
   CHECK(f.placed_layouts == 722);

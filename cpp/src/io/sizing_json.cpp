@@ -327,7 +327,8 @@ Efficiency efficiency_from_json(const json& o, const std::string& where, Efficie
 RecommendRequest recommend_request_from_json(std::string_view text, ModelRegistry& registry) {
   const json doc = io::parse_json(text);
   require_object(doc, "request");
-  check_keys(doc, "request", {"servers", "menu", "costs", "sliceCostRule", "capacity", "efficiency", "models", "queueToBatchRatio"});
+  check_keys(doc, "request", {"servers", "menu", "costs", "sliceCostRule", "capacity", "efficiency", "models", "queueToBatchRatio",
+                              "serviceModel", "perSequenceMs"});
   RecommendRequest req;
   if (const json* models = child(doc, "models")) {
     require_object(*models, "models");
@@ -378,6 +379,8 @@ RecommendRequest recommend_request_from_json(std::string_view text, ModelRegistr
   }
   if (const json* eff = child(doc, "efficiency")) o.efficiency = efficiency_from_json(*eff, "efficiency");
   o.queue_to_batch_ratio = get_int(doc, "queueToBatchRatio", "queueToBatchRatio", o.queue_to_batch_ratio);
+  o.service_model = get_string(doc, "serviceModel", "serviceModel").value_or(o.service_model);
+  o.per_sequence_ms = get_num(doc, "perSequenceMs", "perSequenceMs", o.per_sequence_ms);
   const json* servers = child(doc, "servers");
   if (!servers || !servers->is_array()) throw InvalidArgument("servers must be an array of server objects");
   for (std::size_t i = 0; i < servers->size(); ++i) {

@@ -40,14 +40,16 @@ std::string service_model_for(const PerfRecord& p, const OptimizerSpec& o, std::
     reason = "queueModel v1 needs decodeParms/prefillParms, this record has perfParms";
     return "";
   }
+  if (o.queue_model == "vllm") return "vllm";
   if (o.queue_model == "v2" || (o.queue_model == "auto" && o.perf_model_version == "v2")) return "iteration-v2";
   return "iteration";
 }
 
-queue::ModelParams params_for(const PerfRecord& p) {
+queue::ModelParams params_for(const PerfRecord& p, const std::string& service_model) {
   if (p.format == PerfFormat::decode_prefill)
     return {{"decode_alpha", p.decode_alpha}, {"decode_beta", p.decode_beta},
             {"prefill_gamma", p.prefill_gamma}, {"prefill_delta", p.prefill_delta}};
+  if (service_model == "vllm") return {{"alpha", p.alpha}, {"beta", p.beta}, {"gamma", p.gamma}, {"delta", p.delta}};
   return {{"alpha", p.alpha}, {"beta", p.beta}, {"gamma", p.gamma}};
 }
 
@@ -320,7 +322,7 @@ std::shared_ptr<const queue::ServiceModel> build_model(const std::string& servic
                                                        const PerfRecord& p, const OptimizerSpec& o, int n_model) {
   queue::QueueConfig config;
   config.service_model = service_model;
-  config.params = params_for(p);
+  config.params = params_for(p, service_model);
   // The queueing models need at least one output token; fewer is sized as one (diagnosed on load).
   config.shape = queue::RequestShape{s.current.load.in_tokens, std::max(1.0, s.current.load.out_tokens), o.max_num_tokens};
   config.max_batch = n_model;

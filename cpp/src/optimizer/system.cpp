@@ -339,6 +339,7 @@ void SystemBuilder::add_document(const std::string& source, std::string_view jso
         p.alpha = rp.number(*perf, "alpha", 0, 0);
         p.beta = rp.number(*perf, "beta", 0, 0);
         p.gamma = rp.number(*perf, "gamma", 0, 0);
+        p.delta = rp.number(*perf, "delta", 0, 0);
       } else if (decode || prefill) {
         p.format = PerfFormat::decode_prefill;
         if (decode) {
@@ -448,7 +449,7 @@ void SystemBuilder::add_document(const std::string& source, std::string_view jso
         p.max_blocking_prob = b;
       }
       p.tps_demand = r.choice(*o, "tpsDemand", p.tps_demand, {"replace", "max"});
-      p.queue_model = r.choice(*o, "queueModel", p.queue_model, {"auto", "v1", "v2", "v3"});
+      p.queue_model = r.choice(*o, "queueModel", p.queue_model, {"auto", "v1", "v2", "v3", "vllm"});
       p.perf_model_version = r.choice(*o, "perfModelVersion", p.perf_model_version, {"v2", "v3"});
       p.max_num_tokens = static_cast<int>(r.integer(*o, "maxNumTokens", p.max_num_tokens, 1, 1000000000));
       p.size_semantics = r.choice(*o, "sizeSemantics", p.size_semantics, {"exact", "reference"});

@@ -79,13 +79,16 @@ void evaluate_closed(const ServerSpec& s, const std::array<double, 3>& theta, in
 
 // Open loop (§5.2 step 2): the queue model's optimal concurrency within N_max, its λ*, and
 // r = ⌈λ/λ*⌉ replicas.
-void evaluate_open(const ServerSpec& s, const std::array<double, 3>& theta, int max_replicas, int queue_ratio, Option& o) {
+void evaluate_open(const ServerSpec& s, const std::array<double, 3>& theta, int max_replicas,
+                   const RecommendOptions& options, Option& o) {
+  const int queue_ratio = options.queue_to_batch_ratio;
   queue::Targets targets;
   if (s.slo.itl_ms > 0) targets.constraints.push_back({queue::TargetMetric::itl, s.slo.itl_percentile, s.slo.itl_ms});
   if (s.slo.ttft_ms > 0) targets.constraints.push_back({queue::TargetMetric::ttft, s.slo.ttft_percentile, s.slo.ttft_ms});
   queue::QueueConfig config;
-  config.service_model = "iteration";
+  config.service_model = options.service_model;
   config.params = {{"alpha", theta[0]}, {"beta", theta[1]}, {"gamma", theta[2]}};
+  if (options.service_model == "vllm") config.params["delta"] = options.per_sequence_ms;
   config.shape = queue::RequestShape{s.load.in_tokens, s.load.out_tokens, s.serving.max_num_batched_tokens};
   config.max_batch = o.estimate.n_max;
   config.max_queue = static_cast<std::int64_t>(queue_ratio) * o.estimate.n_max;
@@ -171,6 +174,9 @@ std::vector<ServerRecommendation> recommend(const std::vector<ServerSpec>& serve
           "an integer in [0, 1000000] (0 = default)", options.max_replicas);
   require(options.queue_to_batch_ratio >= 0 && options.queue_to_batch_ratio <= 100000, "queueToBatchRatio",
           "an integer in [0, 100000]", options.queue_to_batch_ratio);
+  if (options.service_model != "iteration" && options.service_model != "vllm")
+    throw InvalidArgument("serviceModel: unknown \"" + options.service_model + "\"; allowed: iteration, vllm");
+  require_finite_in("perSequenceMs", options.per_sequence_ms, 0, false, 1e6);
   for (const auto& [name, cost] : options.costs)
     require_finite_in("costs." + name, cost, 0, false, kMaxCost);
   const std::vector<Accelerator> accs = catalog.candidates(options.menu);
@@ -208,7 +214,7 @@ std::vector<ServerRecommendation> recommend(const std::vector<ServerSpec>& serve
       const std::array<double, 3> theta{o.estimate.alpha_ms, o.estimate.beta_ms, o.estimate.gamma_ms};
       try {
         if (closed) evaluate_closed(s, theta, max_replicas, o);
-        else evaluate_open(s, theta, max_replicas, options.queue_to_batch_ratio, o);
+        else evaluate_open(s, theta, max_replicas, options, o);
       } catch (const InvalidArgument& e) {
         // Only extreme catalog or efficiency values derive parameters outside the queueing
         // model's ranges; say where they came from.

@@ -53,6 +53,10 @@ struct RecommendOptions {
   SliceCostRule cost_rule = SliceCostRule::compute;
   Efficiency efficiency;              // roofline defaults for uncalibrated pairs
   int queue_to_batch_ratio = 10;      // open loop: waiting room Q = ratio · N
+  // Open loop: the queueing model's service model, "iteration" or "vllm" (with the per-sequence
+  // cost δ, ms; the roofline gives no δ, so it is the caller's, e.g. from inferno validate).
+  std::string service_model = "iteration";
+  double per_sequence_ms = 0;
 };
 
 /// One (server, accelerator) evaluation: the explanation table's row.

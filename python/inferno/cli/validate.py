@@ -43,11 +43,16 @@ def add_parser(commands: Any) -> None:
     p.add_argument("--save-sweeps", metavar="FILE", help="also write the rows read, in the sweep CSV layout")
     p.add_argument("--fit", choices=["pooled", "per-mix"], default="pooled",
                    help="one parameter set for every point (default) or one per token mix")
-    p.add_argument("--params", metavar="A,B,G", help="predict with these alpha, beta, gamma instead of fitting")
+    p.add_argument("--params", metavar="A,B,G[,D]",
+                   help="predict with these alpha, beta, gamma (and delta, for --service-model vllm) instead of fitting")
+    p.add_argument("--derive", metavar="MODEL", help="predict with no fit at all: alpha, beta, gamma and the KV cache "
+                   "from the roofline for MODEL on --accelerator (as inferno size derive)")
+    p.add_argument("--accelerator", metavar="GPU", help="--derive: the catalog GPU the sweeps ran on, e.g. H100-SXM5-80GB")
     p.add_argument("--service-model", default="iteration", help="the queueing model's service model (default iteration)")
     defaults = V.ServerLimits()
-    p.add_argument("--kv-cache-tokens", type=float, default=defaults.kv_cache_tokens, metavar="TOKENS",
-                   help=f"KV-cache capacity of the server (default {defaults.kv_cache_tokens:g})")
+    p.add_argument("--kv-cache-tokens", type=float, default=None, metavar="TOKENS",
+                   help=f"KV-cache capacity of the server (default {defaults.kv_cache_tokens:g}; with --derive the "
+                        f"roofline's)")
     p.add_argument("--max-num-seqs", type=positive_int, default=defaults.max_num_seqs, metavar="N",
                    help=f"vLLM's max_num_seqs (default {defaults.max_num_seqs})")
     p.add_argument("--max-in-flight", type=positive_int, default=defaults.max_in_flight, metavar="N",
@@ -76,23 +81,46 @@ def add_input_arguments(p: argparse.ArgumentParser) -> None:
 
 def _params(text: str) -> dict[str, float]:
     parts = text.split(",")
-    if len(parts) != 3:
-        raise ValueError(f"--params needs alpha,beta,gamma (three numbers), got {_excerpt(text)}")
+    if len(parts) not in (3, 4):
+        raise ValueError(f"--params needs alpha,beta,gamma[,delta] (three or four numbers), got {_excerpt(text)}")
     try:
         values = [float(x) for x in parts]
     except ValueError:
-        raise ValueError(f"--params needs three numbers, got {_excerpt(text)}") from None
-    return dict(zip(("alpha", "beta", "gamma"), values))
+        raise ValueError(f"--params needs three or four numbers, got {_excerpt(text)}") from None
+    return dict(zip(("alpha", "beta", "gamma", "delta"), values))
+
+
+def _derived(args: argparse.Namespace, limits: V.ServerLimits) -> tuple[dict[str, float], V.ServerLimits]:
+    """The roofline's alpha, beta, gamma (delta 0) and, unless given, its KV-cache capacity."""
+    from .. import sizing
+    if not args.accelerator:
+        raise ValueError("--derive needs --accelerator GPU (a catalog name, e.g. H100-SXM5-80GB)")
+    if args.params:
+        raise ValueError("give --params or --derive, not both")
+    estimate = sizing.derive(args.derive, args.accelerator).to_dict()
+    params = {k: float(estimate[k]) for k in ("alpha", "beta", "gamma")}
+    if args.service_model == "vllm":
+        params["delta"] = 0.0  # the roofline has no per-sequence term
+    if not args.kv_cache_tokens_given:
+        limits = V.ServerLimits(kv_cache_tokens=float(estimate["kvCapacityTokens"]), max_num_seqs=limits.max_num_seqs,
+                                max_in_flight=limits.max_in_flight,
+                                max_num_batched_tokens=limits.max_num_batched_tokens)
+    return params, limits
 
 
 def run(args: argparse.Namespace) -> int:
+    args.kv_cache_tokens_given = args.kv_cache_tokens is not None
+    if args.kv_cache_tokens is None:
+        args.kv_cache_tokens = V.ServerLimits().kv_cache_tokens
     limits = V.ServerLimits(kv_cache_tokens=args.kv_cache_tokens, max_num_seqs=args.max_num_seqs,
                             max_in_flight=args.max_in_flight, max_num_batched_tokens=args.max_num_batched_tokens)
     sweeps, excluded = V.read_benchmarks(args.inputs, args.input_format, mix=args.mix)
     if args.save_sweeps:
         sweeps.drop(columns="line").to_csv(args.save_sweeps, index=False)
-    result = V.validate(sweeps, limits=limits, fit=args.fit,
-                        params=_params(args.params) if args.params else None, service_model=args.service_model,
+    params = _params(args.params) if args.params else None
+    if args.derive:
+        params, limits = _derived(args, limits)
+    result = V.validate(sweeps, limits=limits, fit=args.fit, params=params, service_model=args.service_model,
                         simulate=args.simulate, token_spread=args.token_spread, seed=args.seed)
     predictors = V.Validation.PREDICTORS if result.simulated else ("model",)
     result.excluded = excluded
@@ -113,7 +141,8 @@ def run(args: argparse.Namespace) -> int:
         print()
         return 0
     with pd.option_context("display.width", 200, "display.max_columns", 40, "display.float_format", "{:.1f}".format):
-        print(f"service model {result.service_model}; fit {args.fit if not args.params else 'given'}")
+        how = "roofline (no fit)" if args.derive else "given" if args.params else args.fit
+        print(f"service model {result.service_model}; fit {how}")
         print(result.params.to_string(float_format=lambda v: f"{v:.6g}"))
         print("\nsummary (%)")
         print(pd.DataFrame({p: result.summary(p) for p in predictors}).to_string())

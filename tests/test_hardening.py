@@ -229,7 +229,7 @@ def test_the_survival_function_at_an_astronomical_time_returns_at_once():
 
 @pytest.mark.parametrize(("extra", "message"), [
     ({"durationSeconds": 1e7}, "the run would generate about 1.536e+10 output tokens (rate x duration_s x mean "
-                               "out_tokens); at most 5e8 per run: shorten duration_s or lower the rate"),
+                               "out_tokens); at most 5e8 per run: shorten duration_s or lower the load"),
     ({"replicas": 10000}, "replicas must be an integer in [1, 1000], got 10000"),
     ({"trace": [[0, 1e12, 10]]}, "trace in_tokens must be a finite number in [0, 1e8], got 1e+12"),
 ])

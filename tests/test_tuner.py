@@ -548,7 +548,7 @@ def test_to_observation_aliases_and_dropped_fields():
                    "max_batch": 8.0, "saturated": True}
     assert T.to_observation(T.Observation(30, 500, 400, 64)) == {
         "rate_rpm": 30.0, "in_tokens": 500.0, "out_tokens": 400.0, "max_batch": 64.0, "max_queue": 0.0,
-        "saturated": False}
+        "arrival_cov": 1.0, "saturated": False}
 
 
 def test_rate_rps_equals_rate_rpm_over_60():

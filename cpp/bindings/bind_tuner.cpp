@@ -12,6 +12,7 @@
 #include <memory>
 
 #include "inferno/error.hpp"
+#include "inferno/queue/limits.hpp"
 #include "inferno/tuner/tuner.hpp"
 
 namespace py = pybind11;
@@ -205,6 +206,11 @@ Observation to_observation(const py::handle& item) {
     o.problem = "max_queue must be an integer >= 0, got " + inferno::format_number(queue);
   else
     o.point.max_queue = static_cast<std::int64_t>(queue);
+  const double cov = get_number(d, "arrival_cov", 1.0);
+  if (!(std::isfinite(cov) && cov >= 0 && cov <= inferno::queue::kMaxCov))
+    o.problem = "arrival_cov must be a finite number in [0, 100], got " + inferno::format_number(cov);
+  else
+    o.point.arrival_cov = cov;
   o.ttft_ms = get_number(d, "ttft_ms", kNotGiven);
   o.itl_ms = get_number(d, "itl_ms", kNotGiven);
   o.wait_ms = get_number(d, "wait_ms", kNotGiven);

@@ -41,6 +41,8 @@ OBSERVATION_FIELDS = {
     "out_tokens": "mean output tokens per request (>= 1)",
     "max_batch": "concurrency cap in force during the window (integer >= 1)",
     "max_queue": "external waiting room (integer >= 0; default 0 = none)",
+    "arrival_cov": "coefficient of variation of inter-arrival times (in [0, 100]; default 1 = Poisson, "
+                   "0 = evenly spaced as a benchmark's constant rate)",
     "ttft_ms": "observed mean time to first token, ms",
     "itl_ms": "observed mean inter-token latency, ms",
     "wait_ms": "observed mean queueing wait, ms (decode and full configurations)",
@@ -72,6 +74,7 @@ class Observation:
     out_tokens: float
     max_batch: int
     max_queue: int = 0
+    arrival_cov: float = 1.0
     ttft_ms: float | None = None
     itl_ms: float | None = None
     wait_ms: float | None = None

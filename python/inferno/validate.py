@@ -521,10 +521,17 @@ def profiling_points(sweeps: pd.DataFrame, accelerator: str | None = None
     return points, skipped
 
 
+# Coefficient of variation of inter-arrival times per strategy: Poisson arrivals are random (1);
+# a constant rate is evenly spaced (0); a closed loop sends the next request when one completes,
+# at an iteration boundary, never in a burst (0).
+ARRIVAL_COV = {"poisson": 1.0, "constant": 0.0, "synchronous": 0.0, "concurrent": 0.0, "throughput": 0.0}
+
+
 def _observation(row: pd.Series, limits: ServerLimits) -> dict[str, Any]:
     return {"rate_rpm": 60.0 * row["rate_rps"], "in_tokens": row["in_tokens"], "out_tokens": row["out_tokens"],
             "max_batch": limits.batch_cap(row["in_tokens"], row["out_tokens"]),
             "max_queue": limits.queue_cap(row["in_tokens"], row["out_tokens"]),
+            "arrival_cov": ARRIVAL_COV[row["strategy"]],
             "ttft_ms": row["ttft_mean_ms"], "itl_ms": row["itl_mean_ms"]}
 
 
@@ -637,7 +644,8 @@ def _relative(predicted: float, measured: float) -> float:
 def _model(row: pd.Series, theta: dict[str, float], limits: ServerLimits, service_model: str) -> QueueModel:
     return QueueModel(service_model=service_model, max_batch=limits.batch_cap(row["in_tokens"], row["out_tokens"]),
                       max_queue=limits.queue_cap(row["in_tokens"], row["out_tokens"]), in_tokens=row["in_tokens"],
-                      out_tokens=row["out_tokens"], max_num_tokens=limits.max_num_batched_tokens, **theta)
+                      out_tokens=row["out_tokens"], max_num_tokens=limits.max_num_batched_tokens,
+                      arrival_cov=ARRIVAL_COV[row["strategy"]], **theta)
 
 
 SIMULATED_MODELS = ("iteration", "vllm")

@@ -99,7 +99,8 @@ void QueueAnalyzer::evaluate(double rate_rps, Evaluation& ev) const {
     require_finite_in("rate_rps", rate_rps, 0.0, true, kMaxRateRps);
   ChainSolution& c = ev.chain;
   solve_chain(rate_rps / 1000.0, table_->rates, max_batch_, max_queue_, ev.head, c);
-  const MeanSplit split = model_->mean_split(c.service_ms, c.num_in_service, max_batch_);
+  const MeanSplit split = model_->mean_split_for_arrivals(c.service_ms, c.num_in_service, max_batch_,
+                                                          options_.arrival_cov * options_.arrival_cov);
 
   Metrics& m = ev.metrics;
   m.offered_rps = rate_rps;
@@ -125,6 +126,7 @@ void QueueAnalyzer::evaluate(double rate_rps, Evaluation& ev) const {
     m.queue_length = c.throughput * m.wait_time_ms;
     m.num_in_system = c.num_in_service + m.queue_length;
   }
+  m.resp_time_ms += split.arrival_adjust_ms;
   m.ttft_ms = m.wait_time_ms + split.post_queue_ms;
   ev.post_queue_ms = split.post_queue_ms;
   ev.post_queue_spread_ms = split.post_queue_spread_ms;

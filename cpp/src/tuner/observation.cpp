@@ -5,6 +5,7 @@
 
 #include "inferno/error.hpp"
 #include "inferno/queue/analyzer.hpp"
+#include "inferno/queue/limits.hpp"
 
 namespace inferno::tuner {
 
@@ -128,7 +129,7 @@ ModelError build(const ModelSpec& spec, const Vector& x, const OperatingPoint& u
     }
   }
   if (!(u.rate_rpm > 0 && u.out_tokens >= 1 && u.max_batch >= 1 && u.max_queue >= 0 &&
-        (spec.zero_input_tokens || u.in_tokens >= 0))) {
+        u.arrival_cov >= 0 && u.arrival_cov <= queue::kMaxCov && (spec.zero_input_tokens || u.in_tokens >= 0))) {
     if (detail) *detail = "invalid operating point";
     return ModelError::invalid_operating_point;
   }
@@ -138,6 +139,7 @@ ModelError build(const ModelSpec& spec, const Vector& x, const OperatingPoint& u
   config.shape = queue::RequestShape{spec.zero_input_tokens ? 0.0 : u.in_tokens, u.out_tokens, spec.max_num_tokens};
   config.max_batch = u.max_batch;
   config.max_queue = u.max_queue;
+  config.options.arrival_cov = u.arrival_cov;
   return ModelError::none;
 }
 }  // namespace

@@ -28,6 +28,9 @@ struct MeanSplit {
   // Width of a uniform part of post_queue_ms (its mean, half the width, is included above): the
   // phase of the iteration boundary a new request waits for (`vllm`). 0 = deterministic.
   double post_queue_spread_ms = 0;
+  // What the arrival pattern adds to the first token and the response beyond the mean-field
+  // service time (`vllm`: prefills colliding or not; included in post_queue_ms). 0 otherwise.
+  double arrival_adjust_ms = 0;
 };
 
 class ServiceModel {
@@ -49,6 +52,14 @@ class ServiceModel {
   /// Splits the exact mean time in service S (ms) at mean occupancy L_s into the model's
   /// mean prefill, ITL and post-queue TTFT parts.
   virtual MeanSplit mean_split(double service_ms, double num_in_service, int batch_cap) const = 0;
+  /// mean_split for arrivals whose inter-arrival times have squared coefficient of variation
+  /// `arrival_scv` (1 = Poisson, 0 = evenly spaced). Models whose split does not depend on the
+  /// arrival pattern return mean_split.
+  virtual MeanSplit mean_split_for_arrivals(double service_ms, double num_in_service, int batch_cap,
+                                            double arrival_scv) const {
+    (void)arrival_scv;
+    return mean_split(service_ms, num_in_service, batch_cap);
+  }
   /// Output tokens per request in the model's own accounting (m, or K_tok for the token model).
   virtual double tokens_per_request() const = 0;
 

@@ -21,6 +21,7 @@ struct OperatingPoint {
   double out_tokens = 0;        // m, mean output tokens (>= 1)
   int max_batch = 0;            // N, concurrency cap in force (>= 1)
   std::int64_t max_queue = 0;   // Qmax, external waiting room (>= 0)
+  double arrival_cov = 1.0;     // coefficient of variation of inter-arrival times (1 Poisson, 0 evenly spaced)
 };
 
 /// One measurement window of one replica. Optional fields are NaN when not given.

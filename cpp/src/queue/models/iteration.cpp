@@ -143,6 +143,75 @@ MeanSplit IterationModel::mean_split(double service_ms, double num_in_service, i
   return split;
 }
 
+namespace {
+// ∫_0^z floor(t) dt: with deterministic arrivals 1/λ apart, E[floor(λU)] for U uniform on [a, b]
+// is (F(λb) - F(λa)) / (λ(b - a)): continuous in the load, unlike floor itself.
+double floor_integral(double z) {
+  const double k = std::floor(std::max(0.0, z));
+  return 0.5 * k * (k - 1.0) + k * (std::max(0.0, z) - k);
+}
+// Mean number of arrivals of an evenly spaced stream (rate λ per ms) in (0, t], t = U + shift,
+// U uniform on [0, width]: the arrivals after a tagged one within its window.
+double spaced_arrivals(double lambda, double shift, double width) {
+  if (!(lambda * width > 1e-12)) return std::floor(std::max(0.0, lambda * shift));
+  return (floor_integral(lambda * (shift + width)) - floor_integral(lambda * shift)) / (lambda * width);
+}
+}  // namespace
+
+MeanSplit IterationModel::mean_split_for_arrivals(double service_ms, double num_in_service, int batch_cap,
+                                                  double arrival_scv) const {
+  MeanSplit split = mean_split(service_ms, num_in_service, batch_cap);
+  if (!overheads_.iteration_wait || !(service_ms > 0)) return split;
+  // Derivation: docs/queueing-model.md §3.6. Notation: x residents, λ their arrival rate (Little
+  // on the service stage), p the request's prefill work in c chunks of p1 each; an arrival adds
+  // one chunk's work to the iteration after the one it arrived in.
+  const double x = std::max(1.0, num_in_service);
+  const double c = static_cast<double>(chunks_for_occupancy(num_in_service, batch_cap));
+  const double lambda = num_in_service / service_ms;
+  const double others = x - 1.0;
+  const double idle_scale = std::min(1.0, others);  // an idle engine starts a request at once
+  const double m = out_tokens_;
+  const double p = prefill_work(c), p1 = p / c;
+  const double decode_share = decode_work_ / (c + m), prefill_share = p / (c + m);
+  // An iteration of the others without prefill work, and with their mean prefill work.
+  const double bare = alpha_ + others * decode_share + overheads_.per_sequence_ms * x * x;
+  const double mean_field = bare + others * prefill_share;
+  const double own_decode = beta_ + gamma_ * (in_tokens_ + (m + 1.0) / 2.0);
+
+  // Random arrivals: the iteration in progress is length-biased, E[T²]/E[T]; its variance comes
+  // from the number of prefills admitted at its start (renewal: Var T = p1²λT̄ / (1 - (λp1)²)).
+  const double load = std::min(0.95, lambda * p1);
+  const double second = mean_field * mean_field + p1 * p1 * lambda * mean_field / (1.0 - load * load);
+  const double biased = second / mean_field;
+  const double wait_random = idle_scale * 0.5 * biased;
+  const double joined_random = idle_scale * lambda * biased;  // others admitted with it
+  const double prefill_random = c * bare + p + p1 * joined_random + (c - 1.0) * (mean_field - bare);
+  const double during_random = lambda * (bare + p1 + p1 * joined_random);  // join its first decode step
+  const double post_random = wait_random + prefill_random + bare + own_decode + p1 * during_random;
+
+  // Evenly spaced arrivals: no other arrival within 1/λ of it. It lands in an iteration of the
+  // others (bare, plus the prefills that joined it), at a uniform phase; those arriving during
+  // its wait join its prefill, those during its prefill its first decode step. Three passes of
+  // the fixed point (the iteration in progress holds the previous arrival's followers).
+  double in_progress = bare, joined = 0, during = 0, prefill = c * bare + p;
+  for (int pass = 0; pass < 3; ++pass) {
+    joined = spaced_arrivals(lambda, 0.0, in_progress);
+    prefill = c * bare + p + p1 * joined;
+    during = std::max(0.0, spaced_arrivals(lambda, prefill, in_progress) - joined);
+    in_progress = bare + p1 * during;
+  }
+  const double wait_spaced = idle_scale * 0.5 * in_progress;
+  const double post_spaced = wait_spaced + prefill + bare + own_decode + p1 * during;
+
+  const double scv = std::max(0.0, arrival_scv);
+  const double post = post_spaced + scv * (post_random - post_spaced);
+  split.arrival_adjust_ms = post - split.post_queue_ms;
+  split.post_queue_ms = post;
+  split.prefill_ms = post - split.itl_ms;
+  split.post_queue_spread_ms = 2.0 * std::max(0.0, wait_spaced + scv * (wait_random - wait_spaced));
+  return split;
+}
+
 ServiceModelInfo iteration_model_info() {
   ServiceModelInfo info;
   info.name = "iteration";

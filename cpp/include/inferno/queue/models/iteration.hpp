@@ -25,6 +25,11 @@ class IterationModel final : public ServiceModel {
   double prefill_ms(double x, int batch_cap) const override;
   double itl_ms(double x, int batch_cap) const override;
   MeanSplit mean_split(double service_ms, double num_in_service, int batch_cap) const override;
+  /// `vllm` (iteration_wait): the time to first token from the prefills that share the request's
+  /// iterations and the phase of its arrival, for random (scv 1) or evenly spaced (scv 0)
+  /// arrivals and, linearly in scv, anything between or burstier (docs/queueing-model.md §3.6).
+  MeanSplit mean_split_for_arrivals(double service_ms, double num_in_service, int batch_cap,
+                                    double arrival_scv) const override;
   double tokens_per_request() const override { return out_tokens_; }
 
   /// nc(B): prefill chunks of a request in a batch of B (1 <= B <= max_batch()).

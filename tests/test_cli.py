@@ -723,8 +723,10 @@ def test_percentile_outputs():
     for metric in ("ttft", "itl", "waitTime"):
         values = [out[f"{metric}_p{p}"] for p in (50, 95, 99)]
         assert values == sorted(values), metric
-    assert list(out)[-9:] == [f"{m}_p{p}" for m in ("ttft", "itl", "waitTime")
-                              for p in (50, 95, 99)]
+    assert list(out)[-12:] == [f"{m}_p{p}" for m in ("ttft", "itl", "waitTime", "tpot")
+                               for p in (50, 95, 99)]
+    # Each request's mean ITL (TPOT) is tighter than the individual intervals, about the mean.
+    assert out["itl_p50"] <= out["tpot_p95"] < out["itl_p99"] and out["tpot_p50"] == pytest.approx(out["avgITL"], rel=0.02)
     # probWait = 0.0185 at A: at most 5 % of accepted requests wait, more than 1 % do (spec 7.3).
     assert 0.01 < out["probWait"] < 0.05
     assert out["waitTime_p50"] == 0 and out["waitTime_p95"] == 0

@@ -64,7 +64,7 @@ def test_accuracy_of_the_iteration_model_on_the_shared_sweeps(pooled):
     assert s["e2e_mean_ms_mape_pct"] == pytest.approx(6.89, abs=0.05)
     assert s["ttft_p95_ms_mape_pct"] == pytest.approx(29.65, abs=0.05)
     assert s["capacity_mape_pct"] == pytest.approx(23.83, abs=0.05)
-    assert s["itl_p95_ms_mape_pct"] == pytest.approx(14.88, abs=0.05)  # per token (model) vs per request
+    assert s["itl_p95_ms_mape_pct"] == pytest.approx(10.62, abs=0.05)  # TPOT (per request), as measured
     by_mix = pooled.errors("sweep")
     # the short prompts are the worst: TTFT biased low by a fifth and more
     assert by_mix.loc["i64-o4096", ("ttft_mean_ms", "bias_pct")] == pytest.approx(-27.7, abs=0.1)
@@ -165,7 +165,7 @@ def test_the_vllm_model_is_closer_to_the_measurements_on_every_metric(pooled, en
     assert new["e2e_mean_ms_mape_pct"] == pytest.approx(5.88, abs=0.05)
     assert new["ttft_p95_ms_mape_pct"] == pytest.approx(19.97, abs=0.05)
     assert new["capacity_mape_pct"] == pytest.approx(15.30, abs=0.05)
-    assert new["itl_p95_ms_mape_pct"] == pytest.approx(11.01, abs=0.05)
+    assert new["itl_p95_ms_mape_pct"] == pytest.approx(7.97, abs=0.05)  # within the goal of 10 %
     for key in ("itl_p95_ms_mape_pct", "ttft_mean_ms_mape_pct", "ttft_mean_ms_worst_mix_bias_pct", "itl_mean_ms_mape_pct",
                 "e2e_mean_ms_mape_pct", "ttft_p95_ms_mape_pct", "capacity_mape_pct"):
         assert new[key] < old[key], key

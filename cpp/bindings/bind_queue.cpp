@@ -123,6 +123,7 @@ class PyQueue {
       pct[py::str("ttft_p" + p + "_ms")] = pv.ttft_ms[i];
       pct[py::str("itl_p" + p + "_ms")] = pv.itl_ms[i];
       pct[py::str("wait_p" + p + "_ms")] = pv.wait_ms[i];
+      pct[py::str("tpot_p" + p + "_ms")] = pv.tpot_ms[i];
     }
     d["percentiles"] = pct;
     return d;
@@ -140,7 +141,7 @@ class PyQueue {
     for (double pct : percents)
       inferno::require(std::isfinite(pct) && pct > 0 && pct < 100, "percentile", "in (0, 100)", pct);
     const std::size_t n_fields = std::size(kMetricFields);
-    const std::size_t n_cols = n_fields + 3 * percents.size();
+    const std::size_t n_cols = n_fields + 4 * percents.size();
     std::vector<double> table(n * n_cols);
     {
       py::gil_scoped_release release;
@@ -153,9 +154,10 @@ class PyQueue {
           for (std::size_t k = 0; k < percents.size(); ++k) {
             const double p = percents[k] / 100;
             const double wait = analyzer_.wait_quantile(ev, p);
-            row[n_fields + 3 * k] = wait + ev.post_queue_ms;
-            row[n_fields + 3 * k + 1] = analyzer_.itl_quantile(ev, p);
-            row[n_fields + 3 * k + 2] = wait;
+            row[n_fields + 4 * k] = wait + ev.post_queue_ms;
+            row[n_fields + 4 * k + 1] = analyzer_.itl_quantile(ev, p);
+            row[n_fields + 4 * k + 2] = wait;
+            row[n_fields + 4 * k + 3] = analyzer_.tpot_quantile(ev, p);
           }
         }
       };
@@ -184,9 +186,10 @@ class PyQueue {
     for (std::size_t f = 0; f < n_fields; ++f) cols[kMetricFields[f].name] = column(f);
     for (std::size_t k = 0; k < percents.size(); ++k) {
       const std::string p = inferno::format_number(percents[k]);
-      cols[py::str("ttft_p" + p + "_ms")] = column(n_fields + 3 * k);
-      cols[py::str("itl_p" + p + "_ms")] = column(n_fields + 3 * k + 1);
-      cols[py::str("wait_p" + p + "_ms")] = column(n_fields + 3 * k + 2);
+      cols[py::str("ttft_p" + p + "_ms")] = column(n_fields + 4 * k);
+      cols[py::str("itl_p" + p + "_ms")] = column(n_fields + 4 * k + 1);
+      cols[py::str("wait_p" + p + "_ms")] = column(n_fields + 4 * k + 2);
+      cols[py::str("tpot_p" + p + "_ms")] = column(n_fields + 4 * k + 3);
     }
     return cols;
   }

@@ -487,3 +487,20 @@ TEST_CASE("vllm model: TTFT for random and evenly spaced arrivals agrees with it
   plain.queue.options.arrival_cov = 0;
   CHECK(inferno::queue::QueueAnalyzer(plain.queue).analyze(21).ttft_ms == random);
 }
+
+TEST_CASE("TPOT percentiles: each request's mean ITL, against the simulated requests", "[sim][tpot]") {
+  // The model's per-request ITL distribution (docs/queueing-model.md §6.6) against the per-request
+  // ITL of the engine loop, and narrower than the per-token distribution.
+  const ServerSpec s = server(12, 0.05, 0.0005, 128, 512, 48, 128);
+  const inferno::queue::QueueAnalyzer a(s.queue);
+  for (const double rate : {1.0, 2.0, 3.0, 3.4}) {
+    const SimResult r = simulate(s, poisson(rate, 128, 512), FleetSpec{}, opts(3000, 300));
+    inferno::queue::Evaluation ev;
+    a.evaluate(rate, ev);
+    INFO("rate " << rate);
+    CHECK(a.tpot_quantile(ev, 0.95) == Approx(r.summary.itl_ms.p95).epsilon(0.04));
+    CHECK(a.tpot_quantile(ev, 0.50) == Approx(r.summary.itl_ms.p50).epsilon(0.02));
+    CHECK(a.tpot_quantile(ev, 0.95) < a.itl_quantile(ev, 0.95));
+    CHECK(a.tpot_quantile(ev, 0.05) > a.itl_quantile(ev, 0.05));
+  }
+}

@@ -378,6 +378,8 @@ void put_percentiles(ordered_json& o, const QueueAnalyzer& a, double rate_rps,
   for (double pct : ttft) put(o, "ttft_p" + format_number(pct), a.ttft_quantile(ev, pct / 100));
   for (double pct : itl) put(o, "itl_p" + format_number(pct), a.itl_quantile(ev, pct / 100));
   for (double pct : wait) put(o, "waitTime_p" + format_number(pct), a.wait_quantile(ev, pct / 100));
+  // Requested percentiles also give each request's mean ITL (TPOT), after the per-token ones.
+  for (double pct : requested) put(o, "tpot_p" + format_number(pct), a.tpot_quantile(ev, pct / 100));
 }
 
 void put_approximation(ordered_json& o, const QueueAnalyzer& a) {

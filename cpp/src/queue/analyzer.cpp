@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cmath>
 #include <numeric>
+#include <utility>
+#include <vector>
 
 #include "inferno/error.hpp"
 #include "inferno/queue/limits.hpp"
@@ -204,6 +206,43 @@ double QueueAnalyzer::itl_quantile(const Evaluation& ev, double p) const {
   return t.itl_ms[t.order.back()];
 }
 
+double QueueAnalyzer::tpot_quantile(const Evaluation& ev, double p) const {
+  if (!(p > 0 && p < 1)) throw InvalidArgument("quantile probability must be in (0, 1)");
+  const ChainSolution& c = ev.chain;
+  const auto& head = ev.head;
+  // A request admitted into a batch of b (itself included) sees the occupancy relax towards its
+  // mean over its life: as for M/M/∞ over one mean service time, its life-average occupancy is
+  // x_b = L_s + (1 - 1/e)(b - b̄). Its TPOT is the ITL there, shifted so that the mean of the
+  // distribution is the model's mean ITL. Arrivals see the chain's time average (PASTA):
+  // b = k + 1 for k < N others present, N when it had to queue.
+  const int n = max_batch_;
+  std::vector<std::pair<double, double>> atoms(static_cast<std::size_t>(n));  // (value, weight)
+  double total = 0, mean_b = 0;
+  for (int b = 1; b <= n; ++b) {
+    const double w = b < n ? head[static_cast<std::size_t>(b - 1)]
+                           : head[static_cast<std::size_t>(n - 1)] + head[static_cast<std::size_t>(n)] + c.tail_mass;
+    atoms[static_cast<std::size_t>(b - 1)].second = w;
+    total += w;
+    mean_b += w * b;
+  }
+  const double occupancy = std::max(1.0, ev.metrics.num_in_service);
+  const double shift = ev.metrics.itl_ms - model_->itl_ms(occupancy, n);
+  if (!(total > 0)) return model_->itl_ms(1.0, n) + shift;
+  mean_b /= total;
+  for (int b = 1; b <= n; ++b) {
+    const double x = std::max(1.0, occupancy + (1.0 - std::exp(-1.0)) * (b - mean_b));
+    atoms[static_cast<std::size_t>(b - 1)].first = model_->itl_ms(x, n) + shift;
+  }
+  std::sort(atoms.begin(), atoms.end());
+  const double needed = p * total;
+  double cumulative = 0;
+  for (const auto& [value, weight] : atoms) {
+    cumulative += weight;
+    if (cumulative >= needed) return value;
+  }
+  return atoms.back().first;
+}
+
 ItlDistribution QueueAnalyzer::itl_distribution(const Evaluation& ev) const {
   ItlDistribution dist;
   const ItlTable& t = itl_table();
@@ -240,6 +279,7 @@ PercentileValues QueueAnalyzer::percentiles(const Evaluation& ev,
     out.wait_ms.push_back(wait_quantile(ev, p));
     out.ttft_ms.push_back(ttft_quantile(ev, p));
     out.itl_ms.push_back(itl_quantile(ev, p));
+    out.tpot_ms.push_back(tpot_quantile(ev, p));
   }
   return out;
 }

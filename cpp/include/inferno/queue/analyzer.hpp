@@ -41,7 +41,8 @@ struct PercentileValues {
   std::vector<double> percentiles;
   std::vector<double> wait_ms;
   std::vector<double> ttft_ms;
-  std::vector<double> itl_ms;
+  std::vector<double> itl_ms;   // individual inter-token intervals (per output token)
+  std::vector<double> tpot_ms;  // each request's mean inter-token latency (per request, vLLM's TPOT)
 };
 
 /// A chain solve plus the model's metrics at one rate; `head` is scratch reused across calls.
@@ -104,8 +105,10 @@ class QueueAnalyzer {
   double wait_quantile(const Evaluation& ev, double p) const;
   double ttft_quantile(const Evaluation& ev, double p) const;
   double itl_quantile(const Evaluation& ev, double p) const;
+  /// Quantile of a request's mean ITL over its life (TPOT): docs/queueing-model.md §6.6.
+  double tpot_quantile(const Evaluation& ev, double p) const;
   ItlDistribution itl_distribution(const Evaluation& ev) const;
-  /// Percentiles for each p (in percent, 0 < p < 100) of wait, TTFT and ITL.
+  /// Percentiles for each p (in percent, 0 < p < 100) of wait, TTFT, ITL and TPOT.
   PercentileValues percentiles(const Evaluation& ev, const std::vector<double>& percents) const;
 
   /// Largest arrival rate meeting every target (spec §5.4).

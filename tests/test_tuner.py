@@ -877,7 +877,7 @@ def test_fit_recovers_random_truths_from_three_noise_free_points(alpha, beta, ga
             assert rel_err(result.params[name], value) < 0.02, (name, result.params, truth)
         assert not caught
     else:
-        assert result.status == "ill_conditioned_guess" and caught
+        assert result.status == "ill_conditioned" and caught and result.params is not None
         assert T.condition_number(obs, truth) > 500
 
 

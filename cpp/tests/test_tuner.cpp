@@ -274,16 +274,23 @@ TEST_CASE("I2-I5: guards of the estimators", "[tuner][identifiability]") {
     w.seed(pts, truth);
     const FitResult r = w.fit();
     CHECK(r.x == truth);
+    CHECK(r.status == FitStatus::ill_conditioned_held);
+    CHECK(r.source == "held");
     CHECK(w.held_last_fit());
   }
-  SECTION("I3: no prior: the newest observation's guess") {
+  SECTION("I3: no previous fit: the minimiser with a weak prior, flagged, never the guess") {
     SlidingWindowEstimator w(model, o, 0.0);
     w.add({c, 1});
     w.add({c, 1});
     const FitResult r = w.fit();
     const auto g = guess_init_state(c.ttft_ms, c.itl_ms, 2000, 1000, Vector());
     REQUIRE(g);
-    CHECK(r.x == *g);
+    CHECK(r.status == FitStatus::ill_conditioned);
+    CHECK(r.source == "swnm");
+    CHECK(r.x != *g);
+    CHECK(r.objective < 1e-6);  // the two channels at one point are fitted
+    CHECK(r.prior_weight == Approx(2e-4));
+    CHECK_FALSE(r.weak_direction.empty());
     CHECK_FALSE(w.held_last_fit());
   }
   SECTION("I4: an ill-conditioned init fit is a fit with a weak prior, flagged, never the guess") {

@@ -263,7 +263,7 @@ const char* fit_status_name(FitStatus s) {
     case FitStatus::not_run: return "not_run";
     case FitStatus::ok: return "ok";
     case FitStatus::ill_conditioned: return "ill_conditioned";
-    case FitStatus::ill_conditioned_guess: return "ill_conditioned_guess";
+    case FitStatus::ill_conditioned_held: return "ill_conditioned_held";
     case FitStatus::failed_guess: return "failed_guess";
     case FitStatus::failed: return "failed";
   }
@@ -273,7 +273,7 @@ const char* fit_status_name(FitStatus s) {
 double FitResult::reference_fit_value() const {
   switch (status) {
     case FitStatus::not_run:
-    case FitStatus::ill_conditioned_guess: return 0.0;
+    case FitStatus::ill_conditioned_held: return 0.0;
     case FitStatus::failed_guess:
     case FitStatus::failed: return std::numeric_limits<double>::max();
     case FitStatus::ill_conditioned:
@@ -329,6 +329,27 @@ std::optional<Vector> InitEstimator::guess(const Observation& obs) const {
   return guess_for(*model_, obs, options_);
 }
 
+namespace {
+// An ill-conditioned fit is never replaced by a guess: the data are fitted again with a weak
+// prior (kPriorWeightPerPoint per point) pulling only the direction they cannot pin down
+// towards `prior`, so the minimiser does not wander along it.
+void fit_with_prior(const ObservationModel& model, const std::vector<FitPoint>& points, const Vector& start,
+                    const Vector& prior, const NelderMeadOptions& nm_options, FitResult& out) {
+  out.status = FitStatus::ill_conditioned;
+  out.weak_direction = weak_direction(model, points, start);
+  const double weight = kPriorWeightPerPoint * static_cast<double>(points.size());
+  const auto regularised = [&](const Vector& x) {
+    const double f = fit_objective(model, points, x);
+    return f >= kFitPenalty ? f : f + weight * (x.array() / prior.array()).log().square().sum();
+  };
+  const NelderMeadResult map = nelder_mead(regularised, start, nm_options);
+  out.evaluations += map.evaluations;
+  out.x = map.stop == NelderMeadStop::failed ? start : map.x;
+  out.objective = fit_objective(model, points, out.x);
+  out.prior_weight = weight;
+}
+}  // namespace
+
 FitResult InitEstimator::fit(const std::optional<Vector>& start) {
   FitResult out;
   if (points_.empty()) throw InvalidArgument("the init estimator holds no observations to fit");
@@ -356,25 +377,13 @@ FitResult InitEstimator::fit(const std::optional<Vector>& start) {
   } else {
     out.kappa = condition_number(*model_, points, nm.x);  // reported even when the guard is off
     if (options_.kappa_max > 0 && !(out.kappa <= options_.kappa_max)) {
-      // Never the guess in place of a fit: the data are fitted again with a weak prior, pulling
-      // only the direction they cannot pin down (named in weak_direction) towards the seed (or
-      // the guess), so the minimiser does not wander along it. The prior's weight is reported.
-      out.status = FitStatus::ill_conditioned;
+      // Never the guess in place of a fit: the minimiser with a weak prior towards the seed (or
+      // the guess), flagged, naming the direction (weak_direction) and the prior's weight.
       out.source = "init_fit";
-      out.weak_direction = weak_direction(*model_, points, nm.x);
       const Vector prior = (options_.seed.size() == nm.x.size() && (options_.seed.array() > 0).all())
                                ? options_.seed
                                : first_guess ? *first_guess : x0;
-      const double weight = kPriorWeightPerPoint * static_cast<double>(points.size());
-      const auto regularised = [&](const Vector& x) {
-        const double f = fit_objective(*model_, points, x);
-        return f >= kFitPenalty ? f : f + weight * (x.array() / prior.array()).log().square().sum();
-      };
-      const NelderMeadResult map = nelder_mead(regularised, nm.x, options_.nelder_mead);
-      out.evaluations += map.evaluations;
-      out.x = map.stop == NelderMeadStop::failed ? nm.x : map.x;
-      out.objective = fit_objective(*model_, points, out.x);
-      out.prior_weight = weight;
+      fit_with_prior(*model_, points, nm.x, prior, options_.nelder_mead, out);
     } else {
       out.status = FitStatus::ok;
       out.x = nm.x;
@@ -463,12 +472,21 @@ FitResult SlidingWindowEstimator::fit() {
   if (failed || (options_.kappa_max > 0 && !(out.kappa <= options_.kappa_max))) {
     if (last_fit_) {
       held_ = !failed;
-      out.status = failed ? FitStatus::failed_guess : FitStatus::ill_conditioned_guess;
+      out.status = failed ? FitStatus::failed_guess : FitStatus::ill_conditioned_held;
       out.x = *last_fit_;
       out.source = "held";
+    } else if (!failed) {
+      // No previous fit to hold: the minimiser with a weak prior (the seed, or the newest
+      // observation's guess), flagged as the init fit's is; never the guess itself.
+      out.source = "swnm";
+      const Vector prior = (options_.seed.size() == nm.x.size() && (options_.seed.array() > 0).all())
+                               ? options_.seed
+                               : newest_guess ? *newest_guess : x0;
+      fit_with_prior(*model_, used, nm.x, prior, options_.nelder_mead, out);
+      return out;
     } else if (newest_guess) {
       last_fit_ = *newest_guess;
-      out.status = failed ? FitStatus::failed_guess : FitStatus::ill_conditioned_guess;
+      out.status = FitStatus::failed_guess;
       out.x = *newest_guess;
       out.source = "guess";
     } else {

@@ -79,7 +79,9 @@ std::optional<Matrix> fit_covariance(const ObservationModel& model, const std::v
 /// Outcome of an estimator's fit (spec §3.5, with explicit statuses instead of sentinels).
 /// ill_conditioned: the minimiser, with κ above kappa_max (weak_direction names what the data
 /// cannot tell apart); the *_guess statuses hand back the single-observation guess (window fits).
-enum class FitStatus { not_run, ok, ill_conditioned, ill_conditioned_guess, failed_guess, failed };
+// ill_conditioned: the minimiser with a weak prior along the direction the data cannot fix;
+// ill_conditioned_held: the sliding window kept its previous (well-conditioned) fit.
+enum class FitStatus { not_run, ok, ill_conditioned, ill_conditioned_held, failed_guess, failed };
 const char* fit_status_name(FitStatus s);
 
 struct FitResult {
@@ -94,7 +96,7 @@ struct FitResult {
   std::vector<std::size_t> dropped;  // indices of observations left out by the outlier pass
   std::string weak_direction;        // ill_conditioned: e.g. "beta vs gamma"
   double prior_weight = 0;           // ill_conditioned: weight of the prior towards the seed (0 = none)
-  /// The reference's "fit value": 0 before a fit and for an ill-conditioned guess, the largest
+  /// The reference's "fit value": 0 before a fit and for a held fit, the largest
   /// double for a failed fit, else the objective.
   double reference_fit_value() const;
 };

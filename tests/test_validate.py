@@ -493,3 +493,28 @@ def test_the_fit_is_robust_to_the_knee(engine):
     below = lambda v: v.points[v.points["band"] != "top"]["ttft_mean_ms_err"].abs().mean() * 100  # noqa: E731
     assert abs(below(refit) - below(engine)) < 1.0
     assert refit.summary()["e2e_mean_ms_mape_pct"] < engine.summary()["e2e_mean_ms_mape_pct"] + 1.0
+
+
+def test_a_fit_that_cannot_run_says_why_and_what_data_would_fix_it(tmp_path):
+    one = write(tmp_path, [HEADER, ROWS[3]])
+    proc = subprocess.run([*cli_command(), "validate", str(one)], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2
+    assert "the pooled fit cannot run: 1 rate point; a fit needs at least 2" in proc.stderr
+    assert "add benchmarks at other rates" in proc.stderr
+    same = write(tmp_path, [HEADER, ROWS[3], ROWS[3], ROWS[3]])
+    with pytest.raises(ValueError, match="all 3 rate points are one operating point .* add benchmarks at other rates "
+                                         "and token mixes"):
+        V.validate(same)
+    # Per mix, a mix without the data is reported with its rows and the others go on.
+    frame, _ = V.read_sweeps(SWEEPS)
+    lonely = frame[(frame.sweep != "i64-o64") | (frame.strategy == "synchronous")]
+    result = V.validate(lonely, fit="per-mix")
+    assert result.params.loc["i64-o64", "status"] == "not_fitted"
+    assert "1 rate point" in result.params.loc["i64-o64", "weak_direction"]
+    assert [line for line, reason in result.excluded if reason.startswith("i64-o64: not fitted")] == [2]
+    assert "i64-o64" not in set(result.points["sweep"]) and len(result.points) == 144 - 9
+    # An ill-conditioned per-mix fit is named with what it cannot pin down.
+    table = subprocess.run([*cli_command(), "validate", str(SWEEPS), "--fit", "per-mix"], capture_output=True,
+                           text=True, timeout=300)
+    assert table.returncode == 0
+    assert "note: the i64-o64 fit is ill-conditioned" in table.stdout and "cannot pin down gamma" in table.stdout

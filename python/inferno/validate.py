@@ -577,6 +577,15 @@ def validate(sweeps: pd.DataFrame | str | Path, *, limits: ServerLimits | None =
             parameters[name] = dict(params)
             fits.append({"fit": name, "status": "given", "kappa": math.nan, "points": len(group), **params})
             continue
+        problem = _unfittable(group)
+        if problem:
+            if name == "pooled":
+                raise ValueError(f"the pooled fit cannot run: {problem}")
+            # One mix without the data to fit: reported with its rows, the other mixes go on.
+            fits.append({"fit": name, "status": "not_fitted", "kappa": math.nan, "points": len(group),
+                         "weak_direction": problem})
+            excluded.extend((int(line), f"{name}: not fitted: {problem}") for line in group["line"])
+            continue
         observations = [_observation(row, limits) for _, row in group.iterrows()]
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", T.IdentifiabilityWarning)  # reported in the table instead
@@ -586,11 +595,15 @@ def validate(sweeps: pd.DataFrame | str | Path, *, limits: ServerLimits | None =
                              f"number {result.kappa:.3g}); vary the operating points or give the parameters")
         parameters[name] = dict(result.params)
         fits.append({"fit": name, "status": result.status, "kappa": result.kappa, "points": len(group),
-                     **result.params})
+                     "weak_direction": result.weak_direction, **result.params})
+    if not parameters:
+        raise ValueError("no token mix could be fitted: " + "; ".join(f"{f['fit']}: {f['weak_direction']}" for f in fits))
     top = rate.groupby("sweep")["rate_rps"].max()
     records = []
     for _, row in rate.iterrows():
-        theta = parameters["pooled" if "pooled" in parameters else row["sweep"]]
+        theta = parameters.get("pooled", parameters.get(row["sweep"]))
+        if theta is None:
+            continue  # a mix that could not be fitted (reported in excluded)
         model = _model(row, theta, limits, service_model)
         analysis = model.analyze(row["rate_rps"], percentiles=[95, 99])
         predicted = {"ttft_mean_ms": analysis.ttft_ms, "itl_mean_ms": analysis.itl_ms,
@@ -636,6 +649,18 @@ def validate(sweeps: pd.DataFrame | str | Path, *, limits: ServerLimits | None =
     return Validation(points=pd.DataFrame(records), params=pd.DataFrame(fits).set_index("fit"),
                       capacity=pd.DataFrame(capacity, columns=columns), excluded=excluded,
                       service_model=service_model, simulated=simulate)
+
+
+def _unfittable(group: pd.DataFrame) -> str | None:
+    """Why the rate points of `group` cannot be fitted, with the data that would fix it, or None."""
+    if len(group) < 2:
+        return (f"{len(group)} rate point; a fit needs at least 2, and tells the parameters apart with rates "
+                f"from light load to the knee, for two or more token mixes: add benchmarks at other rates")
+    distinct = group[["rate_rps", "in_tokens", "out_tokens"]].round(6).drop_duplicates()
+    if len(distinct) == 1:
+        return (f"all {len(group)} rate points are one operating point (the same rate and token counts), "
+                f"which cannot tell the parameters apart: add benchmarks at other rates and token mixes")
+    return None
 
 
 def _relative(predicted: float, measured: float) -> float:

@@ -123,7 +123,7 @@ def run(args: argparse.Namespace) -> int:
     result = V.validate(sweeps, limits=limits, fit=args.fit, params=params, service_model=args.service_model,
                         simulate=args.simulate, token_spread=args.token_spread, seed=args.seed)
     predictors = V.Validation.PREDICTORS if result.simulated else ("model",)
-    result.excluded = excluded
+    result.excluded = excluded + result.excluded  # rows read but left out, then mixes not fitted
     if args.plots:
         _save_plots(result, args.plots)
     if args.format == "json":
@@ -144,6 +144,11 @@ def run(args: argparse.Namespace) -> int:
         how = "roofline (no fit)" if args.derive else "given" if args.params else args.fit
         print(f"service model {result.service_model}; fit {how}")
         print(result.params.to_string(float_format=lambda v: f"{v:.6g}"))
+        for name, fit in result.params.iterrows():
+            if fit["status"] == "ill_conditioned":
+                print(f"note: the {name} fit is ill-conditioned (condition number {fit['kappa']:.3g}): the points cannot "
+                      f"pin down {fit.get('weak_direction') or 'every parameter'}, and a weak prior holds that "
+                      f"direction; add benchmarks at other rates and token mixes")
         print("\nsummary (%)")
         print(pd.DataFrame({p: result.summary(p) for p in predictors}).to_string())
         for predictor in predictors:

@@ -62,15 +62,15 @@ def test_accuracy_of_the_iteration_model_on_the_shared_sweeps(pooled):
     assert s["ttft_mean_ms_mape_pct"] == pytest.approx(15.01, abs=0.05)
     assert s["itl_mean_ms_mape_pct"] == pytest.approx(7.09, abs=0.05)
     assert s["e2e_mean_ms_mape_pct"] == pytest.approx(6.89, abs=0.05)
-    assert s["ttft_p95_ms_mape_pct"] == pytest.approx(29.65, abs=0.05)
+    assert s["ttft_p95_ms_mape_pct"] == pytest.approx(20.30, abs=0.05)
     assert s["capacity_mape_pct"] == pytest.approx(23.83, abs=0.05)
     assert s["itl_p95_ms_mape_pct"] == pytest.approx(10.62, abs=0.05)  # TPOT (per request), as measured
     by_mix = pooled.errors("sweep")
     # the short prompts are the worst: TTFT biased low by a fifth and more
     assert by_mix.loc["i64-o4096", ("ttft_mean_ms", "bias_pct")] == pytest.approx(-27.7, abs=0.1)
     assert (by_mix.loc[["i64-o64", "i64-o256", "i64-o1024", "i64-o4096"], ("ttft_mean_ms", "bias_pct")] < -19).all()
-    # below the batch cap the model's TTFT P95 is its mean; the measured P95 is not
-    assert (pooled.errors("band").loc[["low", "middle", "top"], ("ttft_p95_ms", "bias_pct")] < -25).all()
+    # with the prompts' spread (±50 %) alone, the iteration model's TTFT P95 is low in every band
+    assert (pooled.errors("band").loc[["low", "middle", "top"], ("ttft_p95_ms", "bias_pct")] < -10).all()
     capacity = pooled.capacity.set_index("sweep")["throughput_err"]
     assert capacity["i64-o4096"] == pytest.approx(0.447, abs=0.005) and (capacity > 0.1).all()
 
@@ -163,7 +163,7 @@ def test_the_vllm_model_is_closer_to_the_measurements_on_every_metric(pooled, en
     assert new["ttft_mean_ms_mape_pct"] == pytest.approx(9.40, abs=0.05)
     assert new["itl_mean_ms_mape_pct"] == pytest.approx(6.03, abs=0.05)
     assert new["e2e_mean_ms_mape_pct"] == pytest.approx(5.88, abs=0.05)
-    assert new["ttft_p95_ms_mape_pct"] == pytest.approx(19.97, abs=0.05)
+    assert new["ttft_p95_ms_mape_pct"] == pytest.approx(12.13, abs=0.05)
     assert new["capacity_mape_pct"] == pytest.approx(15.30, abs=0.05)
     assert new["itl_p95_ms_mape_pct"] == pytest.approx(7.97, abs=0.05)  # within the goal of 10 %
     for key in ("itl_p95_ms_mape_pct", "ttft_mean_ms_mape_pct", "ttft_mean_ms_worst_mix_bias_pct", "itl_mean_ms_mape_pct",

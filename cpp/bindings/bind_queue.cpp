@@ -100,9 +100,9 @@ class PyQueue {
  public:
   PyQueue(const std::string& service_model, const ModelParams& params, double in_tokens,
           double out_tokens, int max_num_tokens, int max_batch, std::int64_t max_queue,
-          double arrival_cov, double service_cov, const std::string& itl_weighting)
+          double arrival_cov, double service_cov, const std::string& itl_weighting, double in_tokens_spread)
       : config_(make_config(service_model, params, in_tokens, out_tokens, max_num_tokens, max_batch,
-                            max_queue, arrival_cov, service_cov, itl_weighting)),
+                            max_queue, arrival_cov, service_cov, itl_weighting, in_tokens_spread)),
         analyzer_(config_) {}
 
   const QueueAnalyzer& analyzer() const { return analyzer_; }
@@ -275,7 +275,7 @@ class PyQueue {
   static QueueConfig make_config(const std::string& service_model, const ModelParams& params,
                                  double in_tokens, double out_tokens, int max_num_tokens,
                                  int max_batch, std::int64_t max_queue, double arrival_cov,
-                                 double service_cov, const std::string& itl_weighting) {
+                                 double service_cov, const std::string& itl_weighting, double in_tokens_spread) {
     QueueConfig c;
     c.service_model = service_model;
     c.params = params;
@@ -285,6 +285,7 @@ class PyQueue {
     c.options.arrival_cov = arrival_cov;
     c.options.service_cov = service_cov;
     c.options.itl_weighting = parse_weighting(itl_weighting);
+    c.options.in_tokens_spread = in_tokens_spread;
     return c;
   }
 
@@ -320,10 +321,10 @@ void bind_queue(py::module_& root) {
 
   py::class_<PyQueue>(m, "Queue", "One server configuration (immutable); see inferno.QueueModel")
       .def(py::init<const std::string&, const ModelParams&, double, double, int, int, std::int64_t,
-                    double, double, const std::string&>(),
+                    double, double, const std::string&, double>(),
            py::arg("service_model"), py::arg("params"), py::arg("in_tokens"), py::arg("out_tokens"),
            py::arg("max_num_tokens"), py::arg("max_batch"), py::arg("max_queue"),
-           py::arg("arrival_cov"), py::arg("service_cov"), py::arg("itl_weighting"))
+           py::arg("arrival_cov"), py::arg("service_cov"), py::arg("itl_weighting"), py::arg("in_tokens_spread") = 0.0)
       .def("analyze", &PyQueue::analyze, py::arg("rate_rps"), py::arg("percentiles"))
       .def("analyze_many", &PyQueue::analyze_many, py::arg("rates_rps"), py::arg("percentiles"))
       .def("wait_survival", &PyQueue::wait_survival, py::arg("rate_rps"), py::arg("t_ms"))

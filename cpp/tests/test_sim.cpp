@@ -504,3 +504,43 @@ TEST_CASE("TPOT percentiles: each request's mean ITL, against the simulated requ
     CHECK(a.tpot_quantile(ev, 0.05) > a.itl_quantile(ev, 0.05));
   }
 }
+
+TEST_CASE("prompt-length spread: TTFT percentiles of the model against the engine loop", "[sim][spread]") {
+  // Prompts uniform within ±50 %: the request's own prefill varies by ±50 %, so TTFT spreads even
+  // below the batch cap (docs/queueing-model.md §6.4). Evenly spaced arrivals, as a benchmark's.
+  struct Case {
+    double n, m, rate_rps;
+  };
+  for (const Case& k : {Case{4096, 256, 0.54}, Case{4096, 256, 2.46}, Case{1024, 64, 13.57}}) {
+    ServerSpec s = server(6.64, 0.0215, 4.0e-5, k.n, k.m, 512, 0);
+    s.queue.service_model = "vllm";
+    s.queue.params["delta"] = 3.2e-5;
+    s.queue.options.arrival_cov = 0;
+    s.queue.options.in_tokens_spread = 0.5;
+    WorkloadSpec w = poisson(k.rate_rps, k.n, k.m);
+    w.arrivals = WorkloadSpec::Arrivals::constant;
+    w.in_tokens.kind = TokenDist::Kind::uniform;
+    w.in_tokens.low = std::round(0.5 * k.n);
+    w.in_tokens.high = std::round(1.5 * k.n);
+    SimOptions o = opts(1500, 150);
+    o.keep_requests = false;
+    const SimResult r = simulate(s, w, FleetSpec{}, o);
+    const inferno::queue::QueueAnalyzer a(s.queue);
+    inferno::queue::Evaluation ev;
+    a.evaluate(k.rate_rps, ev);
+    INFO("n " << k.n << " m " << k.m << " rate " << k.rate_rps);
+    CHECK(a.ttft_quantile(ev, 0.95) == Approx(r.summary.ttft_ms.p95).epsilon(0.04));
+    CHECK(a.ttft_quantile(ev, 0.99) == Approx(r.summary.ttft_ms.p99).epsilon(0.04));
+  }
+  // Without the admission wait (iteration model) and without queueing, TTFT is the post-queue
+  // time plus a uniform on [-b, b]: its quantile is exact, linear in p.
+  ServerSpec plain = server(6.64, 0.0215, 4.0e-5, 1024, 64, 512, 0);
+  plain.queue.options.in_tokens_spread = 0.5;
+  const inferno::queue::QueueAnalyzer a(plain.queue);
+  inferno::queue::Evaluation ev;
+  a.evaluate(1.0, ev);
+  const double b = ev.post_queue_jitter_ms;
+  REQUIRE(b == Approx(0.5 * (0.0215 + 4.0e-5) * 1024));
+  for (const double p : {0.1, 0.5, 0.9, 0.99})
+    CHECK(a.ttft_quantile(ev, p) == Approx(ev.post_queue_ms - b + 2 * b * p).epsilon(1e-9));
+}

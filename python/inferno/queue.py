@@ -360,6 +360,9 @@ class QueueModel:
         apply the Allen–Cunneen approximation to queueing delay (results are labelled).
     itl_weighting:
         ``"token"`` (default) or ``"time"``: how ITL percentiles weight batch occupancy.
+    in_tokens_spread:
+        Prompt lengths uniform in [(1 - s)·in_tokens, (1 + s)·in_tokens], s in [0, 1]: spreads each
+        request's own prefill, hence the TTFT percentiles (default 0: every prompt the mean).
     **params:
         The service model's parameters.
     """
@@ -367,7 +370,7 @@ class QueueModel:
     def __init__(self, *, max_batch: int, max_queue: int, in_tokens: float | None = None,
                  out_tokens: float | None = None, service_model: str = "iteration",
                  max_num_tokens: int = 8192, arrival_cov: float = 1.0, service_cov: float = 1.0,
-                 itl_weighting: str = "token", **params: float) -> None:
+                 itl_weighting: str = "token", in_tokens_spread: float = 0.0, **params: float) -> None:
         info = next((i for i in _q.SERVICE_MODELS if i["name"] == service_model), None)
         if info is None:
             names = ", ".join(repr(i["name"]) for i in _q.SERVICE_MODELS)
@@ -386,6 +389,8 @@ class QueueModel:
             max_batch=max_batch, max_queue=max_queue, in_tokens=in_tokens, out_tokens=out_tokens,
             service_model=service_model, max_num_tokens=max_num_tokens, arrival_cov=arrival_cov,
             service_cov=service_cov, itl_weighting=itl_weighting, **params)
+        if in_tokens_spread != 0:  # shown (and passed on by replace) only when set
+            self._spec["in_tokens_spread"] = in_tokens_spread
         self._params = {k: _as_float(k, v) for k, v in params.items()}
         self._core = _q.Queue(
             service_model, self._params,
@@ -394,7 +399,7 @@ class QueueModel:
             _as_int("max_num_tokens", max_num_tokens, 1, 1_000_000_000),
             _as_int("max_batch", max_batch, 1, _MAX_BATCH),
             _as_int("max_queue", max_queue, 0, 10**12), _as_float("arrival_cov", arrival_cov),
-            _as_float("service_cov", service_cov), str(itl_weighting))
+            _as_float("service_cov", service_cov), str(itl_weighting), _as_float("in_tokens_spread", in_tokens_spread))
         self._approximation = "allen-cunneen" if self._core.kappa != 1.0 else None
 
     # ----------------------------------------------------------------- description

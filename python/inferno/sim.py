@@ -44,7 +44,7 @@ def _config(model: QueueModel | Mapping[str, Any]) -> dict[str, Any]:
     if not isinstance(model, QueueModel):
         raise TypeError(f"model must be an inferno.QueueModel or a dict of its arguments, got {type(model).__name__}")
     spec = model.spec
-    named = {"max_batch", "max_queue", "in_tokens", "out_tokens", "service_model", "max_num_tokens",
+    named = {"max_batch", "max_queue", "in_tokens", "out_tokens", "service_model", "max_num_tokens", "in_tokens_spread",
              "arrival_cov", "service_cov", "itl_weighting"}
     return {"service_model": spec["service_model"], "params": {k: float(v) for k, v in spec.items() if k not in named},
             "in_tokens": float(spec["in_tokens"] or 0.0), "out_tokens": float(spec["out_tokens"] or 1.0),

@@ -604,7 +604,7 @@ def validate(sweeps: pd.DataFrame | str | Path, *, limits: ServerLimits | None =
         theta = parameters.get("pooled", parameters.get(row["sweep"]))
         if theta is None:
             continue  # a mix that could not be fitted (reported in excluded)
-        model = _model(row, theta, limits, service_model)
+        model = _model(row, theta, limits, service_model, token_spread)
         analysis = model.analyze(row["rate_rps"], percentiles=[95, 99])
         predicted = {"ttft_mean_ms": analysis.ttft_ms, "itl_mean_ms": analysis.itl_ms,
                      "e2e_mean_ms": analysis.ttft_ms + (row["out_tokens"] - 1) * analysis.itl_ms,
@@ -634,7 +634,7 @@ def validate(sweeps: pd.DataFrame | str | Path, *, limits: ServerLimits | None =
         theta = parameters.get("pooled", parameters.get(row["sweep"]))
         if theta is None:
             continue  # a mix with burst points only: no fit to predict it with
-        model = _model(row, theta, limits, service_model)
+        model = _model(row, theta, limits, service_model, token_spread)
         predicted = _saturated_throughput(model)
         entry = {"line": row["line"], "sweep": row["sweep"], "concurrency": row["concurrency"],
                  "throughput_rps": row["throughput_rps"], "throughput_pred": predicted,
@@ -667,11 +667,12 @@ def _relative(predicted: float, measured: float) -> float:
     return predicted / measured - 1.0 if measured and not math.isnan(measured) else math.nan
 
 
-def _model(row: pd.Series, theta: dict[str, float], limits: ServerLimits, service_model: str) -> QueueModel:
+def _model(row: pd.Series, theta: dict[str, float], limits: ServerLimits, service_model: str,
+           token_spread: float = 0.0) -> QueueModel:
     return QueueModel(service_model=service_model, max_batch=limits.batch_cap(row["in_tokens"], row["out_tokens"]),
                       max_queue=limits.queue_cap(row["in_tokens"], row["out_tokens"]), in_tokens=row["in_tokens"],
                       out_tokens=row["out_tokens"], max_num_tokens=limits.max_num_batched_tokens,
-                      arrival_cov=ARRIVAL_COV[row["strategy"]], **theta)
+                      arrival_cov=ARRIVAL_COV[row["strategy"]], in_tokens_spread=token_spread, **theta)
 
 
 SIMULATED_MODELS = ("iteration", "vllm")

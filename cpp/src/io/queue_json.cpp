@@ -115,7 +115,7 @@ const std::vector<std::pair<std::string, std::string>>& queue_keys() {
     std::vector<std::pair<std::string, std::string>> k;
     for (const char* name : {"RPS", "maxBatchSize", "maxQueueSize", "maxNumTokens", "avgInputTokens", "avgOutputTokens",
                              "serviceModel", "alpha", "beta", "gamma", "decodeParms", "prefillParms", "avgNumTokens",
-                             "arrivalCOV", "serviceCOV", "itlWeighting", "targetTTFT", "targetITL", "targetWaitTime",
+                             "arrivalCOV", "serviceCOV", "inTokensSpread", "itlWeighting", "targetTTFT", "targetITL", "targetWaitTime",
                              "targetLossProb", "targetTPS", "percentiles", "sizeGridPoints", "tpsSafetyFraction",
                              "minBatchSize", "onsetEpsilon", "onsetMaxIters", "onsetConverge"}) {
       k.emplace_back(fold_key(name), name);
@@ -279,6 +279,8 @@ QueueRequest parse_problem_data(const json& o, ProblemReader reader) {
   c.options.service_cov = number_or(o, "servicecov", "serviceCOV", 1.0);
   require_finite_in("arrivalCOV", c.options.arrival_cov, 0, false, queue::kMaxCov);
   require_finite_in("serviceCOV", c.options.service_cov, 0, false, queue::kMaxCov);
+  c.options.in_tokens_spread = number_or(o, "intokensspread", "inTokensSpread", 0.0);
+  require_finite_in("inTokensSpread", c.options.in_tokens_spread, 0, false, 1.0);
   const std::string weighting = get_string(o, "itlweighting", "itlWeighting").value_or("token");
   if (weighting == "token") c.options.itl_weighting = ItlWeighting::token;
   else if (weighting == "time") c.options.itl_weighting = ItlWeighting::time;

@@ -16,6 +16,7 @@ namespace inferno::queue {
 void validate_analyzer_options(const AnalyzerOptions& options) {
   require_finite_in("arrival_cov", options.arrival_cov, 0.0, false, kMaxCov);
   require_finite_in("service_cov", options.service_cov, 0.0, false, kMaxCov);
+  require_finite_in("in_tokens_spread", options.in_tokens_spread, 0.0, false, 1.0);
 }
 
 QueueAnalyzer::QueueAnalyzer(const QueueConfig& config)
@@ -132,6 +133,7 @@ void QueueAnalyzer::evaluate(double rate_rps, Evaluation& ev) const {
   m.ttft_ms = m.wait_time_ms + split.post_queue_ms;
   ev.post_queue_ms = split.post_queue_ms;
   ev.post_queue_spread_ms = split.post_queue_spread_ms;
+  ev.post_queue_jitter_ms = options_.in_tokens_spread * split.own_prefill_ms;
 }
 
 Metrics QueueAnalyzer::analyze(double rate_rps) const {
@@ -149,8 +151,52 @@ double QueueAnalyzer::wait_quantile(const Evaluation& ev, double p) const {
   return kappa_ * queue::wait_quantile(ev.chain, table_->rates, p);
 }
 
+namespace {
+// P(W + V > s) for V = U1 + U2, U1 uniform on [0, a] (the phase of the iteration boundary) and U2
+// on [-b, b] (the prompt's length), independent of the queue wait W. V has a trapezoidal density;
+// the integrand is smooth between its kinks (-b, a - b, b, a + b) and the jump of P(W > s - v) at
+// v = s, so Simpson's rule on each piece between them is accurate (exact where it is linear).
+template <class WaitSurvival>
+double spread_survival(double s, double a, double b, const WaitSurvival& wait_survival) {
+  const auto density = [&](double v) {
+    const double overlap = std::min(a, v + b) - std::max(0.0, v - b);
+    if (a <= 0) return std::abs(v) <= b ? 1.0 / (2 * b) : 0.0;
+    return std::max(0.0, overlap) / (a * 2 * b);
+  };
+  const auto integrand = [&](double v) { return density(v) * (s - v < 0 ? 1.0 : wait_survival(s - v)); };
+  double cuts[] = {-b, a - b, b, a + b, s};
+  std::sort(std::begin(cuts), std::end(cuts));
+  double total = 0;
+  for (int k = 0; k + 1 < 5; ++k) {
+    const double lo = std::max(-b, cuts[k]), hi = std::min(a + b, cuts[k + 1]);
+    if (!(hi > lo)) continue;
+    constexpr int kPanels = 16;
+    // Inside a piece: nudge the ends off the kinks, where the one-sided values are the right ones.
+    const double h = (hi - lo) / kPanels;
+    double piece = 0;
+    for (int i = 0; i <= kPanels; ++i) {
+      const double v = i == 0 ? lo + 1e-12 * h : i == kPanels ? hi - 1e-12 * h : lo + i * h;
+      piece += (i == 0 || i == kPanels ? 1 : (i % 2 ? 4 : 2)) * integrand(v);
+    }
+    total += piece * h / 3.0;
+  }
+  return std::clamp(total, 0.0, 1.0);
+}
+}  // namespace
+
 double QueueAnalyzer::ttft_quantile(const Evaluation& ev, double p) const {
   const double width = ev.post_queue_spread_ms;
+  const double jitter = ev.post_queue_jitter_ms;
+  if (jitter > 0) {
+    // TTFT = W + (post_queue - width/2) + U1 + U2 (spread_survival); the quantile lies in
+    // [q_W(p) - b, q_W(p) + a + b].
+    if (!(p > 0 && p < 1)) throw InvalidArgument("quantile probability must be in (0, 1)");
+    const double base = ev.post_queue_ms - 0.5 * width;
+    const auto wait_tail = [&](double t) { return ev.metrics.prob_wait > 0 ? wait_survival(ev, t) : 0.0; };
+    const auto f = [&](double s) { return (1.0 - p) - spread_survival(s, width, jitter, wait_tail); };
+    const double q = wait_quantile(ev, p), lo = q - jitter, hi = q + width + jitter;
+    return base + detail::refine_crossing(f, lo, f(lo), hi, f(hi), 1e-12, 200).second;
+  }
   if (!(width > 0)) return wait_quantile(ev, p) + ev.post_queue_ms;
   // TTFT = W + U + (post_queue - width/2), U uniform on [0, width] and independent of the queue
   // wait W. P(W + U > s) = (1/width)·∫₀^width P(W > s - u) du: the part with s - u < 0 is 1, the

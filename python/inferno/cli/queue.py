@@ -33,7 +33,7 @@ _FLAG_KEYS = {
     "prefill_gamma": "prefillParms.gamma", "prefill_delta": "prefillParms.delta",
     "tokens_per_request": "avgNumTokens", "ttft": "targetTTFT", "itl": "targetITL",
     "wait": "targetWaitTime", "loss_prob": "targetLossProb", "tps": "targetTPS",
-    "arrival_cov": "arrivalCOV", "service_cov": "serviceCOV", "itl_weighting": "itlWeighting",
+    "arrival_cov": "arrivalCOV", "service_cov": "serviceCOV", "in_tokens_spread": "inTokensSpread", "itl_weighting": "itlWeighting",
     "min_batch": "minBatchSize", "epsilon": "onsetEpsilon", "max_iters": "onsetMaxIters",
     "grid_points": "sizeGridPoints", "tps_safety_fraction": "tpsSafetyFraction",
 }
@@ -129,6 +129,8 @@ def _add_request_flags(p: argparse.ArgumentParser, operation: str) -> None:
         srv.add_argument(f"--{name}", type=float)
     srv.add_argument("--tokens-per-request", type=float, help="token model: K_tok")
     srv.add_argument("--arrival-cov", type=float, help="opt-in Allen–Cunneen correction")
+    srv.add_argument("--in-tokens-spread", type=float, metavar="S",
+                     help="prompt lengths uniform within ±S of the mean (0..1): spreads TTFT percentiles")
     srv.add_argument("--service-cov", type=float)
     srv.add_argument("--percentiles", type=_csv_floats, metavar="P[,P...]",
                      help="percentiles to report, e.g. 50,95,99")

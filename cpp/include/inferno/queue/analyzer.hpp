@@ -23,6 +23,9 @@ struct AnalyzerOptions {
   /// exact Markov model; anything else applies the Allen–Cunneen approximation (spec §8).
   double arrival_cov = 1.0;
   double service_cov = 1.0;
+  /// Prompt lengths uniform in [(1-s)n, (1+s)n]: s spreads each request's own prefill time, hence
+  /// the TTFT percentiles (docs/queueing-model.md §6.4). 0 = every prompt n tokens.
+  double in_tokens_spread = 0.0;
   ItlWeighting itl_weighting = ItlWeighting::token;
 };
 
@@ -51,6 +54,7 @@ struct Evaluation {
   Metrics metrics;
   double post_queue_ms = 0;  // TTFT - W: the part of TTFT after queueing (its mean)
   double post_queue_spread_ms = 0;  // width of its uniform part (MeanSplit)
+  double post_queue_jitter_ms = 0;  // half-width of its symmetric uniform part (prompt lengths)
   std::vector<double> head;
 };
 

@@ -138,6 +138,7 @@ MeanSplit IterationModel::mean_split(double service_ms, double num_in_service, i
     split.prefill_ms = service_ms - out_tokens_ * split.itl_ms;
   }
   split.post_queue_ms = split.prefill_ms + split.itl_ms;
+  split.own_prefill_ms = prefill_work(c);
   // The wait for the iteration in progress is uniform over it, not its mean (0 without it).
   split.post_queue_spread_ms = 2.0 * admission_ms(num_in_service, c);
   return split;

@@ -714,6 +714,28 @@ def scenarios(draw) -> tuple[QueueModel, dict]:
 
 
 @settings(max_examples=25, **HYPOTHESIS)
+@given(scenarios(), st.floats(0.3, 3.0), st.sampled_from(["poisson", "constant"]))
+def test_on_demand_kv_loses_no_request_and_respects_its_limits(scenario, cache_scale, arrivals):
+    """On-demand KV with preemption by recompute, random servers and caches from a third of a
+    full batch's needs to three batches': every request completes or is blocked, none is lost to
+    a preemption, the batch stays within N, and times stay ordered."""
+    model, kwargs = scenario
+    if kwargs["mode"] != "iteration":
+        kwargs["mode"] = "iteration"
+    n, m = model.spec["in_tokens"], model.spec["out_tokens"]
+    capacity = max(n + m + 60, cache_scale * model.max_batch * (n + m))  # a lone request always fits
+    run = inferno.simulate(model, **{**kwargs, "arrivals": arrivals, "kv_capacity_tokens": capacity,
+                                     "kv_policy": "on-demand"})
+    s, r = run.summary, run.requests
+    assert s["total_arrivals"] == s["total_completed"] + s["total_blocked"] and s["unfinished"] == 0
+    assert s["max_batch_seen"] <= model.max_batch and s["preemptions"] >= 0
+    served = r[~r["blocked"]]
+    assert (served["first_token_ms"] > served["start_ms"]).all()
+    assert (served["finish_ms"] >= served["first_token_ms"]).all()
+    assert served["start_ms"].is_monotonic_increasing or kwargs["replicas"] > 1
+
+
+@settings(max_examples=25, **HYPOTHESIS)
 @given(scenarios())
 def test_conservation_and_ordering_hold_for_random_servers(scenario):
     model, kwargs = scenario

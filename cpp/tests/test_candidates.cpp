@@ -25,6 +25,24 @@ System tiny(const std::string& options) {
   b.add_document("options", options);
   return b.build();
 }
+// The "busy" server of tiny() on the A100 record at the reference batch rule's N = 38, Q = 380.
+inferno::queue::QueueConfig busy_config(const std::string& service_model, const inferno::queue::ModelParams& extra) {
+  inferno::queue::QueueConfig cfg;
+  cfg.service_model = service_model;
+  cfg.params = {{"alpha", 12}, {"beta", 0.05}, {"gamma", 0.0005}};
+  cfg.params.insert(extra.begin(), extra.end());
+  cfg.shape = inferno::queue::RequestShape{128, 1024, 8192};
+  cfg.max_batch = 38;
+  cfg.max_queue = 380;
+  return cfg;
+}
+
+// Gold's targets in tiny(): TTFT <= 500 ms, ITL <= 30 ms.
+inferno::queue::Targets gold_targets() {
+  inferno::queue::Targets t;
+  t.constraints = {{inferno::queue::TargetMetric::ttft, 0, 500}, {inferno::queue::TargetMetric::itl, 0, 30}};
+  return t;
+}
 }  // namespace
 
 TEST_CASE("reference batch rule: candidate equals a direct queueing computation", "[candidates]") {
@@ -35,14 +53,8 @@ TEST_CASE("reference batch rule: candidate equals a direct queueing computation"
   REQUIRE(c.feasible);
   CHECK(c.batch == 38);  // floor(76·512/1024)
   CHECK(c.queue == 380);
-  inferno::queue::QueueConfig cfg;
-  cfg.params = {{"alpha", 12}, {"beta", 0.05}, {"gamma", 0.0005}};
-  cfg.shape = inferno::queue::RequestShape{128, 1024, 8192};
-  cfg.max_batch = 38;
-  cfg.max_queue = 380;
-  const inferno::queue::QueueAnalyzer a(cfg);
-  inferno::queue::Targets t;
-  t.constraints = {{inferno::queue::TargetMetric::ttft, 0, 500}, {inferno::queue::TargetMetric::itl, 0, 30}};
+  const inferno::queue::QueueAnalyzer a(busy_config("iteration", {}));
+  const inferno::queue::Targets t = gold_targets();
   const double rate = a.max_rate(t, optimizer_size_options()).metrics.throughput_rps;
   CHECK(c.rate_per_replica_rps == rate);
   CHECK(rate == Approx(a.max_rate(t).metrics.throughput_rps).epsilon(1e-9));  // same root
@@ -125,15 +137,8 @@ TEST_CASE("queueModel vllm: the vllm service model with the record's delta (0 wh
   const Candidate& c = list[0];
   REQUIRE(c.feasible);
   CHECK(c.service_model == "vllm");
-  inferno::queue::QueueConfig cfg;
-  cfg.service_model = "vllm";
-  cfg.params = {{"alpha", 12}, {"beta", 0.05}, {"gamma", 0.0005}, {"delta", 0}};
-  cfg.shape = inferno::queue::RequestShape{128, 1024, 8192};
-  cfg.max_batch = 38;
-  cfg.max_queue = 380;
-  const inferno::queue::QueueAnalyzer a(cfg);
-  inferno::queue::Targets t;
-  t.constraints = {{inferno::queue::TargetMetric::ttft, 0, 500}, {inferno::queue::TargetMetric::itl, 0, 30}};
+  const inferno::queue::QueueAnalyzer a(busy_config("vllm", {{"delta", 0}}));
+  const inferno::queue::Targets t = gold_targets();
   CHECK(c.rate_per_replica_rps == a.max_rate(t, optimizer_size_options()).metrics.throughput_rps);
   CHECK(c.ttft_ms == a.analyze(10.0 / c.replicas).ttft_ms);
   const auto plain = generate_candidates(tiny(R"({"optimizer": {"batchSizePolicy": "reference"}})"), 1);

@@ -347,6 +347,14 @@ TEST_CASE("on-demand KV: pages as produced, preemption by recompute (hand timeli
   // ITL counts from the first prefill (29 ms), so the stall is in it: (102 - 29) / 4.
   CHECK(paged.summary.itl_ms.mean == Approx(((64.0 - 14) / 4 + (102.0 - 29) / 4) / 2));
 
+  // A request alone that fills the cache exactly (4 + 4 = 8) runs to the end: never preempted.
+  ServerSpec exact = s;
+  exact.kv_capacity_tokens = 8;
+  const SimResult lone = simulate(exact, trace({{0.0, 4, 4}}), FleetSpec{}, opts(1));
+  CHECK(lone.summary.total_completed == 1);
+  CHECK(lone.summary.preemptions == 0);
+  CHECK(lone.requests[0].finish_ms == Approx(58));
+
   // A cache of 17 holds both to the end: no preemption, r2 done at 14 + 15 + 12 + 12 + 12 + 11.
   s.kv_capacity_tokens = 17;
   const SimResult roomy = simulate(s, w, FleetSpec{}, opts(1));

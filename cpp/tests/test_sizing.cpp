@@ -300,8 +300,9 @@ TEST_CASE("closed-loop fallback: only a whole GPU that holds the model, and at m
   }
 }
 
-TEST_CASE("open loop: replicas from the queue model's rate, and bad servers are named") {
-  ModelRegistry reg{{"m", model("Meta-Llama-3-8B")}};
+namespace {
+// Model "m" at 20 req/s of 512 + 256 tokens, ITL <= 40 ms and TTFT <= 1 s.
+ServerSpec open_server() {
   ServerSpec s;
   s.name = "open";
   s.model = "m";
@@ -310,6 +311,13 @@ TEST_CASE("open loop: replicas from the queue model's rate, and bad servers are 
   s.load.out_tokens = 256;
   s.slo.itl_ms = 40;
   s.slo.ttft_ms = 1000;
+  return s;
+}
+}  // namespace
+
+TEST_CASE("open loop: replicas from the queue model's rate, and bad servers are named") {
+  ModelRegistry reg{{"m", model("Meta-Llama-3-8B")}};
+  ServerSpec s = open_server();
   RecommendOptions o;
   o.menu.gpu_types = {"H100-SXM5-80GB"};
   const auto rec = recommend({s}, builtin(), reg, o);
@@ -328,14 +336,7 @@ TEST_CASE("open loop: replicas from the queue model's rate, and bad servers are 
 
 TEST_CASE("open loop with the vllm service model: its wait and per-sequence cost lower the rate") {
   ModelRegistry reg{{"m", model("Meta-Llama-3-8B")}};
-  ServerSpec s;
-  s.name = "open";
-  s.model = "m";
-  s.load.arrival_rate_rps = 20.0;
-  s.load.in_tokens = 512;
-  s.load.out_tokens = 256;
-  s.slo.itl_ms = 40;
-  s.slo.ttft_ms = 1000;
+  ServerSpec s = open_server();
   RecommendOptions o;
   o.menu.gpu_types = {"H100-SXM5-80GB"};
   o.menu.include_slices = false;

@@ -621,8 +621,10 @@ SimResult simulate(const ServerSpec& server, const WorkloadSpec& workload, const
   const auto start_iteration = [&](Replica& rep, double now) {
     bool admit = true;
     if (on_demand) {
-      // Every decoder's cache grows by one token in this iteration; make room for that first.
-      while (!rep.running.empty() && rep.prefill_kv + rep.decode_read + rep.decoding > server.kv_capacity_tokens) {
+      // Every decoder's cache grows by one token in this iteration; make room for that first. A
+      // request alone is never preempted: it fits (it was admitted), and preempting it would leave
+      // the engine with nothing to run.
+      while (rep.running.size() > 1 && rep.prefill_kv + rep.decode_read + rep.decoding > server.kv_capacity_tokens) {
         preempt(rep, std::prev(rep.running.end())->second);
         admit = false;  // as vLLM: nothing is admitted in a step that preempted
       }

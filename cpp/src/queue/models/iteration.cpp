@@ -183,7 +183,7 @@ MeanSplit IterationModel::mean_split_for_arrivals(double service_ms, double num_
   // from the number of prefills admitted at its start (renewal: Var T = p1²λT̄ / (1 - (λp1)²)).
   const double load = std::min(0.95, lambda * p1);
   const double second = mean_field * mean_field + p1 * p1 * lambda * mean_field / (1.0 - load * load);
-  const double biased = second / mean_field;
+  const double biased = mean_field > 0 ? second / mean_field : 0.0;  // 0: iterations take no time
   const double wait_random = idle_scale * 0.5 * biased;
   const double joined_random = idle_scale * lambda * biased;  // others admitted with it
   const double prefill_random = c * bare + p + p1 * joined_random + (c - 1.0) * (mean_field - bare);

@@ -182,11 +182,8 @@ def read_vllm_bench(paths: str | Path | list[str | Path], mix: str | None = None
         if not isinstance(doc, dict):
             raise ValueError(f"{path}: a vllm bench serve result is a JSON object")
         row = _vllm_row(doc, path, mix)
-        # The same checks as a sweep file's rows (percentiles not below their means, ...); the
-        # "line" of a result file is its position among the files.
-        record = {key: "" if isinstance(value, float) and math.isnan(value) else
-                  repr(value) if isinstance(value, float) else str(value) for key, value in row.items()}
-        rows.append(_parse_row(record, len(rows) + 1, path))
+        # The "line" of a result file is its position among the files.
+        rows.append(_checked_row(row, len(rows) + 1, path))
     return pd.DataFrame(rows)
 
 
@@ -198,7 +195,7 @@ def _vllm_row(doc: dict[str, Any], path: Path, mix: str | None) -> dict[str, Any
                 raise ValueError(f"{path}: key {key} is missing; save the result with vllm bench serve --save-result "
                                  f"(and --percentile-metrics ttft,tpot,itl,e2el for the latency)")
             return math.nan
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
+        if not _nonnegative(value):
             raise ValueError(f"{path}: key {key} must be a finite number >= 0, got {str(value)[:40]}")
         return float(value)
 
@@ -267,10 +264,8 @@ def read_guidellm(paths: str | Path | list[str | Path], mix: str | None = None) 
                                         _two_figures(sum(r["out_tokens"] for r in file_rows) / len(file_rows)))
         for i, row in enumerate(file_rows):
             row["sweep"] = name
-            record = {key: "" if isinstance(value, float) and math.isnan(value) else
-                      repr(value) if isinstance(value, float) else str(value) for key, value in row.items()}
-            # "line" of a report row: its benchmark's position in the file, counted from 1.
-            rows.append({**_parse_row(record, i + 1, path), "line": len(rows) + 1})
+            # Errors name the benchmark's position in the file; "line" numbers the rows read.
+            rows.append({**_checked_row(row, i + 1, path), "line": len(rows) + 1})
     return pd.DataFrame(rows)
 
 
@@ -318,6 +313,19 @@ def read_benchmarks(paths: str | Path | list[str | Path], input_format: str = "a
     return read_vllm_bench(paths, mix=mix), []
 
 
+def _checked_row(row: dict[str, Any], line: int, path: Path) -> dict[str, Any]:
+    """A row read from a result file, through the same checks as a sweep file's rows (percentiles
+    not below their means, ...)."""
+    record = {key: "" if isinstance(value, float) and math.isnan(value) else
+              repr(value) if isinstance(value, float) else str(value) for key, value in row.items()}
+    return _parse_row(record, line, path)
+
+
+def _nonnegative(value: Any) -> bool:
+    """A finite number >= 0 (not a bool) in a JSON document."""
+    return not isinstance(value, bool) and isinstance(value, (int, float)) and math.isfinite(value) and value >= 0
+
+
 def _json_document(path: Path, what: str) -> Any:
     try:
         return json.loads(path.read_text(encoding="utf-8"))
@@ -344,7 +352,7 @@ def _guidellm_row(bench: Any, path: Path, index: int) -> dict[str, Any]:
             if required:
                 raise ValueError(f"{where}: metrics.{metric}.successful.{field_name} is missing")
             return math.nan
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
+        if not _nonnegative(value):
             raise ValueError(f"{where}: metrics.{metric}.successful.{field_name} must be a finite number >= 0, "
                              f"got {str(value)[:40]}")
         return float(value)

@@ -252,8 +252,27 @@ double QueueAnalyzer::itl_quantile(const Evaluation& ev, double p) const {
   return t.itl_ms[t.order.back()];
 }
 
+namespace {
+// The quantile at p of atoms (value, weight) sorted by value, of total weight `total`.
+double atom_quantile(const std::vector<std::pair<double, double>>& atoms, double total, double p) {
+  const double needed = p * total;
+  double cumulative = 0;
+  for (const auto& [value, weight] : atoms) {
+    cumulative += weight;
+    if (cumulative >= needed) return value;
+  }
+  return atoms.back().first;
+}
+}  // namespace
+
 double QueueAnalyzer::tpot_quantile(const Evaluation& ev, double p) const {
   if (!(p > 0 && p < 1)) throw InvalidArgument("quantile probability must be in (0, 1)");
+  double total = 0;
+  const std::vector<std::pair<double, double>> atoms = tpot_atoms(ev, total);
+  return atom_quantile(atoms, total, p);
+}
+
+std::vector<std::pair<double, double>> QueueAnalyzer::tpot_atoms(const Evaluation& ev, double& total) const {
   const ChainSolution& c = ev.chain;
   const auto& head = ev.head;
   // A request admitted into a batch of b (itself included) sees the occupancy relax towards its
@@ -263,7 +282,8 @@ double QueueAnalyzer::tpot_quantile(const Evaluation& ev, double p) const {
   // b = k + 1 for k < N others present, N when it had to queue.
   const int n = max_batch_;
   std::vector<std::pair<double, double>> atoms(static_cast<std::size_t>(n));  // (value, weight)
-  double total = 0, mean_b = 0;
+  total = 0;
+  double mean_b = 0;
   for (int b = 1; b <= n; ++b) {
     const double w = b < n ? head[static_cast<std::size_t>(b - 1)]
                            : head[static_cast<std::size_t>(n - 1)] + head[static_cast<std::size_t>(n)] + c.tail_mass;
@@ -273,20 +293,17 @@ double QueueAnalyzer::tpot_quantile(const Evaluation& ev, double p) const {
   }
   const double occupancy = std::max(1.0, ev.metrics.num_in_service);
   const double shift = ev.metrics.itl_ms - model_->itl_ms(occupancy, n);
-  if (!(total > 0)) return model_->itl_ms(1.0, n) + shift;
+  if (!(total > 0)) {  // vanishing load: always alone in the batch
+    total = 1;
+    return {{model_->itl_ms(1.0, n) + shift, 1.0}};
+  }
   mean_b /= total;
   for (int b = 1; b <= n; ++b) {
     const double x = std::max(1.0, occupancy + (1.0 - std::exp(-1.0)) * (b - mean_b));
     atoms[static_cast<std::size_t>(b - 1)].first = model_->itl_ms(x, n) + shift;
   }
   std::sort(atoms.begin(), atoms.end());
-  const double needed = p * total;
-  double cumulative = 0;
-  for (const auto& [value, weight] : atoms) {
-    cumulative += weight;
-    if (cumulative >= needed) return value;
-  }
-  return atoms.back().first;
+  return atoms;
 }
 
 ItlDistribution QueueAnalyzer::itl_distribution(const Evaluation& ev) const {
@@ -319,13 +336,15 @@ PercentileValues QueueAnalyzer::percentiles(const Evaluation& ev,
           "at most " + std::to_string(kMaxPercentiles) + " values", static_cast<double>(percents.size()));
   PercentileValues out;
   out.percentiles = percents;
+  double tpot_total = 0;  // the TPOT atoms once per evaluation, not once per percentile
+  const std::vector<std::pair<double, double>> tpot = percents.empty() ? decltype(tpot){} : tpot_atoms(ev, tpot_total);
   for (double pct : percents) {
     require(std::isfinite(pct) && pct > 0 && pct < 100, "percentile", "in (0, 100)", pct);
     const double p = pct / 100.0;
     out.wait_ms.push_back(wait_quantile(ev, p));
     out.ttft_ms.push_back(ttft_quantile(ev, p));
     out.itl_ms.push_back(itl_quantile(ev, p));
-    out.tpot_ms.push_back(tpot_quantile(ev, p));
+    out.tpot_ms.push_back(atom_quantile(tpot, tpot_total, p));
   }
   return out;
 }

@@ -446,7 +446,6 @@ KvPolicy parse_kv_policy(const std::string& s) {
   if (s == "on-demand" || s == "on_demand") return KvPolicy::on_demand;
   throw InvalidArgument("unknown kv_policy '" + s + "'; allowed: 'reserve', 'on-demand'");
 }
-const char* kv_policy_name(KvPolicy p) { return p == KvPolicy::reserve ? "reserve" : "on-demand"; }
 
 Mode parse_mode(const std::string& s) {
   if (s == "iteration") return Mode::iteration;

@@ -333,8 +333,12 @@ namespace {
 // An ill-conditioned fit is never replaced by a guess: the data are fitted again with a weak
 // prior (kPriorWeightPerPoint per point) pulling only the direction they cannot pin down
 // towards `prior`, so the minimiser does not wander along it.
+// The prior is the configured seed when it is usable, else `fallback` (the guess, or the start).
 void fit_with_prior(const ObservationModel& model, const std::vector<FitPoint>& points, const Vector& start,
-                    const Vector& prior, const NelderMeadOptions& nm_options, FitResult& out) {
+                    const EstimatorOptions& options, const Vector& fallback, FitResult& out) {
+  const bool seeded = options.seed.size() == start.size() && (options.seed.array() > 0).all();
+  const Vector& prior = seeded ? options.seed : fallback;
+  const NelderMeadOptions& nm_options = options.nelder_mead;
   out.status = FitStatus::ill_conditioned;
   out.weak_direction = weak_direction(model, points, start);
   const double weight = kPriorWeightPerPoint * static_cast<double>(points.size());
@@ -380,10 +384,7 @@ FitResult InitEstimator::fit(const std::optional<Vector>& start) {
       // Never the guess in place of a fit: the minimiser with a weak prior towards the seed (or
       // the guess), flagged, naming the direction (weak_direction) and the prior's weight.
       out.source = "init_fit";
-      const Vector prior = (options_.seed.size() == nm.x.size() && (options_.seed.array() > 0).all())
-                               ? options_.seed
-                               : first_guess ? *first_guess : x0;
-      fit_with_prior(*model_, points, nm.x, prior, options_.nelder_mead, out);
+      fit_with_prior(*model_, points, nm.x, options_, first_guess ? *first_guess : x0, out);
     } else {
       out.status = FitStatus::ok;
       out.x = nm.x;
@@ -479,10 +480,7 @@ FitResult SlidingWindowEstimator::fit() {
       // No previous fit to hold: the minimiser with a weak prior (the seed, or the newest
       // observation's guess), flagged as the init fit's is; never the guess itself.
       out.source = "swnm";
-      const Vector prior = (options_.seed.size() == nm.x.size() && (options_.seed.array() > 0).all())
-                               ? options_.seed
-                               : newest_guess ? *newest_guess : x0;
-      fit_with_prior(*model_, used, nm.x, prior, options_.nelder_mead, out);
+      fit_with_prior(*model_, used, nm.x, options_, newest_guess ? *newest_guess : x0, out);
       return out;
     } else if (newest_guess) {
       last_fit_ = *newest_guess;

@@ -6,6 +6,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "inferno/queue/chain.hpp"
@@ -122,6 +123,8 @@ class QueueAnalyzer {
   const std::vector<double>& itl_by_batch_ms() const { return itl_table().itl_ms; }
 
  private:
+  /// The TPOT distribution's atoms (value, weight), sorted by value, and their total weight.
+  std::vector<std::pair<double, double>> tpot_atoms(const Evaluation& ev, double& total) const;
   void init();
   void set_cap();  // peak and ITL table of cap max_batch_ on the shared rate table
   double metric_value(const Evaluation& ev, const Constraint& c) const;

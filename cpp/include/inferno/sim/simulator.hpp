@@ -67,7 +67,6 @@ const char* router_name(Router r);
 /// returns to the head of the queue, to recompute its prompt and the tokens it had generated.
 enum class KvPolicy { reserve, on_demand };
 KvPolicy parse_kv_policy(const std::string& s);
-const char* kv_policy_name(KvPolicy p);
 
 /// One replica: the queue model's configuration (service model, parameters, N, Q; the request
 /// shape is used by the markov mode), plus what only a simulation can represent.

@@ -56,6 +56,19 @@ def test_array_evaluation_equals_scalar_and_has_unit_columns(model_a):
     assert np.array_equal(big["ttft_ms"].to_numpy()[-9:], frame["ttft_ms"].to_numpy())
 
 
+def test_array_evaluation_equals_scalar_for_spread_ttft_percentiles():
+    """The array path reports the analyzer's percentiles too: TTFT with the vllm admission phase
+    and the prompts' spread, and TPOT (it once added the mean post-queue time to the wait
+    quantile instead)."""
+    model = inferno.QueueModel(service_model="vllm", alpha=6.6, beta=0.02, gamma=4e-5, delta=3e-5, in_tokens=1024,
+                               out_tokens=256, max_batch=64, max_queue=64, in_tokens_spread=0.5, arrival_cov=0)
+    rates = [0.5, 3.0, 8.0]
+    frame = model.analyze(rates, percentiles=[5, 95])
+    for i, rate in enumerate(rates):
+        assert frame.iloc[i].to_dict() == model.analyze(rate, percentiles=[5, 95]).to_dict()
+    assert frame["ttft_p95_ms"].iloc[0] > frame["ttft_ms"].iloc[0] > frame["ttft_p5_ms"].iloc[0]
+
+
 def test_analysis_fields_match_the_core_table():
     """Results are built by filling the dataclass directly from the core's field table."""
     from dataclasses import fields

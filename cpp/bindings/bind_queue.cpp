@@ -151,13 +151,14 @@ class PyQueue {
           analyzer_.evaluate(r[i], ev);
           double* row = &table[i * n_cols];
           for (std::size_t f = 0; f < n_fields; ++f) row[f] = ev.metrics.*(kMetricFields[f].member);
+          if (percents.empty()) continue;
+          // The analyzer's percentiles, as analyze() reports them (TTFT with its spreads).
+          const PercentileValues pv = analyzer_.percentiles(ev, percents);
           for (std::size_t k = 0; k < percents.size(); ++k) {
-            const double p = percents[k] / 100;
-            const double wait = analyzer_.wait_quantile(ev, p);
-            row[n_fields + 4 * k] = wait + ev.post_queue_ms;
-            row[n_fields + 4 * k + 1] = analyzer_.itl_quantile(ev, p);
-            row[n_fields + 4 * k + 2] = wait;
-            row[n_fields + 4 * k + 3] = analyzer_.tpot_quantile(ev, p);
+            row[n_fields + 4 * k] = pv.ttft_ms[k];
+            row[n_fields + 4 * k + 1] = pv.itl_ms[k];
+            row[n_fields + 4 * k + 2] = pv.wait_ms[k];
+            row[n_fields + 4 * k + 3] = pv.tpot_ms[k];
           }
         }
       };

@@ -319,3 +319,24 @@ def test_chunked_prefill_ttft_by_hand_at_a_non_integer_occupancy():
     itl = (r.service_ms - prefill) / m
     assert r.itl_ms == pytest.approx(itl, rel=1e-12)
     assert r.ttft_ms == pytest.approx(r.wait_ms + prefill + itl, rel=1e-12)
+
+
+def test_burst_throughput_counts_completions_within_the_window(model_a):
+    """docs/queueing-model.md 3.7: N renewal processes from a cold start, counted up to W."""
+    tau_s = model_a.service_times_ms[-1] / 1000.0
+    n = model_a.max_batch
+    # no spread of lengths: every slot finishes exactly floor(W / τ_N) requests
+    for rounds in (0.5, 1.0001, 4.5, 10.2):
+        window_s = rounds * tau_s
+        assert model_a.burst_throughput_rps(window_s) == pytest.approx(n * math.floor(rounds) / window_s, rel=1e-12)
+    # with a spread, the count rises monotonically towards the steady state N / τ_N, from below
+    steady = n / tau_s
+    counts = [model_a.burst_throughput_rps(w * tau_s, out_tokens_spread=0.5) / steady for w in (2, 5, 20, 100, 10_000)]
+    assert counts == sorted(counts) and counts[-1] < 1 and counts[-1] == pytest.approx(1, rel=1e-4)
+    assert steady == pytest.approx(model_a.completion_rates_rps[-1], rel=1e-12)
+    # bad input names the field
+    for window, spread, field in ((0, 0, "window_s"), (-1, 0, "window_s"), (math.nan, 0, "window_s"),
+                                  (math.inf, 0, "window_s"), ("60", 0, "window_s"), (60, -0.1, "out_tokens_spread"),
+                                  (60, 1.5, "out_tokens_spread"), (60, math.nan, "out_tokens_spread")):
+        with pytest.raises(ValueError, match=field):
+            model_a.burst_throughput_rps(window, out_tokens_spread=spread)

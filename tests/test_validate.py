@@ -63,7 +63,7 @@ def test_accuracy_of_the_iteration_model_on_the_shared_sweeps(pooled):
     assert s["itl_mean_ms_mape_pct"] == pytest.approx(7.09, abs=0.05)
     assert s["e2e_mean_ms_mape_pct"] == pytest.approx(6.89, abs=0.05)
     assert s["ttft_p95_ms_mape_pct"] == pytest.approx(20.30, abs=0.05)
-    assert s["capacity_mape_pct"] == pytest.approx(23.83, abs=0.05)
+    assert s["capacity_mape_pct"] == pytest.approx(16.40, abs=0.05)
     assert s["itl_p95_ms_mape_pct"] == pytest.approx(10.62, abs=0.05)  # TPOT (per request), as measured
     by_mix = pooled.errors("sweep")
     # the short prompts are the worst: TTFT biased low by a fifth and more
@@ -71,8 +71,10 @@ def test_accuracy_of_the_iteration_model_on_the_shared_sweeps(pooled):
     assert (by_mix.loc[["i64-o64", "i64-o256", "i64-o1024", "i64-o4096"], ("ttft_mean_ms", "bias_pct")] < -19).all()
     # with the prompts' spread (±50 %) alone, the iteration model's TTFT P95 is low in every band
     assert (pooled.errors("band").loc[["low", "middle", "top"], ("ttft_p95_ms", "bias_pct")] < -10).all()
+    # counted over the benchmark's window, as GuideLLM counts, the iteration model still over-predicts
+    # every burst: it has no per-sequence cost that grows with the batch
     capacity = pooled.capacity.set_index("sweep")["throughput_err"]
-    assert capacity["i64-o4096"] == pytest.approx(0.447, abs=0.005) and (capacity > 0.1).all()
+    assert capacity["i64-o4096"] == pytest.approx(0.223, abs=0.005) and (capacity > 0.06).all()
 
 
 def test_the_bands_split_each_sweep_by_its_top_rate(pooled):
@@ -164,7 +166,7 @@ def test_the_vllm_model_is_closer_to_the_measurements_on_every_metric(pooled, en
     assert new["itl_mean_ms_mape_pct"] == pytest.approx(6.03, abs=0.05)
     assert new["e2e_mean_ms_mape_pct"] == pytest.approx(5.88, abs=0.05)
     assert new["ttft_p95_ms_mape_pct"] == pytest.approx(12.13, abs=0.05)
-    assert new["capacity_mape_pct"] == pytest.approx(15.30, abs=0.05)
+    assert new["capacity_mape_pct"] == pytest.approx(8.24, abs=0.05)  # within the goal of 10 %
     assert new["itl_p95_ms_mape_pct"] == pytest.approx(7.97, abs=0.05)  # within the goal of 10 %
     for key in ("itl_p95_ms_mape_pct", "ttft_mean_ms_mape_pct", "ttft_mean_ms_worst_mix_bias_pct", "itl_mean_ms_mape_pct",
                 "e2e_mean_ms_mape_pct", "ttft_p95_ms_mape_pct", "capacity_mape_pct"):
@@ -290,14 +292,15 @@ def test_the_simulator_given_the_benchmarks_shape_predicts_capacity_and_ttft_tai
     assert sim["capacity_mape_pct"] == pytest.approx(3.39, abs=0.05)
     assert sim["ttft_p95_ms_mape_pct"] == pytest.approx(11.58, abs=0.05)
     assert sim["ttft_mean_ms_mape_pct"] == pytest.approx(8.93, abs=0.05)
-    assert sim["capacity_mape_pct"] < model["capacity_mape_pct"] / 3
+    assert sim["capacity_mape_pct"] < model["capacity_mape_pct"] / 2
     assert sim["ttft_p95_ms_mape_pct"] < model["ttft_p95_ms_mape_pct"]
-    # The windowed count is what the analytic steady state misses: every o4096 burst is within
-    # 6.5 % for the simulator and 33-44 % high for the model.
+    # What the model's windowed count still misses on the longest outputs is the cold start's KV
+    # dynamics (every request admitted at once, then preempted as pages run out): every o4096
+    # burst is within 6.5 % for the simulator and 14-22 % high for the model.
     capacity = simulated.capacity.set_index("sweep")
     long_outputs = capacity.loc[[s for s in capacity.index if s.endswith("o4096")]]
     assert long_outputs["throughput_sim_err"].abs().max() < 0.065
-    assert long_outputs["throughput_err"].min() > 0.33
+    assert long_outputs["throughput_err"].min() > 0.14
     # Deterministic: the same seed gives the same numbers.
     again = V.validate(SWEEPS, service_model="vllm", simulate=True)
     assert again.points.equals(simulated.points) and again.capacity.equals(simulated.capacity)

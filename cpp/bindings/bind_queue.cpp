@@ -336,6 +336,11 @@ void bind_queue(py::module_& root) {
            py::arg("tps"), py::arg("min_batch"), py::arg("epsilon"), py::arg("max_iters"),
            py::arg("converge"), py::arg("verify_hi"), py::arg("grid_points"),
            py::arg("tps_safety_fraction"))
+      .def("burst_throughput_rps",
+           [](const PyQueue& q, double window_ms, double out_tokens_spread) {
+             return q.analyzer().burst_throughput_rps(window_ms, out_tokens_spread);
+           },
+           py::arg("window_ms"), py::arg("out_tokens_spread"))
       .def_property_readonly("max_batch", [](const PyQueue& q) { return q.analyzer().max_batch(); })
       .def_property_readonly("max_queue", [](const PyQueue& q) { return q.analyzer().max_queue(); })
       .def_property_readonly("kappa", [](const PyQueue& q) { return q.analyzer().kappa(); })

@@ -4,6 +4,7 @@
 
 #include "inferno/error.hpp"
 #include "inferno/queue/analyzer.hpp"
+#include "inferno/queue/window.hpp"
 
 using namespace inferno::queue;
 
@@ -398,4 +399,60 @@ TEST_CASE("iteration-v2 reproduces the README's v2 outputs (spec 10.4)", "[analy
     CHECK(r.per_constraint[0].rate_rps == Approx(2.910594).epsilon(kRel));
     CHECK(r.per_constraint[1].rate_rps == Approx(2.8741095).epsilon(kRel));
   }
+}
+
+// ---- capacity measured in a window (docs/queueing-model.md, "Capacity measured in a window")
+
+TEST_CASE("expected_completions: hand-computed renewal counts", "[analyzer][window]") {
+  // Deterministic service: floor(W / μ) requests finish by W.
+  CHECK(expected_completions(100, 0, 350) == 3.0);
+  CHECK(expected_completions(100, 0, 99.9) == 0.0);
+  // μ = 100 ms, cv = 0.1, W = 150: P(T1 <= W) = Φ(5), P(T2 <= W) = Φ(-50 / (10√2)), T3 negligible.
+  CHECK(expected_completions(100, 0.1, 150) == Approx(1.0002031893571506).epsilon(1e-13));
+  // W = μ: the first completion is a coin toss, the second out of reach.
+  CHECK(expected_completions(100, 0.1, 100) == Approx(0.5).epsilon(1e-11));
+  CHECK(expected_completions(100, 0.2, 250) == Approx(2.035995829345607).epsilon(1e-13));
+}
+
+TEST_CASE("expected_completions: the renewal theorem's limit W/μ + (cv² - 1)/2 for long windows",
+          "[analyzer][window]") {
+  for (double cv : {0.1, 0.3, 1.0}) {
+    const double below = expected_completions(1, cv, 999'000);  // summed term by term
+    const double above = expected_completions(1, cv, 1'000'001);  // the closed-form limit
+    CHECK(below == Approx(999'000 + 0.5 * (cv * cv - 1)).margin(1e-6));
+    CHECK(above == Approx(1'000'001 + 0.5 * (cv * cv - 1)).margin(1e-9));
+  }
+  // Monotone in the window.
+  double last = 0;
+  for (double w = 10; w <= 1000; w += 10) {
+    const double m = expected_completions(100, 0.29, w);
+    CHECK(m >= last);
+    last = m;
+  }
+}
+
+TEST_CASE("expected_completions: bad input names the field", "[analyzer][window][hardening]") {
+  CHECK_THROWS_WITH(expected_completions(0, 0.1, 10), Catch::Contains("mean_ms"));
+  CHECK_THROWS_WITH(expected_completions(std::nan(""), 0.1, 10), Catch::Contains("mean_ms"));
+  CHECK_THROWS_WITH(expected_completions(1, -0.1, 10), Catch::Contains("cv"));
+  CHECK_THROWS_WITH(expected_completions(1, 0.1, 0), Catch::Contains("window_ms"));
+  CHECK_THROWS_WITH(expected_completions(1, 0.1, HUGE_VAL), Catch::Contains("window_ms"));
+}
+
+TEST_CASE("burst_throughput_rps: N slots renewing over the window", "[analyzer][window]") {
+  const QueueAnalyzer a(input_a());
+  const double tau_ms = a.model().service_times_ms()[47];  // τ_N at N = 48
+  // No length spread: each slot finishes exactly floor(W/τ_N) requests.
+  CHECK(a.burst_throughput_rps(10.5 * tau_ms, 0) == Approx(1000.0 * 48 * 10 / (10.5 * tau_ms)).epsilon(1e-12));
+  // A long window tends to the steady state N / τ_N from below.
+  const double steady = 1000.0 * 48 / tau_ms;
+  const double long_window = a.burst_throughput_rps(1e5 * tau_ms, 0.5);
+  CHECK(long_window < steady);
+  CHECK(long_window == Approx(steady).epsilon(1e-5));
+  // A spread of lengths smooths the count: at W = 10.5 τ it sits between floor and the limit.
+  const double spread = a.burst_throughput_rps(10.5 * tau_ms, 0.5);
+  CHECK(spread > 1000.0 * 48 * 10 / (10.5 * tau_ms));
+  CHECK(spread < steady);
+  CHECK_THROWS_WITH(a.burst_throughput_rps(-1, 0), Catch::Contains("window_ms"));
+  CHECK_THROWS_WITH(a.burst_throughput_rps(1000, 1.5), Catch::Contains("out_tokens_spread"));
 }

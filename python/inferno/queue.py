@@ -490,6 +490,19 @@ class QueueModel:
         values, probs = self._core.itl_distribution(_as_float("rate_rps", rate_rps))
         return pd.DataFrame({"itl_ms": values, "prob": probs})
 
+    def burst_throughput_rps(self, window_s: float, *, out_tokens_spread: float = 0.0) -> float:
+        """Requests per second a throughput benchmark of ``window_s`` seconds counts: every batch
+        slot starts a request at once, the queue never empties, and only requests finished within
+        the window count. Below the steady state ``max_batch / τ_N`` by about half a service time
+        per slot, so it matters when requests take a sizeable part of the window. Output lengths
+        uniform within ± ``out_tokens_spread`` of the mean spread the completions out
+        (docs/queueing-model.md, "Capacity measured in a window")."""
+        window = _as_float("window_s", window_s)
+        if not (math.isfinite(window) and 0 < window <= 1e12):
+            raise ValueError(f"window_s must be a finite number of seconds in (0, 1e12], got {window}")
+        return float(self._core.burst_throughput_rps(1000.0 * window,
+                                                     _as_float("out_tokens_spread", out_tokens_spread)))
+
     # ----------------------------------------------------------------- sizing
     def max_rate(self, *, ttft_ms: float | None = None, itl_ms: float | None = None,
                  wait_ms: float | None = None, loss_prob: float | None = None,

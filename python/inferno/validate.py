@@ -643,7 +643,7 @@ def validate(sweeps: pd.DataFrame | str | Path, *, limits: ServerLimits | None =
         if theta is None:
             continue  # a mix with burst points only: no fit to predict it with
         model = _model(row, theta, limits, service_model, token_spread)
-        predicted = _saturated_throughput(model)
+        predicted = model.burst_throughput_rps(_duration_s(row), out_tokens_spread=token_spread)
         entry = {"line": row["line"], "sweep": row["sweep"], "concurrency": row["concurrency"],
                  "throughput_rps": row["throughput_rps"], "throughput_pred": predicted,
                  "throughput_err": predicted / row["throughput_rps"] - 1.0}
@@ -691,9 +691,7 @@ def _simulate(row: pd.Series, theta: dict[str, float], limits: ServerLimits, ser
               seed: int) -> dict[str, float]:
     """The simulator's measurements of one benchmark, run as the benchmark ran and counted as the
     tools count: only requests completed within its duration."""
-    duration_s = row.get("duration_s", math.nan)
-    if not (isinstance(duration_s, float) and math.isfinite(duration_s) and duration_s > 0):
-        duration_s = DEFAULT_BENCHMARK_S
+    duration_s = _duration_s(row)
     n = row.get("in_nominal", math.nan)
     m = row.get("out_nominal", math.nan)
     n = row["in_tokens"] if not (isinstance(n, float) and math.isfinite(n)) else n
@@ -726,7 +724,9 @@ def _simulate(row: pd.Series, theta: dict[str, float], limits: ServerLimits, ser
             "throughput_rps": len(done) / duration_s}
 
 
-def _saturated_throughput(model: QueueModel) -> float:
-    """Requests per second a replica completes with its batch always full: N / S(N)."""
-    service_ms = float(model.service_times_ms[-1])
-    return 1000.0 * model.max_batch / service_ms
+def _duration_s(row: pd.Series) -> float:
+    """The benchmark's length: its duration_s, or GuideLLM's default where the row has none."""
+    duration_s = row.get("duration_s", math.nan)
+    if isinstance(duration_s, (int, float)) and math.isfinite(duration_s) and duration_s > 0:
+        return float(duration_s)
+    return DEFAULT_BENCHMARK_S

@@ -9,6 +9,7 @@
 #include "inferno/error.hpp"
 #include "inferno/queue/limits.hpp"
 #include "inferno/queue/percentiles.hpp"
+#include "inferno/queue/window.hpp"
 #include "bracket.hpp"
 
 namespace inferno::queue {
@@ -140,6 +141,18 @@ Metrics QueueAnalyzer::analyze(double rate_rps) const {
   Evaluation ev;
   evaluate(rate_rps, ev);
   return ev.metrics;
+}
+
+double QueueAnalyzer::burst_throughput_rps(double window_ms, double out_tokens_spread) const {
+  require_finite_in("window_ms", window_ms, 0, true, 1e15);
+  require_finite_in("out_tokens_spread", out_tokens_spread, 0, false, 1);
+  const double service_ms = model_->service_times_ms()[static_cast<std::size_t>(max_batch_) - 1];
+  // Output lengths uniform in m(1 ± s) have cv s/√3; only the decode part of τ_N scales with them.
+  const MeanSplit split = model_->mean_split(service_ms, max_batch_, max_batch_);
+  const double decode_ms = std::max(0.0, model_->tokens_per_request() - 1.0) * split.itl_ms;
+  const double decode_share = std::min(1.0, decode_ms / service_ms);
+  const double cv = out_tokens_spread / std::sqrt(3.0) * decode_share;
+  return 1000.0 * max_batch_ * expected_completions(service_ms, cv, window_ms) / window_ms;
 }
 
 double QueueAnalyzer::wait_survival(const Evaluation& ev, double t_ms) const {

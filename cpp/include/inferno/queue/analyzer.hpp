@@ -119,6 +119,14 @@ class QueueAnalyzer {
   /// Largest arrival rate meeting every target (spec §5.4).
   SizeResult max_rate(const Targets& targets, const SizeOptions& options = {}) const;
 
+  /// Requests per second a throughput benchmark counts over a window of `window_ms` that starts
+  /// with every batch slot taking a request at once and the queue never empty: N slots each
+  /// completing expected_completions(τ_N, cv, W) requests, divided by W. The time in service τ_N
+  /// varies with the output length; lengths uniform within ± `out_tokens_spread` (in [0, 1]) of
+  /// the mean give its cv. For W ≫ τ_N this is the steady state N/τ_N (docs/queueing-model.md,
+  /// "Capacity measured in a window").
+  double burst_throughput_rps(double window_ms, double out_tokens_spread) const;
+
   /// Per-token decode latency itl_b of each batch size b = 1..N (ms).
   const std::vector<double>& itl_by_batch_ms() const { return itl_table().itl_ms; }
 

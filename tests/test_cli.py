@@ -801,8 +801,9 @@ def test_models_json():
                      ("prefill-decode", "prefill_gamma"), ("prefill-decode", "prefill_delta"),
                      ("token", "alpha"), ("token", "beta"), ("token", "tokens_per_request"),
                      ("iteration-v2", "alpha"), ("iteration-v2", "beta"), ("iteration-v2", "gamma"),
-                     ("vllm", "alpha"), ("vllm", "beta"), ("vllm", "gamma"), ("vllm", "delta")}
-    assert len(records) == 17
+                     ("vllm", "alpha"), ("vllm", "beta"), ("vllm", "gamma"), ("vllm", "delta"),
+                     ("vllm", "epsilon")}
+    assert len(records) == 18
     assert {r["allowed"] for r in records if r["parameter"] == "tokens_per_request"} == {"> 0"}
 
 
@@ -810,7 +811,7 @@ def test_models_csv():
     proc = run_main("queue", "models", "--format", "csv")
     frame = pd.read_csv(io.StringIO(proc.stdout))
     assert list(frame.columns) == ["service_model", "parameter", "unit", "allowed", "description"]
-    assert len(frame) == 17
+    assert len(frame) == 18
 
 
 # ----------------------------------------------------------------------------- determinism

@@ -152,13 +152,14 @@ def test_every_input_inside_the_ranges_gives_finite_metrics(rate, alpha, beta, g
 
 @settings(max_examples=80, deadline=None)
 @given(rate=finite_at(1e-9, 1e6), alpha=finite_at(1e-3, 1e4), beta=finite_at(0, 10), gamma=finite_at(0, 1),
-       delta=finite_at(0, 100), in_tokens=finite_at(0, 1e5), out_tokens=finite_at(1, 1e5), cov=finite_at(0, 100),
+       delta=finite_at(0, 100), epsilon=finite_at(0, 1e-3), in_tokens=finite_at(0, 1e5), out_tokens=finite_at(1, 1e5), cov=finite_at(0, 100),
        spread=finite_at(0, 1), max_batch=st.sampled_from([1, 2, 7, 64]), max_queue=st.sampled_from([0, 1, 100]))
 def test_the_vllm_model_with_its_arrival_pattern_and_spread_gives_finite_ordered_percentiles(
-        rate, alpha, beta, gamma, delta, in_tokens, out_tokens, cov, spread, max_batch, max_queue):
+        rate, alpha, beta, gamma, delta, epsilon, in_tokens, out_tokens, cov, spread, max_batch, max_queue):
     """The vllm split (collisions for any arrival SCV) and the TTFT percentiles with a prompt spread
     (docs/queueing-model.md §3.6, §6.4, §6.6): finite everywhere in range, and ordered."""
-    m = inferno.QueueModel(service_model="vllm", alpha=alpha, beta=beta, gamma=gamma, delta=delta, in_tokens=in_tokens,
+    m = inferno.QueueModel(service_model="vllm", alpha=alpha, beta=beta, gamma=gamma, delta=delta, epsilon=epsilon,
+                           in_tokens=in_tokens,
                            out_tokens=out_tokens, max_batch=max_batch, max_queue=max_queue, arrival_cov=cov,
                            in_tokens_spread=spread)
     a = m.analyze(rate, percentiles=[5, 50, 95, 99])

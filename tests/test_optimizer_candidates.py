@@ -229,26 +229,34 @@ def test_a_demand_that_is_an_exact_multiple_of_the_replica_rate_needs_exactly_th
         assert moved.required_replicas == replicas, (factor, moved.required_replicas)
 
 
-def test_the_vllm_queue_model_sizes_with_the_records_delta():
-    """queueModel "vllm": the record's perfParms (with the optional delta) through the vllm
-    service model, checked against the queueing API; delta 0 still adds the iteration wait."""
+def test_the_vllm_queue_model_sizes_with_the_records_delta_and_epsilon():
+    """queueModel "vllm": the record's perfParms (with the optional delta and epsilon) through the
+    vllm service model, checked against the queueing API; 0 for both still adds the iteration wait."""
     base = system(server(), batchSizePolicy="reference").candidates().set_index("accelerator").loc["A100"]
-    records = [dict(r, perfParms={**r["perfParms"], "delta": 0.002}) for r in MODELS["models"]]
+    records = [dict(r, perfParms={**r["perfParms"], "delta": 0.002, "epsilon": 1e-6}) for r in MODELS["models"]]
     docs = [ACCELERATORS, {"models": records}, CLASSES, {"servers": [server()]},
             {"optimizer": {"batchSizePolicy": "reference", "queueModel": "vllm"}}]
     row = inferno.System.from_documents(*docs).candidates().set_index("accelerator").loc["A100"]
     assert row.service_model == "vllm" and base.service_model == "iteration"
-    model = inferno.QueueModel(service_model="vllm", alpha=12, beta=0.05, gamma=0.0005, delta=0.002, in_tokens=128,
+    model = inferno.QueueModel(service_model="vllm", alpha=12, beta=0.05, gamma=0.0005, delta=0.002, epsilon=1e-6,
+                               in_tokens=128,
                                out_tokens=1024, max_batch=38, max_queue=380)
     sized = model.max_rate(ttft_ms=500, itl_ms=30)
     assert row.batch == 38
     assert row.rate_per_replica_rps == pytest.approx(sized.metrics.throughput_rps, rel=1e-9)
     assert row.rate_per_replica_rps < base.rate_per_replica_rps  # the per-sequence cost and the wait
     assert row.replicas == math.ceil(10 / sized.metrics.throughput_rps)
-    # Without "vllm", delta is read and not used.
+    # the record's epsilon is used: without it the same server is faster
+    no_attention = [dict(r, perfParms={**r["perfParms"], "delta": 0.002}) for r in MODELS["models"]]
+    faster = inferno.System.from_documents(ACCELERATORS, {"models": no_attention}, *docs[2:]).candidates()
+    assert faster.set_index("accelerator").loc["A100"].rate_per_replica_rps > row.rate_per_replica_rps
+    # Without "vllm", delta and epsilon are read and not used.
     docs[-1] = {"optimizer": {"batchSizePolicy": "reference"}}
     same = inferno.System.from_documents(*docs).candidates().set_index("accelerator").loc["A100"]
     assert same.rate_per_replica_rps == base.rate_per_replica_rps
     with pytest.raises(ValueError, match="delta must be >= 0"):
         bad = [dict(r, perfParms={**r["perfParms"], "delta": -1}) for r in MODELS["models"]]
+        inferno.System.from_documents(ACCELERATORS, {"models": bad}, CLASSES, {"servers": [server()]})
+    with pytest.raises(ValueError, match="epsilon must be >= 0"):
+        bad = [dict(r, perfParms={**r["perfParms"], "epsilon": -1}) for r in MODELS["models"]]
         inferno.System.from_documents(ACCELERATORS, {"models": bad}, CLASSES, {"servers": [server()]})

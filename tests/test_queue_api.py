@@ -60,7 +60,8 @@ def test_array_evaluation_equals_scalar_for_spread_ttft_percentiles():
     """The array path reports the analyzer's percentiles too: TTFT with the vllm admission phase
     and the prompts' spread, and TPOT (it once added the mean post-queue time to the wait
     quantile instead)."""
-    model = inferno.QueueModel(service_model="vllm", alpha=6.6, beta=0.02, gamma=4e-5, delta=3e-5, in_tokens=1024,
+    model = inferno.QueueModel(service_model="vllm", alpha=6.6, beta=0.02, gamma=4e-5, delta=3e-5, epsilon=1e-6,
+                               in_tokens=1024,
                                out_tokens=256, max_batch=64, max_queue=64, in_tokens_spread=0.5, arrival_cov=0)
     rates = [0.5, 3.0, 8.0]
     frame = model.analyze(rates, percentiles=[5, 95])

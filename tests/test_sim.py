@@ -561,13 +561,18 @@ def test_vllm_names_for_the_batch_cap_and_the_token_budget():
         inferno.simulate(model, 1.0, max_num_batched_tokens=-5)
 
 
-def test_the_vllm_service_model_runs_the_engine_loop_with_its_per_sequence_cost():
+def test_the_vllm_service_model_runs_the_engine_loop_with_its_per_sequence_and_attention_costs():
     base = dict(alpha=10, beta=0.1, gamma=0.001, in_tokens=100, out_tokens=10, max_batch=8, max_queue=0)
     plain = inferno.simulate(QueueModel(**base), trace=[(1.0, 100, 10)], duration_s=10, warmup_s=0)
-    vllm = inferno.simulate(QueueModel(service_model="vllm", delta=0.5, **base), trace=[(1.0, 100, 10)],
+    vllm = inferno.simulate(QueueModel(service_model="vllm", delta=0.5, epsilon=0, **base), trace=[(1.0, 100, 10)],
                             duration_s=10, warmup_s=0)
     # 11 iterations of one sequence each: 0.5 ms more each (the C++ test's hand timeline).
     assert vllm.requests["e2e_ms"][0] == pytest.approx(plain.requests["e2e_ms"][0] + 11 * 0.5, rel=1e-12)
+    # the prompt's 100²/2 token pairs of attention at epsilon = 1e-3 ms: 5 ms more to the first token
+    attention = inferno.simulate(QueueModel(service_model="vllm", delta=0.5, epsilon=1e-3, **base),
+                                 trace=[(1.0, 100, 10)], duration_s=10, warmup_s=0)
+    gained = attention.requests[["ttft_ms", "e2e_ms"]].iloc[0] - vllm.requests[["ttft_ms", "e2e_ms"]].iloc[0]
+    assert gained.tolist() == pytest.approx([5.0, 5.0], rel=1e-12)
     assert plain.requests["e2e_ms"][0] == pytest.approx(122.155, rel=1e-12)
 
 

@@ -41,6 +41,7 @@ py::list perf_records(const System& s) {
         py::arg("at_tokens") = p.at_tokens,
         py::arg("format") = p.format == PerfFormat::perf_parms ? "perfParms" : "decodeParms",
         py::arg("alpha_ms") = p.alpha, py::arg("beta_ms") = p.beta, py::arg("gamma_ms") = p.gamma,
+        py::arg("delta_ms") = p.delta, py::arg("epsilon_ms") = p.epsilon,
         py::arg("decode_alpha_ms") = p.decode_alpha, py::arg("decode_beta_ms") = p.decode_beta,
         py::arg("prefill_gamma_ms") = p.prefill_gamma, py::arg("prefill_delta_ms") = p.prefill_delta,
         py::arg("unconverged") = p.unconverged()));

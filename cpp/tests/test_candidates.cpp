@@ -130,14 +130,15 @@ TEST_CASE("unlimited solver: best value per server, deterministic ties, reasons"
   CHECK(s.diff.at("c").to_accelerator.empty());
 }
 
-TEST_CASE("queueModel vllm: the vllm service model with the record's delta (0 when absent)", "[candidates]") {
-  // The record has no delta: the vllm model then differs from iteration by the iteration wait only.
+TEST_CASE("queueModel vllm: the vllm service model with the record's delta and epsilon (0 when absent)",
+          "[candidates]") {
+  // The record has neither: the vllm model then differs from iteration by the iteration wait only.
   const auto list = generate_candidates(tiny(R"({"optimizer": {"batchSizePolicy": "reference", "queueModel": "vllm"}})"), 1);
   REQUIRE(list.size() == 2);
   const Candidate& c = list[0];
   REQUIRE(c.feasible);
   CHECK(c.service_model == "vllm");
-  const inferno::queue::QueueAnalyzer a(busy_config("vllm", {{"delta", 0}}));
+  const inferno::queue::QueueAnalyzer a(busy_config("vllm", {{"delta", 0}, {"epsilon", 0}}));
   const inferno::queue::Targets t = gold_targets();
   CHECK(c.rate_per_replica_rps == a.max_rate(t, optimizer_size_options()).metrics.throughput_rps);
   CHECK(c.ttft_ms == a.analyze(10.0 / c.replicas).ttft_ms);

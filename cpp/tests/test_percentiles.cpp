@@ -206,7 +206,7 @@ TEST_CASE("ITL distribution: token-weighted mean close to the residual mean ITL"
 TEST_CASE("vllm: TTFT quantiles carry the phase of the iteration boundary", "[percentiles]") {
   QueueConfig c;
   c.service_model = "vllm";
-  c.params = {{"alpha", 6.6}, {"beta", 0.02}, {"gamma", 4e-5}, {"delta", 3.7e-5}};
+  c.params = {{"alpha", 6.6}, {"beta", 0.02}, {"gamma", 4e-5}, {"delta", 3.7e-5}, {"epsilon", 1.0e-6}};
   c.shape = RequestShape{1024, 256, 8192};
   c.max_batch = 64;
   SECTION("no waiting room: TTFT is the post-queue part, uniform over the iteration's phase") {

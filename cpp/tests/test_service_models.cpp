@@ -112,12 +112,13 @@ TEST_CASE("service time identities of each model", "[models]") {
   }
 }
 
-TEST_CASE("vllm: the iteration loop plus the wait for the iteration in progress and delta*b^2", "[models]") {
+TEST_CASE("vllm: the iteration loop plus the wait for the iteration in progress, delta*b^2 and epsilon*n^2/2",
+          "[models]") {
   // Hand values for α = 12, β = 0.05, γ = 0.0005, n = 128, m = 512 (one prefill chunk at every
   // batch up to 48): w = ((β + γ)·n + β·m + γ·m·(n + (m+1)/2)) / (1 + m).
   const double a = 12, b = 0.05, g = 0.0005, n = 128, m = 512;
   const double w = ((b + g) * n + b * m + g * m * (n + (m + 1) / 2)) / (1 + m);
-  const ModelParams flat{{"alpha", a}, {"beta", b}, {"gamma", g}, {"delta", 0.0}};
+  const ModelParams flat{{"alpha", a}, {"beta", b}, {"gamma", g}, {"delta", 0.0}, {"epsilon", 0.0}};
   const auto plain = make_service_model("iteration", {{"alpha", a}, {"beta", b}, {"gamma", g}}, RequestShape{n, m, 8192}, 48);
   const auto vllm = make_service_model("vllm", flat, RequestShape{n, m, 8192}, 48);
   CHECK(vllm->kind() == "vllm");
@@ -136,8 +137,8 @@ TEST_CASE("vllm: the iteration loop plus the wait for the iteration in progress 
   }
   SECTION("delta > 0: every iteration of b sequences is delta*b^2 longer") {
     const double delta = 2e-3;
-    const auto slow = make_service_model("vllm", {{"alpha", a}, {"beta", b}, {"gamma", g}, {"delta", delta}},
-                                         RequestShape{n, m, 8192}, 48);
+    const auto slow = make_service_model(
+        "vllm", {{"alpha", a}, {"beta", b}, {"gamma", g}, {"delta", delta}, {"epsilon", 0.0}}, RequestShape{n, m, 8192}, 48);
     for (int batch : {1, 10, 48}) {
       CAPTURE(batch);
       const double others = batch - 1;
@@ -146,9 +147,25 @@ TEST_CASE("vllm: the iteration loop plus the wait for the iteration in progress 
       CHECK(slow->itl_ms(batch, 48) - vllm->itl_ms(batch, 48) == Approx(delta * batch * batch).epsilon(1e-10));
     }
   }
+  SECTION("epsilon > 0: a prompt of n tokens takes epsilon*n^2/2 more to prefill") {
+    const double eps = 1e-5, attention = eps * n * n / 2;  // 0.08192 ms
+    const auto slow = make_service_model(
+        "vllm", {{"alpha", a}, {"beta", b}, {"gamma", g}, {"delta", 0.0}, {"epsilon", eps}}, RequestShape{n, m, 8192}, 48);
+    // Alone: the request's own prefill, and its time in service, by exactly that much.
+    CHECK(slow->prefill_ms(1, 48) - vllm->prefill_ms(1, 48) == Approx(attention).epsilon(1e-10));
+    CHECK(slow->service_times_ms()[0] - vllm->service_times_ms()[0] == Approx(attention).epsilon(1e-10));
+    // With others, each of their iterations carries their share of it: attention / (1 + m) each.
+    for (int batch : {2, 10, 48}) {
+      CAPTURE(batch);
+      const double others = batch - 1, share = attention / (1 + m);
+      CHECK(slow->itl_ms(batch, 48) - vllm->itl_ms(batch, 48) == Approx(others * share).epsilon(1e-10));
+      CHECK(slow->service_times_ms()[batch - 1] - vllm->service_times_ms()[batch - 1] ==
+            Approx(batch * attention + 0.5 * std::min(1.0, others) * others * share).epsilon(1e-10));
+    }
+  }
   SECTION("the mean split keeps T = TTFT + (m - 1)·ITL") {
-    const auto slow = make_service_model("vllm", {{"alpha", a}, {"beta", b}, {"gamma", g}, {"delta", 1e-3}},
-                                         RequestShape{n, m, 8192}, 48);
+    const auto slow = make_service_model(
+        "vllm", {{"alpha", a}, {"beta", b}, {"gamma", g}, {"delta", 1e-3}, {"epsilon", 1e-5}}, RequestShape{n, m, 8192}, 48);
     for (double occupancy : {1.0, 7.3, 48.0}) {
       const double service = slow->service_times_ms()[static_cast<std::size_t>(occupancy) - 1];
       const MeanSplit split = slow->mean_split(service, occupancy, 48);

@@ -435,6 +435,7 @@ TEST_CASE("the vllm service model's loop adds delta per sequence squared", "[sim
   ServerSpec s = server(10, 0.1, 0.001, 100, 10, 8, 0);
   s.queue.service_model = "vllm";
   s.queue.params["delta"] = 0.5;
+  s.queue.params["epsilon"] = 0;
   const SimResult r = simulate(s, trace({{1.0, 100, 10}}), FleetSpec{}, opts(10));
   REQUIRE(r.requests.size() == 1);
   CHECK(r.requests[0].first_token_ms - 1000 == Approx(30.301 + 2 * 0.5).epsilon(1e-12));
@@ -443,10 +444,36 @@ TEST_CASE("the vllm service model's loop adds delta per sequence squared", "[sim
   ServerSpec two = server(10, 0.1, 0, 50, 3, 8, 8);
   two.queue.service_model = "vllm";
   two.queue.params["delta"] = 1;
+  two.queue.params["epsilon"] = 0;
   const SimResult t = simulate(two, trace({{0.0, 50, 3}, {0.012, 50, 3}}), FleetSpec{}, opts(1));
   // [0, 16], [16, 35.1] (51 tokens, 2 sequences), [35.1, 49.3], [49.3, 63.5] (r1 done), [63.5, 74.6]
   CHECK(t.requests[0].finish_ms == Approx(63.5));
   CHECK(t.requests[1].finish_ms == Approx(74.6));
+}
+
+TEST_CASE("the vllm service model's loop adds epsilon per pair of prompt tokens, however chunked", "[sim]") {
+  // n = 100: ε·100²/2 = 5000ε more to the first token, and nothing to decoding. With a budget of
+  // 40 tokens the prompt goes in chunks of 40, 40 and 20: 40·20 + 40·(40 + 20) + 20·(80 + 10) pairs,
+  // the same 5000.
+  for (const int budget : {8192, 40}) {
+    CAPTURE(budget);
+    ServerSpec s = server(10, 0.1, 0.001, 100, 10, 8, 0, budget);
+    s.queue.service_model = "vllm";
+    s.queue.params["delta"] = 0;
+    s.queue.params["epsilon"] = 0;
+    const SimResult plain = simulate(s, trace({{1.0, 100, 10}}), FleetSpec{}, opts(10));
+    s.queue.params["epsilon"] = 2e-3;
+    const SimResult attention = simulate(s, trace({{1.0, 100, 10}}), FleetSpec{}, opts(10));
+    const RequestRecord& a = attention.requests.at(0);
+    const RequestRecord& p = plain.requests.at(0);
+    CHECK(a.first_token_ms - p.first_token_ms == Approx(5000 * 2e-3).epsilon(1e-12));
+    CHECK(a.finish_ms - p.finish_ms == Approx(5000 * 2e-3).epsilon(1e-12));
+    // The model's prefill of one request alone carries the same term.
+    const inferno::queue::QueueAnalyzer with(s.queue);
+    s.queue.params["epsilon"] = 0;
+    const inferno::queue::QueueAnalyzer without(s.queue);
+    CHECK(with.model().prefill_ms(1, 8) - without.model().prefill_ms(1, 8) == Approx(5000 * 2e-3).epsilon(1e-12));
+  }
 }
 
 TEST_CASE("bad input names the field", "[sim]") {
@@ -476,6 +503,8 @@ TEST_CASE("vllm model: TTFT for random and evenly spaced arrivals agrees with it
       ServerSpec s = server(6.64, 0.0215, 4.0e-5, k.n, k.m, 512, 512);
       s.queue.service_model = "vllm";
       s.queue.params["delta"] = 3.2e-5;
+    s.queue.params["epsilon"] = 1.0e-6;
+      s.queue.params["epsilon"] = 1.0e-6;
       s.queue.options.arrival_cov = cov;
       WorkloadSpec w = poisson(k.rate_rps, k.n, k.m);
       if (cov == 0.0) w.arrivals = WorkloadSpec::Arrivals::constant;
@@ -523,6 +552,7 @@ TEST_CASE("prompt-length spread: TTFT percentiles of the model against the engin
     ServerSpec s = server(6.64, 0.0215, 4.0e-5, k.n, k.m, 512, 0);
     s.queue.service_model = "vllm";
     s.queue.params["delta"] = 3.2e-5;
+    s.queue.params["epsilon"] = 1.0e-6;
     s.queue.options.arrival_cov = 0;
     s.queue.options.in_tokens_spread = 0.5;
     WorkloadSpec w = poisson(k.rate_rps, k.n, k.m);

@@ -95,6 +95,18 @@ TEST_CASE("roofline golden values for Llama-3-8B on A100 and H100 slices (spec 3
   }
 }
 
+TEST_CASE("epsilon: the attention of one token pair, the part of gamma that is not the KV read") {
+  const ModelArch llama = model("Meta-Llama-3-8B");
+  const Accelerator& h100 = builtin().accelerator("H100-SXM5-80GB");
+  const Estimate e = derive(llama, ServingOpts{}, h100);
+  const RooflineTerms t = roofline_terms(llama, ServingOpts{}, h100);
+  // 4·L·n_h·d = 4·32·32·128 FLOPs per pair at η_F = 0.7 of the H100's dense BF16 rate.
+  CHECK(rel_close(e.epsilon_ms, 1e3 * 4.0 * 32 * 32 * 128 / (0.7 * e.flops), 1e-12));
+  CHECK(rel_close(e.epsilon_ms, t.attention_ms / 0.7, 1e-12));
+  CHECK(rel_close(e.gamma_ms - e.epsilon_ms, t.kv_read_ms / 0.8, 1e-12));
+  CHECK(rel_close(e.epsilon_ms, 7.5701e-07, 1e-4));
+}
+
 TEST_CASE("Qwen2.5-14B and Granite-3.1-8B memory feasibility (spec 3.5, 9.4)") {
   const ModelArch qwen = model("Qwen2.5-14B");
   const Estimate whole = derive(qwen, {}, builtin().accelerator("H100-SXM5-80GB"));

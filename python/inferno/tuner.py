@@ -145,9 +145,20 @@ def _params_option(value: Any, names: list[str] | None, what: str) -> list[float
     return [float(v) for v in value]
 
 
+OPTIONAL_PERF_PARMS = ("delta", "epsilon")  # perfParms keys the optimizer's `vllm` queue model reads
+
+
+def perf_parms_of(params: Mapping[str, float]) -> dict[str, float]:
+    """The optimizer's ``perfParms`` record of tuned parameters: α, β, γ (0 when not tuned), and
+    δ, ε where the service model has them (docs/optimizer.md, ``queueModel: "vllm"``)."""
+    out = {"alpha": params["alpha"], "beta": params["beta"], "gamma": params.get("gamma", 0.0)}
+    out.update({name: params[name] for name in OPTIONAL_PERF_PARMS if name in params})
+    return out
+
+
 def _state_names(config: str, service_model: str = "iteration") -> list[str]:
     """The tuned parameters: the configuration's, then any other parameter of the service model
-    (``vllm``: t0, delta), in the core's order."""
+    (``vllm``: delta, epsilon), in the core's order."""
     names = ["alpha", "beta"] if config == "decode" else ["alpha", "beta", "gamma"]
     fixed = {"gamma"} if config == "decode" else set()
     from ._core import queue as _q
@@ -226,8 +237,9 @@ class Estimate:
 
     @property
     def perf_parms(self) -> dict[str, float]:
-        """The optimizer's ``perfParms`` (γ = 0 when it is not tuned)."""
-        return {"alpha": self.params["alpha"], "beta": self.params["beta"], "gamma": self.params.get("gamma", 0.0)}
+        """The optimizer's ``perfParms`` (γ = 0 when it is not tuned; the ``vllm`` model's δ and ε
+        when they are)."""
+        return perf_parms_of(self.params)
 
     def to_frame(self) -> pd.DataFrame:
         """One row per parameter: value, stddev, relative stddev, 95 % band, at a bound."""
@@ -434,9 +446,7 @@ class FitResult:
 
     @property
     def perf_parms(self) -> dict[str, float] | None:
-        if self.params is None:
-            return None
-        return {"alpha": self.params["alpha"], "beta": self.params["beta"], "gamma": self.params.get("gamma", 0.0)}
+        return None if self.params is None else perf_parms_of(self.params)
 
 
 def fit(data: Any, config: str = "prefill-decode", *, start: Any = None, seed: Any = None,

@@ -527,7 +527,8 @@ std::vector<GpuLayout> layouts_from_json(std::string_view text) {
 // ---- results ---------------------------------------------------------------------------------
 
 json estimate_to_json(const Estimate& e) {
-  return json{{"alpha", e.alpha_ms}, {"beta", e.beta_ms}, {"gamma", e.gamma_ms}, {"tflops", e.flops / 1e12},
+  return json{{"alpha", e.alpha_ms}, {"beta", e.beta_ms}, {"gamma", e.gamma_ms}, {"epsilon", e.epsilon_ms},
+              {"tflops", e.flops / 1e12},
               {"bwGBps", e.bw_Bps / 1e9}, {"memGiB", e.mem_bytes / kGiB}, {"weightsGB", e.weight_bytes / 1e9},
               {"kvBytesPerToken", e.kv_bytes_per_token}, {"reserveGiB", e.reserve_bytes / kGiB},
               {"kvBudgetGiB", e.kv_budget_bytes / kGiB}, {"kvCapacityTokens", e.kv_capacity_tokens}, {"ctxTokens", e.ctx_tokens},

@@ -49,7 +49,8 @@ queue::ModelParams params_for(const PerfRecord& p, const std::string& service_mo
   if (p.format == PerfFormat::decode_prefill)
     return {{"decode_alpha", p.decode_alpha}, {"decode_beta", p.decode_beta},
             {"prefill_gamma", p.prefill_gamma}, {"prefill_delta", p.prefill_delta}};
-  if (service_model == "vllm") return {{"alpha", p.alpha}, {"beta", p.beta}, {"gamma", p.gamma}, {"delta", p.delta}};
+  if (service_model == "vllm")
+    return {{"alpha", p.alpha}, {"beta", p.beta}, {"gamma", p.gamma}, {"delta", p.delta}, {"epsilon", p.epsilon}};
   return {{"alpha", p.alpha}, {"beta", p.beta}, {"gamma", p.gamma}};
 }
 

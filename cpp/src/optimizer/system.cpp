@@ -340,6 +340,7 @@ void SystemBuilder::add_document(const std::string& source, std::string_view jso
         p.beta = rp.number(*perf, "beta", 0, 0);
         p.gamma = rp.number(*perf, "gamma", 0, 0);
         p.delta = rp.number(*perf, "delta", 0, 0);
+        p.epsilon = rp.number(*perf, "epsilon", 0, 0);
       } else if (decode || prefill) {
         p.format = PerfFormat::decode_prefill;
         if (decode) {

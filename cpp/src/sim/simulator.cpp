@@ -480,13 +480,16 @@ SimResult simulate(const ServerSpec& server, const WorkloadSpec& workload, const
   const queue::QueueAnalyzer analyzer(qc);
   const int n_cap = qc.max_batch;
   const auto q_cap = static_cast<long long>(qc.max_queue);
-  double alpha = 0, beta = 0, gamma_kv = 0, delta_seq = 0;
+  double alpha = 0, beta = 0, gamma_kv = 0, delta_seq = 0, epsilon_attn = 0;
   const double budget = qc.shape.max_num_tokens;
   if (options.mode == Mode::iteration) {
     alpha = qc.params.at("alpha");
     beta = qc.params.at("beta");
     gamma_kv = qc.params.at("gamma");
-    if (vllm_loop) delta_seq = qc.params.at("delta");
+    if (vllm_loop) {
+      delta_seq = qc.params.at("delta");
+      epsilon_attn = qc.params.at("epsilon");
+    }
     if (budget < n_cap)
       throw InvalidArgument("max_num_tokens (" + format_number(budget) + ") must be >= max_batch (" +
                             std::to_string(n_cap) + "): every decoding request needs one token per iteration");
@@ -654,6 +657,7 @@ SimResult simulate(const ServerSpec& server, const WorkloadSpec& workload, const
     double reads = rep.decode_read;
     long left = static_cast<long>(budget) - rep.decoding;
     long sequences = rep.decoding;
+    double attention_pairs = 0;  // prompt token pairs the prefill chunks attend over (causal)
     rep.just_prefilled.clear();
     for (int id : rep.prefilling) {
       Request& q = reqs[static_cast<std::size_t>(id)];
@@ -663,6 +667,9 @@ SimResult simulate(const ServerSpec& server, const WorkloadSpec& workload, const
         const int s = static_cast<int>(std::min<long>(rest, left));
         computed += s;
         reads += q.prefix + s;
+        // A chunk of s tokens after `prefix` cached ones: s·prefix pairs plus s²/2 within the
+        // chunk, so that a prompt of n tokens sums to n²/2 however it is chunked.
+        attention_pairs += static_cast<double>(s) * (static_cast<double>(q.prefix) + 0.5 * s);
         q.prefix += s;
         left -= s;
       }
@@ -673,6 +680,7 @@ SimResult simulate(const ServerSpec& server, const WorkloadSpec& workload, const
     rep.outstanding -= static_cast<double>(computed);
     double t_iter = alpha + beta * static_cast<double>(computed) + gamma_kv * reads;
     if (delta_seq > 0) t_iter += delta_seq * static_cast<double>(sequences) * static_cast<double>(sequences);
+    if (epsilon_attn > 0) t_iter += epsilon_attn * attention_pairs;
     if (noise_sigma > 0) t_iter *= std::exp(noise_sigma * service_rng.normal() - 0.5 * noise_sigma * noise_sigma);
     rep.next_event_ms = now + t_iter;
     ++sum.iterations;

@@ -88,7 +88,11 @@ void evaluate_open(const ServerSpec& s, const std::array<double, 3>& theta, int 
   queue::QueueConfig config;
   config.service_model = options.service_model;
   config.params = {{"alpha", theta[0]}, {"beta", theta[1]}, {"gamma", theta[2]}};
-  if (options.service_model == "vllm") config.params["delta"] = options.per_sequence_ms;
+  if (options.service_model == "vllm") {
+    config.params["delta"] = options.per_sequence_ms;
+    // The prefill's attention, unless the efficiency's prefillAttention already put it into β.
+    config.params["epsilon"] = options.efficiency.prefill_attention ? 0.0 : o.estimate.epsilon_ms;
+  }
   config.shape = queue::RequestShape{s.load.in_tokens, s.load.out_tokens, s.serving.max_num_batched_tokens};
   config.max_batch = o.estimate.n_max;
   config.max_queue = static_cast<std::int64_t>(queue_ratio) * o.estimate.n_max;

@@ -110,6 +110,7 @@ Estimate derive(const ModelArch& arch, const ServingOpts& serving, const Acceler
   e.alpha_ms = eff.t0_ms + r.weights_ms / eff.eta_bw + r.comm_ms;
   e.beta_ms = r.compute_ms / eff.eta_flops;
   e.gamma_ms = r.kv_read_ms / eff.eta_bw + r.attention_ms / eff.eta_flops;
+  e.epsilon_ms = r.attention_ms / eff.eta_flops;
 
   // Memory budget (§3.3).
   if (eff.memory == MemoryMode::simple) {

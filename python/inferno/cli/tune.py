@@ -179,8 +179,7 @@ def _replay(frame: pd.DataFrame, config: str, seed: list[float] | None) -> dict[
                          index=pd.Index(names, name="parameter"))
     summary = {"source": "replay", "phase": "", "update_count": len(history), "kappa": None,
                "nis": None if history.empty else history["nis"].iloc[-1],
-               "perf_parms": {"alpha": estimate["params"]["alpha"], "beta": estimate["params"]["beta"],
-                              "gamma": estimate["params"].get("gamma", 0.0)},
+               "perf_parms": T.perf_parms_of(estimate["params"]),
                "params": estimate["params"], "stddev": estimate["stddev"]}
     return {"estimate": summary, "table": table, "outcomes": f.outcome_counts, "history": history}
 

@@ -43,8 +43,8 @@ def add_parser(commands: Any) -> None:
     p.add_argument("--save-sweeps", metavar="FILE", help="also write the rows read, in the sweep CSV layout")
     p.add_argument("--fit", choices=["pooled", "per-mix"], default="pooled",
                    help="one parameter set for every point (default) or one per token mix")
-    p.add_argument("--params", metavar="A,B,G[,D]",
-                   help="predict with these alpha, beta, gamma (and delta, for --service-model vllm) instead of fitting")
+    p.add_argument("--params", metavar="A,B,G[,D,E]",
+                   help="predict with these alpha, beta, gamma (and delta, epsilon, for --service-model vllm) instead of fitting")
     p.add_argument("--derive", metavar="MODEL", help="predict with no fit at all: alpha, beta, gamma and the KV cache "
                    "from the roofline for MODEL on --accelerator (as inferno size derive)")
     p.add_argument("--accelerator", metavar="GPU", help="--derive: the catalog GPU the sweeps ran on, e.g. H100-SXM5-80GB")
@@ -81,17 +81,17 @@ def add_input_arguments(p: argparse.ArgumentParser) -> None:
 
 def _params(text: str) -> dict[str, float]:
     parts = text.split(",")
-    if len(parts) not in (3, 4):
-        raise ValueError(f"--params needs alpha,beta,gamma[,delta] (three or four numbers), got {_excerpt(text)}")
+    if len(parts) not in (3, 4, 5):
+        raise ValueError(f"--params needs alpha,beta,gamma[,delta,epsilon] (three to five numbers), got {_excerpt(text)}")
     try:
         values = [float(x) for x in parts]
     except ValueError:
-        raise ValueError(f"--params needs three or four numbers, got {_excerpt(text)}") from None
-    return dict(zip(("alpha", "beta", "gamma", "delta"), values))
+        raise ValueError(f"--params needs three to five numbers, got {_excerpt(text)}") from None
+    return dict(zip(("alpha", "beta", "gamma", "delta", "epsilon"), values))
 
 
 def _derived(args: argparse.Namespace, limits: V.ServerLimits) -> tuple[dict[str, float], V.ServerLimits]:
-    """The roofline's alpha, beta, gamma (delta 0) and, unless given, its KV-cache capacity."""
+    """The roofline's alpha, beta, gamma (for vllm: epsilon, delta 0) and, unless given, its KV-cache capacity."""
     from .. import sizing
     if not args.accelerator:
         raise ValueError("--derive needs --accelerator GPU (a catalog name, e.g. H100-SXM5-80GB)")
@@ -101,6 +101,7 @@ def _derived(args: argparse.Namespace, limits: V.ServerLimits) -> tuple[dict[str
     params = {k: float(estimate[k]) for k in ("alpha", "beta", "gamma")}
     if args.service_model == "vllm":
         params["delta"] = 0.0  # the roofline has no per-sequence term
+        params["epsilon"] = float(estimate["epsilon"])  # its attention per token pair
     if not args.kv_cache_tokens_given:
         limits = V.ServerLimits(kv_cache_tokens=float(estimate["kvCapacityTokens"]), max_num_seqs=limits.max_num_seqs,
                                 max_in_flight=limits.max_in_flight,

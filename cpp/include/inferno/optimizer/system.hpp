@@ -42,6 +42,7 @@ struct PerfRecord {
   PerfFormat format = PerfFormat::perf_parms;
   double alpha = 0, beta = 0, gamma = 0;                   // perfParms (ms, ms/token, ms/token)
   double delta = 0;  // perfParms.delta (ms): the vllm service model's per-sequence cost, δ·b² per iteration
+  double epsilon = 0;  // perfParms.epsilon (ms/token²): the vllm model's prefill attention, ε·n²/2 per prompt
   double decode_alpha = 0, decode_beta = 0;                 // decodeParms
   double prefill_gamma = 0, prefill_delta = 0;              // prefillParms
   /// All parameters zero: the record never converged and yields no candidate.

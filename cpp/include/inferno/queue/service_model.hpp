@@ -31,8 +31,9 @@ struct MeanSplit {
   // What the arrival pattern adds to the first token and the response beyond the mean-field
   // service time (`vllm`: prefills colliding or not; included in post_queue_ms). 0 otherwise.
   double arrival_adjust_ms = 0;
-  // The request's own prefill work (ms), which varies with its prompt length; 0 where the model
-  // has no such part.
+  // How the request's own prefill work (ms) varies with its prompt length n: n·∂p/∂n, the work
+  // itself where it is linear in n. A prompt (1 + u)·n takes about u·own_prefill_ms more. 0 where
+  // the model has no such part.
   double own_prefill_ms = 0;
 };
 

@@ -33,6 +33,9 @@ struct Workload {
 
 struct Estimate {
   double alpha_ms = 0, beta_ms = 0, gamma_ms = 0;
+  // Attention compute per pair of tokens (ms): the `vllm` service model's ε, its prefill of n
+  // tokens taking ε·n²/2 (causal). γ already holds it for decoding.
+  double epsilon_ms = 0;
   double flops = 0, bw_Bps = 0, mem_bytes = 0;  // the accelerator figures used (per replica)
   double weight_bytes = 0;   // W_load (per device with tensor parallelism)
   double kv_bytes_per_token = 0;  // S_kv (per device)

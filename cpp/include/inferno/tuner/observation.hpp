@@ -59,7 +59,7 @@ struct ModelSpec {
   /// wait). InvalidArgument naming the allowed values otherwise.
   static ModelSpec named(const std::string& name);
   /// The configuration `name` on `service_model`: the service model's parameters that the
-  /// configuration neither tunes nor fixes are tuned too, after its own (`vllm`: t0, delta).
+  /// configuration neither tunes nor fixes are tuned too, after its own (`vllm`: delta, epsilon).
   static ModelSpec named(const std::string& name, const std::string& service_model);
   /// Checks names against the service model's parameters (InvalidArgument naming them).
   void validate() const;

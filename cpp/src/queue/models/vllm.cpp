@@ -20,10 +20,13 @@ ServiceModelInfo vllm_model_info() {
       "a per-sequence cost makes large batches slower";
   info.params.push_back({"delta", "ms", "per-sequence cost: an iteration of b sequences takes delta*b^2 more",
                          0.0, false, 1e6, 1e-4});
+  info.params.push_back({"epsilon", "ms/token^2", "prefill attention: a prompt of n tokens takes epsilon*n^2/2 more",
+                         0.0, false, 1e6, 1e-6});
   info.make = [](const ModelParams& p, const RequestShape& shape, int max_batch) {
     EngineOverheads overheads;
     overheads.per_sequence_ms = p.at("delta");
     overheads.iteration_wait = true;
+    overheads.attention_ms = p.at("epsilon");
     return std::make_unique<IterationModel>(p.at("alpha"), p.at("beta"), p.at("gamma"), shape, max_batch,
                                             overheads, "vllm");
   };

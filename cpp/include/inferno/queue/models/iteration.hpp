@@ -13,6 +13,7 @@ namespace inferno::queue {
 struct EngineOverheads {
   double per_sequence_ms = 0;   // δ: an iteration with b sequences takes δ·b² more
   bool iteration_wait = false;  // a new request first waits for the iteration in progress
+  double attention_ms = 0;      // ε: prefill attention per pair of prompt tokens (causal: ε·n²/2)
 };
 
 class IterationModel final : public ServiceModel {

@@ -160,19 +160,18 @@ def test_the_vllm_model_is_closer_to_the_measurements_on_every_metric(pooled, en
     """The `vllm` service model (the iteration wait, delta*b^2 and the prefill's attention
     epsilon*n^2/2; docs/queueing-model.md §3.6) against `iteration`, both with one pooled fit
     (figures of docs/validation.md)."""
-    # epsilon and beta both grow with the prompt, so they are correlated (condition number ~130)
-    # but told apart by the prompts from 64 to 4096 tokens
-    assert engine.params.loc["pooled", "status"] == "ok" and engine.params.loc["pooled", "kappa"] < 200
-    assert engine.params.loc["pooled", "delta"] == pytest.approx(3.700e-5, rel=1e-3)
-    # ~0.8x the roofline's attention per token pair on an H100 at the default efficiency
-    assert engine.params.loc["pooled", "epsilon"] == pytest.approx(1.0795e-6, rel=1e-3)
+    # epsilon and beta both grow with the prompt, told apart by the prompts from 64 to 4096 tokens
+    assert engine.params.loc["pooled", "status"] == "ok" and engine.params.loc["pooled", "kappa"] < 30
+    assert engine.params.loc["pooled", "delta"] == pytest.approx(3.796e-5, rel=1e-3)
+    # ~2x the roofline's attention per token pair on an H100 at the default efficiency (7.6e-7)
+    assert engine.params.loc["pooled", "epsilon"] == pytest.approx(1.4794e-6, rel=1e-3)
     new, old = engine.summary(), pooled.summary()
-    assert new["ttft_mean_ms_mape_pct"] == pytest.approx(7.97, abs=0.02)  # within the goal of 8 %
-    assert new["itl_mean_ms_mape_pct"] == pytest.approx(5.34, abs=0.05)
-    assert new["e2e_mean_ms_mape_pct"] == pytest.approx(5.21, abs=0.05)
-    assert new["ttft_p95_ms_mape_pct"] == pytest.approx(10.39, abs=0.05)
-    assert new["capacity_mape_pct"] == pytest.approx(8.85, abs=0.05)  # within the goal of 10 %
-    assert new["itl_p95_ms_mape_pct"] == pytest.approx(7.11, abs=0.05)  # within the goal of 10 %
+    assert new["ttft_mean_ms_mape_pct"] == pytest.approx(7.76, abs=0.05)  # within the goal of 8 %
+    assert new["itl_mean_ms_mape_pct"] == pytest.approx(5.40, abs=0.05)
+    assert new["e2e_mean_ms_mape_pct"] == pytest.approx(5.35, abs=0.05)
+    assert new["ttft_p95_ms_mape_pct"] == pytest.approx(9.27, abs=0.05)  # within the goal of 10 %
+    assert new["capacity_mape_pct"] == pytest.approx(8.80, abs=0.05)  # within the goal of 10 %
+    assert new["itl_p95_ms_mape_pct"] == pytest.approx(6.82, abs=0.05)  # within the goal of 10 %
     for key in ("itl_p95_ms_mape_pct", "ttft_mean_ms_mape_pct", "ttft_mean_ms_worst_mix_bias_pct", "itl_mean_ms_mape_pct",
                 "e2e_mean_ms_mape_pct", "ttft_p95_ms_mape_pct", "capacity_mape_pct"):
         assert new[key] < old[key], key
@@ -181,7 +180,7 @@ def test_the_vllm_model_is_closer_to_the_measurements_on_every_metric(pooled, en
     bias = engine.errors("sweep")[("ttft_mean_ms", "bias_pct")]
     assert abs(bias[["i64-o64", "i64-o256", "i64-o1024"]]).max() < 8
     assert abs(bias[["i1024-o64", "i1024-o256"]]).max() < 7
-    assert new["ttft_mean_ms_worst_mix_bias_pct"] == pytest.approx(18.21, abs=0.05)
+    assert new["ttft_mean_ms_worst_mix_bias_pct"] == pytest.approx(16.72, abs=0.05)
     # the long prompts, low by 10-13 % without the attention term, within 8 %
     assert abs(bias[["i4096-o64", "i4096-o256", "i4096-o1024", "i4096-o4096"]]).max() < 8
 
@@ -298,11 +297,13 @@ def test_the_simulator_given_the_benchmarks_shape_predicts_capacity_and_ttft_tai
     pages on demand) and counted as GuideLLM counts (requests completed within 360 s)."""
     sim, model = simulated.summary("simulator"), simulated.summary("model")
     assert model.equals(engine.summary())  # the model's figures do not depend on the simulator
-    assert sim["capacity_mape_pct"] == pytest.approx(3.08, abs=0.05)
-    assert sim["ttft_p95_ms_mape_pct"] == pytest.approx(9.96, abs=0.05)
-    assert sim["ttft_mean_ms_mape_pct"] == pytest.approx(7.65, abs=0.05)
+    assert sim["capacity_mape_pct"] == pytest.approx(2.95, abs=0.05)
+    assert sim["ttft_p95_ms_mape_pct"] == pytest.approx(9.48, abs=0.05)
+    assert sim["ttft_mean_ms_mape_pct"] == pytest.approx(7.47, abs=0.05)
     assert sim["capacity_mape_pct"] < model["capacity_mape_pct"] / 2
-    assert sim["ttft_p95_ms_mape_pct"] < model["ttft_p95_ms_mape_pct"]
+    # the model follows its own engine loop: mean ITL within 0.3 points, TTFT P95 within 0.3
+    assert abs(sim["itl_mean_ms_mape_pct"] - model["itl_mean_ms_mape_pct"]) < 0.3
+    assert abs(sim["ttft_p95_ms_mape_pct"] - model["ttft_p95_ms_mape_pct"]) < 0.3
     # What the model's windowed count still misses on the longest outputs is the cold start's KV
     # dynamics (every request admitted at once, then preempted as pages run out): every o4096
     # burst is within 6.5 % for the simulator and 14-22 % high for the model.
@@ -331,7 +332,7 @@ def test_cli_simulate_adds_the_simulators_tables(tmp_path):
                            "--format", "json"], capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr
     doc = json.loads(proc.stdout)
-    assert doc["simulator"]["summary"]["capacity_mape_pct"] == pytest.approx(3.08, abs=0.05)
+    assert doc["simulator"]["summary"]["capacity_mape_pct"] == pytest.approx(2.95, abs=0.05)
     assert set(doc["simulator"]["by_band"]) == set(V.LOAD_BANDS)
     assert all("throughput_sim" in row for row in doc["capacity"])
     table = subprocess.run([*cli_command(), "validate", str(SWEEPS), "--service-model", "vllm", "--simulate"],
@@ -489,9 +490,8 @@ def test_with_no_fit_the_roofline_predicts_end_to_end_within_the_goal():
 def test_the_fit_is_robust_to_the_knee(engine):
     """The top point of each sweep sits at the knee, where a few per cent of capacity is an order
     of magnitude in TTFT. Tripling the measured TTFT of those 16 points (the worst a noisy knee
-    does) barely moves the fit: alpha and beta within 5 %, the TTFT error on the other 128 points
-    within one point of the clean fit's and the end-to-end error within 1.5 points (the prefill's
-    attention term, epsilon, takes up most of the change)."""
+    does) barely moves the fit: alpha and beta within 5 %, and the TTFT and end-to-end errors on
+    the other 128 points within one point of the clean fit's."""
     frame, _ = V.read_sweeps(SWEEPS)
     rate = frame[frame["strategy"].isin(V.RATE_STRATEGIES)]
     top = rate["rate_rps"] == rate.groupby("sweep")["rate_rps"].transform("max")
@@ -505,7 +505,7 @@ def test_the_fit_is_robust_to_the_knee(engine):
                                                              for k in ("alpha", "beta", "gamma", "delta", "epsilon")})
     below = lambda v: v.points[v.points["band"] != "top"]["ttft_mean_ms_err"].abs().mean() * 100  # noqa: E731
     assert abs(below(refit) - below(engine)) < 1.0
-    assert refit.summary()["e2e_mean_ms_mape_pct"] < engine.summary()["e2e_mean_ms_mape_pct"] + 1.5
+    assert refit.summary()["e2e_mean_ms_mape_pct"] < engine.summary()["e2e_mean_ms_mape_pct"] + 1.0
 
 
 def test_a_fit_that_cannot_run_says_why_and_what_data_would_fix_it(tmp_path):

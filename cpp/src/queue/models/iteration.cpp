@@ -208,7 +208,40 @@ MeanSplit IterationModel::mean_split_for_arrivals(double service_ms, double num_
 
   const double scv = std::max(0.0, arrival_scv);
   const double post = post_spaced + scv * (post_random - post_spaced);
-  split.arrival_adjust_ms = post - split.post_queue_ms;
+
+  // Decoding with evenly spaced arrivals: the prefills that land in the request's decode window
+  // are the arrivals on the grid k/λ (its own arrival at 0) between its first token and its
+  // last, a step function of the window, not the λ·(window) of the mean field (which random
+  // arrivals do follow). The window D is the least solution of D = (m - 1)·step + p·N(D), N
+  // counted with the iteration boundary's phase (one decode step) smoothing the steps. The
+  // decoders sharing each step are, by Little's law over the request's own stay, λ·(TTFT + D) - 1
+  // (the birth-death chain's occupancy is that of random arrivals, higher). The window grows from
+  // its bare length by what lands in it, which may bring more: the iteration rises monotonically
+  // to the least solution, geometrically at rate about λ·(p + m·w_dec/(c + m)) below saturation.
+  double itl_spaced = split.itl_ms;
+  const double decode_step_share = decode_work_ / (c + m);
+  const double cap = static_cast<double>(batch_cap);
+  if (m > 1 && lambda > 0 && x < cap) {
+    const auto step_at = [&](double window) {
+      const double sharing = std::clamp(lambda * (post_spaced + window) - 1.0, 0.0, cap - 1.0);
+      return alpha_ + sharing * decode_step_share + overheads_.per_sequence_ms * (sharing + 1.0) * (sharing + 1.0) +
+             own_decode;
+    };
+    const double phase = step_at(0.0);  // the smoothing width: one decode step
+    const double before = spaced_arrivals(lambda, post_spaced - 0.5 * phase, phase);
+    double window = (m - 1.0) * phase;
+    for (int pass = 0; pass < 200; ++pass) {
+      const double landed = std::max(0.0, spaced_arrivals(lambda, post_spaced + window - 0.5 * phase, phase) - before);
+      const double next = (m - 1.0) * step_at(window) + p * landed;
+      const bool settled = next - window <= 1e-12 * next;
+      window = std::max(window, next);
+      if (settled) break;
+    }
+    itl_spaced = window / (m - 1.0);
+  }
+  const double itl = itl_spaced + scv * (split.itl_ms - itl_spaced);
+  split.arrival_adjust_ms = post - split.post_queue_ms + (m - 1.0) * (itl - split.itl_ms);
+  split.itl_ms = itl;
   split.post_queue_ms = post;
   split.prefill_ms = post - split.itl_ms;
   split.post_queue_spread_ms = 2.0 * std::max(0.0, wait_spaced + scv * (wait_random - wait_spaced));

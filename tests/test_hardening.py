@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 import inferno
@@ -154,6 +154,9 @@ def test_every_input_inside_the_ranges_gives_finite_metrics(rate, alpha, beta, g
 @given(rate=finite_at(1e-9, 1e6), alpha=finite_at(1e-3, 1e4), beta=finite_at(0, 10), gamma=finite_at(0, 1),
        delta=finite_at(0, 100), epsilon=finite_at(0, 1e-3), in_tokens=finite_at(0, 1e5), out_tokens=finite_at(1, 1e5), cov=finite_at(0, 100),
        spread=finite_at(0, 1), max_batch=st.sampled_from([1, 2, 7, 64]), max_queue=st.sampled_from([0, 1, 100]))
+# found by this test: arrivals far burstier than random once extrapolated the decode window's ITL below 0
+@example(rate=1e6, alpha=1e-3, beta=0, gamma=0, delta=0, epsilon=1e-3, in_tokens=1e5, out_tokens=1e5, cov=100,
+         spread=0, max_batch=2, max_queue=0)
 def test_the_vllm_model_with_its_arrival_pattern_and_spread_gives_finite_ordered_percentiles(
         rate, alpha, beta, gamma, delta, epsilon, in_tokens, out_tokens, cov, spread, max_batch, max_queue):
     """The vllm split (collisions for any arrival SCV) and the TTFT percentiles with a prompt spread

@@ -239,7 +239,9 @@ MeanSplit IterationModel::mean_split_for_arrivals(double service_ms, double num_
     }
     itl_spaced = window / (m - 1.0);
   }
-  const double itl = itl_spaced + scv * (split.itl_ms - itl_spaced);
+  // Between the two patterns the ITL interpolates; burstier than random it stays the mean split's
+  // (extrapolating the difference could take it below zero).
+  const double itl = scv >= 1.0 ? split.itl_ms : itl_spaced + scv * (split.itl_ms - itl_spaced);
   split.arrival_adjust_ms = post - split.post_queue_ms + (m - 1.0) * (itl - split.itl_ms);
   split.itl_ms = itl;
   split.post_queue_ms = post;

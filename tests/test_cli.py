@@ -1,7 +1,7 @@
 """Tests of the ``inferno queue`` command line (JSON lines in, JSON lines / table / CSV out).
 
-Reference numbers are the public vectors of the spec (/work/shared/spec/queueing.md, section 10)
-with the tolerances of section 10.0. The CLI is run as a subprocess and, where convenient,
+Reference numbers are the reference project's published numbers, with their tolerances
+(docs/queueing-model.md §9.3). The CLI is run as a subprocess and, where convenient,
 in-process through ``inferno.cli.main``.
 """
 
@@ -25,13 +25,13 @@ from cli_helpers import REPO, run_in_process, run_process, strict_json, strict_j
 
 PROBLEM_FILE = REPO / "samples" / "queue" / "problem-data.json"
 
-# Input A of spec 10.3 (examples/problem-data.json, capitalised keys as in the reference file).
+# Input A of docs/queueing-model.md §9.3 (examples/problem-data.json, capitalised keys as in the reference file).
 A = {"RPS": 3.0, "maxBatchSize": 48, "AvgInputTokens": 128, "AvgOutputTokens": 512, "alpha": 12,
      "beta": 0.05, "gamma": 0.0005, "maxQueueSize": 128, "targetTTFT": 60.0, "targetITL": 20.0}
 # The same server without targets and with lower-camel keys, for building variants by text.
 SERVER = ('"maxBatchSize": 48, "avgOutputTokens": 512, "alpha": 12, "beta": 0.05, '
           '"gamma": 0.0005, "maxQueueSize": 128')
-# Legacy token model of spec 10.5 (2024 README; N = 48, Q = 200, alpha 19, beta 1, K_tok 1024).
+# Legacy token model of docs/queueing-model.md §9.3 (2024 README; N = 48, Q = 200, alpha 19, beta 1, K_tok 1024).
 TOKEN = {"serviceModel": "token", "alpha": 19, "beta": 1, "avgNumTokens": 1024,
          "maxBatchSize": 48, "maxQueueSize": 200}
 
@@ -51,7 +51,7 @@ ERROR_PREFIXES = ("binding error:", "data error: invalid input data:",
                   "NewLLMQueueAnalyzer() failed:", "Analyze() failed:", "Size() failed:",
                   "OptimalConcurrency() failed:")
 
-REL = 5e-4  # spec 10.0: "everything else"
+REL = 5e-4  # docs/queueing-model.md §9.3: "everything else"
 
 
 # ----------------------------------------------------------------------------- helpers
@@ -97,7 +97,7 @@ def close(actual: float, expected: float, rel: float = REL) -> bool:
 
 
 def close_wait(actual: float, expected: float, resp_ref: float) -> bool:
-    """Spec 10.0 tolerance for avgWaitTime / avgTTFT (single-precision T - S in the reference)."""
+    """docs/queueing-model.md §9.3 tolerance for avgWaitTime / avgTTFT (single-precision T - S in the reference)."""
     return abs(actual - expected) <= REL * abs(expected) + 1e-6 * resp_ref
 
 
@@ -143,13 +143,13 @@ def test_solve_vector_A():
     assert close(out["maxRPS"], 3.8609295)
     assert close(out["avgPrefillTime"], 26.090485)
     assert close(out["rho"], 0.6454352)
-    assert out["RPSTargetTTFT"] == 0 and out["RPSTargetITL"] == 0  # solve reports 0 (spec 9.3)
-    # Identity of spec 4.3 (to 1e-12 relative) and derived outputs.
+    assert out["RPSTargetTTFT"] == 0 and out["RPSTargetITL"] == 0  # solve reports 0 (docs/cli.md §5-6)
+    # Identity of docs/queueing-model.md §4 (to 1e-12 relative) and derived outputs.
     assert math.isclose(out["avgRespTime"], out["avgTTFT"] + 511 * out["avgITL"], rel_tol=1e-12)
     assert math.isclose(out["rho"], out["avgNumInServ"] / 48, rel_tol=1e-12)
     assert math.isclose(out["tokensPerSec"], 1000 * out["throughput"] * 512 / 1000, rel_tol=1e-12)
     assert math.isclose(out["droppedRPS"], 3.0 - out["throughput"], abs_tol=1e-12)
-    # maxRPS = 0.999 * mu_N and peakRPS = mu_48 = 3.864794 (spec 10.2(a); nc = 1, mu monotone).
+    # maxRPS = 0.999 * mu_N and peakRPS = mu_48 = 3.864794 (docs/queueing-model.md §9.3(a); nc = 1, mu monotone).
     assert math.isclose(out["maxRPS"], 0.999 * out["peakRPS"], rel_tol=1e-12)
     assert close(out["peakRPS"], 3.864794, 1e-6) and out["peakBatch"] == 48
 
@@ -173,9 +173,9 @@ def test_target_vector_A():
     assert close(out["RPSTargetITL"], 2.971982)
     assert out["bindingConstraint"] == "TTFT"
     assert out["sizeStatus"] == "ok"
-    assert out["avgTTFT"] <= 60.0  # feasible side (spec 5.4), unlike the reference's 60.000584
+    assert out["avgTTFT"] <= 60.0  # feasible side (docs/queueing-model.md §5.2), unlike the reference's 60.000584
     assert out["avgITL"] <= 20.0
-    # lambda* = min of the per-constraint rates (spec 5.4), and the sized throughput.
+    # lambda* = min of the per-constraint rates (docs/queueing-model.md §5.2), and the sized throughput.
     assert math.isclose(out["offeredRPS"], min(out["RPSTargetTTFT"], out["RPSTargetITL"]),
                         rel_tol=1e-9)
     assert close(out["throughput"], 2.9494622)
@@ -208,7 +208,7 @@ OPTIMIZE_VECTORS = {
 def test_optimize_vectors(max_batch):
     ref = OPTIMIZE_VECTORS[max_batch]
     out = one("optimize", {**A, "maxBatchSize": max_batch}, subprocess_=True)
-    for key in ("concurrency", "M_ITL", "M_TPF", "oracleCalls", "probes"):  # exact (spec 10.0)
+    for key in ("concurrency", "M_ITL", "M_TPF", "oracleCalls", "probes"):  # exact (docs/queueing-model.md §9.3)
         assert out[key] == ref[key], key
     assert out["feasible"] is True
     for key in ("throughput", "avgRespTime", "avgNumInServ", "avgITL", "maxRPS",
@@ -222,7 +222,7 @@ def test_optimize_vectors(max_batch):
 
 
 def test_optimize_A_equals_target_A():
-    """Spec 10.3: the optimize(A) metrics are those of target(A) at N = 48."""
+    """docs/queueing-model.md §9.3: the optimize(A) metrics are those of target(A) at N = 48."""
     opt = one("optimize", A)
     tgt = one("target", A)
     for key in ("throughput", "avgRespTime", "avgWaitTime", "avgNumInServ", "avgTTFT", "avgITL",
@@ -239,7 +239,7 @@ def test_legacy_token_model_solve():
     assert close(out["avgITL"], 40.98247)  # avgTokenTime
     assert close(out["maxRPS"] * 60, 41.93564)
     assert close_wait(out["avgWaitTime"], 2.7617188, resp)
-    assert close(out["avgWaitTime"], 2.7588)  # the exact value quoted in spec 10.0
+    assert close(out["avgWaitTime"], 2.7588)  # the exact value quoted in docs/queueing-model.md §9.3
     # Token model: TTFT = W + ITL, no prefill, T = TTFT + (K_tok - 1) ITL.
     assert out["avgPrefillTime"] == 0
     assert math.isclose(out["avgTTFT"], out["avgWaitTime"] + out["avgITL"], rel_tol=1e-12)
@@ -317,7 +317,7 @@ def test_target_key_order():
     rest = keys[21:]
     assert set(TARGET_EXTENSIONS) <= set(rest)
     assert "ttft_p95" in rest and "RPSTargetTTFT_p95" in rest
-    # Extensions in the order of spec 9.3: percentiles, then the sizing fields.
+    # Extensions in the order of docs/cli.md §5-6: percentiles, then the sizing fields.
     assert rest.index("ttft_p95") < rest.index("sizeStatus") < rest.index("RPSTargetTTFT_p95")
 
 
@@ -503,13 +503,13 @@ def test_outputs_are_finite_json_at_extremes():
                 assert math.isfinite(value), (key, line)
         assert 0 <= obj["lossProb"] <= 1
         assert obj["throughput"] <= obj["offeredRPS"] * (1 + 1e-12)
-    # Overload (spec 4.4): throughput -> mu_N, loss -> 1, W -> Q/mu_N.
+    # Overload (docs/queueing-model.md §4): throughput -> mu_N, loss -> 1, W -> Q/mu_N.
     heavy = out[1]
     assert math.isclose(heavy["throughput"], heavy["peakRPS"], rel_tol=1e-9)
     assert heavy["lossProb"] > 0.99
     assert close(heavy["avgWaitTime"], 128 / heavy["peakRPS"] * 1000, 1e-3)
     assert out[2]["avgWaitTime"] == 0  # Q = 0: no waiting
-    # K = 1 (spec 2.6): X = lambda mu / (lambda + mu), T = S = 1/mu_1, W = 0.
+    # K = 1 (docs/queueing-model.md §2.4): X = lambda mu / (lambda + mu), T = S = 1/mu_1, W = 0.
     k1 = out[3]
     mu1 = k1["peakRPS"]
     assert math.isclose(k1["throughput"], 1e6 * mu1 / (1e6 + mu1), rel_tol=1e-12)
@@ -547,7 +547,7 @@ def test_flags_override_problem_fields():
                     "--max-batch", "49")
     out = parse_lines(proc.stdout)
     assert proc.returncode == 0 and len(out) == 1
-    assert close(out[0]["maxRPS"], 3.9003835)  # spec 10.3: maxRPS at N = M* = 49
+    assert close(out[0]["maxRPS"], 3.9003835)  # docs/queueing-model.md §9.3: maxRPS at N = M* = 49
     proc = run_main("queue", "solve", "--problem", str(PROBLEM_FILE), "--rate", "3",
                     "--max-batch", "256", "--max-queue", "7")
     (out,) = parse_lines(proc.stdout)
@@ -618,7 +618,7 @@ def test_python_dash_m_runs_the_cli():
 
 
 def test_iteration_v2_through_json_lines():
-    """The README's /target example was produced by the v2 model (spec 10.4)."""
+    """The README's /target example was produced by the v2 model (docs/queueing-model.md §9.3)."""
     proc = run_main("queue", "target", stdin=json.dumps(dict(A, serviceModel="iteration-v2")) + "\n")
     assert proc.returncode == 0
     out = json.loads(proc.stdout)
@@ -727,11 +727,11 @@ def test_percentile_outputs():
                                for p in (50, 95, 99)]
     # Each request's mean ITL (TPOT) is tighter than the individual intervals, about the mean.
     assert out["itl_p50"] <= out["tpot_p95"] < out["itl_p99"] and out["tpot_p50"] == pytest.approx(out["avgITL"], rel=0.02)
-    # probWait = 0.0185 at A: at most 5 % of accepted requests wait, more than 1 % do (spec 7.3).
+    # probWait = 0.0185 at A: at most 5 % of accepted requests wait, more than 1 % do (docs/queueing-model.md §6.3).
     assert 0.01 < out["probWait"] < 0.05
     assert out["waitTime_p50"] == 0 and out["waitTime_p95"] == 0
     assert out["waitTime_p99"] > 0
-    # TTFT percentile = wait percentile + (avgTTFT - avgWaitTime) (spec 7.4).
+    # TTFT percentile = wait percentile + (avgTTFT - avgWaitTime) (docs/queueing-model.md §6.4).
     s = out["avgTTFT"] - out["avgWaitTime"]
     for p in (50, 95, 99):
         assert math.isclose(out[f"ttft_p{p}"], out[f"waitTime_p{p}"] + s, rel_tol=1e-12)

@@ -1,4 +1,4 @@
-"""Candidate generation (spec optimizer §5, §6) checked against the queueing API directly."""
+"""Candidate generation (docs/optimizer.md §3) checked against the queueing API directly."""
 
 import math
 from pathlib import Path
@@ -192,7 +192,7 @@ def test_unallocated_servers_and_solver_choice():
 
 
 def test_zero_output_tokens_is_zero_load_in_every_solver():
-    """Spec §5.3: m = 0 is zero load. Without a replica floor the server scales to zero; with
+    """docs/optimizer.md §3: m = 0 is zero load. Without a replica floor the server scales to zero; with
     minNumReplicas = 2 it gets SLO-checked candidates of exactly 2 replicas at the unscaled
     maxBatchSize (sized as 1-token requests), and a diagnostic says so."""
     s = inferno.System.from_documents(

@@ -1,10 +1,10 @@
-"""Solvers of the global optimizer (spec optimizer §3, §6, §7, §8, §9.4, §9.6, §12, §13).
+"""Solvers of the global optimizer (docs/optimizer.md §1, §3, §4, §5, §7, §6, §8, §9).
 
 Most checks run on small hand-built fleets. The toy fleet has two accelerator types, X and Y,
 with one profile each: gX (cost 10) and gY (cost 14). All perf records use the reference
 batch rule (N = 64 at 512 output tokens, Q = 640), so a replica's SLO-feasible rate does not
 depend on the load: 3.991 req/s on gX for both models, 4.504 req/s on gY for model "two". The
-arrival rates below are picked inside the right intervals to give the spec's replica counts.
+arrival rates below are picked inside the right intervals to give the intended replica counts.
 Each test checks those counts before it relies on them.
 """
 
@@ -89,7 +89,7 @@ def assert_within_capacity(sol: inferno.Solution) -> None:
     assert {t: n for t, n in by_type.cards.items() if n} == used
 
 
-# ----------------------------------------------------------------------------- 1. reproduction (§9.6)
+# ----------------------------------------------------------------------------- 1. reproduction (docs/optimizer.md §6)
 @pytest.mark.parametrize("sample, total", [("small", 39743), ("large", 27007)])
 def test_reference_v2_preset_reproduces_the_stored_solutions(sample, total):
     sol = inferno.System.from_dir(SAMPLES / sample).optimize(preset="reference-v2")
@@ -169,7 +169,7 @@ def test_milp_equals_brute_force_on_small_instances(inst):
     # Full assignments: one candidate per server.
     full_values = [sum(r.value for r in combo) for combo in itertools.product(*options) if fits(combo)]
     best = min(full_values) if full_values else None
-    # SINGLE-LEX (§7.5): maximise the served count per priority, lexicographically, then minimise J.
+    # SINGLE-LEX (docs/optimizer.md §4.5): maximise the served count per priority, lexicographically, then minimise J.
     lex = min(((tuple(-sum(1 for r, s in zip(combo, servers) if r is not None and s["class"] == c)
                       for c in ("P1", "P2")), sum(r.value for r in combo if r is not None))
                for combo in itertools.product(*[o + [None] for o in options]) if fits(combo)))
@@ -205,7 +205,7 @@ def test_milp_equals_brute_force_on_small_instances(inst):
             assert auto.total_value <= heuristic.total_value + 1e-6
 
 
-# ----------------------------------------------------------------------------- 3. worked example (§7.3.6)
+# ----------------------------------------------------------------------------- 3. worked example (docs/optimizer.md §4.3)
 def worked_example(cap_y: int) -> inferno.System:
     return fleet([server("A", "two", 1275), server("B", "two", 1020), server("C", "one", 600)], X=10, Y=cap_y)
 
@@ -291,7 +291,7 @@ def check_scarce(sol: inferno.Solution, expected: dict[str, int]) -> None:
         full = full_rows.loc[name]
         assert full.replicas == FULL_REPLICAS[name] and full.outcome == "full"
         assert row.itl_ms > full.itl_ms and row.ttft_ms > full.ttft_ms
-        # Metrics recomputed at the overload R/k (§7.3.5).
+        # Metrics recomputed at the overload R/k (docs/optimizer.md §4.3).
         at = inferno.QueueModel(**QUEUE_GX).analyze(DEMAND_RPS[name] / k)
         assert row.itl_ms == pytest.approx(at.itl_ms, rel=1e-9)
         assert row.ttft_ms == pytest.approx(at.ttft_ms, rel=1e-9)
@@ -317,7 +317,7 @@ def test_saturation_policies_on_a_scarce_instance(policy, delayed, refine):
 
 @pytest.mark.parametrize("policy", ["None", "PriorityExhaustive", "PriorityRoundRobin", "RoundRobin"])
 def test_auto_applies_best_effort_after_all_full_assignments(policy):
-    """§7.7 step 4: in auto, best effort always uses the delayed semantics."""
+    """docs/optimizer.md §4.7 step 4: in auto, best effort always uses the delayed semantics."""
     sol = fleet(SCARCE, X=12).optimize(solver="auto", saturation_policy=policy, delayed_best_effort=False)
     check_scarce(sol, SCARCE_EXPECTED[(policy, True)])
 
@@ -340,7 +340,7 @@ def test_refined_greedy_serves_everyone_when_the_plain_greedy_does_not():
         assert_within_capacity(sol)
 
 
-# ----------------------------------------------------------------------------- 6. transitions (§6)
+# ----------------------------------------------------------------------------- 6. transitions (docs/optimizer.md §3)
 def current(acc: str, replicas: int, cost: float) -> dict:
     return {"accelerator": acc, "numReplicas": replicas, "cost": cost}
 
@@ -407,7 +407,7 @@ def test_keep_accelerator_restricts_to_the_current_profile(keep):
         assert sol.total_value == pytest.approx(-38)
 
 
-# ----------------------------------------------------------------------------- 7. power (§8)
+# ----------------------------------------------------------------------------- 7. power (docs/optimizer.md §5)
 def power_curve(u: float, idle: float, mid: float, mid_util: float, full: float) -> float:
     if u <= mid_util:
         return idle + (mid - idle) * u / mid_util
@@ -494,7 +494,7 @@ def test_zero_time_limit_is_reported_honestly(solver):
     assert sol.solver["gap"] is None and sol.solver["bound"] is None
     assert sol.status != "error"
     assert_within_capacity(sol)
-    if solver == "auto":  # ... but without time, auto keeps the greedy result and says so (§7.6, §7.7)
+    if solver == "auto":  # ... but without time, auto keeps the greedy result and says so (docs/optimizer.md §4.6, §4.7)
         assert sol.solver["fallback"] == "greedy"
         assert sol.total_value == greedy.total_value
         pd.testing.assert_frame_equal(sol.to_frame(), greedy.to_frame())

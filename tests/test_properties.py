@@ -1,8 +1,8 @@
 """Property tests of ``inferno.QueueModel`` over random valid parameters (hypothesis).
 
-Properties come from the spec (/work/shared/spec/queueing.md): Little's law and flow balance
-(2.6), the mean-split identity (4.3), percentile structure (7.3-7.5) and the sizing guarantees
-(5.4). No reference numbers are needed.
+Properties come from the model's definition (docs/queueing-model.md): Little's law and flow
+balance (§2), the mean-split identity (§4), percentile structure (§6.3-6.5) and the sizing
+guarantees (§5.2). No reference numbers are needed.
 """
 
 from __future__ import annotations
@@ -74,7 +74,7 @@ def m_eff_minus_1(spec: dict) -> float | None:
         return spec["out_tokens"] - 1
     if spec["service_model"] == "token":
         return spec["tokens_per_request"] - 1
-    return None  # prefill-decode: only when b_eff is not clamped (spec 4.3)
+    return None  # prefill-decode: only when b_eff is not clamped (docs/queueing-model.md §4)
 
 
 def rel_close(a: float, b: float, rel: float, scale: float | None = None) -> bool:
@@ -112,11 +112,11 @@ def check_analysis(model: QueueModel, spec: dict, a, rate: float) -> None:
     if d_eff is not None:
         assert rel_close(a.response_ms, a.ttft_ms + d_eff * a.itl_ms, 1e-9)
 
-    # Percentiles (spec 7.3 - 7.5).
+    # Percentiles (docs/queueing-model.md §6.3, §6.5).
     for metric in ("wait", "ttft", "itl"):
         values = [getattr(a, f"{metric}_p{p:g}_ms") for p in PCTS]
         assert all(lo <= hi for lo, hi in zip(values, values[1:])), (metric, values)
-    post_queue = a.ttft_ms - a.wait_ms  # deterministic post-queue part s (spec 7.4)
+    post_queue = a.ttft_ms - a.wait_ms  # deterministic post-queue part s (docs/queueing-model.md §6.4)
     itl_atoms = np.asarray(model.itl_by_batch_ms)
     for p in PCTS:
         w = getattr(a, f"wait_p{p:g}_ms")
@@ -124,12 +124,12 @@ def check_analysis(model: QueueModel, spec: dict, a, rate: float) -> None:
         assert w >= 0
         assert t >= post_queue - 1e-9 * a.ttft_ms
         assert rel_close(t, w + post_queue, 1e-9, a.ttft_ms + w)
-        # q_p(W) = 0 iff P(W > 0) <= 1 - p (spec 7.3, step 1)
+        # q_p(W) = 0 iff P(W > 0) <= 1 - p (docs/queueing-model.md §6.3, step 1)
         if a.wait_prob < (1 - p / 100) * (1 - 1e-9):
             assert w == 0, (p, a.wait_prob, w)
         elif a.wait_prob > (1 - p / 100) * (1 + 1e-9):
             assert w > 0, (p, a.wait_prob, w)
-        # ITL percentiles are atoms of the occupancy distribution (spec 7.5)
+        # ITL percentiles are atoms of the occupancy distribution (docs/queueing-model.md §6.5)
         itl = getattr(a, f"itl_p{p:g}_ms")
         assert np.min(np.abs(itl_atoms - itl)) <= 1e-9 * itl, (p, itl)
 
@@ -182,7 +182,7 @@ def test_wait_quantile_is_tight(spec, frac, p):
 @settings(max_examples=150, **SETTINGS)
 @given(spec=any_model, frac=fl(1e-3, 3.0), ca=fl(0, 3), cs=fl(0, 3))
 def test_allen_cunneen_scales_only_the_queueing_delay(spec, frac, ca, cs):
-    """Spec 8: W' = kappa W, wait/TTFT percentiles scale on the time axis, X, L_s, S unchanged."""
+    """docs/queueing-model.md §8: W' = kappa W, wait/TTFT percentiles scale on the time axis, X, L_s, S unchanged."""
     exact = QueueModel(**spec)
     approx = QueueModel(**spec, arrival_cov=ca, service_cov=cs)
     kappa = (ca * ca + cs * cs) / 2
@@ -256,7 +256,7 @@ def _percentiles_of(targets: dict) -> list[float]:
 
 
 def _violation(a, targets: dict) -> float:
-    """max_k (g_k - y_k) / y_k over the targets (spec 5.4)."""
+    """max_k (g_k - y_k) / y_k over the targets (docs/queueing-model.md §5.2)."""
     d = a.to_dict()
     return max((d[k] - y) / y for k, y in targets.items())
 

@@ -10,7 +10,7 @@ import pytest
 import inferno
 from inferno import _core
 
-REL = 5e-4  # spec 10.0: the reference computes in float32
+REL = 5e-4  # docs/queueing-model.md §9.3: the reference computes in float32
 
 
 def close(value, ref, rel=REL):
@@ -18,7 +18,7 @@ def close(value, ref, rel=REL):
 
 
 def close_cancelled(value, ref, response_ref):
-    """Spec 10.0 tolerance for quantities containing the reference's float32 T - S."""
+    """docs/queueing-model.md §9.3 tolerance for quantities containing the reference's float32 T - S."""
     return abs(value - ref) <= REL * abs(ref) + 1e-6 * response_ref
 
 
@@ -187,7 +187,7 @@ def test_prefill_decode_model_and_service_model_table():
 
 
 def test_iteration_v2_reproduces_the_readme_solve(model_a):
-    """Spec 10.4: the reference README's /solve output comes from the older v2 model."""
+    """docs/queueing-model.md §9.3: the reference README's /solve output comes from the older v2 model."""
     v2 = model_a.replace(service_model="iteration-v2", alpha=12, beta=0.05, gamma=0.0005)
     a = v2.analyze(3.0)
     assert close(a.response_ms, 10568.446) and close(a.itl_ms, 20.534498)

@@ -1,4 +1,4 @@
-"""inferno.sizing: Python results against the spec's golden values (the same numbers the Catch2
+"""inferno.sizing: Python results against the golden values of docs/sizing.md §14 (the same numbers the Catch2
 suite checks in C++), properties of packing, the optimizer emission, and the `inferno size` CLI."""
 
 from __future__ import annotations
@@ -39,7 +39,7 @@ def test_derive_golden_values_match_the_spec():
     assert (e.kv_capacity_tokens, e.n_mem, e.n_max) == (160_496, 139, 139)
     whole = sizing.derive(LLAMA, "A100-SXM4-80GB", CAT)
     assert close(whole.alpha_ms, 10.346) and whole.kv_capacity_tokens == 452_832 and whole.n_max == 256
-    # The knee is α/δ of the iteration model (§0.4).
+    # The knee is α/δ of the iteration model (docs/sizing.md §3).
     delta = (e.beta_ms * 1152 + e.gamma_ms * (1024 + 128 * (1024 + 64.5))) / 129
     assert e.knee_batch == pytest.approx(e.alpha_ms / delta, rel=1e-12)
 

@@ -1,6 +1,6 @@
 """Tests of the ``inferno tune`` command line (CSV of observations in; table, JSON or CSV out).
 
-Spec: /work/shared/spec/tuner.md, section 6 (tuner-exp13.csv and its reference replay). Exit
+Design: docs/tuner.md §6 (tuner-exp13.csv and its reference replay). Exit
 status: 0 estimate from every row, 2 rows skipped or no estimate yet, 1 input error. The CLI is
 run as a subprocess where the real exit code matters, otherwise in-process through
 ``inferno.cli.main`` (as in test_cli.py).

@@ -1,5 +1,5 @@
-"""Per-variant service pieces of the tuner: ServerSpec documents to observations (spec §4.2.1,
-vectors S13/S14) and calibration from a sweep (§4.4, C1/C2)."""
+"""Per-variant service pieces of the tuner: ServerSpec documents to observations (docs/tuner.md §5,
+vectors S13/S14) and calibration from a sweep (docs/tuner.md §3.5, C1/C2)."""
 
 import pytest
 

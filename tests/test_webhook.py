@@ -1,4 +1,4 @@
-"""AutoFit admission webhook (sizing spec §7): the pure review function and the HTTPS server."""
+"""AutoFit admission webhook (docs/sizing.md §9): the pure review function and the HTTPS server."""
 
 from __future__ import annotations
 
@@ -31,7 +31,7 @@ SPEC_PATCH_B64 = (
 
 
 def example() -> dict[str, Any]:
-    """The AdmissionReview of spec §7.2 (Llama-3-8B, A100-SXM4-80GB, C=16, TPOT 50 ms)."""
+    """The AdmissionReview of docs/sizing.md §9 (Llama-3-8B, A100-SXM4-80GB, C=16, TPOT 50 ms)."""
     return {
         "apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview",
         "request": {
@@ -124,7 +124,7 @@ def assert_warned(body: dict, fragment: str) -> None:
     assert "autofit.inferno.ai/error" in body["auditAnnotations"]
 
 
-# --- §7.2 ------------------------------------------------------------------------------------
+# --- docs/sizing.md §9 ------------------------------------------------------------------------------------
 
 def test_spec_example_exact_patch() -> None:
     doc = example()
@@ -155,7 +155,7 @@ def test_idempotent_after_patch() -> None:
     assert_silent(review(doc)[0])
 
 
-# --- §7.3 applicability and failures -----------------------------------------------------------
+# --- docs/sizing.md §9 applicability and failures -----------------------------------------------------------
 
 def test_no_vllm_container() -> None:
     doc = example()
@@ -237,7 +237,7 @@ def test_delete_operation_is_silent() -> None:
     assert_silent(review(doc)[0])
 
 
-# --- §7.3 reading the pod --------------------------------------------------------------------
+# --- docs/sizing.md §9 reading the pod --------------------------------------------------------------------
 
 def test_sh_c_command_form() -> None:
     doc = example()
@@ -326,7 +326,7 @@ def test_unknown_gpu_type() -> None:
 
 def test_whole_gpu_when_slo_unattainable() -> None:
     doc = example()
-    pod(doc)["spec"]["containers"][1]["args"][-1] = "64"  # §5.4: C=64 at 50 ms -> whole, sloUnattainable
+    pod(doc)["spec"]["containers"][1]["args"][-1] = "64"  # docs/sizing.md §5: C=64 at 50 ms -> whole, sloUnattainable
     pod(doc)["spec"]["containers"][1]["env"][0]["value"] = "5ms"
     body, patch = review(doc)
     assert patch == [{"op": "add", "path": "/metadata/annotations/inferno.ai~1mig-profile", "value": "whole"}]

@@ -1,4 +1,5 @@
-// Analyze and Size against the spec's public vectors (§10.3, §10.5) and identities (§4.3, §5.4).
+// Analyze and Size against the reference's published numbers (docs/queueing-model.md §9.3) and
+// identities (docs/queueing-model.md §4, §5.2).
 #include <catch2/catch.hpp>
 #include <cmath>
 
@@ -29,7 +30,7 @@ QueueConfig legacy(int max_batch) {
   return c;
 }
 
-// Tolerance of spec §10.0 for quantities containing the reference's float32 T - S.
+// Tolerance of docs/queueing-model.md §9.3 for quantities containing the reference's float32 T - S.
 void check_cancelled(double value, double ref, double ref_response) {
   CHECK(std::fabs(value - ref) <= 5e-4 * std::fabs(ref) + 1e-6 * ref_response);
 }
@@ -45,7 +46,7 @@ Targets mean_targets(double ttft, double itl) {
 
 }  // namespace
 
-TEST_CASE("solve(A) with the current model (spec 10.3)", "[analyzer]") {
+TEST_CASE("solve(A) with the current model (docs/queueing-model.md §9.3)", "[analyzer]") {
   const QueueAnalyzer a(input_a());
   const Metrics m = a.analyze(3.0);
   CHECK(m.throughput_rps == Approx(3).epsilon(kRel));
@@ -66,7 +67,7 @@ TEST_CASE("solve(A) with the current model (spec 10.3)", "[analyzer]") {
   CHECK(a.peak_batch() == 48);  // no chunking: μ_B increasing
 }
 
-TEST_CASE("target(A): mean TTFT and ITL targets (spec 10.3)", "[analyzer][size]") {
+TEST_CASE("target(A): mean TTFT and ITL targets (docs/queueing-model.md §9.3)", "[analyzer][size]") {
   const QueueAnalyzer a(input_a());
   const SizeResult r = a.max_rate(mean_targets(60, 20));
   REQUIRE(r.status == SizeStatus::ok);
@@ -169,14 +170,14 @@ TEST_CASE("overload: every positive rate is analysed, excess shows as blocking",
   CHECK_THROWS_AS(a.analyze(std::nan("")), inferno::InvalidArgument);
 }
 
-TEST_CASE("legacy token model: 2024 README (spec 10.5)", "[analyzer][legacy]") {
+TEST_CASE("legacy token model: 2024 README (docs/queueing-model.md §9.3)", "[analyzer][legacy]") {
   const QueueAnalyzer a(legacy(48));
   const double per_min = 60.0;  // req/s -> req/min
   SECTION("solve at 30 req/min") {
     const Metrics m = a.analyze(30.0 / per_min);
     CHECK(m.throughput_rps * per_min == Approx(29.999998).epsilon(kRel));
     CHECK(m.resp_time_ms / 1000 == Approx(41.96881).epsilon(kRel));
-    CHECK(m.wait_time_ms / 1000 == Approx(0.0027588).epsilon(1e-3));  // exact value, spec 10.0
+    CHECK(m.wait_time_ms / 1000 == Approx(0.0027588).epsilon(1e-3));  // exact value, docs/queueing-model.md §9.3
     CHECK(m.num_in_service == Approx(20.983025).epsilon(kRel));
     CHECK(m.itl_ms == Approx(40.98247).epsilon(kRel));
     CHECK(a.max_rate_rps() * per_min == Approx(41.93564).epsilon(1e-6));
@@ -200,7 +201,7 @@ TEST_CASE("legacy token model: 2024 README (spec 10.5)", "[analyzer][legacy]") {
   }
 }
 
-TEST_CASE("legacy token model: the inferno slides (spec 10.5)", "[analyzer][legacy]") {
+TEST_CASE("legacy token model: the inferno slides (docs/queueing-model.md §9.3)", "[analyzer][legacy]") {
   const double per_min = 60.0;
   const Metrics a = QueueAnalyzer(legacy(48)).analyze(36.613 / per_min);
   CHECK(a.wait_time_ms == Approx(999.94).epsilon(1e-4));
@@ -233,7 +234,7 @@ TEST_CASE("prefill-decode mean split keeps T = TTFT + (m-1)·ITL when unclamped"
   }
 }
 
-TEST_CASE("variability correction scales the wait only (spec 8)", "[analyzer]") {
+TEST_CASE("variability correction scales the wait only (docs/queueing-model.md §8)", "[analyzer]") {
   QueueConfig c = input_a();
   const Metrics exact = QueueAnalyzer(c).analyze(3.5);
   c.options.arrival_cov = 2.0;
@@ -334,7 +335,7 @@ TEST_CASE("joint rate never exceeds a constraint's own rate, even for erratic me
   CHECK(at.itl_ms == Approx(1.0 + at.num_in_service).epsilon(1e-12));
 }
 
-TEST_CASE("the default model does not reproduce the README's v2 numbers (spec 10.4)", "[analyzer]") {
+TEST_CASE("the default model does not reproduce the README's v2 numbers (docs/queueing-model.md §9.3)", "[analyzer]") {
   // The reference README's /solve example still shows the older v2 model's output for input A.
   const Metrics m = QueueAnalyzer(input_a()).analyze(3.0);
   CHECK(std::fabs(m.resp_time_ms / 10568.446 - 1) > 0.01);
@@ -370,7 +371,7 @@ TEST_CASE("monotonicity in load and in batch size", "[analyzer]") {
   }
 }
 
-TEST_CASE("iteration-v2 reproduces the README's v2 outputs (spec 10.4)", "[analyzer][v2]") {
+TEST_CASE("iteration-v2 reproduces the README's v2 outputs (docs/queueing-model.md §9.3)", "[analyzer][v2]") {
   QueueConfig c = input_a();
   c.service_model = "iteration-v2";
   const QueueAnalyzer a(c);

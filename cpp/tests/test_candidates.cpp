@@ -1,4 +1,4 @@
-// Candidate generation (spec optimizer §5, §6) against the queueing core used directly.
+// Candidate generation (docs/optimizer.md §3) against the queueing core used directly.
 #include <catch2/catch.hpp>
 #include <cmath>
 

@@ -1,4 +1,4 @@
-// The birth–death chain (spec §2.6): an independent O(K) direct solver, textbook closed forms,
+// The birth–death chain (docs/queueing-model.md §2.4): an independent O(K) direct solver, textbook closed forms,
 // Little's law, flow balance and limits.
 #include <catch2/catch.hpp>
 #include <cmath>
@@ -69,7 +69,7 @@ double rel_err(double a, double b) {
 
 }  // namespace
 
-TEST_CASE("SolveChain agrees with the O(K) direct solver to 1e-10 (spec 2.6 grid)", "[chain]") {
+TEST_CASE("SolveChain agrees with the O(K) direct solver to 1e-10 (docs/queueing-model.md §2.4 grid)", "[chain]") {
   std::mt19937_64 rng(20261120);
   std::uniform_real_distribution<double> unit(0.0, 1.0);
   const long queues[] = {0, 1, 2, 50, 3000, 100000};

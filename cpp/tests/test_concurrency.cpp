@@ -1,4 +1,5 @@
-// Optimal concurrency against the spec's vectors (§10.2c, §10.3) and its fixes (§6.7).
+// Optimal concurrency against the reference's published numbers (docs/queueing-model.md §9.3) and
+// inferno's fixes (docs/queueing-model.md §7.4).
 #include <catch2/catch.hpp>
 
 #include "inferno/queue/concurrency.hpp"
@@ -23,7 +24,7 @@ Targets ttft_itl(double ttft, double itl) {
 }
 }  // namespace
 
-TEST_CASE("closed-form brackets (spec 10.2c)", "[concurrency]") {
+TEST_CASE("closed-form brackets (docs/queueing-model.md §9.3)", "[concurrency]") {
   const IterationModel model(8, 0.033, 0.000333, RequestShape{256, 1024, 8192}, 256);
   CHECK(model.itl_ms(1, 256) == Approx(8.2889).epsilon(1e-5));
   CHECK(model.work_per_iteration(1) == Approx(0.29695).margin(5e-6));  // printed to 5 digits
@@ -31,7 +32,7 @@ TEST_CASE("closed-form brackets (spec 10.2c)", "[concurrency]") {
   CHECK(ttft_bracket(model, 256, 60) == 147);
 }
 
-TEST_CASE("optimize(A), m_max = 48 (spec 10.3)", "[concurrency]") {
+TEST_CASE("optimize(A), m_max = 48 (docs/queueing-model.md §9.3)", "[concurrency]") {
   const auto r = optimal_concurrency(input_a(48), ttft_itl(60, 20));
   CHECK(r.concurrency == 48);
   CHECK(r.feasible);
@@ -47,7 +48,7 @@ TEST_CASE("optimize(A), m_max = 48 (spec 10.3)", "[concurrency]") {
   CHECK(r.converged);
 }
 
-TEST_CASE("optimize(A), m_max = 256 (README, spec 10.3)", "[concurrency]") {
+TEST_CASE("optimize(A), m_max = 256 (README, docs/queueing-model.md §9.3)", "[concurrency]") {
   const auto r = optimal_concurrency(input_a(256), ttft_itl(60, 20));
   CHECK(r.concurrency == 49);
   CHECK(r.m_itl == 31);
@@ -60,7 +61,7 @@ TEST_CASE("optimize(A), m_max = 256 (README, spec 10.3)", "[concurrency]") {
   CHECK(r.size.metrics.num_in_service == Approx(30.50618).epsilon(5e-4));
   CHECK(r.size.metrics.ttft_ms == Approx(57.9873).epsilon(5e-4));
   CHECK(r.size.metrics.itl_ms <= 20.0);
-  // The reference stops with the bracket open at the iteration cap (spec 6.6); we report it.
+  // The reference stops with the bracket open at the iteration cap (docs/queueing-model.md §7.4); we report it.
   CHECK_FALSE(r.converged);
   CHECK(r.bracket_lo == 46);
   CHECK(r.bracket_hi == 49);
@@ -72,7 +73,7 @@ TEST_CASE("onsetConverge closes the bracket at the true onset", "[concurrency]")
   const auto r = optimal_concurrency(input_a(256), ttft_itl(60, 20), opt);
   CHECK(r.converged);
   CHECK(r.bracket_lo == r.bracket_hi);
-  // f(48) = 2.9494622 >= 0.99·2.9704919, so the smallest qualifying cap is at most 48 (spec 6.6).
+  // f(48) = 2.9494622 >= 0.99·2.9704919, so the smallest qualifying cap is at most 48 (docs/queueing-model.md §7.4).
   CHECK(r.concurrency <= 48);
   const double threshold = 0.99 * r.anchor_throughput_rps;
   CHECK(r.throughput_rps >= threshold);

@@ -1,4 +1,4 @@
-// Waiting-time, TTFT and ITL distributions (spec §7.7).
+// Waiting-time, TTFT and ITL distributions (docs/queueing-model.md §6).
 #include <catch2/catch.hpp>
 #include <cmath>
 #include <cstdint>
@@ -191,7 +191,7 @@ TEST_CASE("ITL distribution: token-weighted mean close to the residual mean ITL"
       if (i > 0) CHECK(d.itl_ms[i] > d.itl_ms[i - 1]);
     }
     CHECK(total == Approx(1.0).epsilon(1e-12));
-    // Token-weighted mean L_s / Σ b·q_b/itl_b against the residual mean ITL (spec 7.5 sanity check).
+    // Token-weighted mean L_s / Σ b·q_b/itl_b against the residual mean ITL (docs/queueing-model.md §6.5 sanity check).
     CAPTURE(rate);
     CHECK(token_mean == Approx(ev.metrics.itl_ms).epsilon(2e-3));
     double prev = 0;

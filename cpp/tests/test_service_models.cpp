@@ -1,4 +1,5 @@
-// Service-model primitives against the spec's golden vectors (§10.1, §10.2) and identities.
+// Service-model primitives against the reference's published numbers (docs/queueing-model.md §9.3)
+// and identities.
 #include <catch2/catch.hpp>
 
 #include <algorithm>
@@ -16,7 +17,7 @@ IterationModel iteration(double a, double b, double g, double n, double m, int m
 }
 }  // namespace
 
-TEST_CASE("iteration model reproduces the golden primitives (spec 10.1)", "[models]") {
+TEST_CASE("iteration model reproduces the golden primitives (docs/queueing-model.md §9.3)", "[models]") {
   struct Row { int B; double a, b, g, n, m; long nc; double t_iter, prefill, itl, tau; };
   const Row rows[] = {
       {1, 8, 0.033, 0.000333, 256, 1024, 1, 8.296954, 16.533249, 8.288911, 8504.378},
@@ -41,7 +42,7 @@ TEST_CASE("iteration model reproduces the golden primitives (spec 10.1)", "[mode
   }
 }
 
-TEST_CASE("worked example of examples/problem-data.json (spec 10.2a)", "[models]") {
+TEST_CASE("worked example of examples/problem-data.json (docs/queueing-model.md §9.3)", "[models]") {
   const auto model = iteration(12, 0.05, 0.0005, 128, 512, 48);
   CHECK(model.prefill_work(1) == Approx(6.464).epsilon(1e-12));
   CHECK(model.decode_work() == Approx(124.032).epsilon(1e-12));
@@ -52,7 +53,7 @@ TEST_CASE("worked example of examples/problem-data.json (spec 10.2a)", "[models]
   CHECK(1000.0 * 48 / model.service_times_ms()[47] == Approx(3.864794).epsilon(1e-6));
 }
 
-TEST_CASE("chunk tables (spec 10.2b)", "[models]") {
+TEST_CASE("chunk tables (docs/queueing-model.md §9.3)", "[models]") {
   SECTION("n=4096, m=64, M_tok=8192") {
     const auto model = iteration(8, 0.033, 0.000333, 4096, 64, 200);
     CHECK(model.batch_limit_for_chunks(1) == 64);

@@ -1,5 +1,5 @@
 // Sizing subsystem: catalog, exact parameter counts, roofline golden values, calibration,
-// recommendation golden selections and packing (sizing spec §9).
+// recommendation golden selections and packing (docs/sizing.md §14).
 #include <catch2/catch.hpp>
 
 #include <fstream>
@@ -40,7 +40,7 @@ bool rel_close(double a, double b, double tol) { return std::fabs(a - b) <= tol 
 
 }  // namespace
 
-TEST_CASE("parameter counts are exact for the reference architectures (spec 2.4)") {
+TEST_CASE("parameter counts are exact for the reference architectures (docs/sizing.md §2)") {
   struct Row { const char* file; long long p_tot, p_act, p_mm, s_kv; };
   const Row rows[] = {
       {"Llama-2-7b-hf", 6738415616, 6738415616, 6607077376, 524288},
@@ -63,7 +63,7 @@ TEST_CASE("parameter counts are exact for the reference architectures (spec 2.4)
   }
 }
 
-TEST_CASE("roofline golden values for Llama-3-8B on A100 and H100 slices (spec 3.5)") {
+TEST_CASE("roofline golden values for Llama-3-8B on A100 and H100 slices (docs/sizing.md §3)") {
   struct Row { const char* acc; double alpha, beta, gamma; long long k_max, n_mem; };
   const Row rows[] = {
       {"A100-SXM4-80GB", 10.346, 0.06872, 8.2754e-05, 452832, 393},
@@ -107,7 +107,7 @@ TEST_CASE("epsilon: the attention of one token pair, the part of gamma that is n
   CHECK(rel_close(e.epsilon_ms, 7.5701e-07, 1e-4));
 }
 
-TEST_CASE("Qwen2.5-14B and Granite-3.1-8B memory feasibility (spec 3.5, 9.4)") {
+TEST_CASE("Qwen2.5-14B and Granite-3.1-8B memory feasibility (docs/sizing.md §3, §14)") {
   const ModelArch qwen = model("Qwen2.5-14B");
   const Estimate whole = derive(qwen, {}, builtin().accelerator("H100-SXM5-80GB"));
   CHECK(rel_close(whole.alpha_ms, 11.522, 1e-4));
@@ -170,7 +170,7 @@ TEST_CASE("a bigger slice is never slower and holds at least as many requests") 
   }
 }
 
-TEST_CASE("calibration mode theta recovers the golden parameters (spec 4.2)") {
+TEST_CASE("calibration mode theta recovers the golden parameters (docs/sizing.md §4)") {
   struct Pt { int c; double n, m, tpot; };
   const Pt pts[] = {{1, 1024, 128, 6.5659}, {8, 1024, 128, 8.3126}, {32, 1024, 128, 14.3015},
                     {1, 256, 512, 6.5373},  {16, 256, 512, 7.4100}, {64, 4096, 128, 64.8946}};
@@ -196,7 +196,7 @@ TEST_CASE("calibration mode theta recovers the golden parameters (spec 4.2)") {
   CHECK(pinned.gamma_pinned);
 }
 
-TEST_CASE("calibration mode family recovers the efficiency factors from three slices (spec 4.3)") {
+TEST_CASE("calibration mode family recovers the efficiency factors from three slices (docs/sizing.md §4)") {
   Efficiency truth;
   truth.t0_ms = 0.5;
   truth.eta_bw = 0.8;
@@ -268,7 +268,7 @@ std::string choose(const char* arch, const char* gpu, int concurrency, bool* una
 
 }  // namespace
 
-TEST_CASE("golden selections, closed loop TPOT 50 ms (spec 5.4, the talk's example)") {
+TEST_CASE("golden selections, closed loop TPOT 50 ms (docs/sizing.md §5, the talk's example)") {
   bool flagged = false;
   CHECK(choose("Meta-Llama-3-8B", "A100-SXM4-80GB", 1) == "A100-SXM4-80GB:1g.20gb");
   CHECK(choose("Meta-Llama-3-8B", "A100-SXM4-80GB", 8) == "A100-SXM4-80GB:3g.40gb");
@@ -372,7 +372,7 @@ TEST_CASE("open loop with the vllm service model: its wait and per-sequence cost
   CHECK_THROWS_WITH(recommend({s}, builtin(), reg, o), Catch::Contains("perSequenceMs"));
 }
 
-TEST_CASE("MIG geometry facts (spec 6.2)") {
+TEST_CASE("MIG geometry facts (docs/sizing.md §7)") {
   const GeometryFacts f = geometry_facts(*builtin().geometry("A100-SXM4-80GB"));
   CHECK(f.placed_layouts == 722);
   CHECK(f.multisets.size() == 77);
@@ -435,7 +435,7 @@ int gpus_for(const std::vector<SliceDemand>& demand, bool* optimal = nullptr) {
 
 }  // namespace
 
-TEST_CASE("packing golden optima (spec 6.3)") {
+TEST_CASE("packing golden optima (docs/sizing.md §7)") {
   bool optimal = false;
   CHECK(gpus_for({{"3g.40gb", 3, ""}, {"2g.20gb", 2, ""}, {"1g.10gb", 5, ""}}, &optimal) == 3);
   CHECK(optimal);

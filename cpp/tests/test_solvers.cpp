@@ -1,4 +1,4 @@
-// Solvers (spec optimizer §7, §8): the greedy's worked example, best-effort policies, the HiGHS
+// Solvers (docs/optimizer.md §4, §5): the greedy's worked example, best-effort policies, the HiGHS
 // models against enumeration, the power curve and the solution JSON.
 #include <catch2/catch.hpp>
 #include <cmath>
@@ -12,7 +12,7 @@ using namespace inferno::optimizer;
 
 namespace {
 
-// Spec §7.3.6: types X and Y, profiles gX (cost 10) and gY (cost 14), three priority-1 servers.
+// docs/optimizer.md §4.3: types X and Y, profiles gX (cost 10) and gY (cost 14), three priority-1 servers.
 System example(int cap_y, const std::string& options) {
   SystemBuilder b;
   b.add_document("acc", R"({"accelerators": [
@@ -70,7 +70,7 @@ const Candidate* find(const Solution& s, const std::string& server) {
 
 }  // namespace
 
-TEST_CASE("greedy: the worked example of spec 7.3.6", "[greedy]") {
+TEST_CASE("greedy: the worked example of docs/optimizer.md §4.3", "[greedy]") {
   const auto cands = example_candidates();
   const Solution s = optimize(example(4, R"({"optimizer": {"solver": "greedy", "greedyRefine": false}})"), cands);
   REQUIRE(s.allocations.size() == 3);

@@ -1,4 +1,4 @@
-// Loading and validating the optimizer's input documents (spec optimizer §2, §9.1-9.3).
+// Loading and validating the optimizer's input documents (docs/optimizer.md §2).
 #include <catch2/catch.hpp>
 #include <fstream>
 #include <iterator>

@@ -1,6 +1,6 @@
-// Tuner: the filter library vectors (spec §7.1), the tuner core (§7.2), the guess (§7.3),
-// identifiability (§7.4), the estimators (§7.5-7.6), the real-data replay (§6.3), synthetic
-// recovery and the warm-up hold-back count (§3.7).
+// Tuner: the published cases K1-K14 (filter library), T1-T3 (tuner core), G1-G4 (the guess),
+// I1-I5 (identifiability), E1-E9 and W1-W8 (the estimators) of docs/tuner.md §9, the real-data
+// replay (docs/tuner.md §6), synthetic recovery and the warm-up hold-back count (docs/tuner.md §3.3).
 #include <catch2/catch.hpp>
 #include <cmath>
 #include <fstream>

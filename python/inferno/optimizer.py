@@ -129,7 +129,7 @@ class System:
 
     # ------------------------------------------------------------------ candidates
     def candidates(self, threads: int = 0, **options: Any) -> pd.DataFrame:
-        """Every (server, accelerator) allocation sized with the queueing model (spec §5).
+        """Every (server, accelerator) allocation sized with the queueing model (docs/optimizer.md §3).
 
         One row per server and profile it can run on, feasible or not (``reason`` says why not:
         ``slo``, ``unconverged``, ``noTarget``, ``unknownClass``, ``noPerfData``, ...), plus one
@@ -148,7 +148,7 @@ class System:
         return pd.DataFrame(rows).drop(columns=["slo_met", "saturated", "served_rpm", "parts"], errors="ignore")
 
     def optimize(self, solver: str | None = None, threads: int = 0, **options: Any) -> "Solution":
-        """Choose accelerator, replicas and batch size for every server (spec §7).
+        """Choose accelerator, replicas and batch size for every server (docs/optimizer.md §4).
 
         ``solver``: ``"auto"`` (default in limited mode: the greedy, then the exact HiGHS model,
         keeping the better), ``"greedy"`` (the reference heuristic, deterministic),
@@ -341,7 +341,7 @@ class Solution:
     def to_json(self, format: str = "extended", candidates: bool = False, timing: bool = False,
                 indent: int | None = 2) -> str:
         """``solution-data.json``: ``format="reference"`` writes only the reference's fields;
-        ``"extended"`` adds ours (spec §9.4). ``candidates`` adds every candidate; ``timing``
+        ``"extended"`` adds ours (docs/optimizer.md §7). ``candidates`` adds every candidate; ``timing``
         adds run times (which makes the output differ between runs)."""
         if format not in ("extended", "reference"):
             raise ValueError(f"format must be 'extended' or 'reference', got {_excerpt(format)}")

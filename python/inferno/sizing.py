@@ -163,7 +163,7 @@ def _builtin_models() -> dict[str, ModelArch]:
 
 
 def models() -> dict[str, ModelArch]:
-    """The example architectures shipped with the package (the spec's reference fixtures)."""
+    """The example architectures shipped with the package (the reference architectures of docs/sizing.md §2)."""
     return dict(_builtin_models())  # a copy: callers may add to it
 
 
@@ -373,7 +373,7 @@ class Recommendation:
 
 def recommend(request: JsonLike, catalog: Catalog | None = None, registry: Mapping[str, ModelArch] | None = None,
               calibrations: Iterable[Calibration] | None = None) -> Recommendation:
-    """Cheapest accelerator meeting each server's SLOs (sizing spec §5). ``request`` is the
+    """Cheapest accelerator meeting each server's SLOs (docs/sizing.md §5). ``request`` is the
     recommendation document (dict, JSON text or path); its "models" may add architectures."""
     cat = catalog or _builtin_catalog()
     raw = json.loads(_S.recommend(_text(request, "request"), cat._c, _registry_handles(registry),

@@ -196,7 +196,7 @@ def _frame(matrix: Any, names: list[str]) -> pd.DataFrame | None:
 
 @dataclasses.dataclass(frozen=True)
 class Estimate:
-    """Parameters with their uncertainty and the filter's bookkeeping (tuner spec §2.8.8)."""
+    """Parameters with their uncertainty and the filter's bookkeeping (docs/tuner.md §4)."""
 
     params: dict[str, float]
     stddev: dict[str, float | None]
@@ -291,7 +291,7 @@ class Cycle:
 
 
 class Tuner:
-    """Tuner of one variant, fed one control cycle at a time (tuner spec §3-4).
+    """Tuner of one variant, fed one control cycle at a time (docs/tuner.md §3.1, §3).
 
     Parameters
     ----------
@@ -369,7 +369,7 @@ class Tuner:
                      lockout_recovery=result["lockout_recovery"], excursion=result["excursion"])
 
     def calibrate(self, sweep: Any) -> "FitResult":
-        """Calibrates from a deliberate sweep of operating points (at least 2; spec §4.4). When the
+        """Calibrates from a deliberate sweep of operating points (at least 2; docs/tuner.md §3.5). When the
         joint fit is identifiable it becomes the estimate and the anchor and warm-up is over;
         otherwise nothing changes and the result's status says why."""
         obs = _observations(sweep)
@@ -410,7 +410,7 @@ class Tuner:
 
     @property
     def warming_up(self) -> bool:
-        """True while the controller should hold back (spec §3.7)."""
+        """True while the controller should hold back (docs/tuner.md §3.3)."""
         return bool(self._core.warming_up)
 
     @property
@@ -428,7 +428,7 @@ class Tuner:
 
 @dataclasses.dataclass(frozen=True)
 class FitResult:
-    """A joint fit of several observations (Nelder–Mead, spec §3.2-3.5)."""
+    """A joint fit of several observations (Nelder–Mead, docs/tuner.md §3.1)."""
 
     status: str                    # ok, ill_conditioned, failed_guess, failed
     params: dict[str, float] | None
@@ -489,7 +489,7 @@ def _fit_result(d: dict[str, Any], names: list[str], identifiable: bool, observa
 def observations_from_server_specs(specs: Iterable[Mapping[str, Any]]) -> tuple[
         dict[tuple[str, str], list[dict[str, Any]]], list[tuple[str, str]]]:
     """Observations per variant from the reference's per-replica ServerSpec documents (the
-    collector's ``/tune`` input, spec §4.2.1): replicas with arrivalRate > 0, grouped by (model,
+    collector's ``/tune`` input, docs/tuner.md §5): replicas with arrivalRate > 0, grouped by (model,
     currentAlloc.accelerator), in replica-name order. N is maxBatchSize if > 0, else
     currentAlloc.maxBatch; Qmax is maxQueueSize. Keys are matched case-insensitively. Returns the
     groups and the skipped replicas as (name, reason)."""
@@ -534,7 +534,7 @@ def observations_from_server_specs(specs: Iterable[Mapping[str, Any]]) -> tuple[
 
 def condition_number(data: Any, params: Any, config: str = "prefill-decode",
                      service_model: str = "iteration") -> float:
-    """κ of the observations at the given parameters (spec §3.4); inf when not identifiable."""
+    """κ of the observations at the given parameters (docs/tuner.md §3.5); inf when not identifiable."""
     _check_choice(config, CONFIGS, "tuner configuration")
     x = _params_option(params, _state_names(config, service_model), "params")
     return float(_tuner.condition_number(config, _observations(data), np.asarray(x), service_model))
@@ -589,7 +589,7 @@ class Filter:
 
 
 def replay_reference(data: pd.DataFrame, config: str = "decode") -> tuple[Filter, pd.DataFrame]:
-    """The reference's offline replay (spec §6.3): the first row only constructs the filter, then
+    """The reference's offline replay (docs/tuner.md §6): the first row only constructs the filter, then
     plain steps in the reference profile. Returns the filter and its step table."""
     f = Filter(config, profile="reference")
     return f, f.steps(data.iloc[1:], plain=True)
@@ -705,7 +705,7 @@ def _number(text: str, column: str) -> float:
     return value
 
 
-# The generic filter library (spec §2.7).
+# The generic filter library (docs/tuner.md §2).
 KalmanFilter = _tuner.KalmanFilter
 ExtendedKalmanFilter = _tuner.ExtendedKalmanFilter
 Limiter = _tuner.Limiter

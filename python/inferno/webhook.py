@@ -1,9 +1,9 @@
-"""AutoFit: the Kubernetes mutating admission webhook that right-sizes vLLM pods (sizing spec §7).
+"""AutoFit: the Kubernetes mutating admission webhook that right-sizes vLLM pods (docs/sizing.md §9).
 
 ``review`` is a pure function from an AdmissionReview request to its response: it reads the vLLM
-server container of a pod, runs the sizing recommendation (§5) for one replica and, when a MIG slice
+server container of a pod, runs the sizing recommendation (docs/sizing.md §5) for one replica and, when a MIG slice
 is enough, returns a JSONPatch swapping ``nvidia.com/gpu`` for ``nvidia.com/mig-<profile>``.
-It never raises and never denies: any problem admits the pod unchanged with one warning (§7.5).
+It never raises and never denies: any problem admits the pod unchanged with one warning (docs/sizing.md §9).
 
 ``serve`` is a thin standard-library HTTPS wrapper (``POST /mutate``, ``GET /healthz``,
 ``GET /metrics``).
@@ -65,7 +65,7 @@ class WebhookConfig:
     annotate_details: bool = False
     catalog: str | None = None
     registry: str | None = None
-    deadline_s: float = 2.0  # internal deadline of the HTTPS server per review (§7.5)
+    deadline_s: float = 2.0  # internal deadline of the HTTPS server per review (docs/sizing.md §9)
     request_deadline_s: float = 10.0  # whole request, TLS handshake and body included (slow clients)
     max_connections: int = 64  # connections served at once; more are closed at once
 
@@ -75,7 +75,7 @@ class WebhookConfig:
 
     @classmethod
     def from_dict(cls, doc: Mapping[str, Any]) -> "WebhookConfig":
-        """Accepts the spec's camelCase keys and the snake_case field names."""
+        """Accepts the documented camelCase keys and the snake_case field names."""
         known = {f.name for f in fields(cls)}
         kwargs: dict[str, Any] = {}
         for key, value in doc.items():
@@ -146,7 +146,7 @@ def _products(cat: sizing.Catalog) -> dict[str, str]:
 
 
 # ---------------------------------------------------------------------------------------------
-# Reading the pod (§7.3)
+# Reading the pod (docs/sizing.md §9)
 
 def _argv(container: Mapping[str, Any]) -> list[str]:
     """command + args; the script of ``sh -c SCRIPT`` is split with POSIX rules."""
@@ -288,7 +288,7 @@ def _ms(text: Any, what: str) -> float:
 
 def _resolve_arch(model: str, annotations: Mapping[str, str],
                   registry: Mapping[str, sizing.ModelArch]) -> tuple[str, sizing.ModelArch]:
-    """Registry name + architecture of the model id/path; never downloads (§7.3 step 5)."""
+    """Registry name + architecture of the model id/path; never downloads (docs/sizing.md §9 step 5)."""
     key = model.rstrip("/")
     if key in registry:
         return key, registry[key]
@@ -312,7 +312,7 @@ def _resolve_arch(model: str, annotations: Mapping[str, str],
 
 
 def _load_and_target(pod: Mapping[str, Any], annotations: Mapping[str, str]) -> dict[str, float]:
-    """Concurrency or arrival rate, token counts and TPOT/TTFT targets; first source wins (§7.3 step 6)."""
+    """Concurrency or arrival rate, token counts and TPOT/TTFT targets; first source wins (docs/sizing.md §9 step 6)."""
     found: dict[str, float] = {}
     ann_keys = {"concurrency": "concurrency", "arrival-rate": "arrivalRate", "input-tokens": "avgInTokens",
                 "output-tokens": "avgOutTokens", "tpot-ms": "itl", "ttft-ms": "ttft"}
@@ -342,7 +342,7 @@ def _load_and_target(pod: Mapping[str, Any], annotations: Mapping[str, str]) -> 
                     break
             if "itl" in found:
                 break
-    # Closed loop wins when both are known (§7.4).
+    # Closed loop wins when both are known (docs/sizing.md §9).
     if found.get("concurrency"):
         found.pop("arrivalRate", None)
     missing = [name for name, ok in (("concurrency or arrival rate", found.get("concurrency") or found.get("arrivalRate")),
@@ -390,7 +390,7 @@ def _gpu_types(pod: Mapping[str, Any], annotations: Mapping[str, str], cat: sizi
 
 
 # ---------------------------------------------------------------------------------------------
-# The decision and patch (§7.4)
+# The decision and patch (docs/sizing.md §9)
 
 def _ptr(*parts: Any) -> str:
     """RFC 6901 JSON pointer: "~" -> "~0", "/" -> "~1"."""
@@ -480,7 +480,7 @@ def _decide(doc: Mapping[str, Any], config: WebhookConfig, catalog: sizing.Catal
 
     patch: list[dict[str, Any]] = []
     if sliced:
-        for section in sections:  # limits first, then requests (§7.4 mixed strategy)
+        for section in sections:  # limits first, then requests (docs/sizing.md §9 mixed strategy)
             base = ("spec", "containers", index, "resources", section)
             patch.append({"op": "remove", "path": _ptr(*base, GPU_RESOURCE)})
             patch.append({"op": "add", "path": _ptr(*base, MIG_PREFIX + profile), "value": "1"})
@@ -536,7 +536,7 @@ def _envelope(doc: Any, uid: str, body: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _failure(doc: Any, reason: str) -> dict[str, Any]:
-    """Admit unchanged with one warning and the audit error annotation (§7.5)."""
+    """Admit unchanged with one warning and the audit error annotation (docs/sizing.md §9)."""
     return _envelope(doc, _uid(doc), {"allowed": True, "warnings": [_warning(reason)],
                                       "auditAnnotations": {"autofit.inferno.ai/error": reason[:256]}})
 
@@ -565,7 +565,7 @@ def review_with_result(admission_review: AdmissionInput, config: WebhookConfig |
         if not skip.reason:
             return _envelope(doc, _uid(doc), {"allowed": True}), "skipped"
         return _failure(doc, skip.reason), "skipped"
-    except Exception as exc:  # noqa: BLE001 - sizing must never block a pod (§7.5)
+    except Exception as exc:  # noqa: BLE001 - sizing must never block a pod (docs/sizing.md §9)
         reason = f"{type(exc).__name__}: {exc}" if not isinstance(exc, ValueError) else str(exc)
         return _failure(doc, reason or type(exc).__name__), "error"
 
@@ -706,7 +706,7 @@ class _Handler(BaseHTTPRequestHandler):
         try:
             response, result = future.result(timeout=self.server.config.deadline_s)
         except concurrent.futures.TimeoutError:
-            # The review keeps running in the pool; the pod is admitted unchanged now (§7.5).
+            # The review keeps running in the pool; the pod is admitted unchanged now (docs/sizing.md §9).
             try:
                 doc = json.loads(body)
             except ValueError:

@@ -25,7 +25,7 @@ QueueOperation parse_queue_operation(const std::string& name) {
 
 namespace {
 
-// Error prefixes of the reference REST service (spec §9.5), kept so consumers can match them.
+// Error prefixes of the reference REST service (docs/cli.md §7), kept so consumers can match them.
 constexpr const char* kBindingError = "binding error:";
 constexpr const char* kDataError = "data error: invalid input data:";
 constexpr const char* kBuildError = "NewLLMQueueAnalyzer() failed:";

@@ -1,4 +1,4 @@
-// Candidate generation (spec optimizer §5, §6): size every (server, profile) with the queueing
+// Candidate generation (docs/optimizer.md §3): size every (server, profile) with the queueing
 // core, choose the batch size, count replicas and price the transition from the current state.
 #include "inferno/optimizer/candidates.hpp"
 
@@ -54,7 +54,7 @@ queue::ModelParams params_for(const PerfRecord& p, const std::string& service_mo
   return {{"alpha", p.alpha}, {"beta", p.beta}, {"gamma", p.gamma}};
 }
 
-// Objective coefficient o of an allocation (spec §8): cost, power, or cost + powerPrice·power.
+// Objective coefficient o of an allocation (docs/optimizer.md §5): cost, power, or cost + powerPrice·power.
 double objective_of(const OptimizerSpec& o, double cost, double power_w) {
   if (o.objective == "power") return power_w;
   if (o.objective == "weighted") return cost + o.power_price * power_w;
@@ -89,7 +89,7 @@ std::optional<double> unit_power_w(const PowerCurve& p, double u) {
 
 namespace {
 
-// The reference's one-metric bisection (spec §4.3, sizeSemantics "reference"): kept only to
+// The reference's one-metric bisection (docs/optimizer.md §3, sizeSemantics "reference"): kept only to
 // reproduce stored reference outputs, including its quirks (last midpoint, direction test).
 double reference_limit(const QueueAnalyzer& q, double lo, double hi, double target,
                        double (*metric)(const queue::Metrics&), bool& infeasible) {
@@ -157,7 +157,7 @@ class Sizer {
     if (target.itl_ms > 0) targets_.constraints.push_back({queue::TargetMetric::itl, 0, target.itl_ms});
     if (options.max_blocking_prob)
       targets_.constraints.push_back({queue::TargetMetric::loss, 0, *options.max_blocking_prob});
-    targets_.tps = target.tps;  // caps the rate at 0.9·λ_max (spec §3.3)
+    targets_.tps = target.tps;  // caps the rate at 0.9·λ_max (docs/optimizer.md §1)
   }
 
   void set_shared(bool shared) { shared_ = shared; }
@@ -264,7 +264,7 @@ int replicas_for(double demand, double rate, int floor_replicas) {
   return std::max(static_cast<int>(ratio), floor_replicas);
 }
 
-// Batch size per the policy (spec §5.4); 0 when no N is feasible.
+// Batch size per the policy (docs/optimizer.md §3); 0 when no N is feasible.
 int choose_batch(Sizer& f, const Server& s, const OptimizerSpec& o, int n_ref, int n_hi, double demand) {
   if (s.max_batch_size > 0) return f.rate(s.max_batch_size) > 0 ? s.max_batch_size : 0;
   if (o.batch_size_policy == "reference") return f.rate(n_ref) > 0 ? n_ref : 0;
@@ -386,7 +386,7 @@ Candidate evaluate(const System& sys, const Task& task, ModelSlot& unit, SizingS
   c.cards_per_replica = static_cast<long long>(p.acc_count) * g.multiplicity;
   const ModelTarget& target = sys.find_class(s.service_class)->targets.at(s.model);
   const double m = s.current.load.out_tokens;
-  // No output tokens is zero load (spec §5.3): only the minNumReplicas floor, which brought us
+  // No output tokens is zero load (docs/optimizer.md §3): only the minNumReplicas floor, which brought us
   // here, sets the replicas, and N_hi is the unscaled perf maxBatchSize.
   c.demand_rps = m > 0 ? demand_of(o, s, target) : 0.0;
   if (p.unconverged()) {

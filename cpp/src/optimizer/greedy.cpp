@@ -1,4 +1,4 @@
-// The reference greedy (spec optimizer §7.3), made deterministic: regret-ordered placement with
+// The reference greedy (docs/optimizer.md §4.3), made deterministic: regret-ordered placement with
 // lower-bound re-insertion, then best effort for saturated servers.
 #include <algorithm>
 #include <cassert>
@@ -34,7 +34,7 @@ bool coarse_before(const Entry& a, const Entry& b) {
   return a.value() > b.value();
 }
 
-// allocate(list) of §7.3.2; returns the exhausted entries in exhaustion order.
+// allocate(list) of docs/optimizer.md §4.3; returns the exhausted entries in exhaustion order.
 std::vector<Entry> allocate(std::vector<Entry> list, Capacity& avail, Assignment& out) {
   std::vector<Entry> exhausted;
   // The list is kept reversed (front at the back) so that popping the front is O(1).

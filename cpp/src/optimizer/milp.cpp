@@ -1,4 +1,4 @@
-// Exact models solved with HiGHS (spec optimizer §7.5, §7.6): SINGLE, SINGLE-LEX and MULTI, with
+// Exact models solved with HiGHS (docs/optimizer.md §4.5, §4.6): SINGLE, SINGLE-LEX and MULTI, with
 // an honest status, a shared time budget, post-solve verification and a canonical optimum.
 #include <algorithm>
 #include <cmath>
@@ -130,7 +130,7 @@ Run run(const Model& m, const OptimizerSpec& o, Clock::time_point deadline, cons
   return r;
 }
 
-// Rounds the solution, rejecting any variable more than 1e-6 from an integer (spec §7.6); a
+// Rounds the solution, rejecting any variable more than 1e-6 from an integer (docs/optimizer.md §4.6); a
 // rejection makes the outcome an error.
 bool integral(const Model& m, const std::vector<double>& x, std::vector<long long>& v, MilpOutcome& out) {
   v.resize(x.size());
@@ -257,7 +257,7 @@ MilpOutcome solve_single(const System& sys, const std::vector<ServerCandidates>&
   out.report.gap = proven ? std::optional<double>(0.0) : r.gap;
   out.report.message = r.message;
 
-  // Canonical optimum: among the optima, the smallest total candidate rank (spec §7.6).
+  // Canonical optimum: among the optima, the smallest total candidate rank (docs/optimizer.md §4.6).
   if (proven && o.milp_canonical && model.cols() > 0) {
     Model canon = model;
     std::vector<std::pair<int, double>> objective_row;

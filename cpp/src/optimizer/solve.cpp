@@ -1,5 +1,5 @@
-// optimize(): runs the solver chosen by the options (spec optimizer §7.1, §7.7) and turns its
-// assignment into a Solution with the common post-processing of §7.8.
+// optimize(): runs the solver chosen by the options (docs/optimizer.md §4.1, §4.7) and turns its
+// assignment into a Solution with the common post-processing of docs/optimizer.md §4.7.
 #include <algorithm>
 #include <set>
 #include <tuple>
@@ -90,7 +90,7 @@ std::string reasons_of(const std::vector<const Candidate*>& rows) {
   return out;
 }
 
-// One allocation from several profiles: parts with the load split of spec §7.5.
+// One allocation from several profiles: parts with the load split of docs/optimizer.md §4.5.
 Candidate heterogeneous(const System& sys, const ServerCandidates& g, const std::vector<std::pair<int, int>>& parts) {
   if (parts.size() == 1) {
     const Candidate& c = *g.full[static_cast<std::size_t>(parts[0].first)];
@@ -340,7 +340,7 @@ Solution optimize(const System& sys, const std::vector<Candidate>& candidates) {
       if (!m.has_solution && report.message.empty()) report.message = "no MILP solution: " + report.status;
       report.objective = j_g;
     }
-    // Best effort after every full assignment (delayed semantics, spec §7.7 step 4).
+    // Best effort after every full assignment (delayed semantics, docs/optimizer.md §4.7 step 4).
     Capacity left = remaining_capacity(sys, groups, chosen);
     best_effort(sys, groups, chosen.unserved, o.saturation_policy, left, chosen);
   }

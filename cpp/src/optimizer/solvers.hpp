@@ -1,5 +1,5 @@
 #pragma once
-// Internal interface shared by the solvers (spec optimizer §7): candidates grouped by server,
+// Internal interface shared by the solvers (docs/optimizer.md §4): candidates grouped by server,
 // capacities, assignments, the greedy and the HiGHS models.
 #include <chrono>
 #include <map>
@@ -40,16 +40,16 @@ Assignment empty_assignment(std::size_t servers);
 Capacity remaining_capacity(const System& system, const std::vector<ServerCandidates>& groups,
                             const Assignment& a);
 
-/// The full-service count per distinct priority, ascending priority (spec §7.7 step 3).
+/// The full-service count per distinct priority, ascending priority (docs/optimizer.md §4.7 step 3).
 std::vector<int> service_vector(const std::vector<ServerCandidates>& groups, const Assignment& a);
 /// J = Σ value of the full allocations.
 double full_value(const std::vector<ServerCandidates>& groups, const Assignment& a);
 
-/// The reference greedy (spec §7.3). With `best_effort` false only the full-assignment phase
+/// The reference greedy (docs/optimizer.md §4.3). With `best_effort` false only the full-assignment phase
 /// runs over all entries; otherwise the schedule of delayedBestEffort with saturationPolicy.
 Assignment greedy(const System& system, const std::vector<ServerCandidates>& groups, bool best_effort);
 
-/// Servers with full candidates in the greedy's initial entry order (spec §7.3.1).
+/// Servers with full candidates in the greedy's initial entry order (docs/optimizer.md §4.3).
 std::vector<std::size_t> initial_order(const System& system, const std::vector<ServerCandidates>& groups);
 
 /// Local search on a full assignment (ours): repairs unserved servers by one ejection (moving
@@ -58,7 +58,7 @@ std::vector<std::size_t> initial_order(const System& system, const std::vector<S
 /// repaired servers are released. Only moves that lower J or serve one more server are taken.
 void refine(const System& system, const std::vector<ServerCandidates>& groups, Assignment& a);
 
-/// Best effort (spec §7.3.4) for `unserved` (visited in that order) with the given policy.
+/// Best effort (docs/optimizer.md §4.3) for `unserved` (visited in that order) with the given policy.
 void best_effort(const System& system, const std::vector<ServerCandidates>& groups,
                  const std::vector<std::size_t>& unserved, const std::string& policy, Capacity& avail,
                  Assignment& a);
@@ -72,13 +72,13 @@ struct MilpOutcome {
 
 using Clock = std::chrono::steady_clock;
 
-/// SINGLE (every server fully served) or, with `lexicographic`, SINGLE-LEX (spec §7.5).
+/// SINGLE (every server fully served) or, with `lexicographic`, SINGLE-LEX (docs/optimizer.md §4.5).
 /// `warm` is a full assignment to start from (may be partial for LEX). Limited mode only when
 /// `limited`. Stops at `deadline`.
 MilpOutcome solve_single(const System& system, const std::vector<ServerCandidates>& groups, bool limited,
                          bool lexicographic, const Assignment* warm, Clock::time_point deadline);
 
-/// MULTI: several profiles per server (spec §7.5).
+/// MULTI: several profiles per server (docs/optimizer.md §4.5).
 MilpOutcome solve_multi(const System& system, const std::vector<ServerCandidates>& groups, bool limited,
                         Clock::time_point deadline);
 

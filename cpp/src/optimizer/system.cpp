@@ -86,7 +86,7 @@ double System::current_cost(const Server& s) const {
 
 namespace {
 
-// Reproduction presets (spec §9.6): the reference's queue model, sizing and batch rule with the
+// Reproduction presets (docs/optimizer.md §6): the reference's queue model, sizing and batch rule with the
 // greedy solver. Saturation policy and delayedBestEffort stay as given.
 void apply_preset(OptimizerSpec& p) {
   if (p.preset.empty()) return;

@@ -124,7 +124,7 @@ void QueueAnalyzer::evaluate(double rate_rps, Evaluation& ev) const {
     m.resp_time_ms = c.response_ms;
     m.queue_length = c.queue_length;
     m.num_in_system = c.num_in_system;
-  } else {  // Allen–Cunneen: scale the queueing delay only (spec §8)
+  } else {  // Allen–Cunneen: scale the queueing delay only (docs/queueing-model.md §8)
     m.wait_time_ms = kappa_ * c.wait_ms;
     m.resp_time_ms = m.wait_time_ms + c.service_ms;
     m.queue_length = c.throughput * m.wait_time_ms;

@@ -1,4 +1,4 @@
-// Optimal concurrency (spec §6): smallest batch cap at the onset of the SLO-throughput plateau.
+// Optimal concurrency (docs/queueing-model.md §7): smallest batch cap at the onset of the SLO-throughput plateau.
 #include "inferno/queue/concurrency.hpp"
 
 #include <algorithm>

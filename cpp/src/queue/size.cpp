@@ -1,4 +1,4 @@
-// Size (spec §5.4): the largest arrival rate meeting every target, by a first-crossing search on
+// Size (docs/queueing-model.md §5.2): the largest arrival rate meeting every target, by a first-crossing search on
 // the normalised violation h(λ) = max_k (g_k(λ) - y_k) / y_k.
 #include <algorithm>
 #include <cmath>

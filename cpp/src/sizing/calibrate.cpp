@@ -39,7 +39,7 @@ Eigen::VectorXd nnls_small(const Eigen::MatrixXd& A, const Eigen::VectorXd& b) {
 
 namespace {
 
-// One fit row: coefficients of (α, β, γ) and the measured value in ms (§4.2).
+// One fit row: coefficients of (α, β, γ) and the measured value in ms (docs/sizing.md §4).
 struct Row {
   std::size_t point;
   std::string metric;
@@ -133,7 +133,7 @@ Calibration calibrate(const ModelArch& arch, const ServingOpts& serving, const s
     scale = {e0.alpha_ms, e0.beta_ms};
     if (!options.pin_gamma) scale.push_back(e0.gamma_ms);
   } else {
-    // φ = (t0, 1/η_B, 1/η_F): every row is linear in φ on any accelerator (§4.3).
+    // φ = (t0, 1/η_B, 1/η_F): every row is linear in φ on any accelerator (docs/sizing.md §4).
     for (std::size_t i = 0; i < rows.size(); ++i) {
       const Row& r = rows[i];
       const ProfilePoint& p = points[r.point];

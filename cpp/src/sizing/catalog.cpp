@@ -64,7 +64,7 @@ Accelerator Catalog::slice(const GpuSpec& gpu, const MigProfile& profile) const 
   a.name = gpu.id + ":" + profile.name;
   a.gpu = &gpu;
   a.profile = &profile;
-  // §1.5: compute in proportion to SMs (observed per profile, never g/G), bandwidth to memory
+  // docs/sizing.md §1: compute in proportion to SMs (observed per profile, never g/G), bandwidth to memory
   // slices, memory as reported for the instance.
   const double sm_ratio = static_cast<double>(profile.sm_count) / gpu.sm_count;
   a.flops_bf16 = gpu.flops_bf16 * sm_ratio;

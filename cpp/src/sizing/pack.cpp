@@ -61,7 +61,7 @@ struct Instance {
   std::string owner;
 };
 
-// Sort order of §6.3-6.4: memory slices desc, compute desc, then profile order (stable).
+// Sort order of docs/sizing.md §7: memory slices desc, compute desc, then profile order (stable).
 void sort_instances(const Shapes& sh, std::vector<Instance>& inst) {
   std::stable_sort(inst.begin(), inst.end(), [&](const Instance& a, const Instance& b) {
     const MigProfile& pa = *sh.profiles[static_cast<std::size_t>(a.profile)];
@@ -139,7 +139,7 @@ std::vector<bool> pending_profiles(const Shapes& sh, const std::vector<Instance>
   return wanted;
 }
 
-// First-fit-decreasing (§6.4) onto `gpus` (fixed ones accept new instances, never lose theirs);
+// First-fit-decreasing (docs/sizing.md §7) onto `gpus` (fixed ones accept new instances, never lose theirs);
 // new GPUs are opened at the end. Instances must be sorted.
 void ffd(const Shapes& sh, const std::vector<Instance>& inst, std::vector<GpuState>& gpus, bool open_new = true,
          std::vector<Instance>* unplaced = nullptr) {
@@ -164,7 +164,7 @@ void ffd(const Shapes& sh, const std::vector<Instance>& inst, std::vector<GpuSta
   }
 }
 
-// Improvement pass of §6.4: empty the least-used movable GPU into the others when possible.
+// Improvement pass of docs/sizing.md §7: empty the least-used movable GPU into the others when possible.
 void improve(const Shapes& sh, std::vector<GpuState>& gpus) {
   for (bool changed = true; changed;) {
     changed = false;
@@ -196,7 +196,7 @@ int used_gpus(const std::vector<GpuState>& gpus) {
   return n;
 }
 
-// Exact search (§6.3) over maximal multisets ("columns") of the demanded profiles.
+// Exact search (docs/sizing.md §7) over maximal multisets ("columns") of the demanded profiles.
 class ExactPacker {
  public:
   ExactPacker(const Shapes& sh, const std::vector<std::vector<int>>& columns, long long budget)

@@ -45,7 +45,7 @@ void validate_server(const ServerSpec& s, const ModelRegistry& registry) {
   s.serving.validate();
 }
 
-// Closed loop (§5.2 step 3): C clients, all in the batch, split over r replicas.
+// Closed loop (docs/sizing.md §5 step 3): C clients, all in the batch, split over r replicas.
 void evaluate_closed(const ServerSpec& s, const std::array<double, 3>& theta, int max_replicas, Option& o) {
   const int C = *s.load.concurrency;
   const queue::RequestShape shape{s.load.in_tokens, s.load.out_tokens, s.serving.max_num_batched_tokens};
@@ -77,7 +77,7 @@ void evaluate_closed(const ServerSpec& s, const std::array<double, 3>& theta, in
   }
 }
 
-// Open loop (§5.2 step 2): the queue model's optimal concurrency within N_max, its λ*, and
+// Open loop (docs/sizing.md §5 step 2): the queue model's optimal concurrency within N_max, its λ*, and
 // r = ⌈λ/λ*⌉ replicas.
 void evaluate_open(const ServerSpec& s, const std::array<double, 3>& theta, int max_replicas,
                    const RecommendOptions& options, Option& o) {
@@ -128,7 +128,7 @@ void evaluate_open(const ServerSpec& s, const std::array<double, 3>& theta, int 
   o.feasible = true;
 }
 
-// Selection order of §5.3: cost, fewer memory slices, whole GPU before a 7g slice, lower ITL, name.
+// Selection order of docs/sizing.md §5: cost, fewer memory slices, whole GPU before a 7g slice, lower ITL, name.
 bool better(const Option& a, const Option& b) {
   const double tol = 1e-9 * std::max(1.0, std::max(std::fabs(a.cost), std::fabs(b.cost)));
   if (std::fabs(a.cost - b.cost) > tol) return a.cost < b.cost;

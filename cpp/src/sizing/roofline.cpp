@@ -112,7 +112,7 @@ Estimate derive(const ModelArch& arch, const ServingOpts& serving, const Acceler
   e.gamma_ms = r.kv_read_ms / eff.eta_bw + r.attention_ms / eff.eta_flops;
   e.epsilon_ms = r.attention_ms / eff.eta_flops;
 
-  // Memory budget (§3.3).
+  // Memory budget (docs/sizing.md §3).
   if (eff.memory == MemoryMode::simple) {
     e.reserve_bytes = eff.reserve_bytes;
   } else {
@@ -136,7 +136,7 @@ Estimate derive(const ModelArch& arch, const ServingOpts& serving, const Acceler
   else if (e.n_mem < 1) e.reason = "noBatch";
   e.feasible = e.reason.empty();
 
-  // Shape of the iteration time (§0.4) and the roofline diagnostics at the full batch.
+  // Shape of the iteration time (docs/sizing.md §3) and the roofline diagnostics at the full batch.
   const double delta = work_per_iteration_ms(e.beta_ms, e.gamma_ms, n, m);
   e.knee_batch = delta > 0 ? e.alpha_ms / delta : 0;
   e.itl1_ms = e.alpha_ms + e.beta_ms + e.gamma_ms * (n + (m + 1.0) / 2.0);

@@ -126,7 +126,7 @@ void VariantTuner::track_kappa() {
   if (recent_.empty()) return;
   const std::vector<FitPoint> points(recent_.begin(), recent_.end());
   kappa_ = condition_number(model_, points, stored_x_);
-  // Spec §4.4: ready, fitted, ill-conditioned now, and not calibrated (a failed lock-out
+  // docs/tuner.md §3.5: ready, fitted, ill-conditioned now, and not calibrated (a failed lock-out
   // recovery raises it too, until a calibration).
   kappa_ill_ = config_.kappa_max > 0 && !(kappa_ <= config_.kappa_max);
 }

@@ -1,5 +1,5 @@
 #pragma once
-// JSON reading shared by every subsystem: case-insensitive keys (spec §9.1) and typed accessors
+// JSON reading shared by every subsystem: case-insensitive keys (docs/cli.md §5-6) and typed accessors
 // whose errors name the field.
 #include <cstdint>
 #include <optional>

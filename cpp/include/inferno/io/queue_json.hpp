@@ -1,5 +1,5 @@
 #pragma once
-// REST-compatible queue requests (spec §9): one `ProblemData` JSON object in, one `AnalysisData`
+// REST-compatible queue requests (docs/cli.md §5-6): one `ProblemData` JSON object in, one `AnalysisData`
 // or `OptimizeData` JSON object out, so scripts written for the reference service keep working.
 #include <string>
 #include <string_view>

@@ -1,6 +1,6 @@
 #pragma once
 // JSON of the sizing subsystem: catalog files, Hugging Face configs, recommendation requests,
-// profiling points, and every result (sizing spec §8.4). Keys are case-sensitive: the documents hold
+// profiling points, and every result (docs/sizing.md §11). Keys are case-sensitive: the documents hold
 // maps keyed by model and GPU names.
 #include <string>
 #include <string_view>
@@ -23,7 +23,7 @@ void merge_catalog(sizing::Catalog& catalog, std::string_view json_text, const s
 nlohmann::json catalog_to_json(const sizing::Catalog& catalog);
 nlohmann::json geometry_to_json(const sizing::MigGeometry& geometry);
 
-/// A Hugging Face config.json (sizing spec §2.1). Throws InvalidArgument naming the missing or
+/// A Hugging Face config.json (docs/sizing.md §2). Throws InvalidArgument naming the missing or
 /// invalid key, and for model types whose defaults are unknown when a key is missing.
 sizing::ModelArch arch_from_hf_config(std::string_view json_text, const std::string& name = "");
 sizing::ModelArch arch_from_hf_config(const nlohmann::json& config, const std::string& name);
@@ -33,7 +33,7 @@ nlohmann::json arch_to_json(const sizing::ModelArch& arch, const sizing::Counts&
 sizing::ServingOpts serving_from_json(const nlohmann::json& object, const std::string& where, sizing::ServingOpts base = {});
 sizing::Efficiency efficiency_from_json(const nlohmann::json& object, const std::string& where, sizing::Efficiency base = {});
 
-/// A recommendation request (sizing spec §5.1): servers, menu, costs, slice cost rule, capacity,
+/// A recommendation request (docs/sizing.md §5): servers, menu, costs, slice cost rule, capacity,
 /// efficiency, and optional inline "models" (name → HF config) added to `registry`.
 struct RecommendRequest {
   std::vector<sizing::ServerSpec> servers;
@@ -54,7 +54,7 @@ nlohmann::json recommendation_to_json(const std::vector<sizing::ServerRecommenda
 nlohmann::json packing_to_json(const sizing::Packing& p);
 nlohmann::json tuner_seed_to_json(const sizing::TunerSeed& s);
 
-/// Optimizer inputs for slices and whole GPUs (sizing spec §5.5): {"accelerators", "count",
+/// Optimizer inputs for slices and whole GPUs (docs/sizing.md §8): {"accelerators", "count",
 /// "models", "serviceClasses", "servers", "notes"}, each usable as a document of `inferno optimize`.
 /// Closed-loop servers have no arrival rate and are listed in "notes" instead of "servers".
 nlohmann::json emit_optimizer_data(const RecommendRequest& request, const sizing::Catalog& catalog,

@@ -1,5 +1,5 @@
 #pragma once
-// solution-data.json (spec optimizer §9.4): the reference format and inferno's extended superset,
+// solution-data.json (docs/optimizer.md §7): the reference format and inferno's extended superset,
 // optionally with every candidate of every server.
 #include <string>
 #include <vector>

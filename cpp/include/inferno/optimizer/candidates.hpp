@@ -1,5 +1,5 @@
 #pragma once
-// Candidate generation (spec optimizer §5): every (server, accelerator profile) allocation sized
+// Candidate generation (docs/optimizer.md §3): every (server, accelerator profile) allocation sized
 // with the queueing core. Pure function of the System; runs in parallel, deterministically.
 #include <optional>
 #include <string>
@@ -40,7 +40,7 @@ struct Candidate {
   int required_replicas = 0;  // ⌈R / rate*⌉ before the minNumReplicas floor
   double cost = 0;            // c_g · a · r
   double objective = 0;       // objective coefficient (cost for the "cost" objective)
-  double value = 0;           // objective plus the transition penalty (spec §6)
+  double value = 0;           // objective plus the transition penalty (docs/optimizer.md §3)
   long long cards = 0;            // r · a · multiplicity, physical cards used
   double demand_rps = 0;      // R: total demand of the server
   double rate_per_replica_rps = 0;  // rate*: SLO-feasible accepted throughput of one replica
@@ -58,7 +58,7 @@ struct Candidate {
   std::vector<Part> parts;      // heterogeneous allocations only
 };
 
-/// Transition-penalised value of an allocation with objective coefficient `objective` (spec §6):
+/// Transition-penalised value of an allocation with objective coefficient `objective` (docs/optimizer.md §3):
 /// 0 when profile and replicas are unchanged, else the objective change plus change penalties.
 double transition_value(const System& system, const Server& server, const std::string& accelerator,
                         int replicas, double cost, double objective);
@@ -67,7 +67,7 @@ double transition_value(const System& system, const Server& server, const std::s
 /// with an 8-point first scan. Its λ* equals the default search's within the 1e-10 tolerance.
 queue::SizeOptions optimizer_size_options();
 
-/// Power of one unit of `curve` at utilisation u in [0, 1] (spec §8); nullopt if the curve is
+/// Power of one unit of `curve` at utilisation u in [0, 1] (docs/optimizer.md §5); nullopt if the curve is
 /// not valid (0 < midUtil < 1, idle <= mid <= full, not all zero).
 std::optional<double> unit_power_w(const PowerCurve& curve, double utilisation);
 

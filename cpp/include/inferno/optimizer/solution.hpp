@@ -1,5 +1,5 @@
 #pragma once
-// The result of an optimisation (spec optimizer §7, §9.4) and the entry point that produces it.
+// The result of an optimisation (docs/optimizer.md §4, §7) and the entry point that produces it.
 #include <map>
 #include <optional>
 #include <string>
@@ -29,7 +29,7 @@ struct Change {
   double cost_delta = 0;
 };
 
-/// What the solver did and how good its answer is, honestly (spec §7.6, §7.7).
+/// What the solver did and how good its answer is, honestly (docs/optimizer.md §4.6, §4.7).
 struct SolverReport {
   std::string algorithm;  // unlimited, greedy, milp-single, milp-single-lex, milp-multi
   /// exact (separable unlimited), heuristic (greedy), optimal, feasible (limit hit, incumbent),
@@ -59,7 +59,7 @@ struct Solution {
   std::vector<Diagnostic> diagnostics;
 };
 
-/// Orders candidates of one server: value, then cost, cards and profile name (spec §7.3.1).
+/// Orders candidates of one server: value, then cost, cards and profile name (docs/optimizer.md §4.3).
 bool candidate_before(const Candidate& a, const Candidate& b);
 
 /// Solves with the solver and mode of system.options() (solver, unlimited, heterogeneous,
@@ -69,7 +69,7 @@ Solution optimize(const System& system, const std::vector<Candidate>& candidates
 /// Candidates, then optimize().
 Solution optimize(const System& system);
 
-/// The system after the solution is deployed (spec §7.8): every server's current allocation
+/// The system after the solution is deployed (docs/optimizer.md §4.7): every server's current allocation
 /// becomes its chosen one (accelerator, replicas, batch, cost, predicted ITL/TTFT; its load kept),
 /// and a server without an allocation has none. The next optimisation charges transition
 /// penalties from there.

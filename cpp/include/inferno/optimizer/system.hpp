@@ -1,5 +1,5 @@
 #pragma once
-// The optimizer's input (spec optimizer §2, §9.2-9.3): accelerator profiles, capacity, per-model
+// The optimizer's input (docs/optimizer.md §2): accelerator profiles, capacity, per-model
 // performance records, service classes with targets, servers with their load, and options.
 // A SystemBuilder applies JSON documents in order (insert-or-replace by name, as the reference
 // does) and produces an immutable System; there is no global state.
@@ -72,7 +72,7 @@ struct AllocationData {
   std::string accelerator;  // "" = none
   int num_replicas = 0;
   int max_batch = 0;
-  std::optional<double> cost;  // absent and 0 differ (transition penalty, spec §6)
+  std::optional<double> cost;  // absent and 0 differ (transition penalty, docs/optimizer.md §3)
   double itl_ms = 0;
   double ttft_ms = 0;
   Load load;
@@ -150,7 +150,7 @@ class System {
   const ServiceClass* find_class(const std::string& name) const;
   const PerfRecord* find_perf(const std::string& model, const std::string& accelerator) const;
   /// Cost of a server's current allocation: as given, or else recomputed from its profile
-  /// (0 without one). The transition penalty starts from it (spec §6).
+  /// (0 without one). The transition penalty starts from it (docs/optimizer.md §3).
   double current_cost(const Server& server) const;
 
   /// A copy in which each listed server has a new arrival rate (req/min); the rest is unchanged.
@@ -189,7 +189,7 @@ class SystemBuilder {
   /// model-data.json, serviceclass-data.json, server-data.json, optimizer-data.json), or
   /// system-data.json when none of them is there.
   void add_directory(const std::string& path);
-  /// The system so far, plus consistency diagnostics (dangling references, spec §2.7).
+  /// The system so far, plus consistency diagnostics (dangling references, docs/optimizer.md §2).
   System build() const;
 
  private:

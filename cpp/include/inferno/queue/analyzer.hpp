@@ -1,7 +1,7 @@
 #pragma once
 // QueueAnalyzer: one server configuration (service model, batch cap N, waiting room Q), immutable
 // after construction, so every method is const and thread-safe. Rates at this interface are in
-// requests per second, times in milliseconds (spec §1.2).
+// requests per second, times in milliseconds (docs/queueing-model.md §1.3).
 #include <cstdint>
 #include <memory>
 #include <mutex>
@@ -16,12 +16,12 @@
 
 namespace inferno::queue {
 
-/// Occupancy weighting of the ITL distribution (spec §7.5).
+/// Occupancy weighting of the ITL distribution (docs/queueing-model.md §6.5).
 enum class ItlWeighting { token, time };
 
 struct AnalyzerOptions {
   /// Coefficients of variation of inter-arrival and service times. Both 1 (the default) means the
-  /// exact Markov model; anything else applies the Allen–Cunneen approximation (spec §8).
+  /// exact Markov model; anything else applies the Allen–Cunneen approximation (docs/queueing-model.md §8).
   double arrival_cov = 1.0;
   double service_cov = 1.0;
   /// Prompt lengths uniform in [(1-s)n, (1+s)n]: s spreads each request's own prefill time, hence
@@ -116,7 +116,7 @@ class QueueAnalyzer {
   /// Percentiles for each p (in percent, 0 < p < 100) of wait, TTFT, ITL and TPOT.
   PercentileValues percentiles(const Evaluation& ev, const std::vector<double>& percents) const;
 
-  /// Largest arrival rate meeting every target (spec §5.4).
+  /// Largest arrival rate meeting every target (docs/queueing-model.md §5.2).
   SizeResult max_rate(const Targets& targets, const SizeOptions& options = {}) const;
 
   /// Requests per second a throughput benchmark counts over a window of `window_ms` that starts

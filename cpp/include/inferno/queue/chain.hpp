@@ -1,5 +1,5 @@
 #pragma once
-// Birth–death chain with state-dependent completion rate (spec §2): arrivals at rate λ in states
+// Birth–death chain with state-dependent completion rate (docs/queueing-model.md §2): arrivals at rate λ in states
 // 0..K-1, completions at μ_min(k,N) in state k ≥ 1, K = N + Q. Rates are in requests per
 // millisecond, times in milliseconds.
 #include <cstdint>
@@ -39,7 +39,7 @@ struct ChainSolution {
   double response_ms = 0;     // T = L/X
   double service_ms = 0;      // S = L_s/X
   double wait_ms = 0;         // W = Lq/X
-  // Internals kept for the distributions (spec §7): weights are exp(ell - log_max) / norm.
+  // Internals kept for the distributions (docs/queueing-model.md §6): weights are exp(ell - log_max) / norm.
   double log_max = 0;    // Mx
   double theta = 0;      // ln λ - ln μ_N
   double ell_batch = 0;  // ℓ_N

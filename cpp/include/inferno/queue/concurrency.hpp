@@ -1,5 +1,5 @@
 #pragma once
-// Optimal concurrency (spec §6): the smallest batch cap whose SLO-feasible throughput is within ε
+// Optimal concurrency (docs/queueing-model.md §7): the smallest batch cap whose SLO-feasible throughput is within ε
 // of the throughput at the largest cap.
 #include <vector>
 

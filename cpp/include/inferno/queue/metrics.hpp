@@ -2,7 +2,7 @@
 
 namespace inferno::queue {
 
-/// Metrics at one offered rate (spec §4.3).
+/// Metrics at one offered rate (docs/queueing-model.md §4).
 struct Metrics {
   double offered_rps = 0;     // the input rate
   double throughput_rps = 0;  // accepted rate 1000·X

@@ -1,5 +1,5 @@
 #pragma once
-// Waiting-time distribution of an accepted request under FCFS (spec §7.1-7.3), exact within the
+// Waiting-time distribution of an accepted request under FCFS (docs/queueing-model.md §6.1, §6.3), exact within the
 // Markov model: a mixture of Erlang(k-N+1, μ_N) laws over the arrival-seen queue position.
 #include "inferno/queue/chain.hpp"
 

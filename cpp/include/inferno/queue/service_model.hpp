@@ -1,5 +1,5 @@
 #pragma once
-// Service models (spec §3): how long a request stays in service when b requests share the batch,
+// Service models (docs/queueing-model.md §3): how long a request stays in service when b requests share the batch,
 // and how the mean time in service splits into prefill, first token and inter-token latency.
 //
 // Adding a model: write cpp/src/queue/models/<name>.cpp defining `ServiceModelInfo

@@ -1,5 +1,5 @@
 #pragma once
-// Sizing targets and results (spec §5).
+// Sizing targets and results (docs/queueing-model.md §5).
 #include <string>
 #include <vector>
 

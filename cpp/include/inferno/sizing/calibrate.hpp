@@ -1,5 +1,5 @@
 #pragma once
-// Calibration (sizing spec §4): a few measured points fix the roofline's scale. Both modes solve
+// Calibration (docs/sizing.md §4): a few measured points fix the roofline's scale. Both modes solve
 // one weighted non-negative least-squares problem; the result reports its fit error and the
 // identifiability (condition number) of the design.
 #include <array>
@@ -40,7 +40,7 @@ struct CalibrationOptions {
 struct CalibrationRow {
   std::size_t point = 0;      // index into the points
   std::string metric;         // tpot | ttft | throughput
-  double measured = 0;        // ms (throughput rows: the equivalent τ/(1+m)·… in ms, see §4.2)
+  double measured = 0;        // ms (throughput rows: the equivalent τ/(1+m)·… in ms, see docs/sizing.md §4)
   double predicted = 0;
   double rel_error = 0;       // (predicted - measured) / measured
 };
@@ -72,7 +72,7 @@ Calibration calibrate(const ModelArch& arch, const ServingOpts& serving, const s
 std::array<double, 3> calibrated_theta(const Calibration& calibration, const ModelArch& arch, const ServingOpts& serving,
                                        const Accelerator& acc, const Workload& workload = {});
 
-/// Seed of the online tuner (§4.6): initial state θ, bounds [θ/10, 10θ], relative change 0.10
+/// Seed of the online tuner (docs/sizing.md §4): initial state θ, bounds [θ/10, 10θ], relative change 0.10
 /// (0.25 when the calibration's relative RMS residual exceeds 10 %).
 struct TunerSeed {
   std::array<double, 3> init_state{};
@@ -81,7 +81,7 @@ struct TunerSeed {
 };
 TunerSeed tuner_seed(const std::array<double, 3>& theta, double rel_rms);
 
-/// Feedback of §4.6: the efficiency implied by a converged tuner estimate θ̂ on one accelerator
+/// Feedback of docs/sizing.md §4: the efficiency implied by a converged tuner estimate θ̂ on one accelerator
 /// (η_F from β̂, η_B from γ̂ less the attention term, t0 from α̂), blended into `current` with
 /// an EWMA of weight `weight`. Throws InvalidArgument when θ̂ implies a non-positive factor.
 Efficiency efficiency_from_theta(const ModelArch& arch, const ServingOpts& serving, const Accelerator& acc,

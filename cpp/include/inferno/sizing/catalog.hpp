@@ -1,5 +1,5 @@
 #pragma once
-// Accelerator catalog (sizing spec §1): whole-device specifications, MIG geometries with their
+// Accelerator catalog (docs/sizing.md §1): whole-device specifications, MIG geometries with their
 // placement rules, and the candidates the recommender evaluates (whole GPUs and slices). The
 // built-in catalog is a JSON data file shipped with the package (io/sizing_json.hpp reads it);
 // user files merge over it, entry by entry.
@@ -69,7 +69,7 @@ struct Accelerator {
   std::string name;          // "H100-SXM5-80GB" or "H100-SXM5-80GB:3g.40gb"
   const GpuSpec* gpu = nullptr;
   const MigProfile* profile = nullptr;
-  double flops_bf16 = 0, flops_fp8 = 0;  // F for each compute dtype (§1.5)
+  double flops_bf16 = 0, flops_fp8 = 0;  // F for each compute dtype (docs/sizing.md §1)
   double bw_Bps = 0;         // BW
   double mem_bytes = 0;      // M
   int units = 1;             // compute-slice units consumed (G for a whole MIG-capable GPU)
@@ -79,7 +79,7 @@ struct Accelerator {
   bool whole() const { return profile == nullptr; }
 };
 
-/// Which candidates to generate (sizing spec §5.1 "menu").
+/// Which candidates to generate (docs/sizing.md §5 "menu").
 struct Menu {
   std::vector<std::string> gpu_types;  // empty = every GPU of the catalog
   bool include_slices = true;
@@ -117,7 +117,7 @@ class Catalog {
   std::map<std::string, MigGeometry> families_;
 };
 
-/// Parses saved `nvidia-smi mig -lgip` and `-lgipp` text (sizing spec §1.6) into a MIG geometry
+/// Parses saved `nvidia-smi mig -lgip` and `-lgipp` text (docs/sizing.md §1) into a MIG geometry
 /// named `family` for a GPU with `gpu_compute_slices` compute and `gpu_memory_slices` memory
 /// slices. Throws InvalidArgument when no profile row is found or a placement names an unknown id.
 MigGeometry parse_nvidia_smi(const std::string& lgip, const std::string& lgipp, const std::string& family,

@@ -1,5 +1,5 @@
 #pragma once
-// Model architecture (sizing spec §2): the Hugging Face config subset the roofline needs, serving
+// Model architecture (docs/sizing.md §2): the Hugging Face config subset the roofline needs, serving
 // options of the vLLM engine, and exact parameter and KV-cache counts.
 #include <cstdint>
 #include <string>
@@ -53,7 +53,7 @@ struct ServingOpts {
   void validate() const;
 };
 
-/// Exact counts of §2.2-2.3 (integers, carried in int64).
+/// Exact counts of docs/sizing.md §2 (integers, carried in int64).
 struct Counts {
   std::int64_t p_total = 0;    // resident parameters
   std::int64_t p_active = 0;   // parameters touched by one token

@@ -1,5 +1,5 @@
 #pragma once
-// Packing MIG slices onto physical GPUs (sizing spec §6): placement rules, the structure of the
+// Packing MIG slices onto physical GPUs (docs/sizing.md §7): placement rules, the structure of the
 // layouts (maximal multisets), an exact branch-and-bound packer and a first-fit-decreasing one.
 #include <string>
 #include <vector>
@@ -57,7 +57,7 @@ Packing pack(const MigGeometry& geometry, const std::vector<SliceDemand>& demand
 /// else the reason.
 std::string check_layout(const MigGeometry& geometry, const GpuLayout& layout);
 
-/// Structure of the geometry over its non-media profiles (in profile order), §6.2.
+/// Structure of the geometry over its non-media profiles (in profile order), docs/sizing.md §7.
 struct GeometryFacts {
   std::vector<std::string> profiles;
   long long placed_layouts = 0;                 // distinct non-empty sets of placed instances

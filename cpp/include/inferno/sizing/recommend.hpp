@@ -1,5 +1,5 @@
 #pragma once
-// Recommendation (sizing spec §5): for each server, every whole GPU and MIG slice of the menu is
+// Recommendation (docs/sizing.md §5): for each server, every whole GPU and MIG slice of the menu is
 // evaluated with the queue core, and the cheapest one meeting the SLOs is chosen.
 #include <map>
 #include <optional>

@@ -1,5 +1,5 @@
 #pragma once
-// Roofline estimator (sizing spec §3): model architecture × accelerator → the iteration-model
+// Roofline estimator (docs/sizing.md §3): model architecture × accelerator → the iteration-model
 // parameters α, β, γ and the memory-feasible batch.
 #include <string>
 
@@ -10,7 +10,7 @@ namespace inferno::sizing {
 
 enum class MemoryMode { simple, detailed };
 
-/// Efficiency factors and flags (§3.4): what calibration adjusts.
+/// Efficiency factors and flags (docs/sizing.md §3): what calibration adjusts.
 struct Efficiency {
   double eta_bw = 0.80;      // η_B: achieved fraction of peak bandwidth
   double eta_flops = 0.70;   // η_F: achieved fraction of peak FLOP/s
@@ -66,12 +66,12 @@ struct RooflineTerms {
 RooflineTerms roofline_terms(const ModelArch& arch, const ServingOpts& serving, const Accelerator& acc,
                              const Efficiency& eff = {}, const Workload& workload = {});
 
-/// §3.2-3.3. Throws InvalidArgument on invalid inputs (e.g. FP8 compute on a GPU without FP8,
+/// docs/sizing.md §3. Throws InvalidArgument on invalid inputs (e.g. FP8 compute on a GPU without FP8,
 /// tensor parallelism on a MIG slice).
 Estimate derive(const ModelArch& arch, const ServingOpts& serving, const Accelerator& acc,
                 const Efficiency& eff = {}, const Workload& workload = {});
 
-/// Per-request mean work per iteration δ of §0.4 (c = 1): T_iter(B) = α + B·δ.
+/// Per-request mean work per iteration δ of docs/sizing.md §3 (c = 1): T_iter(B) = α + B·δ.
 double work_per_iteration_ms(double beta, double gamma, double n, double m);
 
 }  // namespace inferno::sizing

@@ -1,5 +1,5 @@
 #pragma once
-// Generic Kalman filters (tuner spec §2.7, §2.8.1): a linear KF and an EKF with numerical
+// Generic Kalman filters (docs/tuner.md §2, §2.3): a linear KF and an EKF with numerical
 // Jacobians, a state limiter, and the Joseph-form measurement update that both share with the
 // parameter tuner. Dynamic sizes: the tuner's systems are 2-3 states by 2-3 observations.
 #include <Eigen/Dense>

@@ -1,5 +1,5 @@
 #pragma once
-// The parameter filter (tuner spec §2, §2.8): an EKF over (α, β, γ) or a subset, in linear or
+// The parameter filter (docs/tuner.md §2): an EKF over (α, β, γ) or a subset, in linear or
 // log parameters, with the queue core as observation function, typed step outcomes, NIS gating,
 // stash/restore, R modes and saturation handling.
 #include <array>
@@ -26,7 +26,7 @@ enum class Outcome {
   skipped_model_error,
   skipped_invalid,
   skipped_saturated,
-  collected,  // held for the cold-start fit: no filter step ran (not in the spec's list)
+  collected,  // held for the cold-start fit: no filter step ran (inferno's addition: docs/tuner.md §8)
 };
 constexpr int kOutcomeCount = 9;
 
@@ -49,7 +49,7 @@ NoiseMode parse_noise_mode(const std::string& s);
 ProcessNoise parse_process_noise(const std::string& s);
 SaturationPolicy parse_saturation_policy(const std::string& s);
 
-/// Identifier of the queueing formulas h uses, stamped on every estimate (spec D4).
+/// Identifier of the queueing formulas h uses, stamped on every estimate (docs/tuner.md §4).
 extern const char* const kQueueModelVersion;
 
 struct FilterConfig {
@@ -76,7 +76,7 @@ struct FilterConfig {
   double jacobian_rel_step = 0.01;
   double jacobian_floor_factor = 1e-3;
 
-  /// The `reference` and `inferno` profiles of spec §0.1 for a given model; other fields default
+  /// The `reference` and `inferno` profiles of docs/tuner.md §2.11 for a given model; other fields default
   /// to the shipped configuration (init (5, 0.05, 5e-5), pc 0.15, bounds as shipped).
   static FilterConfig profile(const std::string& name, const ModelSpec& model = ModelSpec());
   /// InvalidArgument naming the field and the allowed values.
@@ -85,7 +85,7 @@ struct FilterConfig {
   double sigma_rel() const { return error_level / (t_percentile * std::sqrt(gamma_factor)); }
 };
 
-/// What a step may skip; the defaults are the validated step of spec §2.6.
+/// What a step may skip; the defaults are the validated step of docs/tuner.md §2.6.
 struct StepOptions {
   bool skip_gate = false;        // warm-up
   bool plain = false;            // the reference's Run: no gate, no positivity rollback
@@ -93,7 +93,7 @@ struct StepOptions {
   bool learn_noise = true;       // adaptive R may learn from this step (not in warm-up)
 };
 
-/// The record of one step (spec §2.8.2, §2.8.8).
+/// The record of one step (docs/tuner.md §2.7, §4).
 struct StepResult {
   Outcome outcome = Outcome::skipped_invalid;
   std::string reason;            // why it was not accepted, or a note (one-sided Jacobian)
@@ -109,7 +109,7 @@ struct StepResult {
   Eigen::Array<bool, Eigen::Dynamic, 1> at_bounds;
 };
 
-/// Uncertainty-carrying estimate (spec §2.8.8).
+/// Uncertainty-carrying estimate (docs/tuner.md §4).
 struct Estimate {
   Vector x;
   Matrix covariance;      // linear units (log: D P_θ D, D = diag(x))
@@ -123,7 +123,7 @@ struct Estimate {
 /// exp(ln x ± 1.96·σ/x), when `log_band`). An empty covariance gives NaN spreads.
 Estimate make_estimate(const Vector& x, const Matrix& covariance, bool log_band);
 
-/// The producer's saturation signals of spec §2.8.7 (flag, throughput, concurrency); "" if none.
+/// The producer's saturation signals of docs/tuner.md §2.9 (flag, throughput, concurrency); "" if none.
 std::string producer_saturation(const FilterConfig& config, const Observation& obs);
 
 class ParameterFilter {

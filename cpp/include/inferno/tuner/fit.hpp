@@ -1,5 +1,5 @@
 #pragma once
-// Cold start and identifiability (tuner spec §3): the one-observation guess, the joint
+// Cold start and identifiability (docs/tuner.md §3.1): the one-observation guess, the joint
 // Nelder–Mead fit over several operating points, the condition number κ, the fit covariance, and
 // the InitEstimator and SlidingWindowEstimator built from them.
 #include <deque>
@@ -11,11 +11,11 @@
 
 namespace inferno::tuner {
 
-/// `reference`: the observed TTFT is taken as the bare prefill time (spec §3.1, the reference's
+/// `reference`: the observed TTFT is taken as the bare prefill time (docs/tuner.md §3.1, the reference's
 /// form). `consistent`: TTFT − ITL is (the model's TTFT includes one decode step).
 enum class GuessForm { reference, consistent };
 
-/// (α, β, γ) from one observation's TTFT, ITL, n, m (spec §3.1). With a valid seed (three
+/// (α, β, γ) from one observation's TTFT, ITL, n, m (docs/tuner.md §3.1). With a valid seed (three
 /// entries, all > 0) γ is pinned to the seed's and the light-load equations solved, falling back
 /// to the seed itself when degenerate; without one, the legacy path. Empty when no guess exists.
 std::optional<Vector> guess_init_state(double ttft_ms, double itl_ms, double in_tokens, double out_tokens,
@@ -34,7 +34,7 @@ struct FitPoint {
 /// arithmetic stays defined).
 constexpr double kFitPenalty = 0.5 * 1.7976931348623157e308;
 
-/// F(x) = Σ_k w_k Σ_j ((h_j(x; u_k) − z_kj)/z_kj)² (spec §3.2); kFitPenalty where x has a
+/// F(x) = Σ_k w_k Σ_j ((h_j(x; u_k) − z_kj)/z_kj)² (docs/tuner.md §3.1); kFitPenalty where x has a
 /// non-positive component, the model fails, or a latency is <= 0. A wait channel uses
 /// max(z, 0.01 ms) as its scale (a measured wait may be 0).
 double fit_objective(const ObservationModel& model, const std::vector<FitPoint>& points, const Vector& x);
@@ -60,11 +60,11 @@ struct NelderMeadOptions {
   double stall_tolerance = 1e-10; // ... over this many consecutive iterations
 };
 
-/// Adaptive Nelder–Mead on p with x = p ⊙ x0 from p = 1 (spec §3.3). x0 must be > 0.
+/// Adaptive Nelder–Mead on p with x = p ⊙ x0 from p = 1 (docs/tuner.md §3.1). x0 must be > 0.
 NelderMeadResult nelder_mead(const std::function<double(const Vector&)>& f, const Vector& x0,
                              const NelderMeadOptions& options = {});
 
-/// κ = σ_max/σ_min of the Jacobian of the relative residuals with respect to ln x (spec §3.4);
+/// κ = σ_max/σ_min of the Jacobian of the relative residuals with respect to ln x (docs/tuner.md §3.5);
 /// +∞ with fewer residuals than parameters, a failed evaluation or σ_min <= 0.
 double condition_number(const ObservationModel& model, const std::vector<FitPoint>& points, const Vector& x);
 /// The parameter direction the points determine least (smallest singular value of the relative
@@ -72,11 +72,11 @@ double condition_number(const ObservationModel& model, const std::vector<FitPoin
 std::string weak_direction(const ObservationModel& model, const std::vector<FitPoint>& points, const Vector& x);
 
 /// P ≈ s²(JᵀJ)⁻¹, s² = F/max(r − d, 1), J the Jacobian of the relative residuals in x (spec
-/// §2.8.8). Empty when JᵀJ is singular, an evaluation fails, or kappa_max > 0 and κ > kappa_max.
+/// docs/tuner.md §4). Empty when JᵀJ is singular, an evaluation fails, or kappa_max > 0 and κ > kappa_max.
 std::optional<Matrix> fit_covariance(const ObservationModel& model, const std::vector<FitPoint>& points,
                                      const Vector& x, double kappa, double kappa_max);
 
-/// Outcome of an estimator's fit (spec §3.5, with explicit statuses instead of sentinels).
+/// Outcome of an estimator's fit (docs/tuner.md §3.1, with explicit statuses instead of sentinels).
 /// ill_conditioned: the minimiser, with κ above kappa_max (weak_direction names what the data
 /// cannot tell apart); the *_guess statuses hand back the single-observation guess (window fits).
 // ill_conditioned: the minimiser with a weak prior along the direction the data cannot fix;
@@ -111,7 +111,7 @@ struct EstimatorOptions {
   NelderMeadOptions nelder_mead;
 };
 
-/// Collects observations of one variant until min_obs, then fits them jointly (spec §3.5).
+/// Collects observations of one variant until min_obs, then fits them jointly (docs/tuner.md §3.1).
 /// Keeps a pointer to `model`, which must outlive it.
 class InitEstimator {
  public:
@@ -137,7 +137,7 @@ class InitEstimator {
   FitResult last_;
 };
 
-/// Re-fits the last `capacity` observations each time (spec §3.6). Keeps a pointer to `model`,
+/// Re-fits the last `capacity` observations each time (docs/tuner.md §3.7). Keeps a pointer to `model`,
 /// which must outlive it.
 class SlidingWindowEstimator {
  public:

@@ -1,6 +1,6 @@
 #pragma once
 // Observations of a running server and the observation function h(x; u) of the tuner (spec
-// §1.2-1.4, §2.8.4): the queue core's analyze, returning a value or a typed error, never a
+// docs/tuner.md §1, §2.8): the queue core's analyze, returning a value or a typed error, never a
 // sentinel.
 #include <cstdint>
 #include <limits>
@@ -30,7 +30,7 @@ struct Observation {
   double ttft_ms = kNotGiven;
   double itl_ms = kNotGiven;
   double wait_ms = kNotGiven;
-  // Saturation signals (spec §2.8.7), all optional.
+  // Saturation signals (docs/tuner.md §2.9), all optional.
   double throughput_rpm = kNotGiven;
   double avg_concurrency = kNotGiven;
   bool saturated = false;  // explicit flag from the producer
@@ -41,7 +41,7 @@ struct Observation {
 enum class Channel { ttft, itl, wait };
 const char* channel_name(Channel c);
 
-/// Typed errors of h (spec §2.8.4).
+/// Typed errors of h (docs/tuner.md §2.8).
 enum class ModelError { none, invalid_operating_point, non_positive_parameter, solver_failed, non_finite_output };
 const char* model_error_name(ModelError e);
 

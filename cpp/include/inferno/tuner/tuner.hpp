@@ -1,6 +1,6 @@
 #pragma once
-// The tuner of one variant (model on an accelerator), cycle by cycle (tuner spec §3.5-3.7, §4.2,
-// §2.8.9): cold start (collect, fit, guard), EKF tracking or the sliding-window estimator, warm-up
+// The tuner of one variant (model on an accelerator), cycle by cycle (docs/tuner.md §3.1, §3.3, §5,
+// docs/tuner.md §2.10): cold start (collect, fit, guard), EKF tracking or the sliding-window estimator, warm-up
 // with the reference's hold-back count, anchored bounds and lock-out recovery.
 #include <deque>
 #include <memory>
@@ -42,12 +42,12 @@ struct TunerConfig {
   GuessForm guess_form = GuessForm::reference;
   std::optional<Vector> start;    // a known starting point: no cold start
 
-  /// Spec §0.1 profiles with the service defaults of §5.3.
+  /// The profiles of docs/tuner.md §2.11 with the service defaults of docs/tuner.md §4.
   static TunerConfig profile(const std::string& name, const ModelSpec& model = ModelSpec());
   void validate() const;
 };
 
-/// The estimate of a variant with its uncertainty and bookkeeping (spec §2.8.8).
+/// The estimate of a variant with its uncertainty and bookkeeping (docs/tuner.md §4).
 struct TunerEstimate {
   Estimate values;
   bool has_covariance = false;
@@ -88,14 +88,14 @@ class VariantTuner {
   /// One control cycle with the observations of every replica of the variant (possibly one).
   CycleResult cycle(const std::vector<Observation>& observations);
 
-  /// Calibration from a deliberate sweep of operating points (spec §4.4): a joint fit of all of
+  /// Calibration from a deliberate sweep of operating points (docs/tuner.md §3.5): a joint fit of all of
   /// them (at least 2 valid). Accepted when identifiable (κ <= kappa_max), not a fallback guess
   /// and within init_fit_threshold; then it becomes the estimate and the anchor, the warm-up is
   /// considered done, and the fit's observations replace the cold-start list. Otherwise nothing
   /// changes. The result's status says which.
   FitResult calibrate(const std::vector<Observation>& sweep);
   bool calibrated() const { return calibrated_; }
-  /// Spec §4.4: the latest κ is ill-conditioned after the cold-start fit and no calibration has
+  /// docs/tuner.md §3.5: the latest κ is ill-conditioned after the cold-start fit and no calibration has
   /// been accepted, or a lock-out re-fit failed.
   bool needs_calibration() const;
 

@@ -65,7 +65,7 @@ std::int64_t IterationModel::batch_limit_for_chunks(std::int64_t chunks) const {
   const double c = static_cast<double>(chunks);
   const double n = in_tokens_, m = out_tokens_;
   const double v = (c + m) * (max_num_tokens_ - n / c) / (n + m);
-  // The 1e-9 guard absorbs rounding when v is mathematically an integer (spec §3.3.3).
+  // The 1e-9 guard absorbs rounding when v is mathematically an integer (docs/queueing-model.md §3.1).
   const double limit = std::floor(std::max(0.0, v) + 1e-9);
   return limit >= 9.0e18 ? std::int64_t{9000000000000000000} : static_cast<std::int64_t>(limit);
 }
@@ -122,7 +122,7 @@ double IterationModel::itl_ms(double x, int batch_cap) const {
 }
 
 MeanSplit IterationModel::mean_split(double service_ms, double num_in_service, int batch_cap) const {
-  // Mean-field split at X̄ = L_s (spec §3.3.4); ITL is the residual so that
+  // Mean-field split at X̄ = L_s (docs/queueing-model.md §3.1); ITL is the residual so that
   // T = TTFT + (m - 1)·ITL holds exactly.
   const double c = static_cast<double>(chunks_for_occupancy(num_in_service, batch_cap));
   MeanSplit split;

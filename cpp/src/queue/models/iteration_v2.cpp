@@ -1,4 +1,4 @@
-// The 2026-02 iteration model "v2" (queue-analysis v0.3.0, spec queueing §3.4). Superseded by
+// The 2026-02 iteration model "v2" (queue-analysis v0.3.0, docs/queueing-model.md §3.5). Superseded by
 // `iteration` because it counts the focal request's own work twice, but the reference optimizer's
 // stored sample solutions were computed with it, so reproducing them needs it.
 //

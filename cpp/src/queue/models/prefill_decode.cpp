@@ -1,4 +1,4 @@
-// Prefill–decode model (spec §3.2): the api v1alpha1 `decodeParms` / `prefillParms` form.
+// Prefill–decode model (docs/queueing-model.md §3.2): the api v1alpha1 `decodeParms` / `prefillParms` form.
 // decode(b) = α_d + β_d·b per step; prefill(b) = γ_p + δ_p·n·b (0 without a prompt).
 #include <algorithm>
 #include <memory>

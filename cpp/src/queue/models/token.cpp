@@ -1,4 +1,4 @@
-// Token model (spec §3.1): the 2024 model of the original inferno slides. Every one of K_tok
+// Token model (docs/queueing-model.md §3.3): the 2024 model of the original inferno slides. Every one of K_tok
 // tokens takes α + β·b ms with b requests in the batch; there is no separate prefill.
 #include <memory>
 

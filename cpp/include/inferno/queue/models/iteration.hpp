@@ -1,5 +1,5 @@
 #pragma once
-// The default service model (spec §3.3): continuous batching with chunked prefill under a
+// The default service model (docs/queueing-model.md §3.1): continuous batching with chunked prefill under a
 // per-iteration token budget. Exposed so that tests and tools can reach its primitives.
 #include <cstdint>
 #include <vector>

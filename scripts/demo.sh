@@ -34,7 +34,7 @@ echo "== inferno queue optimize: smallest batch size on the SLO-throughput plate
 "$INFERNO" queue optimize --problem "$SAMPLE" --max-batch 256 --format table
 echo
 echo "== The same requests as REST-compatible JSON lines (samples/queue/problems.jsonl) =="
-# The last line of the file is deliberately invalid: it gets an error object and exit code 1.
+# The last line of the file is deliberately invalid: it gets an error object and exit code 2 (partial).
 "$INFERNO" queue solve < samples/queue/problems.jsonl || echo "(exit code $?: one line was rejected, the others were answered)"
 
 echo

@@ -125,7 +125,7 @@ def test_cli_invocation_and_version():
 
 def test_queue_requires_an_operation():
     proc = run_cli("queue")
-    assert proc.returncode == 2
+    assert proc.returncode == 1
     assert "OPERATION" in proc.stderr or "required" in proc.stderr
 
 
@@ -300,7 +300,7 @@ def test_problem_data_maps_to_the_python_model(problem, kwargs):
     first = next(k for k in problem if k not in ("serviceModel",))
     changed, rc = run_json("solve", {**{k: v for k, v in problem.items() if k != first},
                                      "RPS": rate})
-    assert rc == 1 or changed[0]["avgRespTime"] != out["avgRespTime"]
+    assert rc == 2 or changed[0]["avgRespTime"] != out["avgRespTime"]
 
 
 # ----------------------------------------------------------------------------- output format
@@ -395,7 +395,7 @@ def test_integer_fields_accept_integral_floats_only():
     out, rc = run_json("solve", _text().replace('"maxBatchSize": 48', '"maxBatchSize": 48.0'),
                        _text(), _text().replace('"maxBatchSize": 48', '"maxBatchSize": 48.5'),
                        _text().replace('"maxQueueSize": 128', '"maxQueueSize": 128.0'))
-    assert rc == 1
+    assert rc == 2
     assert out[0] == out[1] == out[3]
     assert_error(out[2], "data error: invalid input data:", "maxBatchSize", "48.5")
 
@@ -434,7 +434,7 @@ BAD_LINES = [
 def test_bad_line_gives_error_object_and_processing_continues(line, op, prefix, names):
     good = {**A, "RPS": 2.0}
     proc = run_main("queue", op, stdin="\n".join([json.dumps(good), line, json.dumps(A)]) + "\n")
-    assert proc.returncode == 1
+    assert proc.returncode == 2
     out = parse_lines(proc.stdout)
     assert len(out) == 3
     assert "error" not in out[0] and "error" not in out[2]
@@ -446,7 +446,7 @@ def test_bad_line_gives_error_object_and_processing_continues(line, op, prefix, 
 def test_many_errors_interleaved_one_output_per_line():
     lines = [json.dumps(A)] + [b[0] for b in BAD_LINES if b[1] == "solve"] + [json.dumps(A)]
     proc = run_cli("queue", "solve", stdin="\n".join(lines) + "\n")
-    assert proc.returncode == 1
+    assert proc.returncode == 2
     out = parse_lines(proc.stdout)
     assert len(out) == len(lines)
     assert ["error" in o for o in out] == [False] + [True] * (len(lines) - 2) + [False]
@@ -455,7 +455,7 @@ def test_many_errors_interleaved_one_output_per_line():
 
 def test_infeasible_target_is_a_size_error():
     out, rc = run_json("target", {**A, "targetTTFT": 1.0}, A)
-    assert rc == 1
+    assert rc == 2
     assert_error(out[0], "Size() failed:", "TTFT", "zero load", status="infeasible")
     assert out[1]["bindingConstraint"] == "TTFT"
 
@@ -519,7 +519,7 @@ def test_outputs_are_finite_json_at_extremes():
 
 def test_overflowing_number_is_an_error_not_a_crash():
     out, rc = run_json("solve", _text(rps="1e400"), A)
-    assert rc == 1
+    assert rc == 2
     assert out[0]["status"] in ("invalid", "error")
     assert out[0]["message"].startswith(ERROR_PREFIXES)
     assert "error" not in out[1]
@@ -573,7 +573,7 @@ def test_input_cannot_be_combined_with_problem_or_rate(tmp_path):
     path = tmp_path / "in.jsonl"
     path.write_text(json.dumps(A) + "\n")
     proc = run_main("queue", "solve", "--input", str(path), "--rate", "1")
-    assert proc.returncode == 2
+    assert proc.returncode == 1
     assert "cannot be combined with --problem or --rate" in proc.stderr
 
 
@@ -605,7 +605,7 @@ def test_target_flag_spellings(spelling):
 @pytest.mark.parametrize("bad", ["wait_p90", "latency_p90=5", "ttft_p95=abc"])
 def test_bad_target_flag_is_a_usage_error(bad):
     proc = run_main("queue", "target", "--problem", str(PROBLEM_FILE), "--target", bad)
-    assert proc.returncode == 2
+    assert proc.returncode == 1
     assert "--target" in proc.stderr
 
 
@@ -646,7 +646,7 @@ def test_format_table():
 def test_format_table_all_columns_and_errors():
     text = json.dumps(A) + "\n{bad json\n"
     proc = run_main("queue", "target", "--format", "table", "--all-columns", stdin=text)
-    assert proc.returncode == 1
+    assert proc.returncode == 2
     assert "line 2" in proc.stderr and "binding error:" in proc.stderr
     header = proc.stdout.splitlines()[0].split()
     assert "RPSTargetTPS" in header and "peakBatch" in header and "error" in header
@@ -679,7 +679,7 @@ def test_format_csv_optimize_probes():
 def test_table_and_csv_line_numbers_count_blank_lines():
     text = json.dumps(A) + "\n\n" + json.dumps({**A, "RPS": 1.0}) + "\n{bad json\n"
     proc = run_main("queue", "solve", "--format", "csv", stdin=text)
-    assert proc.returncode == 1
+    assert proc.returncode == 2
     frame = pd.read_csv(io.StringIO(proc.stdout))
     assert frame["line"].tolist() == [1, 3, 4]
     assert frame["offeredRPS"].iloc[:2].tolist() == [3.0, 1.0]
@@ -695,7 +695,7 @@ def test_long_input_crosses_batches_in_order():
         lines.append(json.dumps({**server, "RPS": 0.01 * (i + 1)}) if i % 97 != 50 else "")
     lines[255] = "{bad json"
     proc = run_cli("queue", "solve", "--threads", "2", stdin="\n".join(lines) + "\n")
-    assert proc.returncode == 1
+    assert proc.returncode == 2
     out = parse_lines(proc.stdout)
     expected = [i for i, line in enumerate(lines) if line]
     assert len(out) == len(expected)
@@ -835,7 +835,7 @@ def test_deterministic_across_runs_and_threads(op):
     results = [run_cli("queue", op, "--threads", str(t), stdin=text) for t in (1, 1, 2, 2)]
     outputs = {r.stdout for r in results}
     assert len(outputs) == 1
-    assert {r.returncode for r in results} == {1}
+    assert {r.returncode for r in results} == {2}
     out = parse_lines(results[0].stdout)
     assert len(out) == sum(1 for line in text.splitlines() if line.strip())
 
@@ -864,7 +864,7 @@ def test_in_process_stdin_and_failure_code(monkeypatch, capsys):
     monkeypatch.setattr(sys, "stdin", io.StringIO(json.dumps(A) + "\n{bad json\n"))
     rc = main(["queue", "target"])
     captured = capsys.readouterr()
-    assert rc == 1
+    assert rc == 2
     out = parse_lines(captured.out)
     assert close(out[0]["RPSTargetTTFT"], 2.9494622)
     assert_error(out[1], "binding error:", "JSON")
@@ -872,12 +872,12 @@ def test_in_process_stdin_and_failure_code(monkeypatch, capsys):
 
 def test_in_process_missing_problem_file(capsys):
     rc = main(["queue", "solve", "--problem", "/nonexistent/problem.json", "--rate", "1"])
-    assert rc == 2
+    assert rc == 1
     assert "inferno: error:" in capsys.readouterr().err
 
 
 def test_in_process_bad_rate_flag(capsys):
     with pytest.raises(SystemExit) as exc:
         main(["queue", "solve", "--rate", "1,x"])
-    assert exc.value.code == 2
+    assert exc.value.code == 1
     assert "comma-separated numbers" in capsys.readouterr().err

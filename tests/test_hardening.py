@@ -30,7 +30,7 @@ GOOD = json.dumps(PROBLEM).encode()
 def run_lines(*args: str, lines: list[bytes]) -> tuple[int, list[dict]]:
     proc = subprocess.run([*cli_command(), *args], input=b"\n".join(lines) + b"\n", capture_output=True,
                           timeout=120)
-    assert proc.returncode in (0, 1), proc.stderr.decode(errors="replace")
+    assert proc.returncode in (0, 2), proc.stderr.decode(errors="replace")
     return proc.returncode, [json.loads(line) for line in proc.stdout.decode().splitlines()]
 
 
@@ -49,20 +49,20 @@ def assert_answered_around(outputs: list[dict], bad: int, total: int, *fragments
 @pytest.mark.parametrize("command", [("queue", "solve"), ("simulate",)])
 def test_a_non_ascii_byte_in_a_malformed_line_is_that_lines_error(command):
     code, outputs = run_lines(*command, lines=[GOOD, '{"RPS": é}'.encode(), GOOD])
-    assert code == 1
+    assert code == 2
     assert_answered_around(outputs, 1, 3, "malformed JSON", "invalid literal")
 
 
 def test_invalid_utf8_on_stdin_and_in_an_input_file_is_that_lines_error(tmp_path):
     bad = b'{"RPS": 3, "x": "\xff"}'
     code, outputs = run_lines("queue", "solve", lines=[GOOD, bad, GOOD])
-    assert code == 1
+    assert code == 2
     assert_answered_around(outputs, 1, 3, "ill-formed UTF-8", "\\xff")
     path = tmp_path / "lines.jsonl"
     path.write_bytes(GOOD + b"\n" + bad + b"\n" + GOOD + b"\n")
     proc = subprocess.run([*cli_command(), "queue", "solve", "--input", str(path), "--format", "table"],
                           capture_output=True, timeout=120)
-    assert proc.returncode == 1
+    assert proc.returncode == 2
     assert b"inferno: line 2: binding error: malformed JSON" in proc.stderr
     table = proc.stdout.decode().splitlines()
     assert [row.split()[0] for row in table[1:]] == ["1", "2", "3"]
@@ -71,7 +71,7 @@ def test_invalid_utf8_on_stdin_and_in_an_input_file_is_that_lines_error(tmp_path
 def test_nesting_100000_deep_is_rejected_while_parsing():
     deep = b'{"RPS": ' + b"[" * 100_000 + b"]" * 100_000 + b"}"
     code, outputs = run_lines("queue", "solve", lines=[GOOD, deep, GOOD])
-    assert code == 1
+    assert code == 2
     assert_answered_around(outputs, 1, 3, "nesting deeper than 64 levels")
 
 
@@ -79,14 +79,14 @@ def test_a_rate_of_1e300_is_an_error_for_its_line_not_a_crash():
     huge = json.dumps({**PROBLEM, "RPS": 1e300}).encode()
     lines = [GOOD] * 150 + [huge] + [GOOD] * 150
     code, outputs = run_lines("queue", "solve", lines=lines)
-    assert code == 1
+    assert code == 2
     assert_answered_around(outputs, 150, 301, "RPS must be a finite number in [0, 1e+09], got 1e+300")
 
 
 def test_a_throughput_target_beyond_its_range_is_named():
     line = json.dumps({**PROBLEM, "targetTPS": 1e100}).encode()
     code, outputs = run_lines("queue", "target", lines=[line])
-    assert code == 1
+    assert code == 2
     assert outputs[0]["error"] == "targetTPS must be a finite number in [0, 1e12] (0 = none), got 1e+100"
 
 
@@ -216,7 +216,7 @@ def test_an_accelerator_count_of_zero_is_taken_as_one_with_a_warning():
 ])
 def test_an_empty_or_directory_model_name_is_explained(model, message):
     proc = run("size", "derive", "--model", model, "--gpu", "A100-SXM4-80GB")
-    assert proc.returncode == 2
+    assert proc.returncode == 1
     assert proc.stderr.startswith("inferno: error: " + message) and "Meta-Llama-3-8B" in proc.stderr
 
 
@@ -261,7 +261,7 @@ def test_the_survival_function_at_an_astronomical_time_returns_at_once():
 def test_a_simulation_beyond_its_limits_is_refused_before_it_starts(extra, message):
     line = json.dumps({**PROBLEM, **extra}).encode()
     code, outputs = run_lines("simulate", lines=[GOOD, line, GOOD])
-    assert code == 1
+    assert code == 2
     assert outputs[1]["error"] == message
     assert [o.get("offeredRPS") for o in (outputs[0], outputs[2])] == [PROBLEM["RPS"]] * 2
 
@@ -353,7 +353,7 @@ def test_a_batch_answers_every_line_whatever_the_bad_ones_hold(edits, garbage, d
     lines = [GOOD, bad_json, GOOD, garbage.replace(b"\n", b" "), GOOD, nested, GOOD]
     proc = subprocess.run([*cli_command(), "queue", "solve"], input=b"\n".join(lines) + b"\n", capture_output=True,
                           timeout=120)
-    assert proc.returncode in (0, 1) and proc.stderr == b"", proc.stderr
+    assert proc.returncode in (0, 2) and proc.stderr == b"", proc.stderr
     outputs = [json.loads(line) for line in proc.stdout.decode().splitlines()]
     answered = [line for line in lines if line.strip(b" \t\r\n")]  # what the core counts as blank
     assert len(outputs) == len(answered)
@@ -384,7 +384,7 @@ def test_a_sizing_grid_beyond_1000_points_is_refused_before_the_search():
     # 239,241 points once made `queue optimize` run for minutes.
     line = json.dumps({**PROBLEM, "sizeGridPoints": 239_241}).encode()
     code, outputs = run_lines("queue", "optimize", lines=[line])
-    assert code == 1
+    assert code == 2
     assert outputs[0]["error"] == "sizeGridPoints must be an integer in [1, 1000], got 239241"
     with pytest.raises(ValueError, match=r"grid_points must be an integer in \[1, 1000\]"):
         model().max_rate(ttft_ms=60, grid_points=1001)
@@ -402,7 +402,7 @@ def test_a_sizing_grid_beyond_1000_points_is_refused_before_the_search():
 ])
 def test_every_known_key_is_validated_and_unknown_keys_are_errors(command, extra, message):
     code, outputs = run_lines(*command, lines=[json.dumps({**PROBLEM, **extra}).encode(), GOOD])
-    assert code == 1
+    assert code == 2
     assert outputs[0]["error"].startswith(message), outputs[0]["error"]
     assert "error" not in outputs[1]
 
@@ -434,7 +434,7 @@ def test_a_line_longer_than_the_limit_is_that_lines_error_and_is_never_held_whol
     path = tmp_path / "lines.jsonl"
     path.write_bytes(GOOD + b"\n" + padded + b"\n" + GOOD + b"\n")
     proc = subprocess.run([*cli_command(), "queue", "solve", "--input", str(path)], capture_output=True, timeout=300)
-    assert proc.returncode == 1
+    assert proc.returncode == 2
     outputs = [json.loads(line) for line in proc.stdout.decode().splitlines()]
     assert_answered_around(outputs, 1, 3, f"a text of more than {limit} bytes, the longest accepted")
 
@@ -496,7 +496,7 @@ def test_every_line_is_answered_in_order_single_and_multi_threaded_on_stdin_and_
             if source == "file":
                 args += ["--input", str(path)]
             proc = subprocess.run(args, input=body if source == "stdin" else None, capture_output=True, timeout=600)
-            assert proc.returncode == 1, proc.stderr.decode(errors="replace")[-2000:]
+            assert proc.returncode == 2, proc.stderr.decode(errors="replace")[-2000:]
             outputs.append(proc.stdout)
     assert all(out == outputs[0] for out in outputs[1:])
     answers = [json.loads(line) for line in outputs[0].decode().splitlines()]

@@ -111,13 +111,13 @@ def test_stdin_input_and_file_input_answer_like_the_problem_flag():
     assert len(parse_lines(redirected.stdout)) == 1
 
 
-def test_bad_lines_get_an_error_object_in_place_and_exit_1():
+def test_bad_lines_get_an_error_object_in_place_and_exit_2():
     good = {**HAND, "RPS": 2, "durationSeconds": 30}
     text = lines(good, {**good, "RPS": -1}, "{not json", {**good, "mode": "markov"}, "[1, 2]",
                  {**good, "mode": "fluid"}, "", {**good, "RPS": 0}, {**good, "replicas": 0},
                  {**good, "durationSeconds": 10, "warmupSeconds": 10}, {**good, "outputTokens": "pareto"}, good)
     proc = run_cli(stdin=text)
-    assert proc.returncode == 1
+    assert proc.returncode == 2
     out = parse_lines(proc.stdout)
     assert len(out) == 11  # one per non-blank line
     assert out[0] == out[10] and out[0]["mode"] == "iteration" and out[0]["completed"] > 0
@@ -132,7 +132,7 @@ def test_bad_lines_get_an_error_object_in_place_and_exit_1():
     assert_error(out[9], "outputTokens", "geometric")
     # The same input as a table: errors go to stderr with their line numbers.
     table = run_main("--format", "table", stdin=text)
-    assert table.returncode == 1
+    assert table.returncode == 2
     assert "line 2: Simulate() failed: RPS" in table.stderr and "line 3: Simulate() failed: malformed" in table.stderr
 
 
@@ -301,7 +301,7 @@ def test_a_trace_replays_the_hand_computed_request(tmp_path):
     bad = tmp_path / "bad.csv"
     bad.write_text("time_s,in_tokens\n2.0,100\n")
     proc = run_main("--trace", bad, stdin=lines({**HAND, "RPS": 5}))
-    assert proc.returncode == 2 and "out_tokens" in proc.stderr
+    assert proc.returncode == 1 and "out_tokens" in proc.stderr
 
 
 def test_a_schedule_replaces_the_rate():
@@ -320,16 +320,16 @@ def test_a_schedule_replaces_the_rate():
     # Both offer 360 requests over [0, 120] s (the ramp 0.025 t² by t); the window is [12, 120] s.
     assert ramp["measuredOfferedRPS"] * 108 == pytest.approx(360 - 0.025 * 144, abs=4 * math.sqrt(360))
     assert step["measuredOfferedRPS"] * 108 == pytest.approx(360, abs=4 * math.sqrt(360))
-    assert run_main(*base, "--schedule", "0-3").returncode == 2  # argparse: expected T:R
+    assert run_main(*base, "--schedule", "0-3").returncode == 1  # argparse: expected T:R
 
 
-def test_usage_errors_exit_2():
-    assert run_main("--problem", PROBLEM_FILE, "--mode", "fluid").returncode == 2
-    assert run_main("--problem", PROBLEM_FILE, "--router", "random").returncode == 2
+def test_usage_errors_exit_1():
+    assert run_main("--problem", PROBLEM_FILE, "--mode", "fluid").returncode == 1
+    assert run_main("--problem", PROBLEM_FILE, "--router", "random").returncode == 1
     both = run_main("--input", PROBLEM_FILE, "--rate", "3")
-    assert both.returncode == 2 and "--input" in both.stderr
+    assert both.returncode == 1 and "--input" in both.stderr
     missing = run_main("--problem", REPO / "no-such-file.json")
-    assert missing.returncode == 2 and "inferno: error:" in missing.stderr
+    assert missing.returncode == 1 and "inferno: error:" in missing.stderr
 
 
 def test_other_service_models_run_in_markov_mode_only():

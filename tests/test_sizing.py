@@ -304,11 +304,11 @@ def test_cli_recommend_table_csv_and_exit_codes(tmp_path):
     assert r.returncode == 3 and "no accelerator meets the SLOs of: x" in r.stderr
     path.write_text("{not json")
     r = run_in_process(["size", "recommend", "--input", path])
-    assert r.returncode == 2 and "malformed JSON" in r.stderr
+    assert r.returncode == 1 and "malformed JSON" in r.stderr
     path.write_text(json.dumps({"servers": [{"name": "y", "model": LLAMA, "load": {"concurrency": 4,
                                              "arrivalRate": 1, "avgInTokens": 1, "avgOutTokens": 1}}]}))
     r = run_in_process(["size", "recommend", "--input", path])
-    assert r.returncode == 2 and "give exactly one of concurrency" in r.stderr
+    assert r.returncode == 1 and "give exactly one of concurrency" in r.stderr
 
 
 def test_cli_calibrate_and_pack(tmp_path):
@@ -321,9 +321,9 @@ def test_cli_calibrate_and_pack(tmp_path):
     assert json.loads(r.stdout)["gpusUsed"] == 3
     assert plan.read_text().startswith("version: v1\nmig-configs:\n  inferno-plan:\n")
     r = run_in_process(["size", "pack", "--gpu", "A100-SXM4-80GB", "--demand", "3g.40gb=x"])
-    assert r.returncode == 2 and "expected PROFILE=COUNT" in r.stderr
+    assert r.returncode == 1 and "expected PROFILE=COUNT" in r.stderr
     r = run_in_process(["size", "pack", "--gpu", "L4", "--demand", "1g.10gb=1"])
-    assert r.returncode == 2 and "has no MIG profiles" in r.stderr
+    assert r.returncode == 1 and "has no MIG profiles" in r.stderr
 
 
 def test_results_are_finite():

@@ -142,13 +142,13 @@ def test_cli_prints_the_tables_and_json(tmp_path):
     assert "i64-o4096" in table.stdout and "capacity of the burst benchmarks" in table.stdout
 
 
-def test_cli_bad_input_exits_2_naming_the_problem(tmp_path):
+def test_cli_bad_input_exits_1_naming_the_problem(tmp_path):
     path = write(tmp_path, [HEADER, edit(ROWS[3], "itl_mean_ms", "-1")])
     proc = subprocess.run([*cli_command(), "validate", str(path)], capture_output=True, text=True, timeout=120)
-    assert proc.returncode == 2 and "line 2: column itl_mean_ms must be a finite number >= 0, got -1" in proc.stderr
+    assert proc.returncode == 1 and "line 2: column itl_mean_ms must be a finite number >= 0, got -1" in proc.stderr
     proc = subprocess.run([*cli_command(), "validate", str(SWEEPS), "--params", "1,2"], capture_output=True,
                           text=True, timeout=120)
-    assert proc.returncode == 2 and "--params needs alpha,beta,gamma[,delta,epsilon] (three to five numbers)" in proc.stderr
+    assert proc.returncode == 1 and "--params needs alpha,beta,gamma[,delta,epsilon] (three to five numbers)" in proc.stderr
 
 
 @pytest.fixture(scope="module")
@@ -423,7 +423,7 @@ def test_cli_validates_a_guidellm_report(tmp_path):
     assert doc["params"][0]["alpha"] == pytest.approx(V.validate(SWEEPS).params.loc["pooled", "alpha"], rel=1e-6)
     mixed = subprocess.run([*cli_command(), "validate", str(path), str(SWEEPS)], capture_output=True, text=True,
                            timeout=300)
-    assert mixed.returncode == 2 and "the files mix formats (guidellm, sweeps)" in mixed.stderr
+    assert mixed.returncode == 1 and "the files mix formats (guidellm, sweeps)" in mixed.stderr
 
 
 def test_tune_and_size_calibrate_read_the_same_benchmark_files(tmp_path):
@@ -463,7 +463,7 @@ def test_tune_and_size_calibrate_read_the_same_benchmark_files(tmp_path):
         V.profiling_points(frame[frame.strategy == "synchronous"].drop(columns="accelerator", errors="ignore"))
     missing = subprocess.run([*cli_command(), "size", "calibrate", "--model", "meta-llama/Meta-Llama-3-8B",
                               "--points", str(SWEEPS)], capture_output=True, text=True, timeout=300)
-    assert missing.returncode == 2 and "unknown GPU type" in missing.stderr  # the sweep's free-text column
+    assert missing.returncode == 1 and "unknown GPU type" in missing.stderr  # the sweep's free-text column
 
 
 def test_with_no_fit_the_roofline_predicts_end_to_end_within_the_goal():
@@ -484,7 +484,7 @@ def test_with_no_fit_the_roofline_predicts_end_to_end_within_the_goal():
     assert derived["kvCapacityTokens"] == pytest.approx(447_936, rel=0.012)
     bad = subprocess.run([*cli_command(), "validate", str(SWEEPS), "--derive", "meta-llama/Meta-Llama-3-8B"],
                          capture_output=True, text=True, timeout=300)
-    assert bad.returncode == 2 and "--derive needs --accelerator" in bad.stderr
+    assert bad.returncode == 1 and "--derive needs --accelerator" in bad.stderr
 
 
 def test_the_fit_is_robust_to_the_knee(engine):
@@ -511,7 +511,7 @@ def test_the_fit_is_robust_to_the_knee(engine):
 def test_a_fit_that_cannot_run_says_why_and_what_data_would_fix_it(tmp_path):
     one = write(tmp_path, [HEADER, ROWS[3]])
     proc = subprocess.run([*cli_command(), "validate", str(one)], capture_output=True, text=True, timeout=120)
-    assert proc.returncode == 2
+    assert proc.returncode == 1
     assert "the pooled fit cannot run: 1 rate point; a fit needs at least 2" in proc.stderr
     assert "add benchmarks at other rates" in proc.stderr
     same = write(tmp_path, [HEADER, ROWS[3], ROWS[3], ROWS[3]])

@@ -174,8 +174,10 @@ def _builtin_catalog() -> Catalog:
     return Catalog.builtin()
 
 
-def _resolve_model(model: Union[str, ModelArch, Mapping[str, Any], Path],
-                   registry: Mapping[str, ModelArch] | None = None) -> ModelArch:
+def resolve_model(model: Union[str, ModelArch, Mapping[str, Any], Path],
+                  registry: Mapping[str, ModelArch] | None = None) -> ModelArch:
+    """A model's architecture from a registry name, a config.json path or text, a mapping of its
+    keys, or a ModelArch (returned as is); ``registry`` defaults to the shipped architectures."""
     if isinstance(model, ModelArch):
         return model
     reg = registry if registry is not None else _builtin_models()
@@ -238,7 +240,7 @@ def derive(model: Union[str, ModelArch, Mapping[str, Any]], accelerator: str, ca
     kvCacheDtype, ...); ``efficiency`` the roofline factors (etaBw, etaFlops, t0Ms, reserveGiB, ...).
     """
     cat = catalog or _builtin_catalog()
-    arch = _resolve_model(model)
+    arch = resolve_model(model)
     d = json.loads(_S.derive(arch._a, cat._c, accelerator, _text(serving, "serving"), _text(efficiency, "efficiency"),
                              float(n), float(m), int(at_tokens)))
     return Estimate.from_dict(accelerator, d)
@@ -249,7 +251,7 @@ def derive_all(model: Union[str, ModelArch, Mapping[str, Any]], catalog: Catalog
                serving: Mapping[str, Any] | None = None, efficiency: Mapping[str, Any] | None = None) -> pd.DataFrame:
     """One row per candidate accelerator (whole GPUs and their slices) with the roofline estimate."""
     cat = catalog or _builtin_catalog()
-    arch = _resolve_model(model)
+    arch = resolve_model(model)
     rows = []
     for acc in cat.candidates(gpus, include_slices):
         e = derive(arch, acc, cat, n=n, m=m, serving=serving, efficiency=efficiency)
@@ -284,7 +286,7 @@ class Calibration:
               n: float = 1024, m: float = 128, serving: Mapping[str, Any] | None = None) -> tuple[float, float, float]:
         """(α, β, γ) of ``accelerator`` under this calibration."""
         cat = catalog or _builtin_catalog()
-        a = arch or _resolve_model(self.model)
+        a = arch or resolve_model(self.model)
         return tuple(_S.calibrated_theta(self.handle, a._a, cat._c, accelerator, _text(serving, "serving"), float(n), float(m)))
 
     def tuner_seed(self, accelerator: str, catalog: Catalog | None = None, **kwargs: Any) -> dict:
@@ -301,7 +303,7 @@ def calibrate(model: Union[str, ModelArch, Mapping[str, Any]], points: JsonLike,
     ``mode="theta"``: α, β, γ of one accelerator. ``mode="family"``: t0, η_B, η_F shared by every
     slice of the GPU types measured (the default for MIG)."""
     cat = catalog or _builtin_catalog()
-    arch = _resolve_model(model)
+    arch = resolve_model(model)
     if isinstance(points, list):
         points = {"points": points}
     handle = _S.calibrate(arch._a, cat._c, _text(points, "points"), mode, _text(serving, "serving"),
@@ -318,7 +320,7 @@ def efficiency_from_theta(model: Union[str, ModelArch], accelerator: str, theta:
                           weight: float = 0.2) -> dict:
     """The efficiency a converged tuner estimate implies, blended into ``current`` (EWMA)."""
     cat = catalog or _builtin_catalog()
-    return json.loads(_S.efficiency_from_theta(_resolve_model(model)._a, cat._c, accelerator, list(theta),
+    return json.loads(_S.efficiency_from_theta(resolve_model(model)._a, cat._c, accelerator, list(theta),
                                                _text(current, "current"), "", float(weight)))
 
 

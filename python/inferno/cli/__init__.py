@@ -14,6 +14,7 @@ from . import size as size_cli
 from . import webhook as webhook_cli
 from . import tune as tune_cli
 from . import validate as validate_cli
+from .common import EXIT_INPUT, usage_errors_exit_1
 
 
 def version_text() -> str:
@@ -54,6 +55,7 @@ def build_parser() -> argparse.ArgumentParser:
     size_cli.add_parser(commands)
     webhook_cli.add_parser(commands)
     validate_cli.add_parser(commands)
+    usage_errors_exit_1(parser)  # every command, every subcommand: one exit-status table
     return parser
 
 
@@ -66,7 +68,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     except (ValueError, OSError) as exc:
         print(f"inferno: error: {exc}", file=sys.stderr)
-        return 2
+        return EXIT_INPUT
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -23,11 +23,24 @@ def positive_int(text: str) -> int:
     return value
 
 
+# One exit-status table for every command (docs/cli.md, "Exit status").
+EXIT_OK = 0        # everything asked for was done
+EXIT_INPUT = 1     # input or usage error: bad flag, unreadable or malformed input; nothing computed
+EXIT_PARTIAL = 2   # a result, with some records failed, some servers unallocated or no estimate yet
+# 3 and above are a command's own domain outcomes (optimize: a post-check failed; size: no
+# accelerator meets the SLOs, a calibration not accepted).
+
+
 def usage_errors_exit_1(parser: argparse.ArgumentParser) -> None:
-    """Usage errors exit 1 like every input error (2 means "partial" for these commands)."""
+    """Usage errors exit EXIT_INPUT, like every input error (argparse's own default is 2, which
+    here means "partial"), on this parser and every subcommand parser under it."""
 
     def usage_error(message: str) -> None:
         parser.print_usage(sys.stderr)
-        parser.exit(1, f"{parser.prog}: error: {message}\n")
+        parser.exit(EXIT_INPUT, f"{parser.prog}: error: {message}\n")
 
     parser.error = usage_error  # type: ignore[method-assign]
+    for action in parser._actions:  # noqa: SLF001 - argparse keeps subparsers only here
+        if isinstance(action, argparse._SubParsersAction):  # noqa: SLF001
+            for sub in action.choices.values():
+                usage_errors_exit_1(sub)

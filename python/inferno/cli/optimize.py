@@ -20,7 +20,7 @@ from typing import Any, TextIO
 import pandas as pd
 
 from ..optimizer import Solution, System
-from .common import non_negative_int, usage_errors_exit_1
+from .common import EXIT_INPUT, EXIT_OK, EXIT_PARTIAL, non_negative_int
 
 TABLE_COLUMNS = ["accelerator", "replicas", "batch", "cost", "itl_ms", "itl_slo_ms", "ttft_ms", "ttft_slo_ms",
                  "rho", "power_w", "outcome"]
@@ -63,7 +63,6 @@ def add_parser(commands: Any) -> None:
     p.add_argument("--threads", type=non_negative_int, default=0, help="candidate threads (0 = all cores)")
     p.set_defaults(run=run)
 
-    usage_errors_exit_1(p)
 
 
 
@@ -99,8 +98,8 @@ def run(args: argparse.Namespace, stdout: TextIO | None = None) -> int:
             out.write("\n".join(line.rstrip() for line in text.getvalue().split("\n")))
     except ValueError as exc:
         print(f"inferno optimize: error: {exc}", file=sys.stderr)
-        return 1
-    return {"ok": 0, "partial": 2}.get(solution.status, 3)
+        return EXIT_INPUT
+    return {"ok": EXIT_OK, "partial": EXIT_PARTIAL}.get(solution.status, 3)
 
 
 def write_table(solution: Solution, with_candidates: bool, timing: bool, out: TextIO) -> None:

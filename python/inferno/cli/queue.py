@@ -22,7 +22,7 @@ import pandas as pd
 
 from .. import _core
 from ..queue import service_models
-from .common import non_negative_int
+from .common import EXIT_OK, EXIT_PARTIAL, non_negative_int
 
 # Flag -> ProblemData key. Nested keys use "object.field".
 _FLAG_KEYS = {
@@ -65,8 +65,8 @@ def add_parser(commands: Any) -> None:
     for name, text in helps.items():
         p = ops.add_parser(name, help=text, description=f"{text}. {__doc__}",
                            formatter_class=argparse.RawDescriptionHelpFormatter)
-        _add_request_flags(p, name)
-        p.set_defaults(run=_run_operation)
+        add_request_flags(p, name)
+        p.set_defaults(run=run_operation)
     models = ops.add_parser("models", help="list the service models and their parameters")
     models.add_argument("--format", choices=["table", "json", "csv"], default="table")
     models.set_defaults(run=_run_models)
@@ -103,7 +103,7 @@ def _csv_floats(text: str) -> list[float]:
         raise argparse.ArgumentTypeError(f"expected comma-separated numbers, got {text!r}") from None
 
 
-def _add_request_flags(p: argparse.ArgumentParser, operation: str) -> None:
+def add_request_flags(p: argparse.ArgumentParser, operation: str) -> None:
     io = p.add_argument_group("input and output")
     io.add_argument("--input", "-i", metavar="FILE",
                     help="ProblemData JSON lines ('-' = stdin); problem flags override each line")
@@ -257,11 +257,12 @@ def _strip_newline(line: str | bytes) -> str | bytes:
     return line.rstrip(b"\n") if isinstance(line, bytes) else line.rstrip("\n")
 
 
-def _run_operation(args: argparse.Namespace, stdin: TextIO | None = None,
-                   stdout: TextIO | None = None, run_batch: Any = None,
-                   line_overrides: dict[str, Any] | None = None) -> int:
+def run_operation(args: argparse.Namespace, stdin: TextIO | None = None,
+                  stdout: TextIO | None = None, run_batch: Any = None,
+                  line_overrides: dict[str, Any] | None = None) -> int:
     """Answers ProblemData lines with the queue core, or with `run_batch(lines, threads)` (the
-    simulator); `line_overrides` are merged into every line after the problem flags."""
+    simulator, which shares this runner); `line_overrides` are merged into every line after the
+    problem flags. Exit status: EXIT_PARTIAL when any line failed (every other line answered)."""
     stdin = stdin or sys.stdin
     stdout = stdout or sys.stdout
     if run_batch is None:
@@ -300,7 +301,7 @@ def _run_operation(args: argparse.Namespace, stdin: TextIO | None = None,
             if values and all(type(v) is int for v in values):
                 frame[col] = frame[col].astype("Int64")
         _write_frame(frame, args, stdout)
-    return 1 if failures else 0
+    return EXIT_PARTIAL if failures else EXIT_OK
 
 
 def _write_frame(frame: pd.DataFrame, args: argparse.Namespace, stdout: TextIO) -> None:

@@ -35,7 +35,7 @@ _SIM_KEYS = {"mode": "mode", "duration": "durationSeconds", "warmup": "warmupSec
 def add_parser(commands: Any) -> None:
     p = commands.add_parser("simulate", help="discrete-event simulation of a server or fleet (measured metrics)",
                             description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    queue_cli._add_request_flags(p, "solve")
+    queue_cli.add_request_flags(p, "solve")
     sim = p.add_argument_group("simulation (defaults: iteration mode, 600 s, warm-up 10 %, seed 1)")
     sim.add_argument("--mode", choices=["iteration", "markov"],
                      help="iteration: the engine loop; markov: completions at the model's rates")
@@ -95,4 +95,4 @@ def run(args: argparse.Namespace) -> int:
         overrides["scheduleKind"] = args.schedule_kind
     if args.trace is not None:
         overrides["trace"] = _read_trace(args.trace)
-    return queue_cli._run_operation(args, run_batch=_core.sim.run_simulation_requests, line_overrides=overrides)
+    return queue_cli.run_operation(args, run_batch=_core.sim.run_simulation_requests, line_overrides=overrides)

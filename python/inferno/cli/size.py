@@ -44,7 +44,7 @@ def _registry(args: argparse.Namespace) -> dict[str, sizing.ModelArch]:
 
 
 def _model(args: argparse.Namespace) -> sizing.ModelArch:
-    return sizing._resolve_model(args.model, _registry(args))
+    return sizing.resolve_model(args.model, _registry(args))
 
 
 def _serving(args: argparse.Namespace) -> dict:

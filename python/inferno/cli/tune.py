@@ -36,7 +36,7 @@ import pandas as pd
 
 from .. import tuner as T
 from .. import validate as V
-from .common import non_negative_int, positive_int, usage_errors_exit_1
+from .common import EXIT_INPUT, EXIT_OK, EXIT_PARTIAL, non_negative_int, positive_int
 
 HISTORY_COLUMNS = ["cycle", "phase", "outcome", "nis"]
 BENCHMARK_LAYOUTS = ("sweeps", "guidellm", "vllm-bench")
@@ -106,7 +106,6 @@ def add_parser(commands: Any) -> None:
     p.add_argument("--format", choices=["table", "json", "csv"], default="table")
     p.set_defaults(run=run)
 
-    usage_errors_exit_1(p)
 
 
 def _params(text: str) -> list[float]:
@@ -161,8 +160,8 @@ def run(args: argparse.Namespace, stdout: TextIO | None = None) -> int:
         raise  # the CLI's main treats it as a normal end (e.g. piped into head)
     except (ValueError, OSError) as exc:
         print(f"inferno tune: error: {exc}", file=sys.stderr)
-        return 1
-    return 0 if result["estimate"] is not None and not skipped else 2
+        return EXIT_INPUT
+    return EXIT_OK if result["estimate"] is not None and not skipped else EXIT_PARTIAL
 
 
 def _replay(frame: pd.DataFrame, config: str, seed: list[float] | None) -> dict[str, Any]:

@@ -30,7 +30,7 @@ import pandas as pd
 
 from .. import validate as V
 from .._text import excerpt as _excerpt
-from .common import positive_int
+from .common import EXIT_OK, EXIT_PARTIAL, positive_int
 
 
 def add_parser(commands: Any) -> None:
@@ -140,7 +140,7 @@ def run(args: argparse.Namespace) -> int:
             doc["points"] = _records(result.points)
         json.dump(doc, sys.stdout, indent=2, allow_nan=False)
         print()
-        return 0
+        return _status(result)
     with pd.option_context("display.width", 200, "display.max_columns", 40, "display.float_format", "{:.1f}".format):
         how = "roofline (no fit)" if args.derive else "given" if args.params else args.fit
         print(f"service model {result.service_model}; fit {how}")
@@ -168,7 +168,12 @@ def run(args: argparse.Namespace) -> int:
         if args.points:
             print("\npoints")
             print(result.points.to_string(index=False, float_format=lambda v: f"{v:.4g}"))
-    return 0
+    return _status(result)
+
+
+def _status(result: V.Validation) -> int:
+    """EXIT_PARTIAL when a token mix could not be fitted (its rows are reported as excluded)."""
+    return EXIT_PARTIAL if (result.params["status"] == "not_fitted").any() else EXIT_OK
 
 
 def _compact(table: pd.DataFrame) -> pd.DataFrame:

@@ -16,7 +16,7 @@ import sys
 from typing import Any, Sequence
 
 from .. import webhook as W
-from .common import non_negative_int, usage_errors_exit_1
+from .common import EXIT_INPUT, non_negative_int, usage_errors_exit_1
 
 
 def _add_arguments(p: argparse.ArgumentParser) -> None:
@@ -32,7 +32,6 @@ def add_parser(commands: Any) -> None:
     p = commands.add_parser("webhook", help="serve the AutoFit MIG right-sizing admission webhook (HTTPS)",
                             description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     _add_arguments(p)
-    usage_errors_exit_1(p)
 
 
 def _terminate(signum: int, frame: Any) -> None:
@@ -46,7 +45,7 @@ def run(args: argparse.Namespace) -> int:
         server = W.make_server(args.host, args.port, args.cert, args.key, config)
     except (OSError, ValueError) as exc:
         print(f"inferno webhook: error: {exc}", file=sys.stderr)
-        return 1
+        return EXIT_INPUT
     host, port = server.server_address[:2]
     print(f"inferno webhook: listening on https://{host}:{port}", file=sys.stderr, flush=True)
     previous = signal.signal(signal.SIGTERM, _terminate)

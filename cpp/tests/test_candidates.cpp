@@ -147,3 +147,24 @@ TEST_CASE("queueModel vllm: the vllm service model with the record's delta and e
   CHECK(c.ttft_ms > plain[0].ttft_ms);  // the wait for the iteration in progress
   CHECK_THROWS_WITH(tiny(R"({"optimizer": {"queueModel": "v4"}})"), Catch::Contains("vllm"));
 }
+
+TEST_CASE("the value of an allocation: one objective and one change penalty for every solver", "[candidates]") {
+  // docs/optimizer.md §3: value = objective - current objective + weighted change penalties.
+  OptimizerSpec o;
+  o.power_price = 0.5;
+  o.change_weight = 0.25;
+  o.accelerator_change_penalty = 0.1;
+  o.objective = "cost";
+  CHECK(objective_of(o, 40, 300) == 40);
+  CHECK(current_objective(o, 30) == 30);
+  CHECK(change_penalty_weight(o) == 1);
+  CHECK(accelerator_change_value(o, 30, 40) == Approx(0.1 * 70));
+  o.objective = "weighted";
+  CHECK(objective_of(o, 40, 300) == 40 + 0.5 * 300);
+  CHECK(current_objective(o, 30) == 30);
+  o.objective = "power";  // watts: the current allocation's power is unknown, penalties are weighted
+  CHECK(objective_of(o, 40, 300) == 300);
+  CHECK(current_objective(o, 30) == 0);
+  CHECK(change_penalty_weight(o) == 0.25);
+  CHECK(accelerator_change_value(o, 30, 40) == Approx(0.25 * 0.1 * 70));
+}

@@ -54,28 +54,35 @@ queue::ModelParams params_for(const PerfRecord& p, const std::string& service_mo
   return {{"alpha", p.alpha}, {"beta", p.beta}, {"gamma", p.gamma}};
 }
 
-// Objective coefficient o of an allocation (docs/optimizer.md §5): cost, power, or cost + powerPrice·power.
+
+}  // namespace
+
 double objective_of(const OptimizerSpec& o, double cost, double power_w) {
   if (o.objective == "power") return power_w;
   if (o.objective == "weighted") return cost + o.power_price * power_w;
   return cost;
 }
 
-}  // namespace
+double current_objective(const OptimizerSpec& o, double current_cost) {
+  return o.objective == "power" ? 0.0 : current_cost;
+}
+
+double change_penalty_weight(const OptimizerSpec& o) { return o.objective == "power" ? o.change_weight : 1.0; }
+
+double accelerator_change_value(const OptimizerSpec& o, double current_cost, double new_cost) {
+  return change_penalty_weight(o) * o.accelerator_change_penalty * (current_cost + new_cost);
+}
 
 double transition_value(const System& sys, const Server& s, const std::string& accelerator,
                         int replicas, double cost, double objective) {
   const OptimizerSpec& o = sys.options();
   if (accelerator == s.current.accelerator && replicas == s.current.num_replicas) return 0.0;
   const double cost_a = sys.current_cost(s);
-  // The current objective: its cost where the objective has a cost term; power counts as 0
-  // (unknown). A per-server constant, so it shifts but never reorders the choices.
-  const double objective_a = o.objective == "power" ? 0.0 : cost_a;
-  const double weight = o.objective == "power" ? o.change_weight : 1.0;
   const double change = accelerator == s.current.accelerator
-                            ? o.replica_change_penalty * std::abs(replicas - s.current.num_replicas)
-                            : o.accelerator_change_penalty * (cost_a + cost);
-  return (objective - objective_a) + weight * change;
+                            ? change_penalty_weight(o) * o.replica_change_penalty *
+                                  std::abs(replicas - s.current.num_replicas)
+                            : accelerator_change_value(o, cost_a, cost);
+  return (objective - current_objective(o, cost_a)) + change;
 }
 
 std::optional<double> unit_power_w(const PowerCurve& p, double u) {
@@ -508,7 +515,7 @@ std::vector<Candidate> generate_candidates(const System& sys, int threads) {
       c.feasible = true;
       c.outcome = "scaledToZero";
       c.server_index = static_cast<std::size_t>(&s - sys.servers().data());
-      c.value = o.objective == "power" ? 0.0 : -sys.current_cost(s);
+      c.value = -current_objective(o, sys.current_cost(s));
       zero.push_back(c);
       zero_at.push_back(tasks.size());
       continue;

@@ -303,8 +303,9 @@ MilpOutcome solve_multi(const System& sys, const std::vector<ServerCandidates>& 
   MilpOutcome out;
   out.report.algorithm = "milp-multi";
   const auto began = Clock::now();
-  const double weight = o.objective == "power" ? o.change_weight : 1.0;
-  const double phi = weight * o.accelerator_change_penalty;
+  // accelerator_change_value, linear in the costs: φ·cost_a on w (the current profile given up)
+  // plus φ·cost per replica of another profile.
+  const double phi = change_penalty_weight(o) * o.accelerator_change_penalty;
 
   Model m;
   struct Col {
@@ -319,7 +320,7 @@ MilpOutcome solve_multi(const System& sys, const std::vector<ServerCandidates>& 
     std::vector<std::pair<int, double>> demand, count, zs;
     int w = -1;
     const double cost_a = sys.current_cost(s);
-    m.offset -= o.objective == "power" ? 0.0 : cost_a;  // J counts the change from the current objective
+    m.offset -= current_objective(o, cost_a);  // J counts the change from the current objective
     if (phi > 0 && !s.current.accelerator.empty()) w = m.add_col(phi * cost_a, 0, 1, true);
     for (std::size_t j = 0; j < g.full.size(); ++j) {
       const Candidate& c = *g.full[j];

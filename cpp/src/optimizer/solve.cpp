@@ -128,7 +128,7 @@ Candidate heterogeneous(const System& sys, const ServerCandidates& g, const std:
     out.blocking_prob += share * met.loss_prob;
     out.served_rpm += 60.0 * y * met.throughput_rps;
     out.max_rpm += 60.0 * y * c.rate_per_replica_rps;
-    objective += o.objective == "power" ? p.power_w : (o.objective == "weighted" ? p.cost + o.power_price * p.power_w : p.cost);
+    objective += objective_of(o, p.cost, p.power_w);
     if (c.accelerator != s.current.accelerator) {
       changes_profile = true;
       changed_cost += p.cost;
@@ -155,10 +155,9 @@ Candidate heterogeneous(const System& sys, const ServerCandidates& g, const std:
   out.units_per_replica = primary->units_per_replica;
   out.cards_per_replica = primary->cards_per_replica;
   out.objective = objective;
-  const double weight = o.objective == "power" ? o.change_weight : 1.0;
   const double cost_a = sys.current_cost(s);
-  out.value = objective - (o.objective == "power" ? 0.0 : cost_a) +
-              (changes_profile ? weight * o.accelerator_change_penalty * (cost_a + changed_cost) : 0.0);
+  out.value = objective - current_objective(o, cost_a) +
+              (changes_profile ? accelerator_change_value(o, cost_a, changed_cost) : 0.0);
   out.feasible = true;
   out.outcome = "full";
   out.slo_met = true;

@@ -58,6 +58,23 @@ struct Candidate {
   std::vector<Part> parts;      // heterogeneous allocations only
 };
 
+// The value of an allocation is its objective minus that of the server's current allocation,
+// plus penalties for changing it (docs/optimizer.md §3). Its three parts, shared by the
+// candidates' values, the exact MULTI model (which needs them linear) and heterogeneous
+// allocations:
+
+/// Objective coefficient of an allocation (docs/optimizer.md §5): its cost, its power, or
+/// cost + powerPrice·power, as the options' `objective` says.
+double objective_of(const OptimizerSpec& options, double cost, double power_w);
+/// The current allocation's objective as values count it: its cost, or 0 when the objective is
+/// power (unknown for the current allocation). A per-server constant: it shifts, never reorders.
+double current_objective(const OptimizerSpec& options, double current_cost);
+/// Weight of the change penalties: `changeWeight` when the objective is power (not in the
+/// penalties' cost unit), else 1.
+double change_penalty_weight(const OptimizerSpec& options);
+/// The weighted penalty of moving to another accelerator profile whose allocation costs `new_cost`.
+double accelerator_change_value(const OptimizerSpec& options, double current_cost, double new_cost);
+
 /// Transition-penalised value of an allocation with objective coefficient `objective` (docs/optimizer.md §3):
 /// 0 when profile and replicas are unchanged, else the objective change plus change penalties.
 double transition_value(const System& system, const Server& server, const std::string& accelerator,

@@ -302,6 +302,24 @@ def test_cli_recommend_table_csv_and_exit_codes(tmp_path):
     path.write_text(json.dumps(hard))
     r = run_in_process(["size", "recommend", "--input", path])
     assert r.returncode == 3 and "no accelerator meets the SLOs of: x" in r.stderr
+    # Two servers that each fit the one owned A100 but not together: the choices stand, the
+    # shortfall is said, and the status is 3.
+    server = {"model": LLAMA, "load": {"concurrency": 16, "avgInTokens": 1024, "avgOutTokens": 128}, "slo": {"itl": 50}}
+    owned = {"servers": [{"name": "a", **server}, {"name": "b", **server}], "capacity": {"A100-SXM4-80GB": 1},
+             "menu": {"gpuTypes": ["A100-SXM4-80GB"], "includeSlices": False}}
+    path.write_text(json.dumps(owned))
+    r = run_in_process(["size", "recommend", "--input", path])
+    assert r.returncode == 3
+    assert "the choices together need at least 2 A100-SXM4-80GB GPUs, 1 owned" in r.stderr
+    assert "needed_gpus" in r.stdout
+    rec = sizing.recommend(owned)
+    assert rec.capacity.loc["A100-SXM4-80GB"].tolist() == [2.0, 1, True]
+    # One that alone needs more than owned is not a candidate: reason "capacity".
+    owned["servers"] = [{"name": "c", **server, "load": {**server["load"], "concurrency": 64}}]
+    owned["menu"]["maxReplicas"] = 4
+    options = sizing.recommend(owned).options
+    assert "capacity" in set(options["reason"])
+    assert set(options.loc[options["replicas"] > 1, "reason"]) == {"capacity"}
     path.write_text("{not json")
     r = run_in_process(["size", "recommend", "--input", path])
     assert r.returncode == 1 and "malformed JSON" in r.stderr

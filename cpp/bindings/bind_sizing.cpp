@@ -136,7 +136,7 @@ void bind_sizing(py::module_& core) {
                         const std::map<std::string, std::vector<Calibration>>& calibrations) {
     const auto req = inferno::io::recommend_request_from_json(request, registry);
     const auto recs = recommend(req.servers, catalog, registry, req.options, calibrations);
-    return inferno::io::recommendation_to_json(recs).dump();
+    return inferno::io::recommendation_to_json(recs, req.options).dump();
   }, py::arg("request"), py::arg("catalog"), py::arg("registry"), py::arg("calibrations"));
 
   s.def("emit_optimizer_data", [](const std::string& request, const Catalog& catalog, std::map<std::string, ModelArch> registry,

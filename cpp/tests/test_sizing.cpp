@@ -530,3 +530,47 @@ TEST_CASE("bad catalog and config input is named") {
   CHECK_THROWS_WITH(derive(model("Meta-Llama-3-8B"), tp2, builtin().accelerator("A100-SXM4-80GB:3g.40gb")),
                     Catch::Contains("no peer-to-peer"));
 }
+
+TEST_CASE("capacity: an option that alone needs more GPUs than owned is not feasible, and the choices' sum is reported") {
+  ModelRegistry reg{{"m", model("Meta-Llama-3-8B")}};
+  ServerSpec s = open_server();
+  RecommendOptions o;
+  o.menu.gpu_types = {"A100-SXM4-80GB"};
+  o.menu.include_slices = false;
+  const auto free = recommend({s}, builtin(), reg, o);
+  REQUIRE(free[0].choice_index >= 0);
+  const Option& whole = free[0].options[static_cast<std::size_t>(free[0].choice_index)];
+  REQUIRE(whole.replicas >= 2);
+  CHECK(whole.gpus() == whole.replicas);  // whole GPUs, no tensor parallelism
+  // One GPU fewer than the choice needs: no A100 option qualifies.
+  o.capacity = {{"A100-SXM4-80GB", whole.replicas - 1}};
+  const auto short_of = recommend({s}, builtin(), reg, o);
+  CHECK(short_of[0].unallocated);
+  for (const auto& opt : short_of[0].options)
+    if (opt.estimate.feasible && opt.predicted) CHECK(opt.reason == "capacity");
+  // Exactly enough: the same choice, and capacity_use sums what the choices need.
+  o.capacity = {{"A100-SXM4-80GB", whole.replicas}};
+  const auto enough = recommend({s, s}, builtin(), reg, o);
+  CHECK(enough[0].choice == whole.accelerator);
+  const auto use = capacity_use(enough, o);
+  CHECK(use.at("A100-SXM4-80GB").needed_gpus == 2.0 * whole.replicas);  // two servers, each alone fits
+  CHECK(use.at("A100-SXM4-80GB").owned_gpus == whole.replicas);
+  o.capacity = {{"B200-none", 3}};
+  CHECK_THROWS_WITH(recommend({s}, builtin(), reg, o), Catch::Contains("capacity: unknown GPU type \"B200-none\""));
+}
+
+TEST_CASE("capacity: slices count their larger share of a GPU's compute and memory") {
+  ModelRegistry reg{{"m", model("Meta-Llama-3-8B")}};
+  ServerSpec s = open_server();
+  s.load.arrival_rate_rps = 1.0;
+  RecommendOptions o;
+  o.menu.gpu_types = {"A100-SXM4-80GB"};
+  const auto rec = recommend({s}, builtin(), reg, o);
+  for (const auto& opt : rec[0].options) {
+    if (opt.profile != "3g.40gb" || !opt.predicted) continue;
+    // 3 of 7 compute slices and 4 of 8 memory slices per replica
+    CHECK(opt.gpu_compute == Approx(opt.replicas * 3.0 / 7.0));
+    CHECK(opt.gpu_memory == Approx(opt.replicas * 4.0 / 8.0));
+    CHECK(opt.gpus() == Approx(opt.replicas * 0.5));
+  }
+}

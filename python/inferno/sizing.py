@@ -362,6 +362,15 @@ class Recommendation:
         return pd.DataFrame(rows).set_index("server")
 
     @property
+    def capacity(self) -> pd.DataFrame:
+        """Per GPU type with a capacity in the request: the GPUs the choices need at least
+        (``needed_gpus``: the larger of their summed compute and memory shares; packing may need
+        more), the GPUs owned, and whether that is short."""
+        rows = [{"gpu": gpu, "needed_gpus": use["neededGpus"], "owned_gpus": use["ownedGpus"], "short": use["short"]}
+                for gpu, use in self.raw.get("capacity", {}).items()]
+        return pd.DataFrame(rows, columns=["gpu", "needed_gpus", "owned_gpus", "short"]).set_index("gpu")
+
+    @property
     def options(self) -> pd.DataFrame:
         rows = []
         for s in self.raw["servers"]:

@@ -376,6 +376,7 @@ RecommendRequest recommend_request_from_json(std::string_view text, ModelRegistr
       if (n < 0) throw InvalidArgument("capacity." + k + " must be an integer >= 0, got " + std::to_string(n));
       req.capacity[k] = n;
     }
+    o.capacity = req.capacity;
   }
   if (const json* eff = child(doc, "efficiency")) o.efficiency = efficiency_from_json(*eff, "efficiency");
   o.queue_to_batch_ratio = get_int(doc, "queueToBatchRatio", "queueToBatchRatio", o.queue_to_batch_ratio);
@@ -557,7 +558,7 @@ json calibration_to_json(const Calibration& c) {
   return out;
 }
 
-json recommendation_to_json(const std::vector<ServerRecommendation>& recs) {
+json recommendation_to_json(const std::vector<ServerRecommendation>& recs, const RecommendOptions& recommend_options) {
   json servers = json::array();
   for (const auto& r : recs) {
     json options = json::array();
@@ -569,11 +570,16 @@ json recommendation_to_json(const std::vector<ServerRecommendation>& recs) {
                          {"ratePerReplica", o.rate_per_replica_rps},
                          {"itl", o.predicted ? json(o.itl_ms) : json(nullptr)},
                          {"ttft", o.predicted ? json(o.ttft_ms) : json(nullptr)},
-                         {"costPerReplica", o.cost_per_replica}, {"cost", o.cost}, {"units", o.units}, {"memSlices", o.mem_slices}});
+                         {"costPerReplica", o.cost_per_replica}, {"cost", o.cost}, {"units", o.units}, {"memSlices", o.mem_slices},
+                         {"gpus", o.gpus()}});
     servers.push_back({{"server", r.server}, {"choice", r.choice}, {"sloUnattainable", r.slo_unattainable},
                        {"unallocated", r.unallocated}, {"options", options}});
   }
-  return json{{"servers", servers}};
+  json capacity = json::object();
+  for (const auto& [type, use] : capacity_use(recs, recommend_options))
+    capacity[type] = {{"neededGpus", use.needed_gpus}, {"ownedGpus", use.owned_gpus},
+                      {"short", use.needed_gpus > use.owned_gpus + 1e-9}};
+  return json{{"servers", servers}, {"capacity", capacity}};
 }
 
 json packing_to_json(const Packing& p) {

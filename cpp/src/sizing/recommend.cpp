@@ -181,6 +181,10 @@ std::vector<ServerRecommendation> recommend(const std::vector<ServerSpec>& serve
   if (options.service_model != "iteration" && options.service_model != "vllm")
     throw InvalidArgument("serviceModel: unknown \"" + options.service_model + "\"; allowed: iteration, vllm");
   require_finite_in("perSequenceMs", options.per_sequence_ms, 0, false, 1e6);
+  for (const auto& [type, owned] : options.capacity) {
+    if (catalog.find_gpu(type) == nullptr) throw InvalidArgument("capacity: unknown GPU type \"" + type + "\"");
+    require(owned >= 0, "capacity." + type, "an integer >= 0", owned);
+  }
   for (const auto& [name, cost] : options.costs)
     require_finite_in("costs." + name, cost, 0, false, kMaxCost);
   const std::vector<Accelerator> accs = catalog.candidates(options.menu);
@@ -227,6 +231,17 @@ std::vector<ServerRecommendation> recommend(const std::vector<ServerSpec>& serve
                               "; check the catalog's bwGBps and TFLOPS and the efficiency factors");
       }
       o.cost = o.cost_per_replica * o.replicas;
+      if (acc.whole()) {
+        o.gpu_compute = o.gpu_memory = static_cast<double>(o.replicas) * s.serving.tp;
+      } else {
+        o.gpu_compute = o.replicas * static_cast<double>(acc.units) / acc.gpu_units;
+        o.gpu_memory = acc.gpu_mem_slices > 0 ? o.replicas * static_cast<double>(acc.mem_slices) / acc.gpu_mem_slices : 0.0;
+      }
+      const auto owned = options.capacity.find(o.gpu);
+      if (o.feasible && owned != options.capacity.end() && o.gpus() > owned->second + 1e-9) {
+        o.feasible = false;
+        o.reason = "capacity";
+      }
       rec.options.push_back(std::move(o));
     }
     for (std::size_t i = 0; i < rec.options.size(); ++i)
@@ -251,6 +266,24 @@ std::vector<ServerRecommendation> recommend(const std::vector<ServerSpec>& serve
     out.push_back(std::move(rec));
   }
   return out;
+}
+
+std::map<std::string, CapacityUse> capacity_use(const std::vector<ServerRecommendation>& recs,
+                                               const RecommendOptions& options) {
+  std::map<std::string, CapacityUse> use;
+  std::map<std::string, std::pair<double, double>> shares;  // summed compute and memory, in GPUs
+  for (const auto& [type, owned] : options.capacity) use[type].owned_gpus = owned;
+  for (const auto& r : recs) {
+    if (r.choice_index < 0) continue;
+    const Option& o = r.options[static_cast<std::size_t>(r.choice_index)];
+    shares[o.gpu].first += o.gpu_compute;
+    shares[o.gpu].second += o.gpu_memory;
+  }
+  for (auto& [type, u] : use) {
+    const auto it = shares.find(type);
+    if (it != shares.end()) u.needed_gpus = std::max(it->second.first, it->second.second);
+  }
+  return use;
 }
 
 }  // namespace inferno::sizing

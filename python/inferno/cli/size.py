@@ -171,9 +171,12 @@ def run_recommend(args: argparse.Namespace) -> int:
         print(f"inferno size: wrote {', '.join(str(p) for p in written)}", file=sys.stderr)
     if args.format == "table":
         _emit(rec.choices, rec.to_dict(), "table")
+        if len(rec.capacity):
+            print()
+            _emit(rec.capacity, None, "table")
         if args.options:
             print()
-            cols = ["feasible", "reason", "nMax", "batch", "replicas", "itl", "ttft", "cost"]
+            cols = ["feasible", "reason", "nMax", "batch", "replicas", "gpus", "itl", "ttft", "cost"]
             _emit(rec.options[cols], None, "table")
     elif args.format == "csv":
         _emit(rec.options if args.options else rec.choices, None, "csv")
@@ -182,8 +185,12 @@ def run_recommend(args: argparse.Namespace) -> int:
     stuck = [s["server"] for s in rec.to_dict()["servers"] if s["unallocated"] or s["sloUnattainable"]]
     if stuck:
         print(f"inferno size: no accelerator meets the SLOs of: {', '.join(stuck)}", file=sys.stderr)
-        return 3
-    return 0
+    short = rec.capacity[rec.capacity["short"]]
+    for gpu, use in short.iterrows():
+        print(f"inferno size: the choices together need at least {use['needed_gpus']:.4g} {gpu} GPUs, "
+              f"{use['owned_gpus']} owned: share them with `inferno optimize` on the documents of --emit-dir",
+              file=sys.stderr)
+    return 3 if stuck or len(short) else 0
 
 
 def run_pack(args: argparse.Namespace) -> int:

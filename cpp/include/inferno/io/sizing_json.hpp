@@ -50,7 +50,9 @@ std::vector<sizing::GpuLayout> layouts_from_json(std::string_view json_text);
 
 nlohmann::json estimate_to_json(const sizing::Estimate& e);
 nlohmann::json calibration_to_json(const sizing::Calibration& c);
-nlohmann::json recommendation_to_json(const std::vector<sizing::ServerRecommendation>& recs);
+/// The recommendation, with what the choices need of each type that has a capacity.
+nlohmann::json recommendation_to_json(const std::vector<sizing::ServerRecommendation>& recs,
+                                      const sizing::RecommendOptions& options);
 nlohmann::json packing_to_json(const sizing::Packing& p);
 nlohmann::json tuner_seed_to_json(const sizing::TunerSeed& s);
 

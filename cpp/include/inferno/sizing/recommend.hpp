@@ -57,6 +57,10 @@ struct RecommendOptions {
   // cost δ, ms; the roofline gives no δ, so it is the caller's, e.g. from inferno validate).
   std::string service_model = "iteration";
   double per_sequence_ms = 0;
+  // GPUs owned per type; a type absent is unlimited. An option that alone needs more than its
+  // type's capacity is not feasible (reason "capacity"); what the choices need together is
+  // reported by capacity_use (sharing it among servers is the optimizer's job).
+  std::map<std::string, int> capacity;
 };
 
 /// One (server, accelerator) evaluation: the explanation table's row.
@@ -74,6 +78,11 @@ struct Option {
   bool predicted = false;           // itl_ms and ttft_ms hold a prediction (else they are unset)
   double cost_per_replica = 0, cost = 0;
   int units = 0, mem_slices = 0;
+  // The GPUs' compute and memory the option takes, in GPUs: replicas × tensor-parallel GPUs for a
+  // whole GPU, replicas × the slice's share of a GPU's compute (memory) slices for a slice.
+  double gpu_compute = 0, gpu_memory = 0;
+  /// GPUs the option needs at least: the larger share (packing may need more).
+  double gpus() const { return gpu_compute > gpu_memory ? gpu_compute : gpu_memory; }
 };
 
 struct ServerRecommendation {
@@ -99,5 +108,14 @@ double replica_cost(const Accelerator& acc, const RecommendOptions& options);
 std::optional<std::array<double, 3>> calibrated_theta_for(const std::string& model, const ModelArch& arch,
                                                           const ServingOpts& serving, const Accelerator& acc,
                                                           const Workload& workload, const CalibrationStore& calibrations);
+
+/// What the chosen options need of each type with a capacity: GPUs needed at least (the larger of
+/// the summed compute and memory shares; packing may need more) and owned.
+struct CapacityUse {
+  double needed_gpus = 0;
+  int owned_gpus = 0;
+};
+std::map<std::string, CapacityUse> capacity_use(const std::vector<ServerRecommendation>& recommendations,
+                                               const RecommendOptions& options);
 
 }  // namespace inferno::sizing

@@ -10,6 +10,7 @@ Each test checks those counts before it relies on them.
 
 from __future__ import annotations
 
+import io
 import itertools
 import json
 import shutil
@@ -567,6 +568,32 @@ def test_heterogeneous_small_sample():
     check_parts(sol, system)
     # A single-profile solution is a MULTI solution: MULTI is never worse.
     assert sol.total_value <= system.optimize(solver="milp").total_value + 1e-6
+
+
+def test_a_heterogeneous_allocation_is_one_row_per_part_in_the_table_and_the_csv():
+    """The blended row hides what runs where; by part, each profile has its own replicas, cost,
+    ITL and TTFT, and the parts add up to the server's allocation."""
+    system = inferno.System.from_dir(SAMPLES / "small")
+    sol = system.optimize(heterogeneous=True)
+    blended, by_part = sol.to_frame(), sol.to_frame(by_part=True)
+    split = sol.parts.groupby("server")
+    assert len(split) >= 2
+    assert len(by_part) == len(blended) + sum(len(g) - 1 for _, g in split)
+    for server, parts in split:
+        rows = by_part.loc[[server]]
+        assert rows["accelerator"].tolist() == parts["accelerator"].tolist()
+        assert rows["replicas"].sum() == blended.at[server, "replicas"] == parts["replicas"].sum()
+        assert rows["cost"].sum() == pytest.approx(blended.at[server, "cost"], rel=1e-12)
+        assert rows["ttft_ms"].tolist() == parts["ttft_ms"].tolist()
+        assert (rows["ttft_ms"] <= rows["ttft_slo_ms"]).all()
+    unsplit = [s for s in blended.index if s not in split.groups]
+    assert by_part.loc[unsplit].equals(blended.loc[unsplit])
+    table = cli(str(SAMPLES / "small"), "--heterogeneous")
+    assert table.returncode == 0
+    server, parts = next(iter(split))
+    assert sum(line.split()[:1] == [server] for line in table.stdout.splitlines()) == len(parts)
+    csv = cli(str(SAMPLES / "small"), "--heterogeneous", "--format", "csv")
+    assert pd.read_csv(io.StringIO(csv.stdout))["server"].tolist().count(server) == len(parts)
 
 
 # ----------------------------------------------------------------------------- 10. determinism

@@ -261,14 +261,35 @@ class Solution:
         frame.insert(frame.columns.get_loc("ttft_ms") + 1, "ttft_slo_ms", [s[1] for s in slo])
         return frame
 
-    def to_frame(self) -> pd.DataFrame:
+    def to_frame(self, *, by_part: bool = False) -> pd.DataFrame:
         """The allocation table: accelerator, replicas, batch, cost, ITL and TTFT next to their
-        SLOs (0 = none), utilisation ``rho``, power, outcome and demand served."""
+        SLOs (0 = none), utilisation ``rho``, power, outcome and demand served. A heterogeneous
+        allocation is one row with the primary profile's name and blended figures; with
+        ``by_part=True`` it is one row per part instead (its profile, replicas, batch, queue,
+        cost, ITL, TTFT, utilisation and power; the server's other columns repeated), so that
+        the table says what runs where."""
         columns = ["accelerator", "replicas", "batch", "queue", "cost", "itl_ms", "itl_slo_ms", "ttft_ms",
                    "ttft_slo_ms", "rho", "power_w", "outcome", "slo_met", "required_replicas", "served_rpm",
                    "max_rpm", "blocking_prob", "value"]
         frame = self.allocations
-        return frame[columns] if not frame.empty else frame
+        if frame.empty:
+            return frame
+        frame = frame[columns]
+        if not by_part:
+            return frame
+        parts = {a["server"]: a["parts"] for a in self._data["allocations"] if a["parts"]}
+        if not parts:
+            return frame
+        rows, index = [], []
+        for server, row in frame.iterrows():
+            for part in parts.get(server, [None]):
+                values = row.to_dict()
+                if part is not None:
+                    values.update({key: part[key] for key in ("accelerator", "replicas", "batch", "queue", "cost",
+                                                               "itl_ms", "ttft_ms", "rho", "power_w")})
+                rows.append(values)
+                index.append(server)
+        return pd.DataFrame(rows, index=pd.Index(index, name=frame.index.name), columns=columns)
 
     @property
     def unallocated(self) -> pd.DataFrame:

@@ -90,7 +90,7 @@ def run(args: argparse.Namespace, stdout: TextIO | None = None) -> int:
             out.write(solution.to_json(format="extended" if args.format == "json" else "reference",
                                        candidates=args.candidates and args.format == "json", timing=args.timing))
         elif args.format == "csv":
-            frame = solution.candidates if args.candidates else solution.to_frame()
+            frame = solution.candidates if args.candidates else solution.to_frame(by_part=True)
             frame.to_csv(out, index=not args.candidates)
         else:
             text = io.StringIO()
@@ -105,7 +105,7 @@ def run(args: argparse.Namespace, stdout: TextIO | None = None) -> int:
 def write_table(solution: Solution, with_candidates: bool, timing: bool, out: TextIO) -> None:
     with pd.option_context("display.max_rows", None, "display.max_columns", None, "display.width", 200,
                            "display.float_format", "{:.6g}".format):
-        frame = solution.to_frame()
+        frame = solution.to_frame(by_part=True)  # a heterogeneous allocation: one row per part
         out.write((frame[TABLE_COLUMNS].to_string() if not frame.empty else "(no allocation)") + "\n\n")
         s = solution.solver
         line = f"total cost {solution.total_cost:.6g}   total power {solution.total_power_w:.6g} W   " \
@@ -113,7 +113,10 @@ def write_table(solution: Solution, with_candidates: bool, timing: bool, out: Te
         if s["gap"] is not None:
             line += f", gap {s['gap']:.3g}"
         line += ")"
-        if s["fallback"]:
+        if s["fallback"] == "greedy" and s["status"] == "optimal":
+            # not a failure: the exact model proved the greedy's answer optimal and it was kept
+            line += "   greedy's answer kept (proven optimal)"
+        elif s["fallback"]:
             line += f"   fallback {s['fallback']}"
         if timing:
             line += f"   {s['time_ms']:.3g} ms"

@@ -453,6 +453,22 @@ def test_many_errors_interleaved_one_output_per_line():
     assert out[0] == out[-1]
 
 
+def test_sizing_without_a_waiting_room_says_what_it_turns_away():
+    """maxQueueSize 0 (the reference's default when absent): the sized rate blocks requests, and
+    the answer says how many instead of hiding it in the throughput."""
+    no_room = {k: v for k, v in A.items() if k != "maxQueueSize"}
+    out, rc = run_json("target", {**no_room, "targetTTFT": 60, "targetITL": 20})
+    assert rc == 0
+    loss = out[0]["lossProb"]
+    assert 0.001 < loss < 0.01 and out[0]["throughput"] == pytest.approx(out[0]["offeredRPS"] * (1 - loss), rel=1e-9)
+    assert out[0]["warnings"] == [f"maxQueueSize is 0 (no waiting room): at this rate {100 * loss:.3g} % of requests "
+                                  f"are turned away; give maxQueueSize, or bound the loss with targetLossProb"]
+    roomy, _ = run_json("target", {**A, "targetTTFT": 60, "targetITL": 20})
+    assert "warnings" not in roomy[0]
+    bounded, _ = run_json("target", {**no_room, "targetTTFT": 60, "targetITL": 20, "targetLossProb": 1e-7})
+    assert bounded[0]["lossProb"] <= 1e-7 and "warnings" not in bounded[0]
+
+
 def test_infeasible_target_is_a_size_error():
     out, rc = run_json("target", {**A, "targetTTFT": 1.0}, A)
     assert rc == 2

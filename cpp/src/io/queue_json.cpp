@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <thread>
 #include <tuple>
 
@@ -499,6 +500,15 @@ QueueResponse run_queue_request(QueueOperation op, std::string_view json_text) {
     out.body = op == QueueOperation::solve    ? solve(req, *analyzer)
                : op == QueueOperation::target ? target(req, *analyzer)
                                               : optimize(req, *analyzer);
+    // Without a waiting room, sizing to a latency target turns requests away at the rate it
+    // reports; say so rather than let a sized rate hide its losses.
+    if (op != QueueOperation::solve && req.config.max_queue == 0 && out.body.contains("lossProb") &&
+        out.body["lossProb"].is_number() && out.body["lossProb"].get<double>() > 1e-6) {
+      char percent[32];
+      std::snprintf(percent, sizeof percent, "%.3g", 100.0 * out.body["lossProb"].get<double>());
+      req.warnings.push_back(std::string("maxQueueSize is 0 (no waiting room): at this rate ") + percent +
+                             " % of requests are turned away; give maxQueueSize, or bound the loss with targetLossProb");
+    }
     if (!req.warnings.empty()) out.body["warnings"] = req.warnings;
   } catch (const RequestError& e) {
     out.ok = false;

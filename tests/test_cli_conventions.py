@@ -5,6 +5,8 @@ module reaching into another module's private names."""
 from __future__ import annotations
 
 import ast
+import re
+import shlex
 import subprocess
 from pathlib import Path
 
@@ -95,3 +97,22 @@ def test_no_cli_module_uses_a_private_name_of_another_module():
                     and isinstance(node.value, ast.Name) and node.value.id in ours):
                 offenders.append(f"{path.name}:{node.lineno}: {node.value.id}.{node.attr}")
     assert offenders == []
+
+
+def start_here_commands() -> list[str]:
+    page = (REPO / "docs" / "start-here.md").read_text(encoding="utf-8")
+    return re.findall(r"`(inferno [^`]+)`", page)
+
+
+@pytest.mark.parametrize("command", [c for c in start_here_commands() if not c.startswith("inferno webhook")])
+def test_every_command_of_the_start_here_page_runs(command):
+    """docs/start-here.md answers each question with one command on the shipped samples: it must
+    run as written, from the repository root."""
+    proc = subprocess.run([*cli_command(), *shlex.split(command)[1:]], capture_output=True, text=True, timeout=300,
+                          cwd=REPO)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stdout.strip()
+
+
+def test_the_start_here_page_lists_its_commands():
+    assert len(start_here_commands()) >= 9

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import doctest
 import os
-import re
 import subprocess
 import sys
 import uuid

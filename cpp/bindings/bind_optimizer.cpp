@@ -177,6 +177,8 @@ py::dict solution_dict(const Run& run) {
 
 void bind_optimizer(py::module_& root) {
   py::module_ m = root.def_submodule("optimizer", "Global optimizer: input system, candidates, solvers");
+  // Registered before System, whose optimize() returns it, so that signatures name the Python type.
+  py::class_<Run> run_class(m, "Run", "One optimisation: its system, candidates and solution");
   py::class_<System>(m, "System", "Immutable optimizer input; see inferno.System")
       .def_property_readonly("accelerators", &accelerators)
       .def_property_readonly("perf_records", &perf_records)
@@ -201,7 +203,7 @@ void bind_optimizer(py::module_& root) {
         for (const auto& d : s.diagnostics()) out.append(py::make_tuple(d.where, d.message));
         return out;
       });
-  py::class_<Run>(m, "Run", "One optimisation: its system, candidates and solution")
+  run_class
       .def_property_readonly("candidates", [](const Run& r) {
         py::list out;
         for (const auto& c : r.candidates) out.append(candidate_dict(c));

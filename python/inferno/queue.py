@@ -11,7 +11,7 @@ import math
 import numbers
 import re
 from dataclasses import dataclass, field, fields
-from typing import Any, Iterable, Mapping
+from typing import Any, Iterable, Mapping, cast
 
 import numpy as np
 import pandas as pd
@@ -124,7 +124,7 @@ def _frozen(cls: type, values: dict[str, Any]) -> Any:
     a field; results are built in hot loops, so fill __dict__ directly (tests check that the
     values cover exactly the dataclass's fields).
     """
-    obj = object.__new__(cls)
+    obj: Any = object.__new__(cls)
     obj.__dict__.update(values)
     return obj
 
@@ -257,7 +257,7 @@ def _as_int(name: str, value: Any, lower: int, upper: int = _MAX_INT32) -> int:
     if isinstance(value, numbers.Integral):
         result = int(value)
     elif isinstance(value, numbers.Real) and math.isfinite(value) and float(value).is_integer():
-        result = int(value)
+        result = int(float(value))
     else:
         raise ValueError(f"{name} must be {allowed}, got {_excerpt(value)}")
     if not lower <= result <= upper:
@@ -305,7 +305,7 @@ def _gather_targets(keywords: Mapping[str, Any], targets: Mapping[str, Any] | No
     demand = 0.0 if tps is None else _as_float("tps", tps)
     if not (math.isfinite(demand) and demand >= 0):
         raise ValueError(f"tps must be a finite number >= 0 (tokens/s demand), got {demand}")
-    out = []
+    out: list[tuple[str, float, float]] = []
     for key, value in merged.items():
         target = _as_float(key, value)
         if key in _MEAN_TARGETS:
@@ -468,8 +468,8 @@ class QueueModel:
         pcts = [_as_float("percentiles", p) for p in (() if percentiles is None else percentiles)]
         if type(rate_rps) is float:  # the common scalar case, without numpy's shape inspection
             return _analysis(self._core.analyze(rate_rps, pcts), self._approximation)
-        if np.ndim(rate_rps) == 0:
-            rate = _as_float("rate_rps", rate_rps)  # type: ignore[arg-type]
+        if np.ndim(cast(Any, rate_rps)) == 0:  # a NumPy scalar or a 0-d array
+            rate = _as_float("rate_rps", rate_rps)
             return _analysis(self._core.analyze(rate, pcts), self._approximation)
         rates = _as_float_array("rate_rps", rate_rps)
         if rates.ndim != 1:
@@ -481,7 +481,7 @@ class QueueModel:
 
     def wait_survival(self, rate_rps: float, t_ms: float | Iterable[float]) -> np.ndarray | float:
         """P(wait > t) of an accepted request at the given rate (exact within the model)."""
-        scalar = np.ndim(t_ms) == 0
+        scalar = np.ndim(cast(Any, t_ms)) == 0
         out = self._core.wait_survival(_as_float("rate_rps", rate_rps), np.atleast_1d(_as_float_array("t_ms", t_ms)))
         return float(out[0]) if scalar else out
 
@@ -535,7 +535,7 @@ class QueueModel:
         if not wanted or result["status"] == "infeasible":
             return None
         rate = float(result["metrics"]["rate_rps"])
-        return self.analyze(rate, percentiles=sorted(wanted))  # type: ignore[return-value]
+        return self.analyze(rate, percentiles=sorted(wanted))
 
     def optimal_concurrency(self, *, ttft_ms: float | None = None, itl_ms: float | None = None,
                             wait_ms: float | None = None, loss_prob: float | None = None,

@@ -287,7 +287,9 @@ class Calibration:
         """(α, β, γ) of ``accelerator`` under this calibration."""
         cat = catalog or _builtin_catalog()
         a = arch or resolve_model(self.model)
-        return tuple(_S.calibrated_theta(self.handle, a._a, cat._c, accelerator, _text(serving, "serving"), float(n), float(m)))
+        alpha, beta, gamma = _S.calibrated_theta(self.handle, a._a, cat._c, accelerator, _text(serving, "serving"),
+                                                 float(n), float(m))
+        return alpha, beta, gamma
 
     def tuner_seed(self, accelerator: str, catalog: Catalog | None = None, **kwargs: Any) -> dict:
         """Options for ``inferno.Tuner`` (init_state, bounds, percent_change) seeded from this fit."""

@@ -640,6 +640,7 @@ def read_observations(path: str | Path, layout: str = "auto") -> tuple[pd.DataFr
                 skipped.append((line, f"{len(values)} fields, expected {len(header)}"))
                 continue
             record = dict(zip(header, (v.strip() for v in values)))
+            row: dict[str, Any]
             try:
                 if layout == "offline-observer":
                     row = {"rate_rpm": _number(record["RPM"], "RPM"), "in_tokens": 0.0,

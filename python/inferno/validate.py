@@ -18,7 +18,7 @@ import math
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -167,7 +167,7 @@ def _parse_row(record: dict[str, str], line: int, path: Path) -> dict[str, Any]:
     return row
 
 
-def read_vllm_bench(paths: str | Path | list[str | Path], mix: str | None = None) -> pd.DataFrame:
+def read_vllm_bench(paths: str | Path | Sequence[str | Path], mix: str | None = None) -> pd.DataFrame:
     """Rows of the sweep layout from result files of ``vllm bench serve --save-result`` (one file
     per rate). Means and percentiles are vLLM's: ``ttft``, ``tpot`` (per-request mean ITL, the
     sweep layout's ``itl``) and ``e2el``. A finite ``request_rate`` is a ``poisson`` rate point;
@@ -176,7 +176,7 @@ def read_vllm_bench(paths: str | Path | list[str | Path], mix: str | None = None
     rounded to two significant figures, do (``i1000-o250``)."""
     if isinstance(paths, (str, Path)):
         paths = [paths]
-    rows = []
+    rows: list[dict[str, Any]] = []
     for path in map(Path, paths):
         doc = _json_document(path, "result file")
         if not isinstance(doc, dict):
@@ -240,7 +240,7 @@ GUIDELLM_STRATEGIES = {"synchronous": "synchronous", "constant": "constant", "po
                        "concurrent": "concurrent", "throughput": "throughput"}
 
 
-def read_guidellm(paths: str | Path | list[str | Path], mix: str | None = None) -> pd.DataFrame:
+def read_guidellm(paths: str | Path | Sequence[str | Path], mix: str | None = None) -> pd.DataFrame:
     """Rows of the sweep layout from GuideLLM's own report files (``guidellm benchmark
     --output-path benchmarks.json``): one row per benchmark of every file. Means and percentiles
     are GuideLLM's, over successful requests: ``time_to_first_token_ms``,
@@ -252,7 +252,7 @@ def read_guidellm(paths: str | Path | list[str | Path], mix: str | None = None) 
     counts, rounded to two significant figures (``i1000-o250``)."""
     if isinstance(paths, (str, Path)):
         paths = [paths]
-    rows = []
+    rows: list[dict[str, Any]] = []
     for path in map(Path, paths):
         doc = _json_document(path, "GuideLLM report")
         benchmarks = doc.get("benchmarks") if isinstance(doc, dict) else None
@@ -272,7 +272,7 @@ def read_guidellm(paths: str | Path | list[str | Path], mix: str | None = None) 
 INPUT_FORMATS = ("auto", "sweeps", "vllm-bench", "guidellm")
 
 
-def read_benchmarks(paths: str | Path | list[str | Path], input_format: str = "auto",
+def read_benchmarks(paths: str | Path | Sequence[str | Path], input_format: str = "auto",
                     mix: str | None = None) -> tuple[pd.DataFrame, list[tuple[int, str]]]:
     """Benchmark rows in the sweep layout from any supported input, and the rows excluded.
 
@@ -280,16 +280,14 @@ def read_benchmarks(paths: str | Path | list[str | Path], input_format: str = "a
     ``vllm bench serve``, one per rate), ``"guidellm"`` (GuideLLM report JSON files), or
     ``"auto"``: a ``.json`` file holding ``benchmarks`` is a GuideLLM report, any other ``.json``
     a vllm bench result, anything else a sweep CSV."""
-    if isinstance(paths, (str, Path)):
-        paths = [paths]
-    paths = [Path(p) for p in paths]
+    files = [Path(paths)] if isinstance(paths, (str, Path)) else [Path(p) for p in paths]
     if input_format not in INPUT_FORMATS:
         raise ValueError(f"input format must be one of {', '.join(INPUT_FORMATS)}, got {_excerpt(input_format)}")
-    if not paths:
+    if not files:
         raise ValueError("no benchmark file given")
     if input_format == "auto":
         kinds = set()
-        for path in paths:
+        for path in files:
             if path.suffix.lower() != ".json":
                 kinds.add("sweeps")
             else:
@@ -305,12 +303,12 @@ def read_benchmarks(paths: str | Path | list[str | Path], input_format: str = "a
             raise ValueError(f"the files mix formats ({', '.join(sorted(kinds))}); give one kind at a time")
         input_format = kinds.pop()
     if input_format == "sweeps":
-        if len(paths) != 1:
-            raise ValueError(f"a sweep CSV is one file; got {len(paths)} (benchmark results are .json)")
-        return read_sweeps(paths[0])
+        if len(files) != 1:
+            raise ValueError(f"a sweep CSV is one file; got {len(files)} (benchmark results are .json)")
+        return read_sweeps(files[0])
     if input_format == "guidellm":
-        return read_guidellm(paths, mix=mix), []
-    return read_vllm_bench(paths, mix=mix), []
+        return read_guidellm(files, mix=mix), []
+    return read_vllm_bench(files, mix=mix), []
 
 
 def _checked_row(row: dict[str, Any], line: int, path: Path) -> dict[str, Any]:
@@ -657,10 +655,10 @@ def validate(sweeps: pd.DataFrame | str | Path, *, limits: ServerLimits | None =
         if theta is None:
             continue  # a mix with burst points only: no fit to predict it with
         model = _model(row, theta, limits, service_model, token_spread)
-        predicted = model.burst_throughput_rps(_duration_s(row), out_tokens_spread=token_spread)
+        predicted_rps = model.burst_throughput_rps(_duration_s(row), out_tokens_spread=token_spread)
         entry = {"line": row["line"], "sweep": row["sweep"], "concurrency": row["concurrency"],
-                 "throughput_rps": row["throughput_rps"], "throughput_pred": predicted,
-                 "throughput_err": predicted / row["throughput_rps"] - 1.0}
+                 "throughput_rps": row["throughput_rps"], "throughput_pred": predicted_rps,
+                 "throughput_err": predicted_rps / row["throughput_rps"] - 1.0}
         if simulate:
             entry["throughput_sim"] = _simulate(row, theta, limits, service_model, token_spread, seed)["throughput_rps"]
             entry["throughput_sim_err"] = entry["throughput_sim"] / row["throughput_rps"] - 1.0
@@ -689,7 +687,7 @@ def _relative(predicted: float, measured: float) -> float:
     return predicted / measured - 1.0 if measured and not math.isnan(measured) else math.nan
 
 
-def _model(row: pd.Series, theta: dict[str, float], limits: ServerLimits, service_model: str,
+def _model(row: pd.Series, theta: Mapping[str, Any], limits: ServerLimits, service_model: str,
            token_spread: float = 0.0) -> QueueModel:
     return QueueModel(service_model=service_model, max_batch=limits.batch_cap(row["in_tokens"], row["out_tokens"]),
                       max_queue=limits.queue_cap(row["in_tokens"], row["out_tokens"]), in_tokens=row["in_tokens"],
@@ -701,7 +699,7 @@ SIMULATED_MODELS = ("iteration", "vllm")
 DEFAULT_BENCHMARK_S = 360.0  # GuideLLM's default benchmark length, when a row has no duration_s
 
 
-def _simulate(row: pd.Series, theta: dict[str, float], limits: ServerLimits, service_model: str, spread: float,
+def _simulate(row: pd.Series, theta: Mapping[str, Any], limits: ServerLimits, service_model: str, spread: float,
               seed: int) -> dict[str, float]:
     """The simulator's measurements of one benchmark, run as the benchmark ran and counted as the
     tools count: only requests completed within its duration."""

@@ -694,7 +694,7 @@ class _Handler(BaseHTTPRequestHandler):
                        "text/plain; charset=utf-8")
             return
         try:
-            length = int(self.headers.get("Content-Length"))
+            length = int(self.headers.get("Content-Length", ""))
         except ValueError:
             length = -1
         if length < 0 or length > MAX_BODY:

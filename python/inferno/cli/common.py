@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from typing import NoReturn
 
 
 def non_negative_int(text: str) -> int:
@@ -35,11 +36,11 @@ def usage_errors_exit_1(parser: argparse.ArgumentParser) -> None:
     """Usage errors exit EXIT_INPUT, like every input error (argparse's own default is 2, which
     here means "partial"), on this parser and every subcommand parser under it."""
 
-    def usage_error(message: str) -> None:
+    def usage_error(message: str) -> NoReturn:
         parser.print_usage(sys.stderr)
         parser.exit(EXIT_INPUT, f"{parser.prog}: error: {message}\n")
 
-    parser.error = usage_error  # type: ignore[method-assign]
+    parser.error = usage_error  # type: ignore[method-assign]  # argparse has no hook for the exit status
     for action in parser._actions:  # noqa: SLF001 - argparse keeps subparsers only here
         if isinstance(action, argparse._SubParsersAction):  # noqa: SLF001
             for sub in action.choices.values():

@@ -247,7 +247,7 @@ def _input_lines(args: argparse.Namespace, stdin: TextIO) -> Iterator[str | byte
         yield from _binary(stdin)
 
 
-def _chunks(lines: Iterable[str], size: int) -> Iterator[list[str]]:
+def _chunks(lines: Iterable[str | bytes], size: int) -> Iterator[list[str | bytes]]:
     it = iter(lines)
     while chunk := list(itertools.islice(it, size)):
         yield chunk
@@ -275,7 +275,7 @@ def run_operation(args: argparse.Namespace, stdin: TextIO | None = None,
     rows: list[dict[str, Any]] = []
     line_no = 0
     for lines in _chunks(_override_lines(_input_lines(args, stdin), line_overrides or {}), chunk):
-        outputs, failed = run_batch([_strip_newline(l) for l in lines], args.threads)
+        outputs, failed = run_batch([_strip_newline(line) for line in lines], args.threads)
         failures += failed
         for line, out in zip(lines, outputs):
             line_no += 1

@@ -150,7 +150,7 @@ def run_calibrate(args: argparse.Namespace) -> int:
             return 4
         print(f"mode {doc['mode']}: {verdict}, "
               f"relative RMS {doc['relRms']:.4g}, kappa {'inf' if doc['kappa'] is None else format(doc['kappa'], '.4g')}")
-        fitted = doc.get("perfParms") or doc.get("efficiency")
+        fitted = doc.get("perfParms") or doc.get("efficiency") or {}
         print("fitted: " + ", ".join(f"{k} {v:.6g}" for k, v in fitted.items()))
         _emit(cal.rows.set_index("point"), doc, "table")
     else:

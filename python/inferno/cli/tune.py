@@ -154,7 +154,7 @@ def run(args: argparse.Namespace, stdout: TextIO | None = None) -> int:
             print(f"inferno tune: warning: {w.message}", file=sys.stderr)
         result.update({"file": label, "config": config,
                        "profile": "reference" if args.replay else args.profile, "replay": args.replay,
-                       "observations": len(frame), "skippedRows": [{"line": l, "reason": r} for l, r in skipped]})
+                       "observations": len(frame), "skippedRows": [{"line": number, "reason": reason} for number, reason in skipped]})
         _write(result, args, out)
     except BrokenPipeError:
         raise  # the CLI's main treats it as a normal end (e.g. piped into head)

@@ -47,6 +47,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"inferno webhook: error: {exc}", file=sys.stderr)
         return EXIT_INPUT
     host, port = server.server_address[:2]
+    host = host.decode() if isinstance(host, bytes) else host
     print(f"inferno webhook: listening on https://{host}:{port}", file=sys.stderr, flush=True)
     previous = signal.signal(signal.SIGTERM, _terminate)
     try:

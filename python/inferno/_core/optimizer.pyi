@@ -1,0 +1,67 @@
+"""
+Global optimizer: input system, candidates, solvers
+"""
+from __future__ import annotations
+import collections.abc
+import typing
+__all__: list[str] = ['Run', 'System', 'highs_versions', 'load_system']
+class Run:
+    """
+    One optimisation: its system, candidates and solution
+    """
+    def apply(self) -> System:
+        ...
+    def solution(self) -> dict:
+        ...
+    def to_json(self, reference_format: bool = False, candidates: bool = False, timing: bool = False, indent: typing.SupportsInt | typing.SupportsIndex = 2) -> str:
+        ...
+    @property
+    def candidates(self) -> list:
+        ...
+class System:
+    """
+    Immutable optimizer input; see inferno.System
+    """
+    def candidates(self, threads: typing.SupportsInt | typing.SupportsIndex = 0) -> list:
+        ...
+    def optimize(self, threads: typing.SupportsInt | typing.SupportsIndex = 0) -> Run:
+        """
+        Candidates and the solver chosen by the options; the GIL is released meanwhile
+        """
+    def with_arrival_rates(self, rates_rpm: collections.abc.Mapping[str, typing.SupportsFloat | typing.SupportsIndex]) -> System:
+        ...
+    def with_documents(self, documents: collections.abc.Sequence[tuple[str, str]]) -> System:
+        """
+        A copy with more documents applied (e.g. option overrides)
+        """
+    @property
+    def accelerators(self) -> list:
+        ...
+    @property
+    def capacity(self) -> dict[str, int]:
+        ...
+    @property
+    def diagnostics(self) -> list:
+        ...
+    @property
+    def options_json(self) -> str:
+        """
+        Effective options as optimizer-data.json keys (JSON text)
+        """
+    @property
+    def perf_records(self) -> list:
+        ...
+    @property
+    def servers(self) -> list:
+        ...
+    @property
+    def targets(self) -> list:
+        ...
+def highs_versions() -> dict:
+    """
+    The HiGHS version inferno was compiled against and the one of the library it loaded
+    """
+def load_system(directories: collections.abc.Sequence[str], documents: collections.abc.Sequence[tuple[str, str]]) -> System:
+    """
+    Builds a System from directories of reference JSON files, then (source, JSON text) documents, applied in order with insert-or-replace semantics.
+    """

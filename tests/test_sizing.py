@@ -351,3 +351,39 @@ def test_results_are_finite():
             for k, v in o.items():
                 if isinstance(v, float):
                     assert math.isfinite(v), (s["server"], o["accelerator"], k)
+
+
+def test_cli_recommend_one_server_from_flags(tmp_path):
+    """`size recommend --model --rate --ttft --itl`: the request of one server without a file,
+    the same answer as the equivalent request, led by a summary line."""
+    flags = ["size", "recommend", "--model", LLAMA, "--gpu", "A100-SXM4-80GB", "--rate", "20", "--in", "512", "--out",
+             "256", "--ttft", "1000", "--itl", "40"]
+    r = run_in_process(flags)
+    assert r.returncode == 0, r.stderr
+    request = {"servers": [{"name": "server", "model": LLAMA,
+                            "load": {"arrivalRate": 20, "avgInTokens": 512, "avgOutTokens": 256},
+                            "slo": {"itl": 40, "ttft": 1000}}], "menu": {"gpuTypes": ["A100-SXM4-80GB"]}}
+    rec = sizing.recommend(request)
+    chosen = rec.choices.loc["server"]
+    option = rec.options.loc[("server", chosen["choice"])]
+    summary = r.stdout.splitlines()[0]
+    assert summary.startswith(f"server: {int(option['replicas'])} x {chosen['choice']} ")
+    assert f"{option['ratePerReplica']:.4g} req/s per replica" in summary
+    used = 20 / (option["replicas"] * option["ratePerReplica"])
+    assert f"{100 * used:.0f} % of that capacity used" in summary and 0 < used <= 1
+    assert "roofline estimate, not calibrated" in summary
+    # Calibrated from the shared sweeps' synchronous benchmarks: the summary says so.
+    cal = run_in_process([*flags[:5], "H100-SXM5-80GB", *flags[6:], "--calibrate", REPO / "samples/real/llama31-8b-h100-guidellm.csv",
+                          "--accelerator", "H100-SXM5-80GB"])
+    assert cal.returncode == 0, cal.stderr
+    assert cal.stdout.splitlines()[0].endswith("; calibrated") and "row(s) left out" in cal.stderr
+    # Capacity and bad flags
+    short = run_in_process([*flags, "--no-slices", "--capacity", "A100-SXM4-80GB=0"])
+    assert short.returncode == 3 and "no accelerator meets the SLOs" in short.stdout
+    for bad, message in ((["--capacity", "A100-SXM4-80GB=x"], "--capacity expects GPU=N"),
+                         (["--input", str(REPO / "samples/sizing/request.json")], "not both"),
+                         (["--calibrate", str(REPO / "samples/real/llama31-8b-h100-guidellm.csv")], "--calibrate needs --accelerator")):
+        r = run_in_process([*flags, *bad])
+        assert r.returncode == 1 and message in r.stderr, (bad, r.stderr)
+    r = run_in_process(["size", "recommend", "--rate", "3"])
+    assert r.returncode == 1 and "needs --input FILE, or --model with --rate RPS or --concurrency C" in r.stderr

@@ -129,7 +129,7 @@ def _calibration_points(args: argparse.Namespace) -> Path | list[dict[str, Any]]
             by_reason.setdefault(reason, []).append(line)
         for reason, lines in by_reason.items():
             shown = ", ".join(map(str, lines[:8])) + (", ..." if len(lines) > 8 else "")
-            print(f"inferno size calibrate: {len(lines)} row(s) left out ({shown}): {reason}", file=sys.stderr)
+            print(f"inferno size {args.verb}: {len(lines)} row(s) left out ({shown}): {reason}", file=sys.stderr)
     if not points:
         raise ValueError("the benchmarks hold no closed-loop point (synchronous or concurrent); calibration fits "
                          "closed-loop runs, e.g. vllm bench serve --max-concurrency C")
@@ -158,11 +158,81 @@ def run_calibrate(args: argparse.Namespace) -> int:
     return 0 if cal.accepted else 4
 
 
+def _one_server_request(args: argparse.Namespace) -> dict[str, Any]:
+    """The recommendation request of the flags: one server."""
+    if not args.model or (args.rate is None and args.concurrency is None):
+        raise ValueError("size recommend needs --input FILE, or --model with --rate RPS or --concurrency C")
+    load: dict[str, Any] = {"avgInTokens": args.in_tokens, "avgOutTokens": args.out_tokens}
+    load.update({"arrivalRate": args.rate} if args.rate is not None else {"concurrency": args.concurrency})
+    slo: dict[str, Any] = {"itl": args.itl, "ttft": args.ttft}
+    if args.percentile:
+        slo.update(itlPercentile=args.percentile, ttftPercentile=args.percentile)
+    request: dict[str, Any] = {"servers": [{"name": "server", "model": args.model, "load": load, "slo": slo}],
+                               "menu": {"includeSlices": not args.no_slices}}
+    if args.gpu:
+        request["menu"]["gpuTypes"] = [g.strip() for text in args.gpu for g in text.split(",") if g.strip()]
+    if args.max_replicas:
+        request["menu"]["maxReplicas"] = args.max_replicas
+    if args.capacity:
+        capacity = {}
+        for item in args.capacity.split(","):
+            gpu, sep, count = item.partition("=")
+            if not sep or not count.strip().isdigit():
+                raise ValueError(f"--capacity expects GPU=N[,...] with N an integer >= 0, got {item!r}")
+            capacity[gpu.strip()] = int(count)
+        request["capacity"] = capacity
+    return request
+
+
+def _summary(rec: sizing.Recommendation, calibrated: bool, args: argparse.Namespace) -> str:
+    """One line per server: what to deploy, its capacity and utilisation, and how far to trust it."""
+    lines = []
+    options = rec.options
+    for server, choice in rec.choices.iterrows():
+        if not choice["choice"]:
+            lines.append(f"{server}: no accelerator meets the SLOs")
+            continue
+        o = options.loc[(server, choice["choice"])]
+        text = f"{server}: {int(o['replicas'])} x {choice['choice']} ({o['gpus']:.3g} GPU{'s' if o['gpus'] != 1 else ''})"
+        if o["ratePerReplica"] > 0:
+            used = (args.rate or 0.0) / (o["replicas"] * o["ratePerReplica"]) if args.rate else float("nan")
+            text += f", {o['ratePerReplica']:.4g} req/s per replica"
+            if used == used:
+                text += f", {100 * used:.0f} % of that capacity used"
+        text += f", ITL {o['itl']:.4g} ms, TTFT {o['ttft']:.4g} ms, cost {o['cost']:.4g}/h"
+        if choice["sloUnattainable"]:
+            text += " (SLOs not met: the fallback whole GPU)"
+        text += "; calibrated" if calibrated else (
+            "; roofline estimate, not calibrated: measure a few points and pass them with --calibrate "
+            "(docs/sizing.md §4)")
+        lines.append(text)
+    return "\n".join(lines)
+
+
 def run_recommend(args: argparse.Namespace) -> int:
     cat = _catalog(args)
     reg = _registry(args)
-    request = Path(args.input)
-    rec = sizing.recommend(request, cat, reg)
+    flags_given = args.model or args.rate is not None or args.concurrency is not None
+    if args.input and flags_given:
+        raise ValueError("give --input FILE or the one-server flags (--model, --rate/--concurrency, ...), not both")
+    request: Path | dict[str, Any] = Path(args.input) if args.input else _one_server_request(args)
+    calibrations = []
+    if args.calibrate:
+        if not args.model:
+            raise ValueError("--calibrate needs --model (the model the measurements are of)")
+        args.points, args.input_format, args.mode, args.pin_gamma = args.calibrate, "auto", "theta", False
+        if not args.accelerator:
+            raise ValueError("--calibrate needs --accelerator (the catalog GPU the measurements ran on)")
+        cal = sizing.calibrate(_model(args), _calibration_points(args), cat, mode="theta")
+        if not cal.accepted:
+            print(f"inferno size: the calibration is not accepted ({cal.to_dict()['reason']}): "
+                  "the roofline's estimates are used", file=sys.stderr)
+        else:
+            calibrations.append(cal)
+    rec = sizing.recommend(request, cat, reg, calibrations=calibrations or None)
+    if not args.input and args.format == "table":
+        print(_summary(rec, bool(calibrations), args))
+        print()
     if args.emit_dir:
         data = sizing.emit_optimizer_data(request, cat, reg)
         written = sizing.write_optimizer_dir(data, args.emit_dir)
@@ -286,7 +356,28 @@ def add_parser(commands: Any) -> None:
     serving_flags(v)
 
     v = verb("recommend", "cheapest slice or GPU meeting each server's SLOs", run_recommend, model=True)
-    v.add_argument("--input", required=True, metavar="FILE", help="recommendation request (JSON)")
+    v.add_argument("--input", metavar="FILE",
+                   help="recommendation request (JSON); or describe one server with the flags below")
+    one = v.add_argument_group("one server, without a request file")
+    one.add_argument("--model", help="registry name (or its last part) or a config.json path")
+    one.add_argument("--gpu", action="append", metavar="GPU",
+                     help="GPU types to consider (repeatable or comma separated; default every catalog GPU)")
+    load = one.add_mutually_exclusive_group()
+    load.add_argument("--rate", type=float, metavar="RPS", help="open loop: arrival rate (req/s)")
+    load.add_argument("--concurrency", type=positive_int, metavar="C", help="closed loop: clients")
+    one.add_argument("--in", dest="in_tokens", type=float, default=1024.0, help="mean input tokens (default 1024)")
+    one.add_argument("--out", dest="out_tokens", type=float, default=128.0, help="mean output tokens (default 128)")
+    one.add_argument("--ttft", type=float, default=0.0, metavar="MS", help="TTFT target (ms; 0 = none)")
+    one.add_argument("--itl", type=float, default=0.0, metavar="MS", help="ITL (TPOT) target (ms; 0 = none)")
+    one.add_argument("--percentile", type=float, default=0.0, metavar="P",
+                     help="the targets are P-th percentiles (e.g. 95; default 0: means)")
+    one.add_argument("--no-slices", action="store_true", help="whole GPUs only")
+    one.add_argument("--max-replicas", type=positive_int, metavar="R")
+    one.add_argument("--capacity", metavar="GPU=N[,...]", help="GPUs owned per type")
+    one.add_argument("--calibrate", nargs="+", metavar="FILE",
+                     help="calibrate the roofline first from these measurements (a points file, sweeps, GuideLLM "
+                          "or vllm bench results; as inferno size calibrate --points)")
+    one.add_argument("--accelerator", metavar="NAME", help="--calibrate: the catalog GPU the measurements ran on")
     v.add_argument("--options", action="store_true", help="also print every evaluated option")
     v.add_argument("--emit-dir", metavar="DIR",
                    help="write accelerator/capacity/model/serviceclass/server data for `inferno optimize` there")

@@ -70,3 +70,13 @@ def test_kernel_is_this_interpreter(kernel_specs: KernelSpecManager, tmp_path: P
 def test_notebook_runs(path: Path, kernel_specs: KernelSpecManager) -> None:
     nb = nbformat.read(path, as_version=4)
     _execute(nb, path.parent, kernel_specs)
+
+
+@pytest.mark.parametrize("name", ["03-tuner.ipynb", "06-real-vllm.ipynb"])
+def test_a_notebook_runs_outside_the_checkout(name: str, kernel_specs: KernelSpecManager, tmp_path: Path) -> None:
+    """The sample data ship with the package (inferno.samples_path()): a notebook copied anywhere
+    runs as it does in notebooks/."""
+    copy = tmp_path / name
+    copy.write_bytes((Path(__file__).parent.parent / "notebooks" / name).read_bytes())
+    nb = nbformat.read(copy, as_version=4)
+    _execute(nb, tmp_path, kernel_specs)

@@ -341,3 +341,11 @@ def test_burst_throughput_counts_completions_within_the_window(model_a):
                                   (60, 1.5, "out_tokens_spread"), (60, math.nan, "out_tokens_spread")):
         with pytest.raises(ValueError, match=field):
             model_a.burst_throughput_rps(window, out_tokens_spread=spread)
+
+
+def test_the_sample_data_ship_with_the_package():
+    samples = inferno.samples_path()
+    for name in ("NOTICE.md", "large/server-data.json", "small/model-data.json", "queue/problem-data.json",
+                 "sizing/request.json", "tuner/tuner-exp13.csv", "real/llama31-8b-h100-guidellm.csv"):
+        assert (samples / name).is_file(), name
+    assert inferno.load(samples / "small").servers.shape[0] > 0

@@ -22,6 +22,7 @@ Quick start::
 """
 
 from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
 
 from .optimizer import Solution, System, candidates, load, optimize
 from .queue import Analysis, Concurrency, MaxRate, QueueModel, service_models
@@ -29,10 +30,24 @@ from . import sizing, tuner
 from .sim import Simulation, simulate
 from .tuner import Observation, Tuner
 
+def samples_path() -> Path:
+    """The sample data (``large``, ``small``, ``queue``, ``sizing``, ``tuner``, ``real``, and their
+    NOTICE.md): shipped in the package, or, in a source checkout that has not been installed, the
+    repository's ``samples/``."""
+    packaged = Path(__file__).resolve().parent / "samples"
+    if packaged.is_dir():
+        return packaged
+    checkout = Path(__file__).resolve().parents[2] / "samples"
+    if checkout.is_dir():
+        return checkout
+    raise FileNotFoundError(f"no sample data: neither {packaged} nor {checkout} exists")
+
+
 try:
     __version__ = version("inferno")
 except PackageNotFoundError:  # pragma: no cover - running from a source tree
     __version__ = "0.0.0"
 
 __all__ = ["Analysis", "Concurrency", "MaxRate", "Observation", "QueueModel", "Simulation", "Solution", "System",
-           "Tuner", "candidates", "load", "optimize", "service_models", "simulate", "sizing", "tuner", "__version__"]
+           "Tuner", "candidates", "load", "optimize", "samples_path", "service_models", "simulate", "sizing", "tuner",
+           "__version__"]

@@ -52,6 +52,7 @@ echo "== Python tests again, against the ASan+UBSan build of the extension =="
 pkg=build/asan-pkg
 rm -rf "$pkg" && mkdir -p "$pkg" && cp -r python/inferno "$pkg/"
 cp build/ctest-asan/cpp/_core*.so "$pkg/inferno/"
+cp -r samples "$pkg/inferno/samples"  # as the wheel installs them (inferno.samples_path())
 export PYTHONPATH="$PWD/$pkg" ASAN_OPTIONS=detect_leaks=0 \
   UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
   LD_PRELOAD="$(g++ -print-file-name=libasan.so) $(g++ -print-file-name=libubsan.so)"

@@ -104,11 +104,11 @@ def run_derive(args: argparse.Namespace) -> int:
     return 0
 
 
-def _calibration_points(args: argparse.Namespace) -> Path | list[dict[str, Any]]:
+def _calibration_points(files: list[str], fmt: str, accelerator: str | None,
+                        command: str) -> Path | list[dict[str, Any]]:
     """The points file as given (JSON {"points": [...]}), or the closed-loop benchmarks of sweep,
     GuideLLM or vllm bench files (inferno.validate), with the rows left out reported."""
-    paths = [Path(p) for p in args.points]
-    fmt = args.input_format
+    paths = [Path(p) for p in files]
     if fmt == "auto" and len(paths) == 1 and paths[0].suffix.lower() == ".json":
         try:
             doc = json.loads(paths[0].read_text(encoding="utf-8"))
@@ -122,14 +122,14 @@ def _calibration_points(args: argparse.Namespace) -> Path | list[dict[str, Any]]
         return paths[0]
     from .. import validate as V
     frame, _ = V.read_benchmarks(paths, fmt)
-    points, skipped = V.profiling_points(frame, args.accelerator)
+    points, skipped = V.profiling_points(frame, accelerator)
     if skipped:  # one line per reason, with the rows
         by_reason: dict[str, list[int]] = {}
         for line, reason in skipped:
             by_reason.setdefault(reason, []).append(line)
         for reason, lines in by_reason.items():
             shown = ", ".join(map(str, lines[:8])) + (", ..." if len(lines) > 8 else "")
-            print(f"inferno size {args.verb}: {len(lines)} row(s) left out ({shown}): {reason}", file=sys.stderr)
+            print(f"inferno size {command}: {len(lines)} row(s) left out ({shown}): {reason}", file=sys.stderr)
     if not points:
         raise ValueError("the benchmarks hold no closed-loop point (synchronous or concurrent); calibration fits "
                          "closed-loop runs, e.g. vllm bench serve --max-concurrency C")
@@ -138,7 +138,7 @@ def _calibration_points(args: argparse.Namespace) -> Path | list[dict[str, Any]]
 
 def run_calibrate(args: argparse.Namespace) -> int:
     cat = _catalog(args)
-    points = _calibration_points(args)
+    points = _calibration_points(args.points, args.input_format, args.accelerator, "calibrate")
     cal = sizing.calibrate(_model(args), points, cat, mode=args.mode, serving=_serving(args),
                            pin_gamma=args.pin_gamma)
     doc = cal.to_dict()
@@ -195,10 +195,9 @@ def _summary(rec: sizing.Recommendation, calibrated: bool, args: argparse.Namesp
         o = options.loc[(server, choice["choice"])]
         text = f"{server}: {int(o['replicas'])} x {choice['choice']} ({o['gpus']:.3g} GPU{'s' if o['gpus'] != 1 else ''})"
         if o["ratePerReplica"] > 0:
-            used = (args.rate or 0.0) / (o["replicas"] * o["ratePerReplica"]) if args.rate else float("nan")
             text += f", {o['ratePerReplica']:.4g} req/s per replica"
-            if used == used:
-                text += f", {100 * used:.0f} % of that capacity used"
+            if args.rate:
+                text += f", {100 * args.rate / (o['replicas'] * o['ratePerReplica']):.0f} % of that capacity used"
         text += f", ITL {o['itl']:.4g} ms, TTFT {o['ttft']:.4g} ms, cost {o['cost']:.4g}/h"
         if choice["sloUnattainable"]:
             text += " (SLOs not met: the fallback whole GPU)"
@@ -220,10 +219,10 @@ def run_recommend(args: argparse.Namespace) -> int:
     if args.calibrate:
         if not args.model:
             raise ValueError("--calibrate needs --model (the model the measurements are of)")
-        args.points, args.input_format, args.mode, args.pin_gamma = args.calibrate, "auto", "theta", False
         if not args.accelerator:
             raise ValueError("--calibrate needs --accelerator (the catalog GPU the measurements ran on)")
-        cal = sizing.calibrate(_model(args), _calibration_points(args), cat, mode="theta")
+        points = _calibration_points(args.calibrate, "auto", args.accelerator, "recommend")
+        cal = sizing.calibrate(_model(args), points, cat, mode="theta")
         if not cal.accepted:
             print(f"inferno size: the calibration is not accepted ({cal.to_dict()['reason']}): "
                   "the roofline's estimates are used", file=sys.stderr)

@@ -70,8 +70,10 @@ std::int64_t IterationModel::batch_limit_for_chunks(std::int64_t chunks) const {
   return limit >= 9.0e18 ? std::int64_t{9000000000000000000} : static_cast<std::int64_t>(limit);
 }
 
+double IterationModel::attention_work() const { return overheads_.attention_ms * 0.5 * in_tokens_ * in_tokens_; }
+
 double IterationModel::prefill_work(double chunks) const {
-  return (beta_ + gamma_ * (chunks + 1.0) / 2.0) * in_tokens_ + overheads_.attention_ms * 0.5 * in_tokens_ * in_tokens_;
+  return (beta_ + gamma_ * (chunks + 1.0) / 2.0) * in_tokens_ + attention_work();
 }
 
 double IterationModel::work_per_iteration(double chunks) const {
@@ -140,7 +142,7 @@ MeanSplit IterationModel::mean_split(double service_ms, double num_in_service, i
   split.post_queue_ms = split.prefill_ms + split.itl_ms;
   // How the request's own prefill moves with its prompt length, n·∂p/∂n: the linear work once,
   // the attention ε·n²/2 twice (a prompt 10 % longer has 21 % more token pairs).
-  split.own_prefill_ms = prefill_work(c) + overheads_.attention_ms * 0.5 * in_tokens_ * in_tokens_;
+  split.own_prefill_ms = prefill_work(c) + attention_work();
   // The wait for the iteration in progress is uniform over it, not its mean (0 without it).
   split.post_queue_spread_ms = 2.0 * admission_ms(num_in_service, c);
   return split;
@@ -218,13 +220,13 @@ MeanSplit IterationModel::mean_split_for_arrivals(double service_ms, double num_
   // (the birth-death chain's occupancy is that of random arrivals, higher). The window grows from
   // its bare length by what lands in it, which may bring more: the iteration rises monotonically
   // to the least solution, geometrically at rate about λ·(p + m·w_dec/(c + m)) below saturation.
+  // Random or burstier arrivals keep the mean split's ITL: the window is not computed for them.
   double itl_spaced = split.itl_ms;
-  const double decode_step_share = decode_work_ / (c + m);
   const double cap = static_cast<double>(batch_cap);
-  if (m > 1 && lambda > 0 && x < cap) {
+  if (scv < 1.0 && m > 1 && lambda > 0 && x < cap) {
     const auto step_at = [&](double window) {
       const double sharing = std::clamp(lambda * (post_spaced + window) - 1.0, 0.0, cap - 1.0);
-      return alpha_ + sharing * decode_step_share + overheads_.per_sequence_ms * (sharing + 1.0) * (sharing + 1.0) +
+      return alpha_ + sharing * decode_share + overheads_.per_sequence_ms * (sharing + 1.0) * (sharing + 1.0) +
              own_decode;
     };
     const double phase = step_at(0.0);  // the smoothing width: one decode step

@@ -37,6 +37,7 @@ class IterationModel final : public ServiceModel {
   std::int64_t chunk_count(int batch) const { return chunks_[batch - 1]; }
   /// b_c: the largest batch in which a prompt can be prefilled in c chunks.
   std::int64_t batch_limit_for_chunks(std::int64_t chunks) const;
+  double attention_work() const;              // ε·n²/2: the prompt's attention, ms
   double prefill_work(double chunks) const;   // w_pre(c), ms
   double decode_work() const { return decode_work_; }  // w_dec, ms
   double work_per_iteration(double chunks) const;  // δ(c), ms

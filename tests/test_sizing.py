@@ -120,12 +120,26 @@ def test_open_loop_recommendation_agrees_with_the_optimizer_on_emitted_data(tmp_
         # policy is "cheapest", the recommender takes the optimal-concurrency onset).
         assert chosen[server].accelerator == rec.choices.loc[server, "choice"]
         assert chosen[server].replicas == rec.choices.loc[server, "replicas"]
-    # Slices are accelerators of their GPU type: multiplicity = compute slices, capacity in units.
+    # Slices are accelerators of their GPU type. A card of G = 7 compute and S = 8 memory slices is
+    # G·S = 56 units; a slice takes max(g·S, m·G): 3g.40gb uses 3 of 7 compute and 4 of 8 memory
+    # slices, so max(24, 28) = 28 units, and two fit a card, as on the hardware.
     acc = {a["name"]: a for a in data["accelerators"]}
-    assert acc["A100-SXM4-80GB:3g.40gb"]["multiplicity"] == 3
+    assert acc["A100-SXM4-80GB:3g.40gb"]["multiplicity"] == 28
+    assert acc["A100-SXM4-80GB:1g.10gb"]["multiplicity"] == 8  # max(1·8, 1·7): seven fit a card
     assert acc["A100-SXM4-80GB:3g.40gb"]["cost"] == pytest.approx(40 * 3 / 7)
-    assert acc["A100-SXM4-80GB"]["multiplicity"] == 7
-    assert {c["type"]: c["count"] for c in data["count"]} == {"A100-SXM4-80GB": 56, "H100-SXM5-80GB": 112}
+    assert acc["A100-SXM4-80GB"]["multiplicity"] == 56
+    capacity = {c["type"]: (c["count"], c["unitsPerCard"]) for c in data["count"]}
+    assert capacity == {"A100-SXM4-80GB": (8, 56), "H100-SXM5-80GB": (16, 56)}
+    # The optimizer reports physical cards, as the recommendation's capacity use does.
+    # chat-opt is the only H100 server: one 1g.20gb, max(1·8, 2·7) = 14 of 56 units = 1/4 card.
+    # bronze-granite takes one A100 4g.40gb, max(4·8, 4·7) = 32 units = 4/7 card (the request's
+    # closed-loop server also counts in the recommendation's A100 figure, not in the optimizer's).
+    by_type = solution.by_type
+    assert by_type.loc["H100-SXM5-80GB", "cards"] == pytest.approx(0.25)
+    assert by_type.loc["H100-SXM5-80GB", "cards"] == pytest.approx(rec.capacity.loc["H100-SXM5-80GB", "needed_gpus"])
+    assert by_type.loc["A100-SXM4-80GB", "cards"] == pytest.approx(4 / 7)
+    assert by_type.slices.to_dict() == {"A100-SXM4-80GB": 1, "H100-SXM5-80GB": 1}
+    assert by_type["limit"].to_dict() == {"A100-SXM4-80GB": 8, "H100-SXM5-80GB": 16}
 
 
 def test_open_loop_percentile_slo_is_stricter_than_the_mean():
@@ -387,3 +401,21 @@ def test_cli_recommend_one_server_from_flags(tmp_path):
         assert r.returncode == 1 and message in r.stderr, (bad, r.stderr)
     r = run_in_process(["size", "recommend", "--rate", "3"])
     assert r.returncode == 1 and "needs --input FILE, or --model with --rate RPS or --concurrency C" in r.stderr
+
+
+def test_cli_recommend_takes_a_registry_name_by_its_last_part_or_a_config_file(tmp_path):
+    """--model says "registry name (or its last part) or a config.json path": all three give the
+    same answer, and an unknown name lists the known ones."""
+    base = ["size", "recommend", "--gpu", "A100-SXM4-80GB", "--rate", "5", "--ttft", "1000", "--itl", "50", "--format", "json"]
+    full = run_in_process([*base, "--model", LLAMA])
+    assert full.returncode == 0, full.stderr
+    short = run_in_process([*base, "--model", LLAMA.split("/")[-1]])
+    assert short.returncode == 0, short.stderr
+    assert json.loads(short.stdout)["servers"][0]["choice"] == json.loads(full.stdout)["servers"][0]["choice"]
+    config = tmp_path / "config.json"
+    config.write_text((REPO / "python/inferno/data/models/Meta-Llama-3-8B.json").read_text())
+    from_file = run_in_process([*base, "--model", str(config)])
+    assert from_file.returncode == 0, from_file.stderr
+    assert json.loads(from_file.stdout)["servers"][0] == json.loads(full.stdout)["servers"][0]
+    bad = run_in_process([*base, "--model", "no-such-model"])
+    assert bad.returncode == 1 and "unknown" in bad.stderr and LLAMA in bad.stderr

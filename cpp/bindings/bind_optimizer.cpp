@@ -136,7 +136,8 @@ py::dict solver_dict(const SolverReport& r) {
                   py::arg("objective") = opt(r.objective), py::arg("bound") = opt(r.bound),
                   py::arg("gap") = opt(r.gap), py::arg("time_ms") = r.time_ms,
                   py::arg("fallback") = r.fallback.empty() ? py::object(py::none()) : py::str(r.fallback),
-                  py::arg("message") = r.message, py::arg("greedy_objective") = opt(r.greedy_objective));
+                  py::arg("message") = r.message, py::arg("greedy_objective") = opt(r.greedy_objective),
+                  py::arg("greedy_unserved") = r.greedy_unserved ? py::object(py::int_(*r.greedy_unserved)) : py::none());
 }
 
 py::dict solution_dict(const Run& run) {
@@ -147,9 +148,11 @@ py::dict solution_dict(const Run& run) {
     unallocated.append(py::dict(py::arg("server") = u.server, py::arg("reason") = u.reason,
                                 py::arg("detail") = u.detail));
   for (const auto& [type, use] : sol.by_type)
-    by_type.append(py::dict(py::arg("type") = type, py::arg("cards") = use.cards,
-                            py::arg("limit") = use.limit ? py::object(py::int_(*use.limit)) : py::none(),
-                            py::arg("cost") = use.cost));
+    by_type.append(py::dict(py::arg("type") = type, py::arg("cards") = use.cards(),
+                            py::arg("limit") = use.limit ? py::object(py::float_(*use.limit_cards())) : py::none(),
+                            py::arg("cost") = use.cost,
+                            py::arg("slices") = use.units_per_card > 1 ? py::object(py::int_(use.slices)) : py::none(),
+                            py::arg("units_per_card") = use.units_per_card));
   for (const auto& [server, ch] : sol.diff)
     diff.append(py::dict(py::arg("server") = server, py::arg("from_accelerator") = ch.from_accelerator,
                          py::arg("to_accelerator") = ch.to_accelerator,
@@ -185,6 +188,7 @@ void bind_optimizer(py::module_& root) {
       .def_property_readonly("targets", &targets)
       .def_property_readonly("servers", &servers)
       .def_property_readonly("capacity", [](const System& s) { return s.capacity(); })
+      .def_property_readonly("units_per_card", [](const System& s) { return s.units_per_card(); })
       .def_property_readonly("options_json", [](const System& s) { return inferno::io::options_to_json(s.options()); },
                              "Effective options as optimizer-data.json keys (JSON text)")
       .def("candidates", &candidates, py::arg("threads") = 0)

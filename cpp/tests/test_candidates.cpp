@@ -123,7 +123,7 @@ TEST_CASE("unlimited solver: best value per server, deterministic ties, reasons"
   CHECK(s.unallocated[0].server == "c");
   CHECK(s.unallocated[0].detail == "slo on X; unconverged on Y");
   CHECK(s.status == "partial");
-  CHECK(s.by_type.at("T1").cards == 1);
+  CHECK(s.by_type.at("T1").units == 1);
   CHECK(s.by_type.at("T2").cost == 100);
   CHECK(s.diff.at("b").from_accelerator == "X");
   CHECK(s.diff.at("b").cost_delta == -5);

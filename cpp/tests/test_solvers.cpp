@@ -4,6 +4,8 @@
 #include <cmath>
 #include <cstdio>
 
+#include <nlohmann/json.hpp>
+
 #include "inferno/io/solution_json.hpp"
 #include "inferno/optimizer/highs_info.hpp"
 #include "inferno/optimizer/solution.hpp"
@@ -80,8 +82,8 @@ TEST_CASE("greedy: the worked example of docs/optimizer.md §4.3", "[greedy]") {
   CHECK(find(s, "C")->accelerator == "gX");
   CHECK(s.total_cost == 146);
   CHECK(s.status == "ok");
-  CHECK(s.by_type.at("X").cards == 9);
-  CHECK(s.by_type.at("Y").cards == 4);
+  CHECK(s.by_type.at("X").units == 9);
+  CHECK(s.by_type.at("Y").units == 4);
 }
 
 TEST_CASE("greedy: saturation policies on the scarce variant (cap Y = 3)", "[greedy]") {
@@ -106,7 +108,7 @@ TEST_CASE("greedy: saturation policies on the scarce variant (cap Y = 3)", "[gre
       CHECK_FALSE(b->slo_met);
       CHECK(b->cost == 10);  // exact, not scaled from the full candidate
       CHECK(b->saturated);
-      CHECK(s.by_type.at("X").cards == 10);
+      CHECK(s.by_type.at("X").units == 10);
       CHECK(s.status == "partial");
     }
   }
@@ -230,4 +232,62 @@ TEST_CASE("apply: re-optimising a deployed solution at the same load keeps it at
   const Solution moved = optimize(busier);
   for (const Candidate& c : moved.allocations)
     if (c.server != "Premium-llama_13b") CHECK(c.value == 0);
+}
+
+TEST_CASE("capacity in shares of a card: cards, slices and limits reported apart", "[solution]") {
+  // One type X counted in 1/56 card (docs/optimizer.md §2): a half-card profile takes 28 units.
+  auto system = [](int cards, const std::string& units_per_card) {
+    SystemBuilder b;
+    b.add_document("acc", R"({"accelerators": [{"name": "X:half", "type": "X", "multiplicity": 28, "cost": 5}]})");
+    b.add_document("cap", R"({"count": [{"type": "X", "count": )" + std::to_string(cards) +
+                              R"(, "unitsPerCard": )" + units_per_card + "}]}");
+    b.add_document("models", R"({"models": [{"name": "m", "acc": "X:half", "accCount": 1, "maxBatchSize": 16,
+        "atTokens": 64, "perfParms": {"alpha": 10, "beta": 0.1, "gamma": 0.001}}]})");
+    b.add_document("classes", R"({"serviceClasses": [{"name": "Gold", "priority": 1,
+        "modelTargets": [{"model": "m", "slo-itl": 50, "slo-ttft": 1000}]}]})");
+    b.add_document("servers", R"({"servers": [{"name": "A", "class": "Gold", "model": "m",
+        "currentAlloc": {"load": {"arrivalRate": 600, "avgInTokens": 64, "avgOutTokens": 64}}}]})");
+    b.add_document("options", R"({"optimizer": {"solver": "greedy"}})");
+    return b.build();
+  };
+  Candidate c;
+  c.server = "A";
+  c.accelerator = "X:half";
+  c.type = "X";
+  c.service_model = "iteration";
+  c.feasible = true;
+  c.outcome = "full";
+  c.slo_met = true;
+  c.batch = 16;
+  c.queue = 160;
+  c.replicas = c.required_replicas = 3;
+  c.units_per_replica = 1;
+  c.cards_per_replica = 28;
+  c.cards = 84;
+  c.cost = c.objective = c.value = 15;
+  c.demand_rps = 10;
+  c.rate_per_replica_rps = 10.0 / 3;
+
+  const System two = system(2, "56");
+  CHECK(two.capacity().at("X") == 112);
+  CHECK(two.units_per_card("X") == 56);
+  const Solution s = optimize(two, {c});
+  REQUIRE(s.allocations.size() == 1);
+  const TypeUsage& use = s.by_type.at("X");
+  CHECK(use.units == 84);
+  CHECK(use.cards() == 1.5);  // three half cards
+  CHECK(use.slices == 3);
+  CHECK(*use.limit_cards() == 2);
+  const auto doc = nlohmann::json::parse(inferno::io::solution_to_json(two, s));
+  CHECK(doc.at("allocationByType").at("X") ==
+        nlohmann::json::parse(R"({"cards": 1.5, "limit": 2, "cost": 15, "slices": 3, "units": 84, "unitLimit": 112, "unitsPerCard": 56})"));
+
+  // One card holds two half-card replicas, not three: the server does not fit.
+  const Solution short_of_cards = optimize(system(1, "56"), {c});
+  CHECK(short_of_cards.allocations.empty());
+  REQUIRE(short_of_cards.unallocated.size() == 1);
+  CHECK(short_of_cards.unallocated[0].reason == "capacity");
+
+  CHECK_THROWS_WITH(system(1, "0"), Catch::Contains("unitsPerCard must be an integer in [1, 1024], got 0"));
+  CHECK_THROWS_WITH(system(1, "\"7\""), Catch::Contains("unitsPerCard"));
 }

@@ -77,8 +77,14 @@ class System:
 
     @property
     def capacity(self) -> dict[str, int]:
-        """Available physical cards per accelerator type."""
+        """Capacity per accelerator type in the units the profiles' multiplicities count: physical
+        cards, or shares of a card for a type listed in ``units_per_card``."""
         return dict(self._core.capacity)
+
+    @property
+    def units_per_card(self) -> dict[str, int]:
+        """Units per card of each type whose capacity is counted in shares of a card (MIG)."""
+        return dict(self._core.units_per_card)
 
     @property
     def models(self) -> pd.DataFrame:
@@ -230,11 +236,12 @@ class Solution:
 
     ``to_frame()``: one row per served server (accelerator, replicas, batch size, cost,
     predicted ITL/TTFT next to their SLOs, utilisation, power, outcome, ...).
-    ``unallocated``: servers left without an allocation and why. ``by_type``: cards, limit and
-    cost per accelerator type. ``diff``, ``changes`` and ``scaling``: the move from the current
-    allocation. ``candidates``: every candidate that was considered. ``solver``: which algorithm
-    ran and how good its answer is (``optimal``, ``feasible`` with a gap, ``heuristic``, ...).
-    ``to_json()``: the ``solution-data.json`` document (extended or reference format).
+    ``unallocated``: servers left without an allocation and why. ``by_type``: physical cards, limit
+    (cards), cost and, for a type counted in MIG slices, the slices, per accelerator type.
+    ``diff``, ``changes`` and ``scaling``: the move from the current allocation. ``candidates``:
+    every candidate that was considered. ``solver``: which algorithm ran and how good its answer is
+    (``optimal``, ``feasible`` with a gap, ``heuristic``, ...). ``to_json()``: the
+    ``solution-data.json`` document (extended or reference format).
     """
 
     def __init__(self, run: Any, system: System) -> None:
@@ -297,8 +304,16 @@ class Solution:
 
     @property
     def by_type(self) -> pd.DataFrame:
-        """Cards used, capacity limit (None when unlimited) and cost per accelerator type."""
-        return pd.DataFrame(self._data["by_type"], columns=["type", "cards", "limit", "cost"]).set_index("type")
+        """Physical cards used, capacity limit in cards (None when unlimited) and cost per accelerator
+        type; for a type counted in shares of a card, ``slices`` counts the replicas on less than a card
+        (MIG instances), else None."""
+        frame = pd.DataFrame(self._data["by_type"], columns=["type", "cards", "limit", "cost", "slices"]).set_index("type")
+        for column in ("cards", "limit"):  # whole numbers print as such; a sliced type may use part of a card
+            values = frame[column].dropna()
+            if (values == values.round()).all():
+                frame[column] = frame[column].astype("Int64")
+        frame["slices"] = frame["slices"].astype("Int64")
+        return frame
 
     @property
     def diff(self) -> pd.DataFrame:

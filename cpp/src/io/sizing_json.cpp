@@ -602,6 +602,21 @@ json tuner_seed_to_json(const TunerSeed& s) {
               {"percent_change", {s.percent_change, s.percent_change, s.percent_change}}};
 }
 
+namespace {
+
+// The optimizer counts a type's capacity in one dimension. A MIG slice takes the larger of its
+// compute and its memory share of the GPU, so the emitted documents count a card as G·S units and a
+// slice as max(g·S, m·G): then one unit count says how many slices of a profile fit a card, the
+// same "larger share" the recommendation reports (docs/sizing.md §14).
+int card_units(const Accelerator& a) { return a.gpu_mem_slices > 0 ? a.gpu_units * a.gpu_mem_slices : a.gpu_units; }
+
+int share_units(const Accelerator& a) {
+  if (a.gpu_mem_slices <= 0) return a.units;
+  return std::max(a.units * a.gpu_mem_slices, a.mem_slices * a.gpu_units);
+}
+
+}  // namespace
+
 json emit_optimizer_data(const RecommendRequest& req, const Catalog& catalog, const ModelRegistry& registry,
                          const CalibrationStore& calibrations) {
   const std::vector<Accelerator> accs = catalog.candidates(req.options.menu);
@@ -610,7 +625,7 @@ json emit_optimizer_data(const RecommendRequest& req, const Catalog& catalog, co
   for (const Accelerator& a : accs) {
     const double share = static_cast<double>(a.units) / a.gpu_units;
     const PowerSpec& pw = a.gpu->power;
-    json entry{{"name", a.name}, {"type", a.gpu->id}, {"multiplicity", a.units}, {"memSize", std::floor(a.mem_bytes / 1e9)},
+    json entry{{"name", a.name}, {"type", a.gpu->id}, {"multiplicity", share_units(a)}, {"memSize", std::floor(a.mem_bytes / 1e9)},
                {"memBW", std::floor(a.bw_Bps / 1e9)},
                {"power", {{"idle", pw.idle_w * share}, {"full", pw.full_w * share}, {"midPower", pw.mid_power_w * share}, {"midUtil", pw.mid_util}}},
                {"cost", replica_cost(a, req.options)}};  // per replica: the optimizer prices profile units, multiplicity counts cards
@@ -624,7 +639,11 @@ json emit_optimizer_data(const RecommendRequest& req, const Catalog& catalog, co
   for (const auto& [type, gpus] : req.capacity) {
     const GpuSpec* g = catalog.find_gpu(type);
     if (!g) throw InvalidArgument("capacity: unknown GPU type \"" + type + "\"");
-    count.push_back({{"type", g->id}, {"count", gpus * catalog.whole(*g).gpu_units}});
+    // Profiles of a MIG-capable type count shares of a card: capacity says GPUs and units per GPU.
+    const int units = card_units(catalog.whole(*g));
+    json entry{{"type", g->id}, {"count", gpus}};
+    if (units > 1) entry["unitsPerCard"] = units;
+    count.push_back(entry);
   }
   // One model-data entry per (model, accelerator); the workload with the smallest m/ctx among the
   // model's servers binds, because the optimizer scales maxBatchSize·atTokens by each server's m.

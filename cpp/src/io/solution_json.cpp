@@ -193,8 +193,17 @@ std::string solution_to_json(const optimizer::System& sys, const optimizer::Solu
   root["totalPower"] = num(sol.total_power_w);
   root["totalValue"] = num(sol.total_value);
   ojson by_type = ojson::object();
-  for (const auto& [type, use] : sol.by_type)
-    by_type[type] = {{"cards", use.cards}, {"limit", use.limit ? ojson(*use.limit) : ojson(nullptr)}, {"cost", num(use.cost)}};
+  for (const auto& [type, use] : sol.by_type) {
+    // Physical cards always; a type counted in shares of a card also gets its slices apart.
+    if (use.units_per_card == 1) {
+      by_type[type] = {{"cards", use.units}, {"limit", use.limit ? ojson(*use.limit) : ojson(nullptr)}, {"cost", num(use.cost)}};
+    } else {
+      const auto limit_cards = use.limit_cards();
+      by_type[type] = {{"cards", num(use.cards())}, {"limit", limit_cards ? num(*limit_cards) : ojson(nullptr)},
+                       {"cost", num(use.cost)}, {"slices", use.slices}, {"units", use.units},
+                       {"unitLimit", use.limit ? ojson(*use.limit) : ojson(nullptr)}, {"unitsPerCard", use.units_per_card}};
+    }
+  }
   root["allocationByType"] = std::move(by_type);
   ojson diff = ojson::object();
   for (const auto& [server, ch] : sol.diff) {
@@ -216,6 +225,7 @@ std::string solution_to_json(const optimizer::System& sys, const optimizer::Solu
   if (opt.timing) solver["timeMsec"] = num(r.time_ms);
   solver["fallback"] = r.fallback.empty() ? ojson(nullptr) : ojson(r.fallback);
   if (r.greedy_objective) solver["greedyObjective"] = num(*r.greedy_objective);
+  if (r.greedy_unserved) solver["greedyUnserved"] = *r.greedy_unserved;
   if (!r.message.empty()) solver["message"] = r.message;
   root["solver"] = std::move(solver);
   root["status"] = sol.status;

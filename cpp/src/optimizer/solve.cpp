@@ -170,7 +170,7 @@ Solution finish(const System& sys, const std::vector<ServerCandidates>& groups, 
   out.limited = limited;
   out.solver = std::move(report);
   if (limited)
-    for (const auto& [type, cards] : sys.capacity()) out.by_type[type].limit = cards;
+    for (const auto& [type, units] : sys.capacity()) out.by_type[type].limit = units;
   bool all_served = true;
   for (const auto& g : groups) {
     const Server& s = sys.servers()[g.server];
@@ -202,13 +202,15 @@ Solution finish(const System& sys, const std::vector<ServerCandidates>& groups, 
       if (chosen->replicas > 0 && !chosen->power_known) out.power_known = false;
       if (chosen->parts.empty() && chosen->replicas > 0) {
         TypeUsage& use = out.by_type[chosen->type];
-        use.cards += chosen->cards;
+        use.units += chosen->cards;
         use.cost += chosen->cost;
+        if (chosen->cards_per_replica < sys.units_per_card(chosen->type)) use.slices += chosen->replicas;
       }
       for (const Part& p : chosen->parts) {
         TypeUsage& use = out.by_type[p.type];
-        use.cards += p.cards;
+        use.units += p.cards;
         use.cost += p.cost;
+        if (p.replicas > 0 && p.cards < static_cast<long long>(p.replicas) * sys.units_per_card(p.type)) use.slices += p.replicas;
       }
       change.to_accelerator = chosen->accelerator;
       change.to_replicas = chosen->replicas;
@@ -218,12 +220,13 @@ Solution finish(const System& sys, const std::vector<ServerCandidates>& groups, 
     out.diff[s.name] = change;
   }
   out.status = all_served ? "ok" : "partial";
+  for (auto& [type, use] : out.by_type) use.units_per_card = sys.units_per_card(type);
   if (limited)
     for (const auto& [type, use] : out.by_type)
-      if (use.cards > use.limit.value_or(0)) {
+      if (use.units > use.limit.value_or(0)) {
         out.status = "error";
-        out.diagnostics.push_back({"allocationByType." + type, "post-check failed: " + std::to_string(use.cards) +
-                                                                  " cards used, capacity " + std::to_string(use.limit.value_or(0))});
+        out.diagnostics.push_back({"allocationByType." + type, "post-check failed: " + std::to_string(use.units) +
+                                                                  " units used, capacity " + std::to_string(use.limit.value_or(0))});
       }
   if (!out.power_known)
     out.diagnostics.push_back({"totalPower", "some allocated profiles have no valid power curve; their power counts as 0"});
@@ -278,7 +281,7 @@ Solution optimize(const System& sys, const std::vector<Candidate>& candidates) {
     if (!solved) {
       chosen = separable(groups);
       if (exact_model) report.fallback = "unlimited";
-      else report = SolverReport{"unlimited", "exact", full_value(groups, chosen), full_value(groups, chosen), 0.0, 0, "", "", std::nullopt};
+      else report = SolverReport{"unlimited", "exact", full_value(groups, chosen), full_value(groups, chosen), 0.0, 0, "", "", std::nullopt, std::nullopt};
     }
   } else if (o.solver == "greedy") {
     chosen = greedy(sys, groups, true);
@@ -324,6 +327,7 @@ Solution optimize(const System& sys, const std::vector<Candidate>& candidates) {
     }
     report = m.report;
     report.greedy_objective = j_g;
+    report.greedy_unserved = static_cast<int>(g.unserved.size());
     const bool take_milp =
         m.has_solution && (o.solver == "milp" || better(service_vector(groups, m.assignment),
                                                         assignment_value(sys, groups, m.assignment),

@@ -4,6 +4,7 @@
 #include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <limits>
 #include <set>
 #include <sstream>
 
@@ -17,6 +18,11 @@ using nlohmann::json;
 bool PerfRecord::unconverged() const {
   return alpha == 0 && beta == 0 && gamma == 0 && decode_alpha == 0 && decode_beta == 0 &&
          prefill_gamma == 0 && prefill_delta == 0;
+}
+
+int System::units_per_card(const std::string& type) const {
+  const auto it = units_per_card_.find(type);
+  return it == units_per_card_.end() ? 1 : it->second;
 }
 
 const AcceleratorProfile* System::find_accelerator(const std::string& name) const {
@@ -306,9 +312,16 @@ void SystemBuilder::add_document(const std::string& source, std::string_view jso
       const std::string type = r.text(r.element(list, i), "type");
       const Reader ri = r.item(i, type);
       if (type.empty()) ri.fail("type must not be empty");
-      const auto count = static_cast<int>(ri.integer(list[i], "count", 0, 0));
+      const auto count = ri.integer(list[i], "count", 0, 0);
+      // A MIG-capable type's profiles count shares of a card; its capacity says cards and units
+      // per card, so reports give physical cards and slices apart (docs/optimizer.md §2).
+      const auto units = ri.integer(list[i], "unitsPerCard", 1, 1, 1024);
+      if (count * units > std::numeric_limits<int>::max())
+        ri.fail("count x unitsPerCard must be at most " + std::to_string(std::numeric_limits<int>::max()));
       if (next.capacity_.count(type)) diag.push_back({ri.where(), "duplicate capacity for type '" + type + "': this entry replaces the earlier one"});
-      next.capacity_[type] = count;
+      next.capacity_[type] = static_cast<int>(count * units);
+      if (units > 1) next.units_per_card_[type] = static_cast<int>(units);
+      else next.units_per_card_.erase(type);
     }
   }
   if (doc.contains("models")) {

@@ -57,6 +57,9 @@ class System:
     @property
     def targets(self) -> list:
         ...
+    @property
+    def units_per_card(self) -> dict[str, int]:
+        ...
 def highs_versions() -> dict:
     """
     The HiGHS version inferno was compiled against and the one of the library it loaded

@@ -122,11 +122,17 @@ def write_table(solution: Solution, with_candidates: bool, timing: bool, out: Te
             line += f"   {s['time_ms']:.3g} ms"
         out.write(line + "\n")
         if s["greedy_objective"] is not None and s["objective"] is not None:
-            out.write(f"objective {s['objective']:.6g}   greedy objective {s['greedy_objective']:.6g}\n")
+            line = f"objective {s['objective']:.6g}   greedy objective {s['greedy_objective']:.6g}"
+            if s["greedy_unserved"]:  # a partial assignment's objective is smaller, not better
+                line += (f" (the greedy left {s['greedy_unserved']} server(s) without a full allocation: "
+                         "not comparable)")
+            out.write(line + "\n")
         if not solution.unallocated.empty:
             out.write("\nunallocated:\n" + solution.unallocated.to_string(index=False) + "\n")
         usage = solution.by_type
         used = usage[usage.cards > 0]
+        if used.slices.isna().all():
+            used = used.drop(columns="slices")
         out.write("\nby accelerator type:\n" + (used.to_string() if not used.empty else "(no cards used)") + "\n")
         changes, scaling = solution.changes, solution.scaling
         if not changes.empty and (changes.from_accelerator != "").any():

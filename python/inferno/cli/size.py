@@ -158,7 +158,18 @@ def run_calibrate(args: argparse.Namespace) -> int:
     return 0 if cal.accepted else 4
 
 
-def _one_server_request(args: argparse.Namespace) -> dict[str, Any]:
+def _registry_key(model: str, reg: dict[str, sizing.ModelArch]) -> str:
+    """The registry key --model names: a key, a key's last part, or a config.json path (added to
+    ``reg`` under its name)."""
+    arch = sizing.resolve_model(model, reg)
+    key = next((k for k, a in reg.items() if a is arch), None)
+    if key is None:  # a config file: the request names models by registry key
+        key = arch.name or Path(model).stem
+        reg[key] = arch
+    return key
+
+
+def _one_server_request(args: argparse.Namespace, reg: dict[str, sizing.ModelArch]) -> dict[str, Any]:
     """The recommendation request of the flags: one server."""
     if not args.model or (args.rate is None and args.concurrency is None):
         raise ValueError("size recommend needs --input FILE, or --model with --rate RPS or --concurrency C")
@@ -167,7 +178,7 @@ def _one_server_request(args: argparse.Namespace) -> dict[str, Any]:
     slo: dict[str, Any] = {"itl": args.itl, "ttft": args.ttft}
     if args.percentile:
         slo.update(itlPercentile=args.percentile, ttftPercentile=args.percentile)
-    request: dict[str, Any] = {"servers": [{"name": "server", "model": args.model, "load": load, "slo": slo}],
+    request: dict[str, Any] = {"servers": [{"name": "server", "model": _registry_key(args.model, reg), "load": load, "slo": slo}],
                                "menu": {"includeSlices": not args.no_slices}}
     if args.gpu:
         request["menu"]["gpuTypes"] = [g.strip() for text in args.gpu for g in text.split(",") if g.strip()]
@@ -214,7 +225,7 @@ def run_recommend(args: argparse.Namespace) -> int:
     flags_given = args.model or args.rate is not None or args.concurrency is not None
     if args.input and flags_given:
         raise ValueError("give --input FILE or the one-server flags (--model, --rate/--concurrency, ...), not both")
-    request: Path | dict[str, Any] = Path(args.input) if args.input else _one_server_request(args)
+    request: Path | dict[str, Any] = Path(args.input) if args.input else _one_server_request(args, reg)
     calibrations = []
     if args.calibrate:
         if not args.model:
@@ -222,7 +233,7 @@ def run_recommend(args: argparse.Namespace) -> int:
         if not args.accelerator:
             raise ValueError("--calibrate needs --accelerator (the catalog GPU the measurements ran on)")
         points = _calibration_points(args.calibrate, "auto", args.accelerator, "recommend")
-        cal = sizing.calibrate(_model(args), points, cat, mode="theta")
+        cal = sizing.calibrate(sizing.resolve_model(args.model, reg), points, cat, mode="theta")
         if not cal.accepted:
             print(f"inferno size: the calibration is not accepted ({cal.to_dict()['reason']}): "
                   "the roofline's estimates are used", file=sys.stderr)

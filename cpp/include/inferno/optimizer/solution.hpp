@@ -16,10 +16,18 @@ struct Unallocated {
   std::string detail;
 };
 
+/// Use of one accelerator type, in the capacity's units (cards, or shares of a card for a type
+/// with unitsPerCard); cards() converts to physical cards.
 struct TypeUsage {
-  long long cards = 0;
-  std::optional<long long> limit;  // none in unlimited mode
+  long long units = 0;
+  std::optional<long long> limit;  // in units; none in unlimited mode
   double cost = 0;
+  int units_per_card = 1;  // 1: the units are whole cards
+  long long slices = 0;    // replicas on less than a card (MIG instances)
+  double cards() const { return static_cast<double>(units) / units_per_card; }
+  std::optional<double> limit_cards() const {
+    return limit ? std::optional<double>(static_cast<double>(*limit) / units_per_card) : std::nullopt;
+  }
 };
 
 /// Move of one server from its current allocation to the chosen one.
@@ -40,6 +48,8 @@ struct SolverReport {
   std::string fallback;  // "greedy" when an exact attempt produced nothing better
   std::string message;
   std::optional<double> greedy_objective;  // J of the greedy's full assignment, when one ran
+  /// Servers the greedy left without a full allocation: its objective is then not comparable.
+  std::optional<int> greedy_unserved;
 };
 
 struct Solution {

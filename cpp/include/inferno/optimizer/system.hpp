@@ -139,7 +139,12 @@ struct Solution;
 class System {
  public:
   const std::vector<AcceleratorProfile>& accelerators() const { return accelerators_; }
-  const std::map<std::string, int>& capacity() const { return capacity_; }  // cards per type
+  /// Capacity per type in the units accelerator multiplicities count: cards, or shares of a card
+  /// for a type whose capacity entry gives unitsPerCard (docs/optimizer.md §2).
+  const std::map<std::string, int>& capacity() const { return capacity_; }
+  /// Units per physical card of each type counted in shares of a card; absent = 1 (whole cards).
+  const std::map<std::string, int>& units_per_card() const { return units_per_card_; }
+  int units_per_card(const std::string& type) const;
   const std::vector<PerfRecord>& perf_records() const { return perf_; }
   const std::vector<ServiceClass>& service_classes() const { return classes_; }
   const std::vector<Server>& servers() const { return servers_; }
@@ -162,6 +167,7 @@ class System {
   friend System apply(const System& system, const Solution& solution);
   std::vector<AcceleratorProfile> accelerators_;
   std::map<std::string, int> capacity_;
+  std::map<std::string, int> units_per_card_;
   std::vector<PerfRecord> perf_;
   std::vector<ServiceClass> classes_;
   std::vector<Server> servers_;

@@ -419,3 +419,27 @@ def test_cli_recommend_takes_a_registry_name_by_its_last_part_or_a_config_file(t
     assert json.loads(from_file.stdout)["servers"][0] == json.loads(full.stdout)["servers"][0]
     bad = run_in_process([*base, "--model", "no-such-model"])
     assert bad.returncode == 1 and "unknown" in bad.stderr and LLAMA in bad.stderr
+
+
+def test_percentile_targets_report_the_percentiles_they_were_checked_against():
+    """slo.itlPercentile/ttftPercentile: the options carry the predicted percentiles (the values
+    the targets were checked against), not only the means; mean targets leave them unset."""
+    def request(percentile, concurrency=None):
+        load = {"avgInTokens": 512, "avgOutTokens": 256, **({"concurrency": concurrency} if concurrency else {"arrivalRate": 5})}
+        slo = {"itl": 50, "ttft": 1000, **({"itlPercentile": percentile, "ttftPercentile": percentile} if percentile else {})}
+        return {"servers": [{"name": "s", "model": LLAMA, "load": load, "slo": slo}], "menu": {"gpuTypes": ["A100-SXM4-80GB"]}}
+    mean, p95 = sizing.recommend(request(0)), sizing.recommend(request(95))
+    assert mean.choices[["itlAtPercentile", "ttftAtPercentile"]].isna().all().all()
+    chosen = p95.choices.loc["s"]
+    assert chosen["itlAtPercentile"] <= 50 and chosen["ttftAtPercentile"] <= 1000
+    assert chosen["itlAtPercentile"] > chosen["itl"]  # the ITL's tail is above its mean
+    feasible = p95.options[p95.options.feasible]
+    assert (feasible.itlAtPercentile <= 50).all() and (feasible.itlAtPercentile >= feasible.itl).all()
+    # A P95 target is harder to meet than the same mean target: each option serves less per replica.
+    both = mean.options.merge(p95.options, left_index=True, right_index=True, suffixes=("", "_p95"))
+    both = both[both.feasible & both.feasible_p95]
+    assert len(both) > 0 and (both.ratePerReplica_p95 <= both.ratePerReplica * (1 + 1e-9)).all()
+    # Closed loop: the token time is deterministic, so each percentile is the mean.
+    closed = sizing.recommend(request(95, concurrency=8)).options.dropna(subset=["itl"])
+    assert len(closed) > 0
+    assert (closed.itlAtPercentile == closed.itl).all() and (closed.ttftAtPercentile == closed.ttft).all()

@@ -574,3 +574,27 @@ TEST_CASE("capacity: slices count their larger share of a GPU's compute and memo
     CHECK(opt.gpus() == Approx(opt.replicas * 0.5));
   }
 }
+
+TEST_CASE("open loop: a percentile target reports the percentile it was checked against") {
+  ModelRegistry reg{{"m", model("Meta-Llama-3-8B")}};
+  ServerSpec s = open_server();
+  RecommendOptions o;
+  o.menu.gpu_types = {"H100-SXM5-80GB"};
+  for (const auto& opt : recommend({s}, builtin(), reg, o)[0].options) {
+    CHECK_FALSE(opt.itl_at_percentile_ms.has_value());  // mean targets: no percentile to report
+    CHECK_FALSE(opt.ttft_at_percentile_ms.has_value());
+  }
+  s.slo.itl_percentile = s.slo.ttft_percentile = 95;
+  int feasible = 0;
+  for (const auto& opt : recommend({s}, builtin(), reg, o)[0].options) {
+    if (!opt.feasible) continue;
+    INFO(opt.accelerator);
+    ++feasible;
+    REQUIRE(opt.itl_at_percentile_ms.has_value());
+    REQUIRE(opt.ttft_at_percentile_ms.has_value());
+    CHECK(*opt.itl_at_percentile_ms <= 40 * (1 + 1e-9));
+    CHECK(*opt.ttft_at_percentile_ms <= 1000 * (1 + 1e-9));
+    CHECK(*opt.itl_at_percentile_ms >= opt.itl_ms);
+  }
+  CHECK(feasible > 0);
+}

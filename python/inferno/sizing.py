@@ -360,6 +360,9 @@ class Recommendation:
                          "replicas": chosen["replicas"] if chosen else 0,
                          "itl": _missing_as_nan(chosen["itl"] if chosen else None),
                          "ttft": _missing_as_nan(chosen["ttft"] if chosen else None),
+                         # the SLO's percentiles, when it asks for them (NaN for mean targets)
+                         "itlAtPercentile": _missing_as_nan(chosen["itlAtPercentile"] if chosen else None),
+                         "ttftAtPercentile": _missing_as_nan(chosen["ttftAtPercentile"] if chosen else None),
                          "cost": chosen["cost"] if chosen else float("nan")})
         return pd.DataFrame(rows).set_index("server")
 
@@ -378,7 +381,7 @@ class Recommendation:
         for s in self.raw["servers"]:
             for o in s["options"]:
                 row = {"server": s["server"], **o, "chosen": o["accelerator"] == s["choice"]}
-                for key in ("itl", "ttft"):  # null: no prediction was made
+                for key in ("itl", "ttft", "itlAtPercentile", "ttftAtPercentile"):  # null: not predicted or not asked
                     row[key] = _missing_as_nan(o[key])
                 rows.append(row)
         return pd.DataFrame(rows).set_index(["server", "accelerator"])

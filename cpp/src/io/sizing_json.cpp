@@ -570,6 +570,8 @@ json recommendation_to_json(const std::vector<ServerRecommendation>& recs, const
                          {"ratePerReplica", o.rate_per_replica_rps},
                          {"itl", o.predicted ? json(o.itl_ms) : json(nullptr)},
                          {"ttft", o.predicted ? json(o.ttft_ms) : json(nullptr)},
+                         {"itlAtPercentile", o.itl_at_percentile_ms ? json(*o.itl_at_percentile_ms) : json(nullptr)},
+                         {"ttftAtPercentile", o.ttft_at_percentile_ms ? json(*o.ttft_at_percentile_ms) : json(nullptr)},
                          {"costPerReplica", o.cost_per_replica}, {"cost", o.cost}, {"units", o.units}, {"memSlices", o.mem_slices},
                          {"gpus", o.gpus()}});
     servers.push_back({{"server", r.server}, {"choice", r.choice}, {"sloUnattainable", r.slo_unattainable},

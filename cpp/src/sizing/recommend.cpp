@@ -67,6 +67,9 @@ void evaluate_closed(const ServerSpec& s, const std::array<double, 3>& theta, in
     o.ttft_ms = model.prefill_ms(x, c_r) + o.itl_ms;
     o.rate_per_replica_rps = 1e3 * c_r / model.service_times_ms()[static_cast<std::size_t>(c_r - 1)];
     o.predicted = true;
+    // Every client is in the batch and the token time is deterministic: a percentile is the mean.
+    if (s.slo.itl_percentile > 0) o.itl_at_percentile_ms = o.itl_ms;
+    if (s.slo.ttft_percentile > 0) o.ttft_at_percentile_ms = o.ttft_ms;
     if (s.slo.itl_ms > 0 && o.itl_ms > s.slo.itl_ms) o.reason = "itl";
     else if (s.slo.ttft_ms > 0 && o.ttft_ms > s.slo.ttft_ms) o.reason = "ttft";
     else {
@@ -117,10 +120,13 @@ void evaluate_open(const ServerSpec& s, const std::array<double, 3>& theta, int 
     return;
   }
   o.replicas = std::max(1, static_cast<int>(ratio));
-  const queue::Metrics met = analyzer.analyze(lambda / o.replicas);
-  o.itl_ms = met.itl_ms;
-  o.ttft_ms = met.ttft_ms;
+  queue::Evaluation ev;
+  analyzer.evaluate(lambda / o.replicas, ev);
+  o.itl_ms = ev.metrics.itl_ms;
+  o.ttft_ms = ev.metrics.ttft_ms;
   o.predicted = true;
+  if (s.slo.itl_percentile > 0) o.itl_at_percentile_ms = analyzer.itl_quantile(ev, s.slo.itl_percentile / 100);
+  if (s.slo.ttft_percentile > 0) o.ttft_at_percentile_ms = analyzer.ttft_quantile(ev, s.slo.ttft_percentile / 100);
   if (max_replicas > 0 && o.replicas > max_replicas) {
     o.reason = "replicas";
     return;

@@ -209,7 +209,11 @@ def _summary(rec: sizing.Recommendation, calibrated: bool, args: argparse.Namesp
             text += f", {o['ratePerReplica']:.4g} req/s per replica"
             if args.rate:
                 text += f", {100 * args.rate / (o['replicas'] * o['ratePerReplica']):.0f} % of that capacity used"
-        text += f", ITL {o['itl']:.4g} ms, TTFT {o['ttft']:.4g} ms, cost {o['cost']:.4g}/h"
+        for metric, column in (("ITL", "itl"), ("TTFT", "ttft")):
+            at = o[f"{column}AtPercentile"]
+            text += (f", {metric} {o[column]:.4g} ms" if at != at else  # NaN: a mean target
+                     f", {metric} P{args.percentile:g} {at:.4g} ms (mean {o[column]:.4g})")
+        text += f", cost {o['cost']:.4g}/h"
         if choice["sloUnattainable"]:
             text += " (SLOs not met: the fallback whole GPU)"
         text += "; calibrated" if calibrated else (

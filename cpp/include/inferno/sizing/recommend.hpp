@@ -76,6 +76,9 @@ struct Option {
   double rate_per_replica_rps = 0;  // open loop: λ* of one replica
   double itl_ms = 0, ttft_ms = 0;   // predicted (per replica at its share of the load)
   bool predicted = false;           // itl_ms and ttft_ms hold a prediction (else they are unset)
+  /// The SLO's percentiles of ITL and TTFT at the predicted load, when the SLO asks for one (a
+  /// mean target leaves them unset): the values the targets were checked against.
+  std::optional<double> itl_at_percentile_ms, ttft_at_percentile_ms;
   double cost_per_replica = 0, cost = 0;
   int units = 0, mem_slices = 0;
   // The GPUs' compute and memory the option takes, in GPUs: replicas × tensor-parallel GPUs for a

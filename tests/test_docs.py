@@ -44,6 +44,27 @@ def test_api_page_doctests():
     assert result.failed == 0, f"{result.failed} of {result.attempted} examples in docs/api.md failed (see the captured output)"
 
 
+def _modules_with_examples() -> list[str]:
+    import importlib
+    import pkgutil
+    # Python modules only (not the extension's binaries), without the CLI and the entry point
+    names = [m.name for m in pkgutil.walk_packages(inferno.__path__, "inferno.")
+             if ".cli" not in m.name and not m.name.endswith("__main__") and "libhighs" not in m.name and "._core" not in m.name]
+    return [n for n in names if ">>>" in (importlib.import_module(n).__doc__ or "")]
+
+
+@pytest.mark.parametrize("name", _modules_with_examples())
+def test_module_docstring_examples(name):
+    """The examples in the package's own docstrings run as written."""
+    import importlib
+    result = doctest.testmod(importlib.import_module(name), optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
+    assert result.attempted > 0 and result.failed == 0, f"{result.failed} of {result.attempted} examples in {name} failed"
+
+
+def test_the_module_docstring_examples_are_found():
+    assert {"inferno.kube", "inferno.webhook"} <= set(_modules_with_examples())
+
+
 # ----------------------------------------------------------------------------- cli.md
 @dataclass(frozen=True)
 class Command:

@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from inferno import sizing, webhook
+from inferno import kube, sizing, webhook
 
 DATA = Path(__file__).parent / "data" / "webhook"
 UID = "705ab4f5-6393-11e8-b7cc-42010a800002"
@@ -480,7 +480,7 @@ def test_a_slow_client_is_cut_off_at_the_request_deadline_and_connections_are_bo
 @pytest.mark.parametrize(("text", "ms"), [("50", 50.0), ("50ms", 50.0), ("0.05s", 50.0), ("50000us", 50.0),
                                           ("5e4us", 50.0), (" 2.5 s ", 2500.0), ("750us", 0.75)])
 def test_durations_convert_to_milliseconds(text, ms) -> None:
-    assert webhook._ms(text, "inferno.ai/tpot-ms") == ms
+    assert kube.duration_ms(text, "inferno.ai/tpot-ms") == ms
 
 
 def test_a_tpot_in_microseconds_gives_the_same_decision_as_in_milliseconds() -> None:

@@ -247,34 +247,11 @@ AllocationData read_allocation(const Reader& r, const json& o) {
 
 }  // namespace
 
-void SystemBuilder::add_document(const std::string& source, std::string_view json_text) {
-  json doc;
-  try {
-    doc = io::parse_json_folded(json_text);
-  } catch (const InvalidArgument& e) {
-    throw InvalidArgument(source + ": " + e.what());
-  }
-  if (!doc.is_object()) throw InvalidArgument(source + ": the document must be a JSON object");
-  System next = system_;  // all-or-nothing: a failing document leaves the builder unchanged
-  auto& diag = next.diagnostics_;
-  bool recognised = false;
-
-  if (doc.contains("system")) {
-    recognised = true;
-    const Reader r(source, "system");
-    const json* sys = r.object(doc, "system");
-    SystemBuilder inner;
-    inner.system_ = std::move(next);
-    if (sys) {
-      for (const char* key : {"acceleratorData", "capacityData", "modelData", "serviceClassData",
-                              "serverData", "optimizerData"}) {
-        if (const json* member = r.object(*sys, key)) inner.add_document(source + ": system." + key, member->dump());
-      }
-    }
-    next = std::move(inner.system_);
-  }
-  if (doc.contains("accelerators")) {
-    recognised = true;
+/// The readers of the optimizer's documents, one per kind (wrapper key); each validates its
+/// document into `next`, naming the JSON path of any problem.
+struct DocumentReaders {
+  static void accelerators(const std::string& source, const json& doc, System& next) {
+    auto& diag = next.diagnostics_;
     const Reader r(source, "accelerators");
     const json& list = r.array(doc, "accelerators");
     for (std::size_t i = 0; i < list.size(); ++i) {
@@ -304,8 +281,9 @@ void SystemBuilder::add_document(const std::string& source, std::string_view jso
              "accelerator '" + list[i].value("name", "") + "'");
     }
   }
-  if (doc.contains("count")) {
-    recognised = true;
+
+  static void capacity(const std::string& source, const json& doc, System& next) {
+    auto& diag = next.diagnostics_;
     const Reader r(source, "count");
     const json& list = r.array(doc, "count");
     for (std::size_t i = 0; i < list.size(); ++i) {
@@ -324,8 +302,9 @@ void SystemBuilder::add_document(const std::string& source, std::string_view jso
       else next.units_per_card_.erase(type);
     }
   }
-  if (doc.contains("models")) {
-    recognised = true;
+
+  static void models(const std::string& source, const json& doc, System& next) {
+    auto& diag = next.diagnostics_;
     const Reader r(source, "models");
     const json& list = r.array(doc, "models");
     for (std::size_t i = 0; i < list.size(); ++i) {
@@ -370,8 +349,9 @@ void SystemBuilder::add_document(const std::string& source, std::string_view jso
              diag, ri.where(), "performance record");
     }
   }
-  if (doc.contains("serviceclasses")) {
-    recognised = true;
+
+  static void service_classes(const std::string& source, const json& doc, System& next) {
+    auto& diag = next.diagnostics_;
     const Reader r(source, "serviceClasses");
     const json& list = r.array(doc, "serviceClasses");
     for (std::size_t i = 0; i < list.size(); ++i) {
@@ -405,8 +385,9 @@ void SystemBuilder::add_document(const std::string& source, std::string_view jso
              "service class");
     }
   }
-  if (doc.contains("servers")) {
-    recognised = true;
+
+  static void servers(const std::string& source, const json& doc, System& next) {
+    auto& diag = next.diagnostics_;
     const Reader r(source, "servers");
     const json& list = r.array(doc, "servers");
     for (std::size_t i = 0; i < list.size(); ++i) {
@@ -428,8 +409,9 @@ void SystemBuilder::add_document(const std::string& source, std::string_view jso
              "server");
     }
   }
-  if (doc.contains("optimizer")) {
-    recognised = true;
+
+  static void options(const std::string& source, const json& doc, System& next) {
+    auto& diag = next.diagnostics_;
     const Reader r(source, "optimizer");
     const json* o = r.object(doc, "optimizer");
     if (o) {
@@ -480,6 +462,47 @@ void SystemBuilder::add_document(const std::string& source, std::string_view jso
       p.threads = static_cast<int>(r.integer(*o, "threads", p.threads, 0, 1024));
     }
   }
+
+  static constexpr std::pair<const char*, void (*)(const std::string&, const json&, System&)> kinds[] = {
+      {"accelerators", &DocumentReaders::accelerators},
+      {"count", &DocumentReaders::capacity},
+      {"models", &DocumentReaders::models},
+      {"serviceclasses", &DocumentReaders::service_classes},
+      {"servers", &DocumentReaders::servers},
+      {"optimizer", &DocumentReaders::options}};
+};
+
+void SystemBuilder::add_document(const std::string& source, std::string_view json_text) {
+  json doc;
+  try {
+    doc = io::parse_json_folded(json_text);
+  } catch (const InvalidArgument& e) {
+    throw InvalidArgument(source + ": " + e.what());
+  }
+  if (!doc.is_object()) throw InvalidArgument(source + ": the document must be a JSON object");
+  System next = system_;  // all-or-nothing: a failing document leaves the builder unchanged
+  bool recognised = false;
+
+  if (doc.contains("system")) {
+    recognised = true;
+    const Reader r(source, "system");
+    const json* sys = r.object(doc, "system");
+    SystemBuilder inner;
+    inner.system_ = std::move(next);
+    if (sys) {
+      for (const char* key : {"acceleratorData", "capacityData", "modelData", "serviceClassData",
+                              "serverData", "optimizerData"}) {
+        if (const json* member = r.object(*sys, key)) inner.add_document(source + ": system." + key, member->dump());
+      }
+    }
+    next = std::move(inner.system_);
+  }
+  // One reader per document kind; a document may hold several kinds (docs/optimizer.md §2).
+  for (const auto& [key, read] : DocumentReaders::kinds)
+    if (doc.contains(key)) {
+      recognised = true;
+      read(source, doc, next);
+    }
   if (!recognised)
     throw InvalidArgument(source + ": not an inferno system document; expected one of the keys "
                           "accelerators, count, models, serviceClasses, servers, optimizer, system");

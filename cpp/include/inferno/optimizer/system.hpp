@@ -134,6 +134,7 @@ struct Diagnostic {
 };
 
 struct Solution;
+struct DocumentReaders;
 
 /// Immutable input of one optimisation. Entities keep the order in which they were first seen.
 class System {
@@ -164,6 +165,7 @@ class System {
 
  private:
   friend class SystemBuilder;
+  friend struct DocumentReaders;
   friend System apply(const System& system, const Solution& solution);
   std::vector<AcceleratorProfile> accelerators_;
   std::map<std::string, int> capacity_;

@@ -241,7 +241,7 @@ def test_calibrating_on_too_few_points_exits_4_without_a_traceback(tmp_path, fmt
         assert (doc["accepted"], doc["reason"], doc["kappa"], doc["relRms"], doc["rows"]) == \
             (False, "tooFewPoints", None, None, [])
     else:
-        assert proc.stdout.splitlines()[0] == "point,measured,metric,predicted,relError"
+        assert proc.stdout.splitlines()[0] == "point,measured,metric,predicted,rel_error"
 
 
 # ----------------------------------------------------------------------------- bounded work

@@ -47,7 +47,7 @@ def test_derive_golden_values_match_the_spec():
 def test_derive_is_deterministic_and_matches_the_dataframe():
     df = sizing.derive_all(LLAMA, CAT, gpus=["A100-SXM4-80GB"])
     one = sizing.derive(LLAMA, "A100-SXM4-80GB:4g.40gb", CAT)
-    assert df.loc["A100-SXM4-80GB:4g.40gb", "alpha"] == one.alpha_ms  # bit for bit
+    assert df.loc["A100-SXM4-80GB:4g.40gb", "alpha_ms"] == one.alpha_ms  # bit for bit
     assert list(df.index) == CAT.candidates(["A100-SXM4-80GB"])
     assert not df.loc["A100-SXM4-80GB:1g.10gb", "feasible"]
     assert df.loc["A100-SXM4-80GB:1g.10gb", "reason"] == "weightsDoNotFit"
@@ -90,7 +90,7 @@ def recommend_one(model: str, gpu: str, concurrency: int) -> dict:
                         "load": {"concurrency": concurrency, "avgInTokens": 1024, "avgOutTokens": 128},
                         "slo": {"itl": 50}}],
            "menu": {"gpuTypes": [gpu]}}
-    return sizing.recommend(req, CAT).to_dict()["servers"][0]
+    return sizing.recommend(req, CAT).document["servers"][0]
 
 
 @pytest.mark.parametrize("concurrency, choice, flagged, tpot", [
@@ -148,7 +148,7 @@ def test_open_loop_percentile_slo_is_stricter_than_the_mean():
                             "load": {"arrivalRate": 5.0, "avgInTokens": 512, "avgOutTokens": 256},
                             "slo": {"itl": 40, "itlPercentile": itl_percentile}}],
                "menu": {"gpuTypes": ["H100-SXM5-80GB"], "includeSlices": False}}
-        option = sizing.recommend(req, CAT).to_dict()["servers"][0]["options"][0]
+        option = sizing.recommend(req, CAT).document["servers"][0]["options"][0]
         assert option["feasible"], option
         return option["ratePerReplica"]
     # The P99 ITL is at least the mean ITL at every rate, so its largest feasible rate is lower.
@@ -216,7 +216,7 @@ def test_every_packing_honours_the_placement_rules(gpu, counts, exact):
     names = [p["name"] for p in geometry["profiles"] if not p["media"]]
     demand = {name: c for name, c in zip(names, counts)}
     p = sizing.pack(gpu, demand, CAT, exact=exact)
-    raw = p.to_dict()
+    raw = p.document
     for layout in raw["gpus"]:
         assert valid_layout(layout, geometry)
     placed: dict[str, int] = {}
@@ -359,7 +359,7 @@ def test_cli_calibrate_and_pack(tmp_path):
 
 
 def test_results_are_finite():
-    rec = sizing.recommend(REPO / "samples/sizing/request.json", CAT).to_dict()
+    rec = sizing.recommend(REPO / "samples/sizing/request.json", CAT).document
     for s in rec["servers"]:
         for o in s["options"]:
             for k, v in o.items():
@@ -382,8 +382,8 @@ def test_cli_recommend_one_server_from_flags(tmp_path):
     option = rec.options.loc[("server", chosen["choice"])]
     summary = r.stdout.splitlines()[0]
     assert summary.startswith(f"server: {int(option['replicas'])} x {chosen['choice']} ")
-    assert f"{option['ratePerReplica']:.4g} req/s per replica" in summary
-    used = 20 / (option["replicas"] * option["ratePerReplica"])
+    assert f"{option['rate_per_replica_rps']:.4g} req/s per replica" in summary
+    used = 20 / (option["replicas"] * option["rate_per_replica_rps"])
     assert f"{100 * used:.0f} % of that capacity used" in summary and 0 < used <= 1
     assert "roofline estimate, not calibrated" in summary
     # Calibrated from the shared sweeps' synchronous benchmarks: the summary says so.
@@ -429,17 +429,17 @@ def test_percentile_targets_report_the_percentiles_they_were_checked_against():
         slo = {"itl": 50, "ttft": 1000, **({"itlPercentile": percentile, "ttftPercentile": percentile} if percentile else {})}
         return {"servers": [{"name": "s", "model": LLAMA, "load": load, "slo": slo}], "menu": {"gpuTypes": ["A100-SXM4-80GB"]}}
     mean, p95 = sizing.recommend(request(0)), sizing.recommend(request(95))
-    assert mean.choices[["itlAtPercentile", "ttftAtPercentile"]].isna().all().all()
+    assert mean.choices[["itl_at_percentile_ms", "ttft_at_percentile_ms"]].isna().all().all()
     chosen = p95.choices.loc["s"]
-    assert chosen["itlAtPercentile"] <= 50 and chosen["ttftAtPercentile"] <= 1000
-    assert chosen["itlAtPercentile"] > chosen["itl"]  # the ITL's tail is above its mean
+    assert chosen["itl_at_percentile_ms"] <= 50 and chosen["ttft_at_percentile_ms"] <= 1000
+    assert chosen["itl_at_percentile_ms"] > chosen["itl_ms"]  # the ITL's tail is above its mean
     feasible = p95.options[p95.options.feasible]
-    assert (feasible.itlAtPercentile <= 50).all() and (feasible.itlAtPercentile >= feasible.itl).all()
+    assert (feasible.itl_at_percentile_ms <= 50).all() and (feasible.itl_at_percentile_ms >= feasible.itl_ms).all()
     # A P95 target is harder to meet than the same mean target: each option serves less per replica.
     both = mean.options.merge(p95.options, left_index=True, right_index=True, suffixes=("", "_p95"))
     both = both[both.feasible & both.feasible_p95]
-    assert len(both) > 0 and (both.ratePerReplica_p95 <= both.ratePerReplica * (1 + 1e-9)).all()
+    assert len(both) > 0 and (both.rate_per_replica_rps_p95 <= both.rate_per_replica_rps * (1 + 1e-9)).all()
     # Closed loop: the token time is deterministic, so each percentile is the mean.
-    closed = sizing.recommend(request(95, concurrency=8)).options.dropna(subset=["itl"])
+    closed = sizing.recommend(request(95, concurrency=8)).options.dropna(subset=["itl_ms"])
     assert len(closed) > 0
-    assert (closed.itlAtPercentile == closed.itl).all() and (closed.ttftAtPercentile == closed.ttft).all()
+    assert (closed.itl_at_percentile_ms == closed.itl_ms).all() and (closed.ttft_at_percentile_ms == closed.ttft_ms).all()

@@ -66,7 +66,7 @@ def accepted(path, value):
     request = request_with(path, value)
     if path == "servers[].serving.tensorParallelSize" and value > 1:
         request["menu"]["includeSlices"] = False
-    result = sizing.recommend(request).to_dict()
+    result = sizing.recommend(request).document
     text = json.dumps(result, allow_nan=False)  # raises on NaN or infinity
     for server in result["servers"]:
         for option in server["options"]:
@@ -144,17 +144,17 @@ def test_point_range_is_enforced(path):
 def test_closed_loop_fallback_never_reports_zero_latency_or_zero_replicas():
     # 5 ms ITL is below α everywhere: the fallback is the whole GPU with every replica count tried
     request = {"servers": [{**CLOSED, "slo": {"itl": 5}}], "menu": {"gpuTypes": ["A100-SXM4-80GB"], "maxReplicas": 1000000}}
-    server = sizing.recommend(request).to_dict()["servers"][0]
+    server = sizing.recommend(request).document["servers"][0]
     assert server["sloUnattainable"] and server["choice"] == "A100-SXM4-80GB"
     chosen = next(o for o in server["options"] if o["accelerator"] == server["choice"])
     assert chosen["replicas"] == 8 and chosen["batch"] == 1 and chosen["itl"] > 5
     # a context no GPU holds: unallocated, not a whole GPU with 0 replicas and 0 ms
     request["servers"][0]["serving"] = {"maxModelLen": 2000000000}
-    server = sizing.recommend(request).to_dict()["servers"][0]
+    server = sizing.recommend(request).document["servers"][0]
     assert server["unallocated"] and not server["sloUnattainable"] and server["choice"] == ""
     assert all(o["itl"] is None and o["ttft"] is None for o in server["options"])
     choices = sizing.recommend(request).choices
-    assert math.isnan(choices.loc["closed", "itl"]) and choices.loc["closed", "replicas"] == 0
+    assert math.isnan(choices.loc["closed", "itl_ms"]) and choices.loc["closed", "replicas"] == 0
 
 
 def test_the_open_loop_can_size_with_the_vllm_service_model():
@@ -162,7 +162,7 @@ def test_the_open_loop_can_size_with_the_vllm_service_model():
     replica sustains within the SLO; an unknown model is named with the allowed ones."""
     def open_option(**extra):
         request = {**copy.deepcopy(REQUEST), "servers": [OPEN], **extra}
-        server = sizing.recommend(request).to_dict()["servers"][0]
+        server = sizing.recommend(request).document["servers"][0]
         return next(o for o in server["options"] if o["accelerator"] == "H100-SXM5-80GB")
 
     plain, waited, loaded = open_option(), open_option(serviceModel="vllm"), \

@@ -478,10 +478,10 @@ def test_with_no_fit_the_roofline_predicts_end_to_end_within_the_goal():
     assert doc["summary"]["e2e_mean_ms_mape_pct"] == pytest.approx(7.34, abs=0.05)
     assert doc["summary"]["e2e_mean_ms_mape_pct"] < 10 and doc["summary"]["itl_mean_ms_mape_pct"] < 8
     from inferno import sizing
-    derived = sizing.derive("meta-llama/Meta-Llama-3-8B", "H100-SXM5-80GB").to_dict()
-    assert doc["params"][0]["alpha"] == pytest.approx(derived["alpha"], rel=1e-9)  # JSON keeps 10 decimals
+    derived = sizing.derive("meta-llama/Meta-Llama-3-8B", "H100-SXM5-80GB")
+    assert doc["params"][0]["alpha"] == pytest.approx(derived.alpha_ms, rel=1e-9)  # JSON keeps 10 decimals
     # The roofline's KV cache is within 1.2 % of the 447,936 tokens vLLM logged.
-    assert derived["kvCapacityTokens"] == pytest.approx(447_936, rel=0.012)
+    assert derived.kv_capacity_tokens == pytest.approx(447_936, rel=0.012)
     bad = subprocess.run([*cli_command(), "validate", str(SWEEPS), "--derive", "meta-llama/Meta-Llama-3-8B"],
                          capture_output=True, text=True, timeout=300)
     assert bad.returncode == 1 and "--derive needs --accelerator" in bad.stderr

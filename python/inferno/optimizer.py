@@ -11,6 +11,7 @@ docs/optimizer.md.
 from __future__ import annotations
 
 import json
+import warnings
 import os
 from typing import Any, Iterable, Mapping
 
@@ -384,9 +385,28 @@ class Solution:
         return self._run.to_json(format == "reference", bool(candidates), bool(timing),
                                  -1 if indent is None else int(indent))
 
+    @property
+    def document(self) -> dict[str, Any]:
+        """The ``solution-data.json`` document (extended format, camelCase) as a dict; :meth:`to_json`
+        writes it with options."""
+        return json.loads(self.to_json())
+
     def to_dict(self, **kwargs: Any) -> dict[str, Any]:
-        """The JSON document as a dict (see :meth:`to_json`)."""
-        return json.loads(self.to_json(**kwargs))
+        """JSON-ready, snake_case with units: ``status``, totals, ``solver``, one entry per
+        allocation (the candidate's fields), ``unallocated``, ``by_type``, ``diff`` and
+        ``diagnostics``. (Called with :meth:`to_json`'s options it returns that document, as it did
+        before; that form is deprecated: use :meth:`to_json` or :attr:`document`.)"""
+        if kwargs:
+            warnings.warn("Solution.to_dict(format=..., candidates=..., ...) is deprecated: it now returns the "
+                          "snake_case result; use json.loads(solution.to_json(...)) or .document for the document",
+                          DeprecationWarning, stacklevel=2)
+            return json.loads(self.to_json(**kwargs))
+        d = self._data
+        keys = ("status", "total_cost", "total_power_w", "power_known", "total_value", "limited", "solver",
+                "allocations", "unallocated", "by_type", "diff")
+        out = {k: d[k] for k in keys}
+        out["diagnostics"] = [{"where": where, "message": message} for where, message in d["diagnostics"]]
+        return json.loads(json.dumps(out))  # a deep copy of plain values
 
     def __repr__(self) -> str:
         s = self._data["solver"]

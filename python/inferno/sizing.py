@@ -14,8 +14,10 @@ and returns results as small objects with pandas views and plots.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import json
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence, Union
@@ -196,7 +198,7 @@ def resolve_model(model: Union[str, ModelArch, Mapping[str, Any], Path],
     return ModelArch.from_hf_config(model)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class Estimate:
     """Roofline result for one model on one accelerator (times in ms)."""
     accelerator: str
@@ -219,16 +221,33 @@ class Estimate:
     mem_gib: float
     weights_gb: float
     kv_budget_gib: float
-    raw: dict = field(repr=False, compare=False, default_factory=dict)
+    epsilon_ms: float = 0.0  # prefill attention per token pair (the vllm model's ε)
+    kv_bytes_per_token: float = 0.0
+    reserve_gib: float = 0.0
+    document: dict = field(repr=False, compare=False, default_factory=dict)  # the camelCase document
 
     @classmethod
     def from_dict(cls, accelerator: str, d: dict) -> "Estimate":
         return cls(accelerator, d["alpha"], d["beta"], d["gamma"], d["nMax"], d["nMem"], d["kvCapacityTokens"],
                    d["ctxTokens"], d["maxModelLen"], d["feasible"], d["reason"], d["kneeBatch"], d["itl1"], d["bound"],
-                   d["intensityFlopPerByte"], d["tflops"], d["bwGBps"], d["memGiB"], d["weightsGB"], d["kvBudgetGiB"], d)
+                   d["intensityFlopPerByte"], d["tflops"], d["bwGBps"], d["memGiB"], d["weightsGB"], d["kvBudgetGiB"],
+                   d.get("epsilon", 0.0), d.get("kvBytesPerToken", 0.0), d.get("reserveGiB", 0.0), d)
+
+    @property
+    def raw(self) -> dict:
+        """Deprecated alias of ``document``; removed in the next release."""
+        warnings.warn("Estimate.raw is deprecated: use .document, or the fields and .to_dict()", DeprecationWarning, stacklevel=2)
+        return self.document
 
     def to_dict(self) -> dict:
-        return {"accelerator": self.accelerator, **self.raw}
+        """JSON-ready: every field (snake_case, units in the names) but the document."""
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name != "document"}
+
+    def __repr__(self) -> str:
+        if not self.feasible:
+            return f"Estimate({self.accelerator}: infeasible, {self.reason})"
+        return (f"Estimate({self.accelerator}: alpha {self.alpha_ms:.4g} ms, beta {self.beta_ms:.4g} ms/token, "
+                f"gamma {self.gamma_ms:.4g} ms/token^2, n_max {self.n_max}, {self.bound}-bound)")
 
 
 def derive(model: Union[str, ModelArch, Mapping[str, Any]], accelerator: str, catalog: Catalog | None = None, *,
@@ -259,7 +278,15 @@ def derive_all(model: Union[str, ModelArch, Mapping[str, Any]], catalog: Catalog
     return pd.DataFrame(rows).set_index("accelerator")
 
 
-@dataclass
+def _snake_keys(value: Any, names: Mapping[str, str]) -> Any:
+    if isinstance(value, dict):
+        return {names.get(k, k): _snake_keys(v, names) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_snake_keys(v, names) for v in value]
+    return value
+
+
+@dataclass(repr=False)
 class Calibration:
     """A calibration fit: ``accepted``, ``reason``, the fitted θ (theta mode) or efficiency
     (family mode), ``kappa``, ``rel_rms`` and the per-row residuals."""
@@ -274,13 +301,28 @@ class Calibration:
     def reason(self) -> str:
         return self.handle.reason
 
-    def to_dict(self) -> dict:
+    @property
+    def document(self) -> dict:
+        """The calibration document (camelCase, as ``inferno size calibrate --format json`` writes it)."""
         return json.loads(self.handle.to_json())
+
+    def to_dict(self) -> dict:
+        """JSON-ready, snake_case: accepted, reason, mode, gpus, kappa, rel_rms, what was fitted
+        (``perf_parms`` in theta mode, ``efficiency`` in family mode, keyed as in the request) and
+        the rows (``rel_error``)."""
+        names = {"relRms": "rel_rms", "relError": "rel_error", "perfParms": "perf_parms"}
+        return {"model": self.model, **{names.get(k, k): (_snake_keys(v, names) if k == "rows" else v)
+                                        for k, v in self.document.items()}}
+
+    def __repr__(self) -> str:
+        d = self.document
+        verdict = "accepted" if d["accepted"] else f"not accepted: {d['reason']}"
+        return f"Calibration({self.model}, {d['mode']} mode, {len(d['rows'])} rows, rel. RMS {d['relRms']:.3g}, {verdict})"
 
     @property
     def rows(self) -> pd.DataFrame:
         """One row per measured point (empty, with the same columns, when nothing was fitted)."""
-        return pd.DataFrame(self.to_dict()["rows"], columns=["point", "measured", "metric", "predicted", "relError"])
+        return pd.DataFrame(self.to_dict()["rows"], columns=["point", "measured", "metric", "predicted", "rel_error"])
 
     def theta(self, accelerator: str, catalog: Catalog | None = None, *, arch: ModelArch | None = None,
               n: float = 1024, m: float = 128, serving: Mapping[str, Any] | None = None) -> tuple[float, float, float]:
@@ -293,7 +335,7 @@ class Calibration:
 
     def tuner_seed(self, accelerator: str, catalog: Catalog | None = None, **kwargs: Any) -> dict:
         """Options for ``inferno.Tuner`` (init_state, bounds, percent_change) seeded from this fit."""
-        return tuner_seed(self.theta(accelerator, catalog, **kwargs), self.to_dict()["relRms"])
+        return tuner_seed(self.theta(accelerator, catalog, **kwargs), self.document["relRms"])
 
 
 def calibrate(model: Union[str, ModelArch, Mapping[str, Any]], points: JsonLike, catalog: Catalog | None = None, *,
@@ -342,49 +384,151 @@ def _missing_as_nan(value: float | None) -> float:
     return float("nan") if value is None else value
 
 
-@dataclass
-class Recommendation:
-    """The chosen accelerator per server and every evaluated option (the explanation table)."""
-    raw: dict
+# Python names of the recommendation document's keys (snake_case, units in the names); keys not
+# listed keep their name. The document itself (``Recommendation.document``, the CLI's JSON) keeps
+# the camelCase of the other input and output documents.
+_OPTION_NAMES = {"alpha": "alpha_ms", "beta": "beta_ms", "gamma": "gamma_ms", "nMax": "n_max",
+                 "kvCapacityTokens": "kv_capacity_tokens", "ratePerReplica": "rate_per_replica_rps", "itl": "itl_ms",
+                 "ttft": "ttft_ms", "itlAtPercentile": "itl_at_percentile_ms", "ttftAtPercentile": "ttft_at_percentile_ms",
+                 "costPerReplica": "cost_per_replica_per_hour", "cost": "cost_per_hour", "memSlices": "mem_slices"}
+
+
+@dataclass(frozen=True)
+class SizingOption:
+    """One accelerator evaluated for one server: its roofline parameters, the batch and replicas
+    that meet the SLOs, the predicted latencies (None when nothing was predicted) and the cost."""
+    server: str
+    accelerator: str
+    gpu: str
+    profile: str  # "" for a whole GPU
+    feasible: bool
+    reason: str  # why not, when not feasible
+    calibrated: bool
+    alpha_ms: float
+    beta_ms: float
+    gamma_ms: float
+    n_max: int
+    kv_capacity_tokens: float
+    batch: int
+    replicas: int
+    rate_per_replica_rps: float
+    itl_ms: float | None
+    ttft_ms: float | None
+    itl_at_percentile_ms: float | None  # the SLO's percentile, when it asks for one
+    ttft_at_percentile_ms: float | None
+    cost_per_replica_per_hour: float
+    cost_per_hour: float
+    units: int  # compute-slice units of one replica
+    mem_slices: int
+    gpus: float  # GPUs the option takes at least: the larger of its compute and memory shares
+
+    @classmethod
+    def from_document(cls, server: str, doc: Mapping[str, Any]) -> "SizingOption":
+        return cls(server=server, **{_OPTION_NAMES.get(k, k): v for k, v in doc.items()})
 
     def to_dict(self) -> dict:
-        return self.raw
+        return dataclasses.asdict(self)
+
+    def __repr__(self) -> str:
+        what = f"{self.replicas} x {self.accelerator}" if self.feasible else f"{self.accelerator}: {self.reason}"
+        return f"SizingOption({self.server}: {what}, {self.cost_per_hour:.4g}/h)"
+
+
+@dataclass(frozen=True)
+class ServerRecommendation:
+    """The choice for one server and every option evaluated for it."""
+    server: str
+    choice: str | None  # accelerator name; None when nothing can serve it
+    slo_unattainable: bool  # closed loop: nothing met the SLOs, a whole GPU the model fits is returned
+    unallocated: bool
+    options: tuple[SizingOption, ...]
+
+    @property
+    def chosen(self) -> SizingOption | None:
+        return next((o for o in self.options if o.accelerator == self.choice), None)
+
+    def to_dict(self) -> dict:
+        return {"server": self.server, "choice": self.choice, "slo_unattainable": self.slo_unattainable,
+                "unallocated": self.unallocated, "options": [o.to_dict() for o in self.options]}
+
+
+@dataclass(frozen=True)
+class CapacityUse:
+    """GPUs of one owned type that the choices together need at least, against those owned."""
+    gpu: str
+    needed_gpus: float
+    owned_gpus: int
+    short: bool
+
+
+_CHOICE_COLUMNS = ["choice", "slo_unattainable", "unallocated", "replicas", "itl_ms", "ttft_ms", "itl_at_percentile_ms",
+                   "ttft_at_percentile_ms", "cost_per_hour"]
+
+
+@dataclass(frozen=True, repr=False)
+class Recommendation:
+    """The chosen accelerator per server and every evaluated option (the explanation table).
+
+    ``servers``: one ``ServerRecommendation`` each; ``capacity_use``: per owned GPU type.
+    ``choices``, ``options`` and ``capacity`` are the same as tables; ``to_dict()`` is JSON-ready
+    (snake_case, units in the names); ``document`` is the recommendation document the CLI writes
+    (camelCase, docs/sizing.md §5)."""
+    servers: tuple[ServerRecommendation, ...]
+    capacity_use: tuple[CapacityUse, ...]
+    document: dict = field(compare=False)
+
+    @classmethod
+    def from_document(cls, doc: Mapping[str, Any]) -> "Recommendation":
+        servers = tuple(ServerRecommendation(s["server"], s["choice"] or None, s["sloUnattainable"], s["unallocated"],
+                                             tuple(SizingOption.from_document(s["server"], o) for o in s["options"]))
+                        for s in doc["servers"])
+        capacity = tuple(CapacityUse(gpu, u["neededGpus"], u["ownedGpus"], u["short"])
+                         for gpu, u in doc.get("capacity", {}).items())
+        return cls(servers, capacity, dict(doc))
+
+    @property
+    def raw(self) -> dict:
+        """Deprecated alias of ``document`` (the camelCase document); removed in the next release."""
+        warnings.warn("Recommendation.raw is deprecated: use .document (the camelCase document), or the typed "
+                      ".servers, .to_dict() and the tables", DeprecationWarning, stacklevel=2)
+        return self.document
+
+    def to_dict(self) -> dict:
+        return {"servers": [s.to_dict() for s in self.servers],
+                "capacity": [dataclasses.asdict(c) for c in self.capacity_use]}
+
+    def __repr__(self) -> str:
+        parts = [f"{s.server}: {s.chosen.replicas} x {s.choice}" if s.chosen else f"{s.server}: none" for s in self.servers]
+        return f"Recommendation({'; '.join(parts)})"
 
     @property
     def choices(self) -> pd.DataFrame:
+        """One row per server: the choice, its replicas, predicted latencies and cost per hour."""
         rows = []
-        for s in self.raw["servers"]:
-            chosen = next((o for o in s["options"] if o["accelerator"] == s["choice"]), None)
-            rows.append({"server": s["server"], "choice": s["choice"] or None, "sloUnattainable": s["sloUnattainable"],
-                         "unallocated": s["unallocated"],
-                         "replicas": chosen["replicas"] if chosen else 0,
-                         "itl": _missing_as_nan(chosen["itl"] if chosen else None),
-                         "ttft": _missing_as_nan(chosen["ttft"] if chosen else None),
-                         # the SLO's percentiles, when it asks for them (NaN for mean targets)
-                         "itlAtPercentile": _missing_as_nan(chosen["itlAtPercentile"] if chosen else None),
-                         "ttftAtPercentile": _missing_as_nan(chosen["ttftAtPercentile"] if chosen else None),
-                         "cost": chosen["cost"] if chosen else float("nan")})
-        return pd.DataFrame(rows).set_index("server")
+        for s in self.servers:
+            o = s.chosen
+            rows.append({"server": s.server, "choice": s.choice, "slo_unattainable": s.slo_unattainable,
+                         "unallocated": s.unallocated, "replicas": o.replicas if o else 0,
+                         **{c: _missing_as_nan(getattr(o, c) if o else None) for c in _CHOICE_COLUMNS[4:]}})
+        return pd.DataFrame(rows, columns=["server", *_CHOICE_COLUMNS]).set_index("server")
 
     @property
     def capacity(self) -> pd.DataFrame:
         """Per GPU type with a capacity in the request: the GPUs the choices need at least
         (``needed_gpus``: the larger of their summed compute and memory shares; packing may need
         more), the GPUs owned, and whether that is short."""
-        rows = [{"gpu": gpu, "needed_gpus": use["neededGpus"], "owned_gpus": use["ownedGpus"], "short": use["short"]}
-                for gpu, use in self.raw.get("capacity", {}).items()]
+        rows = [dataclasses.asdict(c) for c in self.capacity_use]
         return pd.DataFrame(rows, columns=["gpu", "needed_gpus", "owned_gpus", "short"]).set_index("gpu")
 
     @property
     def options(self) -> pd.DataFrame:
-        rows = []
-        for s in self.raw["servers"]:
-            for o in s["options"]:
-                row = {"server": s["server"], **o, "chosen": o["accelerator"] == s["choice"]}
-                for key in ("itl", "ttft", "itlAtPercentile", "ttftAtPercentile"):  # null: not predicted or not asked
-                    row[key] = _missing_as_nan(o[key])
-                rows.append(row)
-        return pd.DataFrame(rows).set_index(["server", "accelerator"])
+        """Every evaluated option, indexed by (server, accelerator); NaN where nothing was predicted."""
+        rows = [{**o.to_dict(), "chosen": o.accelerator == s.choice} for s in self.servers for o in s.options]
+        columns = [f.name for f in dataclasses.fields(SizingOption)] + ["chosen"]
+        frame = pd.DataFrame(rows, columns=columns)
+        for c in ("itl_ms", "ttft_ms", "itl_at_percentile_ms", "ttft_at_percentile_ms"):
+            frame[c] = frame[c].astype(float)  # None -> NaN
+        return frame.set_index(["server", "accelerator"])
 
 
 def recommend(request: JsonLike, catalog: Catalog | None = None, registry: Mapping[str, ModelArch] | None = None,
@@ -392,9 +536,9 @@ def recommend(request: JsonLike, catalog: Catalog | None = None, registry: Mappi
     """Cheapest accelerator meeting each server's SLOs (docs/sizing.md §5). ``request`` is the
     recommendation document (dict, JSON text or path); its "models" may add architectures."""
     cat = catalog or _builtin_catalog()
-    raw = json.loads(_S.recommend(_text(request, "request"), cat._c, _registry_handles(registry),
+    doc = json.loads(_S.recommend(_text(request, "request"), cat._c, _registry_handles(registry),
                                   _calibration_handles(calibrations)))
-    return Recommendation(raw)
+    return Recommendation.from_document(doc)
 
 
 OPTIMIZER_FILES = {"accelerators": "accelerator-data.json", "count": "capacity-data.json", "models": "model-data.json",
@@ -423,32 +567,51 @@ def write_optimizer_dir(data: Mapping[str, Any], directory: Union[str, Path]) ->
     return written
 
 
-@dataclass
+_PACKING_NAMES = {"gpusUsed": "gpus_used", "lowerBound": "lower_bound", "computeUtilization": "compute_utilization",
+                  "memoryUtilization": "memory_utilization", "freeComputeSlices": "free_compute_slices",
+                  "strandedComputeSlices": "stranded_compute_slices", "freeCompute": "free_compute_slices",
+                  "freeMemory": "free_memory_slices", "largestPlaceable": "largest_placeable"}
+
+
+@dataclass(frozen=True, repr=False)
 class Packing:
     """Slices placed on GPUs: per-GPU layouts and fragmentation metrics."""
     gpu: str
-    raw: dict
+    document: dict = field(compare=False)  # the camelCase document (``inferno size pack --format json``)
+
+    @property
+    def raw(self) -> dict:
+        """Deprecated alias of ``document``; removed in the next release."""
+        warnings.warn("Packing.raw is deprecated: use .document, or the properties and .to_dict()", DeprecationWarning,
+                      stacklevel=2)
+        return self.document
 
     def to_dict(self) -> dict:
-        return self.raw
+        """JSON-ready, snake_case (``gpus_used``, ``lower_bound``, ``compute_utilization``, per-GPU ``slices``, ...)."""
+        return {"gpu": self.gpu, **_snake_keys(self.document, _PACKING_NAMES)}
 
-    def __getattr__(self, name: str) -> Any:
-        keys = {"gpus_used": "gpusUsed", "lower_bound": "lowerBound", "optimal": "optimal", "method": "method",
-                "compute_utilization": "computeUtilization", "memory_utilization": "memoryUtilization",
-                "free_compute_slices": "freeComputeSlices", "stranded_compute_slices": "strandedComputeSlices"}
-        if name in keys:
-            return self.raw[keys[name]]
-        raise AttributeError(name)
+    gpus_used = property(lambda self: self.document["gpusUsed"], doc="GPUs the plan uses")
+    lower_bound = property(lambda self: self.document["lowerBound"], doc="no plan uses fewer GPUs")
+    optimal = property(lambda self: self.document["optimal"], doc="gpus_used is proven minimal")
+    method = property(lambda self: self.document["method"])
+    compute_utilization = property(lambda self: self.document["computeUtilization"])
+    memory_utilization = property(lambda self: self.document["memoryUtilization"])
+    free_compute_slices = property(lambda self: self.document["freeComputeSlices"])
+    stranded_compute_slices = property(lambda self: self.document["strandedComputeSlices"])
+
+    def __repr__(self) -> str:
+        return (f"Packing({self.gpu}: {self.gpus_used} GPUs, lower bound {self.lower_bound}"
+                f"{', optimal' if self.optimal else ''}, compute {self.compute_utilization:.0%} used)")
 
     @property
     def layout(self) -> pd.DataFrame:
-        rows = [{"gpu": i, **s} for i, g in enumerate(self.raw["gpus"]) for s in g["slices"]]
+        rows = [{"gpu": i, **s} for i, g in enumerate(self.document["gpus"]) for s in g["slices"]]
         return pd.DataFrame(rows, columns=["gpu", "profile", "start", "size", "g", "owner"])
 
     def mig_parted(self, config_name: str = "inferno-plan") -> str:
         """The plan as an NVIDIA mig-parted configuration (counts per device, largest first)."""
         lines = ["version: v1", "mig-configs:", f"  {config_name}:"]
-        for i, g in enumerate(self.raw["gpus"]):
+        for i, g in enumerate(self.document["gpus"]):
             counts: dict[str, int] = {}
             for s in sorted(g["slices"], key=lambda s: (-s["size"], -s["g"], s["start"])):
                 counts[s["profile"]] = counts.get(s["profile"], 0) + 1
@@ -462,7 +625,7 @@ class Packing:
         """Draws each GPU as a row of memory slices with its instances as labelled boxes."""
         import matplotlib.pyplot as plt
 
-        gpus = self.raw["gpus"]
+        gpus = self.document["gpus"]
         S = memory_slices or max([s["start"] + s["size"] for g in gpus for s in g["slices"]] + [8])
         if ax is None:
             _, ax = plt.subplots(figsize=(8, 0.5 + 0.6 * max(1, len(gpus))))
@@ -478,8 +641,8 @@ class Packing:
         ax.set_ylim(len(gpus), 0)
         ax.set_yticks([i + 0.5 for i in range(len(gpus))], [f"GPU {i}" for i in range(len(gpus))])
         ax.set_xlabel("memory slice")
-        ax.set_title(f"{self.gpu}: {self.raw['gpusUsed']} GPUs (lower bound {self.raw['lowerBound']}), "
-                     f"compute {self.raw['computeUtilization']:.0%} used")
+        ax.set_title(f"{self.gpu}: {self.document['gpusUsed']} GPUs (lower bound {self.document['lowerBound']}), "
+                     f"compute {self.document['computeUtilization']:.0%} used")
         return ax
 
 
@@ -490,9 +653,9 @@ def pack(gpu: str, demand: Union[str, Mapping[str, int], Sequence[Mapping[str, A
     a {profile: count} dict, or [{"profile", "count", "owner"}]; ``existing``: current layouts."""
     cat = catalog or _builtin_catalog()
     text = demand if isinstance(demand, str) else json.dumps(demand)
-    raw = json.loads(_S.pack(cat._c, gpu, text, _text(existing, "existing"), bool(allow_repartition), bool(exact),
+    doc = json.loads(_S.pack(cat._c, gpu, text, _text(existing, "existing"), bool(allow_repartition), bool(exact),
                              int(node_budget)))
-    return Packing(gpu, raw)
+    return Packing(gpu, doc)
 
 
 def discover(gpu: str, lgip: str, lgipp: str, family: str | None = None, catalog: Catalog | None = None) -> dict:

@@ -407,9 +407,24 @@ def _two_figures(value: float) -> int:
     return int(round(value, 1 - int(math.floor(math.log10(value)))))
 
 
-@dataclass
+def _json_number(value: Any, decimals: int | None) -> float | None:
+    value = float(value)
+    if math.isnan(value):
+        return None
+    return round(value, decimals) if decimals is not None else value
+
+
+def _json_records(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    return json.loads(frame.to_json(orient="records", double_precision=15))  # NaN becomes null
+
+
+@dataclass(repr=False)
 class Validation:
-    """Measured against predicted, per point, with the fitted parameters."""
+    """Measured against predicted, per point, with the fitted parameters.
+
+    ``summary()`` and ``errors()`` are the error tables, ``points``, ``params`` and ``capacity``
+    the data; ``to_dict()`` is all of it JSON-ready (the document ``inferno validate --format
+    json`` writes)."""
 
     points: pd.DataFrame
     params: pd.DataFrame        # one row per fit: 'pooled' or the mix, with status and kappa
@@ -423,6 +438,33 @@ class Validation:
     # the per-token ITL percentiles (docs/validation.md).
     METRICS = ("ttft_mean_ms", "itl_mean_ms", "e2e_mean_ms", "ttft_p95_ms", "ttft_p99_ms", "itl_p95_ms")
     PREDICTORS = ("model", "simulator")
+
+    def __repr__(self) -> str:
+        s = self.summary()
+        return (f"Validation({len(self.points)} points, {self.service_model} model, TTFT MAPE "
+                f"{s['ttft_mean_ms_mape_pct']:.3g} %, ITL {s['itl_mean_ms_mape_pct']:.3g} %, "
+                f"end-to-end {s['e2e_mean_ms_mape_pct']:.3g} %)")
+
+    def to_dict(self, points: bool = False, decimals: int | None = None) -> dict[str, Any]:
+        """JSON-ready: ``summary``, ``params``, ``by_mix``, ``by_band``, ``capacity``, ``excluded``,
+        the simulator's errors when it ran, and with ``points`` every point. ``decimals`` rounds
+        the error figures (the CLI writes 4)."""
+        def flat(table: pd.DataFrame) -> dict[str, dict[str, float | None]]:
+            return {str(index): {f"{metric}_{kind}": _json_number(value, decimals) for (metric, kind), value in row.items()}
+                    for index, row in table.iterrows()}
+
+        def summary(predictor: str) -> dict[str, float | None]:
+            return {k: _json_number(v, decimals) for k, v in self.summary(predictor).items()}
+
+        doc: dict[str, Any] = {"summary": summary("model"), "params": _json_records(self.params.reset_index()),
+                               "by_mix": flat(self.errors("sweep")), "by_band": flat(self.errors("band")),
+                               "capacity": _json_records(self.capacity), "excluded": [list(x) for x in self.excluded]}
+        if self.simulated:
+            doc["simulator"] = {"summary": summary("simulator"), "by_mix": flat(self.errors("sweep", "simulator")),
+                                "by_band": flat(self.errors("band", "simulator"))}
+        if points:
+            doc["points"] = _json_records(self.points)
+        return doc
 
     def _suffix(self, predictor: str) -> str:
         if predictor not in self.PREDICTORS:

@@ -94,13 +94,14 @@ def run_derive(args: argparse.Namespace) -> int:
     else:
         accs = [args.gpu]
     efficiency = json.loads(Path(args.efficiency).read_text()) if args.efficiency else None
-    rows = [sizing.derive(arch, a, cat, n=args.in_tokens, m=args.out_tokens, serving=_serving(args),
-                          efficiency=efficiency).to_dict() for a in accs]
-    df = pd.DataFrame(rows).set_index("accelerator")
+    estimates = [sizing.derive(arch, a, cat, n=args.in_tokens, m=args.out_tokens, serving=_serving(args),
+                               efficiency=efficiency) for a in accs]
+    df = pd.DataFrame([e.to_dict() for e in estimates]).set_index("accelerator")
     if args.format == "table":
-        df = df[["alpha", "beta", "gamma", "kvCapacityTokens", "nMem", "nMax", "feasible", "reason", "kneeBatch",
-                 "itl1", "bound"]]
-    _emit(df, rows, args.format)
+        df = df[["alpha_ms", "beta_ms", "gamma_ms", "kv_capacity_tokens", "n_mem", "n_max", "feasible", "reason",
+                 "knee_batch", "itl1_ms", "bound"]]
+    # JSON: the estimate documents (camelCase, as the other documents), one per accelerator
+    _emit(df, [{"accelerator": e.accelerator, **e.document} for e in estimates], args.format)
     return 0
 
 
@@ -141,7 +142,7 @@ def run_calibrate(args: argparse.Namespace) -> int:
     points = _calibration_points(args.points, args.input_format, args.accelerator, "calibrate")
     cal = sizing.calibrate(_model(args), points, cat, mode=args.mode, serving=_serving(args),
                            pin_gamma=args.pin_gamma)
-    doc = cal.to_dict()
+    doc = cal.document
     if args.format == "table":
         verdict = "accepted" if doc["accepted"] else f"NOT accepted ({doc['reason']})"
         if doc["reason"] == "tooFewPoints":
@@ -200,21 +201,21 @@ def _summary(rec: sizing.Recommendation, calibrated: bool, args: argparse.Namesp
     lines = []
     options = rec.options
     for server, choice in rec.choices.iterrows():
-        if not choice["choice"]:
+        if not isinstance(choice["choice"], str):
             lines.append(f"{server}: no accelerator meets the SLOs")
             continue
         o = options.loc[(server, choice["choice"])]
         text = f"{server}: {int(o['replicas'])} x {choice['choice']} ({o['gpus']:.3g} GPU{'s' if o['gpus'] != 1 else ''})"
-        if o["ratePerReplica"] > 0:
-            text += f", {o['ratePerReplica']:.4g} req/s per replica"
+        if o["rate_per_replica_rps"] > 0:
+            text += f", {o['rate_per_replica_rps']:.4g} req/s per replica"
             if args.rate:
-                text += f", {100 * args.rate / (o['replicas'] * o['ratePerReplica']):.0f} % of that capacity used"
+                text += f", {100 * args.rate / (o['replicas'] * o['rate_per_replica_rps']):.0f} % of that capacity used"
         for metric, column in (("ITL", "itl"), ("TTFT", "ttft")):
-            at = o[f"{column}AtPercentile"]
-            text += (f", {metric} {o[column]:.4g} ms" if at != at else  # NaN: a mean target
-                     f", {metric} P{args.percentile:g} {at:.4g} ms (mean {o[column]:.4g})")
-        text += f", cost {o['cost']:.4g}/h"
-        if choice["sloUnattainable"]:
+            at = o[f"{column}_at_percentile_ms"]
+            text += (f", {metric} {o[column + '_ms']:.4g} ms" if at != at else  # NaN: a mean target
+                     f", {metric} P{args.percentile:g} {at:.4g} ms (mean {o[column + '_ms']:.4g})")
+        text += f", cost {o['cost_per_hour']:.4g}/h"
+        if choice["slo_unattainable"]:
             text += " (SLOs not met: the fallback whole GPU)"
         text += "; calibrated" if calibrated else (
             "; roofline estimate, not calibrated: measure a few points and pass them with --calibrate "
@@ -239,7 +240,7 @@ def run_recommend(args: argparse.Namespace) -> int:
         points = _calibration_points(args.calibrate, "auto", args.accelerator, "recommend")
         cal = sizing.calibrate(sizing.resolve_model(args.model, reg), points, cat, mode="theta")
         if not cal.accepted:
-            print(f"inferno size: the calibration is not accepted ({cal.to_dict()['reason']}): "
+            print(f"inferno size: the calibration is not accepted ({cal.reason}): "
                   "the roofline's estimates are used", file=sys.stderr)
         else:
             calibrations.append(cal)
@@ -254,19 +255,22 @@ def run_recommend(args: argparse.Namespace) -> int:
             print(f"inferno size: note: {note}", file=sys.stderr)
         print(f"inferno size: wrote {', '.join(str(p) for p in written)}", file=sys.stderr)
     if args.format == "table":
-        _emit(rec.choices, rec.to_dict(), "table")
+        choices = rec.choices
+        asked = [c for c in ("itl_at_percentile_ms", "ttft_at_percentile_ms") if choices[c].notna().any()]
+        _emit(choices.drop(columns=[c for c in ("itl_at_percentile_ms", "ttft_at_percentile_ms") if c not in asked]),
+              rec.document, "table")
         if len(rec.capacity):
             print()
             _emit(rec.capacity, None, "table")
         if args.options:
             print()
-            cols = ["feasible", "reason", "nMax", "batch", "replicas", "gpus", "itl", "ttft", "cost"]
+            cols = ["feasible", "reason", "n_max", "batch", "replicas", "gpus", "itl_ms", "ttft_ms", "cost_per_hour"]
             _emit(rec.options[cols], None, "table")
     elif args.format == "csv":
         _emit(rec.options if args.options else rec.choices, None, "csv")
     else:
-        _emit(None, rec.to_dict(), "json")
-    stuck = [s["server"] for s in rec.to_dict()["servers"] if s["unallocated"] or s["sloUnattainable"]]
+        _emit(None, rec.document, "json")
+    stuck = [s.server for s in rec.servers if s.unallocated or s.slo_unattainable]
     if stuck:
         print(f"inferno size: no accelerator meets the SLOs of: {', '.join(stuck)}", file=sys.stderr)
     short = rec.capacity[rec.capacity["short"]]
@@ -285,7 +289,7 @@ def run_pack(args: argparse.Namespace) -> int:
                           exact=not args.heuristic)
     if args.mig_parted:
         Path(args.mig_parted).write_text(packing.mig_parted())
-    doc = packing.to_dict()
+    doc = packing.document
     if args.format == "table":
         print(f"{args.gpu}: {doc['gpusUsed']} GPUs (lower bound {doc['lowerBound']}, "
               f"{'optimal' if doc['optimal'] else 'not proven optimal'}, {doc['method']}), compute "

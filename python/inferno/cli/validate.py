@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import sys
 from typing import Any
 
@@ -97,13 +96,13 @@ def _derived(args: argparse.Namespace, limits: V.ServerLimits) -> tuple[dict[str
         raise ValueError("--derive needs --accelerator GPU (a catalog name, e.g. H100-SXM5-80GB)")
     if args.params:
         raise ValueError("give --params or --derive, not both")
-    estimate = sizing.derive(args.derive, args.accelerator).to_dict()
-    params = {k: float(estimate[k]) for k in ("alpha", "beta", "gamma")}
+    estimate = sizing.derive(args.derive, args.accelerator)
+    params = {"alpha": estimate.alpha_ms, "beta": estimate.beta_ms, "gamma": estimate.gamma_ms}
     if args.service_model == "vllm":
         params["delta"] = 0.0  # the roofline has no per-sequence term
-        params["epsilon"] = float(estimate["epsilon"])  # its attention per token pair
+        params["epsilon"] = estimate.epsilon_ms  # its attention per token pair
     if not args.kv_cache_tokens_given:
-        limits = V.ServerLimits(kv_cache_tokens=float(estimate["kvCapacityTokens"]), max_num_seqs=limits.max_num_seqs,
+        limits = V.ServerLimits(kv_cache_tokens=float(estimate.kv_capacity_tokens), max_num_seqs=limits.max_num_seqs,
                                 max_in_flight=limits.max_in_flight,
                                 max_num_batched_tokens=limits.max_num_batched_tokens)
     return params, limits
@@ -128,17 +127,7 @@ def run(args: argparse.Namespace) -> int:
     if args.plots:
         _save_plots(result, args.plots)
     if args.format == "json":
-        doc = {"summary": {k: _number(v) for k, v in result.summary().round(4).items()},
-               "params": _records(result.params.reset_index()),
-               "by_mix": _flat(result.errors("sweep")), "by_band": _flat(result.errors("band")),
-               "capacity": _records(result.capacity), "excluded": [list(x) for x in result.excluded]}
-        if result.simulated:
-            doc["simulator"] = {"summary": {k: _number(v) for k, v in result.summary("simulator").round(4).items()},
-                                "by_mix": _flat(result.errors("sweep", "simulator")),
-                                "by_band": _flat(result.errors("band", "simulator"))}
-        if args.points:
-            doc["points"] = _records(result.points)
-        json.dump(doc, sys.stdout, indent=2, allow_nan=False)
+        json.dump(result.to_dict(points=args.points, decimals=4), sys.stdout, indent=2, allow_nan=False)
         print()
         return _status(result)
     with pd.option_context("display.width", 200, "display.max_columns", 40, "display.float_format", "{:.1f}".format):
@@ -183,21 +172,6 @@ def _compact(table: pd.DataFrame) -> pd.DataFrame:
                                            zip(table[(metric, "mape_pct")], table[(metric, "bias_pct")])]
     out["points"] = table[("points", "count")]
     return out
-
-
-def _number(value: Any) -> float | None:
-    """A float for JSON; None (null) where the sweeps hold nothing to compare (e.g. no P95)."""
-    value = float(value)
-    return None if math.isnan(value) else value
-
-
-def _flat(table: pd.DataFrame) -> dict[str, dict[str, float | None]]:
-    return {str(index): {f"{metric}_{kind}": _number(round(value, 4)) for (metric, kind), value in row.items()}
-            for index, row in table.iterrows()}
-
-
-def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
-    return json.loads(frame.to_json(orient="records"))  # NaN becomes null
 
 
 def _save_plots(result: V.Validation, directory: str) -> None:

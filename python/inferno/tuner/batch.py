@@ -16,7 +16,7 @@ from .observations import _observations, to_observation
 
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True, repr=False)
 class FitResult:
     """A joint fit of several observations (Nelder–Mead, docs/tuner.md §3.1)."""
 
@@ -37,6 +37,20 @@ class FitResult:
     @property
     def perf_parms(self) -> dict[str, float] | None:
         return None if self.params is None else perf_parms_of(self.params)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready: every field, the covariance as nested {row: {column: value}}."""
+        d = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        d["covariance"] = None if self.covariance is None else {
+            str(r): {str(c): float(v) for c, v in row.items()} for r, row in self.covariance.iterrows()}
+        d["invalid"] = [list(x) for x in self.invalid]
+        return d
+
+    def __repr__(self) -> str:
+        params = "none" if self.params is None else ", ".join(f"{k} {v:.4g}" for k, v in self.params.items())
+        kappa = "n/a" if self.kappa is None else f"{self.kappa:.3g}"
+        return (f"FitResult({self.status}: {params}; kappa {kappa}, {self.observations_used} observations, "
+                f"{len(self.invalid)} invalid)")
 
 
 def fit(data: Any, config: str = "prefill-decode", *, start: Any = None, seed: Any = None,

@@ -95,7 +95,7 @@ class Estimate:
                 f"phase={self.phase}, updates={self.update_count})")
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True, repr=False)
 class Cycle:
     """What one :meth:`Tuner.update` did: a step record per observation, and any fit."""
 
@@ -111,6 +111,13 @@ class Cycle:
     @property
     def outcomes(self) -> list[str]:
         return [s["outcome"] for s in self.steps]
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def __repr__(self) -> str:
+        return (f"Cycle({self.cycle}: {self.phase}, {len(self.steps)} step(s) {', '.join(self.outcomes) or '-'}"
+                f"{', fit' if self.fit else ''}{', stored' if self.stored else ''})")
 
 
 class Tuner:

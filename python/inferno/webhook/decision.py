@@ -267,15 +267,14 @@ def _decide(doc: Mapping[str, Any], config: WebhookConfig, catalog: sizing.Catal
     request = {"servers": [{"name": "pod", "model": name, "serving": _serving(flags), "load": server_load,
                             "slo": {"itl": load.get("itl", 0.0), "ttft": load.get("ttft", 0.0)}}],
                "menu": {"gpuTypes": gpu_types, "maxReplicas": 1}}
-    raw = sizing.recommend(request, cat, {**reg, name: arch}).raw
-    server = raw["servers"][0]
-    choice = server.get("choice") or ""
-    option = next((o for o in server.get("options", []) if o.get("accelerator") == choice), None)
+    server = sizing.recommend(request, cat, {**reg, name: arch}).servers[0]
+    option = server.chosen
     if option is None:
         raise _Skip("no accelerator can serve this model")
-    profile = option.get("profile") or ""
-    gpu = option.get("gpu") or choice.split(":")[0]
-    unattainable = bool(server.get("sloUnattainable"))
+    profile = option.profile
+    gpu = option.gpu
+    itl_ms = option.itl_ms if option.itl_ms is not None else 0.0
+    unattainable = server.slo_unattainable
     sliced = bool(profile) and not unattainable
     decision = profile if sliced else "whole"
 
@@ -294,10 +293,9 @@ def _decide(doc: Mapping[str, Any], config: WebhookConfig, catalog: sizing.Catal
                 patch.append({"op": "add", "path": "/spec/nodeSelector", "value": {PRODUCT_LABEL: product}})
     new_annotations = {ANN + "mig-profile": decision}
     if config.annotate_details:
-        details = {"gpu": gpu, "profile": decision, "tpotMs": round(option.get("itl", 0.0), 3),
-                   "ttftMs": round(option.get("ttft", 0.0), 3), "nMax": option.get("nMax"),
-                   "theta": [option.get("alpha"), option.get("beta"), option.get("gamma")],
-                   "calibrated": bool(option.get("calibrated"))}
+        details = {"gpu": gpu, "profile": decision, "tpotMs": round(itl_ms, 3),
+                   "ttftMs": round(option.ttft_ms if option.ttft_ms is not None else 0.0, 3), "nMax": option.n_max,
+                   "theta": [option.alpha_ms, option.beta_ms, option.gamma_ms], "calibrated": option.calibrated}
         new_annotations[ANN + "sizing"] = json.dumps(details, separators=(",", ":"))
     if "metadata" not in pod:
         patch.append({"op": "add", "path": "/metadata", "value": {"annotations": new_annotations}})
@@ -308,11 +306,11 @@ def _decide(doc: Mapping[str, Any], config: WebhookConfig, catalog: sizing.Catal
                      for k, v in new_annotations.items())
 
     at = f"C={int(load['concurrency'])}" if closed else f"rate={_fmt(load['arrivalRate'])}/s"
-    fit = f"TPOT {option.get('itl', 0.0):.2f}<={_fmt(load['itl'])} ms at {at}"
+    fit = f"TPOT {itl_ms:.2f}<={_fmt(load['itl'])} ms at {at}"
     if sliced:
         message = f"{GPU_RESOURCE} -> {MIG_PREFIX}{profile} ({fit})"
     elif unattainable:
-        message = f"SLO unattainable on {gpu}; whole GPU kept (TPOT {option.get('itl', 0.0):.2f} ms at {at})"
+        message = f"SLO unattainable on {gpu}; whole GPU kept (TPOT {itl_ms:.2f} ms at {at})"
     else:
         message = f"whole {gpu} needed ({fit})"
     body = {"allowed": True, "patchType": "JSONPatch",

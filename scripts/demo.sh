@@ -30,7 +30,7 @@ echo
 echo "== ... and with only a P95 TTFT target of 150 ms (mean targets cleared) =="
 "$INFERNO" queue target --problem "$SAMPLE" --ttft 0 --itl 0 --target ttft_p95=150 --format table
 echo
-echo "== inferno queue optimize: smallest batch size on the SLO-throughput plateau =="
+echo "== inferno queue batch-size: smallest batch size on the SLO-throughput plateau =="
 "$INFERNO" queue optimize --problem "$SAMPLE" --max-batch 256 --format table
 echo
 echo "== The same requests as REST-compatible JSON lines (samples/queue/problems.jsonl) =="

@@ -5,6 +5,7 @@ module reaching into another module's private names."""
 from __future__ import annotations
 
 import ast
+import json
 import re
 import shlex
 import subprocess
@@ -43,7 +44,7 @@ def run(*args: str, stdin: str = "") -> subprocess.CompletedProcess:
 
 def test_the_walk_finds_every_command():
     names = {" ".join(c) for c in commands()}
-    assert {"queue solve", "queue target", "queue optimize", "queue models", "optimize", "tune", "simulate",
+    assert {"queue solve", "queue target", "queue batch-size", "queue optimize", "queue models", "optimize", "tune", "simulate",
             "size derive", "size recommend", "size calibrate", "size pack", "webhook", "validate"} <= names
 
 
@@ -116,3 +117,12 @@ def test_every_command_of_the_start_here_page_runs(command):
 
 def test_the_start_here_page_lists_its_commands():
     assert len(start_here_commands()) >= 9
+
+
+def test_queue_batch_size_and_its_deprecated_name_agree():
+    problem = str(REPO / "samples" / "queue" / "problem-data.json")
+    new = run("queue", "batch-size", "--problem", problem, "--max-batch", "64")
+    old = run("queue", "optimize", "--problem", problem, "--max-batch", "64")
+    assert new.returncode == old.returncode == 0, (new.stderr, old.stderr)
+    assert new.stdout == old.stdout and json.loads(new.stdout)["concurrency"] > 0
+    assert "deprecated: use `inferno queue batch-size`" in old.stderr and "deprecated" not in new.stderr

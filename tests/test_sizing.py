@@ -34,7 +34,7 @@ def test_builtin_models_and_counts():
 
 
 def test_derive_golden_values_match_the_spec():
-    e = sizing.derive(LLAMA, "H100-SXM5-80GB:3g.40gb", CAT, n=1024, m=128)
+    e = sizing.derive(LLAMA, "H100-SXM5-80GB:3g.40gb", CAT, in_tokens=1024, out_tokens=128)
     assert close(e.alpha_ms, 12.485) and close(e.beta_ms, 0.04768) and close(e.gamma_ms, 9.9480e-05)
     assert (e.kv_capacity_tokens, e.n_mem, e.n_max) == (160_496, 139, 139)
     whole = sizing.derive(LLAMA, "A100-SXM4-80GB", CAT)
@@ -443,3 +443,14 @@ def test_percentile_targets_report_the_percentiles_they_were_checked_against():
     closed = sizing.recommend(request(95, concurrency=8)).options.dropna(subset=["itl_ms"])
     assert len(closed) > 0
     assert (closed.itl_at_percentile_ms == closed.itl_ms).all() and (closed.ttft_at_percentile_ms == closed.ttft_ms).all()
+
+
+def test_token_counts_are_named_in_tokens_and_out_tokens():
+    """derive(n=, m=) named tokens with the letters the batch cap and queue take elsewhere: the new
+    names give the same estimate, and the old ones still do for one release, with a warning."""
+    new = sizing.derive(LLAMA, "A100-SXM4-80GB", CAT, in_tokens=2048, out_tokens=64)
+    with pytest.warns(DeprecationWarning, match="use in_tokens= and out_tokens="):
+        old = sizing.derive(LLAMA, "A100-SXM4-80GB", CAT, n=2048, m=64)
+    assert new == old and new != sizing.derive(LLAMA, "A100-SXM4-80GB", CAT)
+    with pytest.raises(TypeError, match="unexpected keyword argument 'k'"):
+        sizing.derive(LLAMA, "A100-SXM4-80GB", CAT, k=3)

@@ -493,7 +493,7 @@ def test_unknown_option_lists_the_allowed_names():
     (lambda: T.Tuner(warm_up_cycles=-1), r"warm_up_cycles must be an integer in \[0, 1e9\], got -1"),
     (lambda: T.Tuner(saturation="sometimes"), r"allowed: 'exclude', 'downweight', 'use'"),
     (lambda: T.Tuner(noise="loud"), r"allowed: 'relative', 'expected', 'adaptive'"),
-    (lambda: T.Tuner(seed=[5.0, 0.05, 1.0]), r"init_state\[2\] = 1 must lie within \[min_state, max_state\]"),
+    (lambda: T.Tuner(init_state=[5.0, 0.05, 1.0]), r"init_state\[2\] = 1 must lie within \[min_state, max_state\]"),
     (lambda: T.read_observations(EXP13, layout="excel"), r"allowed: 'auto', 'inferno', 'offline-observer'"),
 ])
 def test_bad_arguments_raise_value_error_naming_the_allowed_values(call, message):

@@ -175,6 +175,7 @@ def test_nonexistent_file_exits_1(tmp_path):
     (("--init", "1,2,3,4"), "--init"),
     (("--init", "1,-2"), "--init"),
     (("--seed", "a,b"), "--seed"),
+    (("--init-state", "a,b"), "--init-state"),
     (("--warm-up", "-1"), "--warm-up"),
     (("--init-obs", "0"), "--init-obs"),
     (("--gate", "1.5"), "gate_probability"),
@@ -256,3 +257,33 @@ def test_known_start_skips_the_cold_start(tmp_path):
     assert [row["outcome"] for row in doc["history"]] == ["accepted"] * 3
     assert doc["estimate"]["params"]["alpha"] == pytest.approx(8.0, rel=1e-9)
     assert math.isclose(doc["estimate"]["params"]["gamma"], 0.0005, rel_tol=1e-9)
+
+
+def test_the_initial_state_flag_and_its_deprecated_name_agree():
+    """--init-state is the configured initial state; --seed, its old name, gives the same answer
+    for one release, with a warning (a seed is a random seed in the other commands)."""
+    base = [str(EXP13), "--format", "json"]
+    new = run_main(*base, "--init-state", "6,0.04")
+    old = run_main(*base, "--seed", "6,0.04")
+    assert new.returncode == old.returncode == 0, (new.stderr, old.stderr)
+    assert parse_json(new.stdout) == parse_json(old.stdout)
+    assert "--seed is deprecated: use --init-state" in old.stderr and "deprecated" not in new.stderr
+    assert parse_json(new.stdout) != parse_json(run_main(*base).stdout)  # the flag is used
+    both = run_main(*base, "--init-state", "6,0.04", "--seed", "6,0.04")
+    assert both.returncode == 1 and "not also its deprecated name --seed" in both.stderr
+
+
+def test_the_python_initial_state_and_its_deprecated_name_agree():
+    frame, _ = T.read_observations(EXP13)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", T.IdentifiabilityWarning)
+        new = T.Tuner("decode", init_state=[6, 0.04]).fit(frame).estimate
+        with pytest.warns(DeprecationWarning, match="use init_state="):
+            old = T.Tuner("decode", seed=[6, 0.04]).fit(frame).estimate
+        with pytest.warns(DeprecationWarning):
+            old_fit = T.fit(frame, "decode", seed=[6, 0.04])
+        new_fit = T.fit(frame, "decode", init_state=[6, 0.04])
+    assert new.params == old.params
+    assert new_fit.params == old_fit.params
+    with pytest.raises(ValueError, match="not also its deprecated name seed"):
+        T.Tuner(init_state=[5, 0.05, 5e-5], seed=[5, 0.05, 5e-5])

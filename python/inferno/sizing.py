@@ -7,7 +7,7 @@ and returns results as small objects with pandas views and plots.
 >>> from inferno import sizing
 >>> cat = sizing.Catalog.builtin()
 >>> llama = sizing.models()["meta-llama/Meta-Llama-3-8B"]
->>> est = sizing.derive(llama, "H100-SXM5-80GB:3g.40gb", catalog=cat, n=1024, m=128)
+>>> est = sizing.derive(llama, "H100-SXM5-80GB:3g.40gb", catalog=cat, in_tokens=1024, out_tokens=128)
 >>> round(est.alpha_ms, 3), est.n_max
 (12.485, 139)
 """
@@ -250,30 +250,44 @@ class Estimate:
                 f"gamma {self.gamma_ms:.4g} ms/token^2, n_max {self.n_max}, {self.bound}-bound)")
 
 
+def _token_counts(in_tokens: float, out_tokens: float, old: Mapping[str, Any], where: str) -> tuple[float, float]:
+    """in_tokens, out_tokens, taking the deprecated n=/m= (n and m name the batch elsewhere)."""
+    unknown = set(old) - {"n", "m"}
+    if unknown:
+        raise TypeError(f"{where}() got an unexpected keyword argument {sorted(unknown)[0]!r}")
+    if old:
+        warnings.warn(f"{where}(n=, m=) is deprecated: use in_tokens= and out_tokens=", DeprecationWarning, stacklevel=3)
+    return float(old.get("n", in_tokens)), float(old.get("m", out_tokens))
+
+
 def derive(model: Union[str, ModelArch, Mapping[str, Any]], accelerator: str, catalog: Catalog | None = None, *,
-           n: float = 1024, m: float = 128, serving: Mapping[str, Any] | None = None,
-           efficiency: Mapping[str, Any] | None = None, at_tokens: int = 0) -> Estimate:
-    """α, β, γ and the memory-feasible batch of ``model`` on ``accelerator`` ("GPU" or "GPU:profile").
+           in_tokens: float = 1024, out_tokens: float = 128, serving: Mapping[str, Any] | None = None,
+           efficiency: Mapping[str, Any] | None = None, at_tokens: int = 0, **deprecated: Any) -> Estimate:
+    """α, β, γ and the memory-feasible batch of ``model`` on ``accelerator`` ("GPU" or "GPU:profile")
+    for requests of ``in_tokens`` prompt and ``out_tokens`` output tokens (means).
 
     ``serving`` holds vLLM options (gpuMemoryUtilization, maxModelLen, maxNumSeqs, dtype,
     kvCacheDtype, ...); ``efficiency`` the roofline factors (etaBw, etaFlops, t0Ms, reserveGiB, ...).
     """
+    n, m = _token_counts(in_tokens, out_tokens, deprecated, "derive")
     cat = catalog or _builtin_catalog()
     arch = resolve_model(model)
     d = json.loads(_S.derive(arch._a, cat._c, accelerator, _text(serving, "serving"), _text(efficiency, "efficiency"),
-                             float(n), float(m), int(at_tokens)))
+                             n, m, int(at_tokens)))
     return Estimate.from_dict(accelerator, d)
 
 
 def derive_all(model: Union[str, ModelArch, Mapping[str, Any]], catalog: Catalog | None = None, *,
-               gpus: Iterable[str] | None = None, include_slices: bool = True, n: float = 1024, m: float = 128,
-               serving: Mapping[str, Any] | None = None, efficiency: Mapping[str, Any] | None = None) -> pd.DataFrame:
+               gpus: Iterable[str] | None = None, include_slices: bool = True, in_tokens: float = 1024,
+               out_tokens: float = 128, serving: Mapping[str, Any] | None = None,
+               efficiency: Mapping[str, Any] | None = None, **deprecated: Any) -> pd.DataFrame:
     """One row per candidate accelerator (whole GPUs and their slices) with the roofline estimate."""
+    n, m = _token_counts(in_tokens, out_tokens, deprecated, "derive_all")
     cat = catalog or _builtin_catalog()
     arch = resolve_model(model)
     rows = []
     for acc in cat.candidates(gpus, include_slices):
-        e = derive(arch, acc, cat, n=n, m=m, serving=serving, efficiency=efficiency)
+        e = derive(arch, acc, cat, in_tokens=n, out_tokens=m, serving=serving, efficiency=efficiency)
         rows.append(e.to_dict())
     return pd.DataFrame(rows).set_index("accelerator")
 
@@ -325,12 +339,13 @@ class Calibration:
         return pd.DataFrame(self.to_dict()["rows"], columns=["point", "measured", "metric", "predicted", "rel_error"])
 
     def theta(self, accelerator: str, catalog: Catalog | None = None, *, arch: ModelArch | None = None,
-              n: float = 1024, m: float = 128, serving: Mapping[str, Any] | None = None) -> tuple[float, float, float]:
+              in_tokens: float = 1024, out_tokens: float = 128, serving: Mapping[str, Any] | None = None,
+              **deprecated: Any) -> tuple[float, float, float]:
         """(α, β, γ) of ``accelerator`` under this calibration."""
+        n, m = _token_counts(in_tokens, out_tokens, deprecated, "theta")
         cat = catalog or _builtin_catalog()
         a = arch or resolve_model(self.model)
-        alpha, beta, gamma = _S.calibrated_theta(self.handle, a._a, cat._c, accelerator, _text(serving, "serving"),
-                                                 float(n), float(m))
+        alpha, beta, gamma = _S.calibrated_theta(self.handle, a._a, cat._c, accelerator, _text(serving, "serving"), n, m)
         return alpha, beta, gamma
 
     def tuner_seed(self, accelerator: str, catalog: Catalog | None = None, **kwargs: Any) -> dict:

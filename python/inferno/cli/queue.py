@@ -1,4 +1,4 @@
-"""inferno queue solve|target|optimize|models
+"""inferno queue solve|target|batch-size|models
 
 Input: ProblemData JSON objects, one per line (the reference REST bodies; keys are matched
 case-insensitively), read from --input FILE ('-' = stdin), or from stdin when no problem flags
@@ -6,7 +6,7 @@ are given; problem flags then override fields of every line. Alternatively --pro
 flags alone describe one problem (one per --rate value for solve).
 Output: one AnalysisData / OptimizeData object per input line (--format json), or a table/CSV.
 A bad line yields {"error": ..., "message": ..., "status": ...} in its place; processing goes on
-and the exit code is 1 if any line failed (2 for usage or file errors).
+and the exit code is 2 if any line failed (a partial result; 1 for usage or file errors).
 """
 
 from __future__ import annotations
@@ -59,14 +59,17 @@ def add_parser(commands: Any) -> None:
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     ops = queue.add_subparsers(dest="operation", metavar="OPERATION")
     ops.required = True
+    # batch-size is the reference's /optimize (one server's batch cap); its old name "optimize"
+    # sat beside `inferno optimize` (the fleet), so it is kept for one release and warns.
     helps = {"solve": "metrics at the offered rate RPS",
              "target": "largest rate meeting the targets",
-             "optimize": "smallest batch size at the SLO-throughput plateau"}
+             "batch-size": "smallest batch size at the SLO-throughput plateau",
+             "optimize": "deprecated name of batch-size"}
     for name, text in helps.items():
         p = ops.add_parser(name, help=text, description=f"{text}. {__doc__}",
                            formatter_class=argparse.RawDescriptionHelpFormatter)
-        add_request_flags(p, name)
-        p.set_defaults(run=run_operation)
+        add_request_flags(p, "optimize" if name == "batch-size" else name)
+        p.set_defaults(run=run_operation, deprecated_operation=name == "optimize")
     models = ops.add_parser("models", help="list the service models and their parameters")
     models.add_argument("--format", choices=["table", "json", "csv"], default="table")
     models.set_defaults(run=_run_models)
@@ -265,6 +268,11 @@ def run_operation(args: argparse.Namespace, stdin: TextIO | None = None,
     problem flags. Exit status: EXIT_PARTIAL when any line failed (every other line answered)."""
     stdin = stdin or sys.stdin
     stdout = stdout or sys.stdout
+    if getattr(args, "deprecated_operation", False):
+        print("inferno queue: warning: `inferno queue optimize` is deprecated: use `inferno queue batch-size` "
+              "(`inferno optimize` sizes a fleet)", file=sys.stderr)
+    if args.operation == "batch-size":
+        args.operation = "optimize"  # the core's name, after the reference's endpoint
     if run_batch is None:
         def run_batch(lines: list[str], threads: int) -> Any:
             return _core.io.run_queue_requests(args.operation, lines, threads)

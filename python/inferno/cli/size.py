@@ -94,7 +94,7 @@ def run_derive(args: argparse.Namespace) -> int:
     else:
         accs = [args.gpu]
     efficiency = json.loads(Path(args.efficiency).read_text()) if args.efficiency else None
-    estimates = [sizing.derive(arch, a, cat, n=args.in_tokens, m=args.out_tokens, serving=_serving(args),
+    estimates = [sizing.derive(arch, a, cat, in_tokens=args.in_tokens, out_tokens=args.out_tokens, serving=_serving(args),
                                efficiency=efficiency) for a in accs]
     df = pd.DataFrame([e.to_dict() for e in estimates]).set_index("accelerator")
     if args.format == "table":

@@ -85,8 +85,9 @@ def add_parser(commands: Any) -> None:
                    help="inferno (log parameters, relative noise, saturation excluded; default) or reference")
     p.add_argument("--init", type=_params, metavar="A,B[,G]",
                    help="known starting parameters: no cold start (the filter starts here)")
-    p.add_argument("--seed", type=_params, metavar="A,B[,G]",
+    p.add_argument("--init-state", type=_params, metavar="A,B[,G]",
                    help="the configuration's initial state (seeds the cold-start guess; default as shipped)")
+    p.add_argument("--seed", type=_params, metavar="A,B[,G]", dest="deprecated_seed", help=argparse.SUPPRESS)
     p.add_argument("--layout", choices=[*T.LAYOUTS, *BENCHMARK_LAYOUTS], default="auto",
                    help="input layout (default: .json files are benchmark results, a CSV by its header)")
     limits = V.ServerLimits()
@@ -130,6 +131,12 @@ def _options(args: argparse.Namespace) -> dict[str, Any]:
 
 def run(args: argparse.Namespace, stdout: TextIO | None = None) -> int:
     out = stdout or sys.stdout
+    if args.deprecated_seed is not None:  # the old name of --init-state, kept for one release
+        if args.init_state is not None:
+            print("inferno tune: error: give --init-state, not also its deprecated name --seed", file=sys.stderr)
+            return EXIT_INPUT
+        print("inferno tune: warning: --seed is deprecated: use --init-state", file=sys.stderr)
+        args.init_state = args.deprecated_seed
     try:
         frame, skipped, label = _read(args)
         for line, reason in skipped:
@@ -144,9 +151,9 @@ def run(args: argparse.Namespace, stdout: TextIO | None = None) -> int:
                 if args.init is not None or _options(args):
                     raise ValueError("--replay runs the reference's fixed settings: it takes no --init, --mode, "
                                      "--init-obs, --warm-up, --gate or --noise")
-                result = _replay(frame, config, args.seed)
+                result = _replay(frame, config, args.init_state)
             else:
-                tuner = T.Tuner(config, profile=args.profile, init=args.init, seed=args.seed,
+                tuner = T.Tuner(config, profile=args.profile, init=args.init, init_state=args.init_state,
                                 keep_history=args.history, **_options(args))
                 tuner.fit(frame)
                 result = _tuner_result(tuner)
@@ -164,8 +171,8 @@ def run(args: argparse.Namespace, stdout: TextIO | None = None) -> int:
     return EXIT_OK if result["estimate"] is not None and not skipped else EXIT_PARTIAL
 
 
-def _replay(frame: pd.DataFrame, config: str, seed: list[float] | None) -> dict[str, Any]:
-    f = T.Filter(config, profile="reference", seed=seed)
+def _replay(frame: pd.DataFrame, config: str, init_state: list[float] | None) -> dict[str, Any]:
+    f = T.Filter(config, profile="reference", init_state=init_state)
     history = f.steps(frame.iloc[1:], plain=True)
     history.insert(0, "cycle", range(2, len(frame) + 1))
     estimate = f.estimate

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Mapping
 from typing import Any
 
@@ -62,14 +63,25 @@ def _check_choice(value: str, allowed: tuple[str, ...], what: str) -> str:
     return value
 
 
-def _options(config: str, init: Any, seed: Any, options: dict[str, Any],
+def _init_state(init_state: Any, seed: Any, where: str) -> Any:
+    """``init_state``, or the deprecated ``seed`` that meant the same (a seed elsewhere is random)."""
+    if seed is None:
+        return init_state
+    if init_state is not None:
+        raise ValueError(f"{where}: give init_state, not also its deprecated name seed")
+    warnings.warn(f"{where}(seed=) is deprecated: use init_state= (seed names a random seed elsewhere)",
+                  DeprecationWarning, stacklevel=3)
+    return seed
+
+
+def _options(config: str, init: Any, init_state: Any, options: dict[str, Any],
              service_model: str = "iteration") -> dict[str, Any]:
     names = _state_names(config, service_model)
     opts = dict(options)
     if init is not None:
         opts["start"] = _params_option(init, names, "init")
-    if seed is not None:
-        opts["init_state"] = _params_option(seed, names, "seed")
+    if init_state is not None:
+        opts["init_state"] = _params_option(init_state, names, "init_state")
     for key in ("min_state", "max_state", "percent_change", "initial_change", "init_state"):
         if isinstance(opts.get(key), Mapping):
             opts[key] = _params_option(opts[key], names, key)

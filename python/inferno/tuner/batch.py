@@ -11,7 +11,8 @@ import numpy as np
 import pandas as pd
 
 from .._core import tuner as _tuner
-from ._common import CONFIGS, IdentifiabilityWarning, _check_choice, _frame, _options, _params_option, _state_names, perf_parms_of
+from ._common import (CONFIGS, IdentifiabilityWarning, _check_choice, _frame, _init_state, _options, _params_option,
+                      _state_names, perf_parms_of)
 from .observations import _observations, to_observation
 
 
@@ -53,7 +54,7 @@ class FitResult:
                 f"{len(self.invalid)} invalid)")
 
 
-def fit(data: Any, config: str = "prefill-decode", *, start: Any = None, seed: Any = None,
+def fit(data: Any, config: str = "prefill-decode", *, start: Any = None, init_state: Any = None, seed: Any = None,
         kappa_max: float = 1000.0, service_model: str = "iteration", warn: bool = True,
         **options: Any) -> FitResult:
     """Fits α, β, γ jointly to every observation of a table (relative squared errors of each
@@ -63,7 +64,7 @@ def fit(data: Any, config: str = "prefill-decode", *, start: Any = None, seed: A
     names the combination the data cannot pin down (e.g. "beta vs gamma")."""
     _check_choice(config, CONFIGS, "tuner configuration")
     names = _state_names(config, service_model)
-    opts = _options(config, None, seed, options, service_model)
+    opts = _options(config, None, _init_state(init_state, seed, "fit"), options, service_model)
     opts["kappa_max"] = kappa_max
     obs = _observations(data)
     d = _tuner.fit(config, opts, obs, _params_option(start, names, "start"), service_model)

@@ -11,7 +11,7 @@ import pandas as pd
 
 from .._core import tuner as _tuner
 from .._text import excerpt as _excerpt
-from ._common import CONFIGS, PROFILES, IdentifiabilityWarning, _check_choice, _frame, _options, perf_parms_of
+from ._common import CONFIGS, PROFILES, IdentifiabilityWarning, _check_choice, _frame, _init_state, _options, perf_parms_of
 from .batch import FitResult, _fit_result
 from .observations import _observations, to_observation
 
@@ -130,20 +130,22 @@ class Tuner:
     profile: ``"inferno"`` (log parameters, relative R, per-cycle process noise, saturation
         excluded, anchored bounds, lock-out recovery) or ``"reference"`` (the reference's semantics).
     init: a known starting point (sequence or dict of α, β, γ): no cold start.
-    seed: the configuration's initial state, which also seeds the cold-start guess.
+    init_state: the configuration's initial state, which also seeds the cold-start guess
+        (``seed``, its old name, is deprecated: a seed is a random seed elsewhere).
     **options: any core option (``inferno.tuner.option_names()``), e.g. ``warm_up_cycles=3``,
         ``noise="adaptive"``, ``mode="sliding-window"``, ``gate_probability=0.95``.
     """
 
     def __init__(self, config: str = "prefill-decode", *, profile: str = "inferno", init: Any = None,
-                 seed: Any = None, service_model: str = "iteration", keep_history: bool = True,
+                 init_state: Any = None, seed: Any = None, service_model: str = "iteration", keep_history: bool = True,
                  **options: Any) -> None:
         _check_choice(config, CONFIGS, "tuner configuration")
         _check_choice(profile, PROFILES, "tuner profile")
         if not isinstance(keep_history, bool):
             raise ValueError(f"keep_history must be True or False, got {_excerpt(keep_history)}")
         self._config_name = config
-        self._core = _tuner.VariantTuner(config, profile, _options(config, init, seed, options, service_model), service_model)
+        self._core = _tuner.VariantTuner(config, profile, _options(config, init, _init_state(init_state, seed, "Tuner"), options,
+                                                                        service_model), service_model)
         # keep_history=False keeps memory flat over long runs: only the latest cycle's rows.
         self._keep_history = keep_history
         self._rows: list[dict[str, Any]] = []
@@ -259,11 +261,12 @@ class Tuner:
 class Filter:
     """The bare parameter filter (no cold start, no warm-up): one EKF step per call."""
 
-    def __init__(self, config: str = "prefill-decode", *, profile: str = "inferno", seed: Any = None,
-                 service_model: str = "iteration", **options: Any) -> None:
+    def __init__(self, config: str = "prefill-decode", *, profile: str = "inferno", init_state: Any = None,
+                 seed: Any = None, service_model: str = "iteration", **options: Any) -> None:
         _check_choice(config, CONFIGS, "tuner configuration")
         _check_choice(profile, PROFILES, "tuner profile")
-        self._core = _tuner.ParameterFilter(config, profile, _options(config, None, seed, options, service_model), service_model)
+        self._core = _tuner.ParameterFilter(config, profile, _options(config, None, _init_state(init_state, seed, "Filter"), options,
+                                                                         service_model), service_model)
 
     def step(self, observation: Any, *, skip_gate: bool = False, plain: bool = False) -> dict[str, Any]:
         """One validated step (``plain``: the reference's Run, with neither gate nor positivity check)."""

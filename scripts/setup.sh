@@ -22,6 +22,7 @@ declare -A NEEDED=(
   [catch2]="Catch2 2, the C++ test framework"
   [clang]="clang, for the libFuzzer targets of the tests"
   [libclang-rt-dev]="clang's runtime libraries (libFuzzer)"
+  [chromium]="headless Chromium, for the tests that look at the built documentation pages"
 )
 if [ "${SKIP_SYSTEM_PACKAGES:-0}" != 1 ] && { ! command -v dpkg-query >/dev/null || ! command -v apt-get >/dev/null; }; then
   list=""

@@ -13,8 +13,8 @@ Modules: ``config`` (the deployment options), ``decision`` (the review: pod in, 
 ``inferno.kube``.
 
 >>> import json
->>> resp = review({"request": {"uid": "u1", "kind": {"kind": "Secret"}, "operation": "CREATE"}})
->>> resp["response"]["allowed"], resp["response"]["uid"]
+>>> response = review({"request": {"uid": "u1", "kind": {"kind": "Secret"}, "operation": "CREATE"}})["response"]
+>>> response["allowed"], response.get("uid")
 (True, 'u1')
 """
 

@@ -24,6 +24,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import inferno
+from inferno import optimizer
 
 SAMPLES = Path(__file__).resolve().parent.parent / "samples"
 
@@ -709,3 +710,27 @@ def test_load_change_scales_the_deployed_servers():
         deployed.with_arrival_rates({"nope": 1.0})
     with pytest.raises(ValueError, match="must be a finite number >= 0"):
         deployed.with_arrival_rates({"Premium-granite_13b": -1.0})
+
+
+def test_every_option_has_a_flag_named_as_in_the_api_and_old_names_warn():
+    """The flags of `inferno optimize` come from the option registry (docs/optimizer.md §8):
+    --queue-to-batch-ratio 4 gives what with_options(queue_to_batch_ratio=4) gives; the old
+    flag names still work, warn, and cannot be given together with the new ones."""
+    help_text = cli("--help").stdout
+    for option in optimizer.option_registry():
+        assert "--" + option["name"].replace("_", "-") in help_text, option["name"]
+    small = SAMPLES / "small"
+    by_flag = json.loads(cli(str(small), "--queue-to-batch-ratio", "4", "--no-greedy-refine", "--format", "json").stdout)
+    by_api = json.loads(inferno.load(small).optimize(queue_to_batch_ratio=4, greedy_refine=False).to_json())
+    assert by_flag["effectiveOptions"] == by_api["effectiveOptions"] and by_flag["totalCost"] == by_api["totalCost"]
+    assert by_flag["effectiveOptions"]["queueToBatchRatio"] == 4 and by_flag["effectiveOptions"]["greedyRefine"] is False
+    for old, new, value in (("--policy", "--saturation-policy", "RoundRobin"), ("--time-limit", "--milp-time-limit-sec", "5"),
+                            ("--max-queue", "--max-queue-size", "0")):
+        was = cli(str(small), old, value, "--format", "json")
+        now = cli(str(small), new, value, "--format", "json")
+        assert was.returncode == now.returncode and was.stdout == now.stdout, old
+        assert f"{old} is deprecated: use {new}" in was.stderr and "deprecated" not in now.stderr
+        both = cli(str(small), old, value, new, value)
+        assert both.returncode == 1 and f"give {new}, not also its old name {old}" in both.stderr
+    old = cli(str(small), "--batch-size", "search", "--format", "json")
+    assert json.loads(old.stdout)["effectiveOptions"]["batchSizePolicy"] == "cheapest"

@@ -4,10 +4,13 @@
 #include <pybind11/stl.h>
 
 #include <chrono>
+#include <type_traits>
+#include <variant>
 
 #include "inferno/io/solution_json.hpp"
 #include "inferno/optimizer/candidates.hpp"
 #include "inferno/optimizer/highs_info.hpp"
+#include "inferno/optimizer/options.hpp"
 #include "inferno/optimizer/solution.hpp"
 #include "inferno/optimizer/system.hpp"
 
@@ -178,9 +181,43 @@ py::dict solution_dict(const Run& run) {
 
 }  // namespace
 
+/// The option registry as dicts: key, name, type, nullable, default, choices, bounds, doc.
+py::list option_registry() {
+  const OptimizerSpec defaults;
+  py::list out;
+  for (const OptionInfo& o : optimizer_options()) {
+    py::dict d;
+    d["key"] = o.key;
+    d["name"] = o.name;
+    d["type"] = o.type();
+    d["nullable"] = o.nullable();
+    std::visit(
+        [&](auto field) {
+          const auto& v = defaults.*field;
+          using T = std::decay_t<decltype(v)>;
+          if constexpr (std::is_same_v<T, std::optional<std::int64_t>> || std::is_same_v<T, std::optional<double>>)
+            d["default"] = v ? py::cast(*v) : py::none();
+          else
+            d["default"] = py::cast(v);
+        },
+        o.field);
+    d["choices"] = o.choices;
+    const bool numeric = o.type() == "integer" || o.type() == "number";
+    d["minimum"] = numeric ? py::cast(o.lower) : py::none();
+    d["maximum"] = numeric && o.bounded_above ? py::cast(o.upper) : py::none();
+    d["exclusive_minimum"] = o.lower_open;
+    d["exclusive_maximum"] = o.upper_open;
+    d["doc"] = o.doc;
+    out.append(d);
+  }
+  return out;
+}
+
 void bind_optimizer(py::module_& root) {
   py::module_ m = root.def_submodule("optimizer", "Global optimizer: input system, candidates, solvers");
   // Registered before System, whose optimize() returns it, so that signatures name the Python type.
+  m.def("option_registry", &option_registry,
+        "The optimizer's options, defined once: key, name, type, nullable, default, choices, bounds, doc");
   py::class_<Run> run_class(m, "Run", "One optimisation: its system, candidates and solution");
   py::class_<System>(m, "System", "Immutable optimizer input; see inferno.System")
       .def_property_readonly("accelerators", &accelerators)

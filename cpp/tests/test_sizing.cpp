@@ -580,13 +580,15 @@ TEST_CASE("open loop: a percentile target reports the percentile it was checked 
   ServerSpec s = open_server();
   RecommendOptions o;
   o.menu.gpu_types = {"H100-SXM5-80GB"};
-  for (const auto& opt : recommend({s}, builtin(), reg, o)[0].options) {
+  const auto means = recommend({s}, builtin(), reg, o);  // kept: a loop over a temporary's member dangles
+  for (const auto& opt : means[0].options) {
     CHECK_FALSE(opt.itl_at_percentile_ms.has_value());  // mean targets: no percentile to report
     CHECK_FALSE(opt.ttft_at_percentile_ms.has_value());
   }
   s.slo.itl_percentile = s.slo.ttft_percentile = 95;
   int feasible = 0;
-  for (const auto& opt : recommend({s}, builtin(), reg, o)[0].options) {
+  const auto percentiles = recommend({s}, builtin(), reg, o);
+  for (const auto& opt : percentiles[0].options) {
     if (!opt.feasible) continue;
     INFO(opt.accelerator);
     ++feasible;

@@ -20,7 +20,8 @@ import pandas as pd
 from . import _core
 from ._text import excerpt as _excerpt
 
-__all__ = ["OPTIONS", "Solution", "System", "candidates", "highs_versions", "load", "optimize"]
+__all__ = ["OPTIONS", "Solution", "System", "candidates", "highs_versions", "load", "option_registry", "optimize",
+           "options_schema"]
 
 _DOCUMENT_FILES = ("accelerator-data.json", "capacity-data.json", "model-data.json",
                    "serviceclass-data.json", "server-data.json", "optimizer-data.json")
@@ -416,21 +417,50 @@ class Solution:
 
 
 #: Python option names and their optimizer-data.json keys.
-OPTIONS = {
-    "unlimited": "unlimited", "heterogeneous": "heterogeneous", "milp_solver": "milpSolver",
-    "delayed_best_effort": "delayedBestEffort", "saturation_policy": "saturationPolicy",
-    "solver": "solver", "objective": "objective", "power_price": "powerPrice",
-    "power_utilization": "powerUtilization", "batch_size_policy": "batchSizePolicy",
-    "batch_search": "batchSearch", "batch_search_max": "batchSearchMax", "onset_epsilon": "onsetEpsilon",
-    "queue_size_policy": "queueSizePolicy", "queue_to_batch_ratio": "queueToBatchRatio",
-    "max_queue_size": "maxQueueSize", "max_blocking_prob": "maxBlockingProb", "tps_demand": "tpsDemand",
-    "queue_model": "queueModel", "perf_model_version": "perfModelVersion", "max_num_tokens": "maxNumTokens",
-    "size_semantics": "sizeSemantics", "accelerator_change_penalty": "acceleratorChangePenalty",
-    "replica_change_penalty": "replicaChangePenalty", "change_weight": "changeWeight",
-    "milp_time_limit_sec": "milpTimeLimitSec", "mip_abs_gap": "mipAbsGap", "milp_threads": "milpThreads",
-    "milp_node_limit": "milpNodeLimit", "milp_canonical": "milpCanonical", "greedy_refine": "greedyRefine",
-    "max_profiles_per_server": "maxProfilesPerServer", "threads": "threads", "preset": "preset",
-}
+def option_registry() -> list[dict[str, Any]]:
+    """The optimizer's options, defined once in the core: ``key`` (optimizer-data.json), ``name``
+    (Python keyword; the CLI flag with dashes), ``type``, ``nullable``, ``default``, ``choices``,
+    ``minimum``/``maximum`` (with ``exclusive_*``) and ``doc``."""
+    return [dict(o) for o in _core.optimizer.option_registry()]
+
+
+#: snake_case option name -> optimizer-data.json key, from the registry.
+OPTIONS = {o["name"]: o["key"] for o in option_registry()}
+
+
+def options_schema() -> dict[str, Any]:
+    """The JSON Schema (draft 2020-12) of ``optimizer-data.json``, generated from the registry;
+    shipped as ``inferno/schemas/optimizer-data.schema.json``. inferno matches keys without regard
+    to case (the reference's own files write ``milpsolver``), so each option is listed under its
+    documented spelling and matched by a case-blind pattern too."""
+    definitions: dict[str, Any] = {}
+    for o in option_registry():
+        prop: dict[str, Any] = {"description": o["doc"], "default": o["default"]}
+        kind = o["type"]
+        prop["type"] = [kind, "null"] if o["nullable"] else kind
+        if o["choices"]:
+            prop["enum"] = list(o["choices"])
+        if o["minimum"] is not None:
+            prop["exclusiveMinimum" if o["exclusive_minimum"] else "minimum"] = _whole(o["minimum"])
+        if o["maximum"] is not None:
+            prop["exclusiveMaximum" if o["exclusive_maximum"] else "maximum"] = _whole(o["maximum"])
+        definitions[o["key"]] = prop
+    # useCplex: the reference's flag, accepted and ignored (inferno solves MILPs with HiGHS)
+    definitions["useCplex"] = {"description": "accepted and ignored: inferno solves MILPs with HiGHS", "type": "boolean"}
+    blind = {"^" + "".join(f"[{c.lower()}{c.upper()}]" if c.isalpha() else c for c in key) + "$": {"$ref": f"#/$defs/{key}"}
+             for key in definitions}
+    return {"$schema": "https://json-schema.org/draft/2020-12/schema",
+            "title": "optimizer-data.json: the optimizer's options",
+            "type": "object", "required": ["optimizer"], "additionalProperties": False,
+            "properties": {"optimizer": {
+                "type": "object", "additionalProperties": False,
+                "properties": {key: {"$ref": f"#/$defs/{key}"} for key in definitions},
+                "patternProperties": blind}},
+            "$defs": definitions}
+
+
+def _whole(x: float) -> float | int:
+    return int(x) if float(x).is_integer() else x
 
 
 def _check_threads(threads: Any) -> None:

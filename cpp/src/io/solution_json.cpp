@@ -2,10 +2,13 @@
 
 #include <cmath>
 #include <map>
+#include <type_traits>
+#include <variant>
 
 #include <nlohmann/json.hpp>
 
 #include "inferno/error.hpp"
+#include "inferno/optimizer/options.hpp"
 
 namespace inferno::io {
 
@@ -71,42 +74,25 @@ ojson candidates_object(const std::vector<Candidate>& candidates) {
   return out;
 }
 
+// Every option of the registry (inferno/optimizer/options.hpp), in its order.
 ojson options_object(const optimizer::OptimizerSpec& o) {
-  ojson j;
-  j["unlimited"] = o.unlimited;
-  j["heterogeneous"] = o.heterogeneous;
-  j["milpSolver"] = o.milp_solver;
-  j["delayedBestEffort"] = o.delayed_best_effort;
-  j["saturationPolicy"] = o.saturation_policy;
-  j["solver"] = o.solver;
-  j["objective"] = o.objective;
-  j["powerPrice"] = num(o.power_price);
-  j["powerUtilization"] = o.power_utilization;
-  j["batchSizePolicy"] = o.batch_size_policy;
-  j["batchSearch"] = o.batch_search;
-  j["batchSearchMax"] = o.batch_search_max;
-  j["onsetEpsilon"] = num(o.onset_epsilon);
-  j["queueSizePolicy"] = o.queue_size_policy;
-  j["queueToBatchRatio"] = o.queue_to_batch_ratio;
-  j["maxQueueSize"] = o.max_queue_size ? ojson(*o.max_queue_size) : ojson(nullptr);
-  j["maxBlockingProb"] = o.max_blocking_prob ? num(*o.max_blocking_prob) : ojson(nullptr);
-  j["tpsDemand"] = o.tps_demand;
-  j["queueModel"] = o.queue_model;
-  j["perfModelVersion"] = o.perf_model_version;
-  j["maxNumTokens"] = o.max_num_tokens;
-  j["sizeSemantics"] = o.size_semantics;
-  j["acceleratorChangePenalty"] = num(o.accelerator_change_penalty);
-  j["replicaChangePenalty"] = num(o.replica_change_penalty);
-  j["changeWeight"] = num(o.change_weight);
-  j["milpTimeLimitSec"] = num(o.milp_time_limit_sec);
-  j["mipAbsGap"] = num(o.mip_abs_gap);
-  j["milpThreads"] = o.milp_threads;
-  j["milpNodeLimit"] = o.milp_node_limit;
-  j["milpCanonical"] = o.milp_canonical;
-  j["greedyRefine"] = o.greedy_refine;
-  j["maxProfilesPerServer"] = o.max_profiles_per_server;
-  j["threads"] = o.threads;
-  j["preset"] = o.preset;
+  ojson j = ojson::object();
+  for (const auto& option : optimizer::optimizer_options()) {
+    std::visit(
+        [&](auto field) {
+          using T = std::decay_t<decltype(o.*field)>;
+          if constexpr (std::is_same_v<T, double>) {
+            j[option.key] = num(o.*field);
+          } else if constexpr (std::is_same_v<T, std::optional<double>>) {
+            j[option.key] = o.*field ? num(*(o.*field)) : ojson(nullptr);
+          } else if constexpr (std::is_same_v<T, std::optional<std::int64_t>>) {
+            j[option.key] = o.*field ? ojson(*(o.*field)) : ojson(nullptr);
+          } else {
+            j[option.key] = o.*field;
+          }
+        },
+        option.field);
+  }
   return j;
 }
 

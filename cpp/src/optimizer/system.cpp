@@ -1,15 +1,19 @@
 #include "inferno/optimizer/system.hpp"
 
 #include <algorithm>
+#include <cctype>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <limits>
 #include <set>
 #include <sstream>
+#include <type_traits>
+#include <variant>
 
 #include "inferno/error.hpp"
 #include "inferno/io/json.hpp"
+#include "inferno/optimizer/options.hpp"
 
 namespace inferno::optimizer {
 
@@ -211,6 +215,45 @@ class Reader {
 };
 
 // Inserts or replaces by key, keeping first-seen order; notes a replacement.
+// One option of the registry (inferno/optimizer/options.hpp) read into `p`, checked against its
+// type, range or choices; absent keeps the value `p` has.
+void read_option(const Reader& r, const json& o, const OptionInfo& option, OptimizerSpec& p) {
+  const std::string& key = option.key;
+  auto interval = [&](double v) {
+    const bool below = option.lower_open ? !(v > option.lower) : v < option.lower;
+    const bool above = option.bounded_above && (option.upper_open ? !(v < option.upper) : v > option.upper);
+    if (below || above)
+      r.fail(key + " must be in " + (option.lower_open ? "(" : "[") + format_number(option.lower) + ", " +
+             (option.bounded_above ? format_number(option.upper) : std::string("inf")) +
+             (option.upper_open || !option.bounded_above ? ")" : "]") + ", got " + format_number(v));
+  };
+  const auto upper_int = [&] {
+    return option.bounded_above ? static_cast<std::int64_t>(option.upper) : std::int64_t{INT32_MAX};
+  };
+  std::visit(
+      [&](auto field) {
+        using T = std::decay_t<decltype(p.*field)>;
+        if constexpr (std::is_same_v<T, bool>) {
+          p.*field = r.boolean(o, key, p.*field);
+        } else if constexpr (std::is_same_v<T, int>) {
+          p.*field = static_cast<int>(r.integer(o, key, p.*field, static_cast<std::int64_t>(option.lower), upper_int()));
+        } else if constexpr (std::is_same_v<T, double>) {
+          p.*field = r.number(o, key, p.*field, option.lower);
+          if (option.bounded_above || option.lower_open) interval(p.*field);
+        } else if constexpr (std::is_same_v<T, std::string>) {
+          p.*field = r.choice(o, key, p.*field, option.choices);
+        } else if constexpr (std::is_same_v<T, std::optional<std::int64_t>>) {
+          if (auto v = r.optional_integer(o, key, static_cast<std::int64_t>(option.lower))) p.*field = v;
+        } else {
+          if (auto v = r.optional_number(o, key, option.lower)) {
+            interval(*v);
+            p.*field = v;
+          }
+        }
+      },
+      option.field);
+}
+
 template <class T, class Key>
 void upsert(std::vector<T>& items, T item, Key key_of, std::vector<Diagnostic>& diagnostics,
             const std::string& where, const std::string& what) {
@@ -420,46 +463,27 @@ struct DocumentReaders {
       // such as command-line flags) refine it.
       p.preset = r.choice(*o, "preset", p.preset, {"", "reference-v1", "reference-v2", "reference-v3"});
       if (o->contains("preset")) apply_preset(p);
-      p.unlimited = r.boolean(*o, "unlimited", p.unlimited);
-      p.heterogeneous = r.boolean(*o, "heterogeneous", p.heterogeneous);
-      p.milp_solver = r.boolean(*o, "milpSolver", p.milp_solver);
-      if (o->contains("milpsolver") && p.milp_solver) p.solver = "milp";  // reference flag mapping
       if (r.boolean(*o, "useCplex", false)) diag.push_back({r.where(), "useCplex is ignored: inferno solves MILPs with HiGHS"});
-      p.delayed_best_effort = r.boolean(*o, "delayedBestEffort", p.delayed_best_effort);
-      p.saturation_policy = r.choice(*o, "saturationPolicy", p.saturation_policy,
-                                     {"None", "PriorityExhaustive", "PriorityRoundRobin", "RoundRobin"});
-      p.solver = r.choice(*o, "solver", p.solver, {"auto", "unlimited", "greedy", "milp"});
-      p.objective = r.choice(*o, "objective", p.objective, {"cost", "power", "weighted"});
-      p.power_price = r.number(*o, "powerPrice", p.power_price, 0);
-      p.power_utilization = r.choice(*o, "powerUtilization", p.power_utilization, {"batch", "busy"});
-      p.batch_size_policy = r.choice(*o, "batchSizePolicy", p.batch_size_policy, {"reference", "cheapest", "onset"});
-      p.batch_search = r.choice(*o, "batchSearch", p.batch_search, {"bisect", "exhaustive"});
-      p.batch_search_max = static_cast<int>(r.integer(*o, "batchSearchMax", p.batch_search_max, 0, kMaxBatchLimit));
-      p.onset_epsilon = r.number(*o, "onsetEpsilon", p.onset_epsilon, 0);
-      if (p.onset_epsilon >= 1) r.fail("onsetEpsilon must be in [0, 1), got " + format_number(p.onset_epsilon));
-      p.queue_size_policy = r.choice(*o, "queueSizePolicy", p.queue_size_policy, {"ratio", "zero"});
-      p.queue_to_batch_ratio = static_cast<int>(r.integer(*o, "queueToBatchRatio", p.queue_to_batch_ratio, 0, 100000));
-      if (auto q = r.optional_integer(*o, "maxQueueSize", 0)) p.max_queue_size = q;
-      if (auto b = r.optional_number(*o, "maxBlockingProb", 0)) {
-        if (!(*b > 0 && *b < 1)) r.fail("maxBlockingProb must be in (0, 1), got " + format_number(*b));
-        p.max_blocking_prob = b;
+      // A misspelt option would otherwise be dropped without a word (keys arrive case-folded).
+      for (const auto& item : o->items()) {
+        const std::string& key = item.key();
+        bool known = key == "usecplex";
+        std::string names;
+        for (const OptionInfo& option : optimizer_options()) {
+          std::string folded = option.key;
+          for (char& c : folded) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+          known = known || folded == key;
+          names += (names.empty() ? "" : ", ") + option.key;
+        }
+        if (!known) diag.push_back({r.where(), "unknown option '" + key + "' is ignored; the options are " + names});
       }
-      p.tps_demand = r.choice(*o, "tpsDemand", p.tps_demand, {"replace", "max"});
-      p.queue_model = r.choice(*o, "queueModel", p.queue_model, {"auto", "v1", "v2", "v3", "vllm"});
-      p.perf_model_version = r.choice(*o, "perfModelVersion", p.perf_model_version, {"v2", "v3"});
-      p.max_num_tokens = static_cast<int>(r.integer(*o, "maxNumTokens", p.max_num_tokens, 1, 1000000000));
-      p.size_semantics = r.choice(*o, "sizeSemantics", p.size_semantics, {"exact", "reference"});
-      p.accelerator_change_penalty = r.number(*o, "acceleratorChangePenalty", p.accelerator_change_penalty, 0);
-      p.replica_change_penalty = r.number(*o, "replicaChangePenalty", p.replica_change_penalty, 0);
-      p.change_weight = r.number(*o, "changeWeight", p.change_weight, 0);
-      p.milp_time_limit_sec = r.number(*o, "milpTimeLimitSec", p.milp_time_limit_sec, 0);
-      p.mip_abs_gap = r.number(*o, "mipAbsGap", p.mip_abs_gap, 0);
-      p.milp_threads = static_cast<int>(r.integer(*o, "milpThreads", p.milp_threads, 0, 1024));
-      p.milp_node_limit = static_cast<int>(r.integer(*o, "milpNodeLimit", p.milp_node_limit, 0));
-      p.milp_canonical = r.boolean(*o, "milpCanonical", p.milp_canonical);
-      p.greedy_refine = r.boolean(*o, "greedyRefine", p.greedy_refine);
-      p.max_profiles_per_server = static_cast<int>(r.integer(*o, "maxProfilesPerServer", p.max_profiles_per_server, 0));
-      p.threads = static_cast<int>(r.integer(*o, "threads", p.threads, 0, 1024));
+      for (const OptionInfo& option : optimizer_options()) {
+        if (option.key == "preset") continue;  // read above
+        read_option(r, *o, option, p);
+        // The reference's flag: milpSolver true selects the exact solver (a solver key, read
+        // later, still wins).
+        if (option.key == "milpSolver" && o->contains("milpsolver") && p.milp_solver) p.solver = "milp";
+      }
     }
   }
 

@@ -4,7 +4,7 @@ Global optimizer: input system, candidates, solvers
 from __future__ import annotations
 import collections.abc
 import typing
-__all__: list[str] = ['Run', 'System', 'highs_versions', 'load_system']
+__all__: list[str] = ['Run', 'System', 'highs_versions', 'load_system', 'option_registry']
 class Run:
     """
     One optimisation: its system, candidates and solution
@@ -67,4 +67,8 @@ def highs_versions() -> dict:
 def load_system(directories: collections.abc.Sequence[str], documents: collections.abc.Sequence[tuple[str, str]]) -> System:
     """
     Builds a System from directories of reference JSON files, then (source, JSON text) documents, applied in order with insert-or-replace semantics.
+    """
+def option_registry() -> list:
+    """
+    The optimizer's options, defined once: key, name, type, nullable, default, choices, bounds, doc
     """

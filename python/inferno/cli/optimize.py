@@ -19,7 +19,7 @@ from typing import Any, TextIO
 
 import pandas as pd
 
-from ..optimizer import Solution, System
+from ..optimizer import Solution, System, option_registry
 from .common import EXIT_INPUT, EXIT_OK, EXIT_PARTIAL, non_negative_int
 
 TABLE_COLUMNS = ["accelerator", "replicas", "batch", "cost", "itl_ms", "itl_slo_ms", "ttft_ms", "ttft_slo_ms",
@@ -40,19 +40,17 @@ def add_parser(commands: Any) -> None:
                         "reference heuristic; milp: HiGHS only; unlimited: capacity ignored")
     p.add_argument("--heterogeneous", action="store_const", const=True,
                    help="allow several accelerator profiles per server (MILP MULTI)")
-    p.add_argument("--policy", choices=["None", "PriorityExhaustive", "PriorityRoundRobin", "RoundRobin"],
-                   help="saturation policy: how leftover capacity goes to servers that do not fit in full")
+    # Old flag names, kept for one release (they warn): the option flags below carry the API names.
+    p.add_argument("--policy", dest="deprecated_policy", choices=["None", "PriorityExhaustive", "PriorityRoundRobin", "RoundRobin"],
+                   help=argparse.SUPPRESS)
     p.add_argument("--delayed-best-effort", action="store_const", const=True,
                    help="best effort once after all priority groups (greedy)")
-    p.add_argument("--batch-size", choices=["search", "reference"],
-                   help="search: cheapest batch size per candidate (default); reference: the reference rule "
-                        "N = max(maxBatchSize*atTokens/avgOutTokens, 1)")
-    p.add_argument("--max-queue", type=non_negative_int, metavar="Q",
-                   help="queue size for servers without their own maxQueueSize")
+    p.add_argument("--batch-size", dest="deprecated_batch_size", choices=["search", "reference"], help=argparse.SUPPRESS)
+    p.add_argument("--max-queue", dest="deprecated_max_queue", type=non_negative_int, metavar="Q", help=argparse.SUPPRESS)
     p.add_argument("--objective", choices=["cost", "power", "weighted"],
                    help="minimise cost (default), power, or cost + power-price x power")
     p.add_argument("--power-price", type=float, metavar="P", help="cost units per W per hour (weighted objective)")
-    p.add_argument("--time-limit", type=float, metavar="SEC", help="MILP time budget in seconds (default 30)")
+    p.add_argument("--time-limit", dest="deprecated_time_limit", type=float, metavar="SEC", help=argparse.SUPPRESS)
     p.add_argument("--preset", choices=["reference-v1", "reference-v2", "reference-v3"],
                    help="reproduce a reference optimizer version (queue model, sizing, batch rule, greedy)")
     p.add_argument("--candidates", action="store_true",
@@ -61,24 +59,53 @@ def add_parser(commands: Any) -> None:
     p.add_argument("--format", choices=["table", "json", "reference", "csv"], default="table")
     p.add_argument("--timing", action="store_true", help="add run times (the output then varies between runs)")
     p.add_argument("--threads", type=non_negative_int, default=0, help="candidate threads (0 = all cores)")
+    add_option_flags(p, skip={"unlimited", "heterogeneous", "delayed_best_effort", "solver", "objective", "power_price",
+                              "preset", "threads"})
     p.set_defaults(run=run)
+
+
+_KINDS = {"integer": int, "number": float, "string": str}
+
+
+def add_option_flags(p: argparse.ArgumentParser, skip: set[str]) -> None:
+    """One flag per optimizer option, named as in the API (--saturation-policy for
+    saturation_policy), from the option registry; the core checks the values."""
+    group = p.add_argument_group("optimizer options (the optimizer-data.json keys, docs/optimizer.md §8)")
+    for o in option_registry():
+        if o["name"] in skip:
+            continue
+        flag = "--" + o["name"].replace("_", "-")
+        text = f"{o['doc']} (default {o['default']!r})"
+        if o["type"] == "boolean":
+            group.add_argument(flag, dest=o["name"], action=argparse.BooleanOptionalAction, default=None, help=text)
+        elif o["choices"]:
+            group.add_argument(flag, dest=o["name"], choices=[c for c in o["choices"] if c], default=None, help=text)
+        else:
+            group.add_argument(flag, dest=o["name"], type=_KINDS[o["type"]], default=None, metavar=o["type"].upper(), help=text)
 
 
 
 
 
 def options_from_args(args: argparse.Namespace) -> dict[str, Any]:
-    """The optimizer options set by flags (snake_case names of :data:`inferno.optimizer.OPTIONS`)."""
-    flags = {
-        "preset": args.preset, "unlimited": args.unlimited, "solver": args.solver,
-        "heterogeneous": args.heterogeneous, "saturation_policy": args.policy,
-        "delayed_best_effort": args.delayed_best_effort,
-        "batch_size_policy": {"search": "cheapest", "reference": "reference"}.get(args.batch_size),
-        "max_queue_size": args.max_queue, "objective": args.objective, "power_price": args.power_price,
-        "milp_time_limit_sec": args.time_limit,
-    }
-    # The preset first: explicit flags then refine it.
-    return {k: v for k, v in flags.items() if v is not None}
+    """The optimizer options set by flags (snake_case names of :data:`inferno.optimizer.OPTIONS`);
+    the old flag names still count, with a warning."""
+    # threads is passed on its own (it decides how the candidates are computed, not what they are)
+    options = {o["name"]: getattr(args, o["name"], None) for o in option_registry() if o["name"] != "threads"}
+    renamed = (("deprecated_policy", "--policy", "saturation_policy", None),
+               ("deprecated_batch_size", "--batch-size", "batch_size_policy", {"search": "cheapest", "reference": "reference"}),
+               ("deprecated_max_queue", "--max-queue", "max_queue_size", None),
+               ("deprecated_time_limit", "--time-limit", "milp_time_limit_sec", None))
+    for dest, old, name, mapping in renamed:
+        value = getattr(args, dest, None)
+        if value is None:
+            continue
+        new = "--" + name.replace("_", "-")
+        if options.get(name) is not None:
+            raise ValueError(f"give {new}, not also its old name {old}")
+        print(f"inferno optimize: warning: {old} is deprecated: use {new}", file=sys.stderr)
+        options[name] = mapping[value] if mapping else value
+    return {k: v for k, v in options.items() if v is not None}
 
 
 def run(args: argparse.Namespace, stdout: TextIO | None = None) -> int:

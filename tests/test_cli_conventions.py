@@ -126,3 +126,22 @@ def test_queue_batch_size_and_its_deprecated_name_agree():
     assert new.returncode == old.returncode == 0, (new.stderr, old.stderr)
     assert new.stdout == old.stdout and json.loads(new.stdout)["concurrency"] > 0
     assert "deprecated: use `inferno queue batch-size`" in old.stderr and "deprecated" not in new.stderr
+
+
+@pytest.mark.parametrize("args, path", [
+    (["optimize", "-", "--format", "json"], "samples/small/system-data.json"),
+    (["tune", "-", "--format", "json"], "samples/tuner/tuner-exp13.csv"),
+    (["validate", "-", "--format", "json"], "samples/real/llama31-8b-h100-guidellm.csv"),
+    (["size", "calibrate", "--model", "Meta-Llama-3-8B", "--points", "-", "--format", "json"], "samples/sizing/points.json"),
+    (["size", "recommend", "--input", "-", "--format", "json"], "samples/sizing/request.json"),
+], ids=lambda a: " ".join(a[:2]) if isinstance(a, list) else "")
+def test_every_file_argument_takes_standard_input(args, path):
+    """"-" reads the file from standard input, with the same answer as the path."""
+    text = (REPO / path).read_text(encoding="utf-8")
+    from_stdin = run(*args, stdin=text)
+    from_file = run(*[str(REPO / path) if a == "-" else a for a in args])
+    assert from_stdin.returncode == from_file.returncode, from_stdin.stderr
+    # the same answer; where the output names its input, standard input is "-"
+    assert from_stdin.stdout == from_file.stdout.replace(json.dumps(str(REPO / path))[1:-1], "-") and from_stdin.stdout
+    empty = run(*args, stdin="")
+    assert empty.returncode == 1 and "standard input (-) is empty" in empty.stderr

@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import atexit
+import shutil
 import sys
+import tempfile
+from pathlib import Path
 from typing import NoReturn
 
 
@@ -25,6 +29,27 @@ def positive_int(text: str) -> int:
 
 
 # One exit-status table for every command (docs/cli.md, "Exit status").
+def input_path(text: str) -> str:
+    """An argparse type for a file argument: a path, or "-" for standard input. Standard input is
+    copied once to a temporary file named by what it holds (.json when it starts with { or [,
+    else .csv), so that every command reads it as it reads a file, format detection included."""
+    if text != "-":
+        return text
+    data = sys.stdin.buffer.read()
+    if not data.strip():  # also a second "-": the first one read it all
+        raise argparse.ArgumentTypeError("standard input (-) is empty (it can be read once)")
+    directory = Path(tempfile.mkdtemp(prefix="inferno-stdin-"))
+    atexit.register(shutil.rmtree, directory, True)
+    path = directory / ("stdin.json" if data.lstrip()[:1] in (b"{", b"[") else "stdin.csv")
+    path.write_bytes(data)
+    return str(path)
+
+
+def shown_name(path: str) -> str:
+    """How a file argument is named in output and messages: "-" for standard input's copy."""
+    return "-" if Path(path).parent.name.startswith("inferno-stdin-") else path
+
+
 EXIT_OK = 0        # everything asked for was done
 EXIT_INPUT = 1     # input or usage error: bad flag, unreadable or malformed input; nothing computed
 EXIT_PARTIAL = 2   # a result, with some records failed, some servers unallocated or no estimate yet

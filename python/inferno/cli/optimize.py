@@ -19,8 +19,8 @@ from typing import Any, TextIO
 
 import pandas as pd
 
-from ..optimizer import Solution, System, option_registry
-from .common import EXIT_INPUT, EXIT_OK, EXIT_PARTIAL, non_negative_int
+from ..optimizer import Solution, load, option_registry
+from .common import EXIT_INPUT, EXIT_OK, EXIT_PARTIAL, input_path, non_negative_int
 
 TABLE_COLUMNS = ["accelerator", "replicas", "batch", "cost", "itl_ms", "itl_slo_ms", "ttft_ms", "ttft_slo_ms",
                  "rho", "power_w", "outcome"]
@@ -29,7 +29,8 @@ TABLE_COLUMNS = ["accelerator", "replicas", "batch", "cost", "itl_ms", "itl_slo_
 def add_parser(commands: Any) -> None:
     p = commands.add_parser("optimize", help="optimise a fleet: accelerator, replicas, batch size per server",
                             description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("directory", metavar="DIR", help="directory of reference JSON documents")
+    p.add_argument("directory", metavar="DIR", type=input_path,
+                   help="directory of reference JSON documents, a system-data.json file, or - (that file on stdin)")
     mode = p.add_mutually_exclusive_group()
     mode.add_argument("--unlimited", dest="unlimited", action="store_const", const=True,
                       help="ignore capacity (each server takes its best candidate)")
@@ -111,7 +112,7 @@ def options_from_args(args: argparse.Namespace) -> dict[str, Any]:
 def run(args: argparse.Namespace, stdout: TextIO | None = None) -> int:
     out = stdout or sys.stdout
     try:
-        system = System.from_dir(args.directory)
+        system = load(args.directory)  # a directory, or one system-data.json file (also from stdin)
         solution = system.optimize(threads=args.threads, **options_from_args(args))
         if args.format in ("json", "reference"):
             out.write(solution.to_json(format="extended" if args.format == "json" else "reference",

@@ -16,7 +16,7 @@ from typing import Any
 import pandas as pd
 
 from .. import sizing
-from .common import positive_int
+from .common import input_path, positive_int
 
 FORMATS = ("table", "json", "csv")
 
@@ -362,7 +362,7 @@ def add_parser(commands: Any) -> None:
     v = verb("calibrate", "fit α, β, γ (--mode theta) or the efficiency factors (--mode family) to profiling points",
              run_calibrate, model=True)
     v.add_argument("--model", required=True)
-    v.add_argument("--points", required=True, nargs="+", metavar="FILE",
+    v.add_argument("--points", required=True, nargs="+", metavar="FILE", type=input_path,
                    help='JSON {"points": [...]} of closed-loop runs, or benchmark files (a sweep CSV, GuideLLM '
                         'reports, vllm bench serve results): their closed-loop rows become points')
     v.add_argument("--input-format", choices=["auto", "points", "sweeps", "vllm-bench", "guidellm"], default="auto",
@@ -374,7 +374,7 @@ def add_parser(commands: Any) -> None:
     serving_flags(v)
 
     v = verb("recommend", "cheapest slice or GPU meeting each server's SLOs", run_recommend, model=True)
-    v.add_argument("--input", metavar="FILE",
+    v.add_argument("--input", metavar="FILE", type=input_path,
                    help="recommendation request (JSON); or describe one server with the flags below")
     one = v.add_argument_group("one server, without a request file")
     one.add_argument("--model", help="registry name (or its last part) or a config.json path")
@@ -392,7 +392,7 @@ def add_parser(commands: Any) -> None:
     one.add_argument("--no-slices", action="store_true", help="whole GPUs only")
     one.add_argument("--max-replicas", type=positive_int, metavar="R")
     one.add_argument("--capacity", metavar="GPU=N[,...]", help="GPUs owned per type")
-    one.add_argument("--calibrate", nargs="+", metavar="FILE",
+    one.add_argument("--calibrate", nargs="+", metavar="FILE", type=input_path,
                      help="calibrate the roofline first from these measurements (a points file, sweeps, GuideLLM "
                           "or vllm bench results; as inferno size calibrate --points)")
     one.add_argument("--accelerator", metavar="NAME", help="--calibrate: the catalog GPU the measurements ran on")
@@ -410,5 +410,5 @@ def add_parser(commands: Any) -> None:
 
     v = verb("review", "run the admission webhook on a saved AdmissionReview (offline); prints the response JSON",
              run_review, formats=False)
-    v.add_argument("--input", required=True, metavar="FILE")
+    v.add_argument("--input", required=True, metavar="FILE", type=input_path)
     v.add_argument("--config", metavar="FILE", help="webhook configuration (JSON)")

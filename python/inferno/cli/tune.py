@@ -36,7 +36,7 @@ import pandas as pd
 
 from .. import tuner as T
 from .. import validate as V
-from .common import EXIT_INPUT, EXIT_OK, EXIT_PARTIAL, non_negative_int, positive_int
+from .common import EXIT_INPUT, EXIT_OK, EXIT_PARTIAL, input_path, non_negative_int, positive_int, shown_name
 
 HISTORY_COLUMNS = ["cycle", "phase", "outcome", "nis"]
 BENCHMARK_LAYOUTS = ("sweeps", "guidellm", "vllm-bench")
@@ -46,7 +46,7 @@ def _read(args: argparse.Namespace) -> tuple[pd.DataFrame, list[tuple[int, str]]
     """Observations from the files given: the tuner's CSV layouts, or benchmark results whose
     rate points become observations. Returns the frame, the skipped rows and a label for messages."""
     paths = list(args.observations)
-    label = ", ".join(paths)
+    label = ", ".join(shown_name(p) for p in paths)
     layout = args.layout
     if layout == "auto":
         if any(p.lower().endswith(".json") for p in paths):
@@ -78,7 +78,7 @@ def _is_sweep_csv(path: str) -> bool:
 def add_parser(commands: Any) -> None:
     p = commands.add_parser("tune", help="learn alpha, beta, gamma from observed TTFT/ITL (extended Kalman filter)",
                             description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("observations", metavar="FILE", nargs="+",
+    p.add_argument("observations", metavar="FILE", nargs="+", type=input_path,
                    help="observations (CSV, one row per replica and cycle), or benchmark results (see above)")
     p.add_argument("--config", choices=list(T.CONFIGS), help="parameters and observed channels (see above)")
     p.add_argument("--profile", choices=list(T.PROFILES), default="inferno",

@@ -29,13 +29,13 @@ import pandas as pd
 
 from .. import validate as V
 from .._text import excerpt as _excerpt
-from .common import EXIT_OK, EXIT_PARTIAL, positive_int
+from .common import EXIT_OK, EXIT_PARTIAL, input_path, positive_int
 
 
 def add_parser(commands: Any) -> None:
     p = commands.add_parser("validate", help="compare the model with measured benchmark sweeps (MAPE tables)",
                             description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("inputs", nargs="+", metavar="FILE",
+    p.add_argument("inputs", nargs="+", metavar="FILE", type=input_path,
                    help="a sweep CSV (one row per benchmark), GuideLLM report JSON files, or result JSON "
                         "files of vllm bench serve (one per rate)")
     add_input_arguments(p)

@@ -160,7 +160,7 @@ def test_solve_matches_python_api_bit_for_bit():
                    max_batch=48, max_queue=128).analyze(3.0)
     pairs = {"throughput": a.throughput_rps, "avgRespTime": a.response_ms,
              "avgWaitTime": a.wait_ms, "avgNumInServ": a.num_in_service, "avgTTFT": a.ttft_ms,
-             "avgITL": a.itl_ms, "avgPrefillTime": a.prefill_ms, "lossProb": a.loss_prob,
+             "avgITL": a.itl_ms, "avgPrefillTime": a.prefill_ms, "lossProb": a.blocking_prob,
              "avgNumInSystem": a.num_in_system, "probWait": a.wait_prob}
     for key, value in pairs.items():
         assert out[key] == value, key

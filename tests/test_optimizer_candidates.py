@@ -50,7 +50,7 @@ def test_reference_batch_rule_matches_the_queueing_api():
     assert row.replicas == math.ceil(demand / sized.metrics.throughput_rps)
     assert row.cost == 40 * row.replicas and row.cards == row.replicas
     at_load = model.analyze(demand / row.replicas)
-    assert (row.itl_ms, row.ttft_ms, row.blocking_prob) == (at_load.itl_ms, at_load.ttft_ms, at_load.loss_prob)
+    assert (row.itl_ms, row.ttft_ms, row.blocking_prob) == (at_load.itl_ms, at_load.ttft_ms, at_load.blocking_prob)
     assert row.value == pytest.approx(1.1 * row.cost)  # no current allocation: value = 1.1·cost
     assert row.max_rpm == 60 * row.rate_per_replica_rps
     assert c.loc["2xA100"].cards == 2 * c.loc["2xA100"].replicas  # multiplicity counts cards

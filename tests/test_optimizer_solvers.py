@@ -297,7 +297,7 @@ def check_scarce(sol: inferno.Solution, expected: dict[str, int]) -> None:
         at = inferno.QueueModel(**QUEUE_GX).analyze(DEMAND_RPS[name] / k)
         assert row.itl_ms == pytest.approx(at.itl_ms, rel=1e-9)
         assert row.ttft_ms == pytest.approx(at.ttft_ms, rel=1e-9)
-        assert row.blocking_prob == pytest.approx(at.loss_prob, rel=1e-9)
+        assert row.blocking_prob == pytest.approx(at.blocking_prob, rel=1e-9)
         assert row.served_rpm == pytest.approx(60 * k * at.throughput_rps, rel=1e-9)
         assert row.served_rpm < 60 * DEMAND_RPS[name]
 
@@ -425,7 +425,7 @@ def test_candidate_power_follows_the_curve(utilization):
     c = system.candidates(power_utilization=utilization)
     c = c[c.feasible & c.power_w.notna()]
     assert len(c) > 30
-    u_col = "rho" if utilization == "batch" else "busy_prob"
+    u_col = "batch_fill" if utilization == "batch" else "busy_prob"
     for r in c.itertuples():
         a = acc.loc[r.accelerator]
         u = getattr(r, u_col)
@@ -433,7 +433,7 @@ def test_candidate_power_follows_the_curve(utilization):
             u, a.power_idle_w, a.power_mid_w, a.power_mid_util, a.power_full_w)
         assert r.power_w == pytest.approx(expected, rel=1e-9), (r.server, r.accelerator)
     if utilization == "batch":  # both pieces of the curve are exercised
-        assert (c.rho < 0.6).any() and (c.rho > 0.6).any()
+        assert (c.batch_fill < 0.6).any() and (c.batch_fill > 0.6).any()
 
 
 HOT = {"idle": 300, "midPower": 500, "midUtil": 0.5, "full": 800}
@@ -452,11 +452,11 @@ def test_power_curve_endpoints():
     f = sol.to_frame()
     idle, over = f.loc["idle"], f.loc["over"]
     assert (idle.accelerator, idle.replicas, idle.outcome) == ("hot", 2, "full")
-    assert idle.rho < 1e-3
+    assert idle.batch_fill < 1e-3
     assert idle.power_w == pytest.approx(2 * 1 * HOT["idle"], rel=1e-3)
-    assert idle.power_w == pytest.approx(2 * power_curve(idle.rho, 300, 500, 0.5, 800), rel=1e-9)
+    assert idle.power_w == pytest.approx(2 * power_curve(idle.batch_fill, 300, 500, 0.5, 800), rel=1e-9)
     assert (over.accelerator, over.replicas, over.outcome) == ("hot", 3, "bestEffort")
-    assert over.rho == pytest.approx(1.0, abs=1e-9)
+    assert over.batch_fill == pytest.approx(1.0, abs=1e-9)
     assert over.power_w == pytest.approx(3 * 1 * HOT["full"], rel=1e-9)
     # The cool profile (accCount 2) at zero load: replicas x accCount x idle.
     cool = sol.candidates.set_index(["server", "accelerator"]).loc[("idle", "cool")]
@@ -478,9 +478,9 @@ def test_power_objective_picks_the_efficient_profile():
     assert (c.objective == c.cost).all()
     # Power is reported whatever the objective: 3 x P_hot(ρ) and 3 x 2 x P_cool(ρ).
     hot = by_cost.to_frame().loc["w"]
-    assert hot.power_w == pytest.approx(3 * power_curve(hot.rho, 300, 500, 0.5, 800), rel=1e-9)
+    assert hot.power_w == pytest.approx(3 * power_curve(hot.batch_fill, 300, 500, 0.5, 800), rel=1e-9)
     cool = by_power.to_frame().loc["w"]
-    assert cool.power_w == pytest.approx(3 * 2 * power_curve(cool.rho, 40, 70, 0.4, 100), rel=1e-9)
+    assert cool.power_w == pytest.approx(3 * 2 * power_curve(cool.batch_fill, 40, 70, 0.4, 100), rel=1e-9)
 
 
 # ----------------------------------------------------------------------------- 8. MILP honesty

@@ -21,7 +21,7 @@ from inferno import QueueModel
 PCTS = (50.0, 90.0, 95.0, 99.0)
 METRICS = ("rate_rps", "throughput_rps", "dropped_rps", "ttft_ms", "itl_ms", "wait_ms",
            "prefill_ms", "service_ms", "response_ms", "num_in_service", "num_in_system",
-           "queue_length", "batch_fill", "busy_prob", "loss_prob", "wait_prob", "tokens_per_s")
+           "queue_length", "batch_fill", "busy_prob", "blocking_prob", "wait_prob", "tokens_per_s")
 
 # CI (CI=true) draws the same examples every run, so a red CI is always reproducible; local runs
 # explore new examples each time (and hypothesis keeps the failures it finds in .hypothesis/).
@@ -88,7 +88,7 @@ def check_analysis(model: QueueModel, spec: dict, a, rate: float) -> None:
         assert math.isfinite(d[name]), (name, d[name])
     for name, value in a.percentiles.items():
         assert math.isfinite(value), (name, value)
-    for name in ("busy_prob", "loss_prob", "wait_prob", "batch_fill"):
+    for name in ("busy_prob", "blocking_prob", "wait_prob", "batch_fill"):
         assert 0 <= d[name] <= 1, (name, d[name])
     for name in METRICS:
         assert d[name] >= 0, (name, d[name])
@@ -97,7 +97,7 @@ def check_analysis(model: QueueModel, spec: dict, a, rate: float) -> None:
     assert a.rate_rps == rate
     assert 0 < x <= rate * (1 + 1e-12)
     assert rel_close(a.dropped_rps, rate - x, 1e-9, rate)
-    assert rel_close(x, rate * (1 - a.loss_prob), 1e-9, rate)          # flow balance
+    assert rel_close(x, rate * (1 - a.blocking_prob), 1e-9, rate)          # flow balance
     assert rel_close(a.num_in_system, x / 1000 * a.response_ms, 1e-9)  # L = X T
     assert rel_close(a.num_in_service, x / 1000 * a.service_ms, 1e-9)  # L_s = X S
     assert rel_close(a.queue_length, x / 1000 * a.wait_ms, 1e-9, a.num_in_system)  # Lq = X W
@@ -191,7 +191,7 @@ def test_allen_cunneen_scales_only_the_queueing_delay(spec, frac, ca, cs):
     rate = frac * exact.max_stable_rate_rps
     a = exact.analyze(rate, percentiles=[50, 99])
     b = approx.analyze(rate, percentiles=[50, 99])
-    for name in ("throughput_rps", "loss_prob", "num_in_service", "service_ms", "prefill_ms",
+    for name in ("throughput_rps", "blocking_prob", "num_in_service", "service_ms", "prefill_ms",
                  "itl_ms", "batch_fill", "itl_p50_ms", "itl_p99_ms"):
         assert rel_close(getattr(b, name), getattr(a, name), 1e-12), name
     assert rel_close(b.wait_ms, kappa * a.wait_ms, 1e-9, kappa * a.wait_ms + 1e-300)
@@ -228,13 +228,13 @@ def sizing_cases(draw):
     model = QueueModel(**spec)
     ref_frac = draw(fl(0.02, 1.1))
     ref = model.analyze(ref_frac * model.max_stable_rate_rps, percentiles=[90, 99])
-    names = draw(st.sets(st.sampled_from(["ttft_ms", "itl_ms", "wait_ms", "loss_prob",
+    names = draw(st.sets(st.sampled_from(["ttft_ms", "itl_ms", "wait_ms", "blocking_prob",
                                           "ttft_p90_ms", "itl_p99_ms", "wait_p99_ms",
                                           "ttft_p99_ms"]), min_size=1, max_size=4))
     targets = {}
     for name in sorted(names):
         value = ref.to_dict()[name] * draw(fl(0.7, 1.4))
-        if name == "loss_prob":
+        if name == "blocking_prob":
             value = min(value, 0.9)
         if value > 1e-200 and math.isfinite(value):
             targets[name] = value

@@ -275,8 +275,8 @@ def test_bad_targets(model_a):
         model_a.max_rate(ttft_p95=100)
     with pytest.raises(ValueError, match=r"percentile of target 'ttft_p100_ms' must be in \(0, 100\)"):
         model_a.max_rate(ttft_p100_ms=100)
-    with pytest.raises(ValueError, match=r"loss_prob must be in \(0, 1\)"):
-        model_a.max_rate(loss_prob=1.5)
+    with pytest.raises(ValueError, match=r"blocking_prob must be in \(0, 1\)"):
+        model_a.max_rate(blocking_prob=1.5)
     with pytest.raises(ValueError, match="percentile of target 'ttft_p0_ms' must be in"):
         model_a.max_rate(ttft_p0_ms=100)
     with pytest.raises(ValueError, match="target 'ttft_ms' is given twice"):
@@ -349,3 +349,19 @@ def test_the_sample_data_ship_with_the_package():
                  "sizing/request.json", "tuner/tuner-exp13.csv", "real/llama31-8b-h100-guidellm.csv"):
         assert (samples / name).is_file(), name
     assert inferno.load(samples / "small").servers.shape[0] > 0
+
+
+def test_blocking_prob_is_the_one_name_and_loss_prob_warns():
+    """One metric, one name: Analysis.blocking_prob and the target blocking_prob=; loss_prob,
+    the old name of both, still answers for one release, with a DeprecationWarning."""
+    m = inferno.QueueModel(alpha=12, beta=0.05, gamma=0.0005, in_tokens=128, out_tokens=512, max_batch=8, max_queue=2)
+    a = m.analyze(1.5)
+    assert 0 < a.blocking_prob < 1 and "blocking_prob" in a.to_dict() and "loss_prob" not in a.to_dict()
+    with pytest.warns(DeprecationWarning, match="use blocking_prob"):
+        assert a.loss_prob == a.blocking_prob
+    new = m.max_rate(blocking_prob=0.01)
+    with pytest.warns(DeprecationWarning, match="use blocking_prob"):
+        old = m.max_rate(loss_prob=0.01)
+    assert new.rate_rps == old.rate_rps and new.binding == "blocking_prob"
+    with pytest.raises(ValueError, match="not also its deprecated name"), pytest.warns(DeprecationWarning):
+        m.max_rate(blocking_prob=0.01, loss_prob=0.02)

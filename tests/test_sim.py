@@ -248,7 +248,7 @@ def test_mm1k_closed_form_at_n1(rho, seed):
     # The analytical chain gives the same closed form.
     a = model.analyze(lam)
     assert a.num_in_system == pytest.approx(l_sys, rel=1e-9)
-    assert a.loss_prob == pytest.approx(blocking, rel=1e-9)
+    assert a.blocking_prob == pytest.approx(blocking, rel=1e-9)
 
 
 def test_mm1_means_and_percentiles():
@@ -287,7 +287,7 @@ def test_markov_mode_agrees_with_the_analytical_chain(model_a, max_batch, max_qu
     assert within(s["num_in_system"], a.num_in_system, s["num_in_system_half_width"])
     assert within(s["wait_ms_mean"], a.wait_ms, s["wait_ms_half_width"], abs_tol=1e-3 * a.response_ms)
     assert within(s["e2e_ms_mean"], a.response_ms, s["e2e_ms_half_width"])
-    assert s["blocking_prob"] == pytest.approx(a.loss_prob, rel=0.1, abs=0.002)
+    assert s["blocking_prob"] == pytest.approx(a.blocking_prob, rel=0.1, abs=0.002)
     assert s["num_in_service"] == pytest.approx(a.num_in_service, rel=0.03)
     assert s["num_in_system"] == pytest.approx(s["num_in_service"] + s["queue_length"], rel=1e-9)
 

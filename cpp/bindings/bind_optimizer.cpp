@@ -85,7 +85,7 @@ py::dict candidate_dict(const Candidate& c) {
                           py::arg("replicas") = p.replicas, py::arg("batch") = p.batch, py::arg("queue") = p.queue,
                           py::arg("cards") = p.cards, py::arg("cost") = p.cost,
                           py::arg("arrival_rate_rps") = p.arrival_rate_rps, py::arg("itl_ms") = p.itl_ms,
-                          py::arg("ttft_ms") = p.ttft_ms, py::arg("rho") = p.rho, py::arg("power_w") = p.power_w));
+                          py::arg("ttft_ms") = p.ttft_ms, py::arg("batch_fill") = p.rho, py::arg("power_w") = p.power_w));
   py::dict d(
       py::arg("server") = c.server, py::arg("accelerator") = c.accelerator,
       py::arg("feasible") = c.feasible, py::arg("reason") = c.reason, py::arg("outcome") = c.outcome,
@@ -95,7 +95,7 @@ py::dict candidate_dict(const Candidate& c) {
       py::arg("objective") = c.objective, py::arg("value") = c.value, py::arg("cards") = c.cards,
       py::arg("demand_rps") = c.demand_rps, py::arg("rate_per_replica_rps") = c.rate_per_replica_rps,
       py::arg("max_rpm") = c.max_rpm, py::arg("itl_ms") = c.itl_ms, py::arg("ttft_ms") = c.ttft_ms,
-      py::arg("rho") = c.rho, py::arg("busy_prob") = c.busy, py::arg("blocking_prob") = c.blocking_prob,
+      py::arg("batch_fill") = c.rho, py::arg("busy_prob") = c.busy, py::arg("blocking_prob") = c.blocking_prob,
       py::arg("power_w") = c.power_known ? py::object(py::float_(c.power_w)) : py::none());
   d["slo_met"] = c.slo_met;
   d["saturated"] = c.saturated;

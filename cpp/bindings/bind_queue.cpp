@@ -38,7 +38,7 @@ const MetricField kMetricFields[] = {
     {"queue_length", &Metrics::queue_length},
     {"batch_fill", &Metrics::rho},
     {"busy_prob", &Metrics::busy_prob},
-    {"loss_prob", &Metrics::loss_prob},
+    {"blocking_prob", &Metrics::loss_prob},
     {"wait_prob", &Metrics::prob_wait},
     {"tokens_per_s", &Metrics::tokens_per_sec},
 };

@@ -147,7 +147,7 @@ class System:
         (cost, power or their weighted sum), ``value`` (objective plus the transition penalty
         from the current allocation), ``cards``, ``demand_rps``, ``rate_per_replica_rps``
         (SLO-feasible throughput of one replica), ``max_rpm``, and ``itl_ms``, ``ttft_ms``,
-        ``rho``, ``busy_prob``, ``blocking_prob``, ``power_w`` predicted at the actual
+        ``batch_fill``, ``busy_prob``, ``blocking_prob``, ``power_w`` predicted at the actual
         per-replica load. Computed in parallel in C++ (``threads`` 0 = all cores); the result
         does not depend on the thread count. ``options`` as in :meth:`with_options`.
         """
@@ -272,13 +272,13 @@ class Solution:
 
     def to_frame(self, *, by_part: bool = False) -> pd.DataFrame:
         """The allocation table: accelerator, replicas, batch, cost, ITL and TTFT next to their
-        SLOs (0 = none), utilisation ``rho``, power, outcome and demand served. A heterogeneous
+        SLOs (0 = none), ``batch_fill`` (mean batch occupancy over N), power, outcome and demand served. A heterogeneous
         allocation is one row with the primary profile's name and blended figures; with
         ``by_part=True`` it is one row per part instead (its profile, replicas, batch, queue,
         cost, ITL, TTFT, utilisation and power; the server's other columns repeated), so that
         the table says what runs where."""
         columns = ["accelerator", "replicas", "batch", "queue", "cost", "itl_ms", "itl_slo_ms", "ttft_ms",
-                   "ttft_slo_ms", "rho", "power_w", "outcome", "slo_met", "required_replicas", "served_rpm",
+                   "ttft_slo_ms", "batch_fill", "power_w", "outcome", "slo_met", "required_replicas", "served_rpm",
                    "max_rpm", "blocking_prob", "value"]
         frame = self.allocations
         if frame.empty:
@@ -295,7 +295,7 @@ class Solution:
                 values = row.to_dict()
                 if part is not None:
                     values.update({key: part[key] for key in ("accelerator", "replicas", "batch", "queue", "cost",
-                                                               "itl_ms", "ttft_ms", "rho", "power_w")})
+                                                               "itl_ms", "ttft_ms", "batch_fill", "power_w")})
                 rows.append(values)
                 index.append(server)
         return pd.DataFrame(rows, index=pd.Index(index, name=frame.index.name), columns=columns)

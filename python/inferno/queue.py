@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 import numbers
 import re
+import warnings
 from dataclasses import dataclass, field, fields
 from typing import Any, Iterable, Mapping, cast
 
@@ -25,16 +26,16 @@ __all__ = ["Analysis", "Concurrency", "MaxRate", "QueueModel", "service_models"]
 
 # Percentile target names: ttft_p95_ms, itl_p99_ms, wait_p90_ms; decimals as p99.9 or p99_9.
 _PERCENTILE_TARGET = re.compile(r"^(ttft|itl|wait)_p(\d+(?:[._]\d+)?)_ms$")
-_MEAN_TARGETS = {"ttft_ms": "ttft", "itl_ms": "itl", "wait_ms": "wait", "loss_prob": "loss"}
+_MEAN_TARGETS = {"ttft_ms": "ttft", "itl_ms": "itl", "wait_ms": "wait", "blocking_prob": "loss"}
 # Core (REST-style) constraint names -> the Python target names used in results.
 _CORE_METRIC = {"TTFT": "ttft", "ITL": "itl", "WaitTime": "wait"}
 _CORE_BINDING = {"stability": "stability", "tpsHeadroom": "tps_headroom"}
 
 
 def _target_name(core_name: str) -> str:
-    """'TTFT' -> 'ttft_ms', 'ITL_p99.9' -> 'itl_p99.9_ms', 'LossProb' -> 'loss_prob'."""
+    """'TTFT' -> 'ttft_ms', 'ITL_p99.9' -> 'itl_p99.9_ms', 'LossProb' -> 'blocking_prob'."""
     if core_name == "LossProb":
-        return "loss_prob"
+        return "blocking_prob"
     if core_name in _CORE_BINDING:
         return _CORE_BINDING[core_name]
     metric, _, pct = core_name.partition("_p")
@@ -82,7 +83,7 @@ class Analysis:
     queue_length: float
     batch_fill: float
     busy_prob: float
-    loss_prob: float
+    blocking_prob: float  # share of arrivals turned away by a full system
     wait_prob: float
     tokens_per_s: float
     percentiles: Mapping[str, float] = field(default_factory=dict)
@@ -98,6 +99,12 @@ class Analysis:
             return pct[dotted]
         raise AttributeError(f"{type(self).__name__} has no attribute {name!r}")
 
+    @property
+    def loss_prob(self) -> float:
+        """Deprecated name of ``blocking_prob`` (one metric had two names); removed in the next release."""
+        warnings.warn("Analysis.loss_prob is deprecated: use blocking_prob", DeprecationWarning, stacklevel=2)
+        return self.blocking_prob
+
     def to_dict(self) -> dict[str, Any]:
         """Flat dict: every metric, then the percentiles, then the approximation label if any."""
         out: dict[str, Any] = {f.name: getattr(self, f.name) for f in fields(self)
@@ -109,7 +116,7 @@ class Analysis:
 
     def __repr__(self) -> str:
         shown = ["rate_rps", "throughput_rps", "ttft_ms", "itl_ms", "wait_ms", "response_ms",
-                 "num_in_service", "batch_fill", "loss_prob"]
+                 "num_in_service", "batch_fill", "blocking_prob"]
         parts = [f"{k}={_fmt(getattr(self, k))}" for k in shown]
         parts += [f"{k}={_fmt(v)}" for k, v in self.percentiles.items()]
         if self.approximation:
@@ -146,7 +153,7 @@ class MaxRate:
     (violated even at vanishing load; ``violated`` lists the targets, ``rate_rps`` is 0 and
     ``metrics`` are those at the zero-load probe). ``constraint_rates_rps`` gives each target's
     own largest rate and ``achieved`` each target metric's value at ``rate_rps``, both keyed by
-    the target names used to set them (``ttft_ms``, ``itl_ms``, ``wait_ms``, ``loss_prob``,
+    the target names used to set them (``ttft_ms``, ``itl_ms``, ``wait_ms``, ``blocking_prob``,
     ``ttft_p95_ms``, ...). ``metrics.percentiles`` holds the percentile targets' values and any
     requested ``percentiles`` at ``rate_rps``.
     """
@@ -294,6 +301,16 @@ def _gather_targets(keywords: Mapping[str, Any], targets: Mapping[str, Any] | No
     error rather than a silent choice.
     """
     merged = {k: v for k, v in keywords.items() if v is not None}
+    if "loss_prob" in merged or "loss_prob" in (targets or {}) or "loss_prob" in percentile_targets:
+        warnings.warn("the target loss_prob is deprecated: use blocking_prob", DeprecationWarning, stacklevel=3)
+        for given in (merged, dict(targets or {}), dict(percentile_targets)):
+            if given.get("loss_prob") is not None:
+                if merged.get("blocking_prob") is not None:
+                    raise ValueError("give blocking_prob, not also its deprecated name loss_prob")
+                merged["blocking_prob"] = given["loss_prob"]
+        merged.pop("loss_prob", None)
+        targets = {k: v for k, v in (targets or {}).items() if k != "loss_prob"}
+        percentile_targets = {k: v for k, v in percentile_targets.items() if k != "loss_prob"}
     for source in (targets or {}), percentile_targets:
         for key, value in source.items():
             if value is None:
@@ -314,7 +331,7 @@ def _gather_targets(keywords: Mapping[str, Any], targets: Mapping[str, Any] | No
             match = _PERCENTILE_TARGET.match(key)
             if not match:
                 raise ValueError(
-                    f"unknown target {_excerpt(key)}; allowed: ttft_ms, itl_ms, wait_ms, loss_prob, tps, or "
+                    f"unknown target {_excerpt(key)}; allowed: ttft_ms, itl_ms, wait_ms, blocking_prob, tps, or "
                     "percentile targets like ttft_p95_ms, itl_p99_ms, wait_p90_ms (p99.9 as p99_9)")
             metric, pct = match.group(1), float(match.group(2).replace("_", "."))
             if not 0 < pct < 100:
@@ -324,7 +341,7 @@ def _gather_targets(keywords: Mapping[str, Any], targets: Mapping[str, Any] | No
         if not (math.isfinite(target) and target > 0):
             raise ValueError(f"{key} must be a finite number > 0 (or 0/None for no target), got {target}")
         if metric == "loss" and not target < 1:
-            raise ValueError(f"loss_prob must be in (0, 1), got {target}")
+            raise ValueError(f"blocking_prob must be in (0, 1), got {target}")
         if any(m == metric and p == pct for m, p, _ in out):
             raise ValueError(f"target {_excerpt(key)} duplicates another target on the same percentile")
         out.append((metric, pct, target))
@@ -461,7 +478,7 @@ class QueueModel:
 
         A scalar gives an :class:`Analysis`; an array (list, ndarray, Series) gives a DataFrame
         with one row per rate, computed in C++. Every finite rate > 0 is valid: load above
-        capacity shows up as blocking (``loss_prob``, ``dropped_rps``). ``percentiles`` (in
+        capacity shows up as blocking (``blocking_prob``, ``dropped_rps``). ``percentiles`` (in
         percent, e.g. ``[50, 95, 99]``) adds ``ttft_pXX_ms``, ``itl_pXX_ms`` and
         ``wait_pXX_ms``.
         """
@@ -505,14 +522,15 @@ class QueueModel:
 
     # ----------------------------------------------------------------- sizing
     def max_rate(self, *, ttft_ms: float | None = None, itl_ms: float | None = None,
-                 wait_ms: float | None = None, loss_prob: float | None = None,
+                 wait_ms: float | None = None, blocking_prob: float | None = None,
                  tps: float | None = None, targets: Mapping[str, float] | None = None,
-                 grid_points: int = 16, tps_safety_fraction: float = 0.1,
+                 grid_points: int = 16, loss_prob: float | None = None, tps_safety_fraction: float = 0.1,
                  percentiles: Iterable[float] | None = None,
                  **percentile_targets: float) -> MaxRate:
         """Largest arrival rate (req/s) at which every target holds (at it and every lower rate).
 
-        Mean targets: ``ttft_ms``, ``itl_ms``, ``wait_ms``, ``loss_prob``. Percentile targets as
+        Mean targets: ``ttft_ms``, ``itl_ms``, ``wait_ms``, ``blocking_prob`` (``loss_prob``, its
+        old name, warns). Percentile targets as
         keywords ``ttft_p95_ms=500``, ``itl_p99_ms=30``, ``wait_p90_ms=100`` (``p99_9`` for
         99.9) or in ``targets={"ttft_p99.9_ms": 800}``. ``tps`` is a token-throughput demand: it
         caps the rate at ``(1 - tps_safety_fraction)·max_stable_rate_rps`` and reports how many
@@ -520,8 +538,8 @@ class QueueModel:
         those percentiles to ``result.metrics`` (percentile targets' own values are always there).
         """
         cons, demand = _gather_targets(
-            {"ttft_ms": ttft_ms, "itl_ms": itl_ms, "wait_ms": wait_ms, "loss_prob": loss_prob,
-             "tps": tps}, targets, percentile_targets)
+            {"ttft_ms": ttft_ms, "itl_ms": itl_ms, "wait_ms": wait_ms, "blocking_prob": blocking_prob,
+             "loss_prob": loss_prob, "tps": tps}, targets, percentile_targets)
         result = self._core.max_rate(cons, demand, _as_int("grid_points", grid_points, 1, 1000),
                                      _as_float("tps_safety_fraction", tps_safety_fraction))
         return _max_rate(result, self._approximation,
@@ -538,9 +556,9 @@ class QueueModel:
         return self.analyze(rate, percentiles=sorted(wanted))
 
     def optimal_concurrency(self, *, ttft_ms: float | None = None, itl_ms: float | None = None,
-                            wait_ms: float | None = None, loss_prob: float | None = None,
+                            wait_ms: float | None = None, blocking_prob: float | None = None,
                             tps: float | None = None, targets: Mapping[str, float] | None = None,
-                            min_batch: int = 1, epsilon: float = 0.02, max_iters: int = 6,
+                            loss_prob: float | None = None, min_batch: int = 1, epsilon: float = 0.02, max_iters: int = 6,
                             converge: bool = False, verify_hi: bool = True, grid_points: int = 16,
                             tps_safety_fraction: float = 0.1,
                             **percentile_targets: float) -> Concurrency:
@@ -551,8 +569,8 @@ class QueueModel:
         bracket closes.
         """
         cons, demand = _gather_targets(
-            {"ttft_ms": ttft_ms, "itl_ms": itl_ms, "wait_ms": wait_ms, "loss_prob": loss_prob,
-             "tps": tps}, targets, percentile_targets)
+            {"ttft_ms": ttft_ms, "itl_ms": itl_ms, "wait_ms": wait_ms, "blocking_prob": blocking_prob,
+             "loss_prob": loss_prob, "tps": tps}, targets, percentile_targets)
         d = self._core.optimal_concurrency(
             cons, demand, _as_int("min_batch", min_batch, 1, self.max_batch),
             _as_float("epsilon", epsilon), _as_int("max_iters", max_iters, 0, 1000), bool(converge), bool(verify_hi),

@@ -23,7 +23,7 @@ from ..optimizer import Solution, load, option_registry
 from .common import EXIT_INPUT, EXIT_OK, EXIT_PARTIAL, input_path, non_negative_int
 
 TABLE_COLUMNS = ["accelerator", "replicas", "batch", "cost", "itl_ms", "itl_slo_ms", "ttft_ms", "ttft_slo_ms",
-                 "rho", "power_w", "outcome"]
+                 "batch_fill", "power_w", "outcome"]
 
 
 def add_parser(commands: Any) -> None:

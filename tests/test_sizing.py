@@ -454,3 +454,18 @@ def test_token_counts_are_named_in_tokens_and_out_tokens():
     assert new == old and new != sizing.derive(LLAMA, "A100-SXM4-80GB", CAT)
     with pytest.raises(TypeError, match="unexpected keyword argument 'k'"):
         sizing.derive(LLAMA, "A100-SXM4-80GB", CAT, k=3)
+
+
+def test_the_open_loop_rate_carries_its_unit_and_the_old_key_still_reads():
+    """load.arrivalRateRps (req/s) beside server-data.json's arrivalRate (req/min): the new key
+    and the old one give the same recommendation, and both at once is an error naming them."""
+    def request(load):
+        return {"servers": [{"name": "s", "model": LLAMA, "load": {**load, "avgInTokens": 512, "avgOutTokens": 256},
+                             "slo": {"itl": 50, "ttft": 1000}}], "menu": {"gpuTypes": ["A100-SXM4-80GB"]}}
+    new = sizing.recommend(request({"arrivalRateRps": 6.0}))
+    old = sizing.recommend(request({"arrivalRate": 6.0}))
+    assert new.to_dict() == old.to_dict() and new.servers[0].chosen.replicas >= 1
+    emitted = sizing.emit_optimizer_data(request({"arrivalRateRps": 6.0}))
+    assert emitted["servers"][0]["currentAlloc"]["load"]["arrivalRate"] == 360.0  # req/min in server-data.json
+    with pytest.raises(ValueError, match="give arrivalRateRps .req/s., not also its old name arrivalRate"):
+        sizing.recommend(request({"arrivalRateRps": 6.0, "arrivalRate": 6.0}))

@@ -26,7 +26,7 @@ POINT_ROWS = table("**Profiling points**")
 
 CLOSED = {"name": "closed", "model": LLAMA, "load": {"concurrency": 8, "avgInTokens": 1024, "avgOutTokens": 128},
           "slo": {"itl": 50}}
-OPEN = {"name": "open", "model": LLAMA, "load": {"arrivalRate": 3.0, "avgInTokens": 512, "avgOutTokens": 256},
+OPEN = {"name": "open", "model": LLAMA, "load": {"arrivalRateRps": 3.0, "avgInTokens": 512, "avgOutTokens": 256},
         "slo": {"itl": 40, "ttft": 1000}}
 REQUEST = {"servers": [CLOSED, OPEN], "menu": {"gpuTypes": ["A100-SXM4-80GB", "H100-SXM5-80GB"]},
            "costs": {"A100-SXM4-80GB": 40.0, "H100-SXM5-80GB": 75.0}, "capacity": {"A100-SXM4-80GB": 8},
@@ -43,7 +43,7 @@ def request_with(path, value):
     if parts[0] == "servers[]":
         # open-loop keys on the open server, the rest on the closed one (concurrency and
         # arrivalRate are alternatives)
-        server = request["servers"][1 if parts[-1] == "arrivalRate" or parts[1] == "slo" else 0]
+        server = request["servers"][1 if parts[-1] == "arrivalRateRps" or parts[1] == "slo" else 0]
         node = server
         for part in parts[1:-1]:
             node = node.setdefault(part, {})

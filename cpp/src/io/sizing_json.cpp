@@ -397,10 +397,16 @@ RecommendRequest recommend_request_from_json(std::string_view text, ModelRegistr
     const json* load = child(s, "load");
     if (!load) throw InvalidArgument(where + ".load is required");
     require_object(*load, where + ".load");
-    check_keys(*load, where + ".load", {"concurrency", "arrivalRate", "avgInTokens", "avgOutTokens"});
+    check_keys(*load, where + ".load", {"concurrency", "arrivalRateRps", "arrivalRate", "avgInTokens", "avgOutTokens"});
     if (get_integer(*load, "concurrency", where + ".load.concurrency"))
       spec.load.concurrency = get_int(*load, "concurrency", where + ".load.concurrency", 0);
-    spec.load.arrival_rate_rps = get_number(*load, "arrivalRate", where + ".load.arrivalRate");
+    // arrivalRateRps says its unit where this document meets server-data.json, whose arrivalRate is
+    // req/min; arrivalRate (req/s here) is its old name, still read (docs/sizing.md §5).
+    const auto rate_rps = get_number(*load, "arrivalRateRps", where + ".load.arrivalRateRps");
+    const auto rate_old = get_number(*load, "arrivalRate", where + ".load.arrivalRate");
+    if (rate_rps && rate_old)
+      throw InvalidArgument(where + ".load: give arrivalRateRps (req/s), not also its old name arrivalRate");
+    spec.load.arrival_rate_rps = rate_rps ? rate_rps : rate_old;
     const auto n = get_number(*load, "avgInTokens", where + ".load.avgInTokens");
     const auto m = get_number(*load, "avgOutTokens", where + ".load.avgOutTokens");
     if (!n || !m) throw InvalidArgument(where + ".load: avgInTokens and avgOutTokens are required");

@@ -34,7 +34,7 @@ void validate_server(const ServerSpec& s, const ModelRegistry& registry) {
   if (l.concurrency)
     require(*l.concurrency >= 1 && *l.concurrency <= kMaxConcurrency, where + ".load.concurrency",
             "an integer in [1, 1000000]", *l.concurrency);
-  if (l.arrival_rate_rps) require_finite_in(where + ".load.arrivalRate", *l.arrival_rate_rps, 0, true, queue::kMaxRateRps);
+  if (l.arrival_rate_rps) require_finite_in(where + ".load.arrivalRateRps", *l.arrival_rate_rps, 0, true, queue::kMaxRateRps);
   require_finite_in(where + ".load.avgInTokens", l.in_tokens, 0, false, queue::kMaxTokens);
   require_finite_in(where + ".load.avgOutTokens", l.out_tokens, 1, false, queue::kMaxTokens);
   const Slo& o = s.slo;

@@ -175,7 +175,7 @@ def _one_server_request(args: argparse.Namespace, reg: dict[str, sizing.ModelArc
     if not args.model or (args.rate is None and args.concurrency is None):
         raise ValueError("size recommend needs --input FILE, or --model with --rate RPS or --concurrency C")
     load: dict[str, Any] = {"avgInTokens": args.in_tokens, "avgOutTokens": args.out_tokens}
-    load.update({"arrivalRate": args.rate} if args.rate is not None else {"concurrency": args.concurrency})
+    load.update({"arrivalRateRps": args.rate} if args.rate is not None else {"concurrency": args.concurrency})
     slo: dict[str, Any] = {"itl": args.itl, "ttft": args.ttft}
     if args.percentile:
         slo.update(itlPercentile=args.percentile, ttftPercentile=args.percentile)

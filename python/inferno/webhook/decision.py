@@ -263,7 +263,7 @@ def _decide(doc: Mapping[str, Any], config: WebhookConfig, catalog: sizing.Catal
     if closed:
         server_load["concurrency"] = int(load["concurrency"])
     else:
-        server_load["arrivalRate"] = load["arrivalRate"]
+        server_load["arrivalRateRps"] = load["arrivalRate"]
     request = {"servers": [{"name": "pod", "model": name, "serving": _serving(flags), "load": server_load,
                             "slo": {"itl": load.get("itl", 0.0), "ttft": load.get("ttft", 0.0)}}],
                "menu": {"gpuTypes": gpu_types, "maxReplicas": 1}}

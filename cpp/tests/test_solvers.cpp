@@ -35,25 +35,33 @@ System example(int cap_y, const std::string& options) {
   return b.build();
 }
 
+// A feasible, full candidate of `replicas` replicas, each taking `cards_per_replica` capacity units,
+// with a real queueing configuration (batch 16, queue 160) so that it can be re-analysed.
+Candidate full_candidate(const std::string& server, std::size_t index, const std::string& acc, const std::string& type,
+                         int replicas, long long cards_per_replica) {
+  Candidate c;
+  c.server = server;
+  c.server_index = index;
+  c.accelerator = acc;
+  c.type = type;
+  c.service_model = "iteration";
+  c.feasible = true;
+  c.outcome = "full";
+  c.slo_met = true;
+  c.batch = 16;
+  c.queue = 160;
+  c.replicas = c.required_replicas = replicas;
+  c.units_per_replica = 1;
+  c.cards_per_replica = cards_per_replica;
+  c.cards = replicas * cards_per_replica;
+  return c;
+}
+
 // Candidates with the replica counts of the example; each has a real queueing configuration so
 // that best-effort allocations can be re-analysed.
 std::vector<Candidate> example_candidates() {
   auto cand = [](const char* server, std::size_t index, const char* acc, int replicas, double unit_cost) {
-    Candidate c;
-    c.server = server;
-    c.server_index = index;
-    c.accelerator = acc;
-    c.type = acc[1] == 'X' ? "X" : "Y";
-    c.service_model = "iteration";
-    c.feasible = true;
-    c.outcome = "full";
-    c.slo_met = true;
-    c.batch = 16;
-    c.queue = 160;
-    c.replicas = c.required_replicas = replicas;
-    c.units_per_replica = 1;
-    c.cards_per_replica = 1;
-    c.cards = replicas;
+    Candidate c = full_candidate(server, index, acc, acc[1] == 'X' ? "X" : "Y", replicas, 1);
     c.cost = c.objective = unit_cost * replicas;
     c.value = 1.1 * c.cost;
     c.demand_rps = 10;
@@ -250,20 +258,7 @@ TEST_CASE("capacity in shares of a card: cards, slices and limits reported apart
     b.add_document("options", R"({"optimizer": {"solver": "greedy"}})");
     return b.build();
   };
-  Candidate c;
-  c.server = "A";
-  c.accelerator = "X:half";
-  c.type = "X";
-  c.service_model = "iteration";
-  c.feasible = true;
-  c.outcome = "full";
-  c.slo_met = true;
-  c.batch = 16;
-  c.queue = 160;
-  c.replicas = c.required_replicas = 3;
-  c.units_per_replica = 1;
-  c.cards_per_replica = 28;
-  c.cards = 84;
+  Candidate c = full_candidate("A", 0, "X:half", "X", 3, 28);  // three half cards
   c.cost = c.objective = c.value = 15;
   c.demand_rps = 10;
   c.rate_per_replica_rps = 10.0 / 3;

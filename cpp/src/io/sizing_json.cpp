@@ -615,7 +615,7 @@ namespace {
 // The optimizer counts a type's capacity in one dimension. A MIG slice takes the larger of its
 // compute and its memory share of the GPU, so the emitted documents count a card as G·S units and a
 // slice as max(g·S, m·G): then one unit count says how many slices of a profile fit a card, the
-// same "larger share" the recommendation reports (docs/sizing.md §14).
+// same "larger share" the recommendation reports (docs/sizing.md §8).
 int card_units(const Accelerator& a) { return a.gpu_mem_slices > 0 ? a.gpu_units * a.gpu_mem_slices : a.gpu_units; }
 
 int share_units(const Accelerator& a) {

@@ -1,6 +1,7 @@
-// Bindings of the tuner subsystem. Configurations cross as option dicts (validated here, naming
-// the allowed keys), observations as dicts with unit-suffixed keys, results as dicts;
-// python/inferno/tuner.py adds the DataFrames and dataclasses.
+// Bindings of the tuner subsystem. Configurations cross as option dicts, set by name through the
+// core's option table (inferno/tuner/options.hpp) and validated by TunerConfig; observations as
+// dicts with unit-suffixed keys, results as dicts; python/inferno/tuner/ adds the DataFrames and
+// dataclasses.
 #include <pybind11/eigen.h>
 #include <pybind11/functional.h>
 #include <pybind11/pybind11.h>
@@ -13,6 +14,7 @@
 
 #include "inferno/error.hpp"
 #include "inferno/queue/limits.hpp"
+#include "inferno/tuner/options.hpp"
 #include "inferno/tuner/tuner.hpp"
 
 namespace py = pybind11;
@@ -49,79 +51,22 @@ bool as_flag(py::handle value, const std::string& key) {
   throw InvalidArgument(key + " must be True or False, got " + py::repr(value).cast<std::string>().substr(0, 40));
 }
 
-using Setter = std::function<void(TunerConfig&, py::handle, const std::string&)>;
-
-const std::map<std::string, Setter>& option_setters() {
-  static const std::map<std::string, Setter> setters = [] {
-    std::map<std::string, Setter> s;
-    const auto number = [](double FilterConfig::*m) {
-      return [m](TunerConfig& c, py::handle v, const std::string& k) { c.filter.*m = as<double>(v, k, "a number"); };
-    };
-    const auto vector = [](Vector FilterConfig::*m) {
-      return [m](TunerConfig& c, py::handle v, const std::string& k) { c.filter.*m = to_vector(v, k); };
-    };
-    for (auto [key, member] : std::initializer_list<std::pair<const char*, double FilterConfig::*>>{
-             {"error_level", &FilterConfig::error_level}, {"t_percentile", &FilterConfig::t_percentile},
-             {"gamma_factor", &FilterConfig::gamma_factor}, {"sigma_abs_ms", &FilterConfig::sigma_abs_ms},
-             {"sigma_min", &FilterConfig::sigma_min}, {"sigma_max", &FilterConfig::sigma_max},
-             {"gate_probability", &FilterConfig::gate_probability}, {"nis_threshold", &FilterConfig::nis_threshold},
-             {"throughput_ratio", &FilterConfig::throughput_ratio}, {"concurrency_ratio", &FilterConfig::concurrency_ratio},
-             {"rate_ratio", &FilterConfig::rate_ratio}, {"saturation_weight", &FilterConfig::saturation_weight},
-             {"jacobian_rel_step", &FilterConfig::jacobian_rel_step},
-             {"jacobian_floor_factor", &FilterConfig::jacobian_floor_factor}})
-      s[key] = number(member);
-    for (auto [key, member] : std::initializer_list<std::pair<const char*, Vector FilterConfig::*>>{
-             {"init_state", &FilterConfig::init_state}, {"percent_change", &FilterConfig::percent_change},
-             {"initial_change", &FilterConfig::initial_change}, {"min_state", &FilterConfig::min_state},
-             {"max_state", &FilterConfig::max_state}, {"expected_observations", &FilterConfig::expected_observations}})
-      s[key] = vector(member);
-    s["adaptive_window"] = [](TunerConfig& c, py::handle v, const std::string& k) { c.filter.adaptive_window = as<int>(v, k, "an integer"); };
-    s["parameterization"] = [](TunerConfig& c, py::handle v, const std::string& k) { c.filter.parameterization = parse_parameterization(as<std::string>(v, k, "a string")); };
-    s["noise"] = [](TunerConfig& c, py::handle v, const std::string& k) { c.filter.noise = parse_noise_mode(as<std::string>(v, k, "a string")); };
-    s["process_noise"] = [](TunerConfig& c, py::handle v, const std::string& k) { c.filter.process_noise = parse_process_noise(as<std::string>(v, k, "a string")); };
-    s["saturation"] = [](TunerConfig& c, py::handle v, const std::string& k) { c.filter.saturation = parse_saturation_policy(as<std::string>(v, k, "a string")); };
-    s["mode"] = [](TunerConfig& c, py::handle v, const std::string& k) { c.mode = parse_estimator_mode(as<std::string>(v, k, "a string")); };
-    s["guess_form"] = [](TunerConfig& c, py::handle v, const std::string& k) {
-      const auto name = as<std::string>(v, k, "a string");
-      if (name == "reference") c.guess_form = GuessForm::reference;
-      else if (name == "consistent") c.guess_form = GuessForm::consistent;
-      else throw InvalidArgument("unknown guess_form '" + name + "'; allowed: 'reference', 'consistent'");
-    };
-    const auto integer = [](int TunerConfig::*m) {
-      return [m](TunerConfig& c, py::handle v, const std::string& k) { c.*m = as<int>(v, k, "an integer"); };
-    };
-    for (auto [key, member] : std::initializer_list<std::pair<const char*, int TunerConfig::*>>{
-             {"init_obs", &TunerConfig::init_obs}, {"warm_up_cycles", &TunerConfig::warm_up_cycles},
-             {"window_size", &TunerConfig::window_size}, {"init_list_cap", &TunerConfig::init_list_cap},
-             {"max_per_cycle", &TunerConfig::max_per_cycle}, {"lockout_rejections", &TunerConfig::lockout_rejections}})
-      s[key] = integer(member);
-    const auto real = [](double TunerConfig::*m) {
-      return [m](TunerConfig& c, py::handle v, const std::string& k) { c.*m = as<double>(v, k, "a number"); };
-    };
-    s["residual_threshold"] = real(&TunerConfig::residual_threshold);
-    s["init_fit_threshold"] = real(&TunerConfig::init_fit_threshold);
-    s["kappa_max"] = real(&TunerConfig::kappa_max);
-    const auto flag = [](bool TunerConfig::*m) {
-      return [m](TunerConfig& c, py::handle v, const std::string& k) { c.*m = as_flag(v, k); };
-    };
-    s["hold_back"] = flag(&TunerConfig::hold_back);
-    s["all_replicas"] = flag(&TunerConfig::all_replicas);
-    s["anchored_bounds"] = flag(&TunerConfig::anchored_bounds);
-    s["seeded_guess"] = flag(&TunerConfig::seeded_guess);
-    s["start"] = [](TunerConfig& c, py::handle v, const std::string& k) {
-      if (v.is_none()) c.start.reset();
-      else c.start = to_vector(v, k);
-    };
-    return s;
-  }();
-  return setters;
+// A Python value converted to the kind the option takes (inferno/tuner/options.hpp), naming the
+// option when it cannot be.
+OptionValue option_value(const TunerOption& option, py::handle value) {
+  const std::string& key = option.name;
+  switch (option.kind) {
+    case OptionKind::flag: return as_flag(value, key);
+    case OptionKind::integer: return as<int>(value, key, "an integer");
+    case OptionKind::number: return as<double>(value, key, "a number");
+    case OptionKind::name: return as<std::string>(value, key, "a string");
+    case OptionKind::vector:
+    case OptionKind::optional_vector: return to_vector(value, key);
+  }
+  throw InvalidArgument(key + ": unknown option kind");
 }
 
-std::string option_names() {
-  std::string names;
-  for (const auto& [key, setter] : option_setters()) names += (names.empty() ? "" : ", ") + key;
-  return names;
-}
+std::string option_names() { return tuner_option_names(); }
 
 // A validated configuration: the named model ("decode", "prefill-decode", "full"), the profile,
 // then the options on top.
@@ -130,11 +75,8 @@ TunerConfig make_config(const std::string& config, const std::string& profile, c
   const ModelSpec spec = ModelSpec::named(config, service_model);
   TunerConfig c = TunerConfig::profile(profile, spec);
   for (const auto& [key, value] : options) {
-    const auto name = py::str(key).cast<std::string>();
-    const auto it = option_setters().find(name);
-    if (it == option_setters().end())
-      throw InvalidArgument("unknown tuner option '" + name + "'; allowed: " + option_names());
-    it->second(c, value, name);
+    const std::string name = py::str(key).cast<std::string>();
+    set_tuner_option(c, name, option_value(tuner_option(name), value));
   }
   c.validate();
   return c;

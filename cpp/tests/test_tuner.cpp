@@ -9,6 +9,7 @@
 
 #include "inferno/error.hpp"
 #include "inferno/queue/analyzer.hpp"
+#include "inferno/tuner/options.hpp"
 #include "inferno/tuner/tuner.hpp"
 
 using namespace inferno::tuner;
@@ -840,4 +841,34 @@ TEST_CASE("S1, S2, S12: warm-up flags and the seeded guess under a single operat
   const Vector x = t.estimate().values.x;
   CHECK((x.array() > 0).all());
   CHECK(x[2] <= 5 * 5e-5);
+}
+
+TEST_CASE("options by name: one table for every caller, C++ included", "[tuner][options]") {
+  TunerConfig c = TunerConfig::profile("inferno", ModelSpec::named("prefill-decode"));
+  set_tuner_option(c, "kappa_max", 50.0);
+  set_tuner_option(c, "warm_up_cycles", 4);
+  set_tuner_option(c, "hold_back", false);
+  set_tuner_option(c, "mode", std::string("sliding-window"));
+  set_tuner_option(c, "gate_probability", 1);  // an integer where a number is asked
+  Vector init(3);
+  init << 6.0, 0.02, 4e-5;
+  set_tuner_option(c, "init_state", init);
+  CHECK(c.kappa_max == 50);
+  CHECK(c.warm_up_cycles == 4);
+  CHECK_FALSE(c.hold_back);
+  CHECK(c.mode == EstimatorMode::sliding_window);
+  CHECK(c.filter.gate_probability == 1.0);
+  CHECK(c.filter.init_state.isApprox(init));
+  set_tuner_option(c, "start", init);
+  REQUIRE(c.start.has_value());
+  set_tuner_option(c, "start", Vector());  // empty: no start
+  CHECK_FALSE(c.start.has_value());
+  CHECK_THROWS_WITH(set_tuner_option(c, "kappa", 1.0), Catch::Contains("unknown tuner option 'kappa'; allowed: adaptive_window"));
+  CHECK_THROWS_WITH(set_tuner_option(c, "warm_up_cycles", 2.5), Catch::Contains("warm_up_cycles must be an integer"));
+  CHECK_THROWS_WITH(set_tuner_option(c, "hold_back", 1), Catch::Contains("hold_back must be True or False"));
+  CHECK_THROWS_WITH(set_tuner_option(c, "mode", std::string("fast")), Catch::Contains("fast"));
+  // the names are sorted and unique
+  const auto& options = tuner_options();
+  for (std::size_t i = 1; i < options.size(); ++i) CHECK(options[i - 1].name < options[i].name);
+  CHECK(options.size() >= 40);
 }

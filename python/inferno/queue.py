@@ -300,21 +300,17 @@ def _gather_targets(keywords: Mapping[str, Any], targets: Mapping[str, Any] | No
     None or 0 means no target. A target given twice (as a keyword and in ``targets``) is an
     error rather than a silent choice.
     """
-    merged = {k: v for k, v in keywords.items() if v is not None}
-    if "loss_prob" in merged or "loss_prob" in (targets or {}) or "loss_prob" in percentile_targets:
-        warnings.warn("the target loss_prob is deprecated: use blocking_prob", DeprecationWarning, stacklevel=3)
-        for given in (merged, dict(targets or {}), dict(percentile_targets)):
-            if given.get("loss_prob") is not None:
-                if merged.get("blocking_prob") is not None:
-                    raise ValueError("give blocking_prob, not also its deprecated name loss_prob")
-                merged["blocking_prob"] = given["loss_prob"]
-        merged.pop("loss_prob", None)
-        targets = {k: v for k, v in (targets or {}).items() if k != "loss_prob"}
-        percentile_targets = {k: v for k, v in percentile_targets.items() if k != "loss_prob"}
-    for source in (targets or {}), percentile_targets:
+    merged = {k: v for k, v in keywords.items() if v is not None and k != "loss_prob"}
+    old_name = {"loss_prob": keywords["loss_prob"]} if keywords.get("loss_prob") is not None else {}
+    for source in old_name, (targets or {}), percentile_targets:
         for key, value in source.items():
             if value is None:
                 continue
+            if key == "loss_prob":  # the old name of blocking_prob, kept for one release
+                warnings.warn("the target loss_prob is deprecated: use blocking_prob", DeprecationWarning, stacklevel=3)
+                if "blocking_prob" in merged:
+                    raise ValueError("give blocking_prob, not also its deprecated name loss_prob")
+                key = "blocking_prob"
             if key in merged:
                 raise ValueError(f"target {_excerpt(key)} is given twice")
             merged[key] = value

@@ -465,18 +465,20 @@ struct DocumentReaders {
       if (o->contains("preset")) apply_preset(p);
       if (r.boolean(*o, "useCplex", false)) diag.push_back({r.where(), "useCplex is ignored: inferno solves MILPs with HiGHS"});
       // A misspelt option would otherwise be dropped without a word (keys arrive case-folded).
-      for (const auto& item : o->items()) {
-        const std::string& key = item.key();
-        bool known = key == "usecplex";
-        std::string names;
+      static const auto known = [] {  // the folded keys, and the names for the message
+        std::set<std::string> keys{"usecplex"};
+        std::string list;
         for (const OptionInfo& option : optimizer_options()) {
           std::string folded = option.key;
           for (char& c : folded) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-          known = known || folded == key;
-          names += (names.empty() ? "" : ", ") + option.key;
+          keys.insert(folded);
+          list += (list.empty() ? "" : ", ") + option.key;
         }
-        if (!known) diag.push_back({r.where(), "unknown option '" + key + "' is ignored; the options are " + names});
-      }
+        return std::pair{keys, list};
+      }();
+      for (const auto& item : o->items())
+        if (!known.first.count(item.key()))
+          diag.push_back({r.where(), "unknown option '" + item.key() + "' is ignored; the options are " + known.second});
       for (const OptionInfo& option : optimizer_options()) {
         if (option.key == "preset") continue;  // read above
         read_option(r, *o, option, p);

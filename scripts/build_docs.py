@@ -1,5 +1,5 @@
 """Builds the documentation site into build/site (mkdocs.yml): stages docs/, the README as the
-home page, the notebooks (executed during the build, plots included) and one API reference page
+home page, the JSON Schemas, the notebooks (executed during the build, plots included) and one API reference page
 per public module into build/docs-src, rewriting the links that leave docs/ so they resolve on
 the site, then runs ``mkdocs build --strict`` (any warning, such as a broken link, fails).
 
@@ -18,7 +18,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 STAGE = REPO / "build" / "docs-src"
 MODULES = ["inferno", "inferno.queue", "inferno.optimizer", "inferno.sim", "inferno.tuner", "inferno.sizing",
-           "inferno.validate", "inferno.webhook", "inferno.kube"]
+           "inferno.validate", "inferno.webhook", "inferno.kube", "inferno.schemas"]
 
 
 def _site_links(text: str, prefix_to_site: dict[str, str]) -> str:
@@ -43,10 +43,14 @@ def stage() -> None:
     (STAGE / "reference").mkdir()
     for page in sorted((REPO / "docs").glob("*.md")):
         text = _site_links(page.read_text(encoding="utf-8"),
-                           {"../notebooks/": "notebooks/", "../python/inferno/": "reference/inferno/"})
+                           {"../notebooks/": "notebooks/", "../python/inferno/schemas/": "schemas/",
+                            "../python/inferno/": "reference/inferno/"})
         (STAGE / page.name).write_text(text, encoding="utf-8")
     readme = _site_links((REPO / "README.md").read_text(encoding="utf-8"), {"docs/": "", "notebooks/": "notebooks/"})
     (STAGE / "index.md").write_text(readme, encoding="utf-8")
+    (STAGE / "schemas").mkdir()  # the JSON Schemas, served as files beside the pages
+    for schema in sorted((REPO / "python" / "inferno" / "schemas").glob("*.schema.json")):
+        shutil.copy2(schema, STAGE / "schemas" / schema.name)
     for notebook in sorted((REPO / "notebooks").glob("*.ipynb")):
         shutil.copy2(notebook, STAGE / "notebooks" / notebook.name)
     for module in MODULES:

@@ -19,6 +19,7 @@ declare -A NEEDED=(
   [python3-venv]="Python's venv module"
   [libeigen3-dev]="Eigen 3, linear algebra (headers)"
   [nlohmann-json3-dev]="nlohmann-json 3, JSON (headers)"
+  [pybind11-json-dev]="pybind11_json, JSON documents as Python objects (headers)"
   [catch2]="Catch2 2, the C++ test framework"
   [clang]="clang, for the libFuzzer targets of the tests"
   [libclang-rt-dev]="clang's runtime libraries (libFuzzer)"

@@ -1,8 +1,8 @@
-"""Writes what is generated from the optimizer's option registry (cpp/src/optimizer/options.cpp):
-the JSON Schema of optimizer-data.json shipped with the package
-(python/inferno/schemas/optimizer-data.schema.json) and the options table of docs/optimizer.md
-(between its "options-table" markers). ``--check`` writes nothing and exits 1 when either is
-stale (tests/test_schemas.py runs it).
+"""Writes what is generated from the core's format tables (cpp/src/optimizer/documents.cpp,
+cpp/src/optimizer/options.cpp, cpp/src/io/queue_json.cpp, cpp/src/io/sizing_json.cpp): the JSON
+Schemas shipped with the package (python/inferno/schemas/<name>.schema.json), the options table
+of docs/optimizer.md and the field tables of docs/schemas.md (between their generated-table
+markers). ``--check`` writes nothing and exits 1 when any is stale (tests/test_schemas.py runs it).
 
     python scripts/update_schemas.py [--check]
 """
@@ -12,13 +12,16 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
+from typing import Any, Iterator
 
-from inferno import optimizer
+from inferno import optimizer, schemas
 
 REPO = Path(__file__).resolve().parents[1]
-SCHEMA = REPO / "python" / "inferno" / "schemas" / "optimizer-data.schema.json"
-DOC = REPO / "docs" / "optimizer.md"
-BEGIN, END = "<!-- options-table:begin (scripts/update_schemas.py) -->", "<!-- options-table:end -->"
+SCHEMA_DIR = REPO / "python" / "inferno" / "schemas"
+OPTIMIZER_DOC = REPO / "docs" / "optimizer.md"
+SCHEMAS_DOC = REPO / "docs" / "schemas.md"
+OPTIONS = ("<!-- options-table:begin (scripts/update_schemas.py) -->", "<!-- options-table:end -->")
+FIELDS = ("<!-- field-tables:begin (scripts/update_schemas.py) -->", "<!-- field-tables:end -->")
 
 
 def _value(v: object) -> str:
@@ -31,6 +34,12 @@ def _value(v: object) -> str:
     return f"{v:g}" if isinstance(v, float) else str(v)
 
 
+def _range(lo: Any, lo_open: bool, hi: Any, hi_open: bool) -> str:
+    left = ("(" if lo_open else "[") + (_value(lo) if lo is not None else "-∞")
+    right = (_value(hi) + (")" if hi_open else "]")) if hi is not None else "∞)"
+    return left + ", " + right
+
+
 def _allowed(o: dict) -> str:
     if o["choices"]:
         return ", ".join(f'`"{c}"`' for c in o["choices"])
@@ -38,10 +47,10 @@ def _allowed(o: dict) -> str:
         return "true, false"
     if o["minimum"] is None:
         return "text"
-    lo = ("(" if o["exclusive_minimum"] else "[") + _value(float(o["minimum"]))
-    hi = (_value(float(o["maximum"])) + (")" if o["exclusive_maximum"] else "]")) if o["maximum"] is not None else "∞)"
     kind = "integer in " if o["type"] == "integer" else ""
-    return kind + lo + ", " + hi + (", or null" if o["nullable"] else "")
+    return kind + _range(float(o["minimum"]), o["exclusive_minimum"],
+                         float(o["maximum"]) if o["maximum"] is not None else None, o["exclusive_maximum"]) + \
+        (", or null" if o["nullable"] else "")
 
 
 def options_table() -> str:
@@ -52,27 +61,87 @@ def options_table() -> str:
     return "\n".join(rows)
 
 
-def _schema_text() -> str:
-    return json.dumps(optimizer.options_schema(), indent=2, ensure_ascii=False) + "\n"
+def _schema_allowed(s: dict) -> str:
+    types = s.get("type", "any")
+    kinds = [types] if isinstance(types, str) else list(types)
+    nullable = "null" in kinds
+    kinds = [k for k in kinds if k != "null"]
+    kind = kinds[0] if kinds else "any"
+    if "enum" in s:
+        text = ", ".join(f'`"{c}"`' for c in s["enum"] if c is not None)
+    elif kind in ("number", "integer") and ("minimum" in s or "exclusiveMinimum" in s or "maximum" in s):
+        lo = s.get("minimum", s.get("exclusiveMinimum"))
+        hi = s.get("maximum", s.get("exclusiveMaximum"))
+        text = ("integer in " if kind == "integer" else "") + _range(lo, "exclusiveMinimum" in s, hi, "exclusiveMaximum" in s)
+    else:
+        text = {"boolean": "true, false", "string": "text", "object": "object", "array": "array",
+                "number": "number", "integer": "integer"}.get(kind, "any")
+    if nullable:
+        text += ", or null"
+    return text
 
 
-def _doc_text() -> str:
-    text = DOC.read_text(encoding="utf-8")
-    head, rest = text.split(BEGIN, 1)
-    _, tail = rest.split(END, 1)
-    return head + BEGIN + "\n" + options_table() + "\n" + END + tail
+def _rows(s: dict, path: str) -> Iterator[str]:
+    """One row per field, depth first, with its JSON path."""
+    required = set(s.get("required", []))
+    for key, sub in s.get("properties", {}).items():
+        at = f"{path}.{key}" if path else key
+        mark = " (required)" if key in required else ""
+        default = f"; default {_value(sub['default'])}" if "default" in sub else ""
+        yield f"| `{at}`{mark} | {_schema_allowed(sub)} | {sub.get('description', '')}{default} |"
+        yield from _rows(sub, at)
+        if "items" in sub:
+            yield from _rows(sub["items"], at + "[]")
+        if isinstance(sub.get("additionalProperties"), dict):
+            yield from _rows(sub["additionalProperties"], at + ".<name>")
+            items = sub["additionalProperties"].get("items")
+            if items:
+                yield from _rows(items, at + ".<name>[]")
+
+
+def field_tables() -> str:
+    parts = []
+    for name, title in schemas.titles().items():
+        if name in ("system-data", "optimizer-data"):  # the six documents in one; the options table is in optimizer.md
+            continue
+        s = schemas.generated(name)
+        rows = ["| field | allowed | meaning |", "|---|---|---|", *_rows(s, "")]
+        parts.append(f"### {name}\n\n{title}. Schema: `inferno/schemas/{name}.schema.json`.\n\n" + "\n".join(rows))
+    return "\n\n".join(parts)
+
+
+def _replace(text: str, markers: tuple[str, str], body: str) -> str:
+    begin, end = markers
+    head, rest = text.split(begin, 1)
+    _, tail = rest.split(end, 1)
+    return head + begin + "\n" + body + "\n" + end + tail
+
+
+def wanted() -> dict[Path, str]:
+    out = {SCHEMA_DIR / f"{name}.schema.json": json.dumps(schemas.generated(name), indent=2, ensure_ascii=False) + "\n"
+           for name in schemas.names()}
+    out[OPTIMIZER_DOC] = _replace(OPTIMIZER_DOC.read_text(encoding="utf-8"), OPTIONS, options_table())
+    out[SCHEMAS_DOC] = _replace(SCHEMAS_DOC.read_text(encoding="utf-8"), FIELDS, field_tables())
+    return out
 
 
 def main(argv: list[str]) -> int:
-    wanted = {SCHEMA: _schema_text(), DOC: _doc_text()}
-    stale = [path for path, text in wanted.items() if not path.exists() or path.read_text(encoding="utf-8") != text]
+    files = wanted()
+    stale = [path for path, text in files.items() if not path.exists() or path.read_text(encoding="utf-8") != text]
+    shipped = {p for p in SCHEMA_DIR.glob("*.schema.json")}
+    extra = sorted(shipped - set(files))
     if "--check" in argv:
         for path in stale:
             print(f"{path.relative_to(REPO)} is stale: run python scripts/update_schemas.py", file=sys.stderr)
-        return 1 if stale else 0
+        for path in extra:
+            print(f"{path.relative_to(REPO)} is not generated: remove it", file=sys.stderr)
+        return 1 if stale or extra else 0
     for path in stale:
-        path.write_text(wanted[path], encoding="utf-8")
+        path.write_text(files[path], encoding="utf-8")
         print(f"wrote {path.relative_to(REPO)}")
+    for path in extra:
+        path.unlink()
+        print(f"removed {path.relative_to(REPO)}")
     return 0
 
 

@@ -25,7 +25,7 @@ SMALL = inferno.load(REPO / "samples" / "small")
 def _core_accepts(options: dict) -> str | None:
     """None when the core reads the options document, else its message."""
     try:
-        SMALL._core.with_documents([("options", json.dumps({"optimizer": options}))])
+        SMALL._core.with_documents([("options", {"optimizer": options})])
     except ValueError as exc:
         return str(exc)
     return None
@@ -42,7 +42,7 @@ def test_the_generated_files_are_current():
 def test_one_registry_behind_the_python_names_and_the_effective_options():
     assert optimizer.OPTIONS == {o["name"]: o["key"] for o in REGISTRY}
     assert len(REGISTRY) == len({o["key"] for o in REGISTRY}) >= 30
-    effective = json.loads(SMALL._core.options_json)
+    effective = SMALL._core.options
     assert list(effective) == [o["key"] for o in REGISTRY]  # the writer walks the registry
     VALIDATOR.validate({"optimizer": effective})
     # The sample sets saturationPolicy; every other option is at its registry default.
@@ -98,6 +98,6 @@ def test_the_schema_and_the_core_agree_on_every_option(option):
 
 def test_an_unknown_option_is_reported_not_dropped():
     assert not VALIDATOR.is_valid({"optimizer": {"solvr": "greedy"}})
-    system = inferno.System(SMALL._core.with_documents([("options", json.dumps({"optimizer": {"solvr": "greedy"}}))]))
+    system = inferno.System(SMALL._core.with_documents([("options", {"optimizer": {"solvr": "greedy"}})]))
     messages = " ".join(system.diagnostics["message"])
     assert "unknown option 'solvr' is ignored" in messages and "solver" in messages

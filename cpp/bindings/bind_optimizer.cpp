@@ -7,6 +7,7 @@
 #include <type_traits>
 #include <variant>
 
+#include "document_arg.hpp"
 #include "inferno/io/solution_json.hpp"
 #include "inferno/optimizer/candidates.hpp"
 #include "inferno/optimizer/highs_info.hpp"
@@ -18,6 +19,32 @@ namespace py = pybind11;
 using namespace inferno::optimizer;
 
 namespace {
+
+// The effective options by JSON key, in the registry's order.
+py::dict options_dict(const System& s) {
+  py::dict out;
+  const OptimizerSpec& spec = s.options();
+  for (const OptionInfo& option : optimizer_options()) {
+    std::visit(
+        [&](auto field) {
+          const auto& v = spec.*field;
+          using T = std::decay_t<decltype(v)>;
+          if constexpr (std::is_same_v<T, std::optional<double>> || std::is_same_v<T, std::optional<std::int64_t>>)
+            out[py::str(option.key)] = v ? py::cast(*v) : py::none();
+          else
+            out[py::str(option.key)] = py::cast(v);
+        },
+        option.field);
+  }
+  return out;
+}
+
+// A document: the text of a file (read by the core's parser, with its limits and messages) or a
+// dict, which crosses as a value.
+void add_document(SystemBuilder& b, const std::string& source, const py::object& document) {
+  if (py::isinstance<py::str>(document)) b.add_document(source, document.cast<std::string>());
+  else b.add_value(source, inferno::bindings::document_value(document, source));
+}
 
 py::object optional(const std::optional<double>& v) { return v ? py::object(py::float_(*v)) : py::none(); }
 py::object optional(const std::optional<std::int64_t>& v) { return v ? py::object(py::int_(*v)) : py::none(); }
@@ -226,16 +253,15 @@ void bind_optimizer(py::module_& root) {
       .def_property_readonly("servers", &servers)
       .def_property_readonly("capacity", [](const System& s) { return s.capacity(); })
       .def_property_readonly("units_per_card", [](const System& s) { return s.units_per_card(); })
-      .def_property_readonly("options_json", [](const System& s) { return inferno::io::options_to_json(s.options()); },
-                             "Effective options as optimizer-data.json keys (JSON text)")
+      .def_property_readonly("options", &options_dict, "Effective options by optimizer-data.json key, in registry order")
       .def("candidates", &candidates, py::arg("threads") = 0)
       .def("with_documents",
-           [](const System& s, const std::vector<std::pair<std::string, std::string>>& documents) {
+           [](const System& s, const std::vector<std::pair<std::string, py::object>>& documents) {
              SystemBuilder b(s);
-             for (const auto& [source, text] : documents) b.add_document(source, text);
+             for (const auto& [source, document] : documents) add_document(b, source, document);
              return b.build();
            },
-           py::arg("documents"), "A copy with more documents applied (e.g. option overrides)")
+           py::arg("documents"), "A copy with more (source, dict or JSON text) documents applied (e.g. option overrides)")
       .def("with_arrival_rates", &System::with_arrival_rates, py::arg("rates_rpm"))
       .def("optimize", &run_optimize, py::arg("threads") = 0,
            "Candidates and the solver chosen by the options; the GIL is released meanwhile")
@@ -266,16 +292,15 @@ void bind_optimizer(py::module_& root) {
            py::arg("indent") = 2);
   m.def(
       "load_system",
-      [](const std::vector<std::string>& directories,
-         const std::vector<std::pair<std::string, std::string>>& documents) {
+      [](const std::vector<std::string>& directories, const std::vector<std::pair<std::string, py::object>>& documents) {
         SystemBuilder b;
         for (const auto& dir : directories) b.add_directory(dir);
-        for (const auto& [source, text] : documents) b.add_document(source, text);
+        for (const auto& [source, document] : documents) add_document(b, source, document);
         return b.build();
       },
       py::arg("directories"), py::arg("documents"),
-      "Builds a System from directories of reference JSON files, then (source, JSON text) "
-      "documents, applied in order with insert-or-replace semantics.");
+      "Builds a System from directories of reference JSON files, then (source, document) pairs, "
+      "each a dict or the text of a file, applied in order with insert-or-replace semantics.");
   m.def(
       "highs_versions",
       [] {

@@ -59,16 +59,16 @@ class System:
         reference's keys as columns; dotted column names nest (``currentAlloc.load.arrivalRate``)
         and missing values (NaN/None) leave the key out, e.g.
         ``{"servers": servers_frame}``."""
-        texts = []
+        values: list[tuple[str, Any]] = []  # dicts cross as values; a string is the text of a file
         for i, doc in enumerate(documents):
             if isinstance(doc, str):
-                texts.append((f"document[{i}]", doc))
+                values.append((f"document[{i}]", doc))
             elif isinstance(doc, Mapping):
-                texts.append((f"document[{i}]", json.dumps({k: _records(v) for k, v in doc.items()})))
+                values.append((f"document[{i}]", {k: _records(v) for k, v in doc.items()}))
             else:
                 raise ValueError(f"document[{i}] must be a dict or a JSON string, got {type(doc).__name__}")
         dirs = [] if base is None else [os.fspath(base)]
-        return cls(_core.optimizer.load_system(dirs, texts))
+        return cls(_core.optimizer.load_system(dirs, values))
 
     # ------------------------------------------------------------------ views
     @property
@@ -108,7 +108,7 @@ class System:
         """Optimizer options (reference keys and inferno's extensions, under their snake_case
         names of :data:`OPTIONS`), defaults filled in."""
         keys = {v: k for k, v in OPTIONS.items()}
-        return {keys[k]: v for k, v in json.loads(self._core.options_json).items()}
+        return {keys[k]: v for k, v in self._core.options.items()}
 
     @property
     def diagnostics(self) -> pd.DataFrame:
@@ -128,7 +128,7 @@ class System:
             if key is None:
                 raise ValueError(f"unknown optimizer option {_excerpt(name)}; allowed: {', '.join(sorted(OPTIONS))}")
             doc[key] = value
-        return System(self._core.with_documents([("options", json.dumps({"optimizer": doc}))]))
+        return System(self._core.with_documents([("options", {"optimizer": doc})]))
 
     def with_arrival_rates(self, rates_rpm: Mapping[str, float]) -> "System":
         """A copy with new arrival rates (req/min) for the named servers, e.g. a load change
@@ -430,37 +430,9 @@ OPTIONS = {o["name"]: o["key"] for o in option_registry()}
 
 def options_schema() -> dict[str, Any]:
     """The JSON Schema (draft 2020-12) of ``optimizer-data.json``, generated from the registry;
-    shipped as ``inferno/schemas/optimizer-data.schema.json``. inferno matches keys without regard
-    to case (the reference's own files write ``milpsolver``), so each option is listed under its
-    documented spelling and matched by a case-blind pattern too."""
-    definitions: dict[str, Any] = {}
-    for o in option_registry():
-        prop: dict[str, Any] = {"description": o["doc"], "default": o["default"]}
-        kind = o["type"]
-        prop["type"] = [kind, "null"] if o["nullable"] else kind
-        if o["choices"]:
-            prop["enum"] = list(o["choices"])
-        if o["minimum"] is not None:
-            prop["exclusiveMinimum" if o["exclusive_minimum"] else "minimum"] = _whole(o["minimum"])
-        if o["maximum"] is not None:
-            prop["exclusiveMaximum" if o["exclusive_maximum"] else "maximum"] = _whole(o["maximum"])
-        definitions[o["key"]] = prop
-    # useCplex: the reference's flag, accepted and ignored (inferno solves MILPs with HiGHS)
-    definitions["useCplex"] = {"description": "accepted and ignored: inferno solves MILPs with HiGHS", "type": "boolean"}
-    blind = {"^" + "".join(f"[{c.lower()}{c.upper()}]" if c.isalpha() else c for c in key) + "$": {"$ref": f"#/$defs/{key}"}
-             for key in definitions}
-    return {"$schema": "https://json-schema.org/draft/2020-12/schema",
-            "title": "optimizer-data.json: the optimizer's options",
-            "type": "object", "required": ["optimizer"], "additionalProperties": False,
-            "properties": {"optimizer": {
-                "type": "object", "additionalProperties": False,
-                "properties": {key: {"$ref": f"#/$defs/{key}"} for key in definitions},
-                "patternProperties": blind}},
-            "$defs": definitions}
-
-
-def _whole(x: float) -> float | int:
-    return int(x) if float(x).is_integer() else x
+    shipped as ``inferno/schemas/optimizer-data.schema.json`` (``inferno.schemas``)."""
+    from . import schemas
+    return schemas.generated("optimizer-data")
 
 
 def _check_threads(threads: Any) -> None:

@@ -42,21 +42,33 @@ __all__ = [
 ]
 
 
-def _text(doc: JsonLike | None, what: str) -> str:
-    """JSON text of a dict/list, a JSON string, or a file path."""
+def _reject_constant(name: str) -> None:
+    raise ValueError(f"{name} is not JSON")
+
+
+def _parse(text: str, what: str) -> Any:
+    try:
+        return json.loads(text, parse_constant=_reject_constant)
+    except (ValueError, RecursionError) as exc:  # JSONDecodeError is a ValueError
+        raise ValueError(f"{what}: malformed JSON: {exc}") from None
+
+
+def _document(doc: JsonLike | None, what: str) -> Any:
+    """A document for the core, which takes values, never JSON text: a dict or list as given;
+    JSON text, a path or a Path parsed here (errors name ``what``)."""
     if doc is None:
-        return ""
+        return None
     if isinstance(doc, Path):
-        return doc.read_text()
+        return _parse(doc.read_text(), f"{what} ({doc})")
     if isinstance(doc, str):
         stripped = doc.lstrip()
         if stripped.startswith("{") or stripped.startswith("["):
-            return doc
+            return _parse(doc, what)
         path = Path(doc)
         if not path.exists():
             raise ValueError(f"{what}: no such file {_excerpt(doc)} (and not JSON text)")
-        return path.read_text()
-    return json.dumps(doc)
+        return _parse(path.read_text(), f"{what} ({doc})")
+    return doc
 
 
 class Catalog:
@@ -69,7 +81,7 @@ class Catalog:
     @classmethod
     def builtin(cls) -> "Catalog":
         cat = cls()
-        cat._c.merge(BUILTIN_CATALOG.read_text(), str(BUILTIN_CATALOG.name))
+        cat._c.merge(_document(BUILTIN_CATALOG, "catalog"), str(BUILTIN_CATALOG.name))
         return cat
 
     @classmethod
@@ -81,11 +93,12 @@ class Catalog:
 
     def merge(self, doc: JsonLike, source: str = "") -> "Catalog":
         name = source or (str(doc) if isinstance(doc, (str, Path)) and not str(doc).lstrip().startswith("{") else "catalog")
-        self._c.merge(_text(doc, "catalog"), name)
+        self._c.merge(_document(doc, name), name)
         return self
 
     def to_dict(self) -> dict:
-        return json.loads(self._c.to_json())
+        result: dict = self._c.to_dict()
+        return result
 
     @property
     def gpu_ids(self) -> list[str]:
@@ -100,7 +113,8 @@ class Catalog:
         return pd.DataFrame(rows).set_index("id")
 
     def geometry(self, gpu: str) -> dict:
-        return json.loads(self._c.geometry_json(gpu))
+        result: dict = self._c.geometry(gpu)
+        return result
 
     def profiles(self, gpu: str) -> pd.DataFrame:
         geo = self.geometry(gpu)
@@ -108,7 +122,8 @@ class Catalog:
         return df
 
     def accelerator(self, name: str) -> dict:
-        return json.loads(self._c.accelerator_json(name))
+        result: dict = self._c.accelerator(name)
+        return result
 
     __getitem__ = accelerator
 
@@ -117,7 +132,8 @@ class Catalog:
         return list(self._c.candidates(list(gpus or []), include_slices, exclude_media))
 
     def geometry_facts(self, gpu: str) -> dict:
-        return json.loads(self._c.geometry_facts(gpu))
+        result: dict = self._c.geometry_facts(gpu)
+        return result
 
     def __repr__(self) -> str:
         return f"Catalog({len(self.gpu_ids)} GPUs)"
@@ -131,14 +147,15 @@ class ModelArch:
 
     @classmethod
     def from_hf_config(cls, config: JsonLike, name: str = "") -> "ModelArch":
-        return cls(_S.ModelArch.from_hf_config(_text(config, "config"), name))
+        return cls(_S.ModelArch.from_hf_config(_document(config, "config"), name))
 
     @property
     def name(self) -> str:
         return self._a.name
 
     def to_dict(self) -> dict:
-        return json.loads(self._a.to_json())
+        result: dict = self._a.to_dict()
+        return result
 
     def __repr__(self) -> str:
         d = self.to_dict()
@@ -153,9 +170,9 @@ def load_models(*paths: Union[str, Path]) -> dict[str, ModelArch]:
         p = Path(p)
         files = sorted(p.glob("*.json")) if p.is_dir() else [p]
         for f in files:
-            cfg = json.loads(f.read_text())
-            name = cfg.get("_name_or_path") or f.stem
-            out[name] = ModelArch.from_hf_config(f.read_text(), name)
+            cfg = _document(f, "config")
+            name = cfg.get("_name_or_path") or f.stem if isinstance(cfg, dict) else f.stem
+            out[name] = ModelArch.from_hf_config(cfg, name)
     return out
 
 
@@ -272,8 +289,8 @@ def derive(model: Union[str, ModelArch, Mapping[str, Any]], accelerator: str, ca
     n, m = _token_counts(in_tokens, out_tokens, deprecated, "derive")
     cat = catalog or _builtin_catalog()
     arch = resolve_model(model)
-    d = json.loads(_S.derive(arch._a, cat._c, accelerator, _text(serving, "serving"), _text(efficiency, "efficiency"),
-                             n, m, int(at_tokens)))
+    d = _S.derive(arch._a, cat._c, accelerator, _document(serving, "serving"), _document(efficiency, "efficiency"),
+                  n, m, int(at_tokens))
     return Estimate.from_dict(accelerator, d)
 
 
@@ -318,7 +335,8 @@ class Calibration:
     @property
     def document(self) -> dict:
         """The calibration document (camelCase, as ``inferno size calibrate --format json`` writes it)."""
-        return json.loads(self.handle.to_json())
+        result: dict = self.handle.to_dict()
+        return result
 
     def to_dict(self) -> dict:
         """JSON-ready, snake_case: accepted, reason, mode, gpus, kappa, rel_rms, what was fitted
@@ -345,7 +363,7 @@ class Calibration:
         n, m = _token_counts(in_tokens, out_tokens, deprecated, "theta")
         cat = catalog or _builtin_catalog()
         a = arch or resolve_model(self.model)
-        alpha, beta, gamma = _S.calibrated_theta(self.handle, a._a, cat._c, accelerator, _text(serving, "serving"), n, m)
+        alpha, beta, gamma = _S.calibrated_theta(self.handle, a._a, cat._c, accelerator, _document(serving, "serving"), n, m)
         return alpha, beta, gamma
 
     def tuner_seed(self, accelerator: str, catalog: Catalog | None = None, **kwargs: Any) -> dict:
@@ -365,13 +383,14 @@ def calibrate(model: Union[str, ModelArch, Mapping[str, Any]], points: JsonLike,
     arch = resolve_model(model)
     if isinstance(points, list):
         points = {"points": points}
-    handle = _S.calibrate(arch._a, cat._c, _text(points, "points"), mode, _text(serving, "serving"),
-                          _text(efficiency, "efficiency"), float(kappa_max), float(max_rel_rms), bool(pin_gamma))
+    handle = _S.calibrate(arch._a, cat._c, _document(points, "points"), mode, _document(serving, "serving"),
+                          _document(efficiency, "efficiency"), float(kappa_max), float(max_rel_rms), bool(pin_gamma))
     return Calibration(handle, arch.name)
 
 
 def tuner_seed(theta: Sequence[float], rel_rms: float) -> dict:
-    return json.loads(_S.tuner_seed(list(theta), float(rel_rms)))
+    result: dict = _S.tuner_seed(list(theta), float(rel_rms))
+    return result
 
 
 def efficiency_from_theta(model: Union[str, ModelArch], accelerator: str, theta: Sequence[float],
@@ -379,8 +398,9 @@ def efficiency_from_theta(model: Union[str, ModelArch], accelerator: str, theta:
                           weight: float = 0.2) -> dict:
     """The efficiency a converged tuner estimate implies, blended into ``current`` (EWMA)."""
     cat = catalog or _builtin_catalog()
-    return json.loads(_S.efficiency_from_theta(resolve_model(model)._a, cat._c, accelerator, list(theta),
-                                               _text(current, "current"), "", float(weight)))
+    result: dict = _S.efficiency_from_theta(resolve_model(model)._a, cat._c, accelerator, list(theta),
+                                            _document(current, "current"), None, float(weight))
+    return result
 
 
 def _registry_handles(registry: Mapping[str, ModelArch] | None) -> dict:
@@ -551,8 +571,8 @@ def recommend(request: JsonLike, catalog: Catalog | None = None, registry: Mappi
     """Cheapest accelerator meeting each server's SLOs (docs/sizing.md §5). ``request`` is the
     recommendation document (dict, JSON text or path); its "models" may add architectures."""
     cat = catalog or _builtin_catalog()
-    doc = json.loads(_S.recommend(_text(request, "request"), cat._c, _registry_handles(registry),
-                                  _calibration_handles(calibrations)))
+    doc = _S.recommend(_document(request, "request"), cat._c, _registry_handles(registry),
+                       _calibration_handles(calibrations))
     return Recommendation.from_document(doc)
 
 
@@ -566,8 +586,9 @@ def emit_optimizer_data(request: JsonLike, catalog: Catalog | None = None,
     """Accelerator, capacity, model, service-class and server documents for ``inferno optimize``,
     with MIG slices as accelerators of their GPU type (capacity in compute-slice units)."""
     cat = catalog or _builtin_catalog()
-    return json.loads(_S.emit_optimizer_data(_text(request, "request"), cat._c, _registry_handles(registry),
-                                             _calibration_handles(calibrations)))
+    result: dict = _S.emit_optimizer_data(_document(request, "request"), cat._c, _registry_handles(registry),
+                                          _calibration_handles(calibrations))
+    return result
 
 
 def write_optimizer_dir(data: Mapping[str, Any], directory: Union[str, Path]) -> list[Path]:
@@ -667,9 +688,10 @@ def pack(gpu: str, demand: Union[str, Mapping[str, int], Sequence[Mapping[str, A
     """Packs slices of one GPU type onto as few GPUs as possible. ``demand``: "3g.40gb=3,1g.10gb=5",
     a {profile: count} dict, or [{"profile", "count", "owner"}]; ``existing``: current layouts."""
     cat = catalog or _builtin_catalog()
-    text = demand if isinstance(demand, str) else json.dumps(demand)
-    doc = json.loads(_S.pack(cat._c, gpu, text, _text(existing, "existing"), bool(allow_repartition), bool(exact),
-                             int(node_budget)))
+    # "3g.40gb=3,..." is the compact form the core reads; JSON text is parsed into a document first.
+    compact = isinstance(demand, str) and not demand.lstrip().startswith(("{", "["))
+    doc = _S.pack(cat._c, gpu, demand if compact else _document(demand, "demand"), _document(existing, "existing"),
+                  bool(allow_repartition), bool(exact), int(node_budget))
     return Packing(gpu, doc)
 
 
@@ -682,5 +704,5 @@ def discover(gpu: str, lgip: str, lgipp: str, family: str | None = None, catalog
     except ValueError:
         compute, memory = 7, 8
     fam = family or f"{gpu}-discovered"
-    geo = json.loads(_S.parse_nvidia_smi(lgip, lgipp, fam, compute, memory))
+    geo = _S.parse_nvidia_smi(lgip, lgipp, fam, compute, memory)
     return {"gpus": [{"id": gpu, "migFamily": fam}], "migFamilies": {fam: geo}}

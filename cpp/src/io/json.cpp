@@ -101,6 +101,32 @@ const json* field(const json& obj, const std::string& key) {
 
 json parse_json_folded(std::string_view text) { return parse_with_limits(text, true); }
 
+namespace {
+
+json normalized(const json& value, bool fold, int depth) {
+  if (!value.is_structured()) return value;
+  if (depth >= kMaxJsonDepth)
+    throw InvalidArgument("malformed document: nesting deeper than " + std::to_string(kMaxJsonDepth) + " levels");
+  if (value.is_array()) {
+    json out = json::array();
+    for (const json& v : value) out.push_back(normalized(v, fold, depth + 1));
+    return out;
+  }
+  json out = json::object();
+  for (const auto& [key, v] : value.items()) {
+    std::string k = key;
+    if (fold)
+      for (char& ch : k)
+        if (ch >= 'A' && ch <= 'Z') ch = static_cast<char>(ch - 'A' + 'a');
+    out[k] = normalized(v, fold, depth + 1);
+  }
+  return out;
+}
+
+}  // namespace
+
+json normalized_document(const json& value, bool fold) { return normalized(value, fold, 0); }
+
 json parse_json(std::string_view text) { return parse_with_limits(text, false); }
 
 std::string excerpt(const json& value) {

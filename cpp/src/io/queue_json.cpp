@@ -9,6 +9,7 @@
 #include "inferno/error.hpp"
 #include "inferno/io/json.hpp"
 #include "inferno/queue/limits.hpp"
+#include "inferno/queue/service_model.hpp"
 #include "line_batch.hpp"
 
 namespace inferno::io {
@@ -109,18 +110,12 @@ int int_option(const json& o, const std::string& key, const std::string& name, i
   return static_cast<int>(v);
 }
 
-// Every ProblemData key the queue commands read (folded, as spelled in messages); the model
-// parameters are handled per service model below. Percentile targets are a pattern.
+// Every ProblemData key the queue commands read (folded, as spelled in messages), from the format.
+// Percentile targets are a pattern.
 const std::vector<std::pair<std::string, std::string>>& queue_keys() {
   static const std::vector<std::pair<std::string, std::string>> keys = [] {
     std::vector<std::pair<std::string, std::string>> k;
-    for (const char* name : {"RPS", "maxBatchSize", "maxQueueSize", "maxNumTokens", "avgInputTokens", "avgOutputTokens",
-                             "serviceModel", "alpha", "beta", "gamma", "decodeParms", "prefillParms", "avgNumTokens",
-                             "arrivalCOV", "serviceCOV", "inTokensSpread", "itlWeighting", "targetTTFT", "targetITL", "targetWaitTime",
-                             "targetLossProb", "targetTPS", "percentiles", "sizeGridPoints", "tpsSafetyFraction",
-                             "minBatchSize", "onsetEpsilon", "onsetMaxIters", "onsetConverge"}) {
-      k.emplace_back(fold_key(name), name);
-    }
+    for (const Field& f : problem_data_format().members) k.emplace_back(fold_key(f.key), f.key);
     return k;
   }();
   return keys;
@@ -529,6 +524,119 @@ std::vector<std::string> run_queue_requests(QueueOperation op, const std::vector
     const auto r = run_queue_request(op, line);
     return std::make_pair(dump_response(r.body), r.ok);
   });
+}
+
+}  // namespace inferno::io
+
+namespace inferno::io {
+
+namespace {
+
+// A model parameter's field: its range and unit from the service-model registry.
+Field param_field(const std::string& key, const ParamSpec& spec, const std::string& model) {
+  return number(key, spec.description + ", " + spec.unit + " (serviceModel " + model + ")")
+      .at_least(spec.lower, spec.lower_strict)
+      .at_most(spec.upper);
+}
+
+}  // namespace
+
+const Field& problem_data_format() {
+  static const Field f = [] {
+    std::vector<std::string> models;
+    for (const auto& m : service_models()) models.push_back(m.name);
+    std::vector<Field> members = {
+        number("RPS", "arrival rate, req/s").at_least(0).at_most(kMaxRateRps),
+        integer("maxBatchSize", "batch cap N, requests", 1, kMaxBatchLimit).must(),
+        integer("maxQueueSize", "waiting room Q, requests", 0, 1'000'000'000'000),
+        integer("maxNumTokens", "token budget per iteration, tokens (0: 8192)", 0, 1'000'000'000),
+        number("avgInputTokens", "mean prompt length, tokens").at_least(0).at_most(queue::kMaxTokens),
+        number("avgOutputTokens", "mean output length, tokens").at_least(1).at_most(queue::kMaxTokens),
+        choice("serviceModel", "the service model", models).fallback("iteration")};
+    // The parameters of every model, once per key (a nested object for prefill-decode).
+    std::vector<Field> decode, prefill;
+    for (const auto& m : service_models()) {
+      for (const ParamSpec& spec : m.params) {
+        const ParamSource src = source_of(m.name, spec.name);
+        auto& list = src.object == "decodeparms" ? decode : src.object == "prefillparms" ? prefill : members;
+        const std::string key = src.object.empty() ? src.name : src.name.substr(src.name.find('.') + 1);
+        bool seen = false;
+        for (const Field& x : list) seen = seen || x.key == key;
+        if (!seen) list.push_back(param_field(key, spec, m.name));
+      }
+    }
+    members.push_back(object("decodeParms", "decode step time (serviceModel prefill-decode)", std::move(decode)));
+    members.push_back(object("prefillParms", "prefill time (serviceModel prefill-decode)", std::move(prefill)));
+    for (Field extra : {
+             number("arrivalCOV", "coefficient of variation of inter-arrival times").at_least(0).at_most(queue::kMaxCov).fallback(1),
+             number("serviceCOV", "coefficient of variation of service times").at_least(0).at_most(queue::kMaxCov).fallback(1),
+             number("inTokensSpread", "relative spread of prompt lengths").at_least(0).at_most(1).fallback(0),
+             choice("itlWeighting", "ITL averaged per token or over time", {"token", "time"}).fallback("token"),
+             number("targetTTFT", "mean time-to-first-token target, ms (0: none)").at_least(0),
+             number("targetITL", "mean inter-token latency target, ms (0: none)").at_least(0),
+             number("targetWaitTime", "mean queueing-delay target, ms (0: none)").at_least(0),
+             number("targetLossProb", "largest share of requests turned away (0: none)").at_least(0).at_most(1, true),
+             number("targetTPS", "token-rate target, tokens/s (0: none)").at_least(0).at_most(queue::kMaxTargetTps),
+             array("percentiles", "percentiles to report",
+                   number("", "a percentile").at_least(0, true).at_most(100, true)),
+             integer("sizeGridPoints", "grid points of the sizing search", 1, 1000).fallback(16),
+             number("tpsSafetyFraction", "headroom kept under a token-rate target, fraction").at_least(0).at_most(1, true).fallback(0.1),
+             integer("minBatchSize", "smallest batch cap optimize tries, requests", 1, kMaxBatchLimit).fallback(1),
+             number("onsetEpsilon", "relative throughput gain below which optimize stops").at_least(0).at_most(1, true).fallback(0.02),
+             integer("onsetMaxIters", "optimize's refinement rounds", 0, 1000).fallback(6),
+             boolean("onsetConverge", "refine until the bracket closes").fallback(false)})
+      members.push_back(std::move(extra));
+    Field line = object("", "a queue request line (ProblemData); keys match without regard to case", std::move(members));
+    line.only_known();
+    const Field percentile_target = number("", "a percentile target, ms (0: none)").at_least(0);
+    // As the reader does (parse_percentile_key): any letter case, digits with an optional fraction.
+    line.pattern("^" + case_blind_pattern("target") + "(" + case_blind_pattern("TTFT") + "|" + case_blind_pattern("ITL") +
+                     "|" + case_blind_pattern("WaitTime") + ")_[pP][0-9]+(\\.[0-9]+)?$",
+                 percentile_target);
+    return line;
+  }();
+  return f;
+}
+
+const Field& queue_result_format() {
+  static const Field f = [] {
+    const auto ms = [](std::string key, std::string doc) { return number(std::move(key), doc + ", ms").at_least(0); };
+    const auto rps = [](std::string key, std::string doc) { return number(std::move(key), doc + ", req/s").at_least(0); };
+    Field line = object("", "a queue response line: the result of solve, target or optimize, or an error", {
+        rps("offeredRPS", "the arrival rate analysed"), rps("throughput", "requests completed"),
+        ms("avgRespTime", "mean response time"), ms("avgWaitTime", "mean queueing delay"),
+        number("avgNumInServ", "mean requests in service").at_least(0), ms("avgTTFT", "mean time to first token"),
+        ms("avgITL", "mean inter-token latency"), rps("maxRPS", "largest stable rate"),
+        rps("RPSTargetTTFT", "largest rate meeting the TTFT target"), rps("RPSTargetITL", "largest rate meeting the ITL target"),
+        ms("avgPrefillTime", "mean prefill time"), number("rho", "batch fill: mean in service / N").at_least(0),
+        number("lossProb", "share of requests turned away").at_least(0).at_most(1),
+        rps("droppedRPS", "requests turned away"), number("busyProb", "probability the server is busy").at_least(0).at_most(1),
+        number("avgQueueLength", "mean requests waiting").at_least(0),
+        number("avgNumInSystem", "mean requests in the system").at_least(0),
+        number("probWait", "probability a request waits").at_least(0).at_most(1),
+        number("tokensPerSec", "output tokens, tokens/s").at_least(0), rps("peakRPS", "rate at the throughput peak"),
+        integer("peakBatch", "batch size at the throughput peak, requests", 0, kMaxBatchLimit),
+        choice("sizeStatus", "how the sizing ended", {"ok", "unconstrained", "infeasible"}),
+        text("bindingConstraint", "the target that sets the rate"),
+        rps("RPSTargetTPS", "rate meeting the token-rate target"), rps("RPSTargetWaitTime", "rate meeting the wait target"),
+        rps("RPSTargetLossProb", "rate meeting the loss target"), boolean("tpsMet", "the token-rate target is met"),
+        integer("replicasForTPS", "replicas to reach the token-rate target", 0, 9007199254740992),
+        integer("concurrency", "the best batch cap, requests", 0, kMaxBatchLimit), number("M_ITL", "ITL multiplier"),
+        number("M_TPF", "time-per-token multiplier"), integer("oracleCalls", "analyses made", 0),
+        boolean("feasible", "a batch cap meets the targets"), rps("anchorThroughput", "throughput at the anchor"),
+        array("probes", "the batch caps probed, in order", integer("", "a batch cap, requests", 0, kMaxBatchLimit)), boolean("converged", "the bracket closed"),
+        integer("bracketLo", "bracket low end, requests", 0, kMaxBatchLimit),
+        integer("bracketHi", "bracket high end, requests", 0, kMaxBatchLimit),
+        choice("approximation", "the approximation used", {"allen-cunneen"}), number("kappa", "its correction").at_least(0),
+        array("warnings", "keys given but not used, and other notes", text("", "a warning")),
+        text("error", "what is wrong (error lines)"), text("message", "the error with the reference's prefix"),
+        choice("status", "kind of error", {"invalid", "infeasible", "error"})});
+    line.only_known();
+    line.pattern("^(ttft|itl|waitTime|tpot)_p[0-9.e+-]+$", number("", "a percentile, ms").at_least(0));
+    line.pattern("^RPSTarget(TTFT|ITL|WaitTime)_p[0-9.e+-]+$", number("", "rate meeting a percentile target, req/s").at_least(0));
+    return line;
+  }();
+  return f;
 }
 
 }  // namespace inferno::io

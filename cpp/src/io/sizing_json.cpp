@@ -1,5 +1,7 @@
 #include "inferno/io/sizing_json.hpp"
 
+#include "inferno/queue/limits.hpp"
+
 #include <algorithm>
 #include <cmath>
 #include <sstream>
@@ -38,6 +40,18 @@ double get_num(const json& obj, const std::string& key, const std::string& name,
 }
 
 // Keys the reader knows, to reject typos instead of silently ignoring them.
+void check_keys(const json& obj, const std::string& where, const Field& format) {
+  for (const auto& [k, v] : obj.items()) {
+    bool ok = false;
+    for (const Field& m : format.members) ok = ok || k == m.key;
+    if (!ok) {
+      std::string list;
+      for (const Field& m : format.members) list += (list.empty() ? "" : ", ") + m.key;
+      throw InvalidArgument(where + ": unknown key \"" + k + "\"; allowed: " + list);
+    }
+  }
+}
+
 void check_keys(const json& obj, const std::string& where, std::initializer_list<const char*> known) {
   for (const auto& [k, v] : obj.items()) {
     bool ok = false;
@@ -122,7 +136,10 @@ json power_json(const PowerSpec& p) {
 }  // namespace
 
 void merge_catalog(Catalog& catalog, std::string_view text, const std::string& source) {
-  const json doc = io::parse_json(text);
+  merge_catalog_document(catalog, io::parse_json(text), source);
+}
+
+void merge_catalog_document(Catalog& catalog, const json& doc, const std::string& source) {
   const std::string where = source.empty() ? "catalog" : source;
   require_object(doc, where);
   check_keys(doc, where, {"gpus", "migFamilies", "note"});
@@ -272,8 +289,7 @@ double dtype_bytes(const std::string& dtype, const std::string& where) {
 
 ServingOpts serving_from_json(const json& o, const std::string& where, ServingOpts s) {
   require_object(o, where);
-  check_keys(o, where, {"dtype", "computeDtype", "kvCacheDtype", "weightBytes", "quantOverhead", "kvBytes", "gpuMemoryUtilization",
-                        "maxNumSeqs", "maxNumBatchedTokens", "maxModelLen", "blockSize", "tensorParallelSize"});
+  check_keys(o, where, serving_format());
   if (const auto d = get_string(o, "dtype", where + ".dtype")) {
     s.weight_bytes = dtype_bytes(*d, where + ".dtype");
     if (*d == "int4") s.quant_overhead = 4.0 / 128.0;  // fp16 scale and zero per group of 128
@@ -303,7 +319,7 @@ ServingOpts serving_from_json(const json& o, const std::string& where, ServingOp
 
 Efficiency efficiency_from_json(const json& o, const std::string& where, Efficiency e) {
   require_object(o, where);
-  check_keys(o, where, {"etaBw", "etaFlops", "t0Ms", "reserveGiB", "memoryMode", "prefillAttention", "moeExpectedExperts", "allreduceMs"});
+  check_keys(o, where, efficiency_format());
   e.eta_bw = get_num(o, "etaBw", where + ".etaBw", e.eta_bw);
   e.eta_flops = get_num(o, "etaFlops", where + ".etaFlops", e.eta_flops);
   e.t0_ms = get_num(o, "t0Ms", where + ".t0Ms", e.t0_ms);
@@ -324,12 +340,14 @@ Efficiency efficiency_from_json(const json& o, const std::string& where, Efficie
   return e;
 }
 
-RecommendRequest recommend_request_from_json(std::string_view text, ModelRegistry& registry) {
-  const json doc = io::parse_json(text);
+sizing::RecommendRequest recommend_request_from_json(std::string_view text, ModelRegistry& registry) {
+  return recommend_request_from_document(io::parse_json(text), registry);
+}
+
+sizing::RecommendRequest recommend_request_from_document(const json& doc, ModelRegistry& registry) {
   require_object(doc, "request");
-  check_keys(doc, "request", {"servers", "menu", "costs", "sliceCostRule", "capacity", "efficiency", "models", "queueToBatchRatio",
-                              "serviceModel", "perSequenceMs"});
-  RecommendRequest req;
+  check_keys(doc, "request", recommend_request_format());
+  sizing::RecommendRequest req;
   if (const json* models = child(doc, "models")) {
     require_object(*models, "models");
     for (const auto& [name, cfg] : models->items()) {
@@ -343,7 +361,7 @@ RecommendRequest recommend_request_from_json(std::string_view text, ModelRegistr
   RecommendOptions& o = req.options;
   if (const json* menu = child(doc, "menu")) {
     require_object(*menu, "menu");
-    check_keys(*menu, "menu", {"gpuTypes", "includeSlices", "excludeMediaProfiles", "maxReplicas"});
+    check_keys(*menu, "menu", recommend_request_format().member("menu"));
     if (const json* types = child(*menu, "gpuTypes")) {
       if (!types->is_array()) throw InvalidArgument("menu.gpuTypes must be an array of GPU type names");
       for (const auto& t : *types) {
@@ -374,21 +392,21 @@ RecommendRequest recommend_request_from_json(std::string_view text, ModelRegistr
       (void)v;
       const int n = get_int(*cap, k, "capacity." + k, 0);
       if (n < 0) throw InvalidArgument("capacity." + k + " must be an integer >= 0, got " + std::to_string(n));
-      req.capacity[k] = n;
+      o.capacity[k] = n;
     }
-    o.capacity = req.capacity;
   }
   if (const json* eff = child(doc, "efficiency")) o.efficiency = efficiency_from_json(*eff, "efficiency");
   o.queue_to_batch_ratio = get_int(doc, "queueToBatchRatio", "queueToBatchRatio", o.queue_to_batch_ratio);
   o.service_model = get_string(doc, "serviceModel", "serviceModel").value_or(o.service_model);
   o.per_sequence_ms = get_num(doc, "perSequenceMs", "perSequenceMs", o.per_sequence_ms);
+  const Field& server_format = *recommend_request_format().member("servers").items;
   const json* servers = child(doc, "servers");
   if (!servers || !servers->is_array()) throw InvalidArgument("servers must be an array of server objects");
   for (std::size_t i = 0; i < servers->size(); ++i) {
     const json& s = (*servers)[i];
     std::string where = "servers[" + std::to_string(i) + "]";
     require_object(s, where);
-    check_keys(s, where, {"name", "model", "serving", "load", "slo"});
+    check_keys(s, where, server_format);
     ServerSpec spec;
     spec.name = get_string(s, "name", where + ".name").value_or("");
     if (!spec.name.empty()) where += " (" + spec.name + ")";
@@ -397,7 +415,7 @@ RecommendRequest recommend_request_from_json(std::string_view text, ModelRegistr
     const json* load = child(s, "load");
     if (!load) throw InvalidArgument(where + ".load is required");
     require_object(*load, where + ".load");
-    check_keys(*load, where + ".load", {"concurrency", "arrivalRateRps", "arrivalRate", "avgInTokens", "avgOutTokens"});
+    check_keys(*load, where + ".load", server_format.member("load"));
     if (get_integer(*load, "concurrency", where + ".load.concurrency"))
       spec.load.concurrency = get_int(*load, "concurrency", where + ".load.concurrency", 0);
     // arrivalRateRps says its unit where this document meets server-data.json, whose arrivalRate is
@@ -414,7 +432,7 @@ RecommendRequest recommend_request_from_json(std::string_view text, ModelRegistr
     spec.load.out_tokens = *m;
     if (const json* slo = child(s, "slo")) {
       require_object(*slo, where + ".slo");
-      check_keys(*slo, where + ".slo", {"itl", "ttft", "itlPercentile", "ttftPercentile"});
+      check_keys(*slo, where + ".slo", server_format.member("slo"));
       spec.slo.itl_ms = get_num(*slo, "itl", where + ".slo.itl", 0);
       spec.slo.ttft_ms = get_num(*slo, "ttft", where + ".slo.ttft", 0);
       spec.slo.itl_percentile = get_num(*slo, "itlPercentile", where + ".slo.itlPercentile", 0);
@@ -425,8 +443,9 @@ RecommendRequest recommend_request_from_json(std::string_view text, ModelRegistr
   return req;
 }
 
-std::vector<ProfilePoint> points_from_json(std::string_view text) {
-  const json doc = io::parse_json(text);
+std::vector<ProfilePoint> points_from_json(std::string_view text) { return points_from_document(io::parse_json(text)); }
+
+std::vector<ProfilePoint> points_from_document(const json& doc) {
   const json* points = doc.is_array() ? &doc : child(doc, "points");
   if (!points || !points->is_array()) throw InvalidArgument("points must be an array of profiling points");
   std::vector<ProfilePoint> out;
@@ -454,29 +473,32 @@ std::vector<ProfilePoint> points_from_json(std::string_view text) {
   return out;
 }
 
+std::vector<SliceDemand> demand_from_document(const json& doc) {
+  std::vector<SliceDemand> out;
+  if (doc.is_object()) {
+    for (const auto& [k, v] : doc.items()) {
+      (void)v;
+      out.push_back({k, get_int(doc, k, "demand." + k, 0), ""});
+    }
+    return out;
+  }
+  if (!doc.is_array()) throw InvalidArgument("demand must be {profile: count}, a list of {profile, count, owner}, or PROFILE=COUNT,...");
+  for (std::size_t i = 0; i < doc.size(); ++i) {
+    const json& d = doc[i];
+    const std::string where = "demand[" + std::to_string(i) + "]";
+    require_object(d, where);
+    check_keys(d, where, {"profile", "count", "owner"});
+    out.push_back({get_string(d, "profile", where + ".profile").value_or(""), get_int(d, "count", where + ".count", 1),
+                   get_string(d, "owner", where + ".owner").value_or("")});
+  }
+  return out;
+}
+
 std::vector<SliceDemand> demand_from_text(std::string_view text) {
   std::vector<SliceDemand> out;
   std::string s(text);
   const auto first = s.find_first_not_of(" \t\r\n");
-  if (first != std::string::npos && (s[first] == '{' || s[first] == '[')) {
-    const json doc = io::parse_json(s);
-    if (doc.is_object()) {
-      for (const auto& [k, v] : doc.items()) {
-        (void)v;
-        out.push_back({k, get_int(doc, k, "demand." + k, 0), ""});
-      }
-    } else {
-      for (std::size_t i = 0; i < doc.size(); ++i) {
-        const json& d = doc[i];
-        const std::string where = "demand[" + std::to_string(i) + "]";
-        require_object(d, where);
-        check_keys(d, where, {"profile", "count", "owner"});
-        out.push_back({get_string(d, "profile", where + ".profile").value_or(""), get_int(d, "count", where + ".count", 1),
-                       get_string(d, "owner", where + ".owner").value_or("")});
-      }
-    }
-    return out;
-  }
+  if (first != std::string::npos && (s[first] == '{' || s[first] == '[')) return demand_from_document(io::parse_json(s));
   std::stringstream in(s);
   for (std::string item; std::getline(in, item, ',');) {
     item.erase(0, item.find_first_not_of(" \t"));
@@ -502,8 +524,9 @@ std::vector<SliceDemand> demand_from_text(std::string_view text) {
   return out;
 }
 
-std::vector<GpuLayout> layouts_from_json(std::string_view text) {
-  const json doc = io::parse_json(text);
+std::vector<GpuLayout> layouts_from_json(std::string_view text) { return layouts_from_document(io::parse_json(text)); }
+
+std::vector<GpuLayout> layouts_from_document(const json& doc) {
   const json* gpus = doc.is_array() ? &doc : child(doc, "gpus");
   if (!gpus || !gpus->is_array()) throw InvalidArgument("existing layouts must be an array of GPUs (or {\"gpus\": [...]})");
   std::vector<GpuLayout> out;
@@ -610,89 +633,71 @@ json tuner_seed_to_json(const TunerSeed& s) {
               {"percent_change", {s.percent_change, s.percent_change, s.percent_change}}};
 }
 
-namespace {
-
-// The optimizer counts a type's capacity in one dimension. A MIG slice takes the larger of its
-// compute and its memory share of the GPU, so the emitted documents count a card as G·S units and a
-// slice as max(g·S, m·G): then one unit count says how many slices of a profile fit a card, the
-// same "larger share" the recommendation reports (docs/sizing.md §8).
-int card_units(const Accelerator& a) { return a.gpu_mem_slices > 0 ? a.gpu_units * a.gpu_mem_slices : a.gpu_units; }
-
-int share_units(const Accelerator& a) {
-  if (a.gpu_mem_slices <= 0) return a.units;
-  return std::max(a.units * a.gpu_mem_slices, a.mem_slices * a.gpu_units);
+const Field& serving_format() {
+  static const Field f = [] {
+    const std::vector<std::string> dtypes = {"auto", "bf16", "bfloat16", "fp16", "float16", "half", "fp32", "float32",
+                                             "float", "fp8", "int8", "int4"};
+    return object("serving", "how vLLM serves the model", {
+        choice("dtype", "weight precision", dtypes), choice("computeDtype", "matmul precision", {"bf16", "fp16", "fp8"}),
+        choice("kvCacheDtype", "KV-cache precision", dtypes),
+        number("weightBytes", "bytes per weight").at_least(0, true).at_most(8),
+        number("quantOverhead", "quantisation scales per weight, bytes").at_least(0).at_most(8, true),
+        number("kvBytes", "bytes per KV-cache element").at_least(0, true).at_most(8),
+        number("gpuMemoryUtilization", "share of GPU memory vLLM may use").at_least(0, true).at_most(1),
+        integer("maxNumSeqs", "vLLM max_num_seqs, requests", 1), integer("maxNumBatchedTokens", "vLLM max_num_batched_tokens, tokens", 1),
+        integer("maxModelLen", "context length, tokens (0: the model's)", 0), integer("blockSize", "KV block, tokens", 1),
+        integer("tensorParallelSize", "GPUs per replica", 1)}).only_known();
+  }();
+  return f;
 }
 
-}  // namespace
+const Field& efficiency_format() {
+  static const Field f = object("efficiency", "roofline efficiencies and overheads (docs/sizing.md)", {
+      number("etaBw", "achieved share of memory bandwidth").at_least(0, true).at_most(1.5),
+      number("etaFlops", "achieved share of peak FLOP/s").at_least(0, true).at_most(1.5),
+      number("t0Ms", "fixed time per iteration, ms").at_least(0).at_most(1e5),
+      number("reserveGiB", "memory reserved outside vLLM, GiB").at_least(0).at_most(sizing::kMaxMemGiB),
+      choice("memoryMode", "memory model", {"simple", "detailed"}),
+      boolean("prefillAttention", "count attention FLOPs in prefill"),
+      boolean("moeExpectedExperts", "expected distinct experts per batch (MoE)"),
+      number("allreduceMs", "all-reduce time per layer, ms").at_least(0).at_most(1e9)}).only_known();
+  return f;
+}
 
-json emit_optimizer_data(const RecommendRequest& req, const Catalog& catalog, const ModelRegistry& registry,
-                         const CalibrationStore& calibrations) {
-  const std::vector<Accelerator> accs = catalog.candidates(req.options.menu);
-  json accelerators = json::array(), models = json::array(), classes = json::array(), servers = json::array(),
-       notes = json::array(), count = json::array();
-  for (const Accelerator& a : accs) {
-    const double share = static_cast<double>(a.units) / a.gpu_units;
-    const PowerSpec& pw = a.gpu->power;
-    json entry{{"name", a.name}, {"type", a.gpu->id}, {"multiplicity", share_units(a)}, {"memSize", std::floor(a.mem_bytes / 1e9)},
-               {"memBW", std::floor(a.bw_Bps / 1e9)},
-               {"power", {{"idle", pw.idle_w * share}, {"full", pw.full_w * share}, {"midPower", pw.mid_power_w * share}, {"midUtil", pw.mid_util}}},
-               {"cost", replica_cost(a, req.options)}};  // per replica: the optimizer prices profile units, multiplicity counts cards
-    if (a.profile) {
-      const MigGeometry& geo = *catalog.geometry(*a.gpu);
-      entry["mig"] = {{"profile", a.profile->name}, {"computeSlices", a.profile->g}, {"memorySlices", a.profile->mem_slices},
-                      {"gpuComputeSlices", geo.compute_slices}, {"gpuMemorySlices", geo.memory_slices}, {"starts", a.profile->starts}};
-    }
-    accelerators.push_back(entry);
-  }
-  for (const auto& [type, gpus] : req.capacity) {
-    const GpuSpec* g = catalog.find_gpu(type);
-    if (!g) throw InvalidArgument("capacity: unknown GPU type \"" + type + "\"");
-    // Profiles of a MIG-capable type count shares of a card: capacity says GPUs and units per GPU.
-    const int units = card_units(catalog.whole(*g));
-    json entry{{"type", g->id}, {"count", gpus}};
-    if (units > 1) entry["unitsPerCard"] = units;
-    count.push_back(entry);
-  }
-  // One model-data entry per (model, accelerator); the workload with the smallest m/ctx among the
-  // model's servers binds, because the optimizer scales maxBatchSize·atTokens by each server's m.
-  std::map<std::string, const ServerSpec*> binding;
-  for (const ServerSpec& s : req.servers) {
-    const auto it = binding.find(s.model);
-    const auto ratio = [](const ServerSpec& x) { return x.load.out_tokens / (x.load.in_tokens + x.load.out_tokens); };
-    if (it == binding.end() || ratio(s) < ratio(*it->second)) binding[s.model] = &s;
-  }
-  for (const auto& [model, s] : binding) {
-    const auto reg = registry.find(model);
-    if (reg == registry.end()) throw InvalidArgument("servers: unknown model \"" + model + "\"");
-    const Workload w{s->load.in_tokens, s->load.out_tokens, 0};
-    for (const Accelerator& a : accs) {
-      const Estimate e = derive(reg->second, s->serving, a, req.options.efficiency, w);
-      if (!e.feasible) continue;
-      const auto theta = calibrated_theta_for(model, reg->second, s->serving, a, w, calibrations)
-                             .value_or(std::array<double, 3>{e.alpha_ms, e.beta_ms, e.gamma_ms});
-      models.push_back({{"name", model}, {"acc", a.name}, {"accCount", 1}, {"maxBatchSize", e.n_max},
-                        {"atTokens", static_cast<long long>(std::ceil(s->load.out_tokens))},
-                        {"perfParms", {{"alpha", theta[0]}, {"beta", theta[1]}, {"gamma", theta[2]}}}});
-    }
-  }
-  for (const ServerSpec& s : req.servers) {
-    if (!s.load.arrival_rate_rps) {
-      notes.push_back(s.name + ": closed-loop load (concurrency) has no arrival rate; not emitted as an optimizer server");
-      continue;
-    }
-    if (s.slo.itl_percentile > 0 || s.slo.ttft_percentile > 0)
-      notes.push_back(s.name + ": percentile SLOs are emitted as mean targets (the optimizer sizes on means)");
-    const std::string cls = s.name + "-slo";
-    json target{{"model", s.model}};
-    if (s.slo.itl_ms > 0) target["slo-itl"] = s.slo.itl_ms;
-    if (s.slo.ttft_ms > 0) target["slo-ttft"] = s.slo.ttft_ms;
-    classes.push_back({{"name", cls}, {"priority", 1}, {"modelTargets", json::array({target})}});
-    servers.push_back({{"name", s.name}, {"class", cls}, {"model", s.model},
-                       {"currentAlloc", {{"load", {{"arrivalRate", *s.load.arrival_rate_rps * 60.0},
-                                                   {"avgInTokens", s.load.in_tokens}, {"avgOutTokens", s.load.out_tokens}}}}}});
-  }
-  return json{{"accelerators", accelerators}, {"count", count}, {"models", models}, {"serviceClasses", classes},
-              {"servers", servers}, {"notes", notes}};
+const Field& recommend_request_format() {
+  static const Field f = [] {
+    Field load = object("load", "the load; give exactly one of concurrency and arrivalRateRps", {
+        integer("concurrency", "clients in a closed loop", 1, kMaxConcurrency),
+        number("arrivalRateRps", "open-loop arrival rate, req/s").at_least(0, true).at_most(inferno::queue::kMaxRateRps),
+        number("arrivalRate", "deprecated name of arrivalRateRps (req/s)").at_least(0, true).at_most(inferno::queue::kMaxRateRps),
+        number("avgInTokens", "mean prompt length, tokens").at_least(0).at_most(inferno::queue::kMaxTokens).must(),
+        number("avgOutTokens", "mean output length, tokens").at_least(1).at_most(inferno::queue::kMaxTokens).must()});
+    Field slo = object("slo", "latency targets", {
+        number("itl", "inter-token latency target, ms (0: none)").at_least(0),
+        number("ttft", "time-to-first-token target, ms (0: none)").at_least(0),
+        number("itlPercentile", "the percentile the ITL target holds at (0: the mean)").at_least(0).at_most(100, true),
+        number("ttftPercentile", "the percentile the TTFT target holds at (0: the mean)").at_least(0).at_most(100, true)});
+    Field server = object("", "a server to size", {
+        text("name", "the server's name"), text("model", "a catalog model, a Hugging Face id or a key of models").must(),
+        serving_format(), load.only_known().must(), slo.only_known()});
+    Field menu = object("menu", "which accelerators to consider", {
+        array("gpuTypes", "GPU types (absent: all)", text("", "a GPU type of the catalog")),
+        boolean("includeSlices", "consider MIG slices").fallback(true),
+        boolean("excludeMediaProfiles", "skip MIG media profiles").fallback(true),
+        integer("maxReplicas", "most replicas per server (0: default)", 0, kMaxReplicas)});
+    Field request = object("", "a sizing request (inferno size recommend); keys are case-sensitive", {
+        array("servers", "the servers to size", server.only_known()).must(), menu.only_known(),
+        dictionary("costs", "price per GPU-hour by GPU type", number("", "price per GPU-hour").at_least(0).at_most(sizing::kMaxCost)),
+        choice("sliceCostRule", "how a MIG slice is priced", {"compute", "max", "given"}),
+        dictionary("capacity", "GPUs owned by type", integer("", "GPUs owned", 0)),
+        efficiency_format(),
+        dictionary("models", "Hugging Face config.json objects by model name", anything("", "a config.json object")),
+        integer("queueToBatchRatio", "waiting room as a multiple of the batch cap", 0, 100000),
+        choice("serviceModel", "the queueing model", {"iteration", "vllm"}),
+        number("perSequenceMs", "time per sequence per iteration, ms (serviceModel vllm)").at_least(0).at_most(1e6)});
+    return request.only_known();
+  }();
+  return f;
 }
 
 }  // namespace inferno::io

@@ -13,6 +13,8 @@
 
 #include "inferno/error.hpp"
 #include "inferno/io/json.hpp"
+#include "inferno/io/reader.hpp"
+#include "inferno/optimizer/documents.hpp"
 #include "inferno/optimizer/options.hpp"
 
 namespace inferno::optimizer {
@@ -121,139 +123,33 @@ void apply_preset(OptimizerSpec& p) {
   }
 }
 
-// A position in a document: reports errors as "<source>: <path> (<entity>): <problem>".
-class Reader {
- public:
-  Reader(std::string source, std::string path) : source_(std::move(source)), path_(std::move(path)) {}
+using io::Field;
+using io::Reader;
 
-  Reader at(const std::string& key) const { return {source_, path_ + "." + key}; }
-  /// An array element, labelled with the entity it defines: "servers[2] (Premium-llama_13b)".
-  Reader item(std::size_t i, const std::string& entity) const {
-    return {source_, path_ + "[" + std::to_string(i) + "]" + (entity.empty() ? "" : " (" + entity + ")")};
-  }
-  std::string where() const { return source_ + ": " + path_; }
-  [[noreturn]] void fail(const std::string& problem) const {
-    throw InvalidArgument(where() + ": " + problem);
-  }
-
-  // Typed fields; `key` is spelled as in the documents and matched case-insensitively.
-  double number(const json& o, const std::string& key, double fallback, double lower = -HUGE_VAL) const {
-    const double v = guard([&] { return io::get_number(o, fold(key), key).value_or(fallback); });
-    if (v < lower) fail(key + " must be >= " + format_number(lower) + ", got " + format_number(v));
-    return v;
-  }
-  std::optional<double> optional_number(const json& o, const std::string& key, double lower) const {
-    const auto v = guard([&] { return io::get_number(o, fold(key), key); });
-    if (v && *v < lower) fail(key + " must be >= " + format_number(lower) + ", got " + format_number(*v));
-    return v;
-  }
-  std::int64_t integer(const json& o, const std::string& key, std::int64_t fallback,
-                       std::int64_t lower = INT32_MIN, std::int64_t upper = INT32_MAX) const {
-    const auto v = guard([&] { return io::get_integer(o, fold(key), key).value_or(fallback); });
-    if (v < lower || v > upper)
-      fail(key + " must be an integer in [" + std::to_string(lower) + ", " + std::to_string(upper) +
-           "], got " + std::to_string(v));
-    return v;
-  }
-  std::optional<std::int64_t> optional_integer(const json& o, const std::string& key,
-                                               std::int64_t lower) const {
-    const auto v = guard([&] { return io::get_integer(o, fold(key), key); });
-    if (v && *v < lower) fail(key + " must be an integer >= " + std::to_string(lower) + ", got " + std::to_string(*v));
-    return v;
-  }
-  bool boolean(const json& o, const std::string& key, bool fallback) const {
-    return guard([&] { return io::get_bool(o, fold(key), key).value_or(fallback); });
-  }
-  std::string text(const json& o, const std::string& key, const std::string& fallback = "") const {
-    return guard([&] { return io::get_string(o, fold(key), key).value_or(fallback); });
-  }
-  std::string choice(const json& o, const std::string& key, const std::string& fallback,
-                     const std::vector<std::string>& allowed) const {
-    const std::string v = text(o, key, fallback);
-    if (std::find(allowed.begin(), allowed.end(), v) == allowed.end()) {
-      std::string list;
-      for (const auto& a : allowed) list += (list.empty() ? "\"" : ", \"") + a + "\"";
-      fail(key + " must be one of " + list + " (case-sensitive), got \"" + v + "\"");
-    }
-    return v;
-  }
-  const json* object(const json& o, const std::string& key) const {
-    const auto it = o.find(fold(key));
-    if (it == o.end() || it->is_null()) return nullptr;
-    if (!it->is_object()) at(key).fail("must be an object");
-    return &*it;
-  }
-  /// Element i of an array, which must be an object.
-  const json& element(const json& list, std::size_t i) const {
-    if (!list[i].is_object()) item(i, "").fail("must be an object");
-    return list[i];
-  }
-  const json& array(const json& o, const std::string& key) const {
-    static const json empty = json::array();
-    const auto it = o.find(fold(key));
-    if (it == o.end() || it->is_null()) return empty;
-    if (!it->is_array()) at(key).fail("must be an array");
-    return *it;
-  }
-
- private:
-  static std::string fold(std::string key) {
-    for (char& c : key)
-      if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
-    return key;
-  }
-  template <class F>
-  auto guard(F&& f) const -> decltype(f()) {
-    try {
-      return f();
-    } catch (const InvalidArgument& e) {
-      fail(e.what());
-    }
-  }
-
-  std::string source_, path_;
-};
-
-// Inserts or replaces by key, keeping first-seen order; notes a replacement.
-// One option of the registry (inferno/optimizer/options.hpp) read into `p`, checked against its
-// type, range or choices; absent keeps the value `p` has.
-void read_option(const Reader& r, const json& o, const OptionInfo& option, OptimizerSpec& p) {
-  const std::string& key = option.key;
-  auto interval = [&](double v) {
-    const bool below = option.lower_open ? !(v > option.lower) : v < option.lower;
-    const bool above = option.bounded_above && (option.upper_open ? !(v < option.upper) : v > option.upper);
-    if (below || above)
-      r.fail(key + " must be in " + (option.lower_open ? "(" : "[") + format_number(option.lower) + ", " +
-             (option.bounded_above ? format_number(option.upper) : std::string("inf")) +
-             (option.upper_open || !option.bounded_above ? ")" : "]") + ", got " + format_number(v));
-  };
-  const auto upper_int = [&] {
-    return option.bounded_above ? static_cast<std::int64_t>(option.upper) : std::int64_t{INT32_MAX};
-  };
+// One option of the registry (inferno/optimizer/options.hpp) read into `p` as its format says;
+// absent keeps the value `p` has.
+void read_option(const Reader& r, const json& o, const OptionInfo& option, const Field& format, OptimizerSpec& p) {
   std::visit(
       [&](auto field) {
         using T = std::decay_t<decltype(p.*field)>;
         if constexpr (std::is_same_v<T, bool>) {
-          p.*field = r.boolean(o, key, p.*field);
+          p.*field = r.boolean(o, format, p.*field);
         } else if constexpr (std::is_same_v<T, int>) {
-          p.*field = static_cast<int>(r.integer(o, key, p.*field, static_cast<std::int64_t>(option.lower), upper_int()));
+          p.*field = static_cast<int>(r.integer(o, format, p.*field));
         } else if constexpr (std::is_same_v<T, double>) {
-          p.*field = r.number(o, key, p.*field, option.lower);
-          if (option.bounded_above || option.lower_open) interval(p.*field);
+          p.*field = r.number(o, format, p.*field);
         } else if constexpr (std::is_same_v<T, std::string>) {
-          p.*field = r.choice(o, key, p.*field, option.choices);
+          p.*field = r.text(o, format, p.*field);
         } else if constexpr (std::is_same_v<T, std::optional<std::int64_t>>) {
-          if (auto v = r.optional_integer(o, key, static_cast<std::int64_t>(option.lower))) p.*field = v;
+          if (auto v = r.optional_integer(o, format)) p.*field = v;
         } else {
-          if (auto v = r.optional_number(o, key, option.lower)) {
-            interval(*v);
-            p.*field = v;
-          }
+          if (auto v = r.optional_number(o, format)) p.*field = v;
         }
       },
       option.field);
 }
 
+// Inserts or replaces by key, keeping first-seen order; notes a replacement.
 template <class T, class Key>
 void upsert(std::vector<T>& items, T item, Key key_of, std::vector<Diagnostic>& diagnostics,
             const std::string& where, const std::string& what) {
@@ -267,58 +163,64 @@ void upsert(std::vector<T>& items, T item, Key key_of, std::vector<Diagnostic>& 
   items.push_back(std::move(item));
 }
 
-Load read_load(const Reader& r, const json& o) {
+// The element format of a document's list.
+const Field& element_of(const Field& document, const char* list) { return *document.member(list).items; }
+
+Load read_load(const Reader& r, const json& o, const Field& f) {
   Load load;
-  load.arrival_rate_rpm = r.number(o, "arrivalRate", 0, 0);
-  load.throughput_rpm = r.number(o, "throughput", 0, 0);
-  load.in_tokens = static_cast<double>(r.integer(o, "avgInTokens", 0, 0));
-  load.out_tokens = static_cast<double>(r.integer(o, "avgOutTokens", 0, 0));
+  load.arrival_rate_rpm = r.number(o, f.member("arrivalRate"));
+  load.throughput_rpm = r.number(o, f.member("throughput"));
+  load.in_tokens = static_cast<double>(r.integer(o, f.member("avgInTokens")));
+  load.out_tokens = static_cast<double>(r.integer(o, f.member("avgOutTokens")));
   return load;
 }
 
-AllocationData read_allocation(const Reader& r, const json& o) {
+AllocationData read_allocation(const Reader& r, const json& o, const Field& f) {
   AllocationData a;
-  a.accelerator = r.text(o, "accelerator");
-  a.num_replicas = static_cast<int>(r.integer(o, "numReplicas", 0, 0));
-  a.max_batch = static_cast<int>(r.integer(o, "maxBatch", 0, 0));
-  a.cost = r.optional_number(o, "cost", 0);
-  a.itl_ms = r.number(o, "itlAverage", 0, 0);
-  a.ttft_ms = r.number(o, "ttftAverage", 0, 0);
-  if (const json* load = r.object(o, "load")) a.load = read_load(r.at("load"), *load);
+  a.accelerator = r.text(o, f.member("accelerator"));
+  a.num_replicas = static_cast<int>(r.integer(o, f.member("numReplicas")));
+  a.max_batch = static_cast<int>(r.integer(o, f.member("maxBatch")));
+  a.cost = r.optional_number(o, f.member("cost"));
+  a.itl_ms = r.number(o, f.member("itlAverage"));
+  a.ttft_ms = r.number(o, f.member("ttftAverage"));
+  const Field& load_format = f.member("load");
+  if (const json* load = r.object(o, load_format)) a.load = read_load(r.at("load"), *load, load_format);
   return a;
 }
 
 }  // namespace
 
 /// The readers of the optimizer's documents, one per kind (wrapper key); each validates its
-/// document into `next`, naming the JSON path of any problem.
+/// document into `next` as its format (documents.cpp) says, naming the JSON path of any problem.
 struct DocumentReaders {
   static void accelerators(const std::string& source, const json& doc, System& next) {
     auto& diag = next.diagnostics_;
+    const Field& document = accelerator_data_format();
+    const Field& f = element_of(document, "accelerators");
     const Reader r(source, "accelerators");
-    const json& list = r.array(doc, "accelerators");
+    const json& list = r.array(doc, document.member("accelerators"));
     for (std::size_t i = 0; i < list.size(); ++i) {
       const json& o = r.element(list, i);
       AcceleratorProfile a;
-      a.name = r.item(i, "").text(o, "name");
+      a.name = r.item(i, "").text(o, f.member("name"));
       const Reader ri = r.item(i, a.name);
       if (a.name.empty()) ri.fail("name must not be empty");
-      a.type = ri.text(o, "type");
+      a.type = ri.text(o, f.member("type"));
       // Bounded like accCount, so that replicas × accCount × multiplicity (up to 2^31 · 2^20)
       // stays exact in 64-bit integers and in the MILP's doubles.
-      const auto mult = ri.integer(o, "multiplicity", 0, 0, 1024);
+      const auto mult = ri.integer(o, f.member("multiplicity"));
       if (mult == 0) diag.push_back({ri.where(), "multiplicity missing or 0: taken as 1"});
       a.multiplicity = mult == 0 ? 1 : static_cast<int>(mult);
-      a.mem_size_gb = ri.number(o, "memSize", 0, 0);
-      a.mem_bw_gbps = ri.number(o, "memBW", 0, 0);
-      a.cost = ri.number(o, "cost", 0, 0);
-      if (const json* p = ri.object(o, "power")) {
+      a.mem_size_gb = ri.number(o, f.member("memSize"));
+      a.mem_bw_gbps = ri.number(o, f.member("memBW"));
+      a.cost = ri.number(o, f.member("cost"));
+      const Field& power = f.member("power");
+      if (const json* p = ri.object(o, power)) {
         const Reader rp = ri.at("power");
-        a.power.idle_w = rp.number(*p, "idle", 0, 0);
-        a.power.mid_power_w = rp.number(*p, "midPower", 0, 0);
-        a.power.mid_util = rp.number(*p, "midUtil", 0, 0);
-        if (a.power.mid_util >= 1) rp.fail("midUtil must be in [0, 1), got " + format_number(a.power.mid_util));
-        a.power.full_w = rp.number(*p, "full", 0, 0);
+        a.power.idle_w = rp.number(*p, power.member("idle"));
+        a.power.mid_power_w = rp.number(*p, power.member("midPower"));
+        a.power.mid_util = rp.number(*p, power.member("midUtil"));
+        a.power.full_w = rp.number(*p, power.member("full"));
       }
       upsert(next.accelerators_, std::move(a), [](const auto& x) { return x.name; }, diag, ri.where(),
              "accelerator '" + list[i].value("name", "") + "'");
@@ -327,16 +229,18 @@ struct DocumentReaders {
 
   static void capacity(const std::string& source, const json& doc, System& next) {
     auto& diag = next.diagnostics_;
+    const Field& document = capacity_data_format();
+    const Field& f = element_of(document, "count");
     const Reader r(source, "count");
-    const json& list = r.array(doc, "count");
+    const json& list = r.array(doc, document.member("count"));
     for (std::size_t i = 0; i < list.size(); ++i) {
-      const std::string type = r.text(r.element(list, i), "type");
+      const std::string type = r.text(r.element(list, i), f.member("type"));
       const Reader ri = r.item(i, type);
       if (type.empty()) ri.fail("type must not be empty");
-      const auto count = ri.integer(list[i], "count", 0, 0);
+      const auto count = ri.integer(list[i], f.member("count"));
       // A MIG-capable type's profiles count shares of a card; its capacity says cards and units
       // per card, so reports give physical cards and slices apart (docs/optimizer.md §2).
-      const auto units = ri.integer(list[i], "unitsPerCard", 1, 1, 1024);
+      const auto units = ri.integer(list[i], f.member("unitsPerCard"));
       if (count * units > std::numeric_limits<int>::max())
         ri.fail("count x unitsPerCard must be at most " + std::to_string(std::numeric_limits<int>::max()));
       if (next.capacity_.count(type)) diag.push_back({ri.where(), "duplicate capacity for type '" + type + "': this entry replaces the earlier one"});
@@ -348,43 +252,48 @@ struct DocumentReaders {
 
   static void models(const std::string& source, const json& doc, System& next) {
     auto& diag = next.diagnostics_;
+    const Field& document = model_data_format();
+    const Field& f = element_of(document, "models");
     const Reader r(source, "models");
-    const json& list = r.array(doc, "models");
+    const json& list = r.array(doc, document.member("models"));
     for (std::size_t i = 0; i < list.size(); ++i) {
       const json& o = r.element(list, i);
       PerfRecord p;
-      p.model = r.text(o, "name");
-      p.accelerator = r.text(o, "acc");
+      p.model = r.item(i, "").text(o, f.member("name"));
+      p.accelerator = r.item(i, p.model).text(o, f.member("acc"));
       const Reader ri = r.item(i, p.model + " on " + p.accelerator);
       if (p.model.empty()) ri.fail("name must not be empty");
       if (p.accelerator.empty()) ri.fail("acc must not be empty");
       // As for multiplicity: absent or 0 is taken as 1, with a warning; negative is an error.
-      const auto count = ri.integer(o, "accCount", 0, 0, 1024);
+      const auto count = ri.integer(o, f.member("accCount"));
       if (count == 0) diag.push_back({ri.where(), "accCount missing or 0: taken as 1"});
       p.acc_count = count == 0 ? 1 : static_cast<int>(count);
-      p.max_batch_size = static_cast<int>(ri.integer(o, "maxBatchSize", 0, 0));
-      p.at_tokens = static_cast<int>(ri.integer(o, "atTokens", 0, 0));
-      const json* perf = ri.object(o, "perfParms");
-      const json* decode = ri.object(o, "decodeParms");
-      const json* prefill = ri.object(o, "prefillParms");
+      p.max_batch_size = static_cast<int>(ri.integer(o, f.member("maxBatchSize")));
+      p.at_tokens = static_cast<int>(ri.integer(o, f.member("atTokens")));
+      const Field& perf_format = f.member("perfParms");
+      const Field& decode_format = f.member("decodeParms");
+      const Field& prefill_format = f.member("prefillParms");
+      const json* perf = ri.object(o, perf_format);
+      const json* decode = ri.object(o, decode_format);
+      const json* prefill = ri.object(o, prefill_format);
       if (perf && (decode || prefill))
         ri.fail("give either perfParms or decodeParms/prefillParms, not both");
       if (perf) {
         const Reader rp = ri.at("perfParms");
-        p.alpha = rp.number(*perf, "alpha", 0, 0);
-        p.beta = rp.number(*perf, "beta", 0, 0);
-        p.gamma = rp.number(*perf, "gamma", 0, 0);
-        p.delta = rp.number(*perf, "delta", 0, 0);
-        p.epsilon = rp.number(*perf, "epsilon", 0, 0);
+        p.alpha = rp.number(*perf, perf_format.member("alpha"));
+        p.beta = rp.number(*perf, perf_format.member("beta"));
+        p.gamma = rp.number(*perf, perf_format.member("gamma"));
+        p.delta = rp.number(*perf, perf_format.member("delta"));
+        p.epsilon = rp.number(*perf, perf_format.member("epsilon"));
       } else if (decode || prefill) {
         p.format = PerfFormat::decode_prefill;
         if (decode) {
-          p.decode_alpha = ri.at("decodeParms").number(*decode, "alpha", 0, 0);
-          p.decode_beta = ri.at("decodeParms").number(*decode, "beta", 0, 0);
+          p.decode_alpha = ri.at("decodeParms").number(*decode, decode_format.member("alpha"));
+          p.decode_beta = ri.at("decodeParms").number(*decode, decode_format.member("beta"));
         }
         if (prefill) {
-          p.prefill_gamma = ri.at("prefillParms").number(*prefill, "gamma", 0, 0);
-          p.prefill_delta = ri.at("prefillParms").number(*prefill, "delta", 0, 0);
+          p.prefill_gamma = ri.at("prefillParms").number(*prefill, prefill_format.member("gamma"));
+          p.prefill_delta = ri.at("prefillParms").number(*prefill, prefill_format.member("delta"));
         }
       }
       if (p.unconverged()) diag.push_back({ri.where(), "all performance parameters are 0 (unconverged): no candidate on this accelerator"});
@@ -395,32 +304,35 @@ struct DocumentReaders {
 
   static void service_classes(const std::string& source, const json& doc, System& next) {
     auto& diag = next.diagnostics_;
+    const Field& document = serviceclass_data_format();
+    const Field& f = element_of(document, "serviceClasses");
+    const Field& target_format = *f.member("modelTargets").items;
     const Reader r(source, "serviceClasses");
-    const json& list = r.array(doc, "serviceClasses");
+    const json& list = r.array(doc, document.member("serviceClasses"));
     for (std::size_t i = 0; i < list.size(); ++i) {
       const json& o = r.element(list, i);
       ServiceClass c;
-      c.name = r.text(o, "name");
+      c.name = r.item(i, "").text(o, f.member("name"));
       const Reader ri = r.item(i, c.name);
       if (c.name.empty()) ri.fail("name must not be empty");
-      const auto priority = ri.integer(o, "priority", 0, INT32_MIN, INT32_MAX);
+      const auto priority = ri.integer(o, f.member("priority"));
       if (priority < 1 || priority > 100) {
         diag.push_back({ri.where(), "priority " + std::to_string(priority) + (o.contains("priority") ? " is outside [1, 100]" : " (missing)") + ": taken as 100 (lowest)"});
         c.priority = 100;
       } else {
         c.priority = static_cast<int>(priority);
       }
-      const json& targets = ri.array(o, "modelTargets");
+      const json& targets = ri.array(o, f.member("modelTargets"));
       for (std::size_t k = 0; k < targets.size(); ++k) {
         const Reader rt = ri.at("modelTargets").item(k, "");
         if (!targets[k].is_object()) rt.fail("must be an object");
-        const std::string model = rt.text(targets[k], "model");
+        const std::string model = rt.text(targets[k], target_format.member("model"));
         const Reader rm = ri.at("modelTargets").item(k, model);
         if (model.empty()) rm.fail("model must not be empty");
         ModelTarget t;
-        t.itl_ms = rm.number(targets[k], "slo-itl", 0, 0);
-        t.ttft_ms = rm.number(targets[k], "slo-ttft", 0, 0);
-        t.tps = rm.number(targets[k], "slo-tps", 0, 0);
+        t.itl_ms = rm.number(targets[k], target_format.member("slo-itl"));
+        t.ttft_ms = rm.number(targets[k], target_format.member("slo-ttft"));
+        t.tps = rm.number(targets[k], target_format.member("slo-tps"));
         if (c.targets.count(model)) diag.push_back({rm.where(), "duplicate target for model '" + model + "': this entry replaces the earlier one"});
         c.targets[model] = t;
       }
@@ -431,23 +343,26 @@ struct DocumentReaders {
 
   static void servers(const std::string& source, const json& doc, System& next) {
     auto& diag = next.diagnostics_;
+    const Field& document = server_data_format();
+    const Field& f = element_of(document, "servers");
     const Reader r(source, "servers");
-    const json& list = r.array(doc, "servers");
+    const json& list = r.array(doc, document.member("servers"));
     for (std::size_t i = 0; i < list.size(); ++i) {
       const json& o = r.element(list, i);
       Server s;
-      s.name = r.text(o, "name");
+      s.name = r.item(i, "").text(o, f.member("name"));
       const Reader ri = r.item(i, s.name);
       if (s.name.empty()) ri.fail("name must not be empty");
-      s.service_class = ri.text(o, "class");
+      s.service_class = ri.text(o, f.member("class"));
       if (s.service_class.empty()) s.service_class = "Free";
-      s.model = ri.text(o, "model");
+      s.model = ri.text(o, f.member("model"));
       if (s.model.empty()) ri.fail("model must not be empty");
-      s.keep_accelerator = ri.boolean(o, "keepAccelerator", false);
-      s.min_replicas = static_cast<int>(ri.integer(o, "minNumReplicas", 0, 0));
-      s.max_batch_size = static_cast<int>(ri.integer(o, "maxBatchSize", 0, 0));
-      s.max_queue = ri.optional_integer(o, "maxQueueSize", 0);
-      if (const json* cur = ri.object(o, "currentAlloc")) s.current = read_allocation(ri.at("currentAlloc"), *cur);
+      s.keep_accelerator = ri.boolean(o, f.member("keepAccelerator"));
+      s.min_replicas = static_cast<int>(ri.integer(o, f.member("minNumReplicas")));
+      s.max_batch_size = static_cast<int>(ri.integer(o, f.member("maxBatchSize")));
+      s.max_queue = ri.optional_integer(o, f.member("maxQueueSize"));
+      const Field& current = f.member("currentAlloc");
+      if (const json* cur = ri.object(o, current)) s.current = read_allocation(ri.at("currentAlloc"), *cur, current);
       upsert(next.servers_, std::move(s), [](const auto& x) { return x.name; }, diag, ri.where(),
              "server");
     }
@@ -455,24 +370,25 @@ struct DocumentReaders {
 
   static void options(const std::string& source, const json& doc, System& next) {
     auto& diag = next.diagnostics_;
+    const Field& f = optimizer_data_format().member("optimizer");
     const Reader r(source, "optimizer");
-    const json* o = r.object(doc, "optimizer");
+    const json* o = r.object(doc, f);
     if (o) {
       OptimizerSpec& p = next.options_;
       // A preset first, so that the other keys of the same document (and later documents,
       // such as command-line flags) refine it.
-      p.preset = r.choice(*o, "preset", p.preset, {"", "reference-v1", "reference-v2", "reference-v3"});
+      p.preset = r.text(*o, f.member("preset"), p.preset);
       if (o->contains("preset")) apply_preset(p);
-      if (r.boolean(*o, "useCplex", false)) diag.push_back({r.where(), "useCplex is ignored: inferno solves MILPs with HiGHS"});
+      if (r.boolean(*o, f.member("useCplex"), false)) diag.push_back({r.where(), "useCplex is ignored: inferno solves MILPs with HiGHS"});
       // A misspelt option would otherwise be dropped without a word (keys arrive case-folded).
-      static const auto known = [] {  // the folded keys, and the names for the message
-        std::set<std::string> keys{"usecplex"};
+      static const auto known = [&f] {  // the folded keys, and the names for the message
+        std::set<std::string> keys;
         std::string list;
-        for (const OptionInfo& option : optimizer_options()) {
+        for (const Field& option : f.members) {
           std::string folded = option.key;
           for (char& c : folded) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
           keys.insert(folded);
-          list += (list.empty() ? "" : ", ") + option.key;
+          if (option.key != "useCplex") list += (list.empty() ? "" : ", ") + option.key;
         }
         return std::pair{keys, list};
       }();
@@ -481,7 +397,7 @@ struct DocumentReaders {
           diag.push_back({r.where(), "unknown option '" + item.key() + "' is ignored; the options are " + known.second});
       for (const OptionInfo& option : optimizer_options()) {
         if (option.key == "preset") continue;  // read above
-        read_option(r, *o, option, p);
+        read_option(r, *o, option, f.member(option.key), p);
         // The reference's flag: milpSolver true selects the exact solver (a solver key, read
         // later, still wins).
         if (option.key == "milpSolver" && o->contains("milpsolver") && p.milp_solver) p.solver = "milp";
@@ -505,21 +421,34 @@ void SystemBuilder::add_document(const std::string& source, std::string_view jso
   } catch (const InvalidArgument& e) {
     throw InvalidArgument(source + ": " + e.what());
   }
+  add_folded(source, doc);
+}
+
+void SystemBuilder::add_value(const std::string& source, const json& document) {
+  json doc;
+  try {
+    doc = io::normalized_document(document, true);
+  } catch (const InvalidArgument& e) {
+    throw InvalidArgument(source + ": " + e.what());
+  }
+  add_folded(source, doc);
+}
+
+void SystemBuilder::add_folded(const std::string& source, const json& doc) {
   if (!doc.is_object()) throw InvalidArgument(source + ": the document must be a JSON object");
   System next = system_;  // all-or-nothing: a failing document leaves the builder unchanged
   bool recognised = false;
 
   if (doc.contains("system")) {
     recognised = true;
-    const Reader r(source, "system");
-    const json* sys = r.object(doc, "system");
+    const io::Reader r(source, "system");
+    const io::Field& format = system_data_format().member("system");
+    const json* sys = r.object(doc, format);
     SystemBuilder inner;
     inner.system_ = std::move(next);
     if (sys) {
-      for (const char* key : {"acceleratorData", "capacityData", "modelData", "serviceClassData",
-                              "serverData", "optimizerData"}) {
-        if (const json* member = r.object(*sys, key)) inner.add_document(source + ": system." + key, member->dump());
-      }
+      for (const io::Field& part : format.members)
+        if (const json* member = r.object(*sys, part)) inner.add_folded(source + ": system." + part.key, *member);
     }
     next = std::move(inner.system_);
   }

@@ -30,9 +30,9 @@ class System:
         """
     def with_arrival_rates(self, rates_rpm: collections.abc.Mapping[str, typing.SupportsFloat | typing.SupportsIndex]) -> System:
         ...
-    def with_documents(self, documents: collections.abc.Sequence[tuple[str, str]]) -> System:
+    def with_documents(self, documents: collections.abc.Sequence[tuple[str, typing.Any]]) -> System:
         """
-        A copy with more documents applied (e.g. option overrides)
+        A copy with more (source, dict or JSON text) documents applied (e.g. option overrides)
         """
     @property
     def accelerators(self) -> list:
@@ -44,9 +44,9 @@ class System:
     def diagnostics(self) -> list:
         ...
     @property
-    def options_json(self) -> str:
+    def options(self) -> dict:
         """
-        Effective options as optimizer-data.json keys (JSON text)
+        Effective options by optimizer-data.json key, in registry order
         """
     @property
     def perf_records(self) -> list:
@@ -64,9 +64,9 @@ def highs_versions() -> dict:
     """
     The HiGHS version inferno was compiled against and the one of the library it loaded
     """
-def load_system(directories: collections.abc.Sequence[str], documents: collections.abc.Sequence[tuple[str, str]]) -> System:
+def load_system(directories: collections.abc.Sequence[str], documents: collections.abc.Sequence[tuple[str, typing.Any]]) -> System:
     """
-    Builds a System from directories of reference JSON files, then (source, JSON text) documents, applied in order with insert-or-replace semantics.
+    Builds a System from directories of reference JSON files, then (source, document) pairs, each a dict or the text of a file, applied in order with insert-or-replace semantics.
     """
 def option_registry() -> list:
     """

@@ -9,6 +9,7 @@ from typing import Sequence
 from .. import __version__
 from . import optimize as optimize_cli
 from . import queue as queue_cli
+from . import schema as schema_cli
 from . import simulate as simulate_cli
 from . import size as size_cli
 from . import webhook as webhook_cli
@@ -55,6 +56,7 @@ def build_parser() -> argparse.ArgumentParser:
     size_cli.add_parser(commands)
     webhook_cli.add_parser(commands)
     validate_cli.add_parser(commands)
+    schema_cli.add_parser(commands)
     usage_errors_exit_1(parser)  # every command, every subcommand: one exit-status table
     return parser
 

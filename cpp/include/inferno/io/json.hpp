@@ -26,6 +26,11 @@ nlohmann::json parse_json_folded(std::string_view text);
 /// The same checks, keys kept as written.
 nlohmann::json parse_json(std::string_view text);
 
+/// A document that arrived as a value rather than text (a Python dict): the same limits as the
+/// parsers (nesting no deeper than kMaxJsonDepth), with every object key folded to ASCII lower case
+/// when `fold` is set, so its readers see what parse_json_folded would give.
+nlohmann::json normalized_document(const nlohmann::json& value, bool fold);
+
 /// A short, printable excerpt of a value for an error message: scalars as JSON (strings cut to
 /// 40 characters), objects and arrays by their size only. Never throws and never recurses.
 std::string excerpt(const nlohmann::json& value);

@@ -53,3 +53,17 @@ std::vector<std::string> run_queue_requests(QueueOperation op, const std::vector
                                             unsigned threads, std::size_t* failures);
 
 }  // namespace inferno::io
+
+#include "inferno/io/schema.hpp"
+
+namespace inferno::io {
+
+/// The format of a request line (ProblemData): its keys, types and ranges (docs/schemas.md). The
+/// model parameters come from the service-model registry; the reader's list of known keys comes
+/// from here.
+const Field& problem_data_format();
+/// The format of a response line: a result of solve, target or optimize (which keys appear
+/// depends on the command), or an error object.
+const Field& queue_result_format();
+
+}  // namespace inferno::io

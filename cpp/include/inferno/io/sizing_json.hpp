@@ -8,6 +8,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "inferno/io/schema.hpp"
+
 #include "inferno/sizing/calibrate.hpp"
 #include "inferno/sizing/catalog.hpp"
 #include "inferno/sizing/model.hpp"
@@ -20,6 +22,7 @@ namespace inferno::io {
 /// Merges a catalog document ({"gpus": [...], "migFamilies": {...}}) into `catalog`: a GPU whose
 /// id exists is updated field by field, a family is replaced whole. Validates the result.
 void merge_catalog(sizing::Catalog& catalog, std::string_view json_text, const std::string& source);
+void merge_catalog_document(sizing::Catalog& catalog, const nlohmann::json& document, const std::string& source);
 nlohmann::json catalog_to_json(const sizing::Catalog& catalog);
 nlohmann::json geometry_to_json(const sizing::MigGeometry& geometry);
 
@@ -33,20 +36,26 @@ nlohmann::json arch_to_json(const sizing::ModelArch& arch, const sizing::Counts&
 sizing::ServingOpts serving_from_json(const nlohmann::json& object, const std::string& where, sizing::ServingOpts base = {});
 sizing::Efficiency efficiency_from_json(const nlohmann::json& object, const std::string& where, sizing::Efficiency base = {});
 
-/// A recommendation request (docs/sizing.md §5): servers, menu, costs, slice cost rule, capacity,
-/// efficiency, and optional inline "models" (name → HF config) added to `registry`.
-struct RecommendRequest {
-  std::vector<sizing::ServerSpec> servers;
-  sizing::RecommendOptions options;
-  std::map<std::string, int> capacity;  // GPUs per type (for the emitted capacity-data)
-};
-RecommendRequest recommend_request_from_json(std::string_view json_text, sizing::ModelRegistry& registry);
+/// A recommendation request (docs/sizing.md §5), with optional inline "models" (name → HF config)
+/// added to `registry`.
+sizing::RecommendRequest recommend_request_from_json(std::string_view json_text, sizing::ModelRegistry& registry);
+sizing::RecommendRequest recommend_request_from_document(const nlohmann::json& document, sizing::ModelRegistry& registry);
+
+/// The formats of a sizing request and of its serving and efficiency objects (docs/schemas.md):
+/// the reader's known keys come from them, and the published schema is generated from them.
+/// Keys are case-sensitive in these documents.
+const Field& serving_format();
+const Field& efficiency_format();
+const Field& recommend_request_format();
 
 /// Profiling points document ({"points": [...]}).
 std::vector<sizing::ProfilePoint> points_from_json(std::string_view json_text);
+std::vector<sizing::ProfilePoint> points_from_document(const nlohmann::json& document);
 /// Slice demand "3g.40gb=3,1g.10gb=5" or a JSON object/array; existing layouts as JSON.
 std::vector<sizing::SliceDemand> demand_from_text(std::string_view text);
+std::vector<sizing::SliceDemand> demand_from_document(const nlohmann::json& document);
 std::vector<sizing::GpuLayout> layouts_from_json(std::string_view json_text);
+std::vector<sizing::GpuLayout> layouts_from_document(const nlohmann::json& document);
 
 nlohmann::json estimate_to_json(const sizing::Estimate& e);
 nlohmann::json calibration_to_json(const sizing::Calibration& c);
@@ -55,11 +64,5 @@ nlohmann::json recommendation_to_json(const std::vector<sizing::ServerRecommenda
                                       const sizing::RecommendOptions& options);
 nlohmann::json packing_to_json(const sizing::Packing& p);
 nlohmann::json tuner_seed_to_json(const sizing::TunerSeed& s);
-
-/// Optimizer inputs for slices and whole GPUs (docs/sizing.md §8): {"accelerators", "count",
-/// "models", "serviceClasses", "servers", "notes"}, each usable as a document of `inferno optimize`.
-/// Closed-loop servers have no arrival rate and are listed in "notes" instead of "servers".
-nlohmann::json emit_optimizer_data(const RecommendRequest& request, const sizing::Catalog& catalog,
-                                   const sizing::ModelRegistry& registry, const sizing::CalibrationStore& calibrations = {});
 
 }  // namespace inferno::io

@@ -7,6 +7,8 @@
 #include <map>
 #include <optional>
 #include <string>
+
+#include <nlohmann/json.hpp>
 #include <string_view>
 #include <vector>
 
@@ -193,6 +195,9 @@ class SystemBuilder {
   /// messages (e.g. the file name). Throws InvalidArgument "<source>: <json path> (<entity>):
   /// <problem>" on malformed JSON, wrong types and invalid values; the builder is unchanged then.
   void add_document(const std::string& source, std::string_view json_text);
+  /// The same for a document that is already a JSON value (a Python dict): keys are matched
+  /// without regard to case as in text, and the same limits apply.
+  void add_value(const std::string& source, const nlohmann::json& document);
   /// Reads every known file present in a directory (accelerator-data.json, capacity-data.json,
   /// model-data.json, serviceclass-data.json, server-data.json, optimizer-data.json), or
   /// system-data.json when none of them is there.
@@ -201,6 +206,7 @@ class SystemBuilder {
   System build() const;
 
  private:
+  void add_folded(const std::string& source, const nlohmann::json& document);  // keys already folded
   System system_;
 };
 

@@ -63,6 +63,12 @@ struct RecommendOptions {
   std::map<std::string, int> capacity;
 };
 
+/// A recommendation request (docs/sizing.md §5): the servers and the options.
+struct RecommendRequest {
+  std::vector<ServerSpec> servers;
+  RecommendOptions options;
+};
+
 /// One (server, accelerator) evaluation: the explanation table's row.
 struct Option {
   std::string server, accelerator, gpu, profile;  // profile "" for a whole GPU

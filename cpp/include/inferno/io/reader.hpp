@@ -1,0 +1,49 @@
+#pragma once
+// A position in a JSON document being read, for every format: it reads a member as its format
+// (io/schema.hpp) describes it, checking type, range and choices, and reports a problem as
+// "<source>: <path> (<entity>): <problem>".
+#include <cstdint>
+#include <optional>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "inferno/io/schema.hpp"
+
+namespace inferno::io {
+
+class Reader {
+ public:
+  Reader(std::string source, std::string path) : source_(std::move(source)), path_(std::move(path)) {}
+
+  Reader at(const std::string& key) const { return {source_, path_ + "." + key}; }
+  /// An array element, labelled with the entity it defines: "servers[2] (Premium-llama_13b)".
+  Reader item(std::size_t i, const std::string& entity) const;
+  std::string where() const { return source_ + ": " + path_; }
+  [[noreturn]] void fail(const std::string& problem) const;
+
+  // Members of a case-folded object `o`, as `f` describes them; absent (or null) gives the fallback,
+  // or the format's default when there is none.
+  double number(const nlohmann::json& o, const Field& f, std::optional<double> fallback = std::nullopt) const;
+  std::optional<double> optional_number(const nlohmann::json& o, const Field& f) const;
+  std::int64_t integer(const nlohmann::json& o, const Field& f, std::optional<std::int64_t> fallback = std::nullopt) const;
+  std::optional<std::int64_t> optional_integer(const nlohmann::json& o, const Field& f) const;
+  bool boolean(const nlohmann::json& o, const Field& f, std::optional<bool> fallback = std::nullopt) const;
+  /// A string; with choices, one of them (case-sensitive).
+  std::string text(const nlohmann::json& o, const Field& f, std::optional<std::string> fallback = std::nullopt) const;
+  /// The member object, or nullptr when absent.
+  const nlohmann::json* object(const nlohmann::json& o, const Field& f) const;
+  /// The member array (empty when absent).
+  const nlohmann::json& array(const nlohmann::json& o, const Field& f) const;
+  /// Element i of an array, which must be an object.
+  const nlohmann::json& element(const nlohmann::json& list, std::size_t i) const;
+
+  /// The check of a number against the field's range, for values that arrive another way.
+  void check_range(const Field& f, double v) const;
+
+ private:
+  const nlohmann::json* find(const nlohmann::json& o, const Field& f) const;
+  std::string source_, path_;
+};
+
+}  // namespace inferno::io

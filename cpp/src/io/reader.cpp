@@ -1,0 +1,145 @@
+#include "inferno/io/reader.hpp"
+
+#include <algorithm>
+#include <cmath>
+
+#include "inferno/error.hpp"
+#include "inferno/io/json.hpp"
+
+namespace inferno::io {
+
+using nlohmann::json;
+
+namespace {
+
+std::string fold(const std::string& key) {
+  std::string out = key;
+  for (char& c : out)
+    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+  return out;
+}
+
+}  // namespace
+
+Reader Reader::item(std::size_t i, const std::string& entity) const {
+  return {source_, path_ + "[" + std::to_string(i) + "]" + (entity.empty() ? "" : " (" + entity + ")")};
+}
+
+void Reader::fail(const std::string& problem) const { throw InvalidArgument(where() + ": " + problem); }
+
+const json* Reader::find(const json& o, const Field& f) const {
+  const auto it = o.find(fold(f.key));
+  return it == o.end() || it->is_null() ? nullptr : &*it;
+}
+
+void Reader::check_range(const Field& f, double v) const {
+  const bool below = f.minimum && (f.exclusive_minimum ? !(v > *f.minimum) : v < *f.minimum);
+  const bool above = f.maximum && (f.exclusive_maximum ? !(v < *f.maximum) : v > *f.maximum);
+  if (!below && !above) return;
+  if (f.type == Field::Type::integer) {
+    if (f.maximum)
+      fail(f.key + " must be an integer in [" + format_number(*f.minimum) + ", " + format_number(*f.maximum) +
+           "], got " + format_number(v));
+    fail(f.key + " must be an integer >= " + format_number(*f.minimum) + ", got " + format_number(v));
+  }
+  if (!f.maximum && !f.exclusive_minimum)
+    fail(f.key + " must be >= " + format_number(*f.minimum) + ", got " + format_number(v));
+  fail(f.key + " must be in " + (f.exclusive_minimum ? "(" : "[") +
+       (f.minimum ? format_number(*f.minimum) : std::string("-inf")) + ", " +
+       (f.maximum ? format_number(*f.maximum) : std::string("inf")) +
+       (f.exclusive_maximum || !f.maximum ? ")" : "]") + ", got " + format_number(v));
+}
+
+std::optional<double> Reader::optional_number(const json& o, const Field& f) const {
+  std::optional<double> v;
+  try {
+    v = get_number(o, fold(f.key), f.key);
+  } catch (const InvalidArgument& e) {
+    fail(e.what());
+  }
+  if (v) check_range(f, *v);
+  return v;
+}
+
+double Reader::number(const json& o, const Field& f, std::optional<double> fallback) const {
+  if (auto v = optional_number(o, f)) return *v;
+  if (fallback) return *fallback;
+  if (f.default_value && f.default_value->is_number()) return f.default_value->get<double>();
+  if (f.required) fail(f.key + " is required");
+  return 0;
+}
+
+std::optional<std::int64_t> Reader::optional_integer(const json& o, const Field& f) const {
+  std::optional<std::int64_t> v;
+  try {
+    v = get_integer(o, fold(f.key), f.key);
+  } catch (const InvalidArgument& e) {
+    fail(e.what());
+  }
+  if (v) check_range(f, static_cast<double>(*v));
+  return v;
+}
+
+std::int64_t Reader::integer(const json& o, const Field& f, std::optional<std::int64_t> fallback) const {
+  if (auto v = optional_integer(o, f)) return *v;
+  if (fallback) return *fallback;
+  if (f.default_value && f.default_value->is_number_integer()) return f.default_value->get<std::int64_t>();
+  if (f.required) fail(f.key + " is required");
+  return 0;
+}
+
+bool Reader::boolean(const json& o, const Field& f, std::optional<bool> fallback) const {
+  std::optional<bool> v;
+  try {
+    v = get_bool(o, fold(f.key), f.key);
+  } catch (const InvalidArgument& e) {
+    fail(e.what());
+  }
+  if (v) return *v;
+  if (fallback) return *fallback;
+  if (f.default_value && f.default_value->is_boolean()) return f.default_value->get<bool>();
+  if (f.required) fail(f.key + " is required");
+  return false;
+}
+
+std::string Reader::text(const json& o, const Field& f, std::optional<std::string> fallback) const {
+  std::optional<std::string> v;
+  try {
+    v = get_string(o, fold(f.key), f.key);
+  } catch (const InvalidArgument& e) {
+    fail(e.what());
+  }
+  if (!v) {
+    if (fallback) v = fallback;
+    else if (f.default_value && f.default_value->is_string()) v = f.default_value->get<std::string>();
+    else if (f.required) fail(f.key + " is required");
+    else v = std::string();
+  }
+  if (!f.choices.empty() && std::find(f.choices.begin(), f.choices.end(), *v) == f.choices.end()) {
+    std::string list;
+    for (const auto& a : f.choices) list += (list.empty() ? "\"" : ", \"") + a + "\"";
+    fail(f.key + " must be one of " + list + " (case-sensitive), got \"" + *v + "\"");
+  }
+  return *v;
+}
+
+const json* Reader::object(const json& o, const Field& f) const {
+  const json* v = find(o, f);
+  if (v && !v->is_object()) at(f.key).fail("must be an object");
+  return v;
+}
+
+const json& Reader::array(const json& o, const Field& f) const {
+  static const json empty = json::array();
+  const json* v = find(o, f);
+  if (!v) return empty;
+  if (!v->is_array()) at(f.key).fail("must be an array");
+  return *v;
+}
+
+const json& Reader::element(const json& list, std::size_t i) const {
+  if (!list[i].is_object()) item(i, "").fail("must be an object");
+  return list[i];
+}
+
+}  // namespace inferno::io

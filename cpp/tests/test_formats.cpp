@@ -1,0 +1,108 @@
+// The format tables (io/schema.hpp): the JSON Schema generated from them, and the reader that
+// takes its types and ranges from them (io/reader.hpp); documents that arrive as values.
+#include <catch2/catch.hpp>
+#include <functional>
+#include <string>
+
+#include "inferno/error.hpp"
+#include "inferno/io/json.hpp"
+#include "inferno/io/reader.hpp"
+#include "inferno/io/schema.hpp"
+#include "inferno/optimizer/documents.hpp"
+#include "inferno/optimizer/system.hpp"
+
+using namespace inferno::io;
+using nlohmann::json;
+using nlohmann::ordered_json;
+
+namespace {
+
+const Field& tiny_format() {
+  static const Field f = object("", "a tiny format", {
+      text("name", "a name").must(),
+      number("rate", "arrivals, req/s").at_least(0).at_most(10, true),
+      integer("replicas", "replicas", 1, 8).fallback(1),
+      choice("mode", "how", {"fast", "slow"}),
+      array("tags", "labels", text("", "a label"))});
+  return f;
+}
+
+std::string failure(const std::function<void()>& read) {
+  try {
+    read();
+  } catch (const inferno::InvalidArgument& e) {
+    return e.what();
+  }
+  return "no error";
+}
+
+}  // namespace
+
+TEST_CASE("a format gives its JSON Schema, hand-checked", "[formats]") {
+  const ordered_json s = json_schema(tiny_format(), "tiny.json: a tiny format", false);
+  CHECK(s["$schema"] == "https://json-schema.org/draft/2020-12/schema");
+  CHECK(s["type"] == "object");
+  CHECK(s["required"] == ordered_json::array({"name"}));
+  CHECK(s["properties"]["rate"] == ordered_json::parse(
+      R"({"description": "arrivals, req/s", "type": "number", "minimum": 0, "exclusiveMaximum": 10})"));
+  CHECK(s["properties"]["replicas"] == ordered_json::parse(
+      R"({"description": "replicas", "type": "integer", "default": 1, "minimum": 1, "maximum": 8})"));
+  CHECK(s["properties"]["mode"]["enum"] == ordered_json::array({"fast", "slow"}));
+  CHECK(s["properties"]["tags"]["items"]["type"] == "string");
+  CHECK_FALSE(s.contains("patternProperties"));  // case-sensitive
+  // Case-blind: each key is matched by a pattern that points at its property.
+  const ordered_json blind = json_schema(tiny_format(), "tiny", true);
+  CHECK(blind["patternProperties"]["^[rR][aA][tT][eE]$"]["$ref"] == "#/properties/rate");
+  CHECK(case_blind_pattern("slo-itl") == "[sS][lL][oO]-[iI][tT][lL]");
+}
+
+TEST_CASE("the reader takes types, ranges, choices and defaults from the format", "[formats]") {
+  const Field& f = tiny_format();
+  const Reader r("tiny.json", "servers[0] (a)");
+  const json ok = parse_json_folded(R"({"NAME": "a", "rate": 9.5, "mode": "slow"})");
+  CHECK(r.text(ok, f.member("name")) == "a");
+  CHECK(r.number(ok, f.member("rate")) == 9.5);
+  CHECK(r.integer(ok, f.member("replicas")) == 1);  // the default
+  CHECK(r.text(ok, f.member("mode")) == "slow");
+  CHECK(failure([&] { r.number(parse_json_folded(R"({"rate": 10})"), f.member("rate")); }) ==
+        "tiny.json: servers[0] (a): rate must be in [0, 10), got 10");
+  CHECK(failure([&] { r.integer(parse_json_folded(R"({"replicas": 9})"), f.member("replicas")); }) ==
+        "tiny.json: servers[0] (a): replicas must be an integer in [1, 8], got 9");
+  CHECK(failure([&] { r.integer(parse_json_folded(R"({"replicas": 2.5})"), f.member("replicas")); }) ==
+        "tiny.json: servers[0] (a): replicas must be an integer, got 2.5");
+  CHECK(failure([&] { r.text(parse_json_folded(R"({"mode": "Fast"})"), f.member("mode")); }) ==
+        "tiny.json: servers[0] (a): mode must be one of \"fast\", \"slow\" (case-sensitive), got \"Fast\"");
+  CHECK(failure([&] { r.text(json::object(), f.member("name")); }) == "tiny.json: servers[0] (a): name is required");
+  CHECK(failure([&] { r.array(parse_json_folded(R"({"tags": "x"})"), f.member("tags")); }) ==
+        "tiny.json: servers[0] (a).tags: must be an array");
+  CHECK_THROWS_AS(f.member("no-such-key"), std::logic_error);  // a reader asking for a key its table lacks
+}
+
+TEST_CASE("a document given as a value reads as its text does", "[formats]") {
+  const std::string text = R"({"accelerators": [{"Name": "A100", "TYPE": "A100", "memSize": 80, "cost": 40}]})";
+  inferno::optimizer::SystemBuilder from_text, from_value;
+  from_text.add_document("a.json", text);
+  from_value.add_value("a.json", json::parse(text));
+  const auto a = from_text.build().accelerators(), b = from_value.build().accelerators();
+  REQUIRE(a.size() == 1);
+  REQUIRE(b.size() == 1);
+  CHECK(b[0].name == "A100");
+  CHECK(b[0].mem_size_gb == a[0].mem_size_gb);
+  CHECK(b[0].cost == 40);
+  // The same limits: nesting deeper than the parsers accept is refused.
+  json deep = json::array();
+  for (int i = 0; i < kMaxJsonDepth + 1; ++i) deep = json::array({deep});
+  CHECK(failure([&] { from_value.add_value("deep", json{{"servers", deep}}); }) ==
+        "deep: malformed document: nesting deeper than 64 levels");
+  CHECK(failure([&] { from_value.add_value("neg", json::parse(R"({"accelerators": [{"name": "x", "memSize": -1}]})")); }) ==
+        "neg: accelerators[0] (x): memSize must be >= 0, got -1");
+}
+
+TEST_CASE("every optimizer document format is listed once and closed where the output is", "[formats]") {
+  const auto& formats = inferno::optimizer::document_formats();
+  REQUIRE(formats.size() == 8);
+  CHECK(formats.front().file == "accelerator-data.json");
+  CHECK(inferno::optimizer::solution_data_format().closed);
+  CHECK_FALSE(inferno::optimizer::server_data_format().member("servers").items->closed);  // reference data carries extra keys
+  CHECK(inferno::optimizer::optimizer_data_format().member("optimizer").closed);
+}

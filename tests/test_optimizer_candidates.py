@@ -81,7 +81,7 @@ def test_exhaustive_search_is_optimal_on_the_grid():
     """Independent check of one candidate where bisect is not optimal (small set, L4)."""
     base = inferno.System.from_dir(SAMPLES / "small")
     srv = base.servers.loc["Bronze-llama_13b"]
-    perf = base.models.set_index(["model", "accelerator"]).loc[(srv.model, "L4")]
+    perf = base.perf_records.set_index(["model", "accelerator"]).loc[(srv.model, "L4")]
     target = base.targets.set_index(["service_class", "model"]).loc[(srv.service_class, srv.model)]
     n_ref = max(perf.max_batch_size * perf.at_tokens // int(srv.out_tokens), 1)
     demand = srv.arrival_rate_rpm / 60

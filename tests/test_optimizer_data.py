@@ -18,7 +18,7 @@ def test_small_sample_set():
     assert s.capacity == {"A100": 768, "AIU2": 1024, "G2": 512, "L4": 1024}
     acc = s.accelerators
     assert acc.loc["L4", "cost_per_hour"] == 6.0 and acc.loc["L4", "power_full_w"] == 75
-    models = s.models.set_index(["model", "accelerator"])
+    models = s.perf_records.set_index(["model", "accelerator"])
     rec = models.loc[("granite_13b", "A100")]
     assert (rec.alpha_ms, rec.beta_ms, rec.gamma_ms) == (20.58, 0.041, 0.00128125)
     assert (rec.max_batch_size, rec.at_tokens, rec.acc_count, rec.format) == (64, 512, 1, "perfParms")
@@ -34,13 +34,13 @@ def test_small_sample_set():
 
 def test_large_set_and_system_data_file(tmp_path):
     large = inferno.System.from_dir(SAMPLES / "large")
-    assert (len(large.accelerators), len(large.models), len(large.servers)) == (21, 189, 27)
+    assert (len(large.accelerators), len(large.perf_records), len(large.servers)) == (21, 189, 27)
     # A directory holding only system-data.json gives the same system as the six files.
     (tmp_path / "system-data.json").write_text((SAMPLES / "small" / "system-data.json").read_text())
     whole = inferno.System.from_dir(tmp_path)
     files = inferno.System.from_dir(SAMPLES / "small")
     pd.testing.assert_frame_equal(whole.servers, files.servers)
-    pd.testing.assert_frame_equal(whole.models, files.models)
+    pd.testing.assert_frame_equal(whole.perf_records, files.perf_records)
 
 
 def test_documents_override_a_base_directory():
@@ -126,3 +126,12 @@ def test_load_accepts_a_directory_or_a_system_data_file():
     assert from_file.capacity == from_dir.capacity
     assert from_file.options["saturation_policy"] == "PriorityRoundRobin"  # the bundle's own options
     assert inferno.candidates(from_file).equals(from_file.candidates())
+
+
+def test_performance_records_have_one_name_and_the_old_one_warns():
+    """"model" names an LLM; a row of model-data.json is a performance record (docs/development.md)."""
+    s = inferno.load(SAMPLES / "small")
+    with pytest.warns(DeprecationWarning, match="System.models is deprecated: use perf_records"):
+        old = s.models
+    pd.testing.assert_frame_equal(old, s.perf_records)
+    assert len(s.perf_records) > 0 and {"model", "accelerator", "alpha_ms"} <= set(s.perf_records.columns)

@@ -420,7 +420,7 @@ def power_curve(u: float, idle: float, mid: float, mid_util: float, full: float)
 def test_candidate_power_follows_the_curve(utilization):
     system = inferno.System.from_dir(SAMPLES / "small")
     acc = system.accelerators
-    acc_count = system.models.set_index(["model", "accelerator"]).acc_count
+    acc_count = system.perf_records.set_index(["model", "accelerator"]).acc_count
     model_of = system.servers.model
     c = system.candidates(power_utilization=utilization)
     c = c[c.feasible & c.power_w.notna()]

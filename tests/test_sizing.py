@@ -116,10 +116,10 @@ def test_open_loop_recommendation_agrees_with_the_optimizer_on_emitted_data(tmp_
     solution = inferno.optimize(inferno.load(tmp_path))
     chosen = {row.Index: row for row in solution.allocations.itertuples()}
     for server in ("bronze-granite", "chat-opt"):
-        # Same accelerator and replicas; the batch cap may differ (the optimizer's default batch
-        # policy is "cheapest", the recommender takes the optimal-concurrency onset).
+        # One sizer (the optimizer's): the same accelerator, replicas and batch cap.
         assert chosen[server].accelerator == rec.choices.loc[server, "choice"]
         assert chosen[server].replicas == rec.choices.loc[server, "replicas"]
+        assert chosen[server].batch == next(o for o in rec.servers if o.server == server).chosen.batch
     # Slices are accelerators of their GPU type. A card of G = 7 compute and S = 8 memory slices is
     # G·S = 56 units; a slice takes max(g·S, m·G): 3g.40gb uses 3 of 7 compute and 4 of 8 memory
     # slices, so max(24, 28) = 28 units, and two fit a card, as on the hardware.
@@ -469,3 +469,39 @@ def test_the_open_loop_rate_carries_its_unit_and_the_old_key_still_reads():
     assert emitted["servers"][0]["currentAlloc"]["load"]["arrivalRate"] == 360.0  # req/min in server-data.json
     with pytest.raises(ValueError, match="give arrivalRateRps .req/s., not also its old name arrivalRate"):
         sizing.recommend(request({"arrivalRateRps": 6.0, "arrivalRate": 6.0}))
+
+
+@pytest.mark.parametrize("variant", ["percentiles", "vllm", "waiting-room"])
+def test_the_recommendation_and_the_optimizer_size_with_one_sizer(tmp_path, variant):
+    """Percentile targets, the vllm service model and the waiting room travel in the emitted
+    documents, so the optimizer sizes each open-loop server exactly as the recommendation did."""
+    request = json.loads((REPO / "samples/sizing/request.json").read_text())
+    request["servers"] = [s for s in request["servers"] if "arrivalRateRps" in s["load"]]
+    if variant == "percentiles":
+        for s in request["servers"]:
+            s["slo"].update({"itlPercentile": 95, "ttftPercentile": 90})
+    elif variant == "vllm":
+        request.update({"serviceModel": "vllm", "perSequenceMs": 0.002})
+    else:
+        request["queueToBatchRatio"] = 2
+    rec = sizing.recommend(request, CAT)
+    data = sizing.emit_optimizer_data(request, CAT)
+    system = inferno.System.from_documents(*({k: v} for k, v in data.items() if k != "notes"))
+    candidates = system.candidates().set_index(["server", "accelerator"])
+    compared = 0
+    for server in rec.servers:  # every accelerator the recommendation sized, not only its choice
+        for option in server.options:
+            if option.batch == 0:  # memory or SLO ruled it out before sizing
+                continue
+            row = candidates.loc[(server.server, option.accelerator)]
+            assert (row.batch, row.replicas) == (option.batch, option.replicas), (variant, server.server, option.accelerator)
+            assert row.rate_per_replica_rps == pytest.approx(option.rate_per_replica_rps, rel=1e-12)
+            compared += 1
+    assert compared >= 10
+    if variant == "percentiles":  # the chosen option meets the tail targets at its load
+        slo = {srv["name"]: srv["slo"] for srv in request["servers"]}
+        for server in rec.servers:
+            tail = server.chosen
+            assert tail.itl_at_percentile_ms <= slo[server.server]["itl"] * (1 + 1e-9)
+            assert tail.ttft_at_percentile_ms <= slo[server.server]["ttft"] * (1 + 1e-9)
+            assert tail.itl_at_percentile_ms > tail.itl_ms  # a tail above its mean: percentiles were sized on

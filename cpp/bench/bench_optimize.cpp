@@ -33,6 +33,6 @@ int main(int argc, char** argv) {
     total = s.total_value;
   }
   std::printf("%s: candidates %.2f ms, solve (%s) %.2f ms, J = %.6g (best of %d, %d threads)\n", argv[1],
-              best_candidates, sys.options().solver.c_str(), best_solve, total, repeats, threads);
+              best_candidates, inferno::enum_name(inferno::optimizer::kSolvers, sys.options().solver), best_solve, total, repeats, threads);
   return 0;
 }

@@ -17,7 +17,7 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "usage: bench_sim [rate_rps > 0] [duration_s > 0] [max_batch >= 1] [out_tokens >= 1]\n");
     return 1;
   }
-  ServerSpec s;
+  SimulatedReplica s;
   s.queue.params = {{"alpha", 5.0}, {"beta", 0.005}, {"gamma", 3e-6}};
   s.queue.shape = inferno::queue::RequestShape{128, out, 8192};
   s.queue.max_batch = max_batch;

@@ -25,16 +25,13 @@ py::dict options_dict(const System& s) {
   py::dict out;
   const OptimizerSpec& spec = s.options();
   for (const OptionInfo& option : optimizer_options()) {
-    std::visit(
-        [&](auto field) {
-          const auto& v = spec.*field;
-          using T = std::decay_t<decltype(v)>;
-          if constexpr (std::is_same_v<T, std::optional<double>> || std::is_same_v<T, std::optional<std::int64_t>>)
-            out[py::str(option.key)] = v ? py::cast(*v) : py::none();
-          else
-            out[py::str(option.key)] = py::cast(v);
-        },
-        option.field);
+    option.visit_value(spec, [&](const auto& v) {
+      using T = std::decay_t<decltype(v)>;
+      if constexpr (std::is_same_v<T, std::optional<double>> || std::is_same_v<T, std::optional<std::int64_t>>)
+        out[py::str(option.key)] = v ? py::cast(*v) : py::none();
+      else
+        out[py::str(option.key)] = py::cast(v);
+    });
   }
   return out;
 }
@@ -84,7 +81,8 @@ py::list targets(const System& s) {
     for (const auto& [model, t] : c.targets)
       out.append(py::dict(py::arg("service_class") = c.name, py::arg("priority") = c.priority,
                           py::arg("model") = model, py::arg("itl_ms") = t.itl_ms,
-                          py::arg("ttft_ms") = t.ttft_ms, py::arg("tps") = t.tps));
+                          py::arg("ttft_ms") = t.ttft_ms, py::arg("tps") = t.tps,
+                          py::arg("itl_percentile") = t.itl_percentile, py::arg("ttft_percentile") = t.ttft_percentile));
   return out;
 }
 
@@ -218,16 +216,13 @@ py::list option_registry() {
     d["name"] = o.name;
     d["type"] = o.type();
     d["nullable"] = o.nullable();
-    std::visit(
-        [&](auto field) {
-          const auto& v = defaults.*field;
-          using T = std::decay_t<decltype(v)>;
-          if constexpr (std::is_same_v<T, std::optional<std::int64_t>> || std::is_same_v<T, std::optional<double>>)
-            d["default"] = v ? py::cast(*v) : py::none();
-          else
-            d["default"] = py::cast(v);
-        },
-        o.field);
+    o.visit_value(defaults, [&](const auto& v) {
+      using T = std::decay_t<decltype(v)>;
+      if constexpr (std::is_same_v<T, std::optional<std::int64_t>> || std::is_same_v<T, std::optional<double>>)
+        d["default"] = v ? py::cast(*v) : py::none();
+      else
+        d["default"] = py::cast(v);
+    });
     d["choices"] = o.choices;
     const bool numeric = o.type() == "integer" || o.type() == "number";
     d["minimum"] = numeric ? py::cast(o.lower) : py::none();

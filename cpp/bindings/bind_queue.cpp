@@ -50,9 +50,8 @@ py::dict metrics_dict(const Metrics& m) {
 }
 
 ItlWeighting parse_weighting(const std::string& name) {
-  if (name == "token") return ItlWeighting::token;
-  if (name == "time") return ItlWeighting::time;
-  throw inferno::InvalidArgument("itl_weighting must be 'token' or 'time', got '" + name + "'");
+  if (const auto weighting = inferno::find_enum(kItlWeightings, name)) return *weighting;
+  throw inferno::InvalidArgument("itl_weighting must be " + inferno::enum_names(kItlWeightings, "'", " or ") + ", got '" + name + "'");
 }
 
 TargetMetric parse_metric(const std::string& name) {

@@ -66,7 +66,7 @@ void bind_sim(py::module_& parent) {
   py::module_ m = parent.def_submodule("sim", "Discrete-event simulator of continuous batching");
 
   m.def("simulate", [](const py::dict& config, const py::dict& workload, const py::dict& fleet, const py::dict& options) {
-        ServerSpec server;
+        SimulatedReplica server;
         inferno::queue::QueueConfig& q = server.queue;
         q.service_model = get<std::string>(config, "service_model", "iteration");
         q.params = get<std::map<std::string, double>>(config, "params", {});

@@ -107,9 +107,10 @@ void bind_sizing(py::module_& core) {
   s.def("calibrate", [](const ModelArch& arch, const Catalog& catalog, const py::object& points, const std::string& mode,
                         const py::object& serving, const py::object& efficiency, double kappa_max, double max_rel_rms, bool pin_gamma) {
     CalibrationOptions o;
-    if (mode == "theta") o.mode = CalibrationMode::theta;
-    else if (mode == "family") o.mode = CalibrationMode::family;
-    else throw InvalidArgument("mode: unknown \"" + mode + "\"; allowed: theta, family");
+    const auto calibration_mode = inferno::find_enum(kCalibrationModes, mode);
+    if (!calibration_mode)
+      throw InvalidArgument("mode: unknown \"" + mode + "\"; allowed: " + inferno::enum_names(kCalibrationModes, ""));
+    o.mode = *calibration_mode;
     o.kappa_max = kappa_max;
     o.max_rel_rms = max_rel_rms;
     o.pin_gamma = pin_gamma;

@@ -442,9 +442,7 @@ void bind_tuner(py::module_& parent) {
 
   m.def("guess_init_state", [](double ttft_ms, double itl_ms, double in_tokens, double out_tokens,
                                const std::optional<Vector>& seed, const std::string& form) -> py::object {
-        GuessForm f = GuessForm::reference;
-        if (form == "consistent") f = GuessForm::consistent;
-        else if (form != "reference") throw InvalidArgument("unknown guess form '" + form + "'; allowed: 'reference', 'consistent'");
+        const GuessForm f = parse_guess_form(form);
         const auto g = guess_init_state(ttft_ms, itl_ms, in_tokens, out_tokens, seed ? *seed : Vector(), f);
         if (!g) return py::none();
         return py::cast(*g);

@@ -1,7 +1,9 @@
 // Candidate generation (docs/optimizer.md §3) against the queueing core used directly.
 #include <catch2/catch.hpp>
 #include <cmath>
+#include <memory>
 
+#include "inferno/error.hpp"
 #include "inferno/optimizer/candidates.hpp"
 #include "inferno/optimizer/solution.hpp"
 #include "inferno/queue/analyzer.hpp"
@@ -154,17 +156,67 @@ TEST_CASE("the value of an allocation: one objective and one change penalty for 
   o.power_price = 0.5;
   o.change_weight = 0.25;
   o.accelerator_change_penalty = 0.1;
-  o.objective = "cost";
+  o.objective = Objective::cost;
   CHECK(objective_of(o, 40, 300) == 40);
   CHECK(current_objective(o, 30) == 30);
   CHECK(change_penalty_weight(o) == 1);
   CHECK(accelerator_change_value(o, 30, 40) == Approx(0.1 * 70));
-  o.objective = "weighted";
+  o.objective = Objective::weighted;
   CHECK(objective_of(o, 40, 300) == 40 + 0.5 * 300);
   CHECK(current_objective(o, 30) == 30);
-  o.objective = "power";  // watts: the current allocation's power is unknown, penalties are weighted
+  o.objective = Objective::power;  // watts: the current allocation's power is unknown, penalties are weighted
   CHECK(objective_of(o, 40, 300) == 300);
   CHECK(current_objective(o, 30) == 0);
   CHECK(change_penalty_weight(o) == 0.25);
   CHECK(accelerator_change_value(o, 30, 40) == Approx(0.25 * 0.1 * 70));
+}
+
+TEST_CASE("one replica sizer: size_replicas is the candidate generator's sizing (docs/optimizer.md §3)",
+          "[candidates][sizer]") {
+  const System sys = tiny(R"({"optimizer": {}})");
+  const auto cands = generate_candidates(sys, 1);
+  const Candidate& busy = cands.front();
+  REQUIRE(busy.server == "busy");
+  REQUIRE(busy.feasible);
+  // The same model: the record's N_hi = maxBatchSize·atTokens/m = 76·512/1024 = 38.
+  inferno::queue::QueueConfig cfg = busy_config("iteration", {});
+  cfg.max_queue = 0;
+  const auto full = std::make_shared<const inferno::queue::QueueAnalyzer>(cfg);
+  ModelTarget gold;
+  gold.itl_ms = 30;
+  gold.ttft_ms = 500;
+  const ReplicaSizing sized = size_replicas(full, gold, 10.0, 0, 38, 38, sys.options());
+  CHECK(sized.batch == busy.batch);
+  CHECK(sized.queue == busy.queue);
+  CHECK(sized.replicas == busy.replicas);
+  CHECK(sized.rate_rps == busy.rate_per_replica_rps);  // bit for bit: one code path
+  CHECK(sized.required_replicas == busy.required_replicas);
+  CHECK(sized.replicas == static_cast<int>(std::ceil(10.0 / sized.rate_rps)));
+}
+
+TEST_CASE("a percentile target sizes on the tail: its rate is at most the mean target's, and it holds",
+          "[candidates][sizer]") {
+  inferno::queue::QueueConfig cfg = busy_config("iteration", {});
+  cfg.max_queue = 0;
+  const auto full = std::make_shared<const inferno::queue::QueueAnalyzer>(cfg);
+  OptimizerSpec fixed;  // the reference rule takes N = n_ref: the two targets are compared at one N
+  fixed.batch_size_policy = BatchSizePolicy::reference;
+  ModelTarget mean, p95;
+  mean.ttft_ms = p95.ttft_ms = 500;
+  p95.ttft_percentile = 95;
+  const ReplicaSizing at_mean = size_replicas(full, mean, 10.0, 0, 38, 38, fixed);
+  const ReplicaSizing at_p95 = size_replicas(full, p95, 10.0, 0, 38, 38, fixed);
+  REQUIRE(at_mean.batch == 38);
+  REQUIRE(at_p95.batch == 38);
+  CHECK(at_p95.rate_rps < at_mean.rate_rps);
+  CHECK(at_p95.replicas >= at_mean.replicas);
+  // At λ* the P95 TTFT is at its target (the search's tolerance), and above it a little further on.
+  const inferno::queue::QueueAnalyzer q(*full, 38, at_p95.queue);
+  inferno::queue::Evaluation ev;
+  q.evaluate(at_p95.rate_rps, ev);
+  CHECK(q.ttft_quantile(ev, 0.95) <= 500 * (1 + 1e-6));
+  q.evaluate(at_p95.rate_rps * 1.01, ev);
+  CHECK(q.ttft_quantile(ev, 0.95) > 500);
+  CHECK_THROWS_AS(size_replicas(full, mean, -1, 0, 38, 38, fixed), inferno::InvalidArgument);
+  CHECK_THROWS_AS(size_replicas(full, mean, 1, 0, 39, 39, fixed), inferno::InvalidArgument);
 }

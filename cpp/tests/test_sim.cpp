@@ -12,9 +12,9 @@ using inferno::InvalidArgument;
 
 namespace {
 
-ServerSpec server(double alpha, double beta, double gamma, double n, double m, int max_batch, long long max_queue,
+SimulatedReplica server(double alpha, double beta, double gamma, double n, double m, int max_batch, long long max_queue,
                   int budget = 8192) {
-  ServerSpec s;
+  SimulatedReplica s;
   s.queue.params = {{"alpha", alpha}, {"beta", beta}, {"gamma", gamma}};
   s.queue.shape = inferno::queue::RequestShape{n, m, budget};
   s.queue.max_batch = max_batch;
@@ -116,7 +116,7 @@ TEST_CASE("two overlapping requests share iterations", "[sim]") {
 
 TEST_CASE("M/M/1/K: the Markov mode at N = 1 matches the closed form", "[sim][markov]") {
   // μ = 1/τ(1) from the model; K = 1 + Q; p_k ∝ ρ^k.
-  const ServerSpec s = server(20, 0.02, 0.0, 100, 20, 1, 4);
+  const SimulatedReplica s = server(20, 0.02, 0.0, 100, 20, 1, 4);
   const double mu_rps = 1000 * inferno::queue::QueueAnalyzer(s.queue).rates().mu[0];
   const double rho = 0.8, lambda = rho * mu_rps;
   const int K = 5;
@@ -135,7 +135,7 @@ TEST_CASE("M/M/1/K: the Markov mode at N = 1 matches the closed form", "[sim][ma
 }
 
 TEST_CASE("M/M/1: mean wait and response at N = 1 with a deep queue", "[sim][markov]") {
-  const ServerSpec s = server(20, 0.02, 0.0, 100, 20, 1, 100000);
+  const SimulatedReplica s = server(20, 0.02, 0.0, 100, 20, 1, 100000);
   const double mu_rps = 1000 * inferno::queue::QueueAnalyzer(s.queue).rates().mu[0];
   const double rho = 0.6, lambda = rho * mu_rps;
   const SimResult r = simulate(s, poisson(lambda, 100, 20), FleetSpec{}, opts(40000, 100, 3, Mode::markov));
@@ -149,7 +149,7 @@ TEST_CASE("M/M/1: mean wait and response at N = 1 with a deep queue", "[sim][mar
 TEST_CASE("Markov mode agrees with the analytical chain across loads and batch sizes", "[sim][markov]") {
   for (int n_cap : {8, 32}) {
     for (double load : {0.5, 0.9}) {
-      const ServerSpec s = server(12, 0.05, 0.0005, 256, 128, n_cap, 2 * n_cap);
+      const SimulatedReplica s = server(12, 0.05, 0.0005, 256, 128, n_cap, 2 * n_cap);
       const inferno::queue::QueueAnalyzer a(s.queue);
       const double lambda = load * a.max_rate_rps();
       const inferno::queue::Metrics model = a.analyze(lambda);
@@ -168,7 +168,7 @@ TEST_CASE("Markov mode agrees with the analytical chain across loads and batch s
 }
 
 TEST_CASE("conservation and limits in the iteration mode", "[sim]") {
-  const ServerSpec s = server(8, 0.03, 0.0003, 512, 256, 16, 8);
+  const SimulatedReplica s = server(8, 0.03, 0.0003, 512, 256, 16, 8);
   const inferno::queue::QueueAnalyzer a(s.queue);
   WorkloadSpec w = poisson(1.1 * a.max_rate_rps(), 512, 256);  // overloaded: blocking occurs
   w.in_tokens.kind = TokenDist::Kind::geometric;
@@ -197,7 +197,7 @@ TEST_CASE("conservation and limits in the iteration mode", "[sim]") {
 }
 
 TEST_CASE("same seed, same result, another seed, another sample", "[sim]") {
-  const ServerSpec s = server(8, 0.03, 0.0003, 512, 256, 32, 64);
+  const SimulatedReplica s = server(8, 0.03, 0.0003, 512, 256, 32, 64);
   WorkloadSpec w = poisson(5, 512, 256);
   w.out_tokens.kind = TokenDist::Kind::geometric;
   w.out_tokens.value = 256;
@@ -213,7 +213,7 @@ TEST_CASE("same seed, same result, another seed, another sample", "[sim]") {
 }
 
 TEST_CASE("workloads: gamma renewal CV, rate schedules, token distributions", "[sim][workload]") {
-  const ServerSpec s = server(1, 0.0001, 0.0, 10, 1, 256, 1000);
+  const SimulatedReplica s = server(1, 0.0001, 0.0, 10, 1, 256, 1000);
   SECTION("gamma inter-arrival times have the requested mean and CV") {
     WorkloadSpec w = poisson(50, 10, 1);
     w.arrivals = WorkloadSpec::Arrivals::gamma;
@@ -261,7 +261,7 @@ TEST_CASE("workloads: gamma renewal CV, rate schedules, token distributions", "[
 }
 
 TEST_CASE("fleets: routers, scale-out with a start-up delay, scale-in drains", "[sim][fleet]") {
-  const ServerSpec s = server(8, 0.03, 0.0003, 256, 64, 16, 32);
+  const SimulatedReplica s = server(8, 0.03, 0.0003, 256, 64, 16, 32);
   FleetSpec f;
   f.replicas = 4;
   SECTION("round robin spreads requests evenly") {
@@ -304,11 +304,11 @@ TEST_CASE("fleets: routers, scale-out with a start-up delay, scale-in drains", "
 }
 
 TEST_CASE("KV-cache capacity limits the batch", "[sim]") {
-  ServerSpec s = server(8, 0.03, 0.0003, 1000, 1000, 64, 1000);
+  SimulatedReplica s = server(8, 0.03, 0.0003, 1000, 1000, 64, 1000);
   s.kv_capacity_tokens = 8000;  // four requests of 2000 tokens
   const SimResult r = simulate(s, poisson(20, 1000, 1000), FleetSpec{}, opts(60));
   CHECK(r.summary.max_batch_seen == 4);
-  ServerSpec tiny = s;
+  SimulatedReplica tiny = s;
   tiny.kv_capacity_tokens = 1500;  // a request can never fit: blocked, not stuck
   const SimResult b = simulate(tiny, poisson(2, 1000, 1000), FleetSpec{}, opts(10));
   CHECK(b.summary.total_blocked == b.summary.total_arrivals);
@@ -323,7 +323,7 @@ TEST_CASE("on-demand KV: pages as produced, preemption by recompute (hand timeli
   //              until the decoders' growth needs 17 > 15 at the start of iteration 4 (53 ms): r2,
   //              the later admission, is preempted after two decode steps, and later recomputes
   //              4 + 2 = 6 tokens [64, 80] before its last two steps: finish 102.
-  ServerSpec s = server(10, 1, 0, 4, 4, 8, 8);
+  SimulatedReplica s = server(10, 1, 0, 4, 4, 8, 8);
   s.kv_capacity_tokens = 15;
   const WorkloadSpec w = trace({{0.0, 4, 4}, {0.0, 4, 4}});
   const SimResult reserve = simulate(s, w, FleetSpec{}, opts(1));
@@ -348,7 +348,7 @@ TEST_CASE("on-demand KV: pages as produced, preemption by recompute (hand timeli
   CHECK(paged.summary.itl_ms.mean == Approx(((64.0 - 14) / 4 + (102.0 - 29) / 4) / 2));
 
   // A request alone that fills the cache exactly (4 + 4 = 8) runs to the end: never preempted.
-  ServerSpec exact = s;
+  SimulatedReplica exact = s;
   exact.kv_capacity_tokens = 8;
   const SimResult lone = simulate(exact, trace({{0.0, 4, 4}}), FleetSpec{}, opts(1));
   CHECK(lone.summary.total_completed == 1);
@@ -363,7 +363,7 @@ TEST_CASE("on-demand KV: pages as produced, preemption by recompute (hand timeli
 }
 
 TEST_CASE("on-demand KV under load: conservation, the cap, and more admitted than reserve", "[sim][kv]") {
-  ServerSpec s = server(8, 0.03, 0.0003, 200, 2000, 256, 4096);
+  SimulatedReplica s = server(8, 0.03, 0.0003, 200, 2000, 256, 4096);
   s.kv_capacity_tokens = 40000;
   const WorkloadSpec w = poisson(3, 200, 2000);
   const SimResult reserve = simulate(s, w, FleetSpec{}, opts(300));
@@ -403,7 +403,7 @@ TEST_CASE("closed-loop clients: one user sends back to back, several keep the sy
   WorkloadSpec w = poisson(1, 100, 10);
   w.arrivals = WorkloadSpec::Arrivals::closed;
   w.clients = 1;
-  const ServerSpec s = server(10, 0.1, 0.001, 100, 10, 8, 8);
+  const SimulatedReplica s = server(10, 0.1, 0.001, 100, 10, 8, 8);
   const SimResult one = simulate(s, w, FleetSpec{}, opts(1));
   REQUIRE(one.requests.size() == 9);
   for (std::size_t i = 0; i < one.requests.size(); ++i) {
@@ -432,7 +432,7 @@ TEST_CASE("closed-loop clients: one user sends back to back, several keep the sy
 TEST_CASE("the vllm service model's loop adds delta per sequence squared", "[sim]") {
   // The one-request timeline of the first test case with δ = 0.5: each of the 11 iterations has
   // one sequence, so 0.5 ms more each.
-  ServerSpec s = server(10, 0.1, 0.001, 100, 10, 8, 0);
+  SimulatedReplica s = server(10, 0.1, 0.001, 100, 10, 8, 0);
   s.queue.service_model = "vllm";
   s.queue.params["delta"] = 0.5;
   s.queue.params["epsilon"] = 0;
@@ -441,7 +441,7 @@ TEST_CASE("the vllm service model's loop adds delta per sequence squared", "[sim
   CHECK(r.requests[0].first_token_ms - 1000 == Approx(30.301 + 2 * 0.5).epsilon(1e-12));
   CHECK(r.requests[0].finish_ms - 1000 == Approx(122.155 + 11 * 0.5).epsilon(1e-12));
   // Two requests decoding together: 2² δ per iteration (the two-request case of the docs, δ = 1).
-  ServerSpec two = server(10, 0.1, 0, 50, 3, 8, 8);
+  SimulatedReplica two = server(10, 0.1, 0, 50, 3, 8, 8);
   two.queue.service_model = "vllm";
   two.queue.params["delta"] = 1;
   two.queue.params["epsilon"] = 0;
@@ -457,7 +457,7 @@ TEST_CASE("the vllm service model's loop adds epsilon per pair of prompt tokens,
   // the same 5000.
   for (const int budget : {8192, 40}) {
     CAPTURE(budget);
-    ServerSpec s = server(10, 0.1, 0.001, 100, 10, 8, 0, budget);
+    SimulatedReplica s = server(10, 0.1, 0.001, 100, 10, 8, 0, budget);
     s.queue.service_model = "vllm";
     s.queue.params["delta"] = 0;
     s.queue.params["epsilon"] = 0;
@@ -477,13 +477,13 @@ TEST_CASE("the vllm service model's loop adds epsilon per pair of prompt tokens,
 }
 
 TEST_CASE("bad input names the field", "[sim]") {
-  const ServerSpec s = server(8, 0.03, 0.0003, 256, 64, 16, 32);
+  const SimulatedReplica s = server(8, 0.03, 0.0003, 256, 64, 16, 32);
   CHECK_THROWS_WITH(simulate(s, poisson(-1, 256, 64), FleetSpec{}, opts(10)), Catch::Contains("rate_rps"));
   CHECK_THROWS_WITH(simulate(s, poisson(1, 256, 0), FleetSpec{}, opts(10)), Catch::Contains("out_tokens"));
   CHECK_THROWS_WITH(simulate(s, poisson(1, 256, 64), FleetSpec{}, opts(10, 20)), Catch::Contains("warmup_s"));
   CHECK_THROWS_WITH(parse_mode("fluid"), Catch::Contains("'iteration', 'markov'"));
   CHECK_THROWS_WITH(parse_router("random"), Catch::Contains("'round-robin', 'jsq', 'least-tokens'"));
-  ServerSpec token = s;
+  SimulatedReplica token = s;
   token.queue.service_model = "token";
   token.queue.params = {{"alpha", 19}, {"beta", 1}, {"tokens_per_request", 1024}};
   CHECK_THROWS_WITH(simulate(token, poisson(1, 256, 64), FleetSpec{}, opts(10)), Catch::Contains("markov"));
@@ -502,7 +502,7 @@ TEST_CASE("vllm model: TTFT and ITL for random and evenly spaced arrivals agree 
   for (const Case& k : {Case{1024, 64, 6}, Case{1024, 64, 21}, Case{256, 64, 52}, Case{64, 64, 150},
                         Case{4096, 256, 2.5}, Case{1024, 1024, 3}}) {
     for (const double cov : {1.0, 0.0}) {
-      ServerSpec s = server(6.64, 0.0215, 4.0e-5, k.n, k.m, 512, 512);
+      SimulatedReplica s = server(6.64, 0.0215, 4.0e-5, k.n, k.m, 512, 512);
       s.queue.service_model = "vllm";
       s.queue.params["delta"] = 3.2e-5;
     s.queue.params["epsilon"] = 1.0e-6;
@@ -523,7 +523,7 @@ TEST_CASE("vllm model: TTFT and ITL for random and evenly spaced arrivals agree 
     }
   }
   // The iteration model ignores the arrival pattern apart from the queueing wait (none here).
-  ServerSpec plain = server(6.64, 0.0215, 4.0e-5, 1024, 64, 512, 512);
+  SimulatedReplica plain = server(6.64, 0.0215, 4.0e-5, 1024, 64, 512, 512);
   const double random = inferno::queue::QueueAnalyzer(plain.queue).analyze(21).ttft_ms;
   plain.queue.options.arrival_cov = 0;
   CHECK(inferno::queue::QueueAnalyzer(plain.queue).analyze(21).ttft_ms == random);
@@ -532,7 +532,7 @@ TEST_CASE("vllm model: TTFT and ITL for random and evenly spaced arrivals agree 
 TEST_CASE("TPOT percentiles: each request's mean ITL, against the simulated requests", "[sim][tpot]") {
   // The model's per-request ITL distribution (docs/queueing-model.md §6.6) against the per-request
   // ITL of the engine loop, and narrower than the per-token distribution.
-  const ServerSpec s = server(12, 0.05, 0.0005, 128, 512, 48, 128);
+  const SimulatedReplica s = server(12, 0.05, 0.0005, 128, 512, 48, 128);
   const inferno::queue::QueueAnalyzer a(s.queue);
   for (const double rate : {1.0, 2.0, 3.0, 3.4}) {
     const SimResult r = simulate(s, poisson(rate, 128, 512), FleetSpec{}, opts(3000, 300));
@@ -553,7 +553,7 @@ TEST_CASE("prompt-length spread: TTFT percentiles of the model against the engin
     double n, m, rate_rps;
   };
   for (const Case& k : {Case{4096, 256, 0.54}, Case{4096, 256, 2.46}, Case{1024, 64, 13.57}}) {
-    ServerSpec s = server(6.64, 0.0215, 4.0e-5, k.n, k.m, 512, 0);
+    SimulatedReplica s = server(6.64, 0.0215, 4.0e-5, k.n, k.m, 512, 0);
     s.queue.service_model = "vllm";
     s.queue.params["delta"] = 3.2e-5;
     s.queue.params["epsilon"] = 1.0e-6;
@@ -576,7 +576,7 @@ TEST_CASE("prompt-length spread: TTFT percentiles of the model against the engin
   }
   // Without the admission wait (iteration model) and without queueing, TTFT is the post-queue
   // time plus a uniform on [-b, b]: its quantile is exact, linear in p.
-  ServerSpec plain = server(6.64, 0.0215, 4.0e-5, 1024, 64, 512, 0);
+  SimulatedReplica plain = server(6.64, 0.0215, 4.0e-5, 1024, 64, 512, 0);
   plain.queue.options.in_tokens_spread = 0.5;
   const inferno::queue::QueueAnalyzer a(plain.queue);
   inferno::queue::Evaluation ev;

@@ -245,8 +245,8 @@ TEST_CASE("NNLS over supports matches a hand-solved case") {
 namespace {
 
 // A closed-loop server "s" of model "m": C clients, 1024 prompt and 128 output tokens.
-ServerSpec closed_server(int concurrency, double itl_slo_ms) {
-  ServerSpec s;
+ServerRequest closed_server(int concurrency, double itl_slo_ms) {
+  ServerRequest s;
   s.name = "s";
   s.model = "m";
   s.load.concurrency = concurrency;
@@ -258,7 +258,7 @@ ServerSpec closed_server(int concurrency, double itl_slo_ms) {
 
 std::string choose(const char* arch, const char* gpu, int concurrency, bool* unattainable = nullptr) {
   ModelRegistry reg{{"m", model(arch)}};
-  const ServerSpec s = closed_server(concurrency, 50);
+  const ServerRequest s = closed_server(concurrency, 50);
   RecommendOptions o;
   o.menu.gpu_types = {gpu};
   const auto rec = recommend({s}, builtin(), reg, o);
@@ -286,7 +286,7 @@ TEST_CASE("golden selections, closed loop TPOT 50 ms (docs/sizing.md §5, the ta
 
 TEST_CASE("closed-loop fallback: only a whole GPU that holds the model, and at most C replicas are tried") {
   ModelRegistry reg{{"m", model("Meta-Llama-3-8B")}};
-  ServerSpec s = closed_server(64, 5);  // 5 ms: below α on every option, nothing qualifies
+  ServerRequest s = closed_server(64, 5);  // 5 ms: below α on every option, nothing qualifies
   RecommendOptions o;
   o.menu.gpu_types = {"A100-SXM4-80GB"};
   o.max_replicas = 1000000;  // used to loop a million times; beyond C = 64 nothing changes
@@ -314,8 +314,8 @@ TEST_CASE("closed-loop fallback: only a whole GPU that holds the model, and at m
 
 namespace {
 // Model "m" at 20 req/s of 512 + 256 tokens, ITL <= 40 ms and TTFT <= 1 s.
-ServerSpec open_server() {
-  ServerSpec s;
+ServerRequest open_server() {
+  ServerRequest s;
   s.name = "open";
   s.model = "m";
   s.load.arrival_rate_rps = 20.0;
@@ -329,7 +329,7 @@ ServerSpec open_server() {
 
 TEST_CASE("open loop: replicas from the queue model's rate, and bad servers are named") {
   ModelRegistry reg{{"m", model("Meta-Llama-3-8B")}};
-  ServerSpec s = open_server();
+  ServerRequest s = open_server();
   RecommendOptions o;
   o.menu.gpu_types = {"H100-SXM5-80GB"};
   const auto rec = recommend({s}, builtin(), reg, o);
@@ -348,7 +348,7 @@ TEST_CASE("open loop: replicas from the queue model's rate, and bad servers are 
 
 TEST_CASE("open loop with the vllm service model: its wait and per-sequence cost lower the rate") {
   ModelRegistry reg{{"m", model("Meta-Llama-3-8B")}};
-  ServerSpec s = open_server();
+  ServerRequest s = open_server();
   RecommendOptions o;
   o.menu.gpu_types = {"H100-SXM5-80GB"};
   o.menu.include_slices = false;
@@ -533,7 +533,7 @@ TEST_CASE("bad catalog and config input is named") {
 
 TEST_CASE("capacity: an option that alone needs more GPUs than owned is not feasible, and the choices' sum is reported") {
   ModelRegistry reg{{"m", model("Meta-Llama-3-8B")}};
-  ServerSpec s = open_server();
+  ServerRequest s = open_server();
   RecommendOptions o;
   o.menu.gpu_types = {"A100-SXM4-80GB"};
   o.menu.include_slices = false;
@@ -561,7 +561,7 @@ TEST_CASE("capacity: an option that alone needs more GPUs than owned is not feas
 
 TEST_CASE("capacity: slices count their larger share of a GPU's compute and memory") {
   ModelRegistry reg{{"m", model("Meta-Llama-3-8B")}};
-  ServerSpec s = open_server();
+  ServerRequest s = open_server();
   s.load.arrival_rate_rps = 1.0;
   RecommendOptions o;
   o.menu.gpu_types = {"A100-SXM4-80GB"};
@@ -577,7 +577,7 @@ TEST_CASE("capacity: slices count their larger share of a GPU's compute and memo
 
 TEST_CASE("open loop: a percentile target reports the percentile it was checked against") {
   ModelRegistry reg{{"m", model("Meta-Llama-3-8B")}};
-  ServerSpec s = open_server();
+  ServerRequest s = open_server();
   RecommendOptions o;
   o.menu.gpu_types = {"H100-SXM5-80GB"};
   const auto means = recommend({s}, builtin(), reg, o);  // kept: a loop over a temporary's member dangles

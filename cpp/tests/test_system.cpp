@@ -76,7 +76,7 @@ TEST_CASE("the small sample set loads with every field", "[system]") {
   CHECK(first.current.load.in_tokens == 128);
   CHECK(first.current.load.out_tokens == 1024);
   CHECK_FALSE(first.max_queue.has_value());
-  CHECK(s.options().saturation_policy == "RoundRobin");
+  CHECK(s.options().saturation_policy == SaturationPolicy::round_robin);
   CHECK_FALSE(s.options().unlimited);
 }
 

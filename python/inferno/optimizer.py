@@ -89,9 +89,15 @@ class System:
         return dict(self._core.units_per_card)
 
     @property
-    def models(self) -> pd.DataFrame:
-        """Performance records, one per (model, accelerator)."""
+    def perf_records(self) -> pd.DataFrame:
+        """Performance records (``model-data.json``), one per (model, accelerator profile)."""
         return _frame(self._core.perf_records)
+
+    @property
+    def models(self) -> pd.DataFrame:
+        """Deprecated name of :attr:`perf_records` ("model" names an LLM); removed in the next release."""
+        warnings.warn("System.models is deprecated: use perf_records", DeprecationWarning, stacklevel=2)
+        return self.perf_records
 
     @property
     def targets(self) -> pd.DataFrame:

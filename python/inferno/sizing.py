@@ -577,14 +577,15 @@ def recommend(request: JsonLike, catalog: Catalog | None = None, registry: Mappi
 
 
 OPTIMIZER_FILES = {"accelerators": "accelerator-data.json", "count": "capacity-data.json", "models": "model-data.json",
-                   "serviceClasses": "serviceclass-data.json", "servers": "server-data.json"}
+                   "serviceClasses": "serviceclass-data.json", "servers": "server-data.json",
+                   "optimizer": "optimizer-data.json"}
 
 
 def emit_optimizer_data(request: JsonLike, catalog: Catalog | None = None,
                         registry: Mapping[str, ModelArch] | None = None,
                         calibrations: Iterable[Calibration] | None = None) -> dict:
-    """Accelerator, capacity, model, service-class and server documents for ``inferno optimize``,
-    with MIG slices as accelerators of their GPU type (capacity in compute-slice units)."""
+    """Accelerator, capacity, model, service-class, server and options documents for ``inferno
+    optimize``, with MIG slices as accelerators of their GPU type (docs/sizing.md §8)."""
     cat = catalog or _builtin_catalog()
     result: dict = _S.emit_optimizer_data(_document(request, "request"), cat._c, _registry_handles(registry),
                                           _calibration_handles(calibrations))

@@ -18,12 +18,12 @@ using nlohmann::json;
 using nlohmann::ordered_json;
 using namespace inferno::queue;
 
-QueueOperation parse_queue_operation(const std::string& name) {
-  if (name == "solve") return QueueOperation::solve;
-  if (name == "target") return QueueOperation::target;
-  if (name == "optimize") return QueueOperation::optimize;
-  throw InvalidArgument("unknown queue operation '" + name + "'; allowed: solve, target, optimize");
-}
+namespace {
+constexpr EnumName<QueueOperation> kQueueOperations[] = {
+    {QueueOperation::solve, "solve"}, {QueueOperation::target, "target"}, {QueueOperation::optimize, "optimize"}};
+}  // namespace
+
+QueueOperation parse_queue_operation(const std::string& name) { return parse_enum(kQueueOperations, name, "queue operation"); }
 
 namespace {
 
@@ -278,9 +278,8 @@ QueueRequest parse_problem_data(const json& o, ProblemReader reader) {
   c.options.in_tokens_spread = number_or(o, "intokensspread", "inTokensSpread", 0.0);
   require_finite_in("inTokensSpread", c.options.in_tokens_spread, 0, false, 1.0);
   const std::string weighting = get_string(o, "itlweighting", "itlWeighting").value_or("token");
-  if (weighting == "token") c.options.itl_weighting = ItlWeighting::token;
-  else if (weighting == "time") c.options.itl_weighting = ItlWeighting::time;
-  else throw InvalidArgument("itlWeighting must be \"token\" or \"time\", got \"" + weighting + "\"");
+  if (const auto w = find_enum(kItlWeightings, weighting)) c.options.itl_weighting = *w;
+  else throw InvalidArgument("itlWeighting must be " + enum_names(kItlWeightings, "\"", " or ") + ", got \"" + weighting + "\"");
 
   Targets& t = r.targets;
   add_target(t, TargetMetric::ttft, 0, number_or(o, "targetttft", "targetTTFT", 0), "targetTTFT");
@@ -571,7 +570,7 @@ const Field& problem_data_format() {
              number("arrivalCOV", "coefficient of variation of inter-arrival times").at_least(0).at_most(queue::kMaxCov).fallback(1),
              number("serviceCOV", "coefficient of variation of service times").at_least(0).at_most(queue::kMaxCov).fallback(1),
              number("inTokensSpread", "relative spread of prompt lengths").at_least(0).at_most(1).fallback(0),
-             choice("itlWeighting", "ITL averaged per token or over time", {"token", "time"}).fallback("token"),
+             choice("itlWeighting", "ITL averaged per token or over time", enum_name_list(kItlWeightings)).fallback("token"),
              number("targetTTFT", "mean time-to-first-token target, ms (0: none)").at_least(0),
              number("targetITL", "mean inter-token latency target, ms (0: none)").at_least(0),
              number("targetWaitTime", "mean queueing-delay target, ms (0: none)").at_least(0),

@@ -33,7 +33,7 @@ void put_stat(ordered_json& o, const std::string& prefix, const std::string& avg
 
 ordered_json run(const json& folded) {
   const QueueRequest req = parse_problem_data(folded, ProblemReader::simulate);
-  sim::ServerSpec server;
+  sim::SimulatedReplica server;
   server.queue = req.config;
   server.kv_capacity_tokens = get_number(folded, "kvcapacitytokens", "kvCapacityTokens").value_or(0);
   server.iteration_noise_cv = get_number(folded, "iterationnoisecv", "iterationNoiseCv").value_or(0);

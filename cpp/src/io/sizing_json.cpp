@@ -295,9 +295,9 @@ ServingOpts serving_from_json(const json& o, const std::string& where, ServingOp
     if (*d == "int4") s.quant_overhead = 4.0 / 128.0;  // fp16 scale and zero per group of 128
   }
   if (const auto d = get_string(o, "computeDtype", where + ".computeDtype")) {
-    if (*d == "bf16" || *d == "fp16") s.compute = ComputeDtype::bf16;
-    else if (*d == "fp8") s.compute = ComputeDtype::fp8;
-    else throw InvalidArgument(where + ".computeDtype: unknown \"" + *d + "\"; allowed: bf16, fp16, fp8");
+    const auto compute = find_enum(kComputeDtypes, *d);
+    if (!compute) throw InvalidArgument(where + ".computeDtype: unknown \"" + *d + "\"; allowed: " + enum_names(kComputeDtypes, ""));
+    s.compute = *compute;
   }
   if (const auto d = get_string(o, "kvCacheDtype", where + ".kvCacheDtype")) s.kv_bytes = dtype_bytes(*d, where + ".kvCacheDtype");
   s.weight_bytes = get_num(o, "weightBytes", where + ".weightBytes", s.weight_bytes);
@@ -325,9 +325,9 @@ Efficiency efficiency_from_json(const json& o, const std::string& where, Efficie
   e.t0_ms = get_num(o, "t0Ms", where + ".t0Ms", e.t0_ms);
   if (const auto v = get_number(o, "reserveGiB", where + ".reserveGiB")) e.reserve_bytes = *v * kGiB;
   if (const auto m = get_string(o, "memoryMode", where + ".memoryMode")) {
-    if (*m == "simple") e.memory = MemoryMode::simple;
-    else if (*m == "detailed") e.memory = MemoryMode::detailed;
-    else throw InvalidArgument(where + ".memoryMode: unknown \"" + *m + "\"; allowed: simple, detailed");
+    const auto memory = find_enum(kMemoryModes, *m);
+    if (!memory) throw InvalidArgument(where + ".memoryMode: unknown \"" + *m + "\"; allowed: " + enum_names(kMemoryModes, ""));
+    e.memory = *memory;
   }
   e.prefill_attention = get_bool(o, "prefillAttention", where + ".prefillAttention").value_or(e.prefill_attention);
   e.moe_expected_experts = get_bool(o, "moeExpectedExperts", where + ".moeExpectedExperts").value_or(e.moe_expected_experts);
@@ -381,10 +381,9 @@ sizing::RecommendRequest recommend_request_from_document(const json& doc, ModelR
     }
   }
   if (const auto rule = get_string(doc, "sliceCostRule", "sliceCostRule")) {
-    if (*rule == "compute") o.cost_rule = SliceCostRule::compute;
-    else if (*rule == "max") o.cost_rule = SliceCostRule::max;
-    else if (*rule == "given") o.cost_rule = SliceCostRule::given;
-    else throw InvalidArgument("sliceCostRule: unknown \"" + *rule + "\"; allowed: compute, max, given");
+    const auto cost_rule = find_enum(kSliceCostRules, *rule);
+    if (!cost_rule) throw InvalidArgument("sliceCostRule: unknown \"" + *rule + "\"; allowed: " + enum_names(kSliceCostRules, ""));
+    o.cost_rule = *cost_rule;
   }
   if (const json* cap = child(doc, "capacity")) {
     require_object(*cap, "capacity");
@@ -407,7 +406,7 @@ sizing::RecommendRequest recommend_request_from_document(const json& doc, ModelR
     std::string where = "servers[" + std::to_string(i) + "]";
     require_object(s, where);
     check_keys(s, where, server_format);
-    ServerSpec spec;
+    ServerRequest spec;
     spec.name = get_string(s, "name", where + ".name").value_or("");
     if (!spec.name.empty()) where += " (" + spec.name + ")";
     spec.model = get_string(s, "model", where + ".model").value_or("");
@@ -573,7 +572,7 @@ json calibration_to_json(const Calibration& c) {
     rows.push_back({{"point", r.point}, {"metric", r.metric}, {"measured", r.measured}, {"predicted", r.predicted}, {"relError", r.rel_error}});
   // With too few points nothing was fitted: no condition number, no residual (null, not 0).
   const bool fitted = c.reason != "tooFewPoints";
-  json out{{"mode", c.mode == CalibrationMode::theta ? "theta" : "family"}, {"accepted", c.accepted}, {"reason", c.reason},
+  json out{{"mode", enum_name(kCalibrationModes, c.mode)}, {"accepted", c.accepted}, {"reason", c.reason},
            {"kappa", fitted && std::isfinite(c.kappa) ? json(c.kappa) : json(nullptr)},
            {"relRms", fitted ? json(c.rel_rms) : json(nullptr)}, {"gpus", c.gpus}, {"rows", rows}};
   if (c.mode == CalibrationMode::theta) {
@@ -638,7 +637,7 @@ const Field& serving_format() {
     const std::vector<std::string> dtypes = {"auto", "bf16", "bfloat16", "fp16", "float16", "half", "fp32", "float32",
                                              "float", "fp8", "int8", "int4"};
     return object("serving", "how vLLM serves the model", {
-        choice("dtype", "weight precision", dtypes), choice("computeDtype", "matmul precision", {"bf16", "fp16", "fp8"}),
+        choice("dtype", "weight precision", dtypes), choice("computeDtype", "matmul precision", enum_name_list(kComputeDtypes)),
         choice("kvCacheDtype", "KV-cache precision", dtypes),
         number("weightBytes", "bytes per weight").at_least(0, true).at_most(8),
         number("quantOverhead", "quantisation scales per weight, bytes").at_least(0).at_most(8, true),
@@ -657,7 +656,7 @@ const Field& efficiency_format() {
       number("etaFlops", "achieved share of peak FLOP/s").at_least(0, true).at_most(1.5),
       number("t0Ms", "fixed time per iteration, ms").at_least(0).at_most(1e5),
       number("reserveGiB", "memory reserved outside vLLM, GiB").at_least(0).at_most(sizing::kMaxMemGiB),
-      choice("memoryMode", "memory model", {"simple", "detailed"}),
+      choice("memoryMode", "memory model", enum_name_list(kMemoryModes)),
       boolean("prefillAttention", "count attention FLOPs in prefill"),
       boolean("moeExpectedExperts", "expected distinct experts per batch (MoE)"),
       number("allreduceMs", "all-reduce time per layer, ms").at_least(0).at_most(1e9)}).only_known();
@@ -688,7 +687,7 @@ const Field& recommend_request_format() {
     Field request = object("", "a sizing request (inferno size recommend); keys are case-sensitive", {
         array("servers", "the servers to size", server.only_known()).must(), menu.only_known(),
         dictionary("costs", "price per GPU-hour by GPU type", number("", "price per GPU-hour").at_least(0).at_most(sizing::kMaxCost)),
-        choice("sliceCostRule", "how a MIG slice is priced", {"compute", "max", "given"}),
+        choice("sliceCostRule", "how a MIG slice is priced", enum_name_list(kSliceCostRules)),
         dictionary("capacity", "GPUs owned by type", integer("", "GPUs owned", 0)),
         efficiency_format(),
         dictionary("models", "Hugging Face config.json objects by model name", anything("", "a config.json object")),

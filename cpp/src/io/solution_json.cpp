@@ -78,20 +78,18 @@ ojson candidates_object(const std::vector<Candidate>& candidates) {
 ojson options_object(const optimizer::OptimizerSpec& o) {
   ojson j = ojson::object();
   for (const auto& option : optimizer::optimizer_options()) {
-    std::visit(
-        [&](auto field) {
-          using T = std::decay_t<decltype(o.*field)>;
-          if constexpr (std::is_same_v<T, double>) {
-            j[option.key] = num(o.*field);
-          } else if constexpr (std::is_same_v<T, std::optional<double>>) {
-            j[option.key] = o.*field ? num(*(o.*field)) : ojson(nullptr);
-          } else if constexpr (std::is_same_v<T, std::optional<std::int64_t>>) {
-            j[option.key] = o.*field ? ojson(*(o.*field)) : ojson(nullptr);
-          } else {
-            j[option.key] = o.*field;
-          }
-        },
-        option.field);
+    option.visit_value(o, [&](const auto& v) {
+      using T = std::decay_t<decltype(v)>;
+      if constexpr (std::is_same_v<T, double>) {
+        j[option.key] = num(v);
+      } else if constexpr (std::is_same_v<T, std::optional<double>>) {
+        j[option.key] = v ? num(*v) : ojson(nullptr);
+      } else if constexpr (std::is_same_v<T, std::optional<std::int64_t>>) {
+        j[option.key] = v ? ojson(*v) : ojson(nullptr);
+      } else {
+        j[option.key] = v;
+      }
+    });
   }
   return j;
 }

@@ -32,16 +32,18 @@ struct Task {
 
 std::string service_model_for(const PerfRecord& p, const OptimizerSpec& o, std::string& reason) {
   if (p.format == PerfFormat::decode_prefill) {
-    if (o.queue_model == "auto" || o.queue_model == "v1") return "prefill-decode";
-    reason = "queueModel " + o.queue_model + " needs perfParms, this record has decodeParms/prefillParms";
+    if (o.queue_model == QueueModel::automatic || o.queue_model == QueueModel::v1) return "prefill-decode";
+    reason = std::string("queueModel ") + enum_name(kQueueModels, o.queue_model) +
+             " needs perfParms, this record has decodeParms/prefillParms";
     return "";
   }
-  if (o.queue_model == "v1") {
+  if (o.queue_model == QueueModel::v1) {
     reason = "queueModel v1 needs decodeParms/prefillParms, this record has perfParms";
     return "";
   }
-  if (o.queue_model == "vllm") return "vllm";
-  if (o.queue_model == "v2" || (o.queue_model == "auto" && o.perf_model_version == "v2")) return "iteration-v2";
+  if (o.queue_model == QueueModel::vllm) return "vllm";
+  if (o.queue_model == QueueModel::v2 || (o.queue_model == QueueModel::automatic && o.perf_model_version == PerfModelVersion::v2))
+    return "iteration-v2";
   return "iteration";
 }
 
@@ -58,16 +60,16 @@ queue::ModelParams params_for(const PerfRecord& p, const std::string& service_mo
 }  // namespace
 
 double objective_of(const OptimizerSpec& o, double cost, double power_w) {
-  if (o.objective == "power") return power_w;
-  if (o.objective == "weighted") return cost + o.power_price * power_w;
+  if (o.objective == Objective::power) return power_w;
+  if (o.objective == Objective::weighted) return cost + o.power_price * power_w;
   return cost;
 }
 
 double current_objective(const OptimizerSpec& o, double current_cost) {
-  return o.objective == "power" ? 0.0 : current_cost;
+  return o.objective == Objective::power ? 0.0 : current_cost;
 }
 
-double change_penalty_weight(const OptimizerSpec& o) { return o.objective == "power" ? o.change_weight : 1.0; }
+double change_penalty_weight(const OptimizerSpec& o) { return o.objective == Objective::power ? o.change_weight : 1.0; }
 
 double accelerator_change_value(const OptimizerSpec& o, double current_cost, double new_cost) {
   return change_penalty_weight(o) * o.accelerator_change_penalty * (current_cost + new_cost);
@@ -157,11 +159,14 @@ namespace {
 // of the model built for the largest N.
 class Sizer {
  public:
-  Sizer(std::shared_ptr<const QueueAnalyzer> full, const Server& server, const OptimizerSpec& options,
+  // `fixed_queue`: the server's own waiting room, if it has one; `board` null: none (targets on
+  // percentiles do not share one: "looser" compares means).
+  Sizer(std::shared_ptr<const QueueAnalyzer> full, std::optional<long long> fixed_queue, const OptimizerSpec& options,
         const ModelTarget& target, RateBoard* board)
-      : full_(std::move(full)), board_(board), server_(server), options_(options), target_(target) {
-    if (target.ttft_ms > 0) targets_.constraints.push_back({queue::TargetMetric::ttft, 0, target.ttft_ms});
-    if (target.itl_ms > 0) targets_.constraints.push_back({queue::TargetMetric::itl, 0, target.itl_ms});
+      : full_(std::move(full)), board_(target.on_means() ? board : nullptr), fixed_queue_(fixed_queue), options_(options),
+        target_(target) {
+    if (target.ttft_ms > 0) targets_.constraints.push_back({queue::TargetMetric::ttft, target.ttft_percentile, target.ttft_ms});
+    if (target.itl_ms > 0) targets_.constraints.push_back({queue::TargetMetric::itl, target.itl_percentile, target.itl_ms});
     if (options.max_blocking_prob)
       targets_.constraints.push_back({queue::TargetMetric::loss, 0, *options.max_blocking_prob});
     targets_.tps = target.tps;  // caps the rate at 0.9·λ_max (docs/optimizer.md §1)
@@ -170,9 +175,9 @@ class Sizer {
   void set_shared(bool shared) { shared_ = shared; }
 
   long long queue_size(int batch) const {
-    if (server_.max_queue) return *server_.max_queue;
+    if (fixed_queue_) return *fixed_queue_;
     if (options_.max_queue_size) return *options_.max_queue_size;
-    return options_.queue_size_policy == "zero" ? 0 : static_cast<long long>(options_.queue_to_batch_ratio) * batch;
+    return options_.queue_size_policy == QueueSizePolicy::zero ? 0 : static_cast<long long>(options_.queue_to_batch_ratio) * batch;
   }
   /// The analyzer of batch cap N (sliced once, then kept: the search revisits N).
   const QueueAnalyzer& analyzer(int batch) const {
@@ -188,7 +193,8 @@ class Sizer {
     if (static_cast<std::size_t>(batch) < cache_.size() && cache_[batch] >= 0) return cache_[batch] >= theta;
     // Exact f(N) where it will be reused: in reference semantics, and when servers share this
     // sizer (their searches mostly visit the same N).
-    if (options_.size_semantics == "reference" || shared_) return rate(batch) >= theta;
+    // and whenever a target is a percentile (the check below reads means).
+    if (options_.size_semantics == SizeSemantics::reference || shared_ || !target_.on_means()) return rate(batch) >= theta;
     const QueueAnalyzer& q = analyzer(batch);
     const double cap = target_.tps > 0 ? 0.9 * q.max_rate_rps() : q.max_rate_rps();
     double lambda = std::max(theta, q.min_rate_rps());
@@ -210,7 +216,7 @@ class Sizer {
   double rate(int batch) {
     if (batch < 1) return 0.0;
     if (static_cast<std::size_t>(batch) < cache_.size() && cache_[batch] >= 0) return cache_[batch];
-    const double f = options_.size_semantics == "reference" ? reference_rate(batch) : exact_rate(batch);
+    const double f = options_.size_semantics == SizeSemantics::reference && target_.on_means() ? reference_rate(batch) : exact_rate(batch);
     if (cache_.size() <= static_cast<std::size_t>(batch)) cache_.resize(static_cast<std::size_t>(batch) + 1, -1.0);
     cache_[batch] = f;
     return f;
@@ -253,7 +259,7 @@ class Sizer {
   std::shared_ptr<const QueueAnalyzer> full_;
   RateBoard* board_;  // of the model's unit; null = none
   bool shared_ = false;
-  const Server& server_;
+  std::optional<long long> fixed_queue_;
   const OptimizerSpec& options_;
   ModelTarget target_;
   queue::Targets targets_;
@@ -272,9 +278,10 @@ int replicas_for(double demand, double rate, int floor_replicas) {
 }
 
 // Batch size per the policy (docs/optimizer.md §3); 0 when no N is feasible.
-int choose_batch(Sizer& f, const Server& s, const OptimizerSpec& o, int n_ref, int n_hi, double demand) {
-  if (s.max_batch_size > 0) return f.rate(s.max_batch_size) > 0 ? s.max_batch_size : 0;
-  if (o.batch_size_policy == "reference") return f.rate(n_ref) > 0 ? n_ref : 0;
+// `fixed_batch` > 0: the server's own batch cap.
+int choose_batch(Sizer& f, int fixed_batch, int min_replicas, const OptimizerSpec& o, int n_ref, int n_hi, double demand) {
+  if (fixed_batch > 0) return f.rate(fixed_batch) > 0 ? fixed_batch : 0;
+  if (o.batch_size_policy == BatchSizePolicy::reference) return f.rate(n_ref) > 0 ? n_ref : 0;
   const double band = 1.0 - o.onset_epsilon / 2.0;
   auto smallest_at_least = [&](double threshold, int hi) {  // f non-decreasing up to its plateau
     int lo = 1;
@@ -284,21 +291,21 @@ int choose_batch(Sizer& f, const Server& s, const OptimizerSpec& o, int n_ref, i
     }
     return hi;
   };
-  if (o.batch_size_policy == "onset") {
+  if (o.batch_size_policy == BatchSizePolicy::onset) {
     const double anchor = f.rate(n_hi);
     return anchor > 0 ? smallest_at_least(band * anchor, n_hi) : 0;
   }
   // "cheapest": the fewest replicas, then the smallest N keeping near-peak capacity.
-  if (o.batch_search == "exhaustive") {
+  if (o.batch_search == BatchSearch::exhaustive) {
     int best_r = kNoReplicas;
     double peak = 0;
     for (int n = 1; n <= n_hi; ++n) {
-      best_r = std::min(best_r, replicas_for(demand, f.rate(n), s.min_replicas));
+      best_r = std::min(best_r, replicas_for(demand, f.rate(n), min_replicas));
       peak = std::max(peak, f.rate(n));
     }
     if (!(peak > 0)) return 0;
     for (int n = 1; n <= n_hi; ++n)
-      if (replicas_for(demand, f.rate(n), s.min_replicas) == best_r && f.rate(n) >= band * peak) return n;
+      if (replicas_for(demand, f.rate(n), min_replicas) == best_r && f.rate(n) >= band * peak) return n;
     return 0;  // unreachable: the argmax of f attains best_r
   }
   double anchor = f.rate(n_hi);
@@ -307,17 +314,17 @@ int choose_batch(Sizer& f, const Server& s, const OptimizerSpec& o, int n_ref, i
     anchor = f.rate(n_ref);
   }
   if (!(anchor > 0)) return 0;
-  const int best_r = replicas_for(demand, anchor, s.min_replicas);
+  const int best_r = replicas_for(demand, anchor, min_replicas);
   const double threshold = std::max(demand > 0 ? demand / best_r : 0.0, band * anchor);
   const int n = smallest_at_least(threshold, n_hi);
-  return replicas_for(demand, f.rate(n), s.min_replicas) == best_r ? n : n_hi;  // confirm
+  return replicas_for(demand, f.rate(n), min_replicas) == best_r ? n : n_hi;  // confirm
 }
 
 double demand_of(const OptimizerSpec& o, const Server& s, const ModelTarget& target) {
   const double m = s.current.load.out_tokens;
   const double arrivals = s.current.load.arrival_rate_rpm / 60.0;
   const double tps_demand = target.tps > 0 && m > 0 ? target.tps / m : 0.0;
-  return target.tps > 0 ? (o.tps_demand == "max" ? std::max(arrivals, tps_demand) : tps_demand) : arrivals;
+  return target.tps > 0 ? (o.tps_demand == TpsDemand::max ? std::max(arrivals, tps_demand) : tps_demand) : arrivals;
 }
 
 int reference_batch(const PerfRecord& p, double out_tokens) {
@@ -350,7 +357,7 @@ void price(const System& sys, const Server& s, const AcceleratorProfile& g, cons
   c.busy = met.busy_prob;
   c.blocking_prob = met.loss_prob;
   c.served_rpm = 60.0 * c.replicas * met.throughput_rps;
-  const auto unit = unit_power_w(g.power, o.power_utilization == "busy" ? met.busy_prob : met.rho);
+  const auto unit = unit_power_w(g.power, o.power_utilization == PowerUtilization::busy ? met.busy_prob : met.rho);
   c.power_known = unit.has_value();
   c.power_w = unit ? c.replicas * c.units_per_replica * *unit : 0.0;
   c.objective = objective_of(o, c.cost, c.power_w);
@@ -419,11 +426,11 @@ Candidate evaluate(const System& sys, const Task& task, ModelSlot& unit, SizingS
     return c;
   }
   if (!slot.sizer) {
-    slot.sizer = std::make_unique<Sizer>(unit.full, s, o, target, &unit.board);
+    slot.sizer = std::make_unique<Sizer>(unit.full, s.max_queue, o, target, &unit.board);
     slot.sizer->set_shared(slot.shared);
   }
   Sizer& f = *slot.sizer;
-  c.batch = choose_batch(f, s, o, n_ref, n_hi, c.demand_rps);
+  c.batch = choose_batch(f, s.max_batch_size, s.min_replicas, o, n_ref, n_hi, c.demand_rps);
   if (c.batch == 0) {
     c.reason = "slo";  // no batch size meets the SLOs, even at vanishing load
     return c;
@@ -447,6 +454,27 @@ Candidate evaluate(const System& sys, const Task& task, ModelSlot& unit, SizingS
 }
 
 }  // namespace
+
+ReplicaSizing size_replicas(std::shared_ptr<const queue::QueueAnalyzer> full, const ModelTarget& target,
+                            double demand_rps, int min_replicas, int n_ref, int n_hi, const OptimizerSpec& options) {
+  if (!full) throw InvalidArgument("size_replicas: no model");
+  if (n_hi < 1 || n_ref < 1 || n_hi > full->max_batch() || n_ref > full->max_batch())
+    throw InvalidArgument("size_replicas: batch caps n_ref " + std::to_string(n_ref) + " and n_hi " + std::to_string(n_hi) +
+                          " must be in [1, " + std::to_string(full->max_batch()) + "] (the model's)");
+  if (!(std::isfinite(demand_rps) && demand_rps >= 0))
+    throw InvalidArgument("size_replicas: demand must be a finite number >= 0 (req/s), got " + format_number(demand_rps));
+  Sizer f(std::move(full), std::nullopt, options, target, nullptr);
+  ReplicaSizing out;
+  out.batch = choose_batch(f, 0, min_replicas, options, n_ref, n_hi, demand_rps);
+  if (out.batch == 0) return out;
+  out.queue = f.queue_size(out.batch);
+  out.rate_rps = f.rate(out.batch);
+  const int replicas = replicas_for(demand_rps, out.rate_rps, min_replicas);
+  out.replicas = replicas == kNoReplicas ? 0 : replicas;
+  const int required = demand_rps > 0 ? replicas_for(demand_rps, out.rate_rps, 0) : 0;
+  out.required_replicas = required == kNoReplicas ? 0 : required;
+  return out;
+}
 
 queue::Metrics analyze_candidate(const System& sys, const Candidate& c, double rate_rps) {
   const Server& s = sys.servers().at(c.server_index);
@@ -473,11 +501,11 @@ Candidate with_replicas(const System& sys, const Candidate& full, int k) {
 
 std::vector<Candidate> generate_candidates(const System& sys, int threads) {
   const OptimizerSpec& o = sys.options();
-  if (o.objective != "cost")
+  if (o.objective != Objective::cost)
     for (const auto& a : sys.accelerators())
       if (!unit_power_w(a.power, 0.5) && std::any_of(sys.perf_records().begin(), sys.perf_records().end(),
                                                       [&](const PerfRecord& p) { return p.accelerator == a.name; }))
-        throw InvalidArgument("accelerators (" + a.name + "): objective '" + o.objective +
+        throw InvalidArgument("accelerators (" + a.name + "): objective '" + enum_name(kObjectives, o.objective) +
                               "' needs a valid power curve (0 < midUtil < 1, idle <= midPower <= full, not all zero)");
 
   std::vector<Task> tasks;
@@ -530,7 +558,7 @@ std::vector<Candidate> generate_candidates(const System& sys, int threads) {
   std::vector<std::vector<std::vector<std::size_t>>> units;
   {
     using UnitKey = std::tuple<std::size_t, double, double, int>;
-    using GroupKey = std::tuple<double, double, double, long long, bool>;
+    using GroupKey = std::tuple<double, double, double, double, double, long long, bool>;
     std::map<UnitKey, std::size_t> unit_of;
     std::vector<std::map<GroupKey, std::size_t>> group_of;
     const PerfRecord* perf0 = sys.perf_records().data();
@@ -550,7 +578,8 @@ std::vector<Candidate> generate_candidates(const System& sys, int threads) {
         units.emplace_back();
         group_of.emplace_back();
       }
-      const GroupKey gkey{target.ttft_ms, target.itl_ms, target.tps, s.max_queue.value_or(-1), s.max_queue.has_value()};
+      const GroupKey gkey{target.ttft_ms, target.itl_ms, target.tps, target.ttft_percentile, target.itl_percentile,
+                          s.max_queue.value_or(-1), s.max_queue.has_value()};
       const auto [g, new_group] = group_of[u->second].emplace(gkey, units[u->second].size());
       if (new_group) units[u->second].emplace_back();
       units[u->second][g->second].push_back(i);

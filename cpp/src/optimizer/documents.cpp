@@ -41,10 +41,8 @@ Field option_field(const OptionInfo& o) {
       if (o.bounded_above) f.at_most(o.upper, o.upper_open);
       if (o.nullable()) f.or_null();
   }
-  std::visit(
-      [&](auto field) {
-        using T = std::decay_t<decltype(defaults.*field)>;
-        const T& v = defaults.*field;
+  o.visit_value(defaults, [&](const auto& v) {
+        using T = std::decay_t<decltype(v)>;
         if constexpr (std::is_same_v<T, std::optional<double>> || std::is_same_v<T, std::optional<std::int64_t>>)
           f.fallback(v ? nlohmann::ordered_json(*v) : nlohmann::ordered_json(nullptr));
         else if constexpr (std::is_same_v<T, double>)
@@ -52,8 +50,7 @@ Field option_field(const OptionInfo& o) {
                                                                : nlohmann::ordered_json(v));
         else
           f.fallback(v);
-      },
-      o.field);
+      });
   return f;
 }
 
@@ -119,7 +116,9 @@ const Field& serviceclass_data_format() {
               text("model", "the model").must(),
               at_least_zero("slo-itl", "mean inter-token latency target, ms (0: none)"),
               at_least_zero("slo-ttft", "mean time-to-first-token target, ms (0: none)"),
-              at_least_zero("slo-tps", "token-rate target, tokens/s (0: none)")}))}))});
+              at_least_zero("slo-tps", "token-rate target, tokens/s (0: none)"),
+              number("slo-itl-percentile", "the percentile slo-itl holds at (0: the mean; inferno only)").at_least(0).at_most(100, true),
+              number("slo-ttft-percentile", "the percentile slo-ttft holds at (0: the mean; inferno only)").at_least(0).at_most(100, true)}))}))});
   return f;
 }
 

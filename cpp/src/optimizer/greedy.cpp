@@ -160,13 +160,13 @@ Assignment empty_assignment(std::size_t servers) {
 }
 
 void best_effort(const System& sys, const std::vector<ServerCandidates>& groups,
-                 const std::vector<std::size_t>& unserved, const std::string& policy, Capacity& avail,
+                 const std::vector<std::size_t>& unserved, SaturationPolicy policy, Capacity& avail,
                  Assignment& a) {
-  if (policy == "PriorityExhaustive") {
+  if (policy == SaturationPolicy::priority_exhaustive) {
     allocate_maximally(sys, groups, unserved, avail, a);
-  } else if (policy == "RoundRobin") {
+  } else if (policy == SaturationPolicy::round_robin) {
     allocate_equally(sys, groups, unserved, avail, a);
-  } else if (policy == "PriorityRoundRobin") {
+  } else if (policy == SaturationPolicy::priority_round_robin) {
     std::vector<std::size_t> run;
     for (std::size_t i = 0; i <= unserved.size(); ++i) {
       if (i == unserved.size() || (!run.empty() && groups[unserved[i]].priority != groups[run.front()].priority)) {

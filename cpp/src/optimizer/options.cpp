@@ -9,9 +9,16 @@ namespace {
 OptionInfo boolean(std::string key, std::string name, bool OptimizerSpec::*f, std::string doc) {
   return OptionInfo{std::move(key), std::move(name), f, {}, 0, 0, false, false, false, std::move(doc)};
 }
-OptionInfo choice(std::string key, std::string name, std::string OptimizerSpec::*f, std::vector<std::string> allowed,
-                  std::string doc) {
-  return OptionInfo{std::move(key), std::move(name), f, std::move(allowed), 0, 0, false, false, false, std::move(doc)};
+// An enumerated option: the enum's name table (system.hpp) gives its choices, its parser and its printer.
+template <auto Member, const auto& Table>
+OptionInfo choice(std::string key, std::string name, std::string doc) {
+  const ChoiceField field{[](const OptimizerSpec& s) { return enum_name(Table, s.*Member); },
+                          [](OptimizerSpec& s, std::string_view text) {
+                            const auto value = find_enum(Table, text);
+                            if (value) s.*Member = *value;
+                            return value.has_value();
+                          }};
+  return OptionInfo{std::move(key), std::move(name), field, enum_name_list(Table), 0, 0, false, false, false, std::move(doc)};
 }
 template <class Field>
 OptionInfo ranged(std::string key, std::string name, Field f, double lower, std::optional<double> upper, std::string doc,
@@ -42,26 +49,25 @@ const std::vector<OptionInfo>& optimizer_options() {
       boolean("milpSolver", "milp_solver", &S::milp_solver, "the reference's flag: true selects solver milp"),
       boolean("delayedBestEffort", "delayed_best_effort", &S::delayed_best_effort,
               "best effort once after every priority group (greedy)"),
-      choice("saturationPolicy", "saturation_policy", &S::saturation_policy,
-             {"None", "PriorityExhaustive", "PriorityRoundRobin", "RoundRobin"},
+      choice<&S::saturation_policy, kSaturationPolicies>("saturationPolicy", "saturation_policy",
              "how leftover capacity goes to servers that do not fit in full"),
-      choice("solver", "solver", &S::solver, {"auto", "unlimited", "greedy", "milp"},
+      choice<&S::solver, kSolvers>("solver", "solver",
              "auto: greedy then the exact HiGHS model, the better kept; greedy; milp; unlimited"),
-      choice("objective", "objective", &S::objective, {"cost", "power", "weighted"},
+      choice<&S::objective, kObjectives>("objective", "objective",
              "minimise cost, power, or cost + powerPrice x power"),
       ranged("powerPrice", "power_price", &S::power_price, 0, std::nullopt,
              "cost units per W per hour (weighted objective)"),
-      choice("powerUtilization", "power_utilization", &S::power_utilization, {"batch", "busy"},
+      choice<&S::power_utilization, kPowerUtilizations>("powerUtilization", "power_utilization",
              "the utilisation the power curve is read at: batch fill or busy probability"),
-      choice("batchSizePolicy", "batch_size_policy", &S::batch_size_policy, {"reference", "cheapest", "onset"},
+      choice<&S::batch_size_policy, kBatchSizePolicies>("batchSizePolicy", "batch_size_policy",
              "how a candidate's batch cap is chosen"),
-      choice("batchSearch", "batch_search", &S::batch_search, {"bisect", "exhaustive"},
+      choice<&S::batch_search, kBatchSearches>("batchSearch", "batch_search",
              "bisect assumes capacity monotone in the batch cap; exhaustive tries every cap"),
       ranged("batchSearchMax", "batch_search_max", &S::batch_search_max, 0, kMaxBatchLimit,
              "largest batch cap searched (0: the memory limit)"),
       ranged("onsetEpsilon", "onset_epsilon", &S::onset_epsilon, 0, 1.0,
              "relative throughput gain below which the onset policy stops", false, true),
-      choice("queueSizePolicy", "queue_size_policy", &S::queue_size_policy, {"ratio", "zero"},
+      choice<&S::queue_size_policy, kQueueSizePolicies>("queueSizePolicy", "queue_size_policy",
              "waiting room per replica: queueToBatchRatio x N, or none"),
       ranged("queueToBatchRatio", "queue_to_batch_ratio", &S::queue_to_batch_ratio, 0, 100000,
              "waiting room as a multiple of the batch cap"),
@@ -69,15 +75,15 @@ const std::vector<OptionInfo>& optimizer_options() {
              "waiting room for servers without their own maxQueueSize (null: the policy)"),
       ranged("maxBlockingProb", "max_blocking_prob", &S::max_blocking_prob, 0, 1.0,
              "the largest share of requests a replica may turn away (null: no limit)", true, true),
-      choice("tpsDemand", "tps_demand", &S::tps_demand, {"replace", "max"},
+      choice<&S::tps_demand, kTpsDemands>("tpsDemand", "tps_demand",
              "a token-rate target replaces the request-rate demand, or the larger wins"),
-      choice("queueModel", "queue_model", &S::queue_model, {"auto", "v1", "v2", "v3", "vllm"},
+      choice<&S::queue_model, kQueueModels>("queueModel", "queue_model",
              "the queueing model of a replica (auto: by the performance record)"),
-      choice("perfModelVersion", "perf_model_version", &S::perf_model_version, {"v2", "v3"},
+      choice<&S::perf_model_version, kPerfModelVersions>("perfModelVersion", "perf_model_version",
              "the reference's performance-record version"),
       ranged("maxNumTokens", "max_num_tokens", &S::max_num_tokens, 1, 1000000000,
              "token budget per engine iteration (vLLM max_num_batched_tokens)"),
-      choice("sizeSemantics", "size_semantics", &S::size_semantics, {"exact", "reference"},
+      choice<&S::size_semantics, kSizeSemantics>("sizeSemantics", "size_semantics",
              "exact sizing, or the reference's rate rounding"),
       ranged("acceleratorChangePenalty", "accelerator_change_penalty", &S::accelerator_change_penalty, 0,
              std::nullopt, "share of the new cost charged for moving a server to another accelerator"),
@@ -98,7 +104,7 @@ const std::vector<OptionInfo>& optimizer_options() {
       ranged("maxProfilesPerServer", "max_profiles_per_server", &S::max_profiles_per_server, 0, 2147483647.0,
              "candidates kept per server (0: all)"),
       ranged("threads", "threads", &S::threads, 0, 1024, "candidate threads (0: every core)"),
-      choice("preset", "preset", &S::preset, {"", "reference-v1", "reference-v2", "reference-v3"},
+      choice<&S::preset, kPresets>("preset", "preset",
              "reproduce a reference optimizer version: its queue model, sizing, batch rule and greedy (applied first; "
              "the other keys refine it)"),
   };

@@ -113,7 +113,7 @@ Candidate heterogeneous(const System& sys, const ServerCandidates& g, const std:
     const double rate = c.demand_rps > 0 ? c.demand_rps * c.rate_per_replica_rps / capacity_rps : c.rate_per_replica_rps;
     const queue::Metrics met = analyze_candidate(sys, c, rate);
     const auto unit = unit_power_w(profile.power,
-                                   o.power_utilization == "busy" ? met.busy_prob : met.rho);
+                                   o.power_utilization == PowerUtilization::busy ? met.busy_prob : met.rho);
     Part p{c.accelerator, c.type, y, c.batch, c.queue, y * c.cards_per_replica, profile.cost * c.units_per_replica * y, rate,
            met.itl_ms, met.ttft_ms, met.rho, unit ? y * c.units_per_replica * *unit : 0.0};
     out.power_known = out.power_known && unit.has_value();
@@ -263,13 +263,13 @@ Solution optimize(const System& sys, const std::vector<Candidate>& candidates) {
   const double budget_sec = std::min(o.milp_time_limit_sec, 365.0 * 86400.0);
   const auto deadline = began + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(budget_sec));
   const std::vector<ServerCandidates> groups = group_candidates(sys, candidates);
-  const bool limited = !o.unlimited && o.solver != "unlimited";
+  const bool limited = !o.unlimited && o.solver != Solver::unlimited;
   SolverReport report;
   Assignment chosen;
   auto elapsed_ms = [&] { return std::chrono::duration<double, std::milli>(Clock::now() - began).count(); };
 
   if (!limited) {
-    const bool exact_model = o.solver == "milp" || (o.heterogeneous && o.solver == "auto");
+    const bool exact_model = o.solver == Solver::milp || (o.heterogeneous && o.solver == Solver::automatic);
     bool solved = false;
     if (exact_model) {
       MilpOutcome m = o.heterogeneous ? solve_multi(sys, groups, false, deadline)
@@ -283,7 +283,7 @@ Solution optimize(const System& sys, const std::vector<Candidate>& candidates) {
       if (exact_model) report.fallback = "unlimited";
       else report = SolverReport{"unlimited", "exact", full_value(groups, chosen), full_value(groups, chosen), 0.0, 0, "", "", std::nullopt, std::nullopt};
     }
-  } else if (o.solver == "greedy") {
+  } else if (o.solver == Solver::greedy) {
     chosen = greedy(sys, groups, true);
     report.algorithm = "greedy";
     report.status = "heuristic";
@@ -292,7 +292,7 @@ Solution optimize(const System& sys, const std::vector<Candidate>& candidates) {
     // SINGLE-LEX whether more fit in full, and fall back to its assignment if they do. Not with
     // interleaved best effort (delayedBestEffort false and a policy): there, partial capacity for
     // priority p before full allocations of p+1 is the requested schedule.
-    const bool interleaved = !o.delayed_best_effort && o.saturation_policy != "None";
+    const bool interleaved = !o.delayed_best_effort && o.saturation_policy != SaturationPolicy::none;
     if (o.greedy_refine && !interleaved && !chosen.unserved.empty()) {
       MilpOutcome m = solve_single(sys, groups, true, true, &chosen, deadline);
       if (m.has_solution && service_vector(groups, m.assignment) > service_vector(groups, chosen)) {
@@ -329,7 +329,7 @@ Solution optimize(const System& sys, const std::vector<Candidate>& candidates) {
     report.greedy_objective = j_g;
     report.greedy_unserved = static_cast<int>(g.unserved.size());
     const bool take_milp =
-        m.has_solution && (o.solver == "milp" || better(service_vector(groups, m.assignment),
+        m.has_solution && (o.solver == Solver::milp || better(service_vector(groups, m.assignment),
                                                         assignment_value(sys, groups, m.assignment),
                                                         service_vector(groups, g), j_g));
     if (take_milp) {

@@ -60,7 +60,7 @@ void refine(const System& system, const std::vector<ServerCandidates>& groups, A
 
 /// Best effort (docs/optimizer.md §4.3) for `unserved` (visited in that order) with the given policy.
 void best_effort(const System& system, const std::vector<ServerCandidates>& groups,
-                 const std::vector<std::size_t>& unserved, const std::string& policy, Capacity& avail,
+                 const std::vector<std::size_t>& unserved, SaturationPolicy policy, Capacity& avail,
                  Assignment& a);
 
 /// Outcome of an exact model.

@@ -101,25 +101,25 @@ namespace {
 // Reproduction presets (docs/optimizer.md §6): the reference's queue model, sizing and batch rule with the
 // greedy solver. Saturation policy and delayedBestEffort stay as given.
 void apply_preset(OptimizerSpec& p) {
-  if (p.preset.empty()) return;
-  p.size_semantics = "reference";
-  p.batch_size_policy = "reference";
-  p.solver = "greedy";
-  p.objective = "cost";
+  if (p.preset == Preset::none) return;
+  p.size_semantics = SizeSemantics::reference;
+  p.batch_size_policy = BatchSizePolicy::reference;
+  p.solver = Solver::greedy;
+  p.objective = Objective::cost;
   p.accelerator_change_penalty = 0.1;
   p.replica_change_penalty = 0;
   p.greedy_refine = false;
-  if (p.preset == "reference-v1") {
-    p.queue_model = "v1";
-    p.queue_size_policy = "ratio";
+  if (p.preset == Preset::reference_v1) {
+    p.queue_model = QueueModel::v1;
+    p.queue_size_policy = QueueSizePolicy::ratio;
     p.queue_to_batch_ratio = 10;
-  } else if (p.preset == "reference-v2") {
-    p.queue_model = "v2";
-    p.queue_size_policy = "ratio";
+  } else if (p.preset == Preset::reference_v2) {
+    p.queue_model = QueueModel::v2;
+    p.queue_size_policy = QueueSizePolicy::ratio;
     p.queue_to_batch_ratio = 10;
   } else {  // reference-v3
-    p.queue_model = "v3";
-    p.queue_size_policy = "zero";
+    p.queue_model = QueueModel::v3;
+    p.queue_size_policy = QueueSizePolicy::zero;
   }
 }
 
@@ -131,6 +131,10 @@ using io::Reader;
 void read_option(const Reader& r, const json& o, const OptionInfo& option, const Field& format, OptimizerSpec& p) {
   std::visit(
       [&](auto field) {
+        if constexpr (std::is_same_v<decltype(field), ChoiceField>) {
+          field.set(p, r.text(o, format, std::string(field.get(p))));  // the reader checked the choices
+          return;
+        } else {
         using T = std::decay_t<decltype(p.*field)>;
         if constexpr (std::is_same_v<T, bool>) {
           p.*field = r.boolean(o, format, p.*field);
@@ -138,12 +142,11 @@ void read_option(const Reader& r, const json& o, const OptionInfo& option, const
           p.*field = static_cast<int>(r.integer(o, format, p.*field));
         } else if constexpr (std::is_same_v<T, double>) {
           p.*field = r.number(o, format, p.*field);
-        } else if constexpr (std::is_same_v<T, std::string>) {
-          p.*field = r.text(o, format, p.*field);
         } else if constexpr (std::is_same_v<T, std::optional<std::int64_t>>) {
           if (auto v = r.optional_integer(o, format)) p.*field = v;
         } else {
           if (auto v = r.optional_number(o, format)) p.*field = v;
+        }
         }
       },
       option.field);
@@ -333,6 +336,8 @@ struct DocumentReaders {
         t.itl_ms = rm.number(targets[k], target_format.member("slo-itl"));
         t.ttft_ms = rm.number(targets[k], target_format.member("slo-ttft"));
         t.tps = rm.number(targets[k], target_format.member("slo-tps"));
+        t.itl_percentile = rm.number(targets[k], target_format.member("slo-itl-percentile"));
+        t.ttft_percentile = rm.number(targets[k], target_format.member("slo-ttft-percentile"));
         if (c.targets.count(model)) diag.push_back({rm.where(), "duplicate target for model '" + model + "': this entry replaces the earlier one"});
         c.targets[model] = t;
       }
@@ -377,7 +382,7 @@ struct DocumentReaders {
       OptimizerSpec& p = next.options_;
       // A preset first, so that the other keys of the same document (and later documents,
       // such as command-line flags) refine it.
-      p.preset = r.text(*o, f.member("preset"), p.preset);
+      p.preset = parse_enum(kPresets, r.text(*o, f.member("preset"), enum_name(kPresets, p.preset)), "preset");
       if (o->contains("preset")) apply_preset(p);
       if (r.boolean(*o, f.member("useCplex"), false)) diag.push_back({r.where(), "useCplex is ignored: inferno solves MILPs with HiGHS"});
       // A misspelt option would otherwise be dropped without a word (keys arrive case-folded).
@@ -400,7 +405,7 @@ struct DocumentReaders {
         read_option(r, *o, option, f.member(option.key), p);
         // The reference's flag: milpSolver true selects the exact solver (a solver key, read
         // later, still wins).
-        if (option.key == "milpSolver" && o->contains("milpsolver") && p.milp_solver) p.solver = "milp";
+        if (option.key == "milpSolver" && o->contains("milpsolver") && p.milp_solver) p.solver = Solver::milp;
       }
     }
   }

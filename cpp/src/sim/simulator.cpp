@@ -9,6 +9,7 @@
 #include <set>
 #include <tuple>
 
+#include "inferno/enum_names.hpp"
 #include "inferno/error.hpp"
 #include "inferno/queue/limits.hpp"
 
@@ -348,7 +349,7 @@ Stat token_stat(std::vector<Interval>& intervals, double window_start_ms, double
   return s;
 }
 
-void validate(const ServerSpec& server, const WorkloadSpec& w, const FleetSpec& fleet, const SimOptions& o) {
+void validate(const SimulatedReplica& server, const WorkloadSpec& w, const FleetSpec& fleet, const SimOptions& o) {
   require(std::isfinite(o.duration_s) && o.duration_s > 0 && o.duration_s <= 1e8, "duration_s", "a finite number in (0, 1e8]", o.duration_s);
   require(std::isfinite(o.warmup_s) && o.warmup_s >= 0 && o.warmup_s < o.duration_s, "warmup_s", "in [0, duration_s)", o.warmup_s);
   require(std::isfinite(o.sample_interval_s) && o.sample_interval_s >= 0 && o.sample_interval_s <= 1e8, "sample_interval_s",
@@ -441,34 +442,27 @@ double TokenDist::mean() const {
   return value;
 }
 
-KvPolicy parse_kv_policy(const std::string& s) {
-  if (s == "reserve") return KvPolicy::reserve;
-  if (s == "on-demand" || s == "on_demand") return KvPolicy::on_demand;
-  throw InvalidArgument("unknown kv_policy '" + s + "'; allowed: 'reserve', 'on-demand'");
-}
+namespace {
 
-Mode parse_mode(const std::string& s) {
-  if (s == "iteration") return Mode::iteration;
-  if (s == "markov") return Mode::markov;
-  throw InvalidArgument("unknown simulation mode '" + s + "'; allowed: 'iteration', 'markov'");
-}
-Router parse_router(const std::string& s) {
-  if (s == "round-robin" || s == "round_robin") return Router::round_robin;
-  if (s == "jsq" || s == "join-shortest-queue" || s == "join_shortest_queue") return Router::join_shortest_queue;
-  if (s == "least-tokens" || s == "least_outstanding_tokens" || s == "least-outstanding-tokens") return Router::least_outstanding_tokens;
-  throw InvalidArgument("unknown router '" + s + "'; allowed: 'round-robin', 'jsq', 'least-tokens'");
-}
-const char* mode_name(Mode m) { return m == Mode::iteration ? "iteration" : "markov"; }
-const char* router_name(Router r) {
-  switch (r) {
-    case Router::round_robin: return "round-robin";
-    case Router::join_shortest_queue: return "jsq";
-    case Router::least_outstanding_tokens: return "least-tokens";
-  }
-  return "round-robin";
-}
+constexpr EnumName<KvPolicy> kKvPolicies[] = {
+    {KvPolicy::reserve, "reserve"}, {KvPolicy::on_demand, "on-demand"}, {KvPolicy::on_demand, "on_demand", true}};
+constexpr EnumName<Mode> kModes[] = {{Mode::iteration, "iteration"}, {Mode::markov, "markov"}};
+constexpr EnumName<Router> kRouters[] = {
+    {Router::round_robin, "round-robin"}, {Router::join_shortest_queue, "jsq"},
+    {Router::least_outstanding_tokens, "least-tokens"}, {Router::round_robin, "round_robin", true},
+    {Router::join_shortest_queue, "join-shortest-queue", true}, {Router::join_shortest_queue, "join_shortest_queue", true},
+    {Router::least_outstanding_tokens, "least_outstanding_tokens", true},
+    {Router::least_outstanding_tokens, "least-outstanding-tokens", true}};
 
-SimResult simulate(const ServerSpec& server, const WorkloadSpec& workload, const FleetSpec& fleet,
+}  // namespace
+
+KvPolicy parse_kv_policy(const std::string& s) { return parse_enum(kKvPolicies, s, "kv_policy"); }
+Mode parse_mode(const std::string& s) { return parse_enum(kModes, s, "simulation mode"); }
+Router parse_router(const std::string& s) { return parse_enum(kRouters, s, "router"); }
+const char* mode_name(Mode m) { return enum_name(kModes, m); }
+const char* router_name(Router r) { return enum_name(kRouters, r); }
+
+SimResult simulate(const SimulatedReplica& server, const WorkloadSpec& workload, const FleetSpec& fleet,
                    const SimOptions& options) {
   const bool vllm_loop = server.queue.service_model == "vllm";
   if (options.mode == Mode::iteration && server.queue.service_model != "iteration" && !vllm_loop)

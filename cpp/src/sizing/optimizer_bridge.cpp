@@ -56,10 +56,10 @@ json emit_optimizer_data(const RecommendRequest& req, const Catalog& catalog, co
   }
   // One model-data entry per (model, accelerator); the workload with the smallest m/ctx among the
   // model's servers binds, because the optimizer scales maxBatchSize·atTokens by each server's m.
-  std::map<std::string, const ServerSpec*> binding;
-  for (const ServerSpec& s : req.servers) {
+  std::map<std::string, const ServerRequest*> binding;
+  for (const ServerRequest& s : req.servers) {
     const auto it = binding.find(s.model);
-    const auto ratio = [](const ServerSpec& x) { return x.load.out_tokens / (x.load.in_tokens + x.load.out_tokens); };
+    const auto ratio = [](const ServerRequest& x) { return x.load.out_tokens / (x.load.in_tokens + x.load.out_tokens); };
     if (it == binding.end() || ratio(s) < ratio(*it->second)) binding[s.model] = &s;
   }
   for (const auto& [model, s] : binding) {
@@ -71,29 +71,36 @@ json emit_optimizer_data(const RecommendRequest& req, const Catalog& catalog, co
       if (!e.feasible) continue;
       const auto theta = calibrated_theta_for(model, reg->second, s->serving, a, w, calibrations)
                              .value_or(std::array<double, 3>{e.alpha_ms, e.beta_ms, e.gamma_ms});
+      json perf{{"alpha", theta[0]}, {"beta", theta[1]}, {"gamma", theta[2]}};
+      if (req.options.service_model == "vllm") {  // the same queueing model as the recommendation
+        perf["delta"] = req.options.per_sequence_ms;
+        perf["epsilon"] = req.options.efficiency.prefill_attention ? 0.0 : e.epsilon_ms;
+      }
       models.push_back({{"name", model}, {"acc", a.name}, {"accCount", 1}, {"maxBatchSize", e.n_max},
-                        {"atTokens", static_cast<long long>(std::ceil(s->load.out_tokens))},
-                        {"perfParms", {{"alpha", theta[0]}, {"beta", theta[1]}, {"gamma", theta[2]}}}});
+                        {"atTokens", static_cast<long long>(std::ceil(s->load.out_tokens))}, {"perfParms", perf}});
     }
   }
-  for (const ServerSpec& s : req.servers) {
+  for (const ServerRequest& s : req.servers) {
     if (!s.load.arrival_rate_rps) {
       notes.push_back(s.name + ": closed-loop load (concurrency) has no arrival rate; not emitted as an optimizer server");
       continue;
     }
-    if (s.slo.itl_percentile > 0 || s.slo.ttft_percentile > 0)
-      notes.push_back(s.name + ": percentile SLOs are emitted as mean targets (the optimizer sizes on means)");
     const std::string cls = s.name + "-slo";
     json target{{"model", s.model}};
     if (s.slo.itl_ms > 0) target["slo-itl"] = s.slo.itl_ms;
     if (s.slo.ttft_ms > 0) target["slo-ttft"] = s.slo.ttft_ms;
+    if (s.slo.itl_ms > 0 && s.slo.itl_percentile > 0) target["slo-itl-percentile"] = s.slo.itl_percentile;
+    if (s.slo.ttft_ms > 0 && s.slo.ttft_percentile > 0) target["slo-ttft-percentile"] = s.slo.ttft_percentile;
     classes.push_back({{"name", cls}, {"priority", 1}, {"modelTargets", json::array({target})}});
     servers.push_back({{"name", s.name}, {"class", cls}, {"model", s.model},
                        {"currentAlloc", {{"load", {{"arrivalRate", *s.load.arrival_rate_rps * 60.0},
                                                    {"avgInTokens", s.load.in_tokens}, {"avgOutTokens", s.load.out_tokens}}}}}});
   }
+  // The sizer's settings the recommendation used, so that the optimizer sizes as it did.
+  json optimizer{{"queueToBatchRatio", req.options.queue_to_batch_ratio},
+                 {"queueModel", req.options.service_model == "vllm" ? "vllm" : "auto"}};
   return json{{"accelerators", accelerators}, {"count", count}, {"models", models}, {"serviceClasses", classes},
-              {"servers", servers}, {"notes", notes}};
+              {"servers", servers}, {"optimizer", optimizer}, {"notes", notes}};
 }
 
 }  // namespace inferno::sizing

@@ -4,8 +4,8 @@
 #include <cmath>
 
 #include "inferno/error.hpp"
+#include "inferno/optimizer/candidates.hpp"
 #include "inferno/queue/analyzer.hpp"
-#include "inferno/queue/concurrency.hpp"
 #include "inferno/queue/limits.hpp"
 #include "inferno/queue/models/iteration.hpp"
 
@@ -18,7 +18,7 @@ double gpu_cost(const GpuSpec& gpu, const RecommendOptions& options) {
   return it != options.costs.end() ? it->second : gpu.cost;
 }
 
-void validate_server(const ServerSpec& s, const ModelRegistry& registry) {
+void validate_server(const ServerRequest& s, const ModelRegistry& registry) {
   const std::string where = "servers." + (s.name.empty() ? std::string("<unnamed>") : s.name);
   if (s.name.empty()) throw InvalidArgument("servers: every server needs a name");
   if (!registry.count(s.model)) {
@@ -46,7 +46,7 @@ void validate_server(const ServerSpec& s, const ModelRegistry& registry) {
 }
 
 // Closed loop (docs/sizing.md §5 step 3): C clients, all in the batch, split over r replicas.
-void evaluate_closed(const ServerSpec& s, const std::array<double, 3>& theta, int max_replicas, Option& o) {
+void evaluate_closed(const ServerRequest& s, const std::array<double, 3>& theta, int max_replicas, Option& o) {
   const int C = *s.load.concurrency;
   const queue::RequestShape shape{s.load.in_tokens, s.load.out_tokens, s.serving.max_num_batched_tokens};
   // Beyond C replicas each holds one request, as at r = C: nothing changes, so stop there.
@@ -80,14 +80,12 @@ void evaluate_closed(const ServerSpec& s, const std::array<double, 3>& theta, in
   }
 }
 
-// Open loop (docs/sizing.md §5 step 2): the queue model's optimal concurrency within N_max, its λ*, and
-// r = ⌈λ/λ*⌉ replicas.
-void evaluate_open(const ServerSpec& s, const std::array<double, 3>& theta, int max_replicas,
+// Open loop (docs/sizing.md §5): the optimizer's replica sizer (docs/optimizer.md §3), so that this
+// recommendation and `inferno optimize` on the documents of section 8 size a server alike: the batch
+// cap within N_max that needs the fewest replicas (then the smallest cap near the peak), its λ*
+// within the targets, and ⌈λ/λ*⌉ replicas.
+void evaluate_open(const ServerRequest& s, const std::array<double, 3>& theta, int max_replicas,
                    const RecommendOptions& options, Option& o) {
-  const int queue_ratio = options.queue_to_batch_ratio;
-  queue::Targets targets;
-  if (s.slo.itl_ms > 0) targets.constraints.push_back({queue::TargetMetric::itl, s.slo.itl_percentile, s.slo.itl_ms});
-  if (s.slo.ttft_ms > 0) targets.constraints.push_back({queue::TargetMetric::ttft, s.slo.ttft_percentile, s.slo.ttft_ms});
   queue::QueueConfig config;
   config.service_model = options.service_model;
   config.params = {{"alpha", theta[0]}, {"beta", theta[1]}, {"gamma", theta[2]}};
@@ -98,28 +96,30 @@ void evaluate_open(const ServerSpec& s, const std::array<double, 3>& theta, int 
   }
   config.shape = queue::RequestShape{s.load.in_tokens, s.load.out_tokens, s.serving.max_num_batched_tokens};
   config.max_batch = o.estimate.n_max;
-  config.max_queue = static_cast<std::int64_t>(queue_ratio) * o.estimate.n_max;
-  const queue::ConcurrencyResult onset = queue::optimal_concurrency(config, targets);
-  if (!onset.feasible) {
-    o.reason = "slo";
-    return;
-  }
-  const queue::QueueAnalyzer full(config);
-  const queue::QueueAnalyzer analyzer(full, onset.concurrency, static_cast<std::int64_t>(queue_ratio) * onset.concurrency);
-  const queue::SizeResult size = analyzer.max_rate(targets);
-  if (size.status == queue::SizeStatus::infeasible || !(size.rate_rps > 0)) {
-    o.reason = "slo";
-    return;
-  }
-  o.batch = onset.concurrency;
-  o.rate_per_replica_rps = size.rate_rps;
+  config.max_queue = 0;
+  const auto full = std::make_shared<const queue::QueueAnalyzer>(config);
+  optimizer::ModelTarget target;
+  target.itl_ms = s.slo.itl_ms;
+  target.ttft_ms = s.slo.ttft_ms;
+  target.itl_percentile = s.slo.itl_percentile;
+  target.ttft_percentile = s.slo.ttft_percentile;
+  optimizer::OptimizerSpec sizer;  // the optimizer's defaults, with the request's waiting room
+  sizer.queue_to_batch_ratio = options.queue_to_batch_ratio;
   const double lambda = *s.load.arrival_rate_rps;
-  const double ratio = std::ceil(lambda / size.rate_rps - 1e-9);
-  if (ratio > 1e6) {
+  const optimizer::ReplicaSizing sized =
+      optimizer::size_replicas(full, target, lambda, 1, o.estimate.n_max, o.estimate.n_max, sizer);
+  if (sized.batch == 0 || !(sized.rate_rps > 0)) {
+    o.reason = "slo";
+    return;
+  }
+  o.batch = sized.batch;
+  o.rate_per_replica_rps = sized.rate_rps;
+  if (sized.replicas == 0 || sized.replicas > 1000000) {
     o.reason = "replicas";
     return;
   }
-  o.replicas = std::max(1, static_cast<int>(ratio));
+  o.replicas = sized.replicas;
+  const queue::QueueAnalyzer analyzer(*full, sized.batch, sized.queue);
   queue::Evaluation ev;
   analyzer.evaluate(lambda / o.replicas, ev);
   o.itl_ms = ev.metrics.itl_ms;
@@ -176,7 +176,7 @@ std::optional<std::array<double, 3>> calibrated_theta_for(const std::string& mod
   return std::nullopt;
 }
 
-std::vector<ServerRecommendation> recommend(const std::vector<ServerSpec>& servers, const Catalog& catalog,
+std::vector<ServerRecommendation> recommend(const std::vector<ServerRequest>& servers, const Catalog& catalog,
                                             const ModelRegistry& registry, const RecommendOptions& options,
                                             const CalibrationStore& calibrations) {
   options.efficiency.validate();
@@ -196,7 +196,7 @@ std::vector<ServerRecommendation> recommend(const std::vector<ServerSpec>& serve
   const std::vector<Accelerator> accs = catalog.candidates(options.menu);
   if (accs.empty()) throw InvalidArgument("menu: no accelerator to evaluate (the catalog has no GPU)");
   std::vector<ServerRecommendation> out;
-  for (const ServerSpec& s : servers) {
+  for (const ServerRequest& s : servers) {
     validate_server(s, registry);
     const ModelArch& arch = registry.at(s.model);
     const Workload workload{s.load.in_tokens, s.load.out_tokens, 0};

@@ -4,6 +4,7 @@
 #include <cmath>
 #include <limits>
 
+#include "inferno/enum_names.hpp"
 #include "inferno/error.hpp"
 #include "inferno/queue/service_model.hpp"
 
@@ -11,64 +12,40 @@ namespace inferno::tuner {
 
 const char* const kQueueModelVersion = "inferno-iteration-1";
 
-const char* outcome_name(Outcome o) {
-  switch (o) {
-    case Outcome::accepted: return "accepted";
-    case Outcome::accepted_downweighted: return "accepted_downweighted";
-    case Outcome::rejected_gate: return "rejected_gate";
-    case Outcome::rejected_positivity: return "rejected_positivity";
-    case Outcome::rejected_numerical: return "rejected_numerical";
-    case Outcome::skipped_model_error: return "skipped_model_error";
-    case Outcome::skipped_invalid: return "skipped_invalid";
-    case Outcome::skipped_saturated: return "skipped_saturated";
-    case Outcome::collected: return "collected";
-  }
-  return "skipped_invalid";
-}
+namespace {
+
+constexpr EnumName<Outcome> kOutcomes[] = {
+    {Outcome::accepted, "accepted"}, {Outcome::accepted_downweighted, "accepted_downweighted"},
+    {Outcome::rejected_gate, "rejected_gate"}, {Outcome::rejected_positivity, "rejected_positivity"},
+    {Outcome::rejected_numerical, "rejected_numerical"}, {Outcome::skipped_model_error, "skipped_model_error"},
+    {Outcome::skipped_invalid, "skipped_invalid"}, {Outcome::skipped_saturated, "skipped_saturated"},
+    {Outcome::collected, "collected"}};
+constexpr EnumName<Parameterization> kParameterizations[] = {{Parameterization::log, "log"},
+                                                              {Parameterization::linear, "linear"}};
+constexpr EnumName<NoiseMode> kNoiseModes[] = {
+    {NoiseMode::relative, "relative"}, {NoiseMode::expected, "expected"}, {NoiseMode::adaptive, "adaptive"}};
+constexpr EnumName<ProcessNoise> kProcessNoises[] = {{ProcessNoise::per_cycle, "perCycle"},
+                                                      {ProcessNoise::per_observation, "perObservation"},
+                                                      {ProcessNoise::per_cycle, "per_cycle", true},
+                                                      {ProcessNoise::per_observation, "per_observation", true}};
+constexpr EnumName<SaturationPolicy> kSaturationPolicies[] = {
+    {SaturationPolicy::exclude, "exclude"}, {SaturationPolicy::downweight, "downweight"}, {SaturationPolicy::use, "use"}};
+
+}  // namespace
+
+const char* outcome_name(Outcome o) { return enum_name(kOutcomes, o); }
 
 bool is_accepted(Outcome o) { return o == Outcome::accepted || o == Outcome::accepted_downweighted; }
 
-const char* parameterization_name(Parameterization p) { return p == Parameterization::log ? "log" : "linear"; }
-const char* noise_mode_name(NoiseMode m) {
-  switch (m) {
-    case NoiseMode::expected: return "expected";
-    case NoiseMode::relative: return "relative";
-    case NoiseMode::adaptive: return "adaptive";
-  }
-  return "relative";
-}
-const char* process_noise_name(ProcessNoise p) { return p == ProcessNoise::per_cycle ? "perCycle" : "perObservation"; }
-const char* saturation_policy_name(SaturationPolicy p) {
-  switch (p) {
-    case SaturationPolicy::exclude: return "exclude";
-    case SaturationPolicy::downweight: return "downweight";
-    case SaturationPolicy::use: return "use";
-  }
-  return "exclude";
-}
+const char* parameterization_name(Parameterization p) { return enum_name(kParameterizations, p); }
+const char* noise_mode_name(NoiseMode m) { return enum_name(kNoiseModes, m); }
+const char* process_noise_name(ProcessNoise p) { return enum_name(kProcessNoises, p); }
+const char* saturation_policy_name(SaturationPolicy p) { return enum_name(kSaturationPolicies, p); }
 
-Parameterization parse_parameterization(const std::string& s) {
-  if (s == "log") return Parameterization::log;
-  if (s == "linear") return Parameterization::linear;
-  throw InvalidArgument("unknown parameterization '" + s + "'; allowed: 'log', 'linear'");
-}
-NoiseMode parse_noise_mode(const std::string& s) {
-  if (s == "relative") return NoiseMode::relative;
-  if (s == "expected") return NoiseMode::expected;
-  if (s == "adaptive") return NoiseMode::adaptive;
-  throw InvalidArgument("unknown observation-noise mode '" + s + "'; allowed: 'relative', 'expected', 'adaptive'");
-}
-ProcessNoise parse_process_noise(const std::string& s) {
-  if (s == "perCycle" || s == "per_cycle") return ProcessNoise::per_cycle;
-  if (s == "perObservation" || s == "per_observation") return ProcessNoise::per_observation;
-  throw InvalidArgument("unknown process-noise mode '" + s + "'; allowed: 'perCycle', 'perObservation'");
-}
-SaturationPolicy parse_saturation_policy(const std::string& s) {
-  if (s == "exclude") return SaturationPolicy::exclude;
-  if (s == "downweight") return SaturationPolicy::downweight;
-  if (s == "use") return SaturationPolicy::use;
-  throw InvalidArgument("unknown saturation policy '" + s + "'; allowed: 'exclude', 'downweight', 'use'");
-}
+Parameterization parse_parameterization(const std::string& s) { return parse_enum(kParameterizations, s, "parameterization"); }
+NoiseMode parse_noise_mode(const std::string& s) { return parse_enum(kNoiseModes, s, "observation-noise mode"); }
+ProcessNoise parse_process_noise(const std::string& s) { return parse_enum(kProcessNoises, s, "process-noise mode"); }
+SaturationPolicy parse_saturation_policy(const std::string& s) { return parse_enum(kSaturationPolicies, s, "saturation policy"); }
 
 namespace {
 Vector vec(std::initializer_list<double> values) {

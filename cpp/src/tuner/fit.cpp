@@ -5,6 +5,7 @@
 #include <limits>
 #include <numeric>
 
+#include "inferno/enum_names.hpp"
 #include "inferno/error.hpp"
 
 namespace inferno::tuner {
@@ -72,6 +73,13 @@ double fit_objective(const ObservationModel& model, const std::vector<FitPoint>&
   const double f = r.squaredNorm();
   return std::isfinite(f) ? f : kFitPenalty;
 }
+
+namespace {
+constexpr EnumName<GuessForm> kGuessForms[] = {{GuessForm::reference, "reference"}, {GuessForm::consistent, "consistent"}};
+}  // namespace
+
+GuessForm parse_guess_form(const std::string& name) { return parse_enum(kGuessForms, name, "guess form"); }
+const char* guess_form_name(GuessForm form) { return enum_name(kGuessForms, form); }
 
 const char* nelder_mead_stop_name(NelderMeadStop s) {
   switch (s) {

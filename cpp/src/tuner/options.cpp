@@ -42,12 +42,7 @@ std::vector<TunerOption> make_options() {
       {"mode", OptionKind::name,
        [](TunerConfig& c, const OptionValue& v) { c.mode = parse_estimator_mode(std::get<std::string>(v)); }},
       {"guess_form", OptionKind::name,
-       [](TunerConfig& c, const OptionValue& v) {
-         const auto& name = std::get<std::string>(v);
-         if (name == "reference") c.guess_form = GuessForm::reference;
-         else if (name == "consistent") c.guess_form = GuessForm::consistent;
-         else throw InvalidArgument("unknown guess_form '" + name + "'; allowed: 'reference', 'consistent'");
-       }},
+       [](TunerConfig& c, const OptionValue& v) { c.guess_form = parse_guess_form(std::get<std::string>(v)); }},
       CONFIG_INTEGER(init_obs), CONFIG_INTEGER(warm_up_cycles), CONFIG_INTEGER(window_size),
       CONFIG_INTEGER(init_list_cap), CONFIG_INTEGER(max_per_cycle), CONFIG_INTEGER(lockout_rejections),
       CONFIG_NUMBER(residual_threshold), CONFIG_NUMBER(init_fit_threshold), CONFIG_NUMBER(kappa_max),

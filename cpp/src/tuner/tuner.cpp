@@ -3,16 +3,19 @@
 #include <cmath>
 #include <limits>
 
+#include "inferno/enum_names.hpp"
 #include "inferno/error.hpp"
 
 namespace inferno::tuner {
 
-EstimatorMode parse_estimator_mode(const std::string& s) {
-  if (s == "ekf") return EstimatorMode::ekf;
-  if (s == "sliding-window" || s == "sliding_window") return EstimatorMode::sliding_window;
-  throw InvalidArgument("unknown estimator mode '" + s + "'; allowed: 'ekf', 'sliding-window'");
-}
-const char* estimator_mode_name(EstimatorMode m) { return m == EstimatorMode::ekf ? "ekf" : "sliding-window"; }
+namespace {
+constexpr EnumName<EstimatorMode> kEstimatorModes[] = {{EstimatorMode::ekf, "ekf"},
+                                                        {EstimatorMode::sliding_window, "sliding-window"},
+                                                        {EstimatorMode::sliding_window, "sliding_window", true}};
+}  // namespace
+
+EstimatorMode parse_estimator_mode(const std::string& s) { return parse_enum(kEstimatorModes, s, "estimator mode"); }
+const char* estimator_mode_name(EstimatorMode m) { return enum_name(kEstimatorModes, m); }
 
 const char* phase_name(Phase p) {
   switch (p) {

@@ -1,10 +1,12 @@
 #pragma once
 // Candidate generation (docs/optimizer.md §3): every (server, accelerator profile) allocation sized
 // with the queueing core. Pure function of the System; runs in parallel, deterministically.
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
 
+#include "inferno/queue/analyzer.hpp"
 #include "inferno/queue/metrics.hpp"
 #include "inferno/queue/targets.hpp"
 
@@ -87,6 +89,23 @@ queue::SizeOptions optimizer_size_options();
 /// Power of one unit of `curve` at utilisation u in [0, 1] (docs/optimizer.md §5); nullopt if the curve is
 /// not valid (0 < midUtil < 1, idle <= mid <= full, not all zero).
 std::optional<double> unit_power_w(const PowerCurve& curve, double utilisation);
+
+/// One replica's sizing (docs/optimizer.md §3), the one sizer behind both the optimizer's
+/// candidates and sizing's open-loop recommendation (docs/sizing.md §5).
+struct ReplicaSizing {
+  int batch = 0;            // the batch cap chosen; 0: no cap meets the targets, even at vanishing load
+  long long queue = 0;      // waiting room per replica (options' queue rule)
+  double rate_rps = 0;      // largest throughput per replica within the targets (λ*), req/s
+  int replicas = 0;         // replicas for the demand (at least min_replicas); 0: none can serve it
+  int required_replicas = 0;  // for the demand alone
+};
+
+/// Sizes replicas of the model `full` analyses (built for batch caps up to at least n_hi): the
+/// batch cap by options.batch_size_policy within [1, n_hi] (n_ref: the cap the reference policy
+/// takes), the waiting room by the options' queue rule, λ* within `target`, then
+/// ceil(demand / λ*) replicas.
+ReplicaSizing size_replicas(std::shared_ptr<const queue::QueueAnalyzer> full, const ModelTarget& target,
+                            double demand_rps, int min_replicas, int n_ref, int n_hi, const OptimizerSpec& options);
 
 /// Metrics of `candidate`'s configuration (server, profile, N, Q) at another per-replica rate:
 /// used for best-effort allocations (overload) and heterogeneous parts (load split).

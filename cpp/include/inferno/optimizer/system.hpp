@@ -7,10 +7,12 @@
 #include <map>
 #include <optional>
 #include <string>
-
-#include <nlohmann/json.hpp>
 #include <string_view>
 #include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "inferno/enum_names.hpp"
 
 namespace inferno::optimizer {
 
@@ -52,9 +54,12 @@ struct PerfRecord {
 };
 
 struct ModelTarget {
-  double itl_ms = 0;   // mean ITL, 0 = none
-  double ttft_ms = 0;  // mean TTFT including queueing, 0 = none
+  double itl_ms = 0;   // ITL, 0 = none
+  double ttft_ms = 0;  // TTFT including queueing, 0 = none
   double tps = 0;      // output tokens/s demand, 0 = none
+  // The percentile each latency target holds at, in (0, 100); 0 = the mean (the reference's sense).
+  double itl_percentile = 0, ttft_percentile = 0;
+  bool on_means() const { return itl_percentile == 0 && ttft_percentile == 0; }
 };
 
 struct ServiceClass {
@@ -92,29 +97,67 @@ struct Server {
 };
 
 /// optimizer-data.json: the reference keys and inferno's extensions, with their defaults.
+/// The optimizer's enumerated options (docs/optimizer.md §8), each with the table of its names
+/// in optimizer-data.json: parsed once when a document is read, compared as enumerators after.
+enum class SaturationPolicy { none, priority_exhaustive, priority_round_robin, round_robin };
+inline constexpr EnumName<SaturationPolicy> kSaturationPolicies[] = {
+    {SaturationPolicy::none, "None"}, {SaturationPolicy::priority_exhaustive, "PriorityExhaustive"},
+    {SaturationPolicy::priority_round_robin, "PriorityRoundRobin"}, {SaturationPolicy::round_robin, "RoundRobin"}};
+enum class Solver { automatic, unlimited, greedy, milp };
+inline constexpr EnumName<Solver> kSolvers[] = {
+    {Solver::automatic, "auto"}, {Solver::unlimited, "unlimited"}, {Solver::greedy, "greedy"}, {Solver::milp, "milp"}};
+enum class Objective { cost, power, weighted };
+inline constexpr EnumName<Objective> kObjectives[] = {
+    {Objective::cost, "cost"}, {Objective::power, "power"}, {Objective::weighted, "weighted"}};
+enum class PowerUtilization { batch, busy };
+inline constexpr EnumName<PowerUtilization> kPowerUtilizations[] = {{PowerUtilization::batch, "batch"},
+                                                                     {PowerUtilization::busy, "busy"}};
+enum class BatchSizePolicy { reference, cheapest, onset };
+inline constexpr EnumName<BatchSizePolicy> kBatchSizePolicies[] = {
+    {BatchSizePolicy::reference, "reference"}, {BatchSizePolicy::cheapest, "cheapest"}, {BatchSizePolicy::onset, "onset"}};
+enum class BatchSearch { bisect, exhaustive };
+inline constexpr EnumName<BatchSearch> kBatchSearches[] = {{BatchSearch::bisect, "bisect"}, {BatchSearch::exhaustive, "exhaustive"}};
+enum class QueueSizePolicy { ratio, zero };
+inline constexpr EnumName<QueueSizePolicy> kQueueSizePolicies[] = {{QueueSizePolicy::ratio, "ratio"},
+                                                                    {QueueSizePolicy::zero, "zero"}};
+enum class TpsDemand { replace, max };
+inline constexpr EnumName<TpsDemand> kTpsDemands[] = {{TpsDemand::replace, "replace"}, {TpsDemand::max, "max"}};
+enum class QueueModel { automatic, v1, v2, v3, vllm };
+inline constexpr EnumName<QueueModel> kQueueModels[] = {{QueueModel::automatic, "auto"}, {QueueModel::v1, "v1"},
+                                                         {QueueModel::v2, "v2"}, {QueueModel::v3, "v3"},
+                                                         {QueueModel::vllm, "vllm"}};
+enum class PerfModelVersion { v2, v3 };
+inline constexpr EnumName<PerfModelVersion> kPerfModelVersions[] = {{PerfModelVersion::v2, "v2"}, {PerfModelVersion::v3, "v3"}};
+enum class SizeSemantics { exact, reference };
+inline constexpr EnumName<SizeSemantics> kSizeSemantics[] = {{SizeSemantics::exact, "exact"},
+                                                              {SizeSemantics::reference, "reference"}};
+enum class Preset { none, reference_v1, reference_v2, reference_v3 };
+inline constexpr EnumName<Preset> kPresets[] = {{Preset::none, ""}, {Preset::reference_v1, "reference-v1"},
+                                                 {Preset::reference_v2, "reference-v2"}, {Preset::reference_v3, "reference-v3"}};
+
 struct OptimizerSpec {
   bool unlimited = false;
   bool heterogeneous = false;
   bool milp_solver = false;
   bool delayed_best_effort = false;
-  std::string saturation_policy = "None";
-  std::string solver = "auto";
-  std::string objective = "cost";
+  SaturationPolicy saturation_policy = SaturationPolicy::none;
+  Solver solver = Solver::automatic;
+  Objective objective = Objective::cost;
   double power_price = 0;
-  std::string power_utilization = "batch";
-  std::string batch_size_policy = "cheapest";
-  std::string batch_search = "bisect";
+  PowerUtilization power_utilization = PowerUtilization::batch;
+  BatchSizePolicy batch_size_policy = BatchSizePolicy::cheapest;
+  BatchSearch batch_search = BatchSearch::bisect;
   int batch_search_max = 0;
   double onset_epsilon = 0.02;
-  std::string queue_size_policy = "ratio";
+  QueueSizePolicy queue_size_policy = QueueSizePolicy::ratio;
   int queue_to_batch_ratio = 10;
   std::optional<std::int64_t> max_queue_size;  // default Q for servers without maxQueueSize
   std::optional<double> max_blocking_prob;
-  std::string tps_demand = "replace";
-  std::string queue_model = "auto";
-  std::string perf_model_version = "v3";
+  TpsDemand tps_demand = TpsDemand::replace;
+  QueueModel queue_model = QueueModel::automatic;
+  PerfModelVersion perf_model_version = PerfModelVersion::v3;
   int max_num_tokens = 8192;
-  std::string size_semantics = "exact";
+  SizeSemantics size_semantics = SizeSemantics::exact;
   double accelerator_change_penalty = 0.1;
   double replica_change_penalty = 0;
   double change_weight = 0;
@@ -126,7 +169,7 @@ struct OptimizerSpec {
   bool greedy_refine = true;  // local search after the reference greedy (presets turn it off)
   int max_profiles_per_server = 0;
   int threads = 0;
-  std::string preset;
+  Preset preset = Preset::none;
 };
 
 /// A non-fatal finding while loading: where (file and JSON path) and what was done about it.

@@ -9,6 +9,7 @@
 #include <utility>
 #include <vector>
 
+#include "inferno/enum_names.hpp"
 #include "inferno/queue/chain.hpp"
 #include "inferno/queue/metrics.hpp"
 #include "inferno/queue/service_model.hpp"
@@ -18,6 +19,7 @@ namespace inferno::queue {
 
 /// Occupancy weighting of the ITL distribution (docs/queueing-model.md §6.5).
 enum class ItlWeighting { token, time };
+inline constexpr EnumName<ItlWeighting> kItlWeightings[] = {{ItlWeighting::token, "token"}, {ItlWeighting::time, "time"}};
 
 struct AnalyzerOptions {
   /// Coefficients of variation of inter-arrival and service times. Both 1 (the default) means the

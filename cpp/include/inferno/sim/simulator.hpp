@@ -70,7 +70,12 @@ KvPolicy parse_kv_policy(const std::string& s);
 
 /// One replica: the queue model's configuration (service model, parameters, N, Q; the request
 /// shape is used by the markov mode), plus what only a simulation can represent.
-struct ServerSpec {
+struct SimulatedReplica;
+/// The old name (docs/development.md, "Glossary"): "ServerSpec" also named the reference's server
+/// document and a sizing request's server.
+using ServerSpec [[deprecated("renamed SimulatedReplica")]] = SimulatedReplica;
+
+struct SimulatedReplica {
   queue::QueueConfig queue;
   double kv_capacity_tokens = 0;  // 0 = unlimited
   KvPolicy kv_policy = KvPolicy::reserve;
@@ -148,7 +153,7 @@ struct SimResult {
 };
 
 /// Runs the simulation; InvalidArgument naming the field on bad input.
-SimResult simulate(const ServerSpec& server, const WorkloadSpec& workload, const FleetSpec& fleet,
+SimResult simulate(const SimulatedReplica& server, const WorkloadSpec& workload, const FleetSpec& fleet,
                    const SimOptions& options);
 
 }  // namespace inferno::sim

@@ -5,6 +5,8 @@
 #include <array>
 #include <optional>
 #include <string>
+
+#include "inferno/enum_names.hpp"
 #include <vector>
 
 #include <Eigen/Dense>
@@ -29,6 +31,8 @@ struct ProfilePoint {
 };
 
 enum class CalibrationMode { theta, family };
+inline constexpr EnumName<CalibrationMode> kCalibrationModes[] = {{CalibrationMode::theta, "theta"},
+                                                                   {CalibrationMode::family, "family"}};
 
 struct CalibrationOptions {
   CalibrationMode mode = CalibrationMode::family;

@@ -4,6 +4,8 @@
 #include <cstdint>
 #include <string>
 
+#include "inferno/enum_names.hpp"
+
 namespace inferno::sizing {
 
 enum class MlpKind { gated, plain };
@@ -37,6 +39,8 @@ struct ModelArch {
 };
 
 enum class ComputeDtype { bf16, fp8 };
+inline constexpr EnumName<ComputeDtype> kComputeDtypes[] = {
+    {ComputeDtype::bf16, "bf16"}, {ComputeDtype::bf16, "fp16"}, {ComputeDtype::fp8, "fp8"}};
 
 struct ServingOpts {
   double weight_bytes = 2;         // b_w: bf16/fp16 2, fp8/int8 1, int4 0.5

@@ -10,7 +10,8 @@
 namespace inferno::sizing {
 
 /// Optimizer inputs for slices and whole GPUs: {"accelerators", "count", "models", "serviceClasses",
-/// "servers", "notes"}, each usable as a document of `inferno optimize`. Closed-loop servers have no
+/// "servers", "optimizer", "notes"}, each usable as a document of `inferno optimize`; the options
+/// make the optimizer size replicas as the recommendation did (the same sizer, docs/sizing.md §8). Closed-loop servers have no
 /// arrival rate and are listed in "notes" instead of "servers".
 nlohmann::json emit_optimizer_data(const RecommendRequest& request, const Catalog& catalog, const ModelRegistry& registry,
                                    const CalibrationStore& calibrations = {});

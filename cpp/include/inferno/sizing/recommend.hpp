@@ -4,6 +4,8 @@
 #include <map>
 #include <optional>
 #include <string>
+
+#include "inferno/enum_names.hpp"
 #include <vector>
 
 #include "inferno/sizing/calibrate.hpp"
@@ -32,7 +34,8 @@ struct Slo {
   double itl_percentile = 0, ttft_percentile = 0;
 };
 
-struct ServerSpec {
+/// One server of a sizing request: a model, how it is served, its load and its SLOs.
+struct ServerRequest {
   std::string name;
   std::string model;   // key of the registry
   ServingOpts serving;
@@ -40,7 +43,13 @@ struct ServerSpec {
   Slo slo;
 };
 
+/// The old name (docs/development.md, "Glossary"): "ServerSpec" also named the reference's server
+/// document and a simulated replica.
+using ServerSpec [[deprecated("renamed ServerRequest")]] = ServerRequest;
+
 enum class SliceCostRule { compute, max, given };
+inline constexpr EnumName<SliceCostRule> kSliceCostRules[] = {
+    {SliceCostRule::compute, "compute"}, {SliceCostRule::max, "max"}, {SliceCostRule::given, "given"}};
 
 // Upper bounds of a request's counts (docs/sizing.md, "Input ranges").
 constexpr int kMaxConcurrency = 1000000;  // load.concurrency: clients in closed loop
@@ -65,7 +74,7 @@ struct RecommendOptions {
 
 /// A recommendation request (docs/sizing.md §5): the servers and the options.
 struct RecommendRequest {
-  std::vector<ServerSpec> servers;
+  std::vector<ServerRequest> servers;
   RecommendOptions options;
 };
 
@@ -104,7 +113,7 @@ struct ServerRecommendation {
 };
 
 /// Throws InvalidArgument on invalid servers (unknown model or GPU type, no load, bad numbers).
-std::vector<ServerRecommendation> recommend(const std::vector<ServerSpec>& servers, const Catalog& catalog,
+std::vector<ServerRecommendation> recommend(const std::vector<ServerRequest>& servers, const Catalog& catalog,
                                             const ModelRegistry& registry, const RecommendOptions& options,
                                             const CalibrationStore& calibrations = {});
 

@@ -9,6 +9,7 @@
 namespace inferno::sizing {
 
 enum class MemoryMode { simple, detailed };
+inline constexpr EnumName<MemoryMode> kMemoryModes[] = {{MemoryMode::simple, "simple"}, {MemoryMode::detailed, "detailed"}};
 
 /// Efficiency factors and flags (docs/sizing.md §3): what calibration adjusts.
 struct Efficiency {

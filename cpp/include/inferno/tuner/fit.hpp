@@ -14,6 +14,8 @@ namespace inferno::tuner {
 /// `reference`: the observed TTFT is taken as the bare prefill time (docs/tuner.md §3.1, the reference's
 /// form). `consistent`: TTFT − ITL is (the model's TTFT includes one decode step).
 enum class GuessForm { reference, consistent };
+GuessForm parse_guess_form(const std::string& name);
+const char* guess_form_name(GuessForm form);
 
 /// (α, β, γ) from one observation's TTFT, ITL, n, m (docs/tuner.md §3.1). With a valid seed (three
 /// entries, all > 0) γ is pinned to the seed's and the light-load equations solved, falling back

@@ -1,8 +1,9 @@
 """Writes what is generated from the core's format tables (cpp/src/optimizer/documents.cpp,
-cpp/src/optimizer/options.cpp, cpp/src/io/queue_json.cpp, cpp/src/io/sizing_json.cpp): the JSON
-Schemas shipped with the package (python/inferno/schemas/<name>.schema.json), the options table
-of docs/optimizer.md and the field tables of docs/schemas.md (between their generated-table
-markers). ``--check`` writes nothing and exits 1 when any is stale (tests/test_schemas.py runs it).
+cpp/src/optimizer/options.cpp, cpp/src/io/queue_json.cpp, cpp/src/io/sizing_json.cpp,
+cpp/src/tuner/options.cpp): the JSON Schemas shipped with the package
+(python/inferno/schemas/<name>.schema.json), the options tables of docs/optimizer.md and
+docs/tuner.md and the field tables of docs/schemas.md (between their generated-table markers).
+``--check`` writes nothing and exits 1 when any is stale (tests/test_schemas.py runs it).
 
     python scripts/update_schemas.py [--check]
 """
@@ -14,14 +15,16 @@ import sys
 from pathlib import Path
 from typing import Any, Iterator
 
-from inferno import optimizer, schemas
+from inferno import optimizer, schemas, tuner
 
 REPO = Path(__file__).resolve().parents[1]
 SCHEMA_DIR = REPO / "python" / "inferno" / "schemas"
 OPTIMIZER_DOC = REPO / "docs" / "optimizer.md"
 SCHEMAS_DOC = REPO / "docs" / "schemas.md"
+TUNER_DOC = REPO / "docs" / "tuner.md"
 OPTIONS = ("<!-- options-table:begin (scripts/update_schemas.py) -->", "<!-- options-table:end -->")
 FIELDS = ("<!-- field-tables:begin (scripts/update_schemas.py) -->", "<!-- field-tables:end -->")
+TUNER_OPTIONS = ("<!-- tuner-options-table:begin (scripts/update_schemas.py) -->", "<!-- tuner-options-table:end -->")
 
 
 def _value(v: object) -> str:
@@ -58,6 +61,50 @@ def options_table() -> str:
     for o in optimizer.option_registry():
         name = f"`{o['name']}`" + (f" (`{o['key']}`)" if o["key"] != o["name"] else "")
         rows.append(f"| {name} | {_value(o['default'])} | {_allowed(o)} | {o['doc']} |")
+    return "\n".join(rows)
+
+
+def _plain(x: float) -> str:
+    """1000000, not 1e+06: the range as the tables write it."""
+    return str(int(x)) if float(x).is_integer() else f"{x:g}"
+
+
+def _tuner_allowed(o: dict) -> str:
+    """The allowed values as tests/test_tuner_ranges.py reads them."""
+    if o["kind"] == "flag":
+        return "True or False"
+    if o["kind"] == "name":
+        return ", ".join(f'`"{c}"`' for c in o["choices"])
+    lo, hi = o["minimum"], o["maximum"]
+    if o["minimum_option"]:
+        text = f"[{o['minimum_option']}, {_plain(hi)}]"
+    elif lo is None and hi is None:
+        return "any finite number"
+    elif hi is None:
+        return f"finite number ≥ {_plain(lo)}" if not o["exclusive_minimum"] else f"finite number > {_plain(lo)}"
+    else:
+        text = ("(" if o["exclusive_minimum"] else "[") + _plain(lo) + ", " + _plain(hi) + (")" if o["exclusive_maximum"] else "]")
+    if o["per"] != "scalar":
+        return f"per {o['per']}, {text}"
+    return ("integer in " if o["kind"] == "integer" else "number in ") + text
+
+
+def _tuner_default(value: object) -> str:
+    if isinstance(value, list):
+        if len(set(value)) == 1:  # the same for every parameter
+            return _tuner_default(value[0])
+        return "(" + ", ".join(_tuner_default(v) for v in value) + ")"
+    if isinstance(value, str):
+        return f'`"{value}"`'
+    if isinstance(value, float):
+        return _plain(value)
+    return str(value)
+
+
+def tuner_options_table() -> str:
+    rows = ["| option | default | allowed | meaning |", "|---|---|---|---|"]
+    for o in tuner.option_registry():
+        rows.append(f"| `{o['name']}` | {_tuner_default(o['default'])} | {_tuner_allowed(o)} | {o['doc']} |")
     return "\n".join(rows)
 
 
@@ -122,6 +169,7 @@ def wanted() -> dict[Path, str]:
            for name in schemas.names()}
     out[OPTIMIZER_DOC] = _replace(OPTIMIZER_DOC.read_text(encoding="utf-8"), OPTIONS, options_table())
     out[SCHEMAS_DOC] = _replace(SCHEMAS_DOC.read_text(encoding="utf-8"), FIELDS, field_tables())
+    out[TUNER_DOC] = _replace(TUNER_DOC.read_text(encoding="utf-8"), TUNER_OPTIONS, tuner_options_table())
     return out
 
 

@@ -11,7 +11,7 @@ import jsonschema
 import pytest
 
 import inferno
-from inferno import _core, schemas, sizing
+from inferno import _core, schemas, sizing, tuner
 
 REPO = Path(__file__).resolve().parents[1]
 SAMPLES = REPO / "samples"
@@ -22,7 +22,7 @@ OPTIMIZER_FILES = ["accelerator-data", "capacity-data", "model-data", "servicecl
 
 def test_every_schema_is_a_valid_draft_2020_12_schema_and_current():
     assert schemas.names() == [*OPTIMIZER_FILES, "system-data", "solution-data", "queue-request", "queue-result",
-                               "sizing-request"]
+                               "sizing-request", "tuner-options"]
     for name in schemas.names():
         jsonschema.Draft202012Validator.check_schema(schemas.schema(name))
         assert schemas.schema(name) == schemas.generated(name), name
@@ -248,3 +248,41 @@ def test_the_schema_command_lists_and_prints():
     unknown = _cli("solution")
     assert unknown.returncode == 1 and "unknown schema 'solution'; the schemas are accelerator-data" in unknown.stderr
     assert _cli("solution-data", "--format", "csv").returncode == 1
+
+
+# ------------------------------------------------------------------------------------------ tuner
+TUNER_OPTIONS = tuner.option_registry()
+
+
+@pytest.mark.parametrize("option", [o for o in TUNER_OPTIONS if o["kind"] != "flag"], ids=lambda o: o["name"])
+def test_the_tuner_options_schema_and_the_core_agree(option):
+    """Every value the schema refuses, Tuner(**options) refuses too, naming the option; the
+    defaults are valid on both sides (the ranges come from one table, cpp/src/tuner/options.cpp)."""
+    name = option["name"]
+    validator = VALIDATORS["tuner-options"]
+    assert validator.is_valid({o["name"]: o["default"] for o in TUNER_OPTIONS})
+    if option["kind"] == "name":
+        bad: list = ["no-such-choice"]
+    else:
+        bad = []
+        lo, hi = option["minimum"], option["maximum"]
+        if lo is not None:
+            bad.append(lo if option["exclusive_minimum"] else lo - 1)
+        if hi is not None:
+            bad.append(hi if option["exclusive_maximum"] else hi + 1)
+    for value in bad:
+        given = [value] * 3 if option["kind"].endswith("vector") else value
+        assert not validator.is_valid({name: given}), (name, given)
+        with pytest.raises(ValueError, match=name):
+            tuner.Tuner(**{name: given})
+
+
+def test_every_tuner_option_is_a_flag_of_inferno_tune():
+    """The command line's tuner flags are generated from the same table (--init-state and --init
+    stand for init_state and start)."""
+    from inferno.cli import build_parser
+    tune = next(a for a in build_parser()._actions if a.__class__.__name__ == "_SubParsersAction").choices["tune"]
+    flags = {s for a in tune._actions for s in a.option_strings}
+    for o in TUNER_OPTIONS:
+        expected = {"init_state": "--init-state", "start": "--init"}.get(o["name"], "--" + o["name"].replace("_", "-"))
+        assert expected in flags, o["name"]

@@ -531,3 +531,20 @@ def test_a_fit_that_cannot_run_says_why_and_what_data_would_fix_it(tmp_path):
                            text=True, timeout=300)
     assert table.returncode == 0
     assert "note: the i64-o64 fit is ill-conditioned" in table.stdout and "cannot pin down gamma" in table.stdout
+
+
+def test_cli_csv_is_every_point_with_its_prediction():
+    """--format csv writes the data behind the tables: one row per rate point, the measured value,
+    the model's prediction and the relative error, which give back the tables' MAPE."""
+    import io
+
+    import pandas as pd
+    proc = subprocess.run([*cli_command(), "validate", str(SWEEPS), "--format", "csv"], capture_output=True, text=True,
+                          timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    frame = pd.read_csv(io.StringIO(proc.stdout))
+    result = V.validate(V.read_benchmarks([SWEEPS])[0])
+    assert len(frame) == len(result.points)
+    assert {"sweep", "ttft_mean_ms", "ttft_mean_ms_pred", "ttft_mean_ms_err"} <= set(frame.columns)
+    assert 100 * frame["ttft_mean_ms_err"].abs().mean() == pytest.approx(result.summary()["ttft_mean_ms_mape_pct"],
+                                                                         rel=1e-8)

@@ -284,7 +284,18 @@ void bind_optimizer(py::module_& root) {
              return inferno::io::solution_to_json(r.system, r.solution, o);
            },
            py::arg("reference_format") = false, py::arg("candidates") = false, py::arg("timing") = false,
-           py::arg("indent") = 2);
+           py::arg("indent") = 2)
+      .def("document",
+           [](const Run& r, bool reference_format, bool with_candidates, bool timing) -> py::object {
+             inferno::io::SolutionJsonOptions o;
+             o.reference_format = reference_format;
+             o.candidates = with_candidates ? &r.candidates : nullptr;
+             o.timing = timing;
+             o.candidates_ms = r.candidates_ms;
+             // a value, not text (docs/development.md, "The Python/C++ boundary")
+             return pyjson::from_json(nlohmann::json(inferno::io::solution_document(r.system, r.solution, o)));
+           },
+           py::arg("reference_format") = false, py::arg("candidates") = false, py::arg("timing") = false);
   m.def(
       "load_system",
       [](const std::vector<std::string>& directories, const std::vector<std::pair<std::string, py::object>>& documents) {

@@ -68,6 +68,35 @@ OptionValue option_value(const TunerOption& option, py::handle value) {
 
 std::string option_names() { return tuner_option_names(); }
 
+// Every option with its kind, range, default (the inferno profile, prefill-decode) and meaning: the
+// source of the docs table, the JSON Schema and the command line's flags.
+py::list option_registry() {
+  static const char* const kinds[] = {"flag", "integer", "number", "name", "vector", "optional_vector"};
+  static const char* const scopes[] = {"scalar", "parameter", "channel"};
+  const TunerConfig defaults = TunerConfig::profile("inferno");
+  py::list out;
+  for (const TunerOption& o : tuner_options()) {
+    py::dict d;
+    d["name"] = o.name;
+    d["kind"] = kinds[static_cast<int>(o.kind)];
+    d["per"] = scopes[static_cast<int>(o.scope)];
+    const OptionValue v = o.get(defaults);
+    if (const auto* x = std::get_if<Vector>(&v))
+      d["default"] = x->size() == 0 ? py::object(py::none()) : py::cast(std::vector<double>(x->data(), x->data() + x->size()));
+    else
+      std::visit([&](const auto& value) { d["default"] = py::cast(value); }, v);
+    d["minimum"] = o.lower ? py::cast(*o.lower) : py::none();
+    d["maximum"] = o.upper ? py::cast(*o.upper) : py::none();
+    d["exclusive_minimum"] = o.lower_open;
+    d["exclusive_maximum"] = o.upper_open;
+    d["minimum_option"] = o.lower_option.empty() ? py::object(py::none()) : py::cast(o.lower_option);
+    d["choices"] = o.choices;
+    d["doc"] = o.doc;
+    out.append(d);
+  }
+  return out;
+}
+
 // A validated configuration: the named model ("decode", "prefill-decode", "full"), the profile,
 // then the options on top.
 TunerConfig make_config(const std::string& config, const std::string& profile, const py::dict& options,
@@ -306,6 +335,8 @@ void bind_tuner(py::module_& parent) {
       }, py::arg("config"), py::arg("profile"), py::arg("options"), py::arg("service_model") = "iteration",
       "The effective configuration (validated) as a dict.");
   m.def("option_names", &option_names);
+  m.def("option_registry", &option_registry,
+        "Every tuner option: name, kind, per (scalar, parameter, channel), default, range, choices, doc");
 
   py::class_<VariantTuner>(m, "VariantTuner")
       .def(py::init([](const std::string& config, const std::string& profile, const py::dict& options, const std::string& service_model) {

@@ -872,3 +872,40 @@ TEST_CASE("options by name: one table for every caller, C++ included", "[tuner][
   for (std::size_t i = 1; i < options.size(); ++i) CHECK(options[i - 1].name < options[i].name);
   CHECK(options.size() >= 40);
 }
+
+TEST_CASE("the option table's ranges are the ones validate() enforces, and its getters read what setters wrote",
+          "[tuner][options]") {
+  const TunerConfig defaults = TunerConfig::profile("inferno");
+  for (const TunerOption& o : tuner_options()) {
+    INFO(o.name);
+    CHECK_FALSE(o.doc.empty());
+    // set(get(defaults)) is the identity: each getter reads the field its setter writes
+    TunerConfig c = defaults;
+    o.set(c, o.get(defaults));
+    CHECK(o.get(c) == o.get(defaults));
+    if (o.kind == OptionKind::name) {
+      CHECK_FALSE(o.choices.empty());
+      for (const std::string& choice : o.choices) {  // every listed name parses and prints back
+        TunerConfig named = defaults;
+        o.set(named, choice);
+        CHECK(std::get<std::string>(o.get(named)) == choice);
+      }
+    }
+    if (o.kind != OptionKind::number && o.kind != OptionKind::integer) continue;
+    // just past each end validate() refuses, naming the option (tests/test_tuner_ranges.py probes the ends)
+    const auto set_number = [&](TunerConfig& t, double v) {
+      if (o.kind == OptionKind::integer) o.set(t, static_cast<int>(v));
+      else o.set(t, v);
+    };
+    if (o.lower) {
+      TunerConfig below = defaults;
+      set_number(below, o.lower_open ? *o.lower : *o.lower - 1);
+      CHECK_THROWS_WITH(below.validate(), Catch::Contains(o.name));
+    }
+    if (o.upper) {
+      TunerConfig above = defaults;
+      set_number(above, o.upper_open ? *o.upper : *o.upper + 1);
+      CHECK_THROWS_WITH(above.validate(), Catch::Contains(o.name));
+    }
+  }
+}

@@ -396,7 +396,8 @@ class Solution:
     def document(self) -> dict[str, Any]:
         """The ``solution-data.json`` document (extended format, camelCase) as a dict; :meth:`to_json`
         writes it with options."""
-        return json.loads(self.to_json())
+        result: dict[str, Any] = self._run.document()
+        return result
 
     def to_dict(self, **kwargs: Any) -> dict[str, Any]:
         """JSON-ready, snake_case with units: ``status``, totals, ``solver``, one entry per

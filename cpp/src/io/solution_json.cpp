@@ -115,6 +115,10 @@ std::string options_to_json(const optimizer::OptimizerSpec& options) { return du
 
 std::string solution_to_json(const optimizer::System& sys, const optimizer::Solution& sol,
                              const SolutionJsonOptions& opt) {
+  return dump(solution_document(sys, sol, opt), opt.indent);
+}
+
+ojson solution_document(const optimizer::System& sys, const optimizer::Solution& sol, const SolutionJsonOptions& opt) {
   std::map<std::string, const Candidate*> sorted;
   for (const Candidate& c : sol.allocations) sorted[c.server] = &c;
   ojson root;
@@ -168,7 +172,7 @@ std::string solution_to_json(const optimizer::System& sys, const optimizer::Solu
     allocations[name] = std::move(a);
   }
   root["allocations"] = std::move(allocations);
-  if (opt.reference_format) return dump(root, opt.indent);
+  if (opt.reference_format) return root;
 
   ojson unallocated = ojson::array();
   for (const auto& u : sol.unallocated) unallocated.push_back({{"server", u.server}, {"reason", u.reason}, {"detail", u.detail}});
@@ -222,7 +226,7 @@ std::string solution_to_json(const optimizer::System& sys, const optimizer::Solu
   if (opt.timing)
     root["timing"] = {{"candidatesMsec", num(opt.candidates_ms)}, {"solveMsec", num(r.time_ms)},
                       {"totalMsec", num(opt.candidates_ms + r.time_ms)}};
-  return dump(root, opt.indent);
+  return root;
 }
 
 }  // namespace inferno::io

@@ -20,17 +20,6 @@ constexpr EnumName<Outcome> kOutcomes[] = {
     {Outcome::rejected_numerical, "rejected_numerical"}, {Outcome::skipped_model_error, "skipped_model_error"},
     {Outcome::skipped_invalid, "skipped_invalid"}, {Outcome::skipped_saturated, "skipped_saturated"},
     {Outcome::collected, "collected"}};
-constexpr EnumName<Parameterization> kParameterizations[] = {{Parameterization::log, "log"},
-                                                              {Parameterization::linear, "linear"}};
-constexpr EnumName<NoiseMode> kNoiseModes[] = {
-    {NoiseMode::relative, "relative"}, {NoiseMode::expected, "expected"}, {NoiseMode::adaptive, "adaptive"}};
-constexpr EnumName<ProcessNoise> kProcessNoises[] = {{ProcessNoise::per_cycle, "perCycle"},
-                                                      {ProcessNoise::per_observation, "perObservation"},
-                                                      {ProcessNoise::per_cycle, "per_cycle", true},
-                                                      {ProcessNoise::per_observation, "per_observation", true}};
-constexpr EnumName<SaturationPolicy> kSaturationPolicies[] = {
-    {SaturationPolicy::exclude, "exclude"}, {SaturationPolicy::downweight, "downweight"}, {SaturationPolicy::use, "use"}};
-
 }  // namespace
 
 const char* outcome_name(Outcome o) { return enum_name(kOutcomes, o); }
@@ -44,7 +33,7 @@ const char* saturation_policy_name(SaturationPolicy p) { return enum_name(kSatur
 
 Parameterization parse_parameterization(const std::string& s) { return parse_enum(kParameterizations, s, "parameterization"); }
 NoiseMode parse_noise_mode(const std::string& s) { return parse_enum(kNoiseModes, s, "observation-noise mode"); }
-ProcessNoise parse_process_noise(const std::string& s) { return parse_enum(kProcessNoises, s, "process-noise mode"); }
+ProcessNoise parse_process_noise(const std::string& s) { return parse_enum(kProcessNoises, s, "process_noise"); }
 SaturationPolicy parse_saturation_policy(const std::string& s) { return parse_enum(kSaturationPolicies, s, "saturation policy"); }
 
 namespace {

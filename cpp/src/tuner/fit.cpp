@@ -74,11 +74,7 @@ double fit_objective(const ObservationModel& model, const std::vector<FitPoint>&
   return std::isfinite(f) ? f : kFitPenalty;
 }
 
-namespace {
-constexpr EnumName<GuessForm> kGuessForms[] = {{GuessForm::reference, "reference"}, {GuessForm::consistent, "consistent"}};
-}  // namespace
-
-GuessForm parse_guess_form(const std::string& name) { return parse_enum(kGuessForms, name, "guess form"); }
+GuessForm parse_guess_form(const std::string& name) { return parse_enum(kGuessForms, name, "guess_form"); }
 const char* guess_form_name(GuessForm form) { return enum_name(kGuessForms, form); }
 
 const char* nelder_mead_stop_name(NelderMeadStop s) {

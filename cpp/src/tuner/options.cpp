@@ -2,58 +2,138 @@
 
 #include <algorithm>
 
+#include "inferno/enum_names.hpp"
 #include "inferno/error.hpp"
 
 namespace inferno::tuner {
 
 namespace {
 
-// Each setter takes the value in the kind its option declares (the binding converted it).
-#define FILTER_NUMBER(field) \
-  {#field, OptionKind::number, [](TunerConfig& c, const OptionValue& v) { c.filter.field = std::get<double>(v); }}
-#define FILTER_VECTOR(field) \
-  {#field, OptionKind::vector, [](TunerConfig& c, const OptionValue& v) { c.filter.field = std::get<Vector>(v); }}
-#define CONFIG_INTEGER(field) \
-  {#field, OptionKind::integer, [](TunerConfig& c, const OptionValue& v) { c.field = std::get<int>(v); }}
-#define CONFIG_NUMBER(field) \
-  {#field, OptionKind::number, [](TunerConfig& c, const OptionValue& v) { c.field = std::get<double>(v); }}
-#define CONFIG_FLAG(field) \
-  {#field, OptionKind::flag, [](TunerConfig& c, const OptionValue& v) { c.field = std::get<bool>(v); }}
+// One option being defined: kind, setter and getter from the macros below, then its range and doc.
+struct Def {
+  TunerOption o;
+  Def& range(std::optional<double> lower, std::optional<double> upper, bool lower_open = false, bool upper_open = false) {
+    o.lower = lower;
+    o.upper = upper;
+    o.lower_open = lower_open;
+    o.upper_open = upper_open;
+    return *this;
+  }
+  Def& per(OptionScope scope) {
+    o.scope = scope;
+    return *this;
+  }
+  template <class E, std::size_t N>
+  Def& names(const EnumName<E> (&table)[N]) {
+    o.choices = enum_name_list(table);
+    return *this;
+  }
+  Def& doc(std::string text) {
+    o.doc = std::move(text);
+    return *this;
+  }
+};
 
+Def def(const char* name, OptionKind kind, void (*set)(TunerConfig&, const OptionValue&),
+        OptionValue (*get)(const TunerConfig&)) {
+  Def d;
+  d.o.name = name;
+  d.o.kind = kind;
+  d.o.set = set;
+  d.o.get = get;
+  return d;
+}
+
+// Each setter takes the value in the kind its option declares (the binding converted it).
+#define FILTER_NUMBER(field)                                                                                      \
+  def(#field, OptionKind::number, [](TunerConfig& c, const OptionValue& v) { c.filter.field = std::get<double>(v); }, \
+       [](const TunerConfig& c) -> OptionValue { return c.filter.field; })
+#define FILTER_VECTOR(field)                                                                                      \
+  def(#field, OptionKind::vector, [](TunerConfig& c, const OptionValue& v) { c.filter.field = std::get<Vector>(v); }, \
+       [](const TunerConfig& c) -> OptionValue { return c.filter.field; })
+#define CONFIG_INTEGER(field)                                                                                   \
+  def(#field, OptionKind::integer, [](TunerConfig& c, const OptionValue& v) { c.field = std::get<int>(v); }, \
+       [](const TunerConfig& c) -> OptionValue { return c.field; })
+#define CONFIG_NUMBER(field)                                                                                   \
+  def(#field, OptionKind::number, [](TunerConfig& c, const OptionValue& v) { c.field = std::get<double>(v); }, \
+       [](const TunerConfig& c) -> OptionValue { return c.field; })
+#define CONFIG_FLAG(field)                                                                                  \
+  def(#field, OptionKind::flag, [](TunerConfig& c, const OptionValue& v) { c.field = std::get<bool>(v); }, \
+       [](const TunerConfig& c) -> OptionValue { return c.field; })
+#define NAMED(field, member, parse, table)                                                                    \
+  def(#field, OptionKind::name, [](TunerConfig& c, const OptionValue& v) { c.member = parse(std::get<std::string>(v)); }, \
+       [](const TunerConfig& c) -> OptionValue { return std::string(enum_name(table, c.member)); })                \
+      .names(table)
+
+// The ranges are the ones TunerConfig::validate() enforces (docs/tuner.md, "Option ranges").
 std::vector<TunerOption> make_options() {
-  std::vector<TunerOption> options = {
-      FILTER_NUMBER(error_level), FILTER_NUMBER(t_percentile), FILTER_NUMBER(gamma_factor),
-      FILTER_NUMBER(sigma_abs_ms), FILTER_NUMBER(sigma_min), FILTER_NUMBER(sigma_max),
-      FILTER_NUMBER(gate_probability), FILTER_NUMBER(nis_threshold), FILTER_NUMBER(throughput_ratio),
-      FILTER_NUMBER(concurrency_ratio), FILTER_NUMBER(rate_ratio), FILTER_NUMBER(saturation_weight),
-      FILTER_NUMBER(jacobian_rel_step), FILTER_NUMBER(jacobian_floor_factor),
-      FILTER_VECTOR(init_state), FILTER_VECTOR(percent_change), FILTER_VECTOR(initial_change),
-      FILTER_VECTOR(min_state), FILTER_VECTOR(max_state), FILTER_VECTOR(expected_observations),
-      {"adaptive_window", OptionKind::integer,
-       [](TunerConfig& c, const OptionValue& v) { c.filter.adaptive_window = std::get<int>(v); }},
-      {"parameterization", OptionKind::name,
-       [](TunerConfig& c, const OptionValue& v) { c.filter.parameterization = parse_parameterization(std::get<std::string>(v)); }},
-      {"noise", OptionKind::name,
-       [](TunerConfig& c, const OptionValue& v) { c.filter.noise = parse_noise_mode(std::get<std::string>(v)); }},
-      {"process_noise", OptionKind::name,
-       [](TunerConfig& c, const OptionValue& v) { c.filter.process_noise = parse_process_noise(std::get<std::string>(v)); }},
-      {"saturation", OptionKind::name,
-       [](TunerConfig& c, const OptionValue& v) { c.filter.saturation = parse_saturation_policy(std::get<std::string>(v)); }},
-      {"mode", OptionKind::name,
-       [](TunerConfig& c, const OptionValue& v) { c.mode = parse_estimator_mode(std::get<std::string>(v)); }},
-      {"guess_form", OptionKind::name,
-       [](TunerConfig& c, const OptionValue& v) { c.guess_form = parse_guess_form(std::get<std::string>(v)); }},
-      CONFIG_INTEGER(init_obs), CONFIG_INTEGER(warm_up_cycles), CONFIG_INTEGER(window_size),
-      CONFIG_INTEGER(init_list_cap), CONFIG_INTEGER(max_per_cycle), CONFIG_INTEGER(lockout_rejections),
-      CONFIG_NUMBER(residual_threshold), CONFIG_NUMBER(init_fit_threshold), CONFIG_NUMBER(kappa_max),
-      CONFIG_FLAG(hold_back), CONFIG_FLAG(all_replicas), CONFIG_FLAG(anchored_bounds), CONFIG_FLAG(seeded_guess),
-      {"start", OptionKind::optional_vector,
-       [](TunerConfig& c, const OptionValue& v) {
-         const Vector& x = std::get<Vector>(v);
-         if (x.size() == 0) c.start.reset();
-         else c.start = x;
-       }},
+  constexpr double kHeld = kMaxHeldObservations;
+  const std::vector<Def> defs = {
+      CONFIG_INTEGER(init_obs).range(1, kHeld).doc("observations collected before the cold-start fit"),
+      CONFIG_INTEGER(warm_up_cycles).range(0, 1e9).doc("stored cycles with the gate skipped"),
+      CONFIG_FLAG(hold_back).doc("`warming_up` is true during collection"),
+      FILTER_NUMBER(gate_probability).range(0, 1, true, true).doc("gate level: the χ² quantile used as NIS threshold"),
+      FILTER_NUMBER(nis_threshold).range(0, 1e6).doc("a fixed gate threshold; > 0 wins over `gate_probability`"),
+      NAMED(noise, filter.noise, parse_noise_mode, kNoiseModes).doc("observation-noise model (2.5)"),
+      FILTER_NUMBER(error_level).range(0, 1e6, true).doc(
+          "σ_rel = error_level/(t_percentile·√gamma_factor), which must lie in [1e-6, 100]"),
+      FILTER_NUMBER(t_percentile).range(0, 1e6, true).doc("see `error_level`"),
+      FILTER_NUMBER(gamma_factor).range(0, 1e6, true).doc("see `error_level`"),
+      FILTER_NUMBER(sigma_abs_ms).range(0, kMaxLatencyMs, true).doc("floor of σ in relative mode, ms"),
+      FILTER_VECTOR(expected_observations).per(OptionScope::per_channel).range(0, kMaxLatencyMs, true)
+          .doc("ẑ in ms for `noise=\"expected\"`"),
+      def("adaptive_window", OptionKind::integer,
+           [](TunerConfig& c, const OptionValue& v) { c.filter.adaptive_window = std::get<int>(v); },
+           [](const TunerConfig& c) -> OptionValue { return c.filter.adaptive_window; })
+          .range(1, 1e6).doc("averaging window of the adaptive noise"),
+      FILTER_NUMBER(sigma_min).range(0, kMaxRelativeNoise, true).doc("lower clamp of the adaptive σ_rel"),
+      FILTER_NUMBER(sigma_max).range(std::nullopt, kMaxRelativeNoise).doc("upper clamp of the adaptive σ_rel"),
+      FILTER_VECTOR(percent_change).per(OptionScope::per_parameter).range(0, kMaxRelativeChange, true)
+          .doc("relative Q per cycle"),
+      FILTER_VECTOR(initial_change).per(OptionScope::per_parameter).range(0, kMaxRelativeChange, true).doc("relative P0"),
+      FILTER_VECTOR(init_state).per(OptionScope::per_parameter).range(0, kMaxParameterValue, true)
+          .doc("initial state and cold-start seed"),
+      FILTER_VECTOR(min_state).per(OptionScope::per_parameter).range(0, kMaxParameterValue, true)
+          .doc("configured lower bounds, ≤ `max_state`"),
+      FILTER_VECTOR(max_state).per(OptionScope::per_parameter).range(0, kMaxParameterValue, true)
+          .doc("configured upper bounds"),
+      def("start", OptionKind::optional_vector,
+           [](TunerConfig& c, const OptionValue& v) {
+             const Vector& x = std::get<Vector>(v);
+             if (x.size() == 0) c.start.reset();
+             else c.start = x;
+           },
+           [](const TunerConfig& c) -> OptionValue { return c.start.value_or(Vector()); })
+          .per(OptionScope::per_parameter).range(0, kMaxParameterValue, true)
+          .doc("a known starting point (the `init` argument): no cold start"),
+      NAMED(parameterization, filter.parameterization, parse_parameterization, kParameterizations)
+          .doc("the filter's state (2.4)"),
+      NAMED(process_noise, filter.process_noise, parse_process_noise, kProcessNoises).doc("when Q is added (2.10)"),
+      NAMED(saturation, filter.saturation, parse_saturation_policy, kSaturationPolicies)
+          .doc("saturated observations (2.9)"),
+      FILTER_NUMBER(throughput_ratio).range(0, 1, true).doc("saturation signal 2"),
+      FILTER_NUMBER(concurrency_ratio).range(0, 1, true).doc("saturation signal 3"),
+      FILTER_NUMBER(rate_ratio).range(0, 1, true).doc("saturation signal 4"),
+      FILTER_NUMBER(saturation_weight).range(1, 1e6).doc("R multiplier of `downweight`"),
+      FILTER_NUMBER(jacobian_rel_step).range(0, 0.5, true, true).doc("central-difference step (2.2)"),
+      FILTER_NUMBER(jacobian_floor_factor).range(0, 1, true).doc("step floor as a fraction of the seed, linear parameters"),
+      CONFIG_NUMBER(kappa_max).range(0, std::nullopt).doc("identifiability threshold (0 disables the guard)"),
+      NAMED(mode, mode, parse_estimator_mode, kEstimatorModes).doc("estimator (3.7)"),
+      CONFIG_INTEGER(window_size).range(1, kHeld).doc("observations in the sliding window"),
+      CONFIG_NUMBER(residual_threshold).doc("window's outlier pass (≤ 0 disables it)"),
+      CONFIG_NUMBER(init_fit_threshold).range(0, std::nullopt).doc("window's EKF fallback (0 disables it)"),
+      CONFIG_INTEGER(lockout_rejections).range(0, 1e9).doc("consecutive gate rejections before recovery (0 = off)"),
+      CONFIG_INTEGER(max_per_cycle).range(1, 1e6).doc("cold-start feed per cycle"),
+      CONFIG_INTEGER(init_list_cap).range(0, kHeld).doc("cold-start list length (0 = unbounded, the reference's behaviour)"),
+      CONFIG_FLAG(all_replicas).doc("every usable replica feeds the cold start"),
+      CONFIG_FLAG(anchored_bounds).doc("bounds anchored at the configuration (3.2)"),
+      CONFIG_FLAG(seeded_guess).doc("`init_state` seeds the cold-start guess (3.1)"),
+      NAMED(guess_form, guess_form, parse_guess_form, kGuessForms).doc("guess variant (3.1)"),
   };
+  std::vector<TunerOption> options;
+  for (const Def& d : defs) options.push_back(d.o);
+  for (TunerOption& o : options)
+    if (o.name == "sigma_max") o.lower_option = "sigma_min";
   std::sort(options.begin(), options.end(), [](const TunerOption& a, const TunerOption& b) { return a.name < b.name; });
   return options;
 }
@@ -63,6 +143,7 @@ std::vector<TunerOption> make_options() {
 #undef CONFIG_INTEGER
 #undef CONFIG_NUMBER
 #undef CONFIG_FLAG
+#undef NAMED
 
 }  // namespace
 

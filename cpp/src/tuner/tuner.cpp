@@ -8,11 +8,6 @@
 
 namespace inferno::tuner {
 
-namespace {
-constexpr EnumName<EstimatorMode> kEstimatorModes[] = {{EstimatorMode::ekf, "ekf"},
-                                                        {EstimatorMode::sliding_window, "sliding-window"},
-                                                        {EstimatorMode::sliding_window, "sliding_window", true}};
-}  // namespace
 
 EstimatorMode parse_estimator_mode(const std::string& s) { return parse_enum(kEstimatorModes, s, "estimator mode"); }
 const char* estimator_mode_name(EstimatorMode m) { return enum_name(kEstimatorModes, m); }

@@ -6,7 +6,7 @@ import collections.abc
 import numpy
 import numpy.typing
 import typing
-__all__: list[str] = ['ExtendedKalmanFilter', 'KalmanFilter', 'Limiter', 'ParameterFilter', 'VariantTuner', 'chi_square_quantile', 'condition_number', 'evaluate', 'fit', 'guess_init_state', 'make_config', 'numerical_jacobian', 'option_names']
+__all__: list[str] = ['ExtendedKalmanFilter', 'KalmanFilter', 'Limiter', 'ParameterFilter', 'VariantTuner', 'chi_square_quantile', 'condition_number', 'evaluate', 'fit', 'guess_init_state', 'make_config', 'numerical_jacobian', 'option_names', 'option_registry']
 class VariantTuner:
     def __init__(self, config: str, profile: str, options: dict, service_model: str = 'iteration') -> None:
         ...
@@ -147,3 +147,7 @@ def numerical_jacobian(f: collections.abc.Callable[[typing.Annotated[numpy.typin
     ...
 def option_names() -> str:
     ...
+def option_registry() -> list:
+    """
+    Every tuner option: name, kind, per (scalar, parameter, channel), default, range, choices, doc
+    """

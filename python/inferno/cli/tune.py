@@ -36,7 +36,7 @@ import pandas as pd
 
 from .. import tuner as T
 from .. import validate as V
-from .common import EXIT_INPUT, EXIT_OK, EXIT_PARTIAL, input_path, non_negative_int, positive_int, shown_name
+from .common import EXIT_INPUT, EXIT_OK, EXIT_PARTIAL, input_path, positive_int, shown_name
 
 HISTORY_COLUMNS = ["cycle", "phase", "outcome", "nis"]
 BENCHMARK_LAYOUTS = ("sweeps", "guidellm", "vllm-bench")
@@ -97,11 +97,7 @@ def add_parser(commands: Any) -> None:
                    help=f"benchmark inputs: vLLM's max_num_seqs (default {limits.max_num_seqs})")
     p.add_argument("--max-in-flight", type=positive_int, default=limits.max_in_flight, metavar="N",
                    help=f"benchmark inputs: the benchmark's limit on outstanding requests (default {limits.max_in_flight})")
-    p.add_argument("--mode", choices=["ekf", "sliding-window"], help="estimator after the cold start (default ekf)")
-    p.add_argument("--init-obs", type=positive_int, metavar="K", help="observations collected before the cold-start fit (default 5)")
-    p.add_argument("--warm-up", type=non_negative_int, metavar="C", help="cycles with the NIS gate skipped (default 5)")
-    p.add_argument("--gate", type=float, metavar="P", help="NIS gate probability in (0, 1) (default 0.975: 7.378 for 2 channels)")
-    p.add_argument("--noise", choices=["relative", "expected", "adaptive"], help="observation-noise model")
+    _add_option_flags(p)
     p.add_argument("--replay", action="store_true", help="the reference's offline replay (see above)")
     p.add_argument("--history", action="store_true", help="also print every step")
     p.add_argument("--format", choices=["table", "json", "csv"], default="table")
@@ -123,10 +119,77 @@ def _params(text: str) -> list[float]:
 
 
 
+# Every tuner option is a flag named as the option (docs/tuner.md, "Option ranges"), generated from
+# the core's option table; init_state and start have --init-state and --init. The old names warn.
+_OWN_FLAGS = {"init_state", "start"}
+_DEPRECATED_FLAGS = {"--warm-up": "warm_up_cycles", "--gate": "gate_probability"}
+
+
+def _flag(name: str) -> str:
+    return "--" + name.replace("_", "-")
+
+
+def _in_range(option: dict[str, Any]) -> Any:
+    """An argparse type checking the option's kind and range, so an error names the flag."""
+    kind, lo, hi = option["kind"], option["minimum"], option["maximum"]
+    lo_open, hi_open = option["exclusive_minimum"], option["exclusive_maximum"]
+
+    def convert(text: str) -> Any:
+        try:
+            values = [(int if kind == "integer" else float)(v) for v in text.split(",")]
+        except ValueError:
+            what = "an integer" if kind == "integer" else "comma-separated numbers" if kind.endswith("vector") else "a number"
+            raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}") from None
+        for v in values:
+            below = lo is not None and (v <= lo if lo_open else v < lo)
+            above = hi is not None and (v >= hi if hi_open else v > hi)
+            if not math.isfinite(v) or below or above:
+                interval = ("(" if lo_open else "[") + (f"{lo:g}" if lo is not None else "-inf") + ", " + \
+                    (f"{hi:g}" if hi is not None else "inf") + (")" if hi_open or hi is None else "]")
+                raise argparse.ArgumentTypeError(f"expected {'an integer' if kind == 'integer' else 'a number'} "
+                                                 f"in {interval}, got {text!r}")
+        return values if kind.endswith("vector") else values[0]
+    return convert
+
+
+def _add_option_flags(p: argparse.ArgumentParser) -> None:
+    group = p.add_argument_group("tuner options (any of them; docs/tuner.md, \"Option ranges\")")
+    for o in T.option_registry():
+        if o["name"] in _OWN_FLAGS:
+            continue
+        default = o["default"]
+        shown = ",".join(f"{v:g}" for v in default) if isinstance(default, list) else default
+        text = f"{o['doc']} (inferno profile: {shown})"
+        if o["kind"] == "flag":
+            group.add_argument(_flag(o["name"]), dest=o["name"], action=argparse.BooleanOptionalAction, default=None,
+                               help=text)
+        elif o["kind"] == "name":
+            group.add_argument(_flag(o["name"]), dest=o["name"], choices=o["choices"], help=text)
+        else:
+            metavar = "X,Y[,Z]" if o["kind"].endswith("vector") else o["name"].split("_")[-1].upper()
+            group.add_argument(_flag(o["name"]), dest=o["name"], type=_in_range(o), metavar=metavar, help=text)
+    for old, name in _DEPRECATED_FLAGS.items():  # as they were: the core checks the value, naming the option
+        option = next(o for o in T.option_registry() if o["name"] == name)
+        p.add_argument(old, dest="deprecated_" + name, type=int if option["kind"] == "integer" else float,
+                       help=argparse.SUPPRESS)
+
+
 def _options(args: argparse.Namespace) -> dict[str, Any]:
-    flags = {"mode": args.mode, "init_obs": args.init_obs, "warm_up_cycles": args.warm_up,
-             "gate_probability": args.gate, "noise": args.noise}
-    return {k: v for k, v in flags.items() if v is not None}
+    options = {}
+    for o in T.option_registry():
+        if o["name"] in _OWN_FLAGS:
+            continue
+        value = getattr(args, o["name"], None)
+        old_flag = next((old for old, name in _DEPRECATED_FLAGS.items() if name == o["name"]), None)
+        old = getattr(args, "deprecated_" + o["name"], None) if old_flag else None
+        if old is not None:  # the old flag, kept for one release
+            if value is not None:
+                raise ValueError(f"give {_flag(o['name'])}, not also its deprecated name {old_flag}")
+            print(f"inferno tune: warning: {old_flag} is deprecated: use {_flag(o['name'])}", file=sys.stderr)
+            value = old
+        if value is not None:
+            options[o["name"]] = value
+    return options
 
 
 def run(args: argparse.Namespace, stdout: TextIO | None = None) -> int:
@@ -148,9 +211,10 @@ def run(args: argparse.Namespace, stdout: TextIO | None = None) -> int:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", T.IdentifiabilityWarning)
             if args.replay:
-                if args.init is not None or _options(args):
-                    raise ValueError("--replay runs the reference's fixed settings: it takes no --init, --mode, "
-                                     "--init-obs, --warm-up, --gate or --noise")
+                given = sorted(_flag(name) for name in _options(args))
+                if args.init is not None or given:
+                    raise ValueError("--replay runs the reference's fixed settings: it takes no --init and no tuner "
+                                     "option flag, got " + ", ".join(([] if args.init is None else ["--init"]) + given))
                 result = _replay(frame, config, args.init_state)
             else:
                 tuner = T.Tuner(config, profile=args.profile, init=args.init, init_state=args.init_state,

@@ -65,7 +65,8 @@ def add_parser(commands: Any) -> None:
     p.add_argument("--seed", type=int, default=1, help="--simulate: the simulator's random seed (default 1)")
     p.add_argument("--points", action="store_true", help="also print every point, measured and predicted")
     p.add_argument("--plots", metavar="DIR", help="save residual plots (PNG) into DIR")
-    p.add_argument("--format", choices=["table", "json"], default="table")
+    p.add_argument("--format", choices=["table", "json", "csv"], default="table",
+                   help="the error tables, all of it as JSON, or every point (measured and predicted) as CSV")
     p.set_defaults(run=run)
 
 
@@ -129,6 +130,9 @@ def run(args: argparse.Namespace) -> int:
     if args.format == "json":
         json.dump(result.to_dict(points=args.points, decimals=4), sys.stdout, indent=2, allow_nan=False)
         print()
+        return _status(result)
+    if args.format == "csv":  # the data: one row per point, measured, predicted and relative error
+        result.points.to_csv(sys.stdout, index=False, float_format="%.10g", lineterminator="\n")
         return _status(result)
     with pd.option_context("display.width", 200, "display.max_columns", 40, "display.float_format", "{:.1f}".format):
         how = "roofline (no fit)" if args.derive else "given" if args.params else args.fit

@@ -25,13 +25,16 @@ __all__ = ["generated", "names", "schema", "titles"]
 @cache
 def _generated() -> tuple[tuple[str, str, str, str], ...]:
     from .._core import io
+    from ..tuner import options_schema
     # (name, file, title, schema as JSON text with sorted keys, so the result is immutable)
-    return tuple((name, file, title, json.dumps(s, sort_keys=True)) for name, file, title, s in io.document_schemas())
+    core = [(name, file, title, json.dumps(s, sort_keys=True)) for name, file, title, s in io.document_schemas()]
+    tuner = ("tuner-options", "tuner-options.json", "the tuner's options", json.dumps(options_schema(), sort_keys=True))
+    return (*core, tuner)
 
 
 def names() -> list[str]:
     """The documents, inputs first: the optimizer's six, system-data, the solution, the queue
-    request and response lines, and the sizing request."""
+    request and response lines, the sizing request and the tuner's options."""
     return [name for name, *_ in _generated()]
 
 

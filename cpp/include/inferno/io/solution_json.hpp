@@ -4,6 +4,8 @@
 #include <string>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
 #include "inferno/optimizer/solution.hpp"
 
 namespace inferno::io {
@@ -21,6 +23,9 @@ struct SolutionJsonOptions {
 /// Throws InvalidArgument for a heterogeneous solution in the reference format.
 std::string solution_to_json(const optimizer::System& system, const optimizer::Solution& solution,
                              const SolutionJsonOptions& options = {});
+/// The same document as a JSON value (`indent` unused).
+nlohmann::ordered_json solution_document(const optimizer::System& system, const optimizer::Solution& solution,
+                                         const SolutionJsonOptions& options = {});
 
 /// The candidate table of one system as a JSON object keyed by server name (the extended
 /// format's "candidates" member).

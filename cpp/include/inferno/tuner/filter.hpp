@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "inferno/enum_names.hpp"
 #include "inferno/tuner/ekf.hpp"
 #include "inferno/tuner/observation.hpp"
 
@@ -16,6 +17,17 @@ enum class Parameterization { linear, log };
 enum class NoiseMode { expected, relative, adaptive };
 enum class ProcessNoise { per_observation, per_cycle };
 enum class SaturationPolicy { exclude, downweight, use };
+inline constexpr EnumName<Parameterization> kParameterizations[] = {{Parameterization::log, "log"},
+                                                              {Parameterization::linear, "linear"}};
+inline constexpr EnumName<NoiseMode> kNoiseModes[] = {
+    {NoiseMode::relative, "relative"}, {NoiseMode::expected, "expected"}, {NoiseMode::adaptive, "adaptive"}};
+inline constexpr EnumName<ProcessNoise> kProcessNoises[] = {{ProcessNoise::per_cycle, "perCycle"},
+                                                      {ProcessNoise::per_observation, "perObservation"},
+                                                      {ProcessNoise::per_cycle, "per_cycle", true},
+                                                      {ProcessNoise::per_observation, "per_observation", true}};
+inline constexpr EnumName<SaturationPolicy> kSaturationPolicies[] = {
+    {SaturationPolicy::exclude, "exclude"}, {SaturationPolicy::downweight, "downweight"}, {SaturationPolicy::use, "use"}};
+
 
 enum class Outcome {
   accepted,

@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "inferno/enum_names.hpp"
 #include "inferno/tuner/observation.hpp"
 
 namespace inferno::tuner {
@@ -14,6 +15,7 @@ namespace inferno::tuner {
 /// `reference`: the observed TTFT is taken as the bare prefill time (docs/tuner.md §3.1, the reference's
 /// form). `consistent`: TTFT − ITL is (the model's TTFT includes one decode step).
 enum class GuessForm { reference, consistent };
+inline constexpr EnumName<GuessForm> kGuessForms[] = {{GuessForm::reference, "reference"}, {GuessForm::consistent, "consistent"}};
 GuessForm parse_guess_form(const std::string& name);
 const char* guess_form_name(GuessForm form);
 

@@ -1,7 +1,10 @@
 #pragma once
-// The tuner's options by name, defined once (docs/tuner.md §6): what each sets in a TunerConfig and
-// what type of value it takes. The Python binding converts a value to that type; the checks of the
-// values themselves are TunerConfig::validate's, so every caller gets the same errors.
+// The tuner's options by name, defined once (docs/tuner.md §6): what each sets in a TunerConfig, what
+// type of value it takes, its range and what it means. The Python binding converts a value to that
+// type; the checks of the values are TunerConfig::validate's, so every caller gets the same errors.
+// The options table of docs/tuner.md, the JSON Schema of the options and the flags of `inferno
+// tune` are generated from this table (scripts/update_schemas.py), and tests/test_tuner_ranges.py
+// probes both ends of every range against validate().
 #include <optional>
 #include <string>
 #include <variant>
@@ -15,11 +18,21 @@ namespace inferno::tuner {
 using OptionValue = std::variant<bool, int, double, std::string, Vector>;
 
 enum class OptionKind { flag, integer, number, name, vector, optional_vector };
+/// What a vector option holds one entry of.
+enum class OptionScope { scalar, per_parameter, per_channel };
 
 struct TunerOption {
   std::string name;
   OptionKind kind;
   void (*set)(TunerConfig&, const OptionValue&);
+  OptionValue (*get)(const TunerConfig&);  // the value in a configuration (an absent start: empty)
+  std::string doc;
+  OptionScope scope = OptionScope::scalar;
+  // The range of a number, an integer, or each entry of a vector; absent bound: none (finite only).
+  std::optional<double> lower, upper;
+  bool lower_open = false, upper_open = false;
+  std::vector<std::string> choices;  // a name's allowed values
+  std::string lower_option;          // the lower bound is this option's value (sigma_max >= sigma_min)
 };
 
 /// Every option, sorted by name.

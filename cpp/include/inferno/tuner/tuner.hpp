@@ -14,6 +14,9 @@
 namespace inferno::tuner {
 
 enum class EstimatorMode { ekf, sliding_window };
+inline constexpr EnumName<EstimatorMode> kEstimatorModes[] = {{EstimatorMode::ekf, "ekf"},
+                                                        {EstimatorMode::sliding_window, "sliding-window"},
+                                                        {EstimatorMode::sliding_window, "sliding_window", true}};
 EstimatorMode parse_estimator_mode(const std::string& s);
 const char* estimator_mode_name(EstimatorMode m);
 

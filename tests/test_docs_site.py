@@ -92,7 +92,7 @@ def test_every_notebook_page_shows_its_plots(site, notebook):
     assert found.group(1) == found.group(2) == str(len(images)), found.group(0)
 
 
-@pytest.mark.parametrize("page", ["start-here", "notebooks/02-optimizer"])
+@pytest.mark.parametrize("page", ["start-here", "notebooks/02-optimizer", "schemas"])
 def test_screenshots_of_two_pages(site, page):
     SCREENS.mkdir(parents=True, exist_ok=True)
     shot = SCREENS / f"{page.replace('/', '-')}.png"

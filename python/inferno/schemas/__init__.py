@@ -6,10 +6,11 @@ is one inferno reads, and they ship with the package as ``inferno/schemas/<name>
 JSON Schema validator:
 
 >>> from inferno import schemas
->>> schemas.names()[:3]
-['accelerator-data', 'capacity-data', 'model-data']
->>> schemas.schema("capacity-data")["properties"]["count"]["items"]["required"]
-['type']
+>>> schemas.names()[0], len(schemas.names())
+('accelerator-data', 12)
+>>> capacity = schemas.schema("capacity-data")
+>>> capacity.get("title"), capacity.get("type")
+('capacity-data.json: the cards available per type', 'object')
 """
 
 from __future__ import annotations

@@ -22,7 +22,7 @@ OPTIMIZER_FILES = ["accelerator-data", "capacity-data", "model-data", "servicecl
 
 def test_every_schema_is_a_valid_draft_2020_12_schema_and_current():
     assert schemas.names() == [*OPTIMIZER_FILES, "system-data", "solution-data", "queue-request", "queue-result",
-                               "sizing-request", "tuner-options"]
+                               "simulate-request", "sizing-request", "tuner-options"]
     for name in schemas.names():
         jsonschema.Draft202012Validator.check_schema(schemas.schema(name))
         assert schemas.schema(name) == schemas.generated(name), name
@@ -35,6 +35,16 @@ def test_every_schema_is_a_valid_draft_2020_12_schema_and_current():
                          ids=lambda p: f"{p.parent.name}/{p.name}")
 def test_the_samples_are_valid(path):
     VALIDATORS[path.name.removesuffix(".json")].validate(json.loads(path.read_text()))
+
+
+def test_a_simulate_line_with_a_trace_and_a_schedule_is_valid_and_rows_are_checked():
+    line = {**BASE_SIMULATE, "trace": [[0, 100, 50], [0.5, 200, 20]], "arrivals": "poisson", "router": "jsq"}
+    assert VALIDATORS["simulate-request"].is_valid(line) and _simulate_core(line) is None
+    assert VALIDATORS["simulate-request"].is_valid({**BASE_SIMULATE, "schedule": [[0, 1], [10, 2]], "scheduleKind": "linear"})
+    for bad in ({"trace": [[0, 100]]}, {"trace": []}, {"schedule": [[0, -1]]}, {"router": "random"}, {"durationSecs": 5}):
+        doc = {**BASE_SIMULATE, **bad}
+        assert not VALIDATORS["simulate-request"].is_valid(doc), bad
+        assert _simulate_core(doc) is not None, bad
 
 
 def test_the_queue_and_sizing_samples_are_valid():
@@ -173,6 +183,11 @@ def _queue_core(doc: dict) -> str | None:
     return json.loads(out[0])["error"] if failures else None
 
 
+def _simulate_core(doc: dict) -> str | None:
+    out, failures = _core.sim.run_simulation_requests([json.dumps(doc)], 1)
+    return json.loads(out[0])["error"] if failures else None
+
+
 def _sizing_core(doc: dict) -> str | None:
     try:
         sizing.recommend(doc)
@@ -183,6 +198,7 @@ def _sizing_core(doc: dict) -> str | None:
 
 BASE_QUEUE = {"RPS": 1, "maxBatchSize": 16, "maxQueueSize": 64, "avgInputTokens": 100, "avgOutputTokens": 100,
               "alpha": 10, "beta": 0.1, "gamma": 0.001, "targetITL": 50}
+BASE_SIMULATE = {**BASE_QUEUE, "durationSeconds": 20, "seed": 3}
 BASE_SIZING = {"servers": [{"name": "s", "model": "facebook/opt-1.3b",
                             "load": {"arrivalRateRps": 1, "avgInTokens": 100, "avgOutTokens": 50},
                             "slo": {"itl": 100, "ttft": 2000}}],
@@ -201,6 +217,9 @@ def _cases() -> list:
             cases.append((name, record, path, s, _optimizer_core))
     cases += [("queue-request", BASE_QUEUE, path, s, _queue_core) for path, s in _numeric_fields(schemas.schema("queue-request"))]
     cases += [("sizing-request", BASE_SIZING, path, s, _sizing_core) for path, s in _numeric_fields(schemas.schema("sizing-request"))]
+    queue_keys = set(schemas.schema("queue-request")["properties"])  # probed above: the simulation's own keys here
+    cases += [("simulate-request", BASE_SIMULATE, path, s, _simulate_core)
+              for path, s in _numeric_fields(schemas.schema("simulate-request")) if path[0] not in queue_keys]
     return cases
 
 

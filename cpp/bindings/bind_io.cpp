@@ -7,6 +7,7 @@
 #include "inferno/io/json.hpp"
 #include "inferno/io/queue_json.hpp"
 #include "inferno/io/schema.hpp"
+#include "inferno/io/sim_json.hpp"
 #include "inferno/io/sizing_json.hpp"
 #include "inferno/optimizer/documents.hpp"
 
@@ -45,6 +46,8 @@ void bind_io(py::module_& root) {
         for (const auto& d : inferno::optimizer::document_formats()) add(d.file, d.title, *d.format, true);
         add("queue-request.jsonl", "a queue request line (ProblemData)", inferno::io::problem_data_format(), true);
         add("queue-result.jsonl", "a queue response line", inferno::io::queue_result_format(), true);
+        add("simulate-request.jsonl", "an inferno simulate line (ProblemData and the simulation's keys)",
+            inferno::io::simulate_request_format(), true);
         add("sizing-request.json", "a sizing request (inferno size recommend)", inferno::io::recommend_request_format(), false);
         return out;
       },

@@ -9,6 +9,7 @@
 #include "inferno/error.hpp"
 #include "inferno/io/json.hpp"
 #include "inferno/queue/limits.hpp"
+#include "inferno/io/sim_json.hpp"
 #include "inferno/queue/service_model.hpp"
 #include "line_batch.hpp"
 
@@ -121,15 +122,13 @@ const std::vector<std::pair<std::string, std::string>>& queue_keys() {
   return keys;
 }
 
-// The keys of `inferno simulate` (io/sim_json.cpp reads them).
+// The keys of `inferno simulate` (io/sim_json.cpp reads them), from its format.
 const std::vector<std::pair<std::string, std::string>>& simulation_keys() {
-  static const std::vector<std::pair<std::string, std::string>> keys = {
-      {"kvcapacitytokens", "kvCapacityTokens"}, {"iterationnoisecv", "iterationNoiseCv"}, {"mode", "mode"},
-      {"durationseconds", "durationSeconds"}, {"warmupseconds", "warmupSeconds"}, {"seed", "seed"},
-      {"replicas", "replicas"}, {"router", "router"}, {"schedule", "schedule"}, {"schedulekind", "scheduleKind"},
-      {"trace", "trace"}, {"arrivals", "arrivals"}, {"cv", "cv"}, {"outputtokens", "outputTokens"},
-      {"inputtokens", "inputTokens"}, {"tokenspread", "tokenSpread"}, {"kvpolicy", "kvPolicy"},
-      {"clients", "clients"}, {"thinktimeseconds", "thinkTimeSeconds"}};
+  static const std::vector<std::pair<std::string, std::string>> keys = [] {
+    std::vector<std::pair<std::string, std::string>> k;
+    for (const Field& f : simulation_format().members) k.emplace_back(fold_key(f.key), f.key);
+    return k;
+  }();
   return keys;
 }
 

@@ -2,6 +2,7 @@
 
 #include <cctype>
 #include <cmath>
+#include <limits>
 #include <stdexcept>
 
 namespace inferno::io {
@@ -141,7 +142,17 @@ ordered_json emit(const Field& f, const std::string& pointer, bool blind) {
     if (f.values) s["additionalProperties"] = emit(*f.values, pointer + "/additionalProperties", blind);
     else if (f.closed) s["additionalProperties"] = false;
   }
-  if (f.type == Field::Type::array && f.items) s["items"] = emit(*f.items, pointer + "/items", blind);
+  if (f.type == Field::Type::array) {
+    if (!f.prefix.empty()) {
+      ordered_json prefix = ordered_json::array();
+      for (std::size_t i = 0; i < f.prefix.size(); ++i)
+        prefix.push_back(emit(f.prefix[i], pointer + "/prefixItems/" + std::to_string(i), blind));
+      s["prefixItems"] = std::move(prefix);
+    }
+    if (f.items) s["items"] = emit(*f.items, pointer + "/items", blind);
+    if (f.min_items) s["minItems"] = *f.min_items;
+    if (f.max_items) s["maxItems"] = *f.max_items;
+  }
   return s;
 }
 
@@ -151,7 +162,7 @@ Field boolean(std::string key, std::string doc) { return make(std::move(key), Fi
 Field integer(std::string key, std::string doc, std::int64_t lower, std::int64_t upper) {
   Field f = make(std::move(key), Field::Type::integer, std::move(doc));
   f.minimum = static_cast<double>(lower);
-  f.maximum = static_cast<double>(upper);
+  if (upper != std::numeric_limits<std::int64_t>::max()) f.maximum = static_cast<double>(upper);
   return f;
 }
 Field number(std::string key, std::string doc) { return make(std::move(key), Field::Type::number, std::move(doc)); }

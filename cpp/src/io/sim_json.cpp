@@ -1,6 +1,8 @@
 #include "inferno/io/sim_json.hpp"
 
 #include <algorithm>
+#include <cctype>
+#include <limits>
 #include <cmath>
 #include <thread>
 
@@ -35,13 +37,29 @@ ordered_json run(const json& folded) {
   const QueueRequest req = parse_problem_data(folded, ProblemReader::simulate);
   sim::SimulatedReplica server;
   server.queue = req.config;
-  server.kv_capacity_tokens = get_number(folded, "kvcapacitytokens", "kvCapacityTokens").value_or(0);
-  server.iteration_noise_cv = get_number(folded, "iterationnoisecv", "iterationNoiseCv").value_or(0);
+  const Field& format = simulation_format();
+  // A number of the format, checked against its range under its JSON name.
+  const auto number_of = [&](const char* key, double fallback) {
+    const Field& f = format.member(key);
+    std::string folded_key = f.key;
+    for (char& c : folded_key) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    const double v = get_number(folded, folded_key, f.key).value_or(fallback);
+    const bool below = f.minimum && (f.exclusive_minimum ? !(v > *f.minimum) : v < *f.minimum);
+    const bool above = f.maximum && (f.exclusive_maximum ? !(v < *f.maximum) : v > *f.maximum);
+    if (below || above)
+      require(false, f.key,
+              std::string("a finite number in ") + (f.exclusive_minimum ? "(" : "[") + format_number(*f.minimum) + ", " +
+                  format_number(*f.maximum) + (f.exclusive_maximum ? ")" : "]"),
+              v);
+    return v;
+  };
+  server.kv_capacity_tokens = number_of("kvCapacityTokens", 0);
+  server.iteration_noise_cv = number_of("iterationNoiseCv", 0);
   server.kv_policy = sim::parse_kv_policy(get_string(folded, "kvpolicy", "kvPolicy").value_or("reserve"));
   sim::SimOptions options;
   options.mode = sim::parse_mode(get_string(folded, "mode", "mode").value_or("iteration"));
-  options.duration_s = get_number(folded, "durationseconds", "durationSeconds").value_or(600);
-  options.warmup_s = get_number(folded, "warmupseconds", "warmupSeconds").value_or(options.duration_s / 10);
+  options.duration_s = number_of("durationSeconds", 600);
+  options.warmup_s = number_of("warmupSeconds", options.duration_s / 10);
   const std::int64_t seed = get_integer(folded, "seed", "seed").value_or(1);
   require(seed >= 0, "seed", "an integer >= 0", static_cast<double>(seed));
   options.seed = static_cast<std::uint64_t>(seed);
@@ -204,6 +222,55 @@ std::vector<std::string> run_simulation_requests(const std::vector<std::string>&
     const auto r = run_simulation_request(line);
     return std::make_pair(dump_response(r.body), r.ok);
   });
+}
+
+const Field& simulation_format() {
+  static const Field f = [] {
+    const auto rows = [](std::string key, std::string doc, std::vector<Field> columns) {
+      Field row = array("", doc, number("", "a value"));
+      row.min_items = row.max_items = columns.size();
+      row.prefix = std::move(columns);
+      Field list = array(std::move(key), doc, std::move(row));
+      list.min_items = 1;
+      return list;
+    };
+    Field sim = object("", "the keys inferno simulate reads beside ProblemData's", {
+        number("kvCapacityTokens", "KV-cache capacity of a replica, tokens (0: unlimited)").at_least(0).at_most(1e15),
+        number("iterationNoiseCv", "coefficient of variation of each iteration's time").at_least(0).at_most(10),
+        choice("mode", "simulation mode", enum_name_list(sim::kModes)).fallback("iteration"),
+        number("durationSeconds", "simulated time, s").at_least(0, true).at_most(1e8).fallback(600),
+        number("warmupSeconds", "time left out of the statistics, s (default: a tenth of durationSeconds; below it)")
+            .at_least(0).at_most(1e8, true),
+        integer("seed", "random seed", 0, std::numeric_limits<std::int64_t>::max()).fallback(1),
+        integer("replicas", "replicas behind the router", 1, 1000).fallback(1),
+        choice("router", "how requests are spread over replicas", enum_name_list(sim::kRouters)).fallback("round-robin"),
+        rows("schedule", "a rate schedule: [time_s, rate_rps] rows, times increasing (replaces RPS)",
+             {number("", "time, s").at_least(0).at_most(1e8), number("", "rate, req/s").at_least(0).at_most(1e7)}),
+        choice("scheduleKind", "the schedule between its rows", {"step", "linear"}).fallback("step"),
+        rows("trace", "a request trace: [time_s, in_tokens, out_tokens] rows (replaces RPS)",
+             {number("", "arrival time, s").at_least(0).at_most(1e8), number("", "prompt tokens").at_least(0).at_most(1e8),
+              number("", "output tokens").at_least(1).at_most(1e8)}),
+        choice("arrivals", "arrival process", {"poisson", "gamma", "constant", "closed"}).fallback("poisson"),
+        number("cv", "coefficient of variation of gamma inter-arrival times").at_least(0.01, true).at_most(100).fallback(1),
+        choice("outputTokens", "output lengths around the mean", {"fixed", "geometric", "uniform"}).fallback("fixed"),
+        choice("inputTokens", "prompt lengths around the mean", {"fixed", "uniform"}).fallback("fixed"),
+        number("tokenSpread", "uniform lengths within +- this share of the mean").at_least(0).at_most(1).fallback(0.5),
+        choice("kvPolicy", "when KV pages are taken", enum_name_list(sim::kKvPolicies)).fallback("reserve"),
+        integer("clients", "closed-loop users", 1, 1000000),
+        number("thinkTimeSeconds", "closed-loop think time, s").at_least(0).at_most(1e8).fallback(0)});
+    return sim;
+  }();
+  return f;
+}
+
+const Field& simulate_request_format() {
+  static const Field f = [] {
+    Field line = problem_data_format();
+    line.doc = "an inferno simulate line: ProblemData's keys and the simulation's; keys match without regard to case";
+    for (const Field& m : simulation_format().members) line.members.push_back(m);
+    return line;
+  }();
+  return f;
 }
 
 }  // namespace inferno::io

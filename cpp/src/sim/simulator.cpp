@@ -442,20 +442,6 @@ double TokenDist::mean() const {
   return value;
 }
 
-namespace {
-
-constexpr EnumName<KvPolicy> kKvPolicies[] = {
-    {KvPolicy::reserve, "reserve"}, {KvPolicy::on_demand, "on-demand"}, {KvPolicy::on_demand, "on_demand", true}};
-constexpr EnumName<Mode> kModes[] = {{Mode::iteration, "iteration"}, {Mode::markov, "markov"}};
-constexpr EnumName<Router> kRouters[] = {
-    {Router::round_robin, "round-robin"}, {Router::join_shortest_queue, "jsq"},
-    {Router::least_outstanding_tokens, "least-tokens"}, {Router::round_robin, "round_robin", true},
-    {Router::join_shortest_queue, "join-shortest-queue", true}, {Router::join_shortest_queue, "join_shortest_queue", true},
-    {Router::least_outstanding_tokens, "least_outstanding_tokens", true},
-    {Router::least_outstanding_tokens, "least-outstanding-tokens", true}};
-
-}  // namespace
-
 KvPolicy parse_kv_policy(const std::string& s) { return parse_enum(kKvPolicies, s, "kv_policy"); }
 Mode parse_mode(const std::string& s) { return parse_enum(kModes, s, "simulation mode"); }
 Router parse_router(const std::string& s) { return parse_enum(kRouters, s, "router"); }

@@ -29,6 +29,8 @@ struct Field {
   bool closed = false;                    // an object that takes no other keys
   std::shared_ptr<const Field> values;    // an object whose keys are names: the value of each
   std::shared_ptr<const Field> items;     // an array's element
+  std::vector<Field> prefix;              // an array's leading elements, one format each (a row)
+  std::optional<std::size_t> min_items, max_items;
   std::vector<std::pair<std::string, std::shared_ptr<const Field>>> patterns;  // computed keys (regex)
 
   // Builders, so a format reads as a table.
@@ -46,7 +48,8 @@ struct Field {
 };
 
 Field boolean(std::string key, std::string doc);
-/// Integers stay within the 32-bit range unless a narrower one is given.
+/// Integers stay within the 32-bit range unless another is given; an upper bound of INT64_MAX means
+/// none.
 Field integer(std::string key, std::string doc, std::int64_t lower = INT32_MIN, std::int64_t upper = INT32_MAX);
 Field number(std::string key, std::string doc);
 Field text(std::string key, std::string doc);

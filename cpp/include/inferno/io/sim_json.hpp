@@ -9,6 +9,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "inferno/io/schema.hpp"
+
 namespace inferno::io {
 
 struct SimResponse {
@@ -18,6 +20,12 @@ struct SimResponse {
 
 /// Never throws for bad input: failures become {"error", "message", "status": "invalid"|"error"}.
 SimResponse run_simulation_request(std::string_view json_text);
+
+/// The keys `inferno simulate` reads beside a ProblemData line's (docs/schemas.md): their types,
+/// ranges and meaning. The simulation reader's known keys and ranges come from here.
+const Field& simulation_format();
+/// A simulate line: ProblemData's keys and the simulation's.
+const Field& simulate_request_format();
 
 /// A batch of lines in parallel over `threads` workers (0 = hardware concurrency), output in
 /// input order; each line's result depends only on the line (its seed), not on the threads.

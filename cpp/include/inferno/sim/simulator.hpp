@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "inferno/enum_names.hpp"
 #include "inferno/queue/analyzer.hpp"
 
 namespace inferno::sim {
@@ -66,6 +67,15 @@ const char* router_name(Router r);
 /// longer fits, the most recently admitted request is preempted: its cache is freed and it
 /// returns to the head of the queue, to recompute its prompt and the tokens it had generated.
 enum class KvPolicy { reserve, on_demand };
+inline constexpr EnumName<KvPolicy> kKvPolicies[] = {
+    {KvPolicy::reserve, "reserve"}, {KvPolicy::on_demand, "on-demand"}, {KvPolicy::on_demand, "on_demand", true}};
+inline constexpr EnumName<Mode> kModes[] = {{Mode::iteration, "iteration"}, {Mode::markov, "markov"}};
+inline constexpr EnumName<Router> kRouters[] = {
+    {Router::round_robin, "round-robin"}, {Router::join_shortest_queue, "jsq"},
+    {Router::least_outstanding_tokens, "least-tokens"}, {Router::round_robin, "round_robin", true},
+    {Router::join_shortest_queue, "join-shortest-queue", true}, {Router::join_shortest_queue, "join_shortest_queue", true},
+    {Router::least_outstanding_tokens, "least_outstanding_tokens", true},
+    {Router::least_outstanding_tokens, "least-outstanding-tokens", true}};
 KvPolicy parse_kv_policy(const std::string& s);
 
 /// One replica: the queue model's configuration (service model, parameters, N, Q; the request

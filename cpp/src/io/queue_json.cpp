@@ -111,28 +111,27 @@ int int_option(const json& o, const std::string& key, const std::string& name, i
   return static_cast<int>(v);
 }
 
-// Every ProblemData key the queue commands read (folded, as spelled in messages), from the format.
-// Percentile targets are a pattern.
-const std::vector<std::pair<std::string, std::string>>& queue_keys() {
-  static const std::vector<std::pair<std::string, std::string>> keys = [] {
-    std::vector<std::pair<std::string, std::string>> k;
-    for (const Field& f : problem_data_format().members) k.emplace_back(fold_key(f.key), f.key);
-    return k;
-  }();
+using KeyNames = std::vector<std::pair<std::string, std::string>>;  // (folded, as spelled in messages)
+
+KeyNames folded_keys(const Field& format) {
+  KeyNames keys;
+  for (const Field& f : format.members) keys.emplace_back(fold_key(f.key), f.key);
+  return keys;
+}
+
+// Every ProblemData key the queue commands read, from the format; percentile targets are a pattern.
+const KeyNames& queue_keys() {
+  static const KeyNames keys = folded_keys(problem_data_format());
   return keys;
 }
 
 // The keys of `inferno simulate` (io/sim_json.cpp reads them), from its format.
-const std::vector<std::pair<std::string, std::string>>& simulation_keys() {
-  static const std::vector<std::pair<std::string, std::string>> keys = [] {
-    std::vector<std::pair<std::string, std::string>> k;
-    for (const Field& f : simulation_format().members) k.emplace_back(fold_key(f.key), f.key);
-    return k;
-  }();
+const KeyNames& simulation_keys() {
+  static const KeyNames keys = folded_keys(simulation_format());
   return keys;
 }
 
-const std::string* spelling(const std::vector<std::pair<std::string, std::string>>& keys, const std::string& key) {
+const std::string* spelling(const KeyNames& keys, const std::string& key) {
   for (const auto& [folded, name] : keys)
     if (folded == key) return &name;
   return nullptr;

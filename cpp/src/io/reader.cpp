@@ -32,22 +32,27 @@ const json* Reader::find(const json& o, const Field& f) const {
   return it == o.end() || it->is_null() ? nullptr : &*it;
 }
 
-void Reader::check_range(const Field& f, double v) const {
+std::string range_problem(const Field& f, double v) {
   const bool below = f.minimum && (f.exclusive_minimum ? !(v > *f.minimum) : v < *f.minimum);
   const bool above = f.maximum && (f.exclusive_maximum ? !(v < *f.maximum) : v > *f.maximum);
-  if (!below && !above) return;
+  if (!below && !above && std::isfinite(v)) return "";
   if (f.type == Field::Type::integer) {
     if (f.maximum)
-      fail(f.key + " must be an integer in [" + format_number(*f.minimum) + ", " + format_number(*f.maximum) +
-           "], got " + format_number(v));
-    fail(f.key + " must be an integer >= " + format_number(*f.minimum) + ", got " + format_number(v));
+      return f.key + " must be an integer in [" + format_number(*f.minimum) + ", " + format_number(*f.maximum) +
+             "], got " + format_number(v);
+    return f.key + " must be an integer >= " + format_number(*f.minimum) + ", got " + format_number(v);
   }
-  if (!f.maximum && !f.exclusive_minimum)
-    fail(f.key + " must be >= " + format_number(*f.minimum) + ", got " + format_number(v));
-  fail(f.key + " must be in " + (f.exclusive_minimum ? "(" : "[") +
-       (f.minimum ? format_number(*f.minimum) : std::string("-inf")) + ", " +
-       (f.maximum ? format_number(*f.maximum) : std::string("inf")) +
-       (f.exclusive_maximum || !f.maximum ? ")" : "]") + ", got " + format_number(v));
+  if (!f.maximum && !f.exclusive_minimum && f.minimum)
+    return f.key + " must be >= " + format_number(*f.minimum) + ", got " + format_number(v);
+  return f.key + " must be in " + (f.exclusive_minimum ? "(" : "[") +
+         (f.minimum ? format_number(*f.minimum) : std::string("-inf")) + ", " +
+         (f.maximum ? format_number(*f.maximum) : std::string("inf")) +
+         (f.exclusive_maximum || !f.maximum ? ")" : "]") + ", got " + format_number(v);
+}
+
+void Reader::check_range(const Field& f, double v) const {
+  const std::string problem = range_problem(f, v);
+  if (!problem.empty()) fail(problem);
 }
 
 std::optional<double> Reader::optional_number(const json& o, const Field& f) const {

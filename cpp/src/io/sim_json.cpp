@@ -8,6 +8,7 @@
 
 #include "inferno/error.hpp"
 #include "inferno/io/json.hpp"
+#include "inferno/io/reader.hpp"
 #include "line_batch.hpp"
 #include "inferno/io/queue_json.hpp"
 #include "inferno/sim/simulator.hpp"
@@ -44,13 +45,8 @@ ordered_json run(const json& folded) {
     std::string folded_key = f.key;
     for (char& c : folded_key) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
     const double v = get_number(folded, folded_key, f.key).value_or(fallback);
-    const bool below = f.minimum && (f.exclusive_minimum ? !(v > *f.minimum) : v < *f.minimum);
-    const bool above = f.maximum && (f.exclusive_maximum ? !(v < *f.maximum) : v > *f.maximum);
-    if (below || above)
-      require(false, f.key,
-              std::string("a finite number in ") + (f.exclusive_minimum ? "(" : "[") + format_number(*f.minimum) + ", " +
-                  format_number(*f.maximum) + (f.exclusive_maximum ? ")" : "]"),
-              v);
+    const std::string problem = range_problem(f, v);
+    if (!problem.empty()) throw InvalidArgument(problem);
     return v;
   };
   server.kv_capacity_tokens = number_of("kvCapacityTokens", 0);

@@ -12,6 +12,10 @@
 
 namespace inferno::io {
 
+/// "<key> must be in [lo, hi], got v" when v is outside the field's range, else empty: the one range
+/// check of every reader (Reader::check_range adds the path).
+std::string range_problem(const Field& f, double v);
+
 class Reader {
  public:
   Reader(std::string source, std::string path) : source_(std::move(source)), path_(std::move(path)) {}

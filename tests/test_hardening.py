@@ -87,7 +87,7 @@ def test_a_throughput_target_beyond_its_range_is_named():
     line = json.dumps({**PROBLEM, "targetTPS": 1e100}).encode()
     code, outputs = run_lines("queue", "target", lines=[line])
     assert code == 2
-    assert outputs[0]["error"] == "targetTPS must be a finite number in [0, 1e12] (0 = none), got 1e+100"
+    assert outputs[0]["error"] == "targetTPS must be a finite number in [0, 1e+12] (0 = none), got 1e+100"
 
 
 def model(**overrides) -> inferno.QueueModel:
@@ -401,7 +401,7 @@ def test_a_sizing_grid_beyond_1000_points_is_refused_before_the_search():
     (("queue", "solve"), {"decodeParms": "x"}, "decodeParms must be an object"),
     (("queue", "target"), {"targetTTFT_p-5": 3}, 'percentile target key "targetttft_p-5" must end in a percentile'),
     (("queue", "solve"), {"bogus": 1}, 'unknown key "bogus"; allowed (any letter case): RPS, maxBatchSize'),
-    (("simulate",), {"cv": 0}, "cv must be in (0.01, 100], got 0"),
+    (("simulate",), {"cv": 0}, "cv must be a finite number in (0.01, 100], got 0"),
     (("simulate",), {"trace": []}, "trace must hold at least one row (or be left out)"),
     (("simulate",), {"schedule": []}, "schedule must hold at least one row (or be left out)"),
 ])

@@ -1,6 +1,7 @@
 // The format tables (io/schema.hpp): the JSON Schema generated from them, and the reader that
 // takes its types and ranges from them (io/reader.hpp); documents that arrive as values.
 #include <catch2/catch.hpp>
+#include <cmath>
 #include <functional>
 #include <string>
 
@@ -65,7 +66,7 @@ TEST_CASE("the reader takes types, ranges, choices and defaults from the format"
   CHECK(r.integer(ok, f.member("replicas")) == 1);  // the default
   CHECK(r.text(ok, f.member("mode")) == "slow");
   CHECK(failure([&] { r.number(parse_json_folded(R"({"rate": 10})"), f.member("rate")); }) ==
-        "tiny.json: servers[0] (a): rate must be in [0, 10), got 10");
+        "tiny.json: servers[0] (a): rate must be a finite number in [0, 10), got 10");
   CHECK(failure([&] { r.integer(parse_json_folded(R"({"replicas": 9})"), f.member("replicas")); }) ==
         "tiny.json: servers[0] (a): replicas must be an integer in [1, 8], got 9");
   CHECK(failure([&] { r.integer(parse_json_folded(R"({"replicas": 2.5})"), f.member("replicas")); }) ==
@@ -76,6 +77,27 @@ TEST_CASE("the reader takes types, ranges, choices and defaults from the format"
   CHECK(failure([&] { r.array(parse_json_folded(R"({"tags": "x"})"), f.member("tags")); }) ==
         "tiny.json: servers[0] (a).tags: must be an array");
   CHECK_THROWS_AS(f.member("no-such-key"), std::logic_error);  // a reader asking for a key its table lacks
+}
+
+TEST_CASE("a line reader names the key alone, says what 0 means and prints integer bounds whole", "[formats]") {
+  Field line = object("", "a line", {number("targetTPS", "tokens/s").at_least(0).at_most(1e12).zero_means("none"),
+                                     integer("clients", "users", 1, 1000000),
+                                     number("delay", "s").at_least(0, true),
+                                     object("decodeParms", "nested", {number("alpha", "ms").at_least(0)})});
+  const Reader r = Reader::line();
+  CHECK(failure([&] { r.number(parse_json_folded(R"({"targetTPS": 1e13})"), line.member("targetTPS")); }) ==
+        "targetTPS must be a finite number in [0, 1e+12] (0 = none), got 1e+13");
+  CHECK(failure([&] { r.integer(parse_json_folded(R"({"clients": 0})"), line.member("clients")); }) ==
+        "clients must be an integer in [1, 1000000], got 0");
+  CHECK(failure([&] { r.number(parse_json_folded(R"({"delay": 0})"), line.member("delay")); }) == "delay must be > 0, got 0");
+  CHECK(failure([&] { r.object(parse_json_folded(R"({"decodeParms": 3})"), line.member("decodeParms")); }) ==
+        "decodeParms must be an object");
+  const Field& nested = line.member("decodeParms");
+  CHECK(failure([&] { r.at("decodeParms").number(parse_json_folded(R"({"alpha": -1})"), nested.member("alpha")); }) ==
+        "decodeParms: alpha must be >= 0, got -1");
+  CHECK(range_problem(line.member("targetTPS"), std::nan("")) ==
+        "targetTPS must be a finite number in [0, 1e+12] (0 = none), got nan");
+  CHECK(range_problem(line.member("targetTPS"), 0).empty());
 }
 
 TEST_CASE("a document given as a value reads as its text does", "[formats]") {

@@ -4,10 +4,10 @@
 #include <cmath>
 #include <cstdio>
 #include <thread>
-#include <tuple>
 
 #include "inferno/error.hpp"
 #include "inferno/io/json.hpp"
+#include "inferno/io/reader.hpp"
 #include "inferno/queue/limits.hpp"
 #include "inferno/io/sim_json.hpp"
 #include "inferno/queue/service_model.hpp"
@@ -40,10 +40,6 @@ struct RequestError {
   std::string status;
 };
 
-double number_or(const json& o, const std::string& key, const std::string& name, double fallback) {
-  return get_number(o, key, name).value_or(fallback);
-}
-
 // Where a model parameter comes from in ProblemData: a top-level key or a nested object field.
 struct ParamSource {
   std::string object;  // lower-case key of the nested object, empty for top level
@@ -68,9 +64,15 @@ ParamSource source_of(const std::string& model, const std::string& param) {
   return {"", fold_key(param), param};
 }
 
-void add_target(Targets& t, TargetMetric metric, double percentile, double value,
-                const std::string& name) {
-  require(std::isfinite(value) && value >= 0, name, "a finite number >= 0 (0 = no target)", value);
+// The format's field of a model parameter (nested for prefill-decode).
+const Field& param_field_of(const ParamSource& src) {
+  const Field& line = problem_data_format();
+  if (src.object.empty()) return line.member(src.name);
+  const auto dot = src.name.find('.');
+  return line.member(src.name.substr(0, dot)).member(src.name.substr(dot + 1));
+}
+
+void add_target(Targets& t, TargetMetric metric, double percentile, double value, const std::string& name) {
   for (const auto& c : t.constraints)  // e.g. targetTTFT_p95 and targetTTFT_p95.0
     if (c.metric == metric && c.percentile == percentile)
       throw InvalidArgument(name + " duplicates another target on the same percentile");
@@ -99,16 +101,6 @@ bool parse_percentile_key(const std::string& key, TargetMetric& metric, std::str
     return true;
   }
   return false;
-}
-
-// An integer option within [lower, upper], named by its JSON key.
-int int_option(const json& o, const std::string& key, const std::string& name, int fallback,
-               int lower, int upper) {
-  const std::int64_t v = get_integer(o, key, name).value_or(fallback);
-  require(v >= lower && v <= upper, name,
-          "an integer in [" + std::to_string(lower) + ", " + std::to_string(upper) + "]",
-          static_cast<double>(v));
-  return static_cast<int>(v);
 }
 
 using KeyNames = std::vector<std::pair<std::string, std::string>>;  // (folded, as spelled in messages)
@@ -171,6 +163,7 @@ void check_keys(const json& o, ProblemReader reader, std::vector<std::string>& w
 // The parameters of every service model, validated even when another model is selected; those the
 // selected model does not use are reported.
 void check_other_models(const json& o, const ServiceModelInfo& selected, std::vector<std::string>& warnings) {
+  const Reader line = Reader::line();
   std::vector<std::string> used;
   for (const ParamSpec& spec : selected.params) {
     const ParamSource src = source_of(selected.name, spec.name);
@@ -189,13 +182,12 @@ void check_other_models(const json& o, const ServiceModelInfo& selected, std::ve
       const std::string top = src.object.empty() ? src.key : src.object;
       const auto it = o.find(top);
       if (it == o.end() || it->is_null() || is_used(top)) continue;
-      const json* scope = &o;
-      if (!src.object.empty()) {
-        if (!it->is_object()) throw InvalidArgument(src.name.substr(0, src.name.find('.')) + " must be an object");
-        scope = &*it;
+      if (src.object.empty()) {
+        line.optional_number(o, param_field_of(src));
+      } else {
+        const Field& group = problem_data_format().member(src.name.substr(0, src.name.find('.')));
+        line.at(group.key).optional_number(*line.object(o, group), param_field_of(src));
       }
-      if (const auto value = get_number(*scope, src.key, src.name))
-        require_finite_in(src.name, *value, spec.lower, spec.lower_strict, spec.upper);
       const std::string name = src.object.empty() ? src.name : src.name.substr(0, src.name.find('.'));
       if (std::find(reported.begin(), reported.end(), name) == reported.end()) {
         reported.push_back(name);
@@ -204,13 +196,9 @@ void check_other_models(const json& o, const ServiceModelInfo& selected, std::ve
     }
   }
   if (!selected.uses_request_shape) {
-    for (const auto& [key, name, lower] : {std::tuple<const char*, const char*, double>{"avginputtokens", "avgInputTokens", 0.0},
-                                           {"avgoutputtokens", "avgOutputTokens", 1.0}}) {
-      if (const auto value = get_number(o, key, name)) {
-        require_finite_in(name, *value, lower, false, queue::kMaxTokens);
-        warnings.push_back(std::string(name) + " is not used by serviceModel '" + selected.name + "': ignored");
-      }
-    }
+    for (const char* key : {"avgInputTokens", "avgOutputTokens"})
+      if (line.optional_number(o, problem_data_format().member(key)))
+        warnings.push_back(std::string(key) + " is not used by serviceModel '" + selected.name + "': ignored");
   }
 }
 
@@ -231,100 +219,90 @@ QueueRequest parse_problem_data(const json& o, ProblemReader reader) {
   check_keys(o, reader, r.warnings);
   check_other_models(o, info, r.warnings);
 
-  // Absent numbers are 0, as in the reference's Go decoder; validation then names what is wrong.
-  r.rate_rps = number_or(o, "rps", "RPS", 0);
-  require_finite_in("RPS", r.rate_rps, 0.0, false, kMaxRateRps);
-  const std::int64_t max_batch = get_integer(o, "maxbatchsize", "maxBatchSize").value_or(0);
-  require(max_batch >= 1 && max_batch <= kMaxBatchLimit, "maxBatchSize",
-          "an integer in [1, " + std::to_string(kMaxBatchLimit) + "]", static_cast<double>(max_batch));
-  c.max_batch = static_cast<int>(max_batch);
-  c.max_queue = get_integer(o, "maxqueuesize", "maxQueueSize").value_or(0);
-  require(c.max_queue >= 0 && c.max_queue <= 1'000'000'000'000, "maxQueueSize",
-          "an integer in [0, 1000000000000]", static_cast<double>(c.max_queue));
-  const std::int64_t max_tokens = get_integer(o, "maxnumtokens", "maxNumTokens").value_or(0);
-  require(max_tokens >= 0 && max_tokens <= 1'000'000'000, "maxNumTokens",
-          "an integer in [0, 1000000000] (0 = 8192)", static_cast<double>(max_tokens));
+  // Types and ranges come from the format (problem_data_format); absent numbers are 0, as in the
+  // reference's Go decoder, unless the format gives a default.
+  const Field& format = problem_data_format();
+  const auto F = [&](const char* key) -> const Field& { return format.member(key); };
+  const Reader line = Reader::line();
+  // An absent number is 0, which must be in range too ("maxBatchSize ... got 0" names what is missing).
+  const auto number = [&](const json& scope, const Field& f) {
+    const double v = line.number(scope, f, 0.0);
+    line.check_range(f, v);
+    return v;
+  };
+  r.rate_rps = number(o, F("RPS"));
+  c.max_batch = static_cast<int>(line.integer(o, F("maxBatchSize"), 0));
+  line.check_range(F("maxBatchSize"), c.max_batch);
+  c.max_queue = line.integer(o, F("maxQueueSize"), 0);
+  const std::int64_t max_tokens = line.integer(o, F("maxNumTokens"), 0);
   c.shape.max_num_tokens = max_tokens == 0 ? 8192 : static_cast<int>(max_tokens);
-  c.shape.in_tokens = number_or(o, "avginputtokens", "avgInputTokens", 0);
-  c.shape.out_tokens = number_or(o, "avgoutputtokens", "avgOutputTokens", 0);
-  if (info.uses_request_shape) {
-    require_finite_in("avgInputTokens", c.shape.in_tokens, 0.0, false, queue::kMaxTokens);
-    require_finite_in("avgOutputTokens", c.shape.out_tokens, 1.0, false, queue::kMaxTokens);
-  }
+  c.shape.in_tokens = line.number(o, F("avgInputTokens"), 0.0);
+  c.shape.out_tokens = line.number(o, F("avgOutputTokens"), 0.0);
+  if (info.uses_request_shape) line.check_range(F("avgOutputTokens"), c.shape.out_tokens);  // required: >= 1
 
   for (const ParamSpec& spec : info.params) {
     const ParamSource src = source_of(c.service_model, spec.name);
-    const json* scope = &o;
-    if (!src.object.empty()) {
-      const auto it = o.find(src.object);
-      if (it == o.end() || it->is_null())
-        throw InvalidArgument(src.name.substr(0, src.name.find('.')) +
-                              " is required for serviceModel '" + c.service_model + "'");
-      if (!it->is_object())
-        throw InvalidArgument(src.name.substr(0, src.name.find('.')) + " must be an object");
-      scope = &*it;
+    if (src.object.empty()) {
+      c.params[spec.name] = number(o, param_field_of(src));
+      continue;
     }
-    const double value = number_or(*scope, src.key, src.name, 0);
-    require_finite_in(src.name, value, spec.lower, spec.lower_strict, spec.upper);
-    c.params[spec.name] = value;
+    const Field& group = F(src.name.substr(0, src.name.find('.')).c_str());
+    const json* scope = line.object(o, group);
+    if (!scope) throw InvalidArgument(group.key + " is required for serviceModel '" + c.service_model + "'");
+    const Field& param = param_field_of(src);
+    c.params[spec.name] = line.at(group.key).number(*scope, param, 0.0);
+    line.at(group.key).check_range(param, c.params[spec.name]);
   }
 
-  c.options.arrival_cov = number_or(o, "arrivalcov", "arrivalCOV", 1.0);
-  c.options.service_cov = number_or(o, "servicecov", "serviceCOV", 1.0);
-  require_finite_in("arrivalCOV", c.options.arrival_cov, 0, false, queue::kMaxCov);
-  require_finite_in("serviceCOV", c.options.service_cov, 0, false, queue::kMaxCov);
-  c.options.in_tokens_spread = number_or(o, "intokensspread", "inTokensSpread", 0.0);
-  require_finite_in("inTokensSpread", c.options.in_tokens_spread, 0, false, 1.0);
+  c.options.arrival_cov = line.number(o, F("arrivalCOV"));
+  c.options.service_cov = line.number(o, F("serviceCOV"));
+  c.options.in_tokens_spread = line.number(o, F("inTokensSpread"));
   const std::string weighting = get_string(o, "itlweighting", "itlWeighting").value_or("token");
   if (const auto w = find_enum(kItlWeightings, weighting)) c.options.itl_weighting = *w;
   else throw InvalidArgument("itlWeighting must be " + enum_names(kItlWeightings, "\"", " or ") + ", got \"" + weighting + "\"");
 
   Targets& t = r.targets;
-  add_target(t, TargetMetric::ttft, 0, number_or(o, "targetttft", "targetTTFT", 0), "targetTTFT");
-  add_target(t, TargetMetric::itl, 0, number_or(o, "targetitl", "targetITL", 0), "targetITL");
-  add_target(t, TargetMetric::wait, 0, number_or(o, "targetwaittime", "targetWaitTime", 0),
-             "targetWaitTime");
-  const double loss = number_or(o, "targetlossprob", "targetLossProb", 0);
-  require(std::isfinite(loss) && loss >= 0 && loss < 1, "targetLossProb",
-          "in [0, 1) (0 = no target)", loss);
-  add_target(t, TargetMetric::loss, 0, loss, "targetLossProb");
-  for (const auto& [key, value] : o.items()) {
+  add_target(t, TargetMetric::ttft, 0, line.number(o, F("targetTTFT"), 0.0), "targetTTFT");
+  add_target(t, TargetMetric::itl, 0, line.number(o, F("targetITL"), 0.0), "targetITL");
+  add_target(t, TargetMetric::wait, 0, line.number(o, F("targetWaitTime"), 0.0), "targetWaitTime");
+  add_target(t, TargetMetric::loss, 0, line.number(o, F("targetLossProb"), 0.0), "targetLossProb");
+  Field percentile_target = *format.patterns.at(0).second;  // targetTTFT_p95 and the like
+  for (const auto& item : o.items()) {
+    const std::string& key = item.key();
     TargetMetric metric;
     std::string percent;
     if (!parse_percentile_key(key, metric, percent)) continue;
     const double pct = std::stod(percent);
-    const std::string name = std::string(metric == TargetMetric::ttft  ? "targetTTFT"
-                                          : metric == TargetMetric::itl ? "targetITL"
-                                                                        : "targetWaitTime") +
-                             "_p" + percent;
-    require(pct > 0 && pct < 100, "percentile of " + name, "in (0, 100)", pct);
-    add_target(t, metric, pct, get_number(o, key, name).value_or(0), name);
+    percentile_target.key = std::string(metric == TargetMetric::ttft  ? "targetTTFT"
+                                        : metric == TargetMetric::itl ? "targetITL"
+                                                                      : "targetWaitTime") +
+                            "_p" + percent;
+    require(pct > 0 && pct < 100, "percentile of " + percentile_target.key, "in (0, 100)", pct);
+    const double target_ms = get_number(o, key, percentile_target.key).value_or(0);
+    line.check_range(percentile_target, target_ms);
+    add_target(t, metric, pct, target_ms, percentile_target.key);
   }
-  t.tps = number_or(o, "targettps", "targetTPS", 0);
-  require(std::isfinite(t.tps) && t.tps >= 0 && t.tps <= kMaxTargetTps, "targetTPS",
-          "a finite number in [0, 1e12] (0 = none)", t.tps);
+  t.tps = line.number(o, F("targetTPS"), 0.0);
 
-  if (const auto it = o.find("percentiles"); it != o.end() && !it->is_null()) {
-    if (!it->is_array()) throw InvalidArgument("percentiles must be an array of numbers in (0, 100)");
-    for (const auto& v : *it) {
-      if (!v.is_number()) throw InvalidArgument("percentiles must be an array of numbers in (0, 100)");
-      const double pct = v.get<double>();
-      require(pct > 0 && pct < 100, "percentiles[]", "in (0, 100)", pct);
-      r.percentiles.push_back(pct);
-    }
+  const Field& percentiles = F("percentiles");
+  const json& listed = line.array(o, percentiles);
+  Field percentile = *percentiles.items;
+  percentile.key = "percentiles[]";
+  for (const auto& v : listed) {
+    if (!v.is_number()) throw InvalidArgument("percentiles must be an array of numbers in (0, 100)");
+    r.percentiles.push_back(v.get<double>());
+    line.check_range(percentile, r.percentiles.back());
   }
 
-  r.size.grid_points = int_option(o, "sizegridpoints", "sizeGridPoints", 16, 1, 1000);  // each point costs an analysis per N
-  r.size.tps_safety_fraction = number_or(o, "tpssafetyfraction", "tpsSafetyFraction", 0.1);
-  require(std::isfinite(r.size.tps_safety_fraction) && r.size.tps_safety_fraction >= 0 &&
-              r.size.tps_safety_fraction < 1,
-          "tpsSafetyFraction", "in [0, 1)", r.size.tps_safety_fraction);
-  r.concurrency.min_batch = int_option(o, "minbatchsize", "minBatchSize", 1, 1, c.max_batch);
-  r.concurrency.epsilon = number_or(o, "onsetepsilon", "onsetEpsilon", 0.02);
-  require(std::isfinite(r.concurrency.epsilon) && r.concurrency.epsilon >= 0 && r.concurrency.epsilon < 1,
-          "onsetEpsilon", "in [0, 1)", r.concurrency.epsilon);
-  r.concurrency.max_iters = int_option(o, "onsetmaxiters", "onsetMaxIters", 6, 0, 1000);
-  r.concurrency.converge = get_bool(o, "onsetconverge", "onsetConverge").value_or(false);
+  r.size.grid_points = static_cast<int>(line.integer(o, F("sizeGridPoints")));  // each point costs an analysis per N
+  r.size.tps_safety_fraction = line.number(o, F("tpsSafetyFraction"));
+  r.concurrency.min_batch = static_cast<int>(line.integer(o, F("minBatchSize")));
+  if (r.concurrency.min_batch > c.max_batch)  // a bound the format cannot state: it depends on maxBatchSize
+    require(false, "minBatchSize", "an integer in [1, " + std::to_string(c.max_batch) + "] (at most maxBatchSize)",
+            r.concurrency.min_batch);
+  r.concurrency.epsilon = line.number(o, F("onsetEpsilon"));
+  r.concurrency.max_iters = static_cast<int>(line.integer(o, F("onsetMaxIters")));
+  r.concurrency.converge = line.boolean(o, F("onsetConverge"));
   return r;
 }
 
@@ -546,7 +524,7 @@ const Field& problem_data_format() {
         number("RPS", "arrival rate, req/s").at_least(0).at_most(kMaxRateRps),
         integer("maxBatchSize", "batch cap N, requests", 1, kMaxBatchLimit).must(),
         integer("maxQueueSize", "waiting room Q, requests", 0, 1'000'000'000'000),
-        integer("maxNumTokens", "token budget per iteration, tokens (0: 8192)", 0, 1'000'000'000),
+        integer("maxNumTokens", "token budget per iteration, tokens (0: 8192)", 0, 1'000'000'000).zero_means("8192"),
         number("avgInputTokens", "mean prompt length, tokens").at_least(0).at_most(queue::kMaxTokens),
         number("avgOutputTokens", "mean output length, tokens").at_least(1).at_most(queue::kMaxTokens),
         choice("serviceModel", "the service model", models).fallback("iteration")};
@@ -569,11 +547,11 @@ const Field& problem_data_format() {
              number("serviceCOV", "coefficient of variation of service times").at_least(0).at_most(queue::kMaxCov).fallback(1),
              number("inTokensSpread", "relative spread of prompt lengths").at_least(0).at_most(1).fallback(0),
              choice("itlWeighting", "ITL averaged per token or over time", enum_name_list(kItlWeightings)).fallback("token"),
-             number("targetTTFT", "mean time-to-first-token target, ms (0: none)").at_least(0),
-             number("targetITL", "mean inter-token latency target, ms (0: none)").at_least(0),
-             number("targetWaitTime", "mean queueing-delay target, ms (0: none)").at_least(0),
-             number("targetLossProb", "largest share of requests turned away (0: none)").at_least(0).at_most(1, true),
-             number("targetTPS", "token-rate target, tokens/s (0: none)").at_least(0).at_most(queue::kMaxTargetTps),
+             number("targetTTFT", "mean time-to-first-token target, ms (0: none)").at_least(0).zero_means("none"),
+             number("targetITL", "mean inter-token latency target, ms (0: none)").at_least(0).zero_means("none"),
+             number("targetWaitTime", "mean queueing-delay target, ms (0: none)").at_least(0).zero_means("none"),
+             number("targetLossProb", "largest share of requests turned away (0: none)").at_least(0).at_most(1, true).zero_means("none"),
+             number("targetTPS", "token-rate target, tokens/s (0: none)").at_least(0).at_most(queue::kMaxTargetTps).zero_means("none"),
              array("percentiles", "percentiles to report",
                    number("", "a percentile").at_least(0, true).at_most(100, true)),
              integer("sizeGridPoints", "grid points of the sizing search", 1, 1000).fallback(16),
@@ -585,7 +563,7 @@ const Field& problem_data_format() {
       members.push_back(std::move(extra));
     Field line = object("", "a queue request line (ProblemData); keys match without regard to case", std::move(members));
     line.only_known();
-    const Field percentile_target = number("", "a percentile target, ms (0: none)").at_least(0);
+    const Field percentile_target = number("", "a percentile target, ms (0: none)").at_least(0).zero_means("none");
     // As the reader does (parse_percentile_key): any letter case, digits with an optional fraction.
     line.pattern("^" + case_blind_pattern("target") + "(" + case_blind_pattern("TTFT") + "|" + case_blind_pattern("ITL") +
                      "|" + case_blind_pattern("WaitTime") + ")_[pP][0-9]+(\\.[0-9]+)?$",

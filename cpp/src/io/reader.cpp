@@ -25,7 +25,15 @@ Reader Reader::item(std::size_t i, const std::string& entity) const {
   return {source_, path_ + "[" + std::to_string(i) + "]" + (entity.empty() ? "" : " (" + entity + ")")};
 }
 
-void Reader::fail(const std::string& problem) const { throw InvalidArgument(where() + ": " + problem); }
+void Reader::fail(const std::string& problem) const {
+  const std::string at = where();
+  throw InvalidArgument(at.empty() ? problem : at + ": " + problem);
+}
+
+void Reader::fail_member(const std::string& key, const std::string& problem) const {
+  if (where().empty()) throw InvalidArgument(key + " " + problem);  // a line: "decodeParms must be an object"
+  at(key).fail(problem);
+}
 
 const json* Reader::find(const json& o, const Field& f) const {
   const auto it = o.find(fold(f.key));
@@ -36,18 +44,24 @@ std::string range_problem(const Field& f, double v) {
   const bool below = f.minimum && (f.exclusive_minimum ? !(v > *f.minimum) : v < *f.minimum);
   const bool above = f.maximum && (f.exclusive_maximum ? !(v < *f.maximum) : v > *f.maximum);
   if (!below && !above && std::isfinite(v)) return "";
+  std::string requirement;
   if (f.type == Field::Type::integer) {
-    if (f.maximum)
-      return f.key + " must be an integer in [" + format_number(*f.minimum) + ", " + format_number(*f.maximum) +
-             "], got " + format_number(v);
-    return f.key + " must be an integer >= " + format_number(*f.minimum) + ", got " + format_number(v);
+    const auto whole = [](double b) { return std::to_string(static_cast<long long>(b)); };  // 1000000, not 1e+06
+    requirement = f.minimum && f.maximum ? "an integer in [" + whole(*f.minimum) + ", " + whole(*f.maximum) + "]"
+                  : f.minimum            ? "an integer >= " + whole(*f.minimum)
+                  : f.maximum            ? "an integer <= " + whole(*f.maximum)
+                                         : "an integer";
+  } else if (!f.minimum && !f.maximum) {
+    requirement = "a finite number";
+  } else if (f.minimum && !f.maximum) {
+    requirement = (f.exclusive_minimum ? "> " : ">= ") + format_number(*f.minimum);
+  } else {
+    requirement = std::string("a finite number in ") + (f.exclusive_minimum || !f.minimum ? "(" : "[") +
+                  (f.minimum ? format_number(*f.minimum) : std::string("-inf")) + ", " + format_number(*f.maximum) +
+                  (f.exclusive_maximum ? ")" : "]");
   }
-  if (!f.maximum && !f.exclusive_minimum && f.minimum)
-    return f.key + " must be >= " + format_number(*f.minimum) + ", got " + format_number(v);
-  return f.key + " must be in " + (f.exclusive_minimum ? "(" : "[") +
-         (f.minimum ? format_number(*f.minimum) : std::string("-inf")) + ", " +
-         (f.maximum ? format_number(*f.maximum) : std::string("inf")) +
-         (f.exclusive_maximum || !f.maximum ? ")" : "]") + ", got " + format_number(v);
+  if (!f.zero_meaning.empty()) requirement += " (0 = " + f.zero_meaning + ")";
+  return f.key + " must be " + requirement + ", got " + format_number(v);
 }
 
 void Reader::check_range(const Field& f, double v) const {
@@ -130,7 +144,7 @@ std::string Reader::text(const json& o, const Field& f, std::optional<std::strin
 
 const json* Reader::object(const json& o, const Field& f) const {
   const json* v = find(o, f);
-  if (v && !v->is_object()) at(f.key).fail("must be an object");
+  if (v && !v->is_object()) fail_member(f.key, "must be an object");
   return v;
 }
 
@@ -138,7 +152,7 @@ const json& Reader::array(const json& o, const Field& f) const {
   static const json empty = json::array();
   const json* v = find(o, f);
   if (!v) return empty;
-  if (!v->is_array()) at(f.key).fail("must be an array");
+  if (!v->is_array()) fail_member(f.key, "must be an array");
   return *v;
 }
 

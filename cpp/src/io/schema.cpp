@@ -31,6 +31,10 @@ Field& Field::fallback(ordered_json v) {
   default_value = std::move(v);
   return *this;
 }
+Field& Field::zero_means(std::string meaning) {
+  zero_meaning = std::move(meaning);
+  return *this;
+}
 Field& Field::only_known() {
   closed = true;
   return *this;

@@ -39,84 +39,72 @@ ordered_json run(const json& folded) {
   sim::SimulatedReplica server;
   server.queue = req.config;
   const Field& format = simulation_format();
-  // A number of the format, checked against its range under its JSON name.
-  const auto number_of = [&](const char* key, double fallback) {
-    const Field& f = format.member(key);
-    std::string folded_key = f.key;
-    for (char& c : folded_key) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-    const double v = get_number(folded, folded_key, f.key).value_or(fallback);
-    const std::string problem = range_problem(f, v);
-    if (!problem.empty()) throw InvalidArgument(problem);
-    return v;
+  const auto F = [&](const char* key) -> const Field& { return format.member(key); };
+  const Reader line = Reader::line();  // types, ranges and defaults from the format
+  // The simulator's own enums are parsed by their tables (sim/simulator.hpp), which name the choices.
+  const auto enum_text = [&](const char* key) {
+    Field f = F(key);
+    f.choices.clear();
+    return line.text(folded, f);
   };
-  server.kv_capacity_tokens = number_of("kvCapacityTokens", 0);
-  server.iteration_noise_cv = number_of("iterationNoiseCv", 0);
-  server.kv_policy = sim::parse_kv_policy(get_string(folded, "kvpolicy", "kvPolicy").value_or("reserve"));
+  server.kv_capacity_tokens = line.number(folded, F("kvCapacityTokens"));
+  server.iteration_noise_cv = line.number(folded, F("iterationNoiseCv"));
+  server.kv_policy = sim::parse_kv_policy(enum_text("kvPolicy"));
   sim::SimOptions options;
-  options.mode = sim::parse_mode(get_string(folded, "mode", "mode").value_or("iteration"));
-  options.duration_s = number_of("durationSeconds", 600);
-  options.warmup_s = number_of("warmupSeconds", options.duration_s / 10);
-  const std::int64_t seed = get_integer(folded, "seed", "seed").value_or(1);
-  require(seed >= 0, "seed", "an integer >= 0", static_cast<double>(seed));
-  options.seed = static_cast<std::uint64_t>(seed);
+  options.mode = sim::parse_mode(enum_text("mode"));
+  options.duration_s = line.number(folded, F("durationSeconds"));
+  options.warmup_s = line.number(folded, F("warmupSeconds"), options.duration_s / 10);
+  options.seed = static_cast<std::uint64_t>(line.integer(folded, F("seed")));
   options.keep_requests = false;
   options.sample_interval_s = 0;
   sim::FleetSpec fleet;
-  const std::int64_t replicas = get_integer(folded, "replicas", "replicas").value_or(1);
-  require(replicas >= 1 && replicas <= 1000, "replicas", "an integer in [1, 1000]", static_cast<double>(replicas));
-  fleet.replicas = static_cast<int>(replicas);
-  fleet.router = sim::parse_router(get_string(folded, "router", "router").value_or("round-robin"));
+  fleet.replicas = static_cast<int>(line.integer(folded, F("replicas")));
+  fleet.router = sim::parse_router(enum_text("router"));
   sim::WorkloadSpec w;
   w.rate_rps = req.rate_rps;
   // Optional time-varying load: "schedule": [[time_s, rate_rps], ...] ("scheduleKind": "step" or
   // "linear"), or a trace: "trace": [[time_s, in_tokens, out_tokens], ...].
-  const auto rows = [&](const char* key, const char* name, std::size_t width) {
+  // Rows of the width the format gives; the simulator checks their values and their order.
+  const auto rows = [&](const char* key) {
     std::vector<std::vector<double>> out;
-    if (!folded.contains(key) || folded[key].is_null()) return out;
-    const json& a = folded[key];
-    if (!a.is_array()) throw InvalidArgument(std::string(name) + " must be an array of arrays");
-    if (a.empty())  // an empty list would silently fall back to RPS
-      throw InvalidArgument(std::string(name) + " must hold at least one row (or be left out)");
+    const Field& f = F(key);
+    const json& a = line.array(folded, f);
+    const auto given = folded.find(key);  // keys of the format that are lower case already
+    if (a.empty() && given != folded.end() && !given->is_null())  // an empty list would silently fall back to RPS
+      throw InvalidArgument(f.key + " must hold at least one row (or be left out)");
+    const std::vector<Field>& columns = f.items->prefix;
     for (const json& row : a) {
-      if (!row.is_array() || row.size() != width)
-        throw InvalidArgument(std::string(name) + " rows must be arrays of " + std::to_string(width) + " numbers");
+      if (!row.is_array() || row.size() != columns.size())
+        throw InvalidArgument(f.key + " rows must be arrays of " + std::to_string(columns.size()) + " numbers");
       std::vector<double> values;
       for (const json& v : row) {
-        if (!v.is_number()) throw InvalidArgument(std::string(name) + " rows must hold numbers");
+        if (!v.is_number()) throw InvalidArgument(f.key + " rows must hold numbers");
         values.push_back(v.get<double>());
       }
       out.push_back(std::move(values));
     }
     return out;
   };
-  for (const auto& r : rows("schedule", "schedule", 2)) {
+  for (const auto& r : rows("schedule")) {
     w.schedule.times_s.push_back(r[0]);
     w.schedule.rates_rps.push_back(r[1]);
   }
-  const std::string kind = get_string(folded, "schedulekind", "scheduleKind").value_or("step");
-  if (kind != "step" && kind != "linear") throw InvalidArgument("scheduleKind must be \"step\" or \"linear\", got \"" + kind + "\"");
-  w.schedule.linear = kind == "linear";
-  for (const auto& r : rows("trace", "trace", 3)) w.trace.push_back({r[0], r[1], r[2]});
+  w.schedule.linear = line.text(folded, F("scheduleKind")) == "linear";
+  for (const auto& r : rows("trace")) w.trace.push_back({r[0], r[1], r[2]});
   if (!w.trace.empty()) w.arrivals = sim::WorkloadSpec::Arrivals::trace;
-  const std::string arrivals = get_string(folded, "arrivals", "arrivals").value_or("poisson");
+  const std::string arrivals = line.text(folded, F("arrivals"));
   if (w.schedule.empty() && w.trace.empty() && arrivals != "closed" && !(req.rate_rps > 0))
     require(false, "RPS", "a finite number > 0 to simulate (or give a schedule, a trace or closed arrivals)", req.rate_rps);
   if (arrivals == "gamma" && w.trace.empty()) w.arrivals = sim::WorkloadSpec::Arrivals::gamma;
   else if (arrivals == "constant" && w.trace.empty()) w.arrivals = sim::WorkloadSpec::Arrivals::constant;
   else if (arrivals == "closed" && w.trace.empty()) w.arrivals = sim::WorkloadSpec::Arrivals::closed;
-  else if (arrivals != "poisson" && arrivals != "gamma" && arrivals != "constant" && arrivals != "closed")
-    throw InvalidArgument("arrivals must be \"poisson\", \"gamma\", \"constant\" or \"closed\", got \"" + arrivals + "\"");
-  w.cv = get_number(folded, "cv", "cv").value_or(1.0);
   // Validated whatever the arrivals, as every known key is; only gamma arrivals use it.
-  require(std::isfinite(w.cv) && w.cv > 0.01 && w.cv <= 100, "cv", "in (0.01, 100]", w.cv);
+  w.cv = line.number(folded, F("cv"));
   std::vector<std::string> warnings = req.warnings;
-  const std::int64_t clients = get_integer(folded, "clients", "clients").value_or(0);
-  if (w.arrivals == sim::WorkloadSpec::Arrivals::closed || folded.contains("clients"))
-    require(clients >= 1 && clients <= 1000000, "clients", "an integer in [1, 1000000] (closed-loop users)",
-            static_cast<double>(clients));
-  w.clients = static_cast<int>(clients);
-  w.think_time_s = get_number(folded, "thinktimeseconds", "thinkTimeSeconds").value_or(0);
-  require_finite_in("thinkTimeSeconds", w.think_time_s, 0, false, 1e8);
+  const Field& clients = F("clients");
+  w.clients = static_cast<int>(line.integer(folded, clients, 0));
+  if (w.arrivals == sim::WorkloadSpec::Arrivals::closed) line.check_range(clients, w.clients);  // required then
+  w.think_time_s = line.number(folded, F("thinkTimeSeconds"));
   if ((folded.contains("clients") || folded.contains("thinktimeseconds")) && w.arrivals != sim::WorkloadSpec::Arrivals::closed)
     warnings.push_back("clients and thinkTimeSeconds are used by closed arrivals only: ignored");
   if (folded.contains("cv") && w.arrivals != sim::WorkloadSpec::Arrivals::gamma)
@@ -124,27 +112,30 @@ ordered_json run(const json& folded) {
   // Token counts: the line's means, for every request (fixed), geometric with that mean (outputs),
   // or uniform within ± tokenSpread of it (the benchmark tools' synthetic data: 0.5 gives
   // [0.5, 1.5] × the mean).
-  const double spread = get_number(folded, "tokenspread", "tokenSpread").value_or(0.5);
-  require(std::isfinite(spread) && spread >= 0 && spread <= 1, "tokenSpread", "a finite number in [0, 1]", spread);
-  const auto distribution = [&](const char* folded_key, const char* key, double mean, bool geometric_allowed) {
+  const double spread = line.number(folded, F("tokenSpread"));
+  const auto distribution = [&](const char* key, double mean) {
     sim::TokenDist d = sim::TokenDist::constant(mean);
-    const std::string name = get_string(folded, folded_key, key).value_or("fixed");
-    if (name == "geometric" && geometric_allowed) {
+    const Field& f = F(key);
+    const std::string name = enum_text(key);
+    if (std::find(f.choices.begin(), f.choices.end(), name) == f.choices.end()) {  // the format lists what each allows
+      std::string allowed;
+      for (std::size_t i = 0; i < f.choices.size(); ++i)
+        allowed += (i == 0 ? "\"" : i + 1 == f.choices.size() ? " or \"" : ", \"") + f.choices[i] + "\"";
+      throw InvalidArgument(f.key + " must be " + allowed + ", got \"" + name + "\"");
+    }
+    if (name == "geometric") {
       d.kind = sim::TokenDist::Kind::geometric;
     } else if (name == "uniform") {
       d.kind = sim::TokenDist::Kind::uniform;
       d.low = std::round(mean * (1 - spread));
       d.high = std::round(mean * (1 + spread));
-    } else if (name != "fixed") {
-      throw InvalidArgument(std::string(key) + " must be " + (geometric_allowed ? "\"fixed\", \"geometric\" or \"uniform\"" : "\"fixed\" or \"uniform\"") +
-                            ", got \"" + name + "\"");
     }
     return d;
   };
-  w.in_tokens = distribution("inputtokens", "inputTokens", req.config.shape.in_tokens, false);
+  w.in_tokens = distribution("inputTokens", req.config.shape.in_tokens);
   // Models without a request shape (token) carry no output length: one token per request keeps
   // the records meaningful; the markov mode does not use it.
-  w.out_tokens = distribution("outputtokens", "outputTokens", std::max(1.0, req.config.shape.out_tokens), true);
+  w.out_tokens = distribution("outputTokens", std::max(1.0, req.config.shape.out_tokens));
   if (w.out_tokens.kind == sim::TokenDist::Kind::uniform) w.out_tokens.low = std::max(1.0, w.out_tokens.low);
   if (folded.contains("tokenspread") && w.in_tokens.kind != sim::TokenDist::Kind::uniform &&
       w.out_tokens.kind != sim::TokenDist::Kind::uniform)

@@ -12,18 +12,22 @@
 
 namespace inferno::io {
 
-/// "<key> must be in [lo, hi], got v" when v is outside the field's range, else empty: the one range
-/// check of every reader (Reader::check_range adds the path).
+/// "<key> must be a finite number in [lo, hi], got v" (or "an integer in", or ">= lo" when there is no
+/// upper bound, followed by what 0 means when the field says) when v is outside the field's range or
+/// not finite, else empty: the one range check of every reader (Reader::check_range adds the path).
 std::string range_problem(const Field& f, double v);
 
 class Reader {
  public:
   Reader(std::string source, std::string path) : source_(std::move(source)), path_(std::move(path)) {}
+  /// A reader of a one-line document (a queue or simulate line): problems are reported without a
+  /// source, and nested members as "decodeParms: ...".
+  static Reader line() { return {"", ""}; }
 
-  Reader at(const std::string& key) const { return {source_, path_ + "." + key}; }
+  Reader at(const std::string& key) const { return {source_, path_.empty() ? key : path_ + "." + key}; }
   /// An array element, labelled with the entity it defines: "servers[2] (Premium-llama_13b)".
   Reader item(std::size_t i, const std::string& entity) const;
-  std::string where() const { return source_ + ": " + path_; }
+  std::string where() const { return source_.empty() ? path_ : source_ + ": " + path_; }
   [[noreturn]] void fail(const std::string& problem) const;
 
   // Members of a case-folded object `o`, as `f` describes them; absent (or null) gives the fallback,
@@ -47,6 +51,7 @@ class Reader {
 
  private:
   const nlohmann::json* find(const nlohmann::json& o, const Field& f) const;
+  [[noreturn]] void fail_member(const std::string& key, const std::string& problem) const;
   std::string source_, path_;
 };
 

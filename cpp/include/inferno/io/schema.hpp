@@ -25,6 +25,7 @@ struct Field {
   bool exclusive_minimum = false, exclusive_maximum = false;
   std::vector<std::string> choices;  // a string field's allowed values
   std::optional<nlohmann::ordered_json> default_value;
+  std::string zero_meaning;  // what 0 stands for ("none"), said in range errors: "(0 = none)"
   std::vector<Field> members;             // an object's known members, in document order
   bool closed = false;                    // an object that takes no other keys
   std::shared_ptr<const Field> values;    // an object whose keys are names: the value of each
@@ -40,6 +41,7 @@ struct Field {
   Field& or_null();           // nullable
   Field& fallback(nlohmann::ordered_json v);
   Field& only_known();        // closed
+  Field& zero_means(std::string meaning);
   Field& pattern(std::string regex, Field value);
 
   /// A member by key; a key missing from the table is a programming error (std::logic_error).

@@ -490,7 +490,7 @@ def test_unknown_option_lists_the_allowed_names():
     (lambda: T.Tuner(init={"alpha": 8, "beta": 0.016}), r"missing parameter\(s\) \['gamma'\]"),
     (lambda: T.Tuner(init={"alpha": 8, "beta": 0.016, "gamma": 5e-4, "delta": 1}),
      r"unknown parameter\(s\) \['delta'\]"),
-    (lambda: T.Tuner(warm_up_cycles=-1), r"warm_up_cycles must be an integer in \[0, 1e9\], got -1"),
+    (lambda: T.Tuner(warm_up_cycles=-1), r"warm_up_cycles must be an integer in \[0, 1000000000\], got -1"),
     (lambda: T.Tuner(saturation="sometimes"), r"allowed: 'exclude', 'downweight', 'use'"),
     (lambda: T.Tuner(noise="loud"), r"allowed: 'relative', 'expected', 'adaptive'"),
     (lambda: T.Tuner(init_state=[5.0, 0.05, 1.0]), r"init_state\[2\] = 1 must lie within \[min_state, max_state\]"),

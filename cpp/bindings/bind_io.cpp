@@ -10,6 +10,7 @@
 #include "inferno/io/sim_json.hpp"
 #include "inferno/io/sizing_json.hpp"
 #include "inferno/optimizer/documents.hpp"
+#include "inferno/tuner/options.hpp"
 
 namespace py = pybind11;
 
@@ -49,6 +50,7 @@ void bind_io(py::module_& root) {
         add("simulate-request.jsonl", "an inferno simulate line (ProblemData and the simulation's keys)",
             inferno::io::simulate_request_format(), true);
         add("sizing-request.json", "a sizing request (inferno size recommend)", inferno::io::recommend_request_format(), false);
+        add("tuner-options.json", "the tuner's options (inferno profile defaults)", inferno::tuner::tuner_options_format(), false);
         return out;
       },
       "Every published document format as (name, file, title, JSON Schema dict), generated from the "

@@ -5,6 +5,7 @@
 #include <cmath>
 #include <fstream>
 #include <random>
+#include <limits>
 #include <sstream>
 
 #include "inferno/error.hpp"
@@ -908,4 +909,38 @@ TEST_CASE("the option table's ranges are the ones validate() enforces, and its g
       CHECK_THROWS_WITH(above.validate(), Catch::Contains(o.name));
     }
   }
+}
+
+TEST_CASE("validate() words its range errors from the option table, and the options format carries its defaults",
+          "[tuner][options]") {
+  TunerConfig c = TunerConfig::profile("inferno");
+  c.warm_up_cycles = -1;
+  CHECK_THROWS_WITH(c.validate(), "warm_up_cycles must be an integer in [0, 1000000000], got -1");
+  c = TunerConfig::profile("inferno");
+  c.filter.gate_probability = 1;
+  CHECK_THROWS_WITH(c.validate(), "gate_probability must be a finite number in (0, 1), got 1");
+  c = TunerConfig::profile("inferno");
+  c.residual_threshold = std::numeric_limits<double>::quiet_NaN();  // no range, but finite
+  CHECK_THROWS_WITH(c.validate(), "residual_threshold must be a finite number, got nan");
+  c = TunerConfig::profile("inferno");
+  c.filter.percent_change[1] = 0;  // an entry, by index
+  CHECK_THROWS_WITH(c.validate(), "percent_change[1] must be a finite number in (0, 100], got 0");
+  c = TunerConfig::profile("inferno");
+  c.start = Vector::Constant(static_cast<Eigen::Index>(c.filter.model.state.size()), 1.0);
+  (*c.start)[0] = -2;  // a start's entries are named by the parameters
+  CHECK_THROWS_WITH(c.validate(), Catch::StartsWith("start " + c.filter.model.state[0] + " must be a finite number in (0, "));
+  c = TunerConfig::profile("inferno");
+  c.filter.sigma_min = 0.3;
+  c.filter.sigma_max = 0.2;  // bounded below by another option
+  CHECK_THROWS_WITH(c.validate(), "sigma_max must be a finite number in [0.3, 100], got 0.2");
+
+  const inferno::io::Field& format = tuner_options_format();
+  REQUIRE(format.members.size() == tuner_options().size());
+  CHECK(format.closed);
+  CHECK(format.member("init_obs").default_value == 5);
+  CHECK(format.member("init_obs").maximum == kMaxHeldObservations);
+  CHECK(format.member("mode").choices == tuner_option("mode").choices);
+  CHECK(format.member("start").nullable);
+  CHECK(format.member("start").default_value->is_null());
+  CHECK(format.member("percent_change").items->exclusive_minimum);
 }

@@ -6,6 +6,7 @@
 
 #include "inferno/enum_names.hpp"
 #include "inferno/error.hpp"
+#include "inferno/tuner/options.hpp"
 #include "inferno/queue/service_model.hpp"
 
 namespace inferno::tuner {
@@ -117,21 +118,23 @@ void FilterConfig::validate() const {
   model.validate();
   const auto d = static_cast<Eigen::Index>(model.state.size());
   const auto m = static_cast<Eigen::Index>(model.channels.size());
-  // Every entry in (0, upper]: the ranges inside which the filter's arithmetic (variances,
-  // products of parameters and token counts) stays finite; see docs/tuner.md, "Option ranges".
-  const auto positive_vector = [&](const Vector& v, const char* name, Eigen::Index n, bool optional, double upper) {
-    if (optional && v.size() == 0) return;
-    if (v.size() != n)
-      throw InvalidArgument(std::string(name) + " must have " + std::to_string(n) + " entries, got " + std::to_string(v.size()));
-    for (Eigen::Index i = 0; i < v.size(); ++i)
-      require_finite_in(std::string(name) + "[" + std::to_string(i) + "]", v[i], 0, true, upper);
+  const auto sized = [&](const Vector& v, const char* name, Eigen::Index n, bool optional) {
+    if ((optional && v.size() == 0) || v.size() == n) return;
+    throw InvalidArgument(std::string(name) + " must have " + std::to_string(n) + " entries, got " + std::to_string(v.size()));
   };
-  // The bounds first: an init_state outside them is then reported against valid bounds.
-  positive_vector(min_state, "min_state", d, true, kMaxParameterValue);
-  positive_vector(max_state, "max_state", d, true, kMaxParameterValue);
-  positive_vector(init_state, "init_state", d, false, kMaxParameterValue);
-  positive_vector(percent_change, "percent_change", d, false, kMaxRelativeChange);
-  positive_vector(initial_change, "initial_change", d, true, kMaxRelativeChange);
+  sized(min_state, "min_state", d, true);
+  sized(max_state, "max_state", d, true);
+  sized(init_state, "init_state", d, false);
+  sized(percent_change, "percent_change", d, false);
+  sized(initial_change, "initial_change", d, true);
+  // Checked whenever given, required only by the mode that uses it.
+  sized(expected_observations, "expected_observations", m, noise != NoiseMode::expected);
+  // Every value's range comes from the option table (tuner/options.cpp): inside them the filter's
+  // arithmetic (variances, products of parameters and token counts) stays finite; docs/tuner.md,
+  // "Option ranges". The rules across options follow.
+  TunerConfig options;
+  options.filter = *this;
+  check_option_ranges(options, true);
   for (Eigen::Index i = 0; i < d; ++i) {
     if (min_state.size() && max_state.size() && !(min_state[i] <= max_state[i]))
       throw InvalidArgument("min_state[" + std::to_string(i) + "] must be <= max_state[" + std::to_string(i) + "], got " +
@@ -140,32 +143,11 @@ void FilterConfig::validate() const {
       throw InvalidArgument("init_state[" + std::to_string(i) + "] = " + format_number(init_state[i]) +
                             " must lie within [min_state, max_state]");
   }
-  // Checked whenever given, required only by the mode that uses it.
-  positive_vector(expected_observations, "expected_observations", m, noise != NoiseMode::expected, kMaxLatencyMs);
-  require_finite_in("error_level", error_level, 0, true, 1e6);
-  require_finite_in("t_percentile", t_percentile, 0, true, 1e6);
-  require_finite_in("gamma_factor", gamma_factor, 0, true, 1e6);
   // The three combine into one relative noise level; bound the combination too, so that a huge
   // error_level with a tiny t_percentile cannot make every variance overflow.
   require(sigma_rel() >= kMinRelativeNoise && sigma_rel() <= kMaxRelativeNoise,
           "sigma_rel = error_level / (t_percentile * sqrt(gamma_factor))",
           "in [1e-6, 100]", sigma_rel());
-  require_finite_in("sigma_abs_ms", sigma_abs_ms, 0, true, kMaxLatencyMs);
-  require(adaptive_window >= 1 && adaptive_window <= 1000000, "adaptive_window", "an integer in [1, 1000000]", adaptive_window);
-  require_finite_in("sigma_min", sigma_min, 0, true, kMaxRelativeNoise);
-  require(std::isfinite(sigma_max) && sigma_max >= sigma_min && sigma_max <= kMaxRelativeNoise, "sigma_max",
-          "a finite number in [sigma_min, 100]", sigma_max);
-  require(gate_probability > 0 && gate_probability < 1, "gate_probability", "in (0, 1)", gate_probability);
-  require(std::isfinite(nis_threshold) && nis_threshold >= 0 && nis_threshold <= 1e6, "nis_threshold",
-          "in [0, 1e6] (0 = from gate_probability)", nis_threshold);
-  for (const auto& [name, r] : {std::pair<const char*, double>{"throughput_ratio", throughput_ratio},
-                                {"concurrency_ratio", concurrency_ratio}, {"rate_ratio", rate_ratio}})
-    require(std::isfinite(r) && r > 0 && r <= 1, name, "in (0, 1]", r);
-  require(std::isfinite(saturation_weight) && saturation_weight >= 1 && saturation_weight <= 1e6, "saturation_weight",
-          "in [1, 1e6]", saturation_weight);
-  require(std::isfinite(jacobian_rel_step) && jacobian_rel_step > 0 && jacobian_rel_step < 0.5, "jacobian_rel_step", "in (0, 0.5)", jacobian_rel_step);
-  require(std::isfinite(jacobian_floor_factor) && jacobian_floor_factor > 0 && jacobian_floor_factor <= 1,
-          "jacobian_floor_factor", "in (0, 1]", jacobian_floor_factor);
 }
 
 ParameterFilter::ParameterFilter(FilterConfig config)

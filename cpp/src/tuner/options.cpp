@@ -1,9 +1,11 @@
 #include "inferno/tuner/options.hpp"
 
 #include <algorithm>
+#include <type_traits>
 
 #include "inferno/enum_names.hpp"
 #include "inferno/error.hpp"
+#include "inferno/io/reader.hpp"
 
 namespace inferno::tuner {
 
@@ -28,6 +30,14 @@ struct Def {
     o.choices = enum_name_list(table);
     return *this;
   }
+  Def& checked_last() {
+    o.checked_last = true;
+    return *this;
+  }
+  Def& filter_part() {
+    o.in_filter = true;
+    return *this;
+  }
   Def& doc(std::string text) {
     o.doc = std::move(text);
     return *this;
@@ -47,10 +57,10 @@ Def def(const char* name, OptionKind kind, void (*set)(TunerConfig&, const Optio
 // Each setter takes the value in the kind its option declares (the binding converted it).
 #define FILTER_NUMBER(field)                                                                                      \
   def(#field, OptionKind::number, [](TunerConfig& c, const OptionValue& v) { c.filter.field = std::get<double>(v); }, \
-       [](const TunerConfig& c) -> OptionValue { return c.filter.field; })
+       [](const TunerConfig& c) -> OptionValue { return c.filter.field; }).filter_part()
 #define FILTER_VECTOR(field)                                                                                      \
   def(#field, OptionKind::vector, [](TunerConfig& c, const OptionValue& v) { c.filter.field = std::get<Vector>(v); }, \
-       [](const TunerConfig& c) -> OptionValue { return c.filter.field; })
+       [](const TunerConfig& c) -> OptionValue { return c.filter.field; }).filter_part()
 #define CONFIG_INTEGER(field)                                                                                   \
   def(#field, OptionKind::integer, [](TunerConfig& c, const OptionValue& v) { c.field = std::get<int>(v); }, \
        [](const TunerConfig& c) -> OptionValue { return c.field; })
@@ -65,7 +75,8 @@ Def def(const char* name, OptionKind kind, void (*set)(TunerConfig&, const Optio
        [](const TunerConfig& c) -> OptionValue { return std::string(enum_name(table, c.member)); })                \
       .names(table)
 
-// The ranges are the ones TunerConfig::validate() enforces (docs/tuner.md, "Option ranges").
+// The ranges: inside them the filter's arithmetic stays finite, and the counts bound the lists they
+// size (docs/tuner.md, "Option ranges"). validate() checks them through check_option_ranges.
 std::vector<TunerOption> make_options() {
   constexpr double kHeld = kMaxHeldObservations;
   const std::vector<Def> defs = {
@@ -85,13 +96,13 @@ std::vector<TunerOption> make_options() {
       def("adaptive_window", OptionKind::integer,
            [](TunerConfig& c, const OptionValue& v) { c.filter.adaptive_window = std::get<int>(v); },
            [](const TunerConfig& c) -> OptionValue { return c.filter.adaptive_window; })
-          .range(1, 1e6).doc("averaging window of the adaptive noise"),
+          .range(1, 1e6).filter_part().doc("averaging window of the adaptive noise"),
       FILTER_NUMBER(sigma_min).range(0, kMaxRelativeNoise, true).doc("lower clamp of the adaptive σ_rel"),
       FILTER_NUMBER(sigma_max).range(std::nullopt, kMaxRelativeNoise).doc("upper clamp of the adaptive σ_rel"),
       FILTER_VECTOR(percent_change).per(OptionScope::per_parameter).range(0, kMaxRelativeChange, true)
           .doc("relative Q per cycle"),
       FILTER_VECTOR(initial_change).per(OptionScope::per_parameter).range(0, kMaxRelativeChange, true).doc("relative P0"),
-      FILTER_VECTOR(init_state).per(OptionScope::per_parameter).range(0, kMaxParameterValue, true)
+      FILTER_VECTOR(init_state).per(OptionScope::per_parameter).checked_last().range(0, kMaxParameterValue, true)
           .doc("initial state and cold-start seed"),
       FILTER_VECTOR(min_state).per(OptionScope::per_parameter).range(0, kMaxParameterValue, true)
           .doc("configured lower bounds, ≤ `max_state`"),
@@ -104,7 +115,7 @@ std::vector<TunerOption> make_options() {
              else c.start = x;
            },
            [](const TunerConfig& c) -> OptionValue { return c.start.value_or(Vector()); })
-          .per(OptionScope::per_parameter).range(0, kMaxParameterValue, true)
+          .per(OptionScope::per_parameter).range(0, kMaxParameterValue, true).checked_last()
           .doc("a known starting point (the `init` argument): no cold start"),
       NAMED(parameterization, filter.parameterization, parse_parameterization, kParameterizations)
           .doc("the filter's state (2.4)"),
@@ -133,7 +144,10 @@ std::vector<TunerOption> make_options() {
   std::vector<TunerOption> options;
   for (const Def& d : defs) options.push_back(d.o);
   for (TunerOption& o : options)
-    if (o.name == "sigma_max") o.lower_option = "sigma_min";
+    if (o.name == "sigma_max") {
+      o.lower_option = "sigma_min";
+      o.checked_last = true;
+    }
   std::sort(options.begin(), options.end(), [](const TunerOption& a, const TunerOption& b) { return a.name < b.name; });
   return options;
 }
@@ -156,6 +170,90 @@ std::string tuner_option_names() {
   std::string names;
   for (const auto& o : tuner_options()) names += (names.empty() ? "" : ", ") + o.name;
   return names;
+}
+
+namespace {
+
+// The format of one value of an option (an entry, for a vector), named `key`.
+io::Field value_field(const TunerOption& o, const std::string& key) {
+  io::Field f = o.kind == OptionKind::integer ? io::integer(key, o.doc) : io::number(key, o.doc);
+  f.minimum.reset();
+  f.maximum.reset();
+  if (o.lower) f.at_least(*o.lower, o.lower_open);
+  if (o.upper) f.at_most(*o.upper, o.upper_open);
+  return f;
+}
+
+void check(const io::Field& f, double v) {
+  const std::string problem = io::range_problem(f, v);
+  if (!problem.empty()) throw InvalidArgument(problem);
+}
+
+}  // namespace
+
+void check_option_ranges(const TunerConfig& config, bool filter_options) {
+  // Options bounded by others come last, once those are known to be in range (an init_state is then
+  // reported against valid bounds).
+  for (int pass = 0; pass < 2; ++pass) {
+    for (const TunerOption& o : tuner_options()) {
+      if (o.in_filter != filter_options || o.checked_last != (pass == 1)) continue;
+      const OptionValue value = o.get(config);
+      if (const auto* v = std::get_if<Vector>(&value)) {
+        const auto& state = config.filter.model.state;
+        for (Eigen::Index i = 0; i < v->size(); ++i) {
+          // A start is a point of the parameters, so its entries are named by them ("start beta").
+          const bool named = o.name == "start" && static_cast<std::size_t>(i) < state.size();
+          const std::string key = named ? "start " + state[static_cast<std::size_t>(i)] : o.name + "[" + std::to_string(i) + "]";
+          check(value_field(o, key), (*v)[i]);
+        }
+        continue;
+      }
+      io::Field f = value_field(o, o.name);
+      if (!o.lower_option.empty()) f.at_least(std::get<double>(tuner_option(o.lower_option).get(config)));
+      if (const auto* x = std::get_if<double>(&value)) check(f, *x);
+      else if (const auto* n = std::get_if<int>(&value)) check(f, *n);
+    }
+  }
+}
+
+const io::Field& tuner_options_format() {
+  static const io::Field format = [] {
+    static const char* const per[] = {"", " (one entry per parameter)", " (one entry per channel)"};
+    const TunerConfig defaults = TunerConfig::profile("inferno");
+    std::vector<io::Field> members;
+    for (const TunerOption& o : tuner_options()) {
+      const std::string doc = o.doc + per[static_cast<int>(o.scope)] +
+                              (o.lower_option.empty() ? "" : "; at least " + o.lower_option);
+      io::Field f;
+      switch (o.kind) {
+        case OptionKind::flag: f = io::boolean(o.name, doc); break;
+        case OptionKind::name: f = io::choice(o.name, doc, o.choices); break;
+        case OptionKind::integer:
+        case OptionKind::number: f = value_field(o, o.name); f.doc = doc; break;
+        case OptionKind::vector:
+        case OptionKind::optional_vector:
+          f = io::array(o.name, doc, value_field(o, ""));
+          if (o.kind == OptionKind::optional_vector) f.or_null();
+          break;
+      }
+      std::visit(
+          [&](const auto& v) {
+            using T = std::decay_t<decltype(v)>;
+            if constexpr (std::is_same_v<T, Vector>) {
+              if (v.size() == 0) f.fallback(nullptr);
+              else f.fallback(std::vector<double>(v.data(), v.data() + v.size()));
+            } else {
+              f.fallback(v);
+            }
+          },
+          o.get(defaults));
+      members.push_back(std::move(f));
+    }
+    io::Field doc = io::object("", "the tuner's options (inferno profile defaults)", std::move(members));
+    doc.only_known();
+    return doc;
+  }();
+  return format;
 }
 
 void set_tuner_option(TunerConfig& config, const std::string& name, const OptionValue& value) {

@@ -5,6 +5,7 @@
 
 #include "inferno/enum_names.hpp"
 #include "inferno/error.hpp"
+#include "inferno/tuner/options.hpp"
 
 namespace inferno::tuner {
 
@@ -35,27 +36,12 @@ TunerConfig TunerConfig::profile(const std::string& name, const ModelSpec& model
 
 void TunerConfig::validate() const {
   filter.validate();
-  // Counts are bounded so that the lists they size (cold-start observations, the sliding
-  // window) cannot grow without limit; docs/tuner.md, "Option ranges".
-  require(init_obs >= 1 && init_obs <= kMaxHeldObservations, "init_obs", "an integer in [1, 100000]", init_obs);
-  require(warm_up_cycles >= 0 && warm_up_cycles <= 1000000000, "warm_up_cycles", "an integer in [0, 1e9]", warm_up_cycles);
-  require(window_size >= 1 && window_size <= kMaxHeldObservations, "window_size", "an integer in [1, 100000]", window_size);
-  require(std::isfinite(residual_threshold), "residual_threshold", "a finite number (<= 0 disables the outlier pass)", residual_threshold);
-  require(std::isfinite(init_fit_threshold) && init_fit_threshold >= 0, "init_fit_threshold", "a finite number >= 0 (0 disables)", init_fit_threshold);
-  require(std::isfinite(kappa_max) && kappa_max >= 0, "kappa_max", "a finite number >= 0 (0 disables the guard)", kappa_max);
-  require(init_list_cap >= 0 && init_list_cap <= kMaxHeldObservations, "init_list_cap",
-          "an integer in [0, 100000] (0 = unbounded, as the reference)", init_list_cap);
-  require(max_per_cycle >= 1 && max_per_cycle <= 1000000, "max_per_cycle", "an integer in [1, 1000000]", max_per_cycle);
-  require(lockout_rejections >= 0 && lockout_rejections <= 1000000000, "lockout_rejections",
-          "an integer in [0, 1e9] (0 = off)", lockout_rejections);
-  if (start) {
-    if (start->size() != static_cast<Eigen::Index>(filter.model.state.size()))
-      throw InvalidArgument("start must have " + std::to_string(filter.model.state.size()) + " entries (" +
-                            std::to_string(start->size()) + " given)");
-    for (Eigen::Index i = 0; i < start->size(); ++i)
-      require_finite_in("start " + filter.model.state[static_cast<std::size_t>(i)], (*start)[i], 0, true,
-                        kMaxParameterValue);
-  }
+  if (start && start->size() != static_cast<Eigen::Index>(filter.model.state.size()))
+    throw InvalidArgument("start must have " + std::to_string(filter.model.state.size()) + " entries (" +
+                          std::to_string(start->size()) + " given)");
+  // The ranges of the option table (tuner/options.cpp); the counts are bounded so that the lists
+  // they size (cold-start observations, the sliding window) cannot grow without limit.
+  check_option_ranges(*this, false);
 }
 
 namespace {

@@ -26,11 +26,8 @@ __all__ = ["generated", "names", "schema", "titles"]
 @cache
 def _generated() -> tuple[tuple[str, str, str, str], ...]:
     from .._core import io
-    from ..tuner import options_schema
     # (name, file, title, schema as JSON text with sorted keys, so the result is immutable)
-    core = [(name, file, title, json.dumps(s, sort_keys=True)) for name, file, title, s in io.document_schemas()]
-    tuner = ("tuner-options", "tuner-options.json", "the tuner's options", json.dumps(options_schema(), sort_keys=True))
-    return (*core, tuner)
+    return tuple((name, file, title, json.dumps(s, sort_keys=True)) for name, file, title, s in io.document_schemas())
 
 
 def names() -> list[str]:

@@ -37,32 +37,8 @@ def options_schema() -> dict:
     """The JSON Schema (draft 2020-12) of the tuner's options as a document (``{"init_obs": 8,
     ...}``, the keyword arguments of :class:`Tuner`), generated from the core's option table;
     shipped as ``inferno/schemas/tuner-options.schema.json``. Names are case-sensitive."""
-    kinds = {"flag": "boolean", "integer": "integer", "number": "number", "name": "string"}
-    properties: dict = {}
-    for o in option_registry():
-        bounds = {}
-        for key, value, exclusive in (("minimum", o["minimum"], o["exclusive_minimum"]),
-                                      ("maximum", o["maximum"], o["exclusive_maximum"])):
-            if value is not None:
-                bounds[("exclusive" + key[0].upper() + key[1:]) if exclusive else key] = \
-                    int(value) if float(value).is_integer() else value
-        prop: dict = {"description": o["doc"]}
-        if o["kind"] in kinds:
-            prop["type"] = kinds[o["kind"]]
-            prop.update(bounds)
-        else:  # a vector: one entry per tuned parameter or per observed channel
-            prop["type"] = ["array", "null"] if o["kind"] == "optional_vector" else "array"
-            prop["items"] = {"type": "number", **bounds}
-            prop["description"] += f" (one entry per {o['per']})"
-        if o["choices"]:
-            prop["enum"] = list(o["choices"])
-        if o["minimum_option"]:
-            prop["description"] += f"; at least {o['minimum_option']}"
-        prop["default"] = o["default"]
-        properties[o["name"]] = prop
-    return {"$schema": "https://json-schema.org/draft/2020-12/schema",
-            "title": "tuner-options.json: the tuner's options (inferno profile defaults)",
-            "type": "object", "additionalProperties": False, "properties": properties}
+    from .. import schemas
+    return schemas.generated("tuner-options")
 
 
 __all__ = ["CONFIGS", "LAYOUTS", "OBSERVATION_FIELDS", "PROFILES", "Cycle", "Estimate", "ExtendedKalmanFilter", "Filter",

@@ -22,7 +22,7 @@ OPTIMIZER_FILES = ["accelerator-data", "capacity-data", "model-data", "servicecl
 
 def test_every_schema_is_a_valid_draft_2020_12_schema_and_current():
     assert schemas.names() == [*OPTIMIZER_FILES, "system-data", "solution-data", "queue-request", "queue-result",
-                               "simulate-request", "sizing-request", "tuner-options"]
+                               "simulate-request", "sizing-request", "sizing-points", "gpu-catalog", "tuner-options"]
     for name in schemas.names():
         jsonschema.Draft202012Validator.check_schema(schemas.schema(name))
         assert schemas.schema(name) == schemas.generated(name), name
@@ -56,6 +56,16 @@ def test_the_queue_and_sizing_samples_are_valid():
     assert failures == 1 and "error" in json.loads(out[3])
     VALIDATORS["queue-request"].validate(json.loads((SAMPLES / "queue" / "problem-data.json").read_text()))
     VALIDATORS["sizing-request"].validate(json.loads((SAMPLES / "sizing" / "request.json").read_text()))
+    VALIDATORS["sizing-points"].validate(json.loads((SAMPLES / "sizing" / "points.json").read_text()))
+
+
+def test_the_builtin_catalog_and_a_catalog_written_back_are_valid():
+    VALIDATORS["gpu-catalog"].validate(json.loads(sizing.BUILTIN_CATALOG.read_text()))
+    VALIDATORS["gpu-catalog"].validate(sizing.Catalog.builtin().to_dict())
+    # a misspelt key is refused by both, naming it
+    doc = {"gpus": [{"id": "X", "memGiB": 80, "bwGBps": 2000, "bf16TFlops": 300, "bwGBPS": 1}]}
+    assert not VALIDATORS["gpu-catalog"].is_valid(doc)
+    assert "bwGBPS" in _catalog_core(doc)
 
 
 def _errors(name: str, doc: object) -> list[str]:
@@ -196,6 +206,22 @@ def _sizing_core(doc: dict) -> str | None:
     return None
 
 
+def _catalog_core(doc: dict) -> str | None:
+    try:
+        sizing.Catalog.load(doc)
+    except ValueError as exc:
+        return str(exc)
+    return None
+
+
+def _points_core(doc: dict) -> str | None:
+    try:
+        sizing.calibrate("facebook/opt-1.3b", doc, mode="theta")
+    except ValueError as exc:
+        return str(exc)
+    return None
+
+
 BASE_QUEUE = {"RPS": 1, "maxBatchSize": 16, "maxQueueSize": 64, "avgInputTokens": 100, "avgOutputTokens": 100,
               "alpha": 10, "beta": 0.1, "gamma": 0.001, "targetITL": 50}
 BASE_SIMULATE = {**BASE_QUEUE, "durationSeconds": 20, "seed": 3}
@@ -203,6 +229,12 @@ BASE_SIZING = {"servers": [{"name": "s", "model": "facebook/opt-1.3b",
                             "load": {"arrivalRateRps": 1, "avgInTokens": 100, "avgOutTokens": 50},
                             "slo": {"itl": 100, "ttft": 2000}}],
                "menu": {"gpuTypes": ["A100-SXM4-80GB"], "includeSlices": False}}
+
+
+BASE_POINTS = {"points": [{"accelerator": "A100-SXM4-80GB", "concurrency": c, "n": n, "m": m, "tpot_ms": t, "ttft_ms": f,
+                            "throughput_rps": r}
+                           for c, n, m, t, f, r in ((1, 512, 128, 7.0, 40.0, 1.0), (8, 512, 128, 9.0, 90.0, 6.0),
+                                                    (16, 1024, 256, 12.0, 200.0, 5.0), (4, 256, 64, 8.0, 30.0, 7.0))]}
 
 
 def _cases() -> list:
@@ -217,6 +249,11 @@ def _cases() -> list:
             cases.append((name, record, path, s, _optimizer_core))
     cases += [("queue-request", BASE_QUEUE, path, s, _queue_core) for path, s in _numeric_fields(schemas.schema("queue-request"))]
     cases += [("sizing-request", BASE_SIZING, path, s, _sizing_core) for path, s in _numeric_fields(schemas.schema("sizing-request"))]
+    catalog = json.loads(sizing.BUILTIN_CATALOG.read_text())
+    base_catalog = {"gpus": [catalog["gpus"][0]], "migFamilies": {catalog["gpus"][0]["migFamily"]:
+                                                                  catalog["migFamilies"][catalog["gpus"][0]["migFamily"]]}}
+    cases += [("gpu-catalog", base_catalog, path, s, _catalog_core) for path, s in _numeric_fields(schemas.schema("gpu-catalog"))]
+    cases += [("sizing-points", BASE_POINTS, path, s, _points_core) for path, s in _numeric_fields(schemas.schema("sizing-points"))]
     queue_keys = set(schemas.schema("queue-request")["properties"])  # probed above: the simulation's own keys here
     cases += [("simulate-request", BASE_SIMULATE, path, s, _simulate_core)
               for path, s in _numeric_fields(schemas.schema("simulate-request")) if path[0] not in queue_keys]
@@ -229,6 +266,8 @@ DEPENDENT = {
     ("sizing-request", ("servers", 0, "load", "arrivalRate")): "the deprecated name beside arrivalRateRps",
     ("sizing-request", ("efficiency", "etaBw")): "a near-zero efficiency derives times beyond the queue model's range",
     ("sizing-request", ("efficiency", "etaFlops")): "a near-zero efficiency derives times beyond the queue model's range",
+    ("gpu-catalog", ("gpus", 0, "smCount")): "a GPU with a MIG family needs at least one SM",
+    ("sizing-points", ("points", 0, "itl_ms")): "another name of tpot_ms, which the base gives",
 }
 
 

@@ -50,6 +50,8 @@ void bind_io(py::module_& root) {
         add("simulate-request.jsonl", "an inferno simulate line (ProblemData and the simulation's keys)",
             inferno::io::simulate_request_format(), true);
         add("sizing-request.json", "a sizing request (inferno size recommend)", inferno::io::recommend_request_format(), false);
+        add("sizing-points.json", "profiling points (inferno size calibrate)", inferno::io::profile_points_format(), false);
+        add("gpu-catalog.json", "a GPU catalog (inferno size --catalog)", inferno::io::catalog_format(), false);
         add("tuner-options.json", "the tuner's options (inferno profile defaults)", inferno::tuner::tuner_options_format(), false);
         return out;
       },

@@ -600,3 +600,33 @@ TEST_CASE("open loop: a percentile target reports the percentile it was checked 
   }
   CHECK(feasible > 0);
 }
+
+TEST_CASE("sizing documents take their keys from their formats", "[sizing][formats]") {
+  using nlohmann::json;
+  namespace io = inferno::io;
+  const json point = {{"accelerator", "A100-SXM4-80GB"}, {"concurrency", 4}, {"n", 512}, {"m", 128}, {"tpot_ms", 9.0}};
+  const auto points = io::points_from_document(json{{"model", "m"}, {"points", json::array({point})}});
+  REQUIRE(points.size() == 1);
+  CHECK(*points[0].tpot_ms == 9.0);
+  json both = point;
+  both["itl_ms"] = 9.0;  // one measurement under two names
+  CHECK_THROWS_WITH(io::points_from_document(json::array({both})),
+                    "points[0]: give tpot_ms or itl_ms (the same measurement), not both");
+  CHECK_THROWS_WITH(io::points_from_document(json{{"pionts", json::array()}}),
+                    Catch::StartsWith("points document: unknown key \"pionts\"; allowed: model, points"));
+  json itl_only = point;
+  itl_only.erase("tpot_ms");
+  itl_only["itl_ms"] = 7.5;
+  CHECK(*io::points_from_document(json::array({itl_only}))[0].tpot_ms == 7.5);
+  // a placed slice with a misspelt key is refused instead of read as start 0
+  CHECK_THROWS_WITH(io::layouts_from_document(json::parse(R"([[{"profile": "1g.10gb", "strat": 2}]])")),
+                    Catch::StartsWith("gpus[0].slices[0]: unknown key \"strat\"; allowed: profile, start, owner"));
+  CHECK_THROWS_WITH(io::demand_from_document(json::parse(R"([{"profile": "1g.10gb", "cnt": 2}])")),
+                    Catch::StartsWith("demand[0]: unknown key \"cnt\""));
+  // the catalog's keys, at every level, from its format
+  Catalog catalog;
+  CHECK_THROWS_WITH(io::merge_catalog_document(catalog, json::parse(R"({"migFamilies": {"F": {"computeSlices": 7, "profile": []}}})"), "c.json"),
+                    Catch::StartsWith("c.json.migFamilies.F: unknown key \"profile\"; allowed: computeSlices, memorySlices, profiles, note"));
+  CHECK_THROWS_WITH(io::merge_catalog_document(catalog, json::parse(R"({"gpus": [{"id": "X", "power": {"idle": 1, "peak": 2}}]})"), "c.json"),
+                    Catch::StartsWith("c.json.gpus[0] (X).power: unknown key \"peak\"; allowed: idle, midPower, midUtil, full"));
+}

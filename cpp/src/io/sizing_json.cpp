@@ -52,21 +52,9 @@ void check_keys(const json& obj, const std::string& where, const Field& format) 
   }
 }
 
-void check_keys(const json& obj, const std::string& where, std::initializer_list<const char*> known) {
-  for (const auto& [k, v] : obj.items()) {
-    bool ok = false;
-    for (const char* name : known) ok = ok || k == name;
-    if (!ok) {
-      std::string list;
-      for (const char* name : known) list += (list.empty() ? "" : ", ") + std::string(name);
-      throw InvalidArgument(where + ": unknown key \"" + k + "\"; allowed: " + list);
-    }
-  }
-}
-
 PowerSpec power_from(const json& obj, const std::string& where, PowerSpec p) {
   require_object(obj, where);
-  check_keys(obj, where, {"idle", "midPower", "midUtil", "full"});
+  check_keys(obj, where, catalog_format().member("gpus").items->member("power"));
   p.idle_w = get_num(obj, "idle", where + ".idle", p.idle_w);
   p.mid_power_w = get_num(obj, "midPower", where + ".midPower", p.mid_power_w);
   p.mid_util = get_num(obj, "midUtil", where + ".midUtil", p.mid_util);
@@ -75,8 +63,7 @@ PowerSpec power_from(const json& obj, const std::string& where, PowerSpec p) {
 }
 
 GpuSpec gpu_from(const json& obj, const std::string& where, GpuSpec g) {
-  check_keys(obj, where, {"id", "vendor", "memGiB", "memObserved", "bwGBps", "bf16TFlops", "fp8TFlops", "int8TOps", "tdpW",
-                          "smCount", "migFamily", "k8sProduct", "cost", "power", "note"});
+  check_keys(obj, where, *catalog_format().member("gpus").items);
   g.vendor = get_string(obj, "vendor", where + ".vendor").value_or(g.vendor);
   if (const auto v = get_number(obj, "memGiB", where + ".memGiB")) g.mem_bytes = *v * kGiB;
   g.mem_observed = get_bool(obj, "memObserved", where + ".memObserved").value_or(g.mem_observed);
@@ -95,7 +82,8 @@ GpuSpec gpu_from(const json& obj, const std::string& where, GpuSpec g) {
 
 MigGeometry family_from(const json& obj, const std::string& name, const std::string& where) {
   require_object(obj, where);
-  check_keys(obj, where, {"computeSlices", "memorySlices", "profiles", "note"});
+  const Field& format = *catalog_format().member("migFamilies").values;
+  check_keys(obj, where, format);
   MigGeometry geo;
   geo.name = name;
   geo.compute_slices = get_int(obj, "computeSlices", where + ".computeSlices", 7);
@@ -106,7 +94,7 @@ MigGeometry family_from(const json& obj, const std::string& name, const std::str
     const json& p = (*profiles)[i];
     const std::string pw = where + ".profiles[" + std::to_string(i) + "]";
     require_object(p, pw);
-    check_keys(p, pw, {"name", "nvmlId", "g", "memSlices", "starts", "maxCount", "smCount", "memGiB", "media", "observed", "note"});
+    check_keys(p, pw, *format.member("profiles").items);
     MigProfile m;
     m.name = get_string(p, "name", pw + ".name").value_or("");
     m.nvml_id = get_int(p, "nvmlId", pw + ".nvmlId", -1);
@@ -142,7 +130,7 @@ void merge_catalog(Catalog& catalog, std::string_view text, const std::string& s
 void merge_catalog_document(Catalog& catalog, const json& doc, const std::string& source) {
   const std::string where = source.empty() ? "catalog" : source;
   require_object(doc, where);
-  check_keys(doc, where, {"gpus", "migFamilies", "note"});
+  check_keys(doc, where, catalog_format());
   Catalog next = catalog;
   if (const json* fams = child(doc, "migFamilies")) {
     require_object(*fams, where + ".migFamilies");
@@ -445,6 +433,7 @@ sizing::RecommendRequest recommend_request_from_document(const json& doc, ModelR
 std::vector<ProfilePoint> points_from_json(std::string_view text) { return points_from_document(io::parse_json(text)); }
 
 std::vector<ProfilePoint> points_from_document(const json& doc) {
+  if (doc.is_object()) check_keys(doc, "points document", profile_points_format());
   const json* points = doc.is_array() ? &doc : child(doc, "points");
   if (!points || !points->is_array()) throw InvalidArgument("points must be an array of profiling points");
   std::vector<ProfilePoint> out;
@@ -452,7 +441,7 @@ std::vector<ProfilePoint> points_from_document(const json& doc) {
     const json& p = (*points)[i];
     const std::string where = "points[" + std::to_string(i) + "]";
     require_object(p, where);
-    check_keys(p, where, {"accelerator", "mode", "concurrency", "n", "m", "tpot_ms", "ttft_ms", "throughput_rps", "itl_ms"});
+    check_keys(p, where, *profile_points_format().member("points").items);
     const auto mode = get_string(p, "mode", where + ".mode").value_or("closed");
     if (mode != "closed")
       throw InvalidArgument(where + ".mode: only closed-loop points (mode \"closed\", from vllm bench serve --max-concurrency) "
@@ -464,7 +453,9 @@ std::vector<ProfilePoint> points_from_document(const json& doc) {
     pt.in_tokens = get_num(p, "n", where + ".n", -1);
     pt.out_tokens = get_num(p, "m", where + ".m", 0);
     pt.tpot_ms = get_number(p, "tpot_ms", where + ".tpot_ms");
-    if (!pt.tpot_ms) pt.tpot_ms = get_number(p, "itl_ms", where + ".itl_ms");
+    const auto itl_ms = get_number(p, "itl_ms", where + ".itl_ms");  // the same measurement, by another name
+    if (pt.tpot_ms && itl_ms) throw InvalidArgument(where + ": give tpot_ms or itl_ms (the same measurement), not both");
+    if (!pt.tpot_ms) pt.tpot_ms = itl_ms;
     pt.ttft_ms = get_number(p, "ttft_ms", where + ".ttft_ms");
     pt.throughput_rps = get_number(p, "throughput_rps", where + ".throughput_rps");
     out.push_back(pt);
@@ -486,7 +477,7 @@ std::vector<SliceDemand> demand_from_document(const json& doc) {
     const json& d = doc[i];
     const std::string where = "demand[" + std::to_string(i) + "]";
     require_object(d, where);
-    check_keys(d, where, {"profile", "count", "owner"});
+    check_keys(d, where, demand_entry_format());
     out.push_back({get_string(d, "profile", where + ".profile").value_or(""), get_int(d, "count", where + ".count", 1),
                    get_string(d, "owner", where + ".owner").value_or("")});
   }
@@ -540,6 +531,7 @@ std::vector<GpuLayout> layouts_from_document(const json& doc) {
       const json& s = (*slices)[k];
       const std::string sw = where + ".slices[" + std::to_string(k) + "]";
       require_object(s, sw);
+      check_keys(s, sw, placed_slice_format());
       PlacedSlice p;
       p.profile = get_string(s, "profile", sw + ".profile").value_or("");
       const auto start = get_integer(s, "start", sw + ".start");
@@ -696,6 +688,86 @@ const Field& recommend_request_format() {
         number("perSequenceMs", "time per sequence per iteration, ms (serviceModel vllm)").at_least(0).at_most(1e6)});
     return request.only_known();
   }();
+  return f;
+}
+
+const Field& catalog_format() {
+  static const Field f = [] {
+    // The ranges of Catalog::validate (docs/sizing.md, "Input ranges"), in the file's units.
+    const auto watts = [](std::string key, std::string doc) { return number(std::move(key), doc + ", W").at_least(0).at_most(kMaxWatts); };
+    Field power = object("power", "the power curve", {
+        watts("idle", "power at idle"), watts("midPower", "power at midUtil"),
+        number("midUtil", "the middle point's utilisation").at_least(0).at_most(1, true), watts("full", "power at full load")});
+    Field gpu = object("", "a GPU type; a GPU whose id is in the catalog already is updated, key by key", {
+        text("id", "the type's name (no ':'), as menus and costs name it").must(),
+        text("vendor", "the vendor"),
+        number("memGiB", "memory, GiB").at_least(0, true).at_most(kMaxMemGiB),
+        boolean("memObserved", "memGiB was measured (not the datasheet's)"),
+        number("bwGBps", "memory bandwidth, GB/s").at_least(0, true).at_most(kMaxRateTera * 1e3),
+        number("bf16TFlops", "dense BF16 peak, TFLOP/s").at_least(0, true).at_most(kMaxRateTera),
+        number("fp8TFlops", "dense FP8 peak, TFLOP/s (0: none)").at_least(0).at_most(kMaxRateTera),
+        number("int8TOps", "dense INT8 peak, TOP/s (0: none)").at_least(0).at_most(kMaxRateTera),
+        watts("tdpW", "thermal design power"),
+        integer("smCount", "streaming multiprocessors (at least 1 with a migFamily)", 0, kMaxSmCount),
+        text("migFamily", "its MIG family (a key of migFamilies; empty: no MIG)"),
+        text("k8sProduct", "the nvidia.com/gpu.product label"),
+        number("cost", "price per GPU-hour").at_least(0).at_most(kMaxCost),
+        power.only_known(), text("note", "a comment")});
+    Field profile = object("", "a MIG profile", {
+        text("name", "the profile's name, e.g. 3g.40gb").must(), integer("nvmlId", "NVML profile id"),
+        integer("g", "compute slices (at most the family's computeSlices)", 1, kMaxSlices),
+        integer("memSlices", "memory slices (at most the family's memorySlices)", 1, kMaxSlices),
+        array("starts", "placement starts, memory slices, increasing", integer("", "a start", 0, kMaxSlices)),
+        integer("maxCount", "most instances per GPU (default: the number of starts)", 1, kMaxSlices),
+        integer("smCount", "streaming multiprocessors", 1, kMaxSmCount),
+        number("memGiB", "memory, GiB").at_least(0, true).at_most(kMaxMemGiB),
+        boolean("media", "a media profile (+me)"), boolean("observed", "read from nvidia-smi"), text("note", "a comment")});
+    Field family = object("", "a MIG family: its slices and profiles", {
+        integer("computeSlices", "compute slices of a GPU", 1, kMaxSlices).fallback(7),
+        integer("memorySlices", "memory slices of a GPU", 1, kMaxSlices).fallback(8),
+        array("profiles", "the profiles", profile.only_known()).must(), text("note", "a comment")});
+    Field catalog = object("", "a GPU catalog (inferno size --catalog); keys are case-sensitive", {
+        array("gpus", "GPU types", gpu.only_known()),
+        dictionary("migFamilies", "MIG families by name", family.only_known()),
+        text("note", "a comment")});
+    return catalog.only_known();
+  }();
+  return f;
+}
+
+const Field& profile_points_format() {
+  static const Field f = [] {
+    // The ranges of calibrate's checks (docs/sizing.md, "Input ranges").
+    const auto measured = [](std::string key, std::string doc) {
+      return number(std::move(key), std::move(doc)).at_least(0, true).at_most(kMaxMeasurement);
+    };
+    Field point = object("", "a closed-loop measurement (vllm bench serve --max-concurrency)", {
+        text("accelerator", "the accelerator measured: a catalog GPU or GPU:slice").must(),
+        choice("mode", "only closed-loop points are linear in the parameters", {"closed"}).fallback("closed"),
+        integer("concurrency", "clients in the closed loop", 1, kMaxConcurrency).must(),
+        number("n", "mean prompt length, tokens").at_least(0).at_most(inferno::queue::kMaxTokens).must(),
+        number("m", "mean output length, tokens").at_least(1).at_most(inferno::queue::kMaxTokens).must(),
+        measured("tpot_ms", "time per output token, ms"), measured("itl_ms", "another name of tpot_ms, ms"),
+        measured("ttft_ms", "time to first token, ms"), measured("throughput_rps", "completed requests, req/s")});
+    Field doc = object("", "profiling points (inferno size calibrate); a bare list of points is read too", {
+        text("model", "the model measured (a note: calibrate takes the model as an argument)"),
+        array("points", "the measurements", point.only_known()).must()});
+    return doc.only_known();
+  }();
+  return f;
+}
+
+const Field& demand_entry_format() {
+  static const Field f = object("", "MIG slices wanted", {
+      text("profile", "a MIG profile, e.g. 3g.40gb").must(), integer("count", "instances (0: none)", 0, kMaxDemandCount).fallback(1),
+      text("owner", "who the slices are for")}).only_known();
+  return f;
+}
+
+const Field& placed_slice_format() {
+  static const Field f = object("", "a slice already placed on a GPU", {
+      text("profile", "a MIG profile").must(), integer("start", "first memory slice", 0, kMaxSlices).must(),
+      text("owner", "who holds it")}).only_known();
   return f;
 }
 

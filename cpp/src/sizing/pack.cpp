@@ -415,8 +415,9 @@ Packing pack(const MigGeometry& geometry, const std::vector<SliceDemand>& demand
     if (idx < 0)
       throw InvalidArgument("demand[" + std::to_string(d) + "]: unknown profile \"" + demand[d].profile + "\" of " + geometry.name +
                             "; known: " + sh.names());
-    if (demand[d].count < 0 || demand[d].count > 100000)
-      throw InvalidArgument("demand[" + std::to_string(d) + "].count must be in [0, 100000], got " + std::to_string(demand[d].count));
+    if (demand[d].count < 0 || demand[d].count > kMaxDemandCount)
+      throw InvalidArgument("demand[" + std::to_string(d) + "].count must be in [0, " + std::to_string(kMaxDemandCount) +
+                            "], got " + std::to_string(demand[d].count));
     counts[static_cast<std::size_t>(idx)] += demand[d].count;
     for (int k = 0; k < demand[d].count; ++k) inst.push_back({idx, demand[d].owner});
   }

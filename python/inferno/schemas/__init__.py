@@ -7,7 +7,7 @@ JSON Schema validator:
 
 >>> from inferno import schemas
 >>> schemas.names()[0], len(schemas.names())
-('accelerator-data', 13)
+('accelerator-data', 15)
 >>> capacity = schemas.schema("capacity-data")
 >>> capacity.get("title"), capacity.get("type")
 ('capacity-data.json: the cards available per type', 'object')

@@ -47,6 +47,14 @@ sizing::RecommendRequest recommend_request_from_document(const nlohmann::json& d
 const Field& serving_format();
 const Field& efficiency_format();
 const Field& recommend_request_format();
+/// A GPU catalog (merge_catalog): GPUs by id and MIG families by name; the reader takes its keys
+/// from it and Catalog::validate enforces the same ranges (tests probe both).
+const Field& catalog_format();
+/// Profiling points (points_from_document): a list, or {"points": [...]}; the format is the object form.
+const Field& profile_points_format();
+/// One entry of a MIG demand list ({profile, count, owner}) and of an existing layout's slices.
+const Field& demand_entry_format();
+const Field& placed_slice_format();
 
 /// Profiling points document ({"points": [...]}).
 std::vector<sizing::ProfilePoint> points_from_json(std::string_view json_text);

@@ -8,6 +8,9 @@
 
 namespace inferno::sizing {
 
+/// Largest count of one demand entry: the packer's search stays bounded.
+constexpr int kMaxDemandCount = 100000;
+
 struct SliceDemand {
   std::string profile;
   int count = 0;

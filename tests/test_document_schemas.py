@@ -5,6 +5,7 @@ rejected by both, the core naming the key, and the lower end is accepted by both
 
 import copy
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 import jsonschema
@@ -180,12 +181,15 @@ def _lowest(s: dict) -> object:
     return 0
 
 
-def _optimizer_core(doc: dict) -> str | None:
-    try:
-        inferno.System.from_documents(doc)
-    except ValueError as exc:
-        return str(exc)
-    return None
+def _refusal(read) -> Callable[[dict], str | None]:
+    """The core's check of a document through `read`: its error message, or None when accepted."""
+    def check(doc: dict) -> str | None:
+        try:
+            read(doc)
+        except ValueError as exc:
+            return str(exc)
+        return None
+    return check
 
 
 def _queue_core(doc: dict) -> str | None:
@@ -198,28 +202,10 @@ def _simulate_core(doc: dict) -> str | None:
     return json.loads(out[0])["error"] if failures else None
 
 
-def _sizing_core(doc: dict) -> str | None:
-    try:
-        sizing.recommend(doc)
-    except ValueError as exc:
-        return str(exc)
-    return None
-
-
-def _catalog_core(doc: dict) -> str | None:
-    try:
-        sizing.Catalog.load(doc)
-    except ValueError as exc:
-        return str(exc)
-    return None
-
-
-def _points_core(doc: dict) -> str | None:
-    try:
-        sizing.calibrate("facebook/opt-1.3b", doc, mode="theta")
-    except ValueError as exc:
-        return str(exc)
-    return None
+_optimizer_core = _refusal(inferno.System.from_documents)
+_sizing_core = _refusal(sizing.recommend)
+_catalog_core = _refusal(sizing.Catalog.load)
+_points_core = _refusal(lambda doc: sizing.calibrate("facebook/opt-1.3b", doc, mode="theta"))
 
 
 BASE_QUEUE = {"RPS": 1, "maxBatchSize": 16, "maxQueueSize": 64, "avgInputTokens": 100, "avgOutputTokens": 100,

@@ -466,8 +466,8 @@ def test_error_messages_quote_short_excerpts_of_what_was_given():
 @pytest.mark.parametrize(("option", "value", "message"), [
     ("hold_back", -1e9, "hold_back must be True or False, got -1000000000.0"),
     ("seeded_guess", 1, "seeded_guess must be True or False, got 1"),
-    ("rate_ratio", 2, "rate_ratio must be in (0, 1], got 2"),
-    ("throughput_ratio", 0, "throughput_ratio must be in (0, 1], got 0"),
+    ("rate_ratio", 2, "rate_ratio must be a finite number in (0, 1], got 2"),
+    ("throughput_ratio", 0, "throughput_ratio must be a finite number in (0, 1], got 0"),
 ])
 def test_tuner_options_are_not_read_loosely(option, value, message):
     from inferno import tuner as T

@@ -100,6 +100,25 @@ TEST_CASE("a line reader names the key alone, says what 0 means and prints integ
   CHECK(range_problem(line.member("targetTPS"), 0).empty());
 }
 
+TEST_CASE("a case-sensitive reader names members by path and leaves ranges to the domain", "[formats]") {
+  const Field format = object("", "a request", {integer("maxNumSeqs", "requests", 1, 100),
+                                                number("gpuMemoryUtilization", "share").at_least(0, true).at_most(1),
+                                                text("model", "a name").must()});
+  const Reader r("", "servers[0] (a).serving", ReadMode{true, false, true});
+  const json doc = json::parse(R"({"maxNumSeqs": 1000, "gpuMemoryUtilization": 1.5, "MODEL": "m"})");
+  CHECK(r.integer(doc, format.member("maxNumSeqs")) == 1000);            // the domain object checks the range
+  CHECK(r.number(doc, format.member("gpuMemoryUtilization")) == 1.5);
+  CHECK(failure([&] { r.text(doc, format.member("model")); }) ==         // MODEL is another key here
+        "servers[0] (a).serving.model is required");
+  CHECK(failure([&] { r.integer(json::parse(R"({"maxNumSeqs": 2.5})"), format.member("maxNumSeqs")); }) ==
+        "servers[0] (a).serving.maxNumSeqs must be an integer, got 2.5");
+  CHECK(failure([&] { r.int32(json::parse(R"({"maxNumSeqs": 3000000000})"), format.member("maxNumSeqs")); }) ==
+        "servers[0] (a).serving.maxNumSeqs must be an integer in [-2147483648, 2147483647], got 3000000000");
+  CHECK(failure([&] { r.check_keys(doc, format); }) ==
+        "servers[0] (a).serving: unknown key \"MODEL\"; allowed: maxNumSeqs, gpuMemoryUtilization, model");
+  CHECK(failure([&] { r.fail_member("load", "is required"); }) == "servers[0] (a).serving.load is required");
+}
+
 TEST_CASE("a document given as a value reads as its text does", "[formats]") {
   const std::string text = R"({"accelerators": [{"Name": "A100", "TYPE": "A100", "memSize": 80, "cost": 40}]})";
   inferno::optimizer::SystemBuilder from_text, from_value;

@@ -8,6 +8,7 @@
 
 #include "inferno/error.hpp"
 #include "inferno/io/json.hpp"
+#include "inferno/io/reader.hpp"
 
 namespace inferno::io {
 
@@ -17,101 +18,85 @@ using namespace inferno::sizing;
 namespace {
 
 // Sizing documents are read with io::parse_json: case-sensitive, since their maps are keyed by
-// model and GPU names.
-const json* child(const json& obj, const std::string& key) {
-  if (!obj.is_object()) return nullptr;
-  const auto it = obj.find(key);
-  return it == obj.end() || it->is_null() ? nullptr : &*it;
+// model and GPU names; their ranges are checked by the objects they fill (io/reader.hpp, ReadMode).
+constexpr ReadMode kSizingMode{true, false, true};
+
+// A reader at `where` of a value that must be an object.
+Reader object_reader(const json& v, const std::string& where) {
+  const Reader rd("", where, kSizingMode);
+  if (!v.is_object()) rd.fail("must be a JSON object, got " + io::excerpt(v));
+  return rd;
 }
 
-void require_object(const json& v, const std::string& where) {
-  if (!v.is_object()) throw InvalidArgument(where + " must be a JSON object, got " + io::excerpt(v));
-}
-
-int get_int(const json& obj, const std::string& key, const std::string& name, int fallback) {
-  const auto v = get_integer(obj, key, name);
-  if (!v) return fallback;
-  if (*v < -2147483647 || *v > 2147483647) throw InvalidArgument(name + " is out of range, got " + std::to_string(*v));
-  return static_cast<int>(*v);
-}
-
-double get_num(const json& obj, const std::string& key, const std::string& name, double fallback) {
-  return get_number(obj, key, name).value_or(fallback);
-}
-
-// Keys the reader knows, to reject typos instead of silently ignoring them.
-void check_keys(const json& obj, const std::string& where, const Field& format) {
-  for (const auto& [k, v] : obj.items()) {
-    bool ok = false;
-    for (const Field& m : format.members) ok = ok || k == m.key;
-    if (!ok) {
-      std::string list;
-      for (const Field& m : format.members) list += (list.empty() ? "" : ", ") + m.key;
-      throw InvalidArgument(where + ": unknown key \"" + k + "\"; allowed: " + list);
-    }
-  }
+// The value of one key of a map (costs, capacity), read as the map's value format says.
+Field entry_of(const Field& map, const std::string& key) {
+  Field f = *map.values;
+  f.key = key;
+  return f;
 }
 
 PowerSpec power_from(const json& obj, const std::string& where, PowerSpec p) {
-  require_object(obj, where);
-  check_keys(obj, where, catalog_format().member("gpus").items->member("power"));
-  p.idle_w = get_num(obj, "idle", where + ".idle", p.idle_w);
-  p.mid_power_w = get_num(obj, "midPower", where + ".midPower", p.mid_power_w);
-  p.mid_util = get_num(obj, "midUtil", where + ".midUtil", p.mid_util);
-  p.full_w = get_num(obj, "full", where + ".full", p.full_w);
+  const Reader rd = object_reader(obj, where);
+  const Field& f = catalog_format().member("gpus").items->member("power");
+  rd.check_keys(obj, f);
+  p.idle_w = rd.number(obj, f.member("idle"), p.idle_w);
+  p.mid_power_w = rd.number(obj, f.member("midPower"), p.mid_power_w);
+  p.mid_util = rd.number(obj, f.member("midUtil"), p.mid_util);
+  p.full_w = rd.number(obj, f.member("full"), p.full_w);
   return p;
 }
 
 GpuSpec gpu_from(const json& obj, const std::string& where, GpuSpec g) {
-  check_keys(obj, where, *catalog_format().member("gpus").items);
-  g.vendor = get_string(obj, "vendor", where + ".vendor").value_or(g.vendor);
-  if (const auto v = get_number(obj, "memGiB", where + ".memGiB")) g.mem_bytes = *v * kGiB;
-  g.mem_observed = get_bool(obj, "memObserved", where + ".memObserved").value_or(g.mem_observed);
-  if (const auto v = get_number(obj, "bwGBps", where + ".bwGBps")) g.bw_Bps = *v * 1e9;
-  if (const auto v = get_number(obj, "bf16TFlops", where + ".bf16TFlops")) g.flops_bf16 = *v * 1e12;
-  if (const auto v = get_number(obj, "fp8TFlops", where + ".fp8TFlops")) g.flops_fp8 = *v * 1e12;
-  if (const auto v = get_number(obj, "int8TOps", where + ".int8TOps")) g.ops_int8 = *v * 1e12;
-  g.tdp_w = get_num(obj, "tdpW", where + ".tdpW", g.tdp_w);
-  g.sm_count = get_int(obj, "smCount", where + ".smCount", g.sm_count);
-  g.mig_family = get_string(obj, "migFamily", where + ".migFamily").value_or(g.mig_family);
-  g.k8s_product = get_string(obj, "k8sProduct", where + ".k8sProduct").value_or(g.k8s_product);
-  g.cost = get_num(obj, "cost", where + ".cost", g.cost);
-  if (const json* p = child(obj, "power")) g.power = power_from(*p, where + ".power", g.power);
+  const Reader rd("", where, kSizingMode);
+  const Field& f = *catalog_format().member("gpus").items;
+  rd.check_keys(obj, f);
+  g.vendor = rd.text(obj, f.member("vendor"), g.vendor);
+  if (const auto v = rd.optional_number(obj, f.member("memGiB"))) g.mem_bytes = *v * kGiB;
+  g.mem_observed = rd.boolean(obj, f.member("memObserved"), g.mem_observed);
+  if (const auto v = rd.optional_number(obj, f.member("bwGBps"))) g.bw_Bps = *v * 1e9;
+  if (const auto v = rd.optional_number(obj, f.member("bf16TFlops"))) g.flops_bf16 = *v * 1e12;
+  if (const auto v = rd.optional_number(obj, f.member("fp8TFlops"))) g.flops_fp8 = *v * 1e12;
+  if (const auto v = rd.optional_number(obj, f.member("int8TOps"))) g.ops_int8 = *v * 1e12;
+  g.tdp_w = rd.number(obj, f.member("tdpW"), g.tdp_w);
+  g.sm_count = rd.int32(obj, f.member("smCount"), g.sm_count);
+  g.mig_family = rd.text(obj, f.member("migFamily"), g.mig_family);
+  g.k8s_product = rd.text(obj, f.member("k8sProduct"), g.k8s_product);
+  g.cost = rd.number(obj, f.member("cost"), g.cost);
+  if (const json* p = rd.object(obj, f.member("power"))) g.power = power_from(*p, where + ".power", g.power);
   return g;
 }
 
 MigGeometry family_from(const json& obj, const std::string& name, const std::string& where) {
-  require_object(obj, where);
+  const Reader rd = object_reader(obj, where);
   const Field& format = *catalog_format().member("migFamilies").values;
-  check_keys(obj, where, format);
+  rd.check_keys(obj, format);
   MigGeometry geo;
   geo.name = name;
-  geo.compute_slices = get_int(obj, "computeSlices", where + ".computeSlices", 7);
-  geo.memory_slices = get_int(obj, "memorySlices", where + ".memorySlices", 8);
-  const json* profiles = child(obj, "profiles");
-  if (!profiles || !profiles->is_array()) throw InvalidArgument(where + ".profiles must be an array of profiles");
-  for (std::size_t i = 0; i < profiles->size(); ++i) {
-    const json& p = (*profiles)[i];
-    const std::string pw = where + ".profiles[" + std::to_string(i) + "]";
-    require_object(p, pw);
-    check_keys(p, pw, *format.member("profiles").items);
+  geo.compute_slices = rd.int32(obj, format.member("computeSlices"));
+  geo.memory_slices = rd.int32(obj, format.member("memorySlices"));
+  const Field& list = format.member("profiles");
+  if (!rd.has(obj, list)) rd.fail_member("profiles", "must be an array of profiles");
+  const json& profiles = rd.array(obj, list);
+  const Field& pf = *list.items;
+  for (std::size_t i = 0; i < profiles.size(); ++i) {
+    const Reader rp = rd.at("profiles").item(i, "");
+    const json& p = rd.at("profiles").element(profiles, i);
+    rp.check_keys(p, pf);
     MigProfile m;
-    m.name = get_string(p, "name", pw + ".name").value_or("");
-    m.nvml_id = get_int(p, "nvmlId", pw + ".nvmlId", -1);
-    m.g = get_int(p, "g", pw + ".g", 0);
-    m.mem_slices = get_int(p, "memSlices", pw + ".memSlices", 0);
-    if (const json* s = child(p, "starts")) {
-      if (!s->is_array()) throw InvalidArgument(pw + ".starts must be an array of integers");
-      for (const auto& v : *s) {
-        if (!v.is_number_integer()) throw InvalidArgument(pw + ".starts must be an array of integers, got " + io::excerpt(v));
-        m.starts.push_back(v.get<int>());
-      }
+    m.name = rp.text(p, pf.member("name"), "");  // the catalog's check names a missing one
+    m.nvml_id = rp.int32(p, pf.member("nvmlId"), -1);
+    m.g = rp.int32(p, pf.member("g"), 0);
+    m.mem_slices = rp.int32(p, pf.member("memSlices"), 0);
+    for (const json& v : rp.array(p, pf.member("starts"))) {
+      if (!v.is_number_integer() || v.get<std::int64_t>() < 0 || v.get<std::int64_t>() > kMaxSlices)
+        rp.fail_member("starts", "must be an array of integers in [0, " + std::to_string(kMaxSlices) + "], got " + io::excerpt(v));
+      m.starts.push_back(v.get<int>());
     }
-    m.max_count = get_int(p, "maxCount", pw + ".maxCount", static_cast<int>(m.starts.size()));
-    m.sm_count = get_int(p, "smCount", pw + ".smCount", 0);
-    m.mem_bytes = get_num(p, "memGiB", pw + ".memGiB", 0) * kGiB;
-    m.media = get_bool(p, "media", pw + ".media").value_or(false);
-    m.observed = get_bool(p, "observed", pw + ".observed").value_or(false);
+    m.max_count = rp.int32(p, pf.member("maxCount"), static_cast<int>(m.starts.size()));
+    m.sm_count = rp.int32(p, pf.member("smCount"), 0);
+    m.mem_bytes = rp.number(p, pf.member("memGiB"), 0.0) * kGiB;
+    m.media = rp.boolean(p, pf.member("media"), false);
+    m.observed = rp.boolean(p, pf.member("observed"), false);
     geo.profiles.push_back(std::move(m));
   }
   return geo;
@@ -129,26 +114,23 @@ void merge_catalog(Catalog& catalog, std::string_view text, const std::string& s
 
 void merge_catalog_document(Catalog& catalog, const json& doc, const std::string& source) {
   const std::string where = source.empty() ? "catalog" : source;
-  require_object(doc, where);
-  check_keys(doc, where, catalog_format());
+  const Reader rd = object_reader(doc, where);
+  const Field& format = catalog_format();
+  rd.check_keys(doc, format);
   Catalog next = catalog;
-  if (const json* fams = child(doc, "migFamilies")) {
-    require_object(*fams, where + ".migFamilies");
+  if (const json* fams = rd.object(doc, format.member("migFamilies")))
     for (const auto& [name, f] : fams->items()) next.upsert_family(family_from(f, name, where + ".migFamilies." + name));
-  }
-  if (const json* gpus = child(doc, "gpus")) {
-    if (!gpus->is_array()) throw InvalidArgument(where + ".gpus must be an array of GPU objects");
-    for (std::size_t i = 0; i < gpus->size(); ++i) {
-      const json& g = (*gpus)[i];
-      const std::string gw = where + ".gpus[" + std::to_string(i) + "]";
-      require_object(g, gw);
-      const auto id = get_string(g, "id", gw + ".id");
-      if (!id || id->empty()) throw InvalidArgument(gw + ".id is required");
-      GpuSpec base;
-      if (const GpuSpec* old = next.find_gpu(*id)) base = *old;
-      base.id = *id;
-      next.upsert_gpu(gpu_from(g, gw + " (" + *id + ")", base));
-    }
+  const json& gpus = rd.array(doc, format.member("gpus"));
+  const Field& id_field = format.member("gpus").items->member("id");
+  for (std::size_t i = 0; i < gpus.size(); ++i) {
+    const json& g = rd.at("gpus").element(gpus, i);
+    const Reader rg = rd.at("gpus").item(i, "");
+    const std::string id = rg.text(g, id_field, "");
+    if (id.empty()) rg.fail_member("id", "is required");
+    GpuSpec base;
+    if (const GpuSpec* old = next.find_gpu(id)) base = *old;
+    base.id = id;
+    next.upsert_gpu(gpu_from(g, where + ".gpus[" + std::to_string(i) + "] (" + id + ")", base));
   }
   try {
     next.validate();
@@ -186,7 +168,7 @@ ModelArch arch_from_hf_config(std::string_view text, const std::string& name) {
 }
 
 ModelArch arch_from_hf_config(const json& c, const std::string& name) {
-  require_object(c, "config");
+  object_reader(c, "config");
   ModelArch a;
   a.model_type = get_string(c, "model_type", "model_type").value_or("");
   a.name = !name.empty() ? name : get_string(c, "_name_or_path", "_name_or_path").value_or(a.model_type);
@@ -265,66 +247,96 @@ json arch_to_json(const ModelArch& a, const Counts& c) {
 
 namespace {
 
-double dtype_bytes(const std::string& dtype, const std::string& where) {
-  if (dtype == "bf16" || dtype == "bfloat16" || dtype == "fp16" || dtype == "float16" || dtype == "half" || dtype == "auto") return 2;
-  if (dtype == "fp8" || dtype == "int8" || dtype == "fp8_e4m3" || dtype == "fp8_e5m2") return 1;
-  if (dtype == "int4") return 0.5;
-  if (dtype == "fp32" || dtype == "float32" || dtype == "float") return 4;
-  throw InvalidArgument(where + ": unknown dtype \"" + dtype + "\"; allowed: auto, bf16, fp16, fp32, fp8, int8, int4");
+// Bytes per element of each precision name vLLM takes; serving_format lists the same names.
+struct DtypeBytes {
+  const char* name;
+  double bytes;
+};
+constexpr DtypeBytes kDtypes[] = {{"auto", 2},  {"bf16", 2},    {"bfloat16", 2}, {"fp16", 2},     {"float16", 2},
+                                  {"half", 2},  {"fp32", 4},    {"float32", 4},  {"float", 4},    {"fp8", 1},
+                                  {"int8", 1},  {"fp8_e4m3", 1}, {"fp8_e5m2", 1}, {"int4", 0.5}};
+
+std::vector<std::string> dtype_names() {
+  std::vector<std::string> names;
+  for (const auto& d : kDtypes) names.emplace_back(d.name);
+  return names;
+}
+
+double dtype_bytes(const std::string& dtype, const Reader& rd, const std::string& key) {
+  for (const auto& d : kDtypes)
+    if (dtype == d.name) return d.bytes;
+  std::string allowed;
+  for (const auto& d : kDtypes) allowed += (allowed.empty() ? "" : ", ") + std::string(d.name);
+  rd.at(key).fail("unknown dtype \"" + dtype + "\"; allowed: " + allowed);
+}
+
+// The value of an enum option named by `table`, or `fallback` when absent.
+template <class E, std::size_t N>
+E enum_option(const Reader& rd, const json& o, const Field& f, const EnumName<E> (&table)[N], E fallback) {
+  const auto name = rd.optional_text(o, f);
+  if (!name) return fallback;
+  if (const auto v = find_enum(table, *name)) return *v;
+  rd.at(f.key).fail("unknown \"" + *name + "\"; allowed: " + enum_names(table, ""));
+}
+
+// A string option that must be one of the format's choices, or `fallback` when absent.
+std::string choice_of(const Reader& rd, const json& o, const Field& f, std::string fallback) {
+  const auto name = rd.optional_text(o, f);
+  if (!name) return fallback;
+  if (std::find(f.choices.begin(), f.choices.end(), *name) != f.choices.end()) return *name;
+  std::string allowed;
+  for (const auto& c : f.choices) allowed += (allowed.empty() ? "" : ", ") + c;
+  rd.at(f.key).fail("unknown \"" + *name + "\"; allowed: " + allowed);
+}
+
+// A domain object's own check, reported under the document path of the object.
+template <class T>
+void validate_at(const T& value, const std::string& where) {
+  try {
+    value.validate();
+  } catch (const InvalidArgument& e) {
+    throw InvalidArgument(where + "." + e.what());
+  }
 }
 
 }  // namespace
 
 ServingOpts serving_from_json(const json& o, const std::string& where, ServingOpts s) {
-  require_object(o, where);
-  check_keys(o, where, serving_format());
-  if (const auto d = get_string(o, "dtype", where + ".dtype")) {
-    s.weight_bytes = dtype_bytes(*d, where + ".dtype");
+  const Reader rd = object_reader(o, where);
+  const Field& f = serving_format();
+  rd.check_keys(o, f);
+  if (const auto d = rd.optional_text(o, f.member("dtype"))) {
+    s.weight_bytes = dtype_bytes(*d, rd, "dtype");
     if (*d == "int4") s.quant_overhead = 4.0 / 128.0;  // fp16 scale and zero per group of 128
   }
-  if (const auto d = get_string(o, "computeDtype", where + ".computeDtype")) {
-    const auto compute = find_enum(kComputeDtypes, *d);
-    if (!compute) throw InvalidArgument(where + ".computeDtype: unknown \"" + *d + "\"; allowed: " + enum_names(kComputeDtypes, ""));
-    s.compute = *compute;
-  }
-  if (const auto d = get_string(o, "kvCacheDtype", where + ".kvCacheDtype")) s.kv_bytes = dtype_bytes(*d, where + ".kvCacheDtype");
-  s.weight_bytes = get_num(o, "weightBytes", where + ".weightBytes", s.weight_bytes);
-  s.quant_overhead = get_num(o, "quantOverhead", where + ".quantOverhead", s.quant_overhead);
-  s.kv_bytes = get_num(o, "kvBytes", where + ".kvBytes", s.kv_bytes);
-  s.gpu_mem_util = get_num(o, "gpuMemoryUtilization", where + ".gpuMemoryUtilization", s.gpu_mem_util);
-  s.max_num_seqs = get_int(o, "maxNumSeqs", where + ".maxNumSeqs", s.max_num_seqs);
-  s.max_num_batched_tokens = get_int(o, "maxNumBatchedTokens", where + ".maxNumBatchedTokens", s.max_num_batched_tokens);
-  s.max_model_len = get_int(o, "maxModelLen", where + ".maxModelLen", s.max_model_len);
-  s.block = get_int(o, "blockSize", where + ".blockSize", s.block);
-  s.tp = get_int(o, "tensorParallelSize", where + ".tensorParallelSize", s.tp);
-  try {
-    s.validate();
-  } catch (const InvalidArgument& e) {
-    throw InvalidArgument(where + "." + e.what());
-  }
+  s.compute = enum_option(rd, o, f.member("computeDtype"), kComputeDtypes, s.compute);
+  if (const auto d = rd.optional_text(o, f.member("kvCacheDtype"))) s.kv_bytes = dtype_bytes(*d, rd, "kvCacheDtype");
+  s.weight_bytes = rd.number(o, f.member("weightBytes"), s.weight_bytes);
+  s.quant_overhead = rd.number(o, f.member("quantOverhead"), s.quant_overhead);
+  s.kv_bytes = rd.number(o, f.member("kvBytes"), s.kv_bytes);
+  s.gpu_mem_util = rd.number(o, f.member("gpuMemoryUtilization"), s.gpu_mem_util);
+  s.max_num_seqs = rd.int32(o, f.member("maxNumSeqs"), s.max_num_seqs);
+  s.max_num_batched_tokens = rd.int32(o, f.member("maxNumBatchedTokens"), s.max_num_batched_tokens);
+  s.max_model_len = rd.int32(o, f.member("maxModelLen"), s.max_model_len);
+  s.block = rd.int32(o, f.member("blockSize"), s.block);
+  s.tp = rd.int32(o, f.member("tensorParallelSize"), s.tp);
+  validate_at(s, where);
   return s;
 }
 
 Efficiency efficiency_from_json(const json& o, const std::string& where, Efficiency e) {
-  require_object(o, where);
-  check_keys(o, where, efficiency_format());
-  e.eta_bw = get_num(o, "etaBw", where + ".etaBw", e.eta_bw);
-  e.eta_flops = get_num(o, "etaFlops", where + ".etaFlops", e.eta_flops);
-  e.t0_ms = get_num(o, "t0Ms", where + ".t0Ms", e.t0_ms);
-  if (const auto v = get_number(o, "reserveGiB", where + ".reserveGiB")) e.reserve_bytes = *v * kGiB;
-  if (const auto m = get_string(o, "memoryMode", where + ".memoryMode")) {
-    const auto memory = find_enum(kMemoryModes, *m);
-    if (!memory) throw InvalidArgument(where + ".memoryMode: unknown \"" + *m + "\"; allowed: " + enum_names(kMemoryModes, ""));
-    e.memory = *memory;
-  }
-  e.prefill_attention = get_bool(o, "prefillAttention", where + ".prefillAttention").value_or(e.prefill_attention);
-  e.moe_expected_experts = get_bool(o, "moeExpectedExperts", where + ".moeExpectedExperts").value_or(e.moe_expected_experts);
-  e.allreduce_ms = get_num(o, "allreduceMs", where + ".allreduceMs", e.allreduce_ms);
-  try {
-    e.validate();
-  } catch (const InvalidArgument& ex) {
-    throw InvalidArgument(where + "." + ex.what());
-  }
+  const Reader rd = object_reader(o, where);
+  const Field& f = efficiency_format();
+  rd.check_keys(o, f);
+  e.eta_bw = rd.number(o, f.member("etaBw"), e.eta_bw);
+  e.eta_flops = rd.number(o, f.member("etaFlops"), e.eta_flops);
+  e.t0_ms = rd.number(o, f.member("t0Ms"), e.t0_ms);
+  if (const auto v = rd.optional_number(o, f.member("reserveGiB"))) e.reserve_bytes = *v * kGiB;
+  e.memory = enum_option(rd, o, f.member("memoryMode"), kMemoryModes, e.memory);
+  e.prefill_attention = rd.boolean(o, f.member("prefillAttention"), e.prefill_attention);
+  e.moe_expected_experts = rd.boolean(o, f.member("moeExpectedExperts"), e.moe_expected_experts);
+  e.allreduce_ms = rd.number(o, f.member("allreduceMs"), e.allreduce_ms);
+  validate_at(e, where);
   return e;
 }
 
@@ -333,11 +345,12 @@ sizing::RecommendRequest recommend_request_from_json(std::string_view text, Mode
 }
 
 sizing::RecommendRequest recommend_request_from_document(const json& doc, ModelRegistry& registry) {
-  require_object(doc, "request");
-  check_keys(doc, "request", recommend_request_format());
+  const Reader rd = object_reader(doc, "request");
+  const Field& format = recommend_request_format();
+  rd.check_keys(doc, format);
+  const Reader top("", "", kSizingMode);  // members are named from the top: "menu", "servers[0] (a)"
   sizing::RecommendRequest req;
-  if (const json* models = child(doc, "models")) {
-    require_object(*models, "models");
+  if (const json* models = top.object(doc, format.member("models"))) {
     for (const auto& [name, cfg] : models->items()) {
       try {
         registry[name] = arch_from_hf_config(cfg, name);
@@ -347,83 +360,80 @@ sizing::RecommendRequest recommend_request_from_document(const json& doc, ModelR
     }
   }
   RecommendOptions& o = req.options;
-  if (const json* menu = child(doc, "menu")) {
-    require_object(*menu, "menu");
-    check_keys(*menu, "menu", recommend_request_format().member("menu"));
-    if (const json* types = child(*menu, "gpuTypes")) {
-      if (!types->is_array()) throw InvalidArgument("menu.gpuTypes must be an array of GPU type names");
-      for (const auto& t : *types) {
-        if (!t.is_string()) throw InvalidArgument("menu.gpuTypes must be an array of GPU type names, got " + io::excerpt(t));
-        o.menu.gpu_types.push_back(t.get<std::string>());
-      }
+  const Field& menu_format = format.member("menu");
+  if (const json* menu = top.object(doc, menu_format)) {
+    const Reader rm = top.at("menu");
+    rm.check_keys(*menu, menu_format);
+    const Field& types = menu_format.member("gpuTypes");
+    for (const json& t : rm.array(*menu, types)) {
+      if (!t.is_string()) rm.fail_member("gpuTypes", "must be an array of GPU type names, got " + io::excerpt(t));
+      o.menu.gpu_types.push_back(t.get<std::string>());
     }
-    o.menu.include_slices = get_bool(*menu, "includeSlices", "menu.includeSlices").value_or(true);
-    o.menu.exclude_media = get_bool(*menu, "excludeMediaProfiles", "menu.excludeMediaProfiles").value_or(true);
-    o.max_replicas = get_int(*menu, "maxReplicas", "menu.maxReplicas", 0);
+    o.menu.include_slices = rm.boolean(*menu, menu_format.member("includeSlices"));
+    o.menu.exclude_media = rm.boolean(*menu, menu_format.member("excludeMediaProfiles"));
+    o.max_replicas = rm.int32(*menu, menu_format.member("maxReplicas"), 0);
   }
-  if (const json* costs = child(doc, "costs")) {
-    require_object(*costs, "costs");
-    for (const auto& [k, v] : costs->items()) {
-      (void)v;
-      o.costs[k] = *get_number(*costs, k, "costs." + k);
-    }
-  }
-  if (const auto rule = get_string(doc, "sliceCostRule", "sliceCostRule")) {
-    const auto cost_rule = find_enum(kSliceCostRules, *rule);
-    if (!cost_rule) throw InvalidArgument("sliceCostRule: unknown \"" + *rule + "\"; allowed: " + enum_names(kSliceCostRules, ""));
-    o.cost_rule = *cost_rule;
-  }
-  if (const json* cap = child(doc, "capacity")) {
-    require_object(*cap, "capacity");
-    for (const auto& [k, v] : cap->items()) {
-      (void)v;
-      const int n = get_int(*cap, k, "capacity." + k, 0);
-      if (n < 0) throw InvalidArgument("capacity." + k + " must be an integer >= 0, got " + std::to_string(n));
-      o.capacity[k] = n;
+  const Field& costs_format = format.member("costs");
+  if (const json* costs = top.object(doc, costs_format)) {
+    const Reader rc = top.at("costs");
+    for (const auto& item : costs->items()) {
+      const auto price = rc.optional_number(*costs, entry_of(costs_format, item.key()));
+      if (!price) rc.fail_member(item.key(), "must be a number, got null");
+      o.costs[item.key()] = *price;
     }
   }
-  if (const json* eff = child(doc, "efficiency")) o.efficiency = efficiency_from_json(*eff, "efficiency");
-  o.queue_to_batch_ratio = get_int(doc, "queueToBatchRatio", "queueToBatchRatio", o.queue_to_batch_ratio);
-  o.service_model = get_string(doc, "serviceModel", "serviceModel").value_or(o.service_model);
-  o.per_sequence_ms = get_num(doc, "perSequenceMs", "perSequenceMs", o.per_sequence_ms);
-  const Field& server_format = *recommend_request_format().member("servers").items;
-  const json* servers = child(doc, "servers");
-  if (!servers || !servers->is_array()) throw InvalidArgument("servers must be an array of server objects");
-  for (std::size_t i = 0; i < servers->size(); ++i) {
-    const json& s = (*servers)[i];
-    std::string where = "servers[" + std::to_string(i) + "]";
-    require_object(s, where);
-    check_keys(s, where, server_format);
+  o.cost_rule = enum_option(top, doc, format.member("sliceCostRule"), kSliceCostRules, o.cost_rule);
+  const Field& capacity_format = format.member("capacity");
+  if (const json* cap = top.object(doc, capacity_format)) {
+    const Reader rc = top.at("capacity");
+    for (const auto& item : cap->items()) {
+      const int n = rc.int32(*cap, entry_of(capacity_format, item.key()), 0);
+      if (n < 0) rc.fail_member(item.key(), "must be an integer >= 0, got " + std::to_string(n));  // checked nowhere else
+      o.capacity[item.key()] = n;
+    }
+  }
+  if (const json* eff = top.object(doc, format.member("efficiency"))) o.efficiency = efficiency_from_json(*eff, "efficiency");
+  o.queue_to_batch_ratio = top.int32(doc, format.member("queueToBatchRatio"), o.queue_to_batch_ratio);
+  o.service_model = choice_of(top, doc, format.member("serviceModel"), o.service_model);
+  o.per_sequence_ms = top.number(doc, format.member("perSequenceMs"), o.per_sequence_ms);
+  const Field& servers_format = format.member("servers");
+  const Field& server_format = *servers_format.items;
+  if (!top.has(doc, servers_format)) top.fail_member("servers", "must be an array of server objects");
+  const json& servers = top.array(doc, servers_format);
+  for (std::size_t i = 0; i < servers.size(); ++i) {
+    const json& s = top.at("servers").element(servers, i);
     ServerRequest spec;
-    spec.name = get_string(s, "name", where + ".name").value_or("");
-    if (!spec.name.empty()) where += " (" + spec.name + ")";
-    spec.model = get_string(s, "model", where + ".model").value_or("");
-    if (const json* serving = child(s, "serving")) spec.serving = serving_from_json(*serving, where + ".serving");
-    const json* load = child(s, "load");
-    if (!load) throw InvalidArgument(where + ".load is required");
-    require_object(*load, where + ".load");
-    check_keys(*load, where + ".load", server_format.member("load"));
-    if (get_integer(*load, "concurrency", where + ".load.concurrency"))
-      spec.load.concurrency = get_int(*load, "concurrency", where + ".load.concurrency", 0);
+    spec.name = Reader("", "servers[" + std::to_string(i) + "]", kSizingMode).text(s, server_format.member("name"), "");
+    const Reader rs = top.at("servers").item(i, spec.name);
+    rs.check_keys(s, server_format);
+    spec.model = rs.text(s, server_format.member("model"), "");
+    if (const json* serving = rs.object(s, server_format.member("serving")))
+      spec.serving = serving_from_json(*serving, rs.where() + ".serving");
+    const Field& load_format = server_format.member("load");
+    const json* load = rs.object(s, load_format);
+    if (!load) rs.fail_member("load", "is required");
+    const Reader rl = rs.at("load");
+    rl.check_keys(*load, load_format);
+    if (rl.has(*load, load_format.member("concurrency"))) spec.load.concurrency = rl.int32(*load, load_format.member("concurrency"));
     // arrivalRateRps says its unit where this document meets server-data.json, whose arrivalRate is
     // req/min; arrivalRate (req/s here) is its old name, still read (docs/sizing.md §5).
-    const auto rate_rps = get_number(*load, "arrivalRateRps", where + ".load.arrivalRateRps");
-    const auto rate_old = get_number(*load, "arrivalRate", where + ".load.arrivalRate");
-    if (rate_rps && rate_old)
-      throw InvalidArgument(where + ".load: give arrivalRateRps (req/s), not also its old name arrivalRate");
+    const auto rate_rps = rl.optional_number(*load, load_format.member("arrivalRateRps"));
+    const auto rate_old = rl.optional_number(*load, load_format.member("arrivalRate"));
+    if (rate_rps && rate_old) rl.fail("give arrivalRateRps (req/s), not also its old name arrivalRate");
     spec.load.arrival_rate_rps = rate_rps ? rate_rps : rate_old;
-    const auto n = get_number(*load, "avgInTokens", where + ".load.avgInTokens");
-    const auto m = get_number(*load, "avgOutTokens", where + ".load.avgOutTokens");
-    if (!n || !m) throw InvalidArgument(where + ".load: avgInTokens and avgOutTokens are required");
+    const auto n = rl.optional_number(*load, load_format.member("avgInTokens"));
+    const auto m = rl.optional_number(*load, load_format.member("avgOutTokens"));
+    if (!n || !m) rl.fail("avgInTokens and avgOutTokens are required");
     spec.load.in_tokens = *n;
     spec.load.out_tokens = *m;
-    if (const json* slo = child(s, "slo")) {
-      require_object(*slo, where + ".slo");
-      check_keys(*slo, where + ".slo", server_format.member("slo"));
-      spec.slo.itl_ms = get_num(*slo, "itl", where + ".slo.itl", 0);
-      spec.slo.ttft_ms = get_num(*slo, "ttft", where + ".slo.ttft", 0);
-      spec.slo.itl_percentile = get_num(*slo, "itlPercentile", where + ".slo.itlPercentile", 0);
-      spec.slo.ttft_percentile = get_num(*slo, "ttftPercentile", where + ".slo.ttftPercentile", 0);
+    const Field& slo_format = server_format.member("slo");
+    if (const json* slo = rs.object(s, slo_format)) {
+      const Reader rt = rs.at("slo");
+      rt.check_keys(*slo, slo_format);
+      spec.slo.itl_ms = rt.number(*slo, slo_format.member("itl"), 0.0);
+      spec.slo.ttft_ms = rt.number(*slo, slo_format.member("ttft"), 0.0);
+      spec.slo.itl_percentile = rt.number(*slo, slo_format.member("itlPercentile"), 0.0);
+      spec.slo.ttft_percentile = rt.number(*slo, slo_format.member("ttftPercentile"), 0.0);
     }
     req.servers.push_back(std::move(spec));
   }
@@ -433,31 +443,34 @@ sizing::RecommendRequest recommend_request_from_document(const json& doc, ModelR
 std::vector<ProfilePoint> points_from_json(std::string_view text) { return points_from_document(io::parse_json(text)); }
 
 std::vector<ProfilePoint> points_from_document(const json& doc) {
-  if (doc.is_object()) check_keys(doc, "points document", profile_points_format());
-  const json* points = doc.is_array() ? &doc : child(doc, "points");
-  if (!points || !points->is_array()) throw InvalidArgument("points must be an array of profiling points");
+  const Field& format = profile_points_format();
+  const Reader top("", "", kSizingMode);
+  if (doc.is_object()) Reader("", "points document", kSizingMode).check_keys(doc, format);
+  const Field& list = format.member("points");
+  if (!doc.is_array() && !(doc.is_object() && top.has(doc, list) && doc.at("points").is_array()))
+    top.fail("points must be an array of profiling points");
+  const json& points = doc.is_array() ? doc : doc.at("points");
+  const Field& pf = *list.items;
   std::vector<ProfilePoint> out;
-  for (std::size_t i = 0; i < points->size(); ++i) {
-    const json& p = (*points)[i];
-    const std::string where = "points[" + std::to_string(i) + "]";
-    require_object(p, where);
-    check_keys(p, where, *profile_points_format().member("points").items);
-    const auto mode = get_string(p, "mode", where + ".mode").value_or("closed");
-    if (mode != "closed")
-      throw InvalidArgument(where + ".mode: only closed-loop points (mode \"closed\", from vllm bench serve --max-concurrency) "
-                                    "are linear in the parameters; fit open-loop data with inferno tune");
+  for (std::size_t i = 0; i < points.size(); ++i) {
+    const json& p = top.at("points").element(points, i);
+    const Reader rp = top.at("points").item(i, "");
+    rp.check_keys(p, pf);
+    if (rp.optional_text(p, pf.member("mode")).value_or("closed") != "closed")
+      rp.at("mode").fail("only closed-loop points (mode \"closed\", from vllm bench serve --max-concurrency) "
+              "are linear in the parameters; fit open-loop data with inferno tune");
     ProfilePoint pt;
-    pt.accelerator = get_string(p, "accelerator", where + ".accelerator").value_or("");
-    if (pt.accelerator.empty()) throw InvalidArgument(where + ".accelerator is required");
-    pt.concurrency = get_int(p, "concurrency", where + ".concurrency", 0);
-    pt.in_tokens = get_num(p, "n", where + ".n", -1);
-    pt.out_tokens = get_num(p, "m", where + ".m", 0);
-    pt.tpot_ms = get_number(p, "tpot_ms", where + ".tpot_ms");
-    const auto itl_ms = get_number(p, "itl_ms", where + ".itl_ms");  // the same measurement, by another name
-    if (pt.tpot_ms && itl_ms) throw InvalidArgument(where + ": give tpot_ms or itl_ms (the same measurement), not both");
+    pt.accelerator = rp.text(p, pf.member("accelerator"), "");
+    if (pt.accelerator.empty()) rp.fail_member("accelerator", "is required");
+    pt.concurrency = rp.int32(p, pf.member("concurrency"), 0);
+    pt.in_tokens = rp.number(p, pf.member("n"), -1.0);
+    pt.out_tokens = rp.number(p, pf.member("m"), 0.0);
+    pt.tpot_ms = rp.optional_number(p, pf.member("tpot_ms"));
+    const auto itl_ms = rp.optional_number(p, pf.member("itl_ms"));  // the same measurement, by another name
+    if (pt.tpot_ms && itl_ms) rp.fail("give tpot_ms or itl_ms (the same measurement), not both");
     if (!pt.tpot_ms) pt.tpot_ms = itl_ms;
-    pt.ttft_ms = get_number(p, "ttft_ms", where + ".ttft_ms");
-    pt.throughput_rps = get_number(p, "throughput_rps", where + ".throughput_rps");
+    pt.ttft_ms = rp.optional_number(p, pf.member("ttft_ms"));
+    pt.throughput_rps = rp.optional_number(p, pf.member("throughput_rps"));
     out.push_back(pt);
   }
   return out;
@@ -465,21 +478,23 @@ std::vector<ProfilePoint> points_from_document(const json& doc) {
 
 std::vector<SliceDemand> demand_from_document(const json& doc) {
   std::vector<SliceDemand> out;
-  if (doc.is_object()) {
-    for (const auto& [k, v] : doc.items()) {
-      (void)v;
-      out.push_back({k, get_int(doc, k, "demand." + k, 0), ""});
+  const Field& entry = demand_entry_format();
+  const Reader top("", "", kSizingMode);
+  if (doc.is_object()) {  // {profile: count}
+    const Reader rd("", "demand", kSizingMode);
+    for (const auto& item : doc.items()) {
+      Field count = entry.member("count");
+      count.key = item.key();
+      out.push_back({item.key(), rd.int32(doc, count, 0), ""});
     }
     return out;
   }
   if (!doc.is_array()) throw InvalidArgument("demand must be {profile: count}, a list of {profile, count, owner}, or PROFILE=COUNT,...");
   for (std::size_t i = 0; i < doc.size(); ++i) {
-    const json& d = doc[i];
-    const std::string where = "demand[" + std::to_string(i) + "]";
-    require_object(d, where);
-    check_keys(d, where, demand_entry_format());
-    out.push_back({get_string(d, "profile", where + ".profile").value_or(""), get_int(d, "count", where + ".count", 1),
-                   get_string(d, "owner", where + ".owner").value_or("")});
+    const json& d = top.at("demand").element(doc, i);
+    const Reader rd = top.at("demand").item(i, "");
+    rd.check_keys(d, entry);
+    out.push_back({rd.text(d, entry.member("profile"), ""), rd.int32(d, entry.member("count")), rd.text(d, entry.member("owner"), "")});
   }
   return out;
 }
@@ -517,27 +532,29 @@ std::vector<SliceDemand> demand_from_text(std::string_view text) {
 std::vector<GpuLayout> layouts_from_json(std::string_view text) { return layouts_from_document(io::parse_json(text)); }
 
 std::vector<GpuLayout> layouts_from_document(const json& doc) {
-  const json* gpus = doc.is_array() ? &doc : child(doc, "gpus");
+  const json* gpus = doc.is_array() ? &doc : nullptr;
+  if (doc.is_object() && doc.contains("gpus")) gpus = &doc.at("gpus");
   if (!gpus || !gpus->is_array()) throw InvalidArgument("existing layouts must be an array of GPUs (or {\"gpus\": [...]})");
+  const Field& slice = placed_slice_format();
+  const Reader top("", "", kSizingMode);
   std::vector<GpuLayout> out;
   for (std::size_t i = 0; i < gpus->size(); ++i) {
     const json& g = (*gpus)[i];
-    const std::string where = "gpus[" + std::to_string(i) + "]";
-    const json* slices = g.is_array() ? &g : child(g, "slices");
-    if (!slices || !slices->is_array()) throw InvalidArgument(where + " must be an array of {profile, start} (or {\"slices\": [...]})");
+    const Reader rg = top.at("gpus").item(i, "");
+    const json* slices = g.is_array() ? &g : nullptr;
+    if (g.is_object() && g.contains("slices")) slices = &g.at("slices");
+    if (!slices || !slices->is_array()) rg.fail("must be an array of {profile, start} (or {\"slices\": [...]})");
     GpuLayout layout;
     layout.existing = true;
     for (std::size_t k = 0; k < slices->size(); ++k) {
-      const json& s = (*slices)[k];
-      const std::string sw = where + ".slices[" + std::to_string(k) + "]";
-      require_object(s, sw);
-      check_keys(s, sw, placed_slice_format());
+      const json& s = rg.at("slices").element(*slices, k);
+      const Reader rs = rg.at("slices").item(k, "");
+      rs.check_keys(s, slice);
       PlacedSlice p;
-      p.profile = get_string(s, "profile", sw + ".profile").value_or("");
-      const auto start = get_integer(s, "start", sw + ".start");
-      if (p.profile.empty() || !start) throw InvalidArgument(sw + ": profile and start are required");
-      p.start = static_cast<int>(*start);
-      p.owner = get_string(s, "owner", sw + ".owner").value_or("");
+      p.profile = rs.text(s, slice.member("profile"), "");
+      if (p.profile.empty() || !rs.has(s, slice.member("start"))) rs.fail("profile and start are required");
+      p.start = rs.int32(s, slice.member("start"));
+      p.owner = rs.text(s, slice.member("owner"), "");
       layout.slices.push_back(p);
     }
     out.push_back(std::move(layout));
@@ -626,8 +643,7 @@ json tuner_seed_to_json(const TunerSeed& s) {
 
 const Field& serving_format() {
   static const Field f = [] {
-    const std::vector<std::string> dtypes = {"auto", "bf16", "bfloat16", "fp16", "float16", "half", "fp32", "float32",
-                                             "float", "fp8", "int8", "int4"};
+    const std::vector<std::string> dtypes = dtype_names();
     return object("serving", "how vLLM serves the model", {
         choice("dtype", "weight precision", dtypes), choice("computeDtype", "matmul precision", enum_name_list(kComputeDtypes)),
         choice("kvCacheDtype", "KV-cache precision", dtypes),

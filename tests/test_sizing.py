@@ -505,3 +505,18 @@ def test_the_recommendation_and_the_optimizer_size_with_one_sizer(tmp_path, vari
             assert tail.itl_at_percentile_ms <= slo[server.server]["itl"] * (1 + 1e-9)
             assert tail.ttft_at_percentile_ms <= slo[server.server]["ttft"] * (1 + 1e-9)
             assert tail.itl_at_percentile_ms > tail.itl_ms  # a tail above its mean: percentiles were sized on
+
+
+@pytest.mark.parametrize("extra, message", [
+    ({"costs": {"A100-SXM4-80GB": None}}, "costs.A100-SXM4-80GB must be a number, got null"),
+    ({"capacity": {"A100-SXM4-80GB": -1}}, "capacity.A100-SXM4-80GB must be an integer >= 0, got -1"),
+    ({"capacity": {"A100-SXM4-80GB": 2**40}}, "capacity.A100-SXM4-80GB must be an integer in [-2147483648, 2147483647]"),
+    ({"menu": {"gpuTypes": ["A100-SXM4-80GB", 3]}}, "menu.gpuTypes must be an array of GPU type names, got 3"),
+    ({"serviceModel": "token"}, 'serviceModel: unknown "token"; allowed: iteration, vllm'),
+])
+def test_bad_request_members_are_named_by_their_path(extra, message):
+    req = {"servers": [{"name": "s", "model": "facebook/opt-1.3b",
+                        "load": {"arrivalRateRps": 1, "avgInTokens": 100, "avgOutTokens": 50}}], **extra}
+    with pytest.raises(ValueError) as err:
+        sizing.recommend(req, CAT)
+    assert str(err.value).startswith(message)

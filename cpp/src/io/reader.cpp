@@ -135,8 +135,8 @@ std::int64_t Reader::integer(const json& o, const Field& f, std::optional<std::i
 int Reader::int32(const json& o, const Field& f, std::optional<int> fallback) const {
   const std::int64_t v = integer(o, f, fallback);
   if (v < INT32_MIN || v > INT32_MAX)
-    fail_named(name_of(f) + " must be an integer in [" + std::to_string(INT32_MIN) + ", " + std::to_string(INT32_MAX) + "], got " +
-         std::to_string(v));
+    fail_named(name_of(f) + " must be an integer in [" + std::to_string(INT32_MIN) + ", " + std::to_string(INT32_MAX) +
+               "], got " + std::to_string(v));
   return static_cast<int>(v);
 }
 

@@ -47,8 +47,8 @@ class Reader {
   /// are named by path, else "<where>.key: must ...".
   [[noreturn]] void fail_member(const std::string& key, const std::string& problem) const;
 
-  // Members of a case-folded object `o`, as `f` describes them; absent (or null) gives the fallback,
-  // or the format's default when there is none.
+  // Members of an object `o` (case-folded unless the mode is case-sensitive), as `f` describes them;
+  // absent (or null) gives the fallback, or the format's default when there is none.
   double number(const nlohmann::json& o, const Field& f, std::optional<double> fallback = std::nullopt) const;
   std::optional<double> optional_number(const nlohmann::json& o, const Field& f) const;
   std::int64_t integer(const nlohmann::json& o, const Field& f, std::optional<std::int64_t> fallback = std::nullopt) const;

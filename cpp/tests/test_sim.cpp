@@ -586,3 +586,109 @@ TEST_CASE("prompt-length spread: TTFT percentiles of the model against the engin
   for (const double p : {0.1, 0.5, 0.9, 0.99})
     CHECK(a.ttft_quantile(ev, p) == Approx(ev.post_queue_ms - b + 2 * b * p).epsilon(1e-9));
 }
+
+TEST_CASE("a stepped run counts as a metrics endpoint would: one request by hand", "[sim][stepping]") {
+  // The request of the hand-computed timeline above: TTFT 30.301 ms, E2E 122.155 ms, ten decode
+  // intervals 10.1 + 0.001·(100 + k) ms, k = 1..10 (sum 102.055 ms).
+  Simulator s(server(10, 0.1, 0.001, 100, 10, 8, 0), trace({{1.0, 100, 10}}), FleetSpec{}, opts(10));
+  s.advance_to(1.05);  // prefill done, first token not yet
+  ServerCounters c = s.counters();
+  CHECK(c.time_s == 1.05);
+  CHECK(c.arrivals == 1);
+  CHECK(c.running == 1);
+  CHECK(c.prompt_tokens == 100);
+  CHECK(c.ttft_count == 1);  // the first token came at 1030.301 ms
+  CHECK(c.request_success == 0);
+  s.advance_to(5);
+  c = s.counters();
+  CHECK(c.request_success == 1);
+  CHECK(c.generation_tokens == 10);
+  CHECK(c.ttft_sum_s == Approx(0.030301).epsilon(1e-12));
+  CHECK(c.e2e_sum_s == Approx(0.122155).epsilon(1e-12));
+  CHECK(c.itl_count == 10);
+  CHECK(c.itl_sum_s == Approx(0.102055).epsilon(1e-12));
+  CHECK(c.running_seconds == Approx(0.122155).epsilon(1e-12));  // one request in the batch that long
+  CHECK(c.replica_seconds == Approx(5).epsilon(1e-15));
+  CHECK(c.running == 0);
+  CHECK(c.replicas_serving == 1);
+  CHECK_THROWS_WITH(s.advance_to(4), Catch::Contains("time_s must be a finite number in [now_s, 1e8]"));
+  const SimResult r = s.finish();
+  CHECK(r.summary.ttft_ms.mean == Approx(30.301).epsilon(1e-12));
+  CHECK_THROWS_AS(s.advance_to(20), InvalidArgument);
+}
+
+TEST_CASE("stepping changes nothing: a run in pieces is the run in one go, number for number", "[sim][stepping]") {
+  SimulatedReplica srv = server(8, 0.02, 0.0005, 512, 128, 32, 64);
+  srv.iteration_noise_cv = 0.1;
+  WorkloadSpec w = poisson(4, 512, 128);
+  w.out_tokens.kind = TokenDist::Kind::geometric;
+  FleetSpec fleet;
+  fleet.replicas = 2;
+  fleet.router = Router::join_shortest_queue;
+  fleet.startup_delay_s = 20;
+  fleet.scale_events = {{100, 1}, {200, -2}};
+  SimOptions o = opts(300, 30, 7);
+  o.sample_interval_s = 5;
+  const SimResult whole = simulate(srv, w, fleet, o);
+  Simulator stepped(srv, w, fleet, o);
+  for (double t : {0.0, 0.5, 13.25, 99.999, 100.0, 180.0, 250.0, 300.0}) stepped.advance_to(t);
+  const SimResult pieces = stepped.finish();
+  CHECK(pieces.summary.total_completed == whole.summary.total_completed);
+  CHECK(pieces.summary.iterations == whole.summary.iterations);
+  CHECK(pieces.summary.ttft_ms.mean == whole.summary.ttft_ms.mean);  // exactly: the same events in the same order
+  CHECK(pieces.summary.ttft_ms.p99 == whole.summary.ttft_ms.p99);
+  CHECK(pieces.summary.token_itl_ms.mean == whole.summary.token_itl_ms.mean);
+  CHECK(pieces.summary.mean_num_in_system == whole.summary.mean_num_in_system);
+  CHECK(pieces.summary.mean_replicas == whole.summary.mean_replicas);
+  REQUIRE(pieces.requests.size() == whole.requests.size());
+  for (std::size_t i = 0; i < whole.requests.size(); ++i) CHECK(pieces.requests[i].finish_ms == whole.requests[i].finish_ms);
+  REQUIRE(pieces.series.size() == whole.series.size());
+}
+
+TEST_CASE("scale_to: replicas start after their delay, drain without losing a request, and are paid for throughout",
+          "[sim][stepping]") {
+  SimulatedReplica srv = server(8, 0.02, 0.0005, 256, 64, 16, 1000);
+  Simulator s(srv, poisson(6, 256, 64), FleetSpec{}, opts(200));
+  s.advance_to(10);
+  s.scale_to(3, 30);  // two more, serving from t = 40
+  s.advance_to(20);
+  ServerCounters c = s.counters();
+  CHECK(c.replicas_serving == 1);
+  CHECK(c.replicas_starting == 2);
+  s.advance_to(45);
+  c = s.counters();
+  CHECK(c.replicas_serving == 3);
+  CHECK(c.replicas_starting == 0);
+  CHECK(c.replica_seconds == Approx(1 * 45 + 2 * 35).epsilon(1e-12));  // starting replicas cost too
+  s.scale_to(3, 30);  // already there: nothing changes
+  CHECK(s.counters().replicas_serving == 3);
+  s.scale_to(1, 0);  // two drain: no new requests, the ones they hold finish
+  c = s.counters();
+  CHECK(c.replicas_serving == 1);
+  CHECK(c.replicas_serving + c.replicas_draining <= 3);
+  s.advance_to(100);
+  c = s.counters();
+  CHECK(c.replicas_draining == 0);
+  CHECK_THROWS_WITH(s.scale_to(1001, 0), Catch::Contains("replicas must be an integer in [0, 1000]"));
+  CHECK_THROWS_WITH(s.scale_to(2, -1), Catch::Contains("startup_delay_s"));
+  const SimResult r = s.finish();
+  const Summary& m = r.summary;
+  CHECK(m.unfinished == 0);
+  CHECK(m.total_completed + m.total_blocked == m.total_arrivals);  // nothing lost on the way down
+  CHECK(m.total_blocked == 0);
+}
+
+TEST_CASE("the counters agree with the summary of the same run", "[sim][stepping]") {
+  Simulator s(server(8, 0.02, 0.0005, 512, 128, 32, 256), poisson(3, 512, 128), FleetSpec{}, opts(400));
+  s.advance_to(400);
+  const ServerCounters c = s.counters();
+  const SimResult r = s.finish();
+  CHECK(c.arrivals == r.summary.total_arrivals);
+  CHECK(c.request_success <= r.summary.total_completed);  // the last ones finish after t = 400
+  CHECK(c.request_success >= r.summary.total_completed - c.running - c.waiting);
+  // With no warm-up, the measured window is the whole run: the window means are the integrals' means.
+  CHECK(c.running_seconds / 400 == Approx(r.summary.mean_num_in_service).epsilon(1e-9));
+  CHECK(c.waiting_seconds / 400 == Approx(r.summary.mean_queue_length).margin(1e-12));
+  CHECK(c.replica_seconds == Approx(400).epsilon(1e-12));
+  CHECK(c.generation_tokens == 128.0 * static_cast<double>(c.request_success));
+}

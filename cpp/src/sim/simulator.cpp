@@ -5,6 +5,7 @@
 #include <deque>
 #include <functional>
 #include <limits>
+#include <memory>
 #include <queue>
 #include <set>
 #include <tuple>
@@ -448,81 +449,116 @@ Router parse_router(const std::string& s) { return parse_enum(kRouters, s, "rout
 const char* mode_name(Mode m) { return enum_name(kModes, m); }
 const char* router_name(Router r) { return enum_name(kRouters, r); }
 
-SimResult simulate(const SimulatedReplica& server, const WorkloadSpec& workload, const FleetSpec& fleet,
-                   const SimOptions& options) {
-  const bool vllm_loop = server.queue.service_model == "vllm";
-  if (options.mode == Mode::iteration && server.queue.service_model != "iteration" && !vllm_loop)
-    throw InvalidArgument("the iteration simulation runs the engine loop of the 'iteration' and 'vllm' service models; got service model '" +
-                          server.queue.service_model + "' (use mode 'markov' for other models)");
-  validate(server, workload, fleet, options);
-  const queue::QueueConfig& qc = server.queue;
-  // The analyzer validates the configuration (N, Q, service model and parameters) and gives μ_B.
-  const queue::QueueAnalyzer analyzer(qc);
-  const int n_cap = qc.max_batch;
-  const auto q_cap = static_cast<long long>(qc.max_queue);
-  double alpha = 0, beta = 0, gamma_kv = 0, delta_seq = 0, epsilon_attn = 0;
-  const double budget = qc.shape.max_num_tokens;
-  if (options.mode == Mode::iteration) {
-    alpha = qc.params.at("alpha");
-    beta = qc.params.at("beta");
-    gamma_kv = qc.params.at("gamma");
-    if (vllm_loop) {
-      delta_seq = qc.params.at("delta");
-      epsilon_attn = qc.params.at("epsilon");
-    }
-    if (budget < n_cap)
-      throw InvalidArgument("max_num_tokens (" + format_number(budget) + ") must be >= max_batch (" +
-                            std::to_string(n_cap) + "): every decoding request needs one token per iteration");
-  }
-  const std::vector<double> mu = analyzer.rates().mu;  // req/ms, b = 1..N
-  const bool closed = workload.arrivals == WorkloadSpec::Arrivals::closed;
-  if (closed) {  // at most the model's saturated throughput per replica
-    double most_replicas = fleet.replicas;
-    for (const auto& e : fleet.scale_events) most_replicas += std::max(0, e.delta);
-    check_run_size(most_replicas * mu.back() * 1000 * options.duration_s * workload.out_tokens.mean(),
-                   "replicas x saturated throughput x duration_s x mean out_tokens");
-  }
+// The state of a run and its event loop; simulate() runs it to the end, Simulator steps it.
+struct Simulator::Engine {
+  struct TokenInterval {
+    double start_ms, length_ms;
+    int tokens;
+  };
 
-  Rng arrival_rng(options.seed), token_rng(options.seed ^ 0x5DEECE66DULL), service_rng(options.seed ^ 0xA24BAED4963EE407ULL);
-  const double duration_ms = 1000 * options.duration_s, warmup_ms = 1000 * options.warmup_s;
-  const double window_ms = duration_ms - warmup_ms;
-  const int batches = options.ci_batches;
-  const double noise_sigma = std::sqrt(std::log1p(server.iteration_noise_cv * server.iteration_noise_cv));
-
+  SimulatedReplica server;
+  WorkloadSpec workload;
+  FleetSpec fleet;
+  SimOptions options;
+  bool vllm_loop;
+  queue::QueueAnalyzer analyzer;  // validates N, Q, the service model and its parameters; gives μ_B
+  int n_cap;
+  long long q_cap;
+  double alpha = 0, beta = 0, gamma_kv = 0, delta_seq = 0, epsilon_attn = 0, budget;
+  std::vector<double> mu;  // req/ms, b = 1..N
+  bool closed, from_trace, on_demand;
+  Rng arrival_rng, token_rng, service_rng;
+  double duration_ms, warmup_ms, window_ms;
+  int batches;
+  double noise_sigma;
   std::vector<Request> reqs;
-  std::vector<Replica> reps(static_cast<std::size_t>(fleet.replicas));
-  for (auto& r : reps) r.serving = true;
-
-  // Arrivals.
-  ArrivalClock clock(workload, options.duration_s, arrival_rng);
-  std::vector<TraceEntry> trace = workload.trace;
-  std::stable_sort(trace.begin(), trace.end(), [](const TraceEntry& a, const TraceEntry& b) { return a.time_s < b.time_s; });
+  std::vector<Replica> reps;
+  ArrivalClock clock;
+  std::vector<TraceEntry> trace;
   std::size_t trace_pos = 0;
-  const bool from_trace = workload.arrivals == WorkloadSpec::Arrivals::trace;
   // Closed loop: when each client sends its next request (ms), earliest first.
   std::priority_queue<double, std::vector<double>, std::greater<>> client_due;
-  if (closed)
-    for (int c = 0; c < workload.clients; ++c) client_due.push(0.0);
-  const double think_ms = 1000 * workload.think_time_s;
-  const auto next_arrival_ms = [&]() {
+  double think_ms;
+  double arrival_at = kInf;
+  std::vector<ScaleEvent> scaling;
+  std::size_t scale_pos = 0;
+  double sample_at;
+  // Time integrals over the measured window, overall and per batch (for half-widths).
+  double last_ms = 0, in_system = 0, in_service = 0, waiting_total = 0, busy = 0, existing = 0, serving = 0;
+  double int_system = 0, int_service = 0, int_waiting = 0, int_busy = 0, int_existing = 0, int_serving = 0;
+  std::vector<double> slice_system, slice_done;
+  Summary sum;
+  std::size_t rr_next = 0;
+  std::vector<TokenInterval> token_intervals;  // iteration mode, measured window
+  std::vector<TimeSample> series;
+  ServerCounters counters;  // the whole run, as a metrics endpoint counts
+  double counted_ms = 0;    // counters' time integrals reach this time
+
+  Engine(const SimulatedReplica& server_in, const WorkloadSpec& workload_in, const FleetSpec& fleet_in,
+         const SimOptions& options_in)
+      : server(server_in), workload(workload_in), fleet(fleet_in), options(options_in),
+        vllm_loop(server.queue.service_model == "vllm"), analyzer(checked(server, workload, fleet, options)),
+        n_cap(server.queue.max_batch), q_cap(static_cast<long long>(server.queue.max_queue)),
+        budget(server.queue.shape.max_num_tokens), mu(analyzer.rates().mu),
+        closed(workload.arrivals == WorkloadSpec::Arrivals::closed),
+        from_trace(workload.arrivals == WorkloadSpec::Arrivals::trace),
+        on_demand(server.kv_policy == KvPolicy::on_demand && server.kv_capacity_tokens > 0),
+        arrival_rng(options.seed), token_rng(options.seed ^ 0x5DEECE66DULL), service_rng(options.seed ^ 0xA24BAED4963EE407ULL),
+        duration_ms(1000 * options.duration_s), warmup_ms(1000 * options.warmup_s), window_ms(duration_ms - warmup_ms),
+        batches(options.ci_batches),
+        noise_sigma(std::sqrt(std::log1p(server.iteration_noise_cv * server.iteration_noise_cv))),
+        reps(static_cast<std::size_t>(fleet.replicas)), clock(workload, options.duration_s, arrival_rng),
+        trace(workload.trace), think_ms(1000 * workload.think_time_s), scaling(fleet.scale_events),
+        sample_at(options.sample_interval_s > 0 ? 0.0 : kInf),
+        slice_system(static_cast<std::size_t>(batches), 0.0), slice_done(static_cast<std::size_t>(batches), 0.0) {
+    const queue::QueueConfig& qc = server.queue;
+    if (options.mode == Mode::iteration) {
+      alpha = qc.params.at("alpha");
+      beta = qc.params.at("beta");
+      gamma_kv = qc.params.at("gamma");
+      if (vllm_loop) {
+        delta_seq = qc.params.at("delta");
+        epsilon_attn = qc.params.at("epsilon");
+      }
+      if (budget < n_cap)
+        throw InvalidArgument("max_num_tokens (" + format_number(budget) + ") must be >= max_batch (" +
+                              std::to_string(n_cap) + "): every decoding request needs one token per iteration");
+    }
+    if (closed) {  // at most the model's saturated throughput per replica
+      double most_replicas = fleet.replicas;
+      for (const auto& e : fleet.scale_events) most_replicas += std::max(0, e.delta);
+      check_run_size(most_replicas * mu.back() * 1000 * options.duration_s * workload.out_tokens.mean(),
+                     "replicas x saturated throughput x duration_s x mean out_tokens");
+    }
+    for (auto& r : reps) r.serving = true;
+    std::stable_sort(trace.begin(), trace.end(), [](const TraceEntry& a, const TraceEntry& b) { return a.time_s < b.time_s; });
+    if (closed)
+      for (int c = 0; c < workload.clients; ++c) client_due.push(0.0);
+    arrival_at = next_arrival_ms();
+    std::stable_sort(scaling.begin(), scaling.end(), [](const ScaleEvent& a, const ScaleEvent& b) { return a.time_s < b.time_s; });
+    refresh_counts();
+  }
+
+  // The checks before a run, then the configuration the analyzer is built from.
+  static const queue::QueueConfig& checked(const SimulatedReplica& server, const WorkloadSpec& workload,
+                                           const FleetSpec& fleet, const SimOptions& options) {
+    if (options.mode == Mode::iteration && server.queue.service_model != "iteration" && server.queue.service_model != "vllm")
+      throw InvalidArgument("the iteration simulation runs the engine loop of the 'iteration' and 'vllm' service models; got service model '" +
+                            server.queue.service_model + "' (use mode 'markov' for other models)");
+    validate(server, workload, fleet, options);
+    return server.queue;
+  }
+
+  double next_arrival_ms() {
     if (closed) return !client_due.empty() && client_due.top() < duration_ms ? client_due.top() : kInf;
     if (from_trace) {
       return trace_pos < trace.size() && trace[trace_pos].time_s < options.duration_s ? 1000 * trace[trace_pos].time_s : kInf;
     }
     return 1000 * clock.next();
-  };
-  double arrival_at = next_arrival_ms();
+  }
 
-  std::vector<ScaleEvent> scaling = fleet.scale_events;
-  std::stable_sort(scaling.begin(), scaling.end(), [](const ScaleEvent& a, const ScaleEvent& b) { return a.time_s < b.time_s; });
-  std::size_t scale_pos = 0;
-  double sample_at = options.sample_interval_s > 0 ? 0.0 : kInf;
-
-  // Time integrals over the measured window, overall and per batch (for half-widths).
-  double last_ms = 0, in_system = 0, in_service = 0, waiting_total = 0, busy = 0, existing = 0, serving = 0;
-  double int_system = 0, int_service = 0, int_waiting = 0, int_busy = 0, int_existing = 0, int_serving = 0;
-  std::vector<double> slice_system(static_cast<std::size_t>(batches), 0.0), slice_done(static_cast<std::size_t>(batches), 0.0);
-  const auto advance = [&](double t) {
+  // Moves the time integrals (measured window, and the counters' whole-run ones) to t.
+  void advance(double t) {
     const double a = std::max(last_ms, warmup_ms), b = std::min(t, duration_ms);
     if (b > a) {
       const double dt = b - a;
@@ -541,9 +577,17 @@ SimResult simulate(const SimulatedReplica& server, const WorkloadSpec& workload,
         x = slice_end > x ? slice_end : b;
       }
     }
+    if (t > counted_ms) {
+      const double dt_s = (t - counted_ms) / 1000;
+      counters.running_seconds += in_service * dt_s;
+      counters.waiting_seconds += waiting_total * dt_s;
+      counters.replica_seconds += existing * dt_s;
+      counted_ms = t;
+    }
     last_ms = std::max(last_ms, t);
-  };
-  const auto refresh_counts = [&]() {
+  }
+
+  void refresh_counts() {
     in_system = in_service = waiting_total = busy = existing = serving = 0;
     for (const auto& r : reps) {
       if (!r.exists) continue;
@@ -554,28 +598,22 @@ SimResult simulate(const SimulatedReplica& server, const WorkloadSpec& workload,
       in_system += r.batch + static_cast<double>(r.waiting.size());
       busy += r.batch > 0;
     }
-  };
-  refresh_counts();
+  }
 
-  Summary sum;
-  std::size_t rr_next = 0;
-  struct TokenInterval {
-    double start_ms, length_ms;
-    int tokens;
-  };
-  std::vector<TokenInterval> token_intervals;  // iteration mode, measured window
-  const auto complete = [&](int id, double now) {
+  void complete(int id, double now) {
     Request& q = reqs[static_cast<std::size_t>(id)];
     q.finish_ms = now;
     ++sum.total_completed;
+    ++counters.request_success;
+    counters.generation_tokens += q.out;
+    counters.e2e_sum_s += (now - q.arrival_ms) / 1000;
     if (closed) client_due.push(now + think_ms);
     if (now >= warmup_ms && now <= duration_ms) slice_done[slice_of(now, warmup_ms, window_ms, batches)] += 1;
-  };
+  }
 
-  const bool on_demand = server.kv_policy == KvPolicy::on_demand && server.kv_capacity_tokens > 0;
   // on_demand: frees a request's cache and puts it back at the head of the queue; it will
   // recompute its prompt and the tokens it had generated (vLLM's preemption by recompute).
-  const auto preempt = [&](Replica& rep, int id) {
+  void preempt(Replica& rep, int id) {
     Request& q = reqs[static_cast<std::size_t>(id)];
     rep.running.erase({q.admitted, id});
     const auto in_prefill = std::find(rep.prefilling.begin(), rep.prefilling.end(), id);
@@ -598,9 +636,10 @@ SimResult simulate(const SimulatedReplica& server, const WorkloadSpec& workload,
     --rep.batch;
     rep.waiting.push_front(id);
     ++sum.preemptions;
-  };
+  }
+
   // Iteration mode: start the next engine iteration at `now` (admission, then the work).
-  const auto start_iteration = [&](Replica& rep, double now) {
+  void start_iteration(Replica& rep, double now) {
     bool admit = true;
     if (on_demand) {
       // Every decoder's cache grows by one token in this iteration; make room for that first. A
@@ -665,10 +704,20 @@ SimResult simulate(const SimulatedReplica& server, const WorkloadSpec& workload,
     rep.next_event_ms = now + t_iter;
     ++sum.iterations;
     // Every request decoding in this iteration waits t_iter for its next token.
-    if (rep.decoding > 0 && now >= warmup_ms && now < duration_ms) token_intervals.push_back({now, t_iter, rep.decoding});
-  };
-  const auto end_iteration = [&](Replica& rep, double now) {
-    for (int id : rep.first_pending) reqs[static_cast<std::size_t>(id)].first_ms = now;
+    if (rep.decoding > 0) {
+      counters.itl_sum_s += t_iter / 1000 * rep.decoding;
+      counters.itl_count += rep.decoding;
+      if (now >= warmup_ms && now < duration_ms) token_intervals.push_back({now, t_iter, rep.decoding});
+    }
+  }
+
+  void end_iteration(Replica& rep, double now) {
+    for (int id : rep.first_pending) {
+      Request& q = reqs[static_cast<std::size_t>(id)];
+      q.first_ms = now;
+      counters.ttft_sum_s += (now - q.arrival_ms) / 1000;
+      ++counters.ttft_count;
+    }
     rep.first_pending.clear();
     while (!rep.finishing.empty() && std::get<0>(rep.finishing.top()) <= rep.iteration) {
       const auto [at, id, epoch] = rep.finishing.top();
@@ -694,7 +743,10 @@ SimResult simulate(const SimulatedReplica& server, const WorkloadSpec& workload,
       rep.prefilling.swap(kept);
       for (int id : rep.just_prefilled) {
         Request& q = reqs[static_cast<std::size_t>(id)];
-        if (q.prefill_done_ms < 0) q.prefill_done_ms = now;  // a recompute keeps the first prefill's time
+        if (q.prefill_done_ms < 0) {
+          q.prefill_done_ms = now;  // a recompute keeps the first prefill's time
+          counters.prompt_tokens += q.in;
+        }
         ++rep.decoding;
         if (on_demand) rep.prefill_kv -= q.prompt;
         rep.decode_read += q.prompt + 1;
@@ -705,13 +757,15 @@ SimResult simulate(const SimulatedReplica& server, const WorkloadSpec& workload,
       rep.just_prefilled.clear();
     }
     ++rep.iteration;
-  };
+  }
+
   // Markov mode: a state change; the next completion is exponential at μ_B.
-  const auto resample = [&](Replica& rep, double now) {
+  void resample(Replica& rep, double now) {
     const auto b = rep.in_service.size();
     rep.next_event_ms = b == 0 ? kInf : now + service_rng.exponential() / mu[b - 1];
-  };
-  const auto markov_admit = [&](Replica& rep, double now) {
+  }
+
+  void markov_admit(Replica& rep, double now) {
     while (static_cast<int>(rep.in_service.size()) < n_cap && !rep.waiting.empty()) {
       const int id = rep.waiting.front();
       rep.waiting.pop_front();
@@ -720,9 +774,9 @@ SimResult simulate(const SimulatedReplica& server, const WorkloadSpec& workload,
     }
     rep.batch = static_cast<int>(rep.in_service.size());
     sum.max_batch_seen = std::max(sum.max_batch_seen, rep.batch);
-  };
+  }
 
-  const auto route = [&]() -> int {
+  int route() {
     int best = -1;
     const auto n = reps.size();
     switch (fleet.router) {
@@ -754,24 +808,61 @@ SimResult simulate(const SimulatedReplica& server, const WorkloadSpec& workload,
       }
     }
     return best;
-  };
+  }
 
-  std::vector<TimeSample> series;
-  while (true) {
+  // +k replicas (serving after `startup_s`) or -k (the newest serving or starting ones drain).
+  void rescale(int delta, double t, double startup_s) {
+    if (delta > 0) {
+      for (int k = 0; k < delta; ++k) {
+        Replica r;
+        r.serving = startup_s == 0;
+        r.ready_ms = t + 1000 * startup_s;
+        reps.push_back(std::move(r));
+      }
+      return;
+    }
+    for (int k = 0; k < -delta; ++k) {
+      for (std::size_t i = reps.size(); i-- > 0;) {
+        Replica& r = reps[i];
+        if (!r.exists || r.draining) continue;
+        r.serving = false;
+        r.draining = true;
+        if (r.batch == 0 && r.waiting.empty()) r.exists = false;
+        break;
+      }
+    }
+  }
+
+  // The time of the next event (ms, +∞ when none); `who` is the replica when it is a replica's.
+  double next_event(std::size_t& who, double& t_rep, double& t_scale, double& t_sample) {
     // The earliest event; ties: replica events, then scaling, then arrivals, then samples.
-    double t_rep = kInf;
-    std::size_t who = 0;
+    t_rep = kInf;
+    who = 0;
     for (std::size_t i = 0; i < reps.size(); ++i) {
       const Replica& r = reps[i];
       const bool starting = r.exists && !r.serving && !r.draining;
       const double t = !r.exists ? kInf : starting ? r.ready_ms : r.next_event_ms;
       if (t < t_rep) t_rep = t, who = i;
     }
-    const double t_scale = scale_pos < scaling.size() && 1000 * scaling[scale_pos].time_s <= duration_ms ? 1000 * scaling[scale_pos].time_s : kInf;
-    const double t_sample = sample_at * 1000 <= duration_ms ? 1000 * sample_at : kInf;  // the whole window
+    t_scale = scale_pos < scaling.size() && 1000 * scaling[scale_pos].time_s <= duration_ms ? 1000 * scaling[scale_pos].time_s : kInf;
+    t_sample = sample_at * 1000 <= duration_ms ? 1000 * sample_at : kInf;  // the whole window
     if (closed) arrival_at = next_arrival_ms();  // completions schedule the clients' next requests
-    const double t = std::min({t_rep, t_scale, arrival_at, t_sample});
-    if (t == kInf) break;
+    return std::min({t_rep, t_scale, arrival_at, t_sample});
+  }
+
+  // Runs the events up to and including time `until_ms`; false when none is left at all.
+  bool run_until(double until_ms) {
+    while (true) {
+      std::size_t who;
+      double t_rep, t_scale, t_sample;
+      const double t = next_event(who, t_rep, t_scale, t_sample);
+      if (t == kInf) return false;
+      if (t > until_ms) return true;
+      process(t, who, t_rep, t_scale);
+    }
+  }
+
+  void process(double t, std::size_t who, double t_rep, double t_scale) {
     advance(t);
     if (t == t_rep) {
       Replica& rep = reps[who];
@@ -792,71 +883,9 @@ SimResult simulate(const SimulatedReplica& server, const WorkloadSpec& workload,
       }
       if (rep.draining && rep.batch == 0 && rep.waiting.empty()) rep.exists = false;
     } else if (t == t_scale) {
-      const int delta = scaling[scale_pos++].delta;
-      if (delta > 0) {
-        for (int k = 0; k < delta; ++k) {
-          Replica r;
-          r.serving = fleet.startup_delay_s == 0;
-          r.ready_ms = t + 1000 * fleet.startup_delay_s;
-          reps.push_back(std::move(r));
-        }
-      } else {
-        for (int k = 0; k < -delta; ++k) {  // the newest serving (or starting) replica drains
-          for (std::size_t i = reps.size(); i-- > 0;) {
-            Replica& r = reps[i];
-            if (!r.exists || r.draining) continue;
-            r.serving = false;
-            r.draining = true;
-            if (r.batch == 0 && r.waiting.empty()) r.exists = false;
-            break;
-          }
-        }
-      }
+      rescale(scaling[scale_pos++].delta, t, fleet.startup_delay_s);
     } else if (t == arrival_at) {
-      if (closed) client_due.pop();
-      Request q;
-      q.arrival_ms = t;
-      if (from_trace) {
-        q.in = static_cast<int>(std::round(trace[trace_pos].in_tokens));
-        q.out = std::max(1, static_cast<int>(std::round(trace[trace_pos].out_tokens)));
-        ++trace_pos;
-      } else {
-        q.in = draw_tokens(workload.in_tokens, token_rng, 0);
-        q.out = draw_tokens(workload.out_tokens, token_rng, 1);
-      }
-      q.prompt = q.in;
-      q.remaining = q.out;
-      const int id = static_cast<int>(reqs.size());
-      ++sum.total_arrivals;
-      const int r = route();
-      bool accepted = false;
-      if (r >= 0) {
-        Replica& rep = reps[static_cast<std::size_t>(r)];
-        const bool room = rep.batch + static_cast<long long>(rep.waiting.size()) < n_cap + q_cap;
-        const bool fits = server.kv_capacity_tokens <= 0 || q.in + q.out <= server.kv_capacity_tokens;
-        if (room && fits) {
-          accepted = true;
-          q.replica = r;
-          reqs.push_back(q);
-          rep.waiting.push_back(id);
-          rep.outstanding += q.in + q.out;
-          if (options.mode == Mode::iteration) {
-            if (rep.next_event_ms == kInf) start_iteration(rep, t);  // an idle engine starts at once
-          } else {
-            markov_admit(rep, t);
-            resample(rep, t);
-          }
-        }
-      }
-      if (!accepted) {
-        q.blocked = true;
-        q.replica = r;
-        reqs.push_back(q);
-        ++sum.total_blocked;
-        // A blocked client tries again after its think time, and at least 1 ms later.
-        if (closed) client_due.push(t + std::max(think_ms, 1.0));
-      }
-      arrival_at = next_arrival_ms();
+      arrive(t);
     } else {
       TimeSample s;
       s.time_s = sample_at;
@@ -869,72 +898,199 @@ SimResult simulate(const SimulatedReplica& server, const WorkloadSpec& workload,
     }
     refresh_counts();
   }
-  advance(std::max(last_ms, duration_ms));
 
-  // Statistics over requests arriving in the measured window.
-  std::vector<std::pair<double, double>> ttft, itl, e2e, wait;
-  for (const Request& q : reqs) {
-    if (q.arrival_ms < warmup_ms || q.arrival_ms >= duration_ms) continue;
-    ++sum.arrivals;
-    if (q.blocked) {
-      ++sum.blocked;
-      continue;
+  void arrive(double t) {
+    if (closed) client_due.pop();
+    Request q;
+    q.arrival_ms = t;
+    if (from_trace) {
+      q.in = static_cast<int>(std::round(trace[trace_pos].in_tokens));
+      q.out = std::max(1, static_cast<int>(std::round(trace[trace_pos].out_tokens)));
+      ++trace_pos;
+    } else {
+      q.in = draw_tokens(workload.in_tokens, token_rng, 0);
+      q.out = draw_tokens(workload.out_tokens, token_rng, 1);
     }
-    if (q.finish_ms < 0) continue;
-    ++sum.completed;
-    e2e.push_back({q.arrival_ms, q.finish_ms - q.arrival_ms});
-    wait.push_back({q.arrival_ms, q.start_ms - q.arrival_ms});
-    if (options.mode == Mode::iteration) {
-      ttft.push_back({q.arrival_ms, q.first_ms - q.arrival_ms});
-      itl.push_back({q.arrival_ms, (q.finish_ms - q.prefill_done_ms) / q.out});
+    q.prompt = q.in;
+    q.remaining = q.out;
+    const int id = static_cast<int>(reqs.size());
+    ++sum.total_arrivals;
+    ++counters.arrivals;
+    const int r = route();
+    bool accepted = false;
+    if (r >= 0) {
+      Replica& rep = reps[static_cast<std::size_t>(r)];
+      const bool room = rep.batch + static_cast<long long>(rep.waiting.size()) < n_cap + q_cap;
+      const bool fits = server.kv_capacity_tokens <= 0 || q.in + q.out <= server.kv_capacity_tokens;
+      if (room && fits) {
+        accepted = true;
+        q.replica = r;
+        reqs.push_back(q);
+        rep.waiting.push_back(id);
+        rep.outstanding += q.in + q.out;
+        if (options.mode == Mode::iteration) {
+          if (rep.next_event_ms == kInf) start_iteration(rep, t);  // an idle engine starts at once
+        } else {
+          markov_admit(rep, t);
+          resample(rep, t);
+        }
+      }
     }
+    if (!accepted) {
+      q.blocked = true;
+      q.replica = r;
+      reqs.push_back(q);
+      ++sum.total_blocked;
+      ++counters.blocked;
+      // A blocked client tries again after its think time, and at least 1 ms later.
+      if (closed) client_due.push(t + std::max(think_ms, 1.0));
+    }
+    arrival_at = next_arrival_ms();
   }
-  for (const Request& q : reqs) sum.unfinished += !q.blocked && q.finish_ms < 0;
-  sum.window_s = window_ms / 1000;
-  sum.ttft_ms = make_stat(ttft, warmup_ms, window_ms, batches);
-  sum.itl_ms = make_stat(itl, warmup_ms, window_ms, batches);
-  sum.token_itl_ms = token_stat(token_intervals, warmup_ms, window_ms, batches);
-  sum.e2e_ms = make_stat(e2e, warmup_ms, window_ms, batches);
-  sum.wait_ms = make_stat(wait, warmup_ms, window_ms, batches);
-  double done = 0;
-  std::vector<double> rates, levels;
-  for (std::size_t k = 0; k < slice_done.size(); ++k) {
-    done += slice_done[k];
-    rates.push_back(slice_done[k] / (window_ms / batches) * 1000);
-    levels.push_back(slice_system[k] / (window_ms / batches));
-  }
-  sum.throughput_rps = done / window_ms * 1000;
-  sum.throughput_half_width = half_width(rates);
-  sum.offered_rps = static_cast<double>(sum.arrivals) / sum.window_s;
-  sum.mean_num_in_system = int_system / window_ms;
-  sum.num_in_system_half_width = half_width(levels);
-  sum.mean_num_in_service = int_service / window_ms;
-  sum.mean_queue_length = int_waiting / window_ms;
-  sum.utilisation = int_existing > 0 ? int_busy / int_existing : 0.0;
-  sum.mean_replicas = int_serving / window_ms;
-  sum.blocking_prob = sum.arrivals > 0 ? static_cast<double>(sum.blocked) / static_cast<double>(sum.arrivals) : 0.0;
 
-  SimResult result;
-  result.summary = sum;
-  result.series = std::move(series);
-  if (options.keep_requests) {
-    result.requests.reserve(reqs.size());
-    for (std::size_t i = 0; i < reqs.size(); ++i) {
-      const Request& q = reqs[i];
-      RequestRecord r;
-      r.id = static_cast<std::int64_t>(i);
-      r.arrival_ms = q.arrival_ms;
-      r.start_ms = q.start_ms;
-      r.first_token_ms = q.first_ms;
-      r.finish_ms = q.finish_ms;
-      r.in_tokens = q.in;
-      r.out_tokens = q.out;
-      r.replica = q.replica;
-      r.blocked = q.blocked;
-      result.requests.push_back(r);
+  ServerCounters snapshot(double now_ms) const {
+    ServerCounters c = counters;
+    c.time_s = now_ms / 1000;
+    int replicas_serving = 0, replicas_starting = 0, replicas_draining = 0;
+    double kv = 0;
+    int running = 0, waiting = 0;
+    for (const auto& r : reps) {
+      if (!r.exists) continue;
+      replicas_serving += r.serving;
+      replicas_draining += r.draining;
+      replicas_starting += !r.serving && !r.draining;
+      running += r.batch;
+      waiting += static_cast<int>(r.waiting.size());
+      if (server.kv_capacity_tokens > 0)
+        kv += (on_demand ? r.prefill_kv + r.decode_read : r.kv_used) / server.kv_capacity_tokens;
     }
+    c.running = running;
+    c.waiting = waiting;
+    c.replicas_serving = replicas_serving;
+    c.replicas_starting = replicas_starting;
+    c.replicas_draining = replicas_draining;
+    const int with_cache = replicas_serving + replicas_draining;
+    c.kv_cache_usage = with_cache > 0 ? kv / with_cache : 0.0;
+    return c;
   }
-  return result;
+
+  SimResult result() {
+    advance(std::max(last_ms, duration_ms));
+    // Statistics over requests arriving in the measured window.
+    std::vector<std::pair<double, double>> ttft, itl, e2e, wait;
+    for (const Request& q : reqs) {
+      if (q.arrival_ms < warmup_ms || q.arrival_ms >= duration_ms) continue;
+      ++sum.arrivals;
+      if (q.blocked) {
+        ++sum.blocked;
+        continue;
+      }
+      if (q.finish_ms < 0) continue;
+      ++sum.completed;
+      e2e.push_back({q.arrival_ms, q.finish_ms - q.arrival_ms});
+      wait.push_back({q.arrival_ms, q.start_ms - q.arrival_ms});
+      if (options.mode == Mode::iteration) {
+        ttft.push_back({q.arrival_ms, q.first_ms - q.arrival_ms});
+        itl.push_back({q.arrival_ms, (q.finish_ms - q.prefill_done_ms) / q.out});
+      }
+    }
+    for (const Request& q : reqs) sum.unfinished += !q.blocked && q.finish_ms < 0;
+    sum.window_s = window_ms / 1000;
+    sum.ttft_ms = make_stat(ttft, warmup_ms, window_ms, batches);
+    sum.itl_ms = make_stat(itl, warmup_ms, window_ms, batches);
+    sum.token_itl_ms = token_stat(token_intervals, warmup_ms, window_ms, batches);
+    sum.e2e_ms = make_stat(e2e, warmup_ms, window_ms, batches);
+    sum.wait_ms = make_stat(wait, warmup_ms, window_ms, batches);
+    double done = 0;
+    std::vector<double> rates, levels;
+    for (std::size_t k = 0; k < slice_done.size(); ++k) {
+      done += slice_done[k];
+      rates.push_back(slice_done[k] / (window_ms / batches) * 1000);
+      levels.push_back(slice_system[k] / (window_ms / batches));
+    }
+    sum.throughput_rps = done / window_ms * 1000;
+    sum.throughput_half_width = half_width(rates);
+    sum.offered_rps = static_cast<double>(sum.arrivals) / sum.window_s;
+    sum.mean_num_in_system = int_system / window_ms;
+    sum.num_in_system_half_width = half_width(levels);
+    sum.mean_num_in_service = int_service / window_ms;
+    sum.mean_queue_length = int_waiting / window_ms;
+    sum.utilisation = int_existing > 0 ? int_busy / int_existing : 0.0;
+    sum.mean_replicas = int_serving / window_ms;
+    sum.blocking_prob = sum.arrivals > 0 ? static_cast<double>(sum.blocked) / static_cast<double>(sum.arrivals) : 0.0;
+
+    SimResult out;
+    out.summary = sum;
+    out.series = series;
+    if (options.keep_requests) {
+      out.requests.reserve(reqs.size());
+      for (std::size_t i = 0; i < reqs.size(); ++i) {
+        const Request& q = reqs[i];
+        RequestRecord r;
+        r.id = static_cast<std::int64_t>(i);
+        r.arrival_ms = q.arrival_ms;
+        r.start_ms = q.start_ms;
+        r.first_token_ms = q.first_ms;
+        r.finish_ms = q.finish_ms;
+        r.in_tokens = q.in;
+        r.out_tokens = q.out;
+        r.replica = q.replica;
+        r.blocked = q.blocked;
+        out.requests.push_back(r);
+      }
+    }
+    return out;
+  }
+};
+
+Simulator::Simulator(const SimulatedReplica& server, const WorkloadSpec& workload, const FleetSpec& fleet,
+                     const SimOptions& options)
+    : engine_(std::make_unique<Engine>(server, workload, fleet, options)) {}
+Simulator::~Simulator() = default;
+Simulator::Simulator(Simulator&&) noexcept = default;
+Simulator& Simulator::operator=(Simulator&&) noexcept = default;
+
+double Simulator::now_s() const { return now_ms_ / 1000; }
+
+void Simulator::advance_to(double time_s) {
+  if (finished_) throw InvalidArgument("the simulation has finished: advance_to is not possible after finish()");
+  require(std::isfinite(time_s) && time_s >= now_s() && time_s <= 1e8, "time_s",
+          "a finite number in [now_s, 1e8] (time only moves forward)", time_s);
+  engine_->run_until(1000 * time_s);
+  now_ms_ = 1000 * time_s;
+  engine_->advance(now_ms_);
+}
+
+void Simulator::scale_to(int replicas, double startup_delay_s) {
+  if (finished_) throw InvalidArgument("the simulation has finished: scale_to is not possible after finish()");
+  require(replicas >= 0 && replicas <= kMaxSimReplicas, "replicas", "an integer in [0, 1000]", replicas);
+  require_finite_in("startup_delay_s", startup_delay_s, 0, false, 1e8);
+  if (engine_->closed) {  // the run's size was bounded for the replicas known at the start
+    int most = engine_->fleet.replicas;
+    for (const auto& e : engine_->fleet.scale_events) most += std::max(0, e.delta);
+    require(replicas <= most, "replicas", "at most " + std::to_string(most) + " with closed arrivals (the run size was bounded for them)", replicas);
+  }
+  const ServerCounters c = engine_->snapshot(now_ms_);
+  // Draining replicas are on their way out: the target counts serving and starting ones.
+  const int delta = replicas - (c.replicas_serving + c.replicas_starting);
+  if (delta == 0) return;
+  engine_->advance(now_ms_);
+  engine_->rescale(delta, now_ms_, startup_delay_s);
+  engine_->refresh_counts();
+}
+
+ServerCounters Simulator::counters() const { return engine_->snapshot(now_ms_); }
+
+SimResult Simulator::finish() {
+  if (finished_) throw InvalidArgument("the simulation has finished already");
+  engine_->run_until(kInf);
+  finished_ = true;
+  return engine_->result();
+}
+
+SimResult simulate(const SimulatedReplica& server, const WorkloadSpec& workload, const FleetSpec& fleet,
+                   const SimOptions& options) {
+  return Simulator(server, workload, fleet, options).finish();
 }
 
 }  // namespace inferno::sim

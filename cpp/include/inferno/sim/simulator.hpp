@@ -6,6 +6,7 @@
 // `markov` completes requests at the queue model's state-dependent rates μ_B, i.e. exactly the
 // chain the analytical model solves. Deterministic for a seed (own random transforms, one thread).
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -160,6 +161,57 @@ struct SimResult {
   Summary summary;
   std::vector<RequestRecord> requests;  // in arrival order
   std::vector<TimeSample> series;
+};
+
+/// What a server's metrics endpoint would report at a moment (docs/simulator.md, "Stepping"):
+/// counters since the start, which a sensor turns into rates over a window by differences, as
+/// Prometheus's rate() does with vLLM's counters, and gauges at that moment.
+struct ServerCounters {
+  double time_s = 0;
+  // Counters, with the meaning of vLLM's: requests arrived, finished (vllm:request_success_total)
+  // and turned away; prompt tokens (counted when a prompt's prefill ends) and generation tokens
+  // (when the request finishes); sums and counts of TTFT, of every decode interval weighted by the
+  // requests it delayed (vllm:time_per_output_token_seconds) and of end-to-end latency, in seconds.
+  long arrivals = 0, request_success = 0, blocked = 0;
+  double prompt_tokens = 0, generation_tokens = 0;
+  double ttft_sum_s = 0, itl_sum_s = 0, e2e_sum_s = 0;
+  long ttft_count = 0, itl_count = 0;
+  // Time integrals since the start: requests running and waiting (for exact window averages of
+  // vllm:num_requests_running and _waiting) and replica-seconds (starting and draining ones count:
+  // they are paid for).
+  double running_seconds = 0, waiting_seconds = 0, replica_seconds = 0;
+  // Gauges now.
+  int running = 0, waiting = 0;
+  double kv_cache_usage = 0;  // mean share of the KV cache in use over replicas (0 when unlimited)
+  int replicas_serving = 0, replicas_starting = 0, replicas_draining = 0;
+};
+
+/// A run that can be stepped: advance_to(t) runs the events up to t; scale_to changes the number of
+/// replicas at the current time (new ones serve after a start-up delay; removed ones stop taking
+/// requests and drain); counters() reads the metrics; finish() runs to the end and gives what
+/// simulate() gives. Run straight through, it is simulate(), number for number.
+class Simulator {
+ public:
+  Simulator(const SimulatedReplica& server, const WorkloadSpec& workload, const FleetSpec& fleet,
+            const SimOptions& options);
+  ~Simulator();
+  Simulator(Simulator&&) noexcept;
+  Simulator& operator=(Simulator&&) noexcept;
+
+  double now_s() const;
+  /// Runs the events up to time_s (>= now_s()); arrivals stop at the options' duration_s.
+  void advance_to(double time_s);
+  /// Serving plus starting replicas become `replicas` at now_s().
+  void scale_to(int replicas, double startup_delay_s);
+  ServerCounters counters() const;
+  /// Runs to the end (arrivals stop at duration_s, requests in flight finish) and summarises.
+  SimResult finish();
+
+ private:
+  struct Engine;
+  std::unique_ptr<Engine> engine_;
+  double now_ms_ = 0;
+  bool finished_ = false;
 };
 
 /// Runs the simulation; InvalidArgument naming the field on bad input.

@@ -753,3 +753,63 @@ def test_conservation_and_ordering_hold_for_random_servers(scenario):
     # boundary, so only the system, N + Q per replica, is bounded.)
     assert s["num_in_system"] <= (model.max_batch + model.max_queue) * kwargs["replicas"] + 1e-9
     assert s["num_in_system"] == pytest.approx(s["num_in_service"] + s["queue_length"], rel=1e-9, abs=1e-12)
+
+
+# ------------------------------------------------------------------------------------------ stepping
+STEP_MODEL = dict(alpha=8, beta=0.02, gamma=5e-4, in_tokens=256, out_tokens=64, max_batch=16, max_queue=1000)
+
+
+def test_stepping_with_scale_to_gives_what_simulate_gives_with_scale_events():
+    from inferno.sim import Simulator
+    model = QueueModel(**STEP_MODEL)
+    whole = inferno.simulate(model, 6.0, duration_s=300, seed=5, out_tokens="geometric",
+                             scale_events=[(40, 2), (200, -1)], startup_delay_s=25, router="jsq")
+    s = Simulator(model, 6.0, duration_s=300, seed=5, out_tokens="geometric", router="jsq")
+    s.advance_to(40)
+    s.scale_to(3, startup_delay_s=25)
+    s.advance_to(200)
+    s.scale_to(2)
+    stepped = s.finish()
+    assert stepped.to_dict() == whole.to_dict()
+    pd.testing.assert_frame_equal(stepped.requests, whole.requests)
+
+
+def test_counters_over_a_window_are_the_requests_of_that_window():
+    """Differences of the counters over [60, 120] s are what the per-request records say happened then."""
+    from inferno.sim import Simulator
+    s = Simulator(QueueModel(**STEP_MODEL), 5.0, duration_s=200, seed=2)
+    s.advance_to(60)
+    a = s.counters()
+    s.advance_to(120)
+    b = s.counters()
+    req = s.finish().requests
+    finished = req[(req.finish_ms > 60_000) & (req.finish_ms <= 120_000)]
+    assert b["request_success"] - a["request_success"] == len(finished)
+    assert b["generation_tokens"] - a["generation_tokens"] == finished.out_tokens.sum()
+    assert math.isclose(b["e2e_sum_s"] - a["e2e_sum_s"], finished.e2e_ms.sum() / 1000, rel_tol=1e-9)
+    first = req[(req.first_token_ms > 60_000) & (req.first_token_ms <= 120_000)]
+    assert b["ttft_count"] - a["ttft_count"] == len(first)
+    assert math.isclose(b["ttft_sum_s"] - a["ttft_sum_s"], first.ttft_ms.sum() / 1000, rel_tol=1e-9)
+    arrived = req[(req.arrival_ms > 60_000) & (req.arrival_ms <= 120_000)]
+    assert b["arrivals"] - a["arrivals"] == len(arrived)
+    assert math.isclose(b["replica_seconds"] - a["replica_seconds"], 60.0, rel_tol=1e-12)
+
+
+def test_a_stepped_simulation_refuses_bad_steps():
+    from inferno.sim import Simulator
+    s = Simulator(QueueModel(**STEP_MODEL), 2.0, duration_s=60)
+    s.advance_to(10)
+    with pytest.raises(ValueError, match=r"time_s must be a finite number in \[now_s, 1e8\]"):
+        s.advance_to(5)
+    with pytest.raises(ValueError, match=r"time_s must be a finite number"):
+        s.advance_to(float("nan"))
+    with pytest.raises(ValueError, match=r"replicas must be an integer in \[0, 1000\], got 2.5"):
+        s.scale_to(2.5)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="startup_delay_s"):
+        s.scale_to(2, startup_delay_s=-1)
+    with pytest.raises(ValueError, match="unknown option 'duration'; allowed: duration_s"):
+        Simulator(QueueModel(**STEP_MODEL), 2.0, duration=60)
+    assert s.now_s == 10 and "t=10 s" in repr(s)
+    s.finish()
+    with pytest.raises(ValueError, match="finished"):
+        s.advance_to(20)

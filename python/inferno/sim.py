@@ -16,6 +16,7 @@ DataFrames.
 from __future__ import annotations
 
 import dataclasses
+import inspect
 import math
 import numbers
 from collections.abc import Iterable, Mapping
@@ -161,6 +162,17 @@ def simulate(model: QueueModel | Mapping[str, Any], rate_rps: float | None = Non
     warmup_s: excluded from the statistics (default 10 % of duration_s).
     replicas, router, startup_delay_s, scale_events: a fleet; ``scale_events`` are (time_s, ±k).
     """
+    return _simulation(_sim.simulate(*_inputs(**locals())), mode)
+
+
+def _inputs(model: QueueModel | Mapping[str, Any], rate_rps: float | None, *, duration_s: float,
+            warmup_s: float | None, seed: int, mode: str, arrivals: str, cv: float, clients: int | None,
+            think_time_s: float, schedule: Any, schedule_kind: str, trace: Any, in_tokens: Any, out_tokens: Any,
+            replicas: int, router: str, startup_delay_s: float, scale_events: Iterable[tuple[float, int]],
+            kv_capacity_tokens: float, kv_policy: str, max_num_seqs: int | None,
+            max_num_batched_tokens: int | None, iteration_noise_cv: float, sample_interval_s: float,
+            ci_batches: int, keep_requests: bool) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any], dict[str, Any]]:
+    """The four dicts the core's simulate and Simulator take, checked."""
     if isinstance(model, Mapping):
         model = QueueModel(**model)  # validates like the queue model does
     for name, value, key in (("max_num_seqs", max_num_seqs, "max_batch"),
@@ -216,7 +228,10 @@ def simulate(model: QueueModel | Mapping[str, Any], rate_rps: float | None = Non
                "keep_requests": bool(keep_requests), "kv_capacity_tokens": float(kv_capacity_tokens),
                "kv_policy": kv_policy,
                "iteration_noise_cv": float(iteration_noise_cv)}
-    out = _sim.simulate(config, workload, fleet, options)
+    return config, workload, fleet, options
+
+
+def _simulation(out: dict[str, Any], mode: str) -> Simulation:
     raw = out["summary"]
     flat: dict[str, Any] = {}
     stats: dict[str, dict[str, float]] = {}
@@ -238,4 +253,69 @@ def simulate(model: QueueModel | Mapping[str, Any], rate_rps: float | None = Non
                       series=pd.DataFrame(out["series"]), stats=stats)
 
 
-__all__ = ["ARRIVALS", "KV_POLICIES", "MODES", "ROUTERS", "Simulation", "simulate", "uniform_around"]
+_SIMULATE_DEFAULTS = {name: p.default for name, p in inspect.signature(simulate).parameters.items()
+                      if p.kind is inspect.Parameter.KEYWORD_ONLY}
+
+
+class Simulator:
+    """A simulation that can be stepped, for closed-loop control (docs/simulator.md, "Stepping").
+
+    Takes the arguments of :func:`simulate`. ``advance_to(t)`` runs the events up to ``t`` seconds;
+    ``scale_to(k, startup_delay_s)`` makes the serving plus starting replicas ``k`` now (new ones
+    serve after the delay, removed ones stop taking requests and finish what they hold);
+    ``counters()`` reads what a vLLM metrics endpoint would report (counters since the start and
+    gauges now); ``finish()`` runs to the end and returns the :class:`Simulation` that
+    :func:`simulate` would have given for the same scaling.
+
+    >>> from inferno import QueueModel
+    >>> from inferno.sim import Simulator
+    >>> model = QueueModel(alpha=8, beta=0.02, gamma=5e-4, in_tokens=256, out_tokens=64, max_batch=16,
+    ...                    max_queue=1000)
+    >>> s = Simulator(model, 6.0, duration_s=120, seed=3)
+    >>> s.advance_to(10); s.scale_to(3, startup_delay_s=30); s.advance_to(60)
+    >>> c = s.counters()
+    >>> c["replicas_serving"], round(c["replica_seconds"])
+    (3, 160)
+    """
+
+    def __init__(self, model: QueueModel | Mapping[str, Any], rate_rps: float | None = None, **options: Any) -> None:
+        unknown = sorted(set(options) - set(_SIMULATE_DEFAULTS))
+        if unknown:
+            raise ValueError(f"unknown option {_excerpt(unknown[0])}; allowed: {', '.join(_SIMULATE_DEFAULTS)}")
+        settings = {**_SIMULATE_DEFAULTS, **options}
+        self._mode = str(settings["mode"])
+        self._core = _sim.Simulator(*_inputs(model, rate_rps, **settings))
+
+    @property
+    def now_s(self) -> float:
+        """The simulated time, s."""
+        return float(self._core.now_s)
+
+    def advance_to(self, time_s: float) -> None:
+        """Runs the events up to ``time_s`` (s, not before :attr:`now_s`)."""
+        self._core.advance_to(float(time_s))
+
+    def scale_to(self, replicas: int, startup_delay_s: float = 0.0) -> None:
+        """Serving plus starting replicas become ``replicas`` now."""
+        if isinstance(replicas, bool) or not isinstance(replicas, numbers.Integral):
+            raise ValueError(f"replicas must be an integer in [0, 1000], got {_excerpt(replicas)}")
+        self._core.scale_to(int(replicas), float(startup_delay_s))
+
+    def counters(self) -> dict[str, float]:
+        """Counters since the start (arrivals, request_success, prompt/generation tokens, TTFT, ITL
+        and E2E sums in s with their counts, running/waiting/replica-second integrals) and gauges
+        now (running, waiting, kv_cache_usage, replicas serving, starting and draining)."""
+        result: dict[str, float] = self._core.counters()
+        return result
+
+    def finish(self) -> Simulation:
+        """Runs to the end (arrivals stop at duration_s; requests in flight finish) and summarises."""
+        return _simulation(self._core.finish(), self._mode)
+
+    def __repr__(self) -> str:
+        c = self.counters()
+        return (f"Simulator(t={c['time_s']:g} s, {c['replicas_serving']} serving, {c['replicas_starting']} starting, "
+                f"{c['request_success']} of {c['arrivals']} requests done)")
+
+
+__all__ = ["ARRIVALS", "KV_POLICIES", "MODES", "ROUTERS", "Simulation", "Simulator", "simulate", "uniform_around"]

@@ -8,6 +8,8 @@ import pytest
 
 import inferno
 
+REPO = Path(__file__).resolve().parents[1]
+
 SAMPLES = Path(__file__).resolve().parent.parent / "samples"
 
 
@@ -135,3 +137,52 @@ def test_performance_records_have_one_name_and_the_old_one_warns():
         old = s.models
     pd.testing.assert_frame_equal(old, s.perf_records)
     assert len(s.perf_records) > 0 and {"model", "accelerator", "alpha_ms"} <= set(s.perf_records.columns)
+
+
+# ------------------------------------------------------------------------------------- live state
+def test_live_state_round_trips_and_the_bridge_gives_the_optimizers_numbers():
+    system = inferno.System.from_dir(REPO / "samples" / "large")
+    solution = system.optimize()
+    # The queue model of each allocation predicts what the optimizer predicted, number for number.
+    models = solution.queue_models()
+    allocated = solution.allocations[solution.allocations.replicas > 0]
+    assert sorted(models) == sorted(allocated.index)
+    for name, row in allocated.iterrows():
+        m = models[name].analyze(row["demand_rps"] / row["replicas"])
+        assert m.itl_ms == row["itl_ms"] and m.ttft_ms == row["ttft_ms"], name
+    # Deployed as current, resized but kept on its accelerator.
+    deployed = system.with_current(solution.allocations, keep_accelerator=True)
+    servers = deployed.servers
+    assert (servers.current_accelerator == solution.allocations.accelerator).all()
+    assert (servers.current_replicas == solution.allocations.replicas).all()
+    assert servers.keep_accelerator.all()
+    busier = deployed.with_loads({"Premium-llama_7b": {"rate_rps": 10.0}})
+    assert busier.servers.loc["Premium-llama_7b", "arrival_rate_rpm"] == 600.0
+    assert busier.servers.loc["Premium-llama_7b", "in_tokens"] == 128.0  # the rest of the load stays
+    again = busier.optimize().allocations.loc["Premium-llama_7b"]
+    assert again.accelerator == "2xG2" and again.replicas > 2
+    # perf records round-trip; a tuned record replaces its pair only
+    assert system.with_perf(system.perf_records).perf_records.equals(system.perf_records)
+    tuned = system.with_perf([{"model": "llama_7b", "accelerator": "G2", "alpha_ms": 12.5}])
+    row = tuned.perf_records.query("model == 'llama_7b' and accelerator == 'G2'").iloc[0]
+    assert (row.alpha_ms, row.beta_ms) == (12.5, 0.053)
+    assert len(tuned.perf_records) == len(system.perf_records)
+
+
+@pytest.mark.parametrize("call, message", [
+    (lambda s: s.with_loads({"nope": {"rate_rps": 1}}), "with_loads: unknown server 'nope'"),
+    (lambda s: s.with_loads({"Premium-llama_7b": {"rate_rps": -1}}), "arrival_rate_rpm must be a finite number in [0, 6e10]"),
+    (lambda s: s.with_loads({"Premium-llama_7b": {"rate": 1}}), "unknown key 'rate'; allowed: rate_rps, in_tokens"),
+    (lambda s: s.with_loads({"Premium-llama_7b": {"rate_rps": "1"}}), "rate_rps must be a number, got '1'"),
+    (lambda s: s.with_current({"Premium-llama_7b": {"accelerator": "B300", "replicas": 1}}), "unknown accelerator 'B300'"),
+    (lambda s: s.with_current({"Premium-llama_7b": {"replicas": 2}}), "replicas without an accelerator"),
+    (lambda s: s.with_current({"Premium-llama_7b": {"accelerator": "G2", "replicas": 1.5}}), "replicas must be an integer"),
+    (lambda s: s.with_perf([{"model": "llama_7b", "accelerator": "G2", "beta_ms": float("nan")}]),
+     "beta must be a finite number in [0, 1e6]"),
+    (lambda s: s.with_perf([{"accelerator": "G2"}]), "model (a name) is required"),
+])
+def test_bad_live_state_is_named(call, message):
+    system = inferno.System.from_dir(REPO / "samples" / "large")
+    with pytest.raises(ValueError) as err:
+        call(system)
+    assert message in str(err.value)

@@ -4,10 +4,12 @@
 #include <pybind11/stl.h>
 
 #include <chrono>
+#include <cmath>
 #include <type_traits>
 #include <variant>
 
 #include "document_arg.hpp"
+#include "inferno/error.hpp"
 #include "inferno/io/solution_json.hpp"
 #include "inferno/optimizer/candidates.hpp"
 #include "inferno/optimizer/highs_info.hpp"
@@ -73,6 +75,98 @@ py::list perf_records(const System& s) {
         py::arg("prefill_gamma_ms") = p.prefill_gamma, py::arg("prefill_delta_ms") = p.prefill_delta,
         py::arg("unconverged") = p.unconverged()));
   return out;
+}
+
+// A live-state record from Python: its keys must be among `allowed`; each value a number.
+double number_in(const py::dict& record, const char* key, double fallback, const std::string& what) {
+  if (!record.contains(key) || record[key].is_none()) return fallback;
+  const py::handle v = record[key];
+  if (py::isinstance<py::bool_>(v) || !(py::isinstance<py::float_>(v) || py::isinstance<py::int_>(v)))
+    throw inferno::InvalidArgument(what + ": " + key + " must be a number, got " + py::repr(v).cast<std::string>());
+  return v.cast<double>();
+}
+
+void only_keys(const py::dict& record, std::initializer_list<const char*> allowed, const std::string& what) {
+  for (const auto& item : record) {
+    const std::string key = py::str(item.first).cast<std::string>();
+    bool known = false;
+    std::string list;
+    for (const char* a : allowed) {
+      known = known || key == a;
+      list += (list.empty() ? "" : ", ") + std::string(a);
+    }
+    if (!known) throw inferno::InvalidArgument(what + ": unknown key '" + key + "'; allowed: " + list);
+  }
+}
+
+int whole_number(double v, const char* key, const std::string& what) {
+  if (!(std::floor(v) == v && std::fabs(v) <= 1e9))
+    throw inferno::InvalidArgument(what + ": " + key + " must be an integer, got " + inferno::format_number(v));
+  return static_cast<int>(v);
+}
+
+System with_loads(const System& s, const std::map<std::string, py::dict>& loads) {
+  std::map<std::string, Load> typed;
+  for (const auto& [name, d] : loads) {
+    const std::string what = "with_loads: server '" + name + "'";
+    only_keys(d, {"rate_rps", "in_tokens", "out_tokens", "throughput_rps"}, what);
+    const Server* server = nullptr;
+    for (const auto& x : s.servers())
+      if (x.name == name) server = &x;
+    Load l = server ? server->current.load : Load{};
+    l.arrival_rate_rpm = 60 * number_in(d, "rate_rps", l.arrival_rate_rpm / 60, what);
+    l.throughput_rpm = 60 * number_in(d, "throughput_rps", l.throughput_rpm / 60, what);
+    l.in_tokens = number_in(d, "in_tokens", l.in_tokens, what);
+    l.out_tokens = number_in(d, "out_tokens", l.out_tokens, what);
+    typed[name] = l;
+  }
+  return s.with_loads(typed);
+}
+
+System with_current(const System& s, const std::map<std::string, py::dict>& allocations, bool keep_accelerator) {
+  std::map<std::string, AllocationData> typed;
+  for (const auto& [name, d] : allocations) {
+    const std::string what = "with_current: server '" + name + "'";
+    only_keys(d, {"accelerator", "replicas", "max_batch"}, what);
+    AllocationData a;
+    if (d.contains("accelerator") && !d["accelerator"].is_none()) {
+      if (!py::isinstance<py::str>(d["accelerator"]))
+        throw inferno::InvalidArgument(what + ": accelerator must be a string");
+      a.accelerator = d["accelerator"].cast<std::string>();
+    }
+    a.num_replicas = whole_number(number_in(d, "replicas", 0, what), "replicas", what);
+    a.max_batch = whole_number(number_in(d, "max_batch", 0, what), "max_batch", what);
+    typed[name] = a;
+  }
+  return s.with_current(typed, keep_accelerator);
+}
+
+System with_perf(const System& s, const std::vector<py::dict>& records) {
+  std::vector<PerfRecord> typed;
+  for (std::size_t i = 0; i < records.size(); ++i) {
+    const py::dict& d = records[i];
+    const std::string what = "with_perf: record " + std::to_string(i);
+    only_keys(d, {"model", "accelerator", "acc_count", "max_batch_size", "at_tokens", "alpha_ms", "beta_ms", "gamma_ms",
+                  "delta_ms", "epsilon_ms"}, what);
+    PerfRecord r;
+    for (const char* key : {"model", "accelerator"}) {
+      if (!d.contains(key) || !py::isinstance<py::str>(d[key])) throw inferno::InvalidArgument(what + ": " + key + " (a name) is required");
+    }
+    r.model = d["model"].cast<std::string>();
+    r.accelerator = d["accelerator"].cast<std::string>();
+    if (const PerfRecord* old = s.find_perf(r.model, r.accelerator)) r = *old;  // unlisted fields kept
+    r.format = PerfFormat::perf_parms;
+    r.acc_count = whole_number(number_in(d, "acc_count", r.acc_count, what), "acc_count", what);
+    r.max_batch_size = whole_number(number_in(d, "max_batch_size", r.max_batch_size, what), "max_batch_size", what);
+    r.at_tokens = whole_number(number_in(d, "at_tokens", r.at_tokens, what), "at_tokens", what);
+    r.alpha = number_in(d, "alpha_ms", r.alpha, what);
+    r.beta = number_in(d, "beta_ms", r.beta, what);
+    r.gamma = number_in(d, "gamma_ms", r.gamma, what);
+    r.delta = number_in(d, "delta_ms", r.delta, what);
+    r.epsilon = number_in(d, "epsilon_ms", r.epsilon, what);
+    typed.push_back(r);
+  }
+  return s.with_perf(typed);
 }
 
 py::list targets(const System& s) {
@@ -258,6 +352,11 @@ void bind_optimizer(py::module_& root) {
            },
            py::arg("documents"), "A copy with more (source, dict or JSON text) documents applied (e.g. option overrides)")
       .def("with_arrival_rates", &System::with_arrival_rates, py::arg("rates_rpm"))
+      .def("with_loads", &with_loads, py::arg("loads"), "A copy with new loads: {server: {rate_rps, in_tokens, out_tokens}}")
+      .def("with_current", &with_current, py::arg("allocations"), py::arg("keep_accelerator") = false,
+           "A copy with current allocations: {server: {accelerator, replicas, max_batch}}")
+      .def("with_perf", &with_perf, py::arg("records"),
+           "A copy with these performance records (model, accelerator, alpha_ms, ...) replacing or adding")
       .def("optimize", &run_optimize, py::arg("threads") = 0,
            "Candidates and the solver chosen by the options; the GIL is released meanwhile")
       .def_property_readonly("diagnostics", [](const System& s) {

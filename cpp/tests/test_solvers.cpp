@@ -240,6 +240,33 @@ TEST_CASE("apply: re-optimising a deployed solution at the same load keeps it at
   const Solution moved = optimize(busier);
   for (const Candidate& c : moved.allocations)
     if (c.server != "Premium-llama_13b") CHECK(c.value == 0);
+
+  // The live state, typed: a load, a current allocation kept on its accelerator, a tuned record.
+  Load load = deployed.servers().front().current.load;
+  load.arrival_rate_rpm *= 3;
+  const std::string name = deployed.servers().front().name;
+  const System loaded = deployed.with_loads({{name, load}});
+  CHECK(loaded.servers().front().current.load.arrival_rate_rpm == load.arrival_rate_rpm);
+  CHECK(loaded.servers().front().current.num_replicas == deployed.servers().front().current.num_replicas);
+  load.in_tokens = -1;
+  CHECK_THROWS_WITH(deployed.with_loads({{name, load}}), Catch::Contains("in_tokens must be a finite number in [0, 1e8]"));
+  AllocationData other;
+  other.accelerator = "nope";
+  other.num_replicas = 1;
+  CHECK_THROWS_WITH(deployed.with_current({{name, other}}), Catch::Contains("unknown accelerator 'nope'"));
+  AllocationData kept = deployed.servers().front().current;
+  const System pinned = deployed.with_current({{name, kept}}, true);
+  CHECK(pinned.servers().front().keep_accelerator);
+  const Solution resized = optimize(pinned.with_loads({{name, loaded.servers().front().current.load}}));
+  for (const Candidate& c : resized.allocations)
+    if (c.server == name) CHECK(c.accelerator == kept.accelerator);
+  PerfRecord tuned = *deployed.find_perf(deployed.servers().front().model, kept.accelerator);
+  tuned.alpha *= 2;
+  const System retuned = deployed.with_perf({tuned});
+  CHECK(retuned.find_perf(tuned.model, tuned.accelerator)->alpha == tuned.alpha);
+  CHECK(retuned.perf_records().size() == deployed.perf_records().size());
+  tuned.gamma = -1;
+  CHECK_THROWS_WITH(deployed.with_perf({tuned}), Catch::Contains("gamma must be a finite number in [0, 1e6] (ms)"));
 }
 
 TEST_CASE("capacity in shares of a card: cards, slices and limits reported apart", "[solution]") {

@@ -11,10 +11,12 @@ docs/optimizer.md.
 from __future__ import annotations
 
 import json
+import math
 import warnings
 import os
 from typing import Any, Iterable, Mapping
 
+import numpy as np
 import pandas as pd
 
 from . import _core
@@ -141,6 +143,40 @@ class System:
         before re-optimising a deployed solution (see :meth:`Solution.apply`)."""
         return System(self._core.with_arrival_rates({str(k): float(v) for k, v in rates_rpm.items()}))
 
+    # ------------------------------------------------------------------ live state
+    def with_loads(self, loads: Mapping[str, Mapping[str, float]] | pd.DataFrame) -> "System":
+        """A copy with the loads a control loop measured: ``{server: {"rate_rps": ..., "in_tokens":
+        ..., "out_tokens": ...}}`` (any of the keys; the others stay), or a frame indexed by server
+        with those columns. Rates are req/s here (the documents' ``arrivalRate`` is req/min)."""
+        return System(self._core.with_loads(_rows_by_server(loads, ("rate_rps", "in_tokens", "out_tokens",
+                                                                       "throughput_rps"))))
+
+    def with_current(self, allocations: Mapping[str, Mapping[str, Any]] | pd.DataFrame, *,
+                     keep_accelerator: bool = False) -> "System":
+        """A copy in which servers run these allocations now: ``{server: {"accelerator": ...,
+        "replicas": ..., "max_batch": ...}}`` or a frame indexed by server with those columns (e.g.
+        ``solution.allocations``, whose ``batch`` is read as ``max_batch``); ``accelerator`` is
+        an accelerator profile (``2xG2``), not a card type. The next optimisation charges
+        transitions from them; with ``keep_accelerator`` it may resize a server but not move it
+        to another accelerator."""
+        if isinstance(allocations, pd.DataFrame) and "batch" in allocations.columns:
+            allocations = allocations.rename(columns={"batch": "max_batch"})
+        rows = _rows_by_server(allocations, ("accelerator", "replicas", "max_batch"))
+        return System(self._core.with_current(rows, bool(keep_accelerator)))
+
+    def with_perf(self, records: Iterable[Mapping[str, Any]] | pd.DataFrame) -> "System":
+        """A copy with performance records replaced or added per (model, accelerator), e.g. tuned
+        parameters: dicts or a frame with ``model``, ``accelerator`` and any of ``alpha_ms``,
+        ``beta_ms``, ``gamma_ms``, ``delta_ms``, ``epsilon_ms``, ``acc_count``, ``max_batch_size``,
+        ``at_tokens`` (a :attr:`perf_records` frame round-trips; its other columns are ignored)."""
+        keep = ("model", "accelerator", "acc_count", "max_batch_size", "at_tokens", "alpha_ms", "beta_ms", "gamma_ms",
+                "delta_ms", "epsilon_ms")
+        if isinstance(records, pd.DataFrame):
+            rows = [{k: _plain(v) for k, v in r.items() if k in keep} for r in records.to_dict("records")]
+        else:
+            rows = [dict(r) for r in records]
+        return System(self._core.with_perf(rows))
+
     # ------------------------------------------------------------------ candidates
     def candidates(self, threads: int = 0, **options: Any) -> pd.DataFrame:
         """Every (server, accelerator) allocation sized with the queueing model (docs/optimizer.md §3).
@@ -192,6 +228,30 @@ _REQUIRED_DOCUMENTS = {"accelerator-data.json": "the accelerator profiles",
                        "model-data.json": "the models' performance records",
                        "serviceclass-data.json": "the service classes and their SLOs",
                        "server-data.json": "the servers to optimise"}
+
+
+def _plain(value: Any) -> Any:
+    """NumPy scalars as Python numbers (the core takes int and float)."""
+    return value.item() if isinstance(value, np.generic) else value
+
+
+def _rows_by_server(rows: Mapping[str, Mapping[str, Any]] | pd.DataFrame, columns: tuple[str, ...]) -> dict[str, dict]:
+    """{server: {key: value}} from a mapping, or from a frame indexed by server (only `columns`)."""
+    if isinstance(rows, pd.DataFrame):
+        return {str(name): {k: _plain(v) for k, v in row.items() if k in columns and not _missing(v)}
+                for name, row in rows.iterrows()}
+    if not isinstance(rows, Mapping):
+        raise ValueError(f"expected {{server: {{...}}}} or a DataFrame indexed by server, got {type(rows).__name__}")
+    out: dict[str, dict] = {}
+    for name, row in rows.items():
+        if not isinstance(row, Mapping):
+            raise ValueError(f"server {_excerpt(name)}: expected a mapping of {', '.join(columns)}, got {_excerpt(row)}")
+        out[str(name)] = {str(k): _plain(v) for k, v in row.items()}
+    return out
+
+
+def _missing(value: Any) -> bool:
+    return value is None or (isinstance(value, float) and math.isnan(value))
 
 
 def _check_documents(paths: Iterable[str | os.PathLike[str]]) -> None:
@@ -375,6 +435,31 @@ class Solution:
     @property
     def diagnostics(self) -> pd.DataFrame:
         return pd.DataFrame(self._data["diagnostics"], columns=["where", "message"])
+
+    def queue_models(self) -> dict[str, Any]:
+        """The queue configuration the optimizer assumed for each allocated server, as an
+        :class:`inferno.QueueModel`: the performance record of its model on the chosen accelerator
+        (α, β, γ, and δ, ε for the ``vllm`` model), the chosen batch cap and waiting room, and the
+        server's request shape. A simulated replica started from it runs as planned; a server
+        without an allocation is left out. A heterogeneous server (several parts) is given by its
+        first part."""
+        from .queue import QueueModel
+        perf = self._system.perf_records.set_index(["model", "accelerator"])
+        servers = self._system.servers
+        models: dict[str, Any] = {}
+        for name, row in self.allocations.iterrows():
+            if not row["accelerator"] or int(row["replicas"]) == 0:
+                continue
+            record = perf.loc[(servers.loc[name, "model"], row["accelerator"])]
+            params = {"alpha": record["alpha_ms"], "beta": record["beta_ms"], "gamma": record["gamma_ms"]}
+            if row["service_model"] == "vllm":
+                params.update(delta=record["delta_ms"], epsilon=record["epsilon_ms"])
+            models[str(name)] = QueueModel(max_batch=int(row["batch"]), max_queue=int(row["queue"]),
+                                           in_tokens=float(servers.loc[name, "in_tokens"]),
+                                           out_tokens=float(servers.loc[name, "out_tokens"]),
+                                           service_model=str(row["service_model"]),
+                                           **{k: float(v) for k, v in params.items()})  # type: ignore[arg-type]
+        return models
 
     def apply(self) -> System:
         """The system after this solution is deployed: each server's current allocation becomes

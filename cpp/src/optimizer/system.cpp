@@ -16,6 +16,7 @@
 #include "inferno/io/reader.hpp"
 #include "inferno/optimizer/documents.hpp"
 #include "inferno/optimizer/options.hpp"
+#include "inferno/queue/limits.hpp"
 
 namespace inferno::optimizer {
 
@@ -86,6 +87,76 @@ System System::with_arrival_rates(const std::map<std::string, double>& rates_rpm
     if (it == out.servers_.end()) throw InvalidArgument("with_arrival_rates: unknown server '" + name + "'");
     it->current.load.arrival_rate_rpm = rate;
   }
+  return out;
+}
+
+namespace {
+
+Server& server_named(std::vector<Server>& servers, const std::string& name, const char* what) {
+  auto it = std::find_if(servers.begin(), servers.end(), [&](const Server& s) { return s.name == name; });
+  if (it == servers.end()) throw InvalidArgument(std::string(what) + ": unknown server '" + name + "'");
+  return *it;
+}
+
+}  // namespace
+
+System System::with_loads(const std::map<std::string, Load>& loads) const {
+  System out = *this;
+  for (const auto& entry : loads) {
+    const Load& l = entry.second;
+    const std::string where = "with_loads: server '" + entry.first + "': ";
+    require(std::isfinite(l.arrival_rate_rpm) && l.arrival_rate_rpm >= 0 && l.arrival_rate_rpm <= 60 * queue::kMaxRateRps,
+            where + "arrival_rate_rpm", "a finite number in [0, 6e10] (req/min)", l.arrival_rate_rpm);
+    require(std::isfinite(l.in_tokens) && l.in_tokens >= 0 && l.in_tokens <= queue::kMaxTokens, where + "in_tokens",
+            "a finite number in [0, 1e8]", l.in_tokens);
+    require(std::isfinite(l.out_tokens) && l.out_tokens >= 0 && l.out_tokens <= queue::kMaxTokens, where + "out_tokens",
+            "a finite number in [0, 1e8]", l.out_tokens);
+    require(std::isfinite(l.throughput_rpm) && l.throughput_rpm >= 0, where + "throughput_rpm", "a finite number >= 0",
+            l.throughput_rpm);
+    server_named(out.servers_, entry.first, "with_loads").current.load = l;
+  }
+  return out;
+}
+
+System System::with_current(const std::map<std::string, AllocationData>& allocations, bool keep_accelerator) const {
+  System out = *this;
+  for (const auto& entry : allocations) {
+    const AllocationData& a = entry.second;
+    const std::string where = "with_current: server '" + entry.first + "': ";
+    if (!a.accelerator.empty() && !find_accelerator(a.accelerator))
+      throw InvalidArgument(where + "unknown accelerator '" + a.accelerator + "'");
+    require(a.num_replicas >= 0 && a.num_replicas <= 1000000, where + "replicas", "an integer in [0, 1000000]", a.num_replicas);
+    require(a.max_batch >= 0 && a.max_batch <= kMaxBatchLimit, where + "max_batch", "an integer in [0, 10000000]", a.max_batch);
+    if (a.accelerator.empty() && a.num_replicas > 0)
+      throw InvalidArgument(where + "replicas without an accelerator: give the accelerator they run on");
+    Server& s = server_named(out.servers_, entry.first, "with_current");
+    const Load load = s.current.load;
+    s.current = a;
+    s.current.load = load;
+    s.current.cost.reset();  // recomputed from the profile (current_cost)
+    s.keep_accelerator = keep_accelerator && !a.accelerator.empty();
+  }
+  return out;
+}
+
+System System::with_perf(const std::vector<PerfRecord>& records) const {
+  System out = *this;
+  for (const PerfRecord& r : records) {
+    const std::string where = "with_perf: " + r.model + " on " + r.accelerator + ": ";
+    if (!find_accelerator(r.accelerator)) throw InvalidArgument(where + "unknown accelerator '" + r.accelerator + "'");
+    for (const auto& [name, v] : {std::pair<const char*, double>{"alpha", r.alpha}, {"beta", r.beta}, {"gamma", r.gamma},
+                                  {"delta", r.delta}, {"epsilon", r.epsilon}})
+      require(std::isfinite(v) && v >= 0 && v <= 1e6, where + name, "a finite number in [0, 1e6] (ms)", v);
+    require(r.acc_count >= 1 && r.acc_count <= 1024, where + "acc_count", "an integer in [1, 1024]", r.acc_count);
+    require(r.max_batch_size >= 0 && r.max_batch_size <= kMaxBatchLimit, where + "max_batch_size", "an integer in [0, 10000000]",
+            r.max_batch_size);
+    auto it = std::find_if(out.perf_.begin(), out.perf_.end(),
+                           [&](const PerfRecord& p) { return p.model == r.model && p.accelerator == r.accelerator; });
+    if (it != out.perf_.end()) *it = r;
+    else out.perf_.push_back(r);
+  }
+  out.indexed_ = false;
+  out.build_index();
   return out;
 }
 

@@ -32,9 +32,21 @@ class System:
         """
     def with_arrival_rates(self, rates_rpm: collections.abc.Mapping[str, typing.SupportsFloat | typing.SupportsIndex]) -> System:
         ...
+    def with_current(self, allocations: collections.abc.Mapping[str, dict], keep_accelerator: bool = False) -> System:
+        """
+        A copy with current allocations: {server: {accelerator, replicas, max_batch}}
+        """
     def with_documents(self, documents: collections.abc.Sequence[tuple[str, typing.Any]]) -> System:
         """
         A copy with more (source, dict or JSON text) documents applied (e.g. option overrides)
+        """
+    def with_loads(self, loads: collections.abc.Mapping[str, dict]) -> System:
+        """
+        A copy with new loads: {server: {rate_rps, in_tokens, out_tokens}}
+        """
+    def with_perf(self, records: collections.abc.Sequence[dict]) -> System:
+        """
+        A copy with these performance records (model, accelerator, alpha_ms, ...) replacing or adding
         """
     @property
     def accelerators(self) -> list:

@@ -207,6 +207,15 @@ class System {
   /// A copy in which each listed server has a new arrival rate (req/min); the rest is unchanged.
   /// Throws InvalidArgument for an unknown server or a negative or non-finite rate.
   System with_arrival_rates(const std::map<std::string, double>& rates_rpm) const;
+  /// A copy in which each listed server has a new load (rate, request shape): the live state a
+  /// control loop measured. Throws InvalidArgument naming the server and the field.
+  System with_loads(const std::map<std::string, Load>& loads) const;
+  /// A copy in which each listed server runs `allocation` now (accelerator "" = none, replicas,
+  /// batch cap; its load is kept); with keep_accelerator the optimizer may resize it but not move it.
+  System with_current(const std::map<std::string, AllocationData>& allocations, bool keep_accelerator = false) const;
+  /// A copy with these performance records (model, accelerator) replacing the ones of the same
+  /// pair, or added: tuned parameters. Each is checked as a model-data.json record is.
+  System with_perf(const std::vector<PerfRecord>& records) const;
 
  private:
   friend class SystemBuilder;

@@ -511,8 +511,8 @@ class Validation:
         import matplotlib.pyplot as plt
         if ax is None:
             _, ax = plt.subplots(figsize=(7, 4))
-        colours = ["#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#F0E442", "#000000"]
-        markers = ["o", "s", "^", "D", "v", "P", "X", "*"]
+        from ._style import MARKERS as markers
+        from ._style import PALETTE as colours
         key = "in_nominal" if "in_nominal" in self.points else "sweep"
         for i, (value, group) in enumerate(self.points.groupby(key)):
             ax.scatter(group["concurrency"], 100 * group[f"{metric}{suffix}"], label=f"{key} {value:g}"

@@ -7,6 +7,7 @@ import sys
 from typing import Sequence
 
 from .. import __version__
+from . import control as control_cli
 from . import optimize as optimize_cli
 from . import queue as queue_cli
 from . import schema as schema_cli
@@ -57,6 +58,7 @@ def build_parser() -> argparse.ArgumentParser:
     webhook_cli.add_parser(commands)
     validate_cli.add_parser(commands)
     schema_cli.add_parser(commands)
+    control_cli.add_parser(commands)
     usage_errors_exit_1(parser)  # every command, every subcommand: one exit-status table
     return parser
 

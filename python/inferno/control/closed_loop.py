@@ -1,0 +1,270 @@
+"""The closed-loop simulator: a scenario's fleet run under each policy through the same controller,
+and what each policy cost and achieved (docs/control.md, "Closed-loop simulation").
+
+>>> import inferno
+>>> from inferno.control import compare, load_scenario
+>>> scenario = load_scenario({"fleet": str(inferno.samples_path() / "large"), "servers": ["Premium-llama3_8b"],
+...                           "duration_s": 600, "workload": {"kind": "step", "factor": 3, "at_s": 300},
+...                           "policies": ["inferno", "static-peak"]})
+>>> result = compare(scenario)
+>>> list(result.summary.policy), int(result.summary.requests[0])
+(['inferno', 'static-peak'], 2281)
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ..optimizer import System
+from .controller import Controller
+from .fleet import ServerSetup, SimulatedActuator, SimulatedFleet, SimulatedSensor, price_of, request_outcomes
+from .planning import Planner
+from .policies import ServerInfo, make_policy
+from .scenario import Scenario, ScenarioError, read_trace
+
+SUMMARY_COLUMNS = ("policy", "cost", "attainment", "ttft_p95_ms", "itl_p95_ms", "actions", "reversals_per_hour",
+                   "blocked", "requests", "replica_hours")
+
+
+@dataclass(frozen=True)
+class PolicyRun:
+    """One policy's run: a row per (cycle, server) and the summary."""
+
+    policy: str
+    timeline: pd.DataFrame
+    summary: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Comparison:
+    runs: dict[str, PolicyRun]
+    summary: pd.DataFrame = field(repr=False)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"summary": json.loads(self.summary.to_json(orient="records"))}
+
+    def plot_cost_vs_attainment(self, ax: Any = None) -> Any:
+        """Cost against SLO attainment, one marker per policy (colour-blind-safe palette)."""
+        import matplotlib.pyplot as plt
+        from .._style import MARKERS, PALETTE
+        if ax is None:
+            _, ax = plt.subplots(figsize=(6, 4))
+        for i, row in enumerate(self.summary.itertuples()):
+            ax.scatter(row.cost, 100 * row.attainment, color=PALETTE[i % len(PALETTE)], marker=MARKERS[i % len(MARKERS)],
+                       s=70, label=row.policy)
+        ax.set_xlabel("GPU cost over the run (cost units)")
+        ax.set_ylabel("requests meeting their SLOs (%)")
+        ax.legend(loc="best", fontsize="small")
+        ax.grid(alpha=0.3)
+        return ax
+
+    def plot_timeline(self, server: str, axes: Any = None) -> Any:
+        """Offered load, replicas and TTFT of one server under each policy."""
+        import matplotlib.pyplot as plt
+        from .._style import MARKERS, PALETTE
+        if axes is None:
+            _, axes = plt.subplots(3, 1, figsize=(8, 7), sharex=True)
+        first = True
+        for i, (name, run) in enumerate(self.runs.items()):
+            t = run.timeline[run.timeline.server == server]
+            style = dict(color=PALETTE[i % len(PALETTE)], marker=MARKERS[i % len(MARKERS)], markevery=max(1, len(t) // 12),
+                         label=name)
+            if first:
+                axes[0].plot(t.time_s / 60, t.offered_rps, color="black", label="offered")
+                first = False
+            axes[1].plot(t.time_s / 60, t.serving + t.starting, **style)
+            axes[2].plot(t.time_s / 60, t.ttft_ms, **style)
+        axes[0].set_ylabel("offered (req/s)")
+        axes[1].set_ylabel("replicas")
+        axes[2].set_ylabel("mean TTFT (ms)")
+        axes[2].set_xlabel("time (min)")
+        axes[1].legend(loc="best", fontsize="small")
+        return axes
+
+
+class ClosedLoop:
+    """A scenario made ready to run: the fleet's documents, the first plan, each server's
+    arrivals, true queue model and price."""
+
+    def __init__(self, scenario: Scenario) -> None:
+        self.scenario = scenario
+        self.system = _load_system(scenario)
+        names = list(self.system.servers.index)
+        if scenario.servers is not None:
+            unknown = [s for s in scenario.servers if s not in names]
+            if unknown:
+                raise ScenarioError(f"servers: unknown server {unknown[0]!r}; known: {', '.join(names)}")
+            names = list(scenario.servers)
+        for key in list(scenario.per_server) + list(scenario.per_server_startup_s):
+            if key not in names:
+                raise ScenarioError(f"per_server: unknown server {key!r}; known: {', '.join(names)}")
+        self.names = names
+        servers = self.system.servers.loc[names]
+        self.base_rps = {n: float(servers.loc[n, "arrival_rate_rpm"]) / 60 for n in names}
+        self.arrivals = {n: self._arrivals(i, n) for i, n in enumerate(names)}
+        # The first deployment: planned for the first period's rate and the requests' mean sizes.
+        self.tokens = {n: (float(self.arrivals[n].in_tokens.mean()) if len(self.arrivals[n]) else float(servers.loc[n, "in_tokens"]),
+                           float(self.arrivals[n].out_tokens.mean()) if len(self.arrivals[n]) else float(servers.loc[n, "out_tokens"]))
+                       for n in names}
+        loads = {n: {"rate_rps": self.rate_between(n, 0.0, scenario.period_s), "in_tokens": self.tokens[n][0],
+                     "out_tokens": self.tokens[n][1]} for n in names}
+        first = self.system.with_loads(loads).optimize(solver=scenario.planning.solver)
+        self.first_plan = first
+        models = first.queue_models()
+        allocations = first.allocations
+        missing = [n for n in names if n not in models]
+        if missing:
+            raise ScenarioError(f"the first plan leaves {missing[0]!r} without an allocation: give the fleet capacity "
+                                f"or a smaller load")
+        accelerators, perf = self.system.accelerators, self.system.perf_records
+        targets = self.system.targets.set_index(["service_class", "model"])
+        self.info: dict[str, ServerInfo] = {}
+        self.setups: dict[str, ServerSetup] = {}
+        for n in names:
+            row = allocations.loc[n]
+            model = models[n]
+            spec = model.spec
+            true_model = model.replace(**{k: spec[k] * scenario.truth[k] for k in ("alpha", "beta", "gamma") if k in spec})
+            klass, model_name = servers.loc[n, "service_class"], servers.loc[n, "model"]
+            slo = targets.loc[(klass, model_name)] if (klass, model_name) in targets.index else None
+            self.info[n] = ServerInfo(accelerator=str(row["accelerator"]), max_batch=int(row["batch"]),
+                                      in_tokens=self.tokens[n][0], out_tokens=self.tokens[n][1],
+                                      ttft_slo_ms=0.0 if slo is None else float(slo["ttft_ms"]),
+                                      itl_slo_ms=0.0 if slo is None else float(slo["itl_ms"]),
+                                      startup_delay_s=scenario.startup_of(n))
+            self.setups[n] = ServerSetup(name=n, model=true_model, accelerator=str(row["accelerator"]),
+                                         price_per_replica_hour=price_of(accelerators, perf, model_name, str(row["accelerator"])),
+                                         replicas=int(row["replicas"]), trace=self.arrivals[n])
+
+    # -------------------------------------------------------------------- workloads
+    def _arrivals(self, index: int, name: str) -> pd.DataFrame:
+        """The server's requests over the run: a trace compressed to its documented rate and
+        shifted, or Poisson arrivals of a rate profile (drawn with the scenario's seed)."""
+        s = self.scenario
+        w = s.workload_of(name)
+        target_rps = self.base_rps[name] * w.rate_scale
+        servers = self.system.servers
+        if w.kind == "trace":
+            assert w.path is not None
+            trace = read_trace(s.base_dir / w.path)
+            span = float(trace.t_s.iloc[-1]) + 1e-3
+            k = target_rps / (len(trace) / span)  # time compression that gives the target mean rate
+            if k <= 0:
+                return trace.iloc[0:0].rename(columns={"t_s": "time_s"})
+            times = trace.t_s.to_numpy() / k
+            length = span / k
+            reps = int(math.ceil((s.duration_s + w.shift_s * index) / length)) + 1
+            t = np.concatenate([times + r * length for r in range(reps)]) - w.shift_s * index
+            ins = np.tile(trace.in_tokens.to_numpy(), reps)
+            outs = np.tile(trace.out_tokens.to_numpy(), reps)
+            keep = (t >= 0) & (t < s.duration_s)
+            return pd.DataFrame({"time_s": t[keep], "in_tokens": ins[keep], "out_tokens": outs[keep]})
+        rng = np.random.default_rng([s.seed, index])
+        peak = target_rps * float(np.max(w.shape(np.linspace(0, s.duration_s, 20001))))
+        if peak <= 0:
+            return pd.DataFrame({"time_s": [], "in_tokens": [], "out_tokens": []})
+        # A Poisson process of the profile's rate by thinning one of its peak rate.
+        n = rng.poisson(peak * s.duration_s)
+        t = np.sort(rng.uniform(0, s.duration_s, n))
+        t = t[rng.uniform(0, 1, n) < target_rps * w.shape(t) / peak]
+        return pd.DataFrame({"time_s": t, "in_tokens": np.full(t.size, float(servers.loc[name, "in_tokens"])),
+                             "out_tokens": np.full(t.size, float(servers.loc[name, "out_tokens"]))})
+
+    def rate_between(self, server: str, start_s: float, end_s: float) -> float:
+        """Mean arrival rate of the server's true arrivals in [start_s, end_s) (req/s)."""
+        t = self.arrivals[server].time_s.to_numpy()
+        width = max(end_s - start_s, 1e-9)
+        return float(np.count_nonzero((t >= start_s) & (t < end_s))) / width
+
+    def peak_between(self, server: str, start_s: float, end_s: float, bin_s: float | None = None) -> float:
+        """Highest rate over bins of the period (req/s) in [start_s, end_s): the oracle's load."""
+        bin_s = bin_s or self.scenario.period_s
+        t = self.arrivals[server].time_s.to_numpy()
+        edges = np.arange(start_s, max(end_s, start_s + bin_s) + bin_s / 2, bin_s)
+        counts, _ = np.histogram(t, bins=edges)
+        return float(counts.max()) / bin_s if counts.size else 0.0
+
+    # -------------------------------------------------------------------- runs
+    def run(self, policy_name: str) -> PolicyRun:
+        s = self.scenario
+        fleet = SimulatedFleet(self.setups, s.duration_s, s.seed)
+        sensor = SimulatedSensor(fleet, list(s.sensor_outages))
+        actuator = SimulatedActuator(fleet, {n: s.startup_of(n) for n in self.names},
+                                     [(a, b, None if names is None else list(names)) for a, b, names in s.actuator_errors])
+        planner = Planner(self.system.with_loads({n: {"rate_rps": 0.0} for n in self.system.servers.index
+                                                  if n not in self.names}), s.planning)
+        policy = make_policy(policy_name, planner=planner, prediction=s.prediction,
+                             peak_rps={n: self.peak_between(n, 0, s.duration_s) for n in self.names},
+                             peak_ahead=self.peak_between)
+        controller = Controller(sensor, policy, actuator, self.info, s.stabilizer)
+        rows: list[dict[str, Any]] = []
+        steps = int(math.floor(s.duration_s / s.period_s + 1e-9))
+        for k in range(1, steps + 1):
+            t = k * s.period_s
+            fleet.advance_to(t)
+            rows.extend(controller.cycle(t).rows())
+        fleet.advance_to(s.duration_s)
+        counters = fleet.counters()
+        results = fleet.finish()
+        timeline = pd.DataFrame(rows)
+        return PolicyRun(policy_name, timeline, self._summary(policy_name, timeline, counters, results))
+
+    def _summary(self, policy: str, timeline: pd.DataFrame, counters: dict, results: dict) -> dict[str, Any]:
+        s = self.scenario
+        cost = sum(counters[n]["replica_seconds"] * self.setups[n].price_per_replica_hour / 3600 for n in self.names)
+        outcomes = [request_outcomes(results[n], self.info[n].ttft_slo_ms, self.info[n].itl_slo_ms) for n in self.names]
+        every = pd.concat(outcomes, ignore_index=True) if outcomes else pd.DataFrame()
+        done = every[every.done] if len(every) else every
+        # Direction reversals: a server's applied changes that go the other way from its previous one.
+        reversals, actions = 0, 0
+        if len(timeline):
+            for _, t in timeline.groupby("server", sort=False):
+                changes = (t.target - (t.serving + t.starting)).to_numpy()
+                failed = t.actuation_error.notna().to_numpy()
+                signs = [int(np.sign(c)) for c, f in zip(changes, failed) if c != 0 and not f]
+                actions += len(signs)
+                reversals += sum(1 for a, b in zip(signs, signs[1:]) if a != b)
+        hours = s.duration_s / 3600
+        return {"policy": policy, "cost": cost,
+                "attainment": float(every.met.mean()) if len(every) else math.nan,
+                "ttft_p95_ms": float(np.percentile(done.ttft_ms, 95)) if len(done) else math.nan,
+                "itl_p95_ms": float(np.percentile(done.itl_ms, 95)) if len(done) else math.nan,
+                "actions": actions, "reversals_per_hour": reversals / max(hours, 1e-9) / max(len(self.names), 1),
+                "blocked": int(sum(int(r.summary["total_blocked"]) for r in results.values())),
+                "requests": int(len(every)),
+                "replica_hours": sum(counters[n]["replica_seconds"] for n in self.names) / 3600}
+
+
+def _load_system(scenario: Scenario) -> System:
+    if scenario.fleet.is_dir():
+        if scenario.servers is None:
+            return System.from_dir(scenario.fleet)
+        # Only the chosen servers: the documents with server-data.json filtered.
+        docs = []
+        for path in sorted(scenario.fleet.glob("*.json")):
+            if path.name in ("solution-data.json", "system-data.json"):
+                continue
+            doc = json.loads(path.read_text(encoding="utf-8"))
+            if path.name == "server-data.json":
+                known = [s.get("name") for s in doc.get("servers", [])]
+                for name in scenario.servers:
+                    if name not in known:
+                        raise ScenarioError(f"servers: unknown server {name!r}; known: {', '.join(map(str, known))}")
+                doc = {"servers": [s for s in doc.get("servers", []) if s.get("name") in scenario.servers]}
+            docs.append(doc)
+        return System.from_documents(*docs)
+    return System.from_dir(scenario.fleet)
+
+
+def compare(scenario: Scenario, policies: tuple[str, ...] | None = None) -> Comparison:
+    """Runs every policy of the scenario (or those given) and summarises them side by side."""
+    loop = ClosedLoop(scenario)
+    runs = {p: loop.run(p) for p in (policies or scenario.policies)}
+    summary = pd.DataFrame([r.summary for r in runs.values()], columns=list(SUMMARY_COLUMNS))
+    return Comparison(runs, summary)

@@ -1,0 +1,73 @@
+"""The controller: one cycle at a time, sensor -> policy (prediction and planning) ->
+stabilizer -> actuator, and one record per cycle (docs/control.md, "The cycle record")."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from .policies import Policy, ServerInfo
+from .snapshot import FleetSnapshot
+from .stabilizer import Decision, Stabilizer, StabilizerSettings
+
+
+class Sensor(Protocol):
+    def collect(self, now_s: float) -> FleetSnapshot: ...
+
+
+class Actuator(Protocol):
+    def apply(self, now_s: float, targets: dict[str, int]) -> dict[str, str]: ...
+
+
+@dataclass
+class CycleRecord:
+    time_s: float
+    snapshot: FleetSnapshot
+    decisions: dict[str, Decision]
+    failures: dict[str, str] = field(default_factory=dict)
+    forecasts: dict[str, Any] = field(default_factory=dict)
+
+    def rows(self) -> list[dict[str, Any]]:
+        """One row per server: what was seen, wanted and done."""
+        out = []
+        for name, d in self.decisions.items():
+            s = self.snapshot.servers[name]
+            f = self.forecasts.get(name)
+            out.append({"time_s": self.time_s, "server": name, "state": s.state, "offered_rps": s.offered_rps,
+                        "throughput_rps": s.throughput_rps, "ttft_ms": s.ttft_ms, "itl_ms": s.itl_ms,
+                        "waiting": s.waiting, "serving": s.replicas_serving, "starting": s.replicas_starting,
+                        "forecast_rps": None if f is None else f.mean_rps,
+                        "forecast_upper_rps": None if f is None else f.upper_rps,
+                        "desired": d.desired, "target": d.target, "reason": d.reason, "hold": d.hold,
+                        "actuation_error": self.failures.get(name)})
+        return out
+
+
+class Controller:
+    def __init__(self, sensor: Sensor, policy: Policy, actuator: Actuator, servers: dict[str, ServerInfo],
+                 stabilizer: StabilizerSettings | None = None) -> None:
+        self.sensor = sensor
+        self.policy = policy
+        self.actuator = actuator
+        self.servers = servers
+        self.stabilizer = Stabilizer(stabilizer) if policy.stabilized else None
+
+    def cycle(self, now_s: float) -> CycleRecord:
+        snapshot = self.sensor.collect(now_s)
+        want = self.policy.desire(snapshot, self.servers)
+        decisions: dict[str, Decision] = {}
+        for name in self.servers:
+            s = snapshot.servers[name]
+            desired = want.desired.get(name)
+            current = s.replicas_serving + s.replicas_starting
+            if self.stabilizer is not None:
+                decisions[name] = self.stabilizer.decide(now_s, name, serving=s.replicas_serving,
+                                                         starting=s.replicas_starting, desired=desired, fresh=s.fresh,
+                                                         breach=want.breach.get(name, False), offered_rps=s.offered_rps)
+            elif desired is None:
+                decisions[name] = Decision(name, current, None, current, "hold: no decision", hold=True)
+            else:
+                decisions[name] = Decision(name, current, desired, desired, "policy")
+        targets = {n: d.target for n, d in decisions.items() if d.target != d.current}
+        failures = self.actuator.apply(now_s, targets)
+        return CycleRecord(now_s, snapshot, decisions, failures, want.forecasts)

@@ -1,0 +1,166 @@
+"""The simulated fleet and its sensor and actuator: the backends the closed-loop simulator plugs
+into the same controller that runs live (docs/control.md, "Closed-loop simulation").
+
+Each server is one :class:`inferno.sim.Simulator` (a server's replicas share its requests;
+servers share nothing), started with the queue configuration its first plan chose and the true
+parameters of the scenario, which may differ from the documents' so that the tuner has work.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+import numpy as np
+import pandas as pd
+
+from ..queue import QueueModel
+from ..sim import Simulation, Simulator
+from .snapshot import FRESH, UNAVAILABLE, FleetSnapshot, ServerSnapshot
+
+
+@dataclass(frozen=True)
+class ServerSetup:
+    """One simulated server: its true queue model, where it runs, what it costs and its load."""
+
+    name: str
+    model: QueueModel              # the truth: the planned N and Q with the scenario's parameters
+    accelerator: str               # the accelerator profile (e.g. 2xG2)
+    price_per_replica_hour: float  # the profile's cost x cards per replica
+    replicas: int                  # at the start
+    trace: pd.DataFrame            # time_s, in_tokens, out_tokens: the arrivals
+
+
+class SimulatedFleet:
+    """The servers of a scenario, stepped together."""
+
+    def __init__(self, setups: dict[str, ServerSetup], duration_s: float, seed: int) -> None:
+        self.setups = setups
+        self.duration_s = float(duration_s)
+        self._sims = {name: Simulator(s.model, trace=s.trace, duration_s=duration_s, warmup_s=0.0, seed=seed + i,
+                                      replicas=s.replicas, router="jsq", sample_interval_s=0.0)
+                      for i, (name, s) in enumerate(setups.items())}
+
+    @property
+    def now_s(self) -> float:
+        return next(iter(self._sims.values())).now_s if self._sims else 0.0
+
+    def advance_to(self, time_s: float) -> None:
+        for sim in self._sims.values():
+            sim.advance_to(time_s)
+
+    def counters(self) -> dict[str, dict[str, float]]:
+        return {name: sim.counters() for name, sim in self._sims.items()}
+
+    def scale(self, server: str, replicas: int, startup_delay_s: float) -> None:
+        self._sims[server].scale_to(int(replicas), float(startup_delay_s))
+
+    def finish(self) -> dict[str, Simulation]:
+        return {name: sim.finish() for name, sim in self._sims.items()}
+
+
+class SimulatedSensor:
+    """Window aggregates from the simulators' counters, as the Prometheus sensor computes them
+    from vLLM's counters: differences over the window, divided by its length or by the matching
+    count. Offered load is the arrivals counter (the gateway-arrivals option of the live sensor).
+    During an outage every server is unavailable."""
+
+    def __init__(self, fleet: SimulatedFleet, outages: list[tuple[float, float]] | None = None) -> None:
+        self.fleet = fleet
+        self.outages = list(outages or [])
+        self._previous: dict[str, dict[str, float]] | None = None
+        self._last_read_s: float | None = None
+
+    def _out(self, now_s: float) -> bool:
+        return any(start <= now_s < end for start, end in self.outages)
+
+    def collect(self, now_s: float) -> FleetSnapshot:
+        now = self.fleet.counters()
+        window = now_s - (self._last_read_s if self._last_read_s is not None else 0.0)
+        if self._out(now_s):  # nothing read: the previous counters stay the base of the next window
+            return FleetSnapshot(now_s, window, {
+                name: ServerSnapshot(name, UNAVAILABLE, now_s - (self._last_read_s or 0.0), None, None, None, None,
+                                     None, None, None, None, None, int(c["replicas_serving"]),
+                                     int(c["replicas_starting"])) for name, c in now.items()})
+        base = self._previous or {name: _zero_counters() for name in now}
+        servers = {name: _aggregate(name, base[name], c, window) for name, c in now.items()}
+        self._previous, self._last_read_s = now, now_s
+        return FleetSnapshot(now_s, window, servers)
+
+
+def _zero_counters() -> dict[str, float]:
+    return {k: 0.0 for k in ("arrivals", "request_success", "prompt_tokens", "generation_tokens", "ttft_sum_s",
+                             "ttft_count", "itl_sum_s", "itl_count", "running_seconds", "waiting_seconds")}
+
+
+def _ratio(num: float, den: float) -> float | None:
+    return num / den if den > 0 else None
+
+
+def _aggregate(name: str, a: dict[str, float], b: dict[str, float], window_s: float) -> ServerSnapshot:
+    d = {k: b[k] - a[k] for k in a}
+    ttft = _ratio(d["ttft_sum_s"], d["ttft_count"])
+    itl = _ratio(d["itl_sum_s"], d["itl_count"])
+    return ServerSnapshot(
+        name=name, state=FRESH, age_s=0.0,
+        offered_rps=d["arrivals"] / window_s if window_s > 0 else None,
+        throughput_rps=d["request_success"] / window_s if window_s > 0 else None,
+        in_tokens=_ratio(d["prompt_tokens"], d["ttft_count"]),
+        out_tokens=_ratio(d["generation_tokens"], d["request_success"]),
+        ttft_ms=None if ttft is None else 1000 * ttft, itl_ms=None if itl is None else 1000 * itl,
+        running=_ratio(d["running_seconds"], window_s), waiting=_ratio(d["waiting_seconds"], window_s),
+        kv_cache_usage=float(b["kv_cache_usage"]),
+        replicas_serving=int(b["replicas_serving"]), replicas_starting=int(b["replicas_starting"]))
+
+
+class SimulatedActuator:
+    """Applies targets to the simulated fleet with each server's start-up delay. Scheduled
+    failures (``errors``: (start_s, end_s, servers or None for all)) refuse the change, as an API
+    error would; the failure is reported per server and the others go on."""
+
+    def __init__(self, fleet: SimulatedFleet, startup_delay_s: dict[str, float],
+                 errors: list[tuple[float, float, list[str] | None]] | None = None) -> None:
+        self.fleet = fleet
+        self.startup_delay_s = startup_delay_s
+        self.errors = list(errors or [])
+
+    def apply(self, now_s: float, targets: dict[str, int]) -> dict[str, str]:
+        """Sets each server's replicas; returns {server: error} for the changes that failed."""
+        failed: dict[str, str] = {}
+        counters = self.fleet.counters()
+        for server, target in targets.items():
+            c = counters[server]
+            if int(c["replicas_serving"]) + int(c["replicas_starting"]) == target:
+                continue  # idempotent: the same change is never applied twice
+            if any(start <= now_s < end and (names is None or server in names) for start, end, names in self.errors):
+                failed[server] = "actuator error (simulated)"
+                continue
+            self.fleet.scale(server, target, self.startup_delay_s.get(server, 0.0))
+        return failed
+
+
+def price_of(accelerators: pd.DataFrame, perf: pd.DataFrame, model: str, accelerator: str) -> float:
+    """Cost per replica-hour of a model on an accelerator profile: the profile's cost per card
+    times the cards one replica takes (acc_count)."""
+    record = perf[(perf.model == model) & (perf.accelerator == accelerator)]
+    count = int(record.acc_count.iloc[0]) if len(record) else 1
+    cost = float(accelerators.loc[accelerator, "cost_per_hour"]) * int(accelerators.loc[accelerator, "multiplicity"])
+    return cost * count
+
+
+def request_outcomes(sim: Simulation, ttft_slo_ms: float, itl_slo_ms: float, from_s: float = 0.0) -> pd.DataFrame:
+    """Per request of a finished run (arrived at or after ``from_s``): TTFT, ITL (its mean decode
+    interval after the first token) and whether it met both targets (0 = none); a request turned
+    away or unfinished met nothing."""
+    r = sim.requests
+    r = r[r.arrival_ms >= 1000 * from_s]
+    out = r.out_tokens.to_numpy(dtype=float)
+    itl = np.where(out > 1, (r.finish_ms - r.first_token_ms).to_numpy() / np.maximum(out - 1, 1), 0.0)
+    ttft = r.ttft_ms.to_numpy()
+    done = ~r.blocked.to_numpy() & np.isfinite(r.finish_ms.to_numpy())
+    ok = done.copy()
+    if ttft_slo_ms > 0:
+        ok &= np.nan_to_num(ttft, nan=math.inf) <= ttft_slo_ms
+    if itl_slo_ms > 0:
+        ok &= np.nan_to_num(itl, nan=math.inf) <= itl_slo_ms
+    return pd.DataFrame({"arrival_s": r.arrival_ms.to_numpy() / 1000, "ttft_ms": ttft, "itl_ms": itl,
+                         "done": done, "met": ok})

@@ -1,0 +1,55 @@
+"""Planning: the optimizer on the live state (docs/control.md, "Planning").
+
+Each cycle the static system (the documents) gets the measured or forecast loads and the
+allocations running now (``System.with_loads`` / ``with_current``), and the optimizer sizes every
+server. Servers keep the accelerator they run on (the closed-loop simulator does not move a
+server between accelerators yet), so the plan is a replica count per server. A server the
+optimizer leaves without an allocation (no capacity left for it, or no parameters) has no
+desired count: the stabilizer then holds it, never zeroes it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from .._text import excerpt as _excerpt
+from ..optimizer import Solution, System
+
+SOLVERS = ("auto", "greedy", "milp", "unlimited")
+
+
+@dataclass(frozen=True)
+class PlanningSettings:
+    solver: str = "auto"
+
+    def __post_init__(self) -> None:
+        if self.solver not in SOLVERS:
+            raise ValueError(f"planning.solver must be one of {', '.join(map(repr, SOLVERS))}, got {_excerpt(self.solver)}")
+
+
+@dataclass(frozen=True)
+class Plan:
+    desired: dict[str, int | None]   # replicas per server (None: no allocation)
+    solution: Solution
+
+
+class Planner:
+    def __init__(self, system: System, settings: PlanningSettings | None = None) -> None:
+        self.system = system
+        self.settings = settings or PlanningSettings()
+
+    def plan(self, loads: dict[str, dict[str, float]], current: dict[str, dict[str, Any]]) -> Plan:
+        """``loads``: {server: {rate_rps, in_tokens, out_tokens}}; ``current``: {server:
+        {accelerator, replicas, max_batch}} (the allocation running now, kept on its accelerator)."""
+        system = self.system.with_loads(loads).with_current(current, keep_accelerator=True)
+        solution = system.optimize(solver=self.settings.solver)
+        allocations = solution.allocations
+        desired: dict[str, int | None] = {}
+        for name in loads:
+            row = allocations.loc[name] if name in allocations.index else None
+            replicas = None if row is None or not row["accelerator"] else int(row["replicas"])
+            if replicas is not None and row is not None and current.get(name, {}).get("accelerator") not in (None, "", row["accelerator"]):
+                replicas = None  # moved elsewhere: not something this loop can do yet
+            desired[name] = replicas
+        return Plan(desired, solution)

@@ -1,0 +1,218 @@
+"""Autoscaling policies, all run by the same controller (docs/control.md, "Policies").
+
+A policy turns a snapshot into a desired replica count per server; the controller then passes it
+through the stabilizer when the policy uses one, and to the actuator.
+
+- ``inferno``: prediction (Holt by default) of each server's offered rate over the horizon
+  (period + start-up delay), planning with the optimizer at the forecast's upper quantile, the
+  stabilizer.
+- ``reference``: the llm-inferno loop's semantics: the last measured *throughput* taken as the
+  load, the optimizer, no stabilizer, and a server missing from the solution scaled to zero.
+- ``hpa-queue``: HPA on vLLM's waiting requests (the production stack's KEDA default): desired =
+  ceil(replicas x waiting per replica / target), with HPA's behaviour (10 % tolerance, scale-up
+  by max(100 %, 4 pods), a 300 s scale-down window), which is what the stabilizer's defaults are.
+- ``saturation``: WVA's V1 rules, +1 replica when a replica's queue exceeds 5 requests or its
+  KV cache 80 %, -1 when the load would fit on one replica fewer below those marks; one step a
+  cycle. A simulated server with an unlimited KV cache reports its batch fill instead.
+- ``static-peak``: the optimizer once, at each server's peak rate, never changed.
+- ``oracle``: the optimizer each cycle at the true peak rate of the coming horizon (it knows the
+  future arrivals), no stabilizer: a lower bound on cost at full attainment.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any, Callable, Protocol
+
+from .planning import Planner
+from .prediction import Forecast, PredictionSettings, Predictor
+from .snapshot import FleetSnapshot, ServerSnapshot
+
+POLICIES = ("inferno", "reference", "hpa-queue", "saturation", "static-peak", "oracle")
+
+
+@dataclass
+class ServerInfo:
+    """What a policy knows of a server besides the snapshot: where it runs and its documents."""
+
+    accelerator: str
+    max_batch: int
+    in_tokens: float
+    out_tokens: float
+    ttft_slo_ms: float
+    itl_slo_ms: float
+    startup_delay_s: float
+
+
+@dataclass
+class Desire:
+    desired: dict[str, int | None]
+    forecasts: dict[str, Forecast] = field(default_factory=dict)
+    breach: dict[str, bool] = field(default_factory=dict)
+
+
+class Policy(Protocol):
+    name: str
+    stabilized: bool
+
+    def desire(self, snapshot: FleetSnapshot, servers: dict[str, ServerInfo]) -> Desire: ...
+
+
+def _current(s: ServerSnapshot) -> int:
+    return s.replicas_serving + s.replicas_starting
+
+
+def _breach(s: ServerSnapshot, info: ServerInfo) -> bool:
+    return bool((info.ttft_slo_ms > 0 and s.ttft_ms is not None and s.ttft_ms > info.ttft_slo_ms) or
+                (info.itl_slo_ms > 0 and s.itl_ms is not None and s.itl_ms > info.itl_slo_ms))
+
+
+def _planned(planner: Planner, rates: dict[str, float], snapshot: FleetSnapshot,
+             servers: dict[str, ServerInfo]) -> dict[str, int | None]:
+    loads, current = {}, {}
+    for name, info in servers.items():
+        s = snapshot.servers[name]
+        loads[name] = {"rate_rps": max(0.0, rates[name]),
+                       "in_tokens": s.in_tokens if s.in_tokens is not None else info.in_tokens,
+                       "out_tokens": s.out_tokens if s.out_tokens is not None else info.out_tokens}
+        current[name] = {"accelerator": info.accelerator, "replicas": _current(s), "max_batch": info.max_batch}
+    return planner.plan(loads, current).desired
+
+
+class InfernoPolicy:
+    name = "inferno"
+    stabilized = True
+
+    def __init__(self, planner: Planner, prediction: PredictionSettings | None = None) -> None:
+        self.planner = planner
+        self.prediction = prediction or PredictionSettings()
+        self._predictors: dict[str, Predictor] = {}
+
+    def desire(self, snapshot: FleetSnapshot, servers: dict[str, ServerInfo]) -> Desire:
+        forecasts: dict[str, Forecast] = {}
+        rates: dict[str, float] = {}
+        fresh = {n for n, s in snapshot.servers.items() if s.fresh and s.offered_rps is not None}
+        for name, info in servers.items():
+            p = self._predictors.setdefault(name, Predictor(self.prediction))
+            s = snapshot.servers[name]
+            if name in fresh:
+                assert s.offered_rps is not None
+                p.observe(s.offered_rps, snapshot.window_s)
+            forecasts[name] = p.forecast(snapshot.window_s + info.startup_delay_s)
+            rates[name] = forecasts[name].upper_rps
+        desired = _planned(self.planner, rates, snapshot, servers) if fresh else {n: None for n in servers}
+        desired = {n: (d if n in fresh else None) for n, d in desired.items()}
+        breach = {n: _breach(snapshot.servers[n], i) for n, i in servers.items()}
+        return Desire(desired, forecasts, breach)
+
+
+class ReferencePolicy:
+    name = "reference"
+    stabilized = False
+
+    def __init__(self, planner: Planner) -> None:
+        self.planner = planner
+
+    def desire(self, snapshot: FleetSnapshot, servers: dict[str, ServerInfo]) -> Desire:
+        if not all(s.fresh for s in snapshot.servers.values()):
+            return Desire({n: None for n in servers})  # its collector fails the cycle: nothing changes
+        rates = {n: snapshot.servers[n].throughput_rps or 0.0 for n in servers}  # ArrivalRate := Throughput
+        desired = _planned(self.planner, rates, snapshot, servers)
+        return Desire({n: (0 if d is None else d) for n, d in desired.items()})  # missing: scaled to zero
+
+
+class HpaQueuePolicy:
+    name = "hpa-queue"
+    stabilized = True
+
+    def __init__(self, target_waiting_per_replica: float = 5.0, max_replicas: int = 1000) -> None:
+        self.target = target_waiting_per_replica
+        self.max_replicas = max_replicas
+
+    def desire(self, snapshot: FleetSnapshot, servers: dict[str, ServerInfo]) -> Desire:
+        desired: dict[str, int | None] = {}
+        for name in servers:
+            s = snapshot.servers[name]
+            if not s.fresh or s.waiting is None:
+                desired[name] = None
+                continue
+            n = max(1, s.replicas_serving)
+            desired[name] = min(self.max_replicas, max(1, math.ceil(n * (s.waiting / n) / self.target)))
+        return Desire(desired)
+
+
+class SaturationPolicy:
+    name = "saturation"
+    stabilized = False
+
+    def __init__(self, kv_threshold: float = 0.8, queue_threshold: float = 5.0) -> None:
+        self.kv = kv_threshold
+        self.queue = queue_threshold
+
+    def desire(self, snapshot: FleetSnapshot, servers: dict[str, ServerInfo]) -> Desire:
+        desired: dict[str, int | None] = {}
+        for name, info in servers.items():
+            s = snapshot.servers[name]
+            if not s.fresh or s.waiting is None or s.running is None:
+                desired[name] = None  # WVA keeps the last decision when metrics fail
+                continue
+            n = max(1, s.replicas_serving)
+            usage = s.kv_cache_usage if s.kv_cache_usage else s.running / (n * info.max_batch)
+            if s.replicas_starting > 0:
+                desired[name] = _current(s)  # WVA skips scale-up while pods are pending
+            elif usage > self.kv or s.waiting / n > self.queue:
+                desired[name] = _current(s) + 1
+            elif n > 1 and s.waiting / (n - 1) <= self.queue and usage * n / (n - 1) <= self.kv:
+                desired[name] = _current(s) - 1
+            else:
+                desired[name] = _current(s)
+        return Desire(desired)
+
+
+class StaticPeakPolicy:
+    name = "static-peak"
+    stabilized = False
+
+    def __init__(self, planner: Planner, peak_rps: dict[str, float]) -> None:
+        self.planner = planner
+        self.peak_rps = peak_rps
+        self._fixed: dict[str, int | None] | None = None
+
+    def desire(self, snapshot: FleetSnapshot, servers: dict[str, ServerInfo]) -> Desire:
+        if self._fixed is None:
+            self._fixed = _planned(self.planner, self.peak_rps, snapshot, servers)
+        return Desire(dict(self._fixed))
+
+
+class OraclePolicy:
+    name = "oracle"
+    stabilized = False
+
+    def __init__(self, planner: Planner, peak_ahead: Callable[[str, float, float], float]) -> None:
+        """``peak_ahead(server, from_s, to_s)``: the true peak rate (req/s) in that interval."""
+        self.planner = planner
+        self.peak_ahead = peak_ahead
+
+    def desire(self, snapshot: FleetSnapshot, servers: dict[str, ServerInfo]) -> Desire:
+        t = snapshot.time_s
+        rates = {n: self.peak_ahead(n, t, t + snapshot.window_s + i.startup_delay_s) for n, i in servers.items()}
+        return Desire(_planned(self.planner, rates, snapshot, servers))
+
+
+def make_policy(name: str, **context: Any) -> Policy:
+    """A policy by name, given what it needs: ``planner``, ``prediction``, ``peak_rps`` and
+    ``peak_ahead`` (the closed-loop simulator provides them)."""
+    if name == "inferno":
+        return InfernoPolicy(context["planner"], context.get("prediction"))
+    if name == "reference":
+        return ReferencePolicy(context["planner"])
+    if name == "hpa-queue":
+        return HpaQueuePolicy()
+    if name == "saturation":
+        return SaturationPolicy()
+    if name == "static-peak":
+        return StaticPeakPolicy(context["planner"], context["peak_rps"])
+    if name == "oracle":
+        return OraclePolicy(context["planner"], context["peak_ahead"])
+    raise ValueError(f"unknown policy {name!r}; allowed: {', '.join(POLICIES)}")

@@ -1,0 +1,123 @@
+"""Stabilization: turns each server's desired replica count into a safe target
+(docs/control.md, "Stabilizer"). The rules, per server, in this order:
+
+1. Scale-up takes effect at once, by at most max(``max_step_up_fraction`` x current,
+   ``max_step_up_replicas``) per cycle. Replicas still starting count as supply, so a deficit
+   they already cover orders nothing more (no cascade).
+2. Scale-down only after the desired count has stayed below the current one for
+   ``scale_down_window_s``, to the highest desired count seen in that window, by at most
+   ``max_step_down_fraction`` of the current replicas per cycle, and never while a replica is
+   starting.
+3. A change smaller than ``tolerance`` x current (at least one replica) is ignored, unless the
+   server's SLO is breached and the change is up.
+
+And never: scale a server to zero because it is missing from a plan, failed to sense or has no
+parameters (zero only with ``idle_window_s`` > 0, after that long without load); act on stale or
+missing metrics (the server is held, with the reason).
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from dataclasses import dataclass, field
+
+from .._text import excerpt as _excerpt
+
+
+@dataclass(frozen=True)
+class StabilizerSettings:
+    max_step_up_fraction: float = 1.0
+    max_step_up_replicas: int = 4
+    scale_down_window_s: float = 300.0
+    max_step_down_fraction: float = 0.5
+    tolerance: float = 0.1
+    idle_window_s: float = 0.0  # 0: never scale to zero
+
+    def __post_init__(self) -> None:
+        for name, low, high in (("max_step_up_fraction", 0.0, 100.0), ("scale_down_window_s", 0.0, 86400.0 * 7),
+                                ("max_step_down_fraction", 0.0, 1.0), ("tolerance", 0.0, 1.0),
+                                ("idle_window_s", 0.0, 86400.0 * 7)):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not low <= value <= high:
+                raise ValueError(f"stabilizer.{name} must be a number in [{low:g}, {high:g}], got {_excerpt(value)}")
+        if isinstance(self.max_step_up_replicas, bool) or not isinstance(self.max_step_up_replicas, int) or \
+                not 1 <= self.max_step_up_replicas <= 10000:
+            raise ValueError(f"stabilizer.max_step_up_replicas must be an integer in [1, 10000], got "
+                             f"{_excerpt(self.max_step_up_replicas)}")
+
+
+@dataclass(frozen=True)
+class Decision:
+    """What the stabilizer made of one server's desired count this cycle."""
+
+    server: str
+    current: int            # serving + starting replicas
+    desired: int | None     # from planning (None: no plan for it)
+    target: int             # what the actuator is asked for
+    reason: str             # which rule decided
+    hold: bool = False      # kept as is for a reason that is not a rule (stale metrics, no plan)
+
+
+@dataclass
+class _ServerState:
+    below_since_s: float | None = None
+    below: deque = field(default_factory=deque)  # (time_s, desired) while desired < current
+    idle_since_s: float | None = None
+
+
+class Stabilizer:
+    """Per-server rules with memory (the scale-down window); one instance per controller."""
+
+    def __init__(self, settings: StabilizerSettings | None = None) -> None:
+        self.settings = settings or StabilizerSettings()
+        self._state: dict[str, _ServerState] = {}
+
+    def decide(self, now_s: float, server: str, *, serving: int, starting: int, desired: int | None,
+               fresh: bool = True, breach: bool = False, offered_rps: float | None = None) -> Decision:
+        s = self.settings
+        st = self._state.setdefault(server, _ServerState())
+        current = serving + starting
+        if not fresh:
+            st.below_since_s, st.below = None, deque()
+            return Decision(server, current, desired, current, "hold: metrics stale or missing", hold=True)
+        if desired is None:
+            return Decision(server, current, desired, current, "hold: no plan for this server", hold=True)
+        if desired < 0:
+            raise ValueError(f"desired replicas of {server} must be >= 0, got {desired}")
+        # Zero only when configured and idle long enough; never because a plan left it out.
+        if offered_rps is not None and offered_rps <= 0:
+            st.idle_since_s = now_s if st.idle_since_s is None else st.idle_since_s
+        else:
+            st.idle_since_s = None
+        if desired == 0 and current > 0:
+            idle_for = now_s - st.idle_since_s if st.idle_since_s is not None else 0.0
+            if not (s.idle_window_s > 0 and idle_for >= s.idle_window_s):
+                desired = 1
+        threshold = max(1.0, s.tolerance * current)
+        if desired > current:
+            st.below_since_s, st.below = None, deque()
+            if desired - current < threshold and not breach:
+                return Decision(server, current, desired, current, "within tolerance")
+            step = max(math.ceil(s.max_step_up_fraction * current), s.max_step_up_replicas)
+            target = min(desired, current + step)
+            return Decision(server, current, desired, target, "scale up" if target == desired else "scale up, step-limited")
+        if desired == current:
+            st.below_since_s, st.below = None, deque()
+            return Decision(server, current, desired, current, "as desired")
+        # desired < current
+        if st.below_since_s is None:
+            st.below_since_s = now_s
+        st.below.append((now_s, desired))
+        while st.below and st.below[0][0] < now_s - s.scale_down_window_s:
+            st.below.popleft()
+        if starting > 0:
+            return Decision(server, current, desired, current, "no scale-down while replicas start")
+        if now_s - st.below_since_s < s.scale_down_window_s:
+            return Decision(server, current, desired, current, "scale-down window")
+        highest = max(d for _, d in st.below)
+        floor = current - max(1, math.floor(s.max_step_down_fraction * current))
+        target = max(highest, floor)
+        if current - target < threshold:
+            return Decision(server, current, desired, current, "within tolerance")
+        return Decision(server, current, desired, target, "scale down" if target == highest else "scale down, step-limited")

@@ -1,0 +1,298 @@
+"""The control loop: the stabilizer's rules and its "never"s, the predictors by hand, the simulated
+sensor against the simulators' counters, scenario validation, and closed-loop runs (docs/control.md)."""
+
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from inferno.control import (ClosedLoop, PredictionSettings, Predictor, ScenarioError, Stabilizer, StabilizerSettings,
+                             compare, load_scenario, read_trace)
+from inferno.control.fleet import ServerSetup, SimulatedActuator, SimulatedFleet, SimulatedSensor
+
+REPO = Path(__file__).resolve().parents[1]
+LARGE = REPO / "samples" / "large"
+SERVER = "Premium-llama3_8b"
+
+
+# ------------------------------------------------------------------------------------- stabilizer
+def decide(st: Stabilizer, t: float, serving: int, desired: int | None, starting: int = 0, **kw):
+    return st.decide(t, "s", serving=serving, starting=starting, desired=desired, **kw)
+
+
+def test_scale_up_is_immediate_and_step_limited():
+    st = Stabilizer()
+    d = decide(st, 0, 2, 20)
+    assert (d.target, d.reason) == (6, "scale up, step-limited")  # max(100 % of 2, 4 replicas)
+    d = decide(st, 0, 10, 35)
+    assert d.target == 20  # 100 % of 10 beats 4
+    assert decide(st, 0, 10, 13).target == 13
+
+
+def test_starting_replicas_count_as_supply():
+    st = Stabilizer()
+    d = decide(st, 0, 2, 5, starting=3)
+    assert (d.current, d.target, d.reason) == (5, 5, "as desired")  # no cascade: nothing more is ordered
+
+
+def test_scale_down_waits_for_the_window_then_goes_to_the_highest_desired_seen():
+    st = Stabilizer(StabilizerSettings(scale_down_window_s=300))
+    assert decide(st, 0, 10, 6).target == 10
+    assert decide(st, 100, 10, 8).reason == "scale-down window"
+    assert decide(st, 200, 10, 7).target == 10
+    d = decide(st, 300, 10, 6)
+    assert (d.target, d.reason) == (8, "scale down")  # the highest desired of the last 300 s
+    # a desired count at or above the current one restarts the window
+    st = Stabilizer()
+    decide(st, 0, 10, 6)
+    decide(st, 200, 10, 10)
+    assert decide(st, 400, 10, 6).target == 10
+
+
+def test_scale_down_is_step_limited_and_never_while_replicas_start():
+    st = Stabilizer(StabilizerSettings(scale_down_window_s=0))
+    d = decide(st, 0, 10, 1)
+    assert (d.target, d.reason) == (5, "scale down, step-limited")  # at most 50 % a cycle
+    st = Stabilizer(StabilizerSettings(scale_down_window_s=0))
+    d = decide(st, 0, 4, 2, starting=1)
+    assert (d.target, d.reason) == (5, "no scale-down while replicas start")
+
+
+def test_tolerance_ignores_small_changes_unless_the_slo_is_breached():
+    st = Stabilizer()
+    assert decide(st, 0, 20, 21).reason == "within tolerance"  # 1 < 10 % of 20
+    assert decide(st, 0, 20, 21, breach=True).target == 21
+    assert decide(st, 0, 20, 22).target == 22  # 2 = 10 % of 20
+    assert decide(st, 0, 3, 4).target == 4     # at least one replica always counts
+
+
+def test_never_zero_for_a_missing_plan_stale_metrics_or_a_zero_desire():
+    st = Stabilizer(StabilizerSettings(scale_down_window_s=0))
+    assert decide(st, 0, 3, None).target == 3 and decide(st, 0, 3, None).hold
+    d = decide(st, 0, 3, 0, fresh=False)
+    assert (d.target, d.hold, d.reason) == (3, True, "hold: metrics stale or missing")
+    assert decide(st, 0, 2, 0, offered_rps=1.0).target == 1  # desired 0 with load: one replica stays
+    # zero only when configured, after the idle window without load
+    st = Stabilizer(StabilizerSettings(scale_down_window_s=0, idle_window_s=600))
+    assert decide(st, 0, 1, 0, offered_rps=0.0).target == 1
+    assert decide(st, 599, 1, 0, offered_rps=0.0).target == 1
+    assert decide(st, 600, 1, 0, offered_rps=0.0).target == 0
+
+
+@pytest.mark.parametrize("settings, message", [
+    (dict(tolerance=2), r"stabilizer.tolerance must be a number in \[0, 1\], got 2"),
+    (dict(max_step_up_replicas=0), r"stabilizer.max_step_up_replicas must be an integer in \[1, 10000\], got 0"),
+    (dict(scale_down_window_s=float("nan")), "scale_down_window_s must be a number"),
+])
+def test_bad_stabilizer_settings_are_named(settings, message):
+    with pytest.raises(ValueError, match=message):
+        StabilizerSettings(**settings)
+
+
+# ------------------------------------------------------------------------------------- prediction
+def test_predictors_by_hand():
+    last = Predictor(PredictionSettings(predictor="last"))
+    for r in (2.0, 4.0):
+        last.observe(r, 60)
+    assert last.forecast(120).mean_rps == 4.0
+    ewma = Predictor(PredictionSettings(predictor="ewma", alpha=0.5))
+    for r in (2.0, 4.0, 8.0):
+        ewma.observe(r, 60)
+    assert ewma.forecast(120).mean_rps == 5.5  # 2 -> 3 -> 5.5
+    # Holt: level 1, 2, 3 ... with alpha = beta = 1 the trend is the last step per second.
+    holt = Predictor(PredictionSettings(predictor="holt", alpha=1.0, beta=1.0, history_cycles=2))
+    for r in (1.0, 2.0, 3.0):
+        holt.observe(r, 60)
+    f = holt.forecast(120)
+    assert f.mean_rps == pytest.approx(3.0 + 2.0)  # 1 req/s per 60 s, two windows ahead
+    assert f.upper_rps > f.mean_rps
+
+
+def test_trends_wait_for_history_are_capped_and_kalman_follows_a_ramp():
+    holt = Predictor(PredictionSettings(predictor="holt", alpha=1.0, beta=1.0, history_cycles=10))
+    for r in (1.0, 2.0, 3.0):
+        holt.observe(r, 60)
+    assert holt.forecast(600).mean_rps == 3.0  # 3 of 10 cycles: no trend yet
+    capped = Predictor(PredictionSettings(predictor="holt", alpha=1.0, beta=1.0, history_cycles=2, growth_cap=2.0))
+    for r in (1.0, 4.0, 16.0):
+        capped.observe(r, 60)
+    assert capped.forecast(600).mean_rps == 32.0 and capped.forecast(600).upper_rps == 32.0  # 2 x the last rate
+    kalman = Predictor(PredictionSettings(predictor="kalman", history_cycles=4))
+    for k in range(30):
+        kalman.observe(10.0 * 1.02 ** k, 60)  # +2 % a minute
+    f = kalman.forecast(60)
+    assert f.method == "kalman"
+    assert f.mean_rps == pytest.approx(10.0 * 1.02 ** 30, rel=0.03)
+
+
+def test_bad_prediction_input_is_named():
+    with pytest.raises(ValueError, match="predictor must be one of 'last', 'ewma', 'holt', 'kalman', got 'arima'"):
+        PredictionSettings(predictor="arima")
+    p = Predictor(PredictionSettings())
+    with pytest.raises(ValueError, match="rate_rps must be a finite number >= 0, got nan"):
+        p.observe(math.nan, 60)
+    with pytest.raises(ValueError, match="rate_rps must be a finite number >= 0, got -1"):
+        p.observe(-1, 60)
+
+
+# ----------------------------------------------------------------------------------------- sensor
+def one_server_fleet(rate_rps: float = 4.0, duration_s: float = 600.0, replicas: int = 2) -> SimulatedFleet:
+    from inferno import QueueModel
+    import pandas as pd
+    import numpy as np
+    model = QueueModel(alpha=8, beta=0.02, gamma=5e-4, in_tokens=256, out_tokens=64, max_batch=16, max_queue=1000)
+    t = np.arange(0.5 / rate_rps, duration_s, 1.0 / rate_rps)  # off the window edges
+    trace = pd.DataFrame({"time_s": t, "in_tokens": 256.0, "out_tokens": 64.0})
+    setup = ServerSetup("s", model, "G2", 23.0, replicas, trace)
+    return SimulatedFleet({"s": setup}, duration_s, seed=1)
+
+
+def test_the_simulated_sensor_computes_window_aggregates_from_the_counters():
+    fleet = one_server_fleet()
+    sensor = SimulatedSensor(fleet)
+    fleet.advance_to(60)
+    a = fleet.counters()["s"]
+    s1 = sensor.collect(60).servers["s"]
+    assert s1.offered_rps == a["arrivals"] / 60 == 4.0  # 240 evenly spaced arrivals
+    assert s1.throughput_rps == a["request_success"] / 60
+    assert s1.ttft_ms == pytest.approx(1000 * a["ttft_sum_s"] / a["ttft_count"], rel=1e-12)
+    assert s1.in_tokens == 256.0 and s1.out_tokens == 64.0
+    fleet.advance_to(120)
+    b = fleet.counters()["s"]
+    s2 = sensor.collect(120).servers["s"]
+    assert s2.throughput_rps == (b["request_success"] - a["request_success"]) / 60
+    assert s2.itl_ms == pytest.approx(1000 * (b["itl_sum_s"] - a["itl_sum_s"]) / (b["itl_count"] - a["itl_count"]))
+    assert s2.running == pytest.approx((b["running_seconds"] - a["running_seconds"]) / 60)
+
+
+def test_an_outage_reads_nothing_and_the_next_window_spans_the_gap():
+    fleet = one_server_fleet()
+    sensor = SimulatedSensor(fleet, outages=[(100, 200)])
+    fleet.advance_to(60)
+    sensor.collect(60)
+    fleet.advance_to(120)
+    out = sensor.collect(120).servers["s"]
+    assert out.state == "unavailable" and out.offered_rps is None and out.ttft_ms is None  # missing, not zero
+    fleet.advance_to(240)
+    back = sensor.collect(240)
+    assert back.window_s == 180
+    assert back.servers["s"].offered_rps == pytest.approx(4.0)  # no spike from a rate over the gap
+
+
+def test_the_actuator_isolates_failures_and_never_applies_a_change_twice():
+    fleet = one_server_fleet(replicas=2)
+    act = SimulatedActuator(fleet, {"s": 30.0}, errors=[(0, 100, ["s"])])
+    assert act.apply(50, {"s": 4}) == {"s": "actuator error (simulated)"}
+    assert fleet.counters()["s"]["replicas_starting"] == 0
+    assert act.apply(150, {"s": 4}) == {}
+    assert fleet.counters()["s"]["replicas_starting"] == 2
+    assert act.apply(160, {"s": 4}) == {}  # the same target again: nothing more starts
+    assert fleet.counters()["s"]["replicas_starting"] == 2
+
+
+# --------------------------------------------------------------------------------------- scenarios
+BASE = {"fleet": str(LARGE), "servers": [SERVER], "duration_s": 1200, "period_s": 60,
+        "workload": {"kind": "constant"}, "policies": ["inferno"]}
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"perod_s": 60}, "unknown key 'perod_s'; allowed: duration_s, faults, fleet"),
+    ({"workload": {"kind": "constant", "rate_scale": -1}}, r"workload.rate_scale must be a number in \[0, 1e\+06\], got -1"),
+    ({"workload": {"kind": "weekly"}}, "workload.kind must be one of trace, diurnal, step, onoff, constant, got 'weekly'"),
+    ({"workload": {"kind": "step", "peak_to_trough": 3}}, "workload.unknown key 'peak_to_trough'; allowed: at_s, factor"),
+    ({"policies": ["inferno", "kpa"]}, "policies: unknown policy 'kpa'; allowed: inferno, reference"),
+    ({"faults": [{"kind": "sensor_outage", "start_s": 10, "end_s": 5}]}, "faults[0].end_s must be after start_s"),
+    ({"stabilizer": {"tolerance": 5}}, r"stabilizer.tolerance must be a number in \[0, 1\]"),
+    ({"fleet": "nowhere"}, "fleet: no such directory or file"),
+])
+def test_bad_scenarios_are_named(change, message):
+    with pytest.raises(ScenarioError, match=message.replace("[", r"\[").replace("]", r"\]")
+                       if "\\" not in message else message):
+        load_scenario({**BASE, **change})
+
+
+def test_an_unknown_server_lists_the_known_ones():
+    with pytest.raises(ScenarioError, match="servers: unknown server 'nope'; known: Premium-llama_7b"):
+        ClosedLoop(load_scenario({**BASE, "servers": ["nope"]}))
+
+
+def test_bad_traces_name_the_row_and_the_column(tmp_path):
+    unsorted = tmp_path / "a.csv"
+    unsorted.write_text("t_s,in_tokens,out_tokens\n0,10,5\n2,10,5\n1,10,5\n")
+    with pytest.raises(ScenarioError, match="row 4, column t_s: times must be sorted, got 1 after 2"):
+        read_trace(unsorted)
+    negative = tmp_path / "b.csv"
+    negative.write_text("t_s,in_tokens,out_tokens\n0,10,5\n1,-3,5\n")
+    with pytest.raises(ScenarioError, match="row 3, column in_tokens: must be a finite number >= 0, got -3"):
+        read_trace(negative)
+    wrong = tmp_path / "c.csv"
+    wrong.write_text("time,in,out\n0,1,1\n")
+    with pytest.raises(ScenarioError, match="the columns must be t_s,in_tokens,out_tokens"):
+        read_trace(wrong)
+    assert len(read_trace(REPO / "samples" / "traces" / "azure2023_conv.csv")) == 19366
+
+
+# ------------------------------------------------------------------------------------ closed loop
+def test_a_flash_crowd_is_served_by_scaling_up_and_the_run_is_deterministic():
+    doc = {**BASE, "duration_s": 1800, "workload": {"kind": "step", "factor": 5, "at_s": 600, "ramp_s": 60},
+           "startup_delay_s": 60, "policies": ["inferno", "static-peak"]}
+    first = compare(load_scenario(doc))
+    again = compare(load_scenario(doc))
+    assert first.summary.equals(again.summary)  # same scenario, same numbers
+    run = first.runs["inferno"].timeline
+    before = run[run.time_s <= 600].target.max()
+    after = run[run.time_s >= 900].target.max()
+    assert after >= 3 * before  # x5 load: the loop scaled up
+    assert first.summary.set_index("policy").loc["inferno", "blocked"] == 0
+
+
+def test_no_scale_down_during_a_sensor_outage_and_recovery_without_a_spike():
+    doc = {**BASE, "duration_s": 1800, "workload": {"kind": "step", "factor": 0.3, "at_s": 300, "ramp_s": 0},
+           "faults": [{"kind": "sensor_outage", "start_s": 290, "end_s": 600}],
+           "stabilizer": {"scale_down_window_s": 0}}
+    t = compare(load_scenario(doc)).runs["inferno"].timeline
+    during = t[(t.time_s >= 300) & (t.time_s < 600)]
+    assert len(during) and (during.target == during.serving + during.starting).all() and during.hold.all()
+    assert (during.reason == "hold: metrics stale or missing").all()
+    after = t[t.time_s >= 600].iloc[0]
+    assert after.state == "fresh" and after.offered_rps < 1.0 * t.iloc[0].offered_rps  # no spike over the gap
+
+
+def test_actuator_errors_are_reported_and_retried_next_cycle():
+    doc = {**BASE, "duration_s": 900, "workload": {"kind": "step", "factor": 4, "at_s": 120, "ramp_s": 0},
+           "faults": [{"kind": "actuator_errors", "start_s": 0, "end_s": 400}], "startup_delay_s": 30}
+    t = compare(load_scenario(doc)).runs["inferno"].timeline
+    failed = t[t.actuation_error.notna()]
+    assert len(failed) >= 1 and (failed.time_s < 400).all()
+    later = t[t.time_s >= 420]
+    assert (later.serving + later.starting).max() > t.iloc[0].serving  # applied once the errors stop
+
+
+def test_the_reference_policy_takes_throughput_as_load_and_the_oracle_knows_the_future():
+    doc = {**BASE, "duration_s": 900, "workload": {"kind": "constant", "rate_scale": 2.0},
+           "policies": ["reference", "oracle", "static-peak", "hpa-queue", "saturation"]}
+    result = compare(load_scenario(doc))
+    assert list(result.summary.policy) == doc["policies"]
+    assert (result.summary.requests == result.summary.requests.iloc[0]).all()  # the same arrivals for all
+    assert (result.summary.cost > 0).all() and result.summary.attainment.between(0, 1).all()
+
+
+def test_cli_compares_policies_and_writes_timelines(tmp_path):
+    scenario = tmp_path / "s.yaml"
+    import yaml
+    scenario.write_text(yaml.safe_dump({**BASE, "duration_s": 600, "policies": ["inferno", "static-peak"]}))
+    out = tmp_path / "out"
+    proc = subprocess.run([sys.executable, "-m", "inferno", "control", "simulate", str(scenario), "--format", "json",
+                           "--output-dir", str(out)], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    rows = json.loads(proc.stdout)
+    assert [r["policy"] for r in rows] == ["inferno", "static-peak"]
+    assert (out / "summary.csv").exists() and (out / "timeline-inferno.csv").exists()
+    bad = subprocess.run([sys.executable, "-m", "inferno", "control", "simulate", str(scenario), "--policies", "kpa"],
+                         capture_output=True, text=True, timeout=300)
+    assert bad.returncode == 1 and "unknown policy 'kpa'" in bad.stderr

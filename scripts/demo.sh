@@ -54,3 +54,7 @@ echo "== inferno size: cheapest MIG slice or GPU per server (samples/sizing/requ
 echo
 echo "== ... and a slice demand packed onto as few A100s as possible =="
 "$INFERNO" size pack --gpu A100-SXM4-80GB --demand 3g.40gb=3,2g.20gb=2,1g.10gb=5
+
+echo
+echo "== inferno control simulate: six autoscaling policies in closed loop on the Azure conversation trace (1 h, 60 s period) =="
+"$INFERNO" control simulate samples/control/conversation.yaml

@@ -296,3 +296,25 @@ def test_cli_compares_policies_and_writes_timelines(tmp_path):
     bad = subprocess.run([sys.executable, "-m", "inferno", "control", "simulate", str(scenario), "--policies", "kpa"],
                          capture_output=True, text=True, timeout=300)
     assert bad.returncode == 1 and "unknown policy 'kpa'" in bad.stderr
+
+
+def test_the_first_forecasts_use_the_prior_error_and_poisson_noise():
+    from statistics import NormalDist
+    p = Predictor(PredictionSettings(predictor="last", quantile=0.9, prior_cv=0.2))
+    p.observe(10.0, 60)
+    f = p.forecast(180)
+    z = NormalDist().inv_cdf(0.9)
+    assert f.mean_rps == 10.0
+    assert f.upper_rps == pytest.approx(10.0 + z * math.sqrt((0.2 * 10.0) ** 2 + 10.0 / 60))
+
+
+def test_planning_for_a_percentile_sizes_at_least_as_much_as_for_the_mean():
+    import inferno
+    system = inferno.System.from_dir(LARGE)
+    p95 = system.with_target_percentile(95)
+    assert (p95.targets.itl_percentile == 95).all() and (p95.targets.ttft_percentile == 95).all()
+    assert (p95.targets.itl_ms == system.targets.itl_ms).all()
+    assert system.with_target_percentile(0) is system
+    assert p95.optimize().to_dict()["total_cost"] > system.optimize().to_dict()["total_cost"]  # tails cost more
+    with pytest.raises(ValueError, match=r"percentile must be a number in \[0, 100\), got 100"):
+        system.with_target_percentile(100)

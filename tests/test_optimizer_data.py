@@ -161,6 +161,11 @@ def test_live_state_round_trips_and_the_bridge_gives_the_optimizers_numbers():
     assert busier.servers.loc["Premium-llama_7b", "in_tokens"] == 128.0  # the rest of the load stays
     again = busier.optimize().allocations.loc["Premium-llama_7b"]
     assert again.accelerator == "2xG2" and again.replicas > 2
+    # sized at the batch cap it runs with when it cannot change it
+    small = system.with_current({"Premium-llama_7b": {"accelerator": "2xG2", "replicas": 2, "max_batch": 16}},
+                                keep_accelerator=True, keep_batch=True)
+    row = small.with_loads({"Premium-llama_7b": {"rate_rps": 10.0}}).optimize().allocations.loc["Premium-llama_7b"]
+    assert (row.accelerator, row.batch) == ("2xG2", 16) and row.replicas > again.replicas
     # perf records round-trip; a tuned record replaces its pair only
     assert system.with_perf(system.perf_records).perf_records.equals(system.perf_records)
     tuned = system.with_perf([{"model": "llama_7b", "accelerator": "G2", "alpha_ms": 12.5}])

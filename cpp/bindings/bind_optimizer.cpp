@@ -123,7 +123,8 @@ System with_loads(const System& s, const std::map<std::string, py::dict>& loads)
   return s.with_loads(typed);
 }
 
-System with_current(const System& s, const std::map<std::string, py::dict>& allocations, bool keep_accelerator) {
+System with_current(const System& s, const std::map<std::string, py::dict>& allocations, bool keep_accelerator,
+                    bool keep_batch) {
   std::map<std::string, AllocationData> typed;
   for (const auto& [name, d] : allocations) {
     const std::string what = "with_current: server '" + name + "'";
@@ -138,7 +139,7 @@ System with_current(const System& s, const std::map<std::string, py::dict>& allo
     a.max_batch = whole_number(number_in(d, "max_batch", 0, what), "max_batch", what);
     typed[name] = a;
   }
-  return s.with_current(typed, keep_accelerator);
+  return s.with_current(typed, keep_accelerator, keep_batch);
 }
 
 System with_perf(const System& s, const std::vector<py::dict>& records) {
@@ -354,6 +355,7 @@ void bind_optimizer(py::module_& root) {
       .def("with_arrival_rates", &System::with_arrival_rates, py::arg("rates_rpm"))
       .def("with_loads", &with_loads, py::arg("loads"), "A copy with new loads: {server: {rate_rps, in_tokens, out_tokens}}")
       .def("with_current", &with_current, py::arg("allocations"), py::arg("keep_accelerator") = false,
+           py::arg("keep_batch") = false,
            "A copy with current allocations: {server: {accelerator, replicas, max_batch}}")
       .def("with_perf", &with_perf, py::arg("records"),
            "A copy with these performance records (model, accelerator, alpha_ms, ...) replacing or adding")

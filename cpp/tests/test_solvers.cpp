@@ -257,6 +257,11 @@ TEST_CASE("apply: re-optimising a deployed solution at the same load keeps it at
   AllocationData kept = deployed.servers().front().current;
   const System pinned = deployed.with_current({{name, kept}}, true);
   CHECK(pinned.servers().front().keep_accelerator);
+  CHECK(pinned.servers().front().max_batch_size == deployed.servers().front().max_batch_size);
+  const System batch_kept = deployed.with_current({{name, kept}}, true, true);  // sized at the running N
+  CHECK(batch_kept.servers().front().max_batch_size == kept.max_batch);
+  for (const Candidate& c : optimize(batch_kept).allocations)
+    if (c.server == name) CHECK(c.batch == kept.max_batch);
   const Solution resized = optimize(pinned.with_loads({{name, loaded.servers().front().current.load}}));
   for (const Candidate& c : resized.allocations)
     if (c.server == name) CHECK(c.accelerator == kept.accelerator);

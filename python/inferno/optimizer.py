@@ -152,17 +152,33 @@ class System:
                                                                        "throughput_rps"))))
 
     def with_current(self, allocations: Mapping[str, Mapping[str, Any]] | pd.DataFrame, *,
-                     keep_accelerator: bool = False) -> "System":
+                     keep_accelerator: bool = False, keep_batch: bool = False) -> "System":
         """A copy in which servers run these allocations now: ``{server: {"accelerator": ...,
         "replicas": ..., "max_batch": ...}}`` or a frame indexed by server with those columns (e.g.
         ``solution.allocations``, whose ``batch`` is read as ``max_batch``); ``accelerator`` is
         an accelerator profile (``2xG2``), not a card type. The next optimisation charges
         transitions from them; with ``keep_accelerator`` it may resize a server but not move it
-        to another accelerator."""
+        to another accelerator, and with ``keep_batch`` it sizes it at the batch cap it runs with."""
         if isinstance(allocations, pd.DataFrame) and "batch" in allocations.columns:
             allocations = allocations.rename(columns={"batch": "max_batch"})
         rows = _rows_by_server(allocations, ("accelerator", "replicas", "max_batch"))
-        return System(self._core.with_current(rows, bool(keep_accelerator)))
+        return System(self._core.with_current(rows, bool(keep_accelerator), bool(keep_batch)))
+
+    def with_target_percentile(self, percentile: float) -> "System":
+        """A copy whose every latency target holds at ``percentile`` (in (0, 100)) instead of on
+        the mean, e.g. 95 to size for the P95 TTFT and ITL of each class (0: the documents' own)."""
+        if isinstance(percentile, bool) or not isinstance(percentile, (int, float)) or not 0 <= percentile < 100:
+            raise ValueError(f"percentile must be a number in [0, 100), got {_excerpt(percentile)}")
+        if percentile == 0:
+            return self
+        classes: dict[str, dict[str, Any]] = {}
+        for r in self.targets.itertuples():
+            c = classes.setdefault(r.service_class, {"name": r.service_class, "priority": int(r.priority),
+                                                     "modelTargets": []})
+            c["modelTargets"].append({"model": r.model, "slo-itl": r.itl_ms, "slo-ttft": r.ttft_ms, "slo-tps": r.tps,
+                                      "slo-itl-percentile": float(percentile),
+                                      "slo-ttft-percentile": float(percentile)})
+        return System(self._core.with_documents([("targets", {"serviceClasses": list(classes.values())})]))
 
     def with_perf(self, records: Iterable[Mapping[str, Any]] | pd.DataFrame) -> "System":
         """A copy with performance records replaced or added per (model, accelerator), e.g. tuned

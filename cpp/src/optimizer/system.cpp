@@ -118,7 +118,8 @@ System System::with_loads(const std::map<std::string, Load>& loads) const {
   return out;
 }
 
-System System::with_current(const std::map<std::string, AllocationData>& allocations, bool keep_accelerator) const {
+System System::with_current(const std::map<std::string, AllocationData>& allocations, bool keep_accelerator,
+                            bool keep_batch) const {
   System out = *this;
   for (const auto& entry : allocations) {
     const AllocationData& a = entry.second;
@@ -135,6 +136,7 @@ System System::with_current(const std::map<std::string, AllocationData>& allocat
     s.current.load = load;
     s.current.cost.reset();  // recomputed from the profile (current_cost)
     s.keep_accelerator = keep_accelerator && !a.accelerator.empty();
+    if (keep_batch && a.max_batch > 0) s.max_batch_size = a.max_batch;
   }
   return out;
 }

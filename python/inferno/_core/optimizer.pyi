@@ -32,7 +32,7 @@ class System:
         """
     def with_arrival_rates(self, rates_rpm: collections.abc.Mapping[str, typing.SupportsFloat | typing.SupportsIndex]) -> System:
         ...
-    def with_current(self, allocations: collections.abc.Mapping[str, dict], keep_accelerator: bool = False) -> System:
+    def with_current(self, allocations: collections.abc.Mapping[str, dict], keep_accelerator: bool = False, keep_batch: bool = False) -> System:
         """
         A copy with current allocations: {server: {accelerator, replicas, max_batch}}
         """

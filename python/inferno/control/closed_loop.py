@@ -108,13 +108,16 @@ class ClosedLoop:
         servers = self.system.servers.loc[names]
         self.base_rps = {n: float(servers.loc[n, "arrival_rate_rpm"]) / 60 for n in names}
         self.arrivals = {n: self._arrivals(i, n) for i, n in enumerate(names)}
-        # The first deployment: planned for the first period's rate and the requests' mean sizes.
+        # The first deployment, the same for every policy: planned for the peak rate of the first
+        # horizon (a replica ordered at the first cycle serves only after the start-up delay) and
+        # the requests' mean sizes.
         self.tokens = {n: (float(self.arrivals[n].in_tokens.mean()) if len(self.arrivals[n]) else float(servers.loc[n, "in_tokens"]),
                            float(self.arrivals[n].out_tokens.mean()) if len(self.arrivals[n]) else float(servers.loc[n, "out_tokens"]))
                        for n in names}
-        loads = {n: {"rate_rps": self.rate_between(n, 0.0, scenario.period_s), "in_tokens": self.tokens[n][0],
+        loads = {n: {"rate_rps": self.peak_between(n, 0.0, scenario.period_s + scenario.startup_of(n)),
+                     "in_tokens": self.tokens[n][0],
                      "out_tokens": self.tokens[n][1]} for n in names}
-        first = self.system.with_loads(loads).optimize(solver=scenario.planning.solver)
+        first = Planner(self.system, scenario.planning).system.with_loads(loads).optimize(solver=scenario.planning.solver)
         self.first_plan = first
         models = first.queue_models()
         allocations = first.allocations
@@ -201,7 +204,7 @@ class ClosedLoop:
                                                   if n not in self.names}), s.planning)
         policy = make_policy(policy_name, planner=planner, prediction=s.prediction,
                              peak_rps={n: self.peak_between(n, 0, s.duration_s) for n in self.names},
-                             peak_ahead=self.peak_between)
+                             peak_ahead=self.peak_between, tokens=self.tokens)
         controller = Controller(sensor, policy, actuator, self.info, s.stabilizer)
         rows: list[dict[str, Any]] = []
         steps = int(math.floor(s.duration_s / s.period_s + 1e-9))

@@ -3,7 +3,8 @@
 Each cycle the static system (the documents) gets the measured or forecast loads and the
 allocations running now (``System.with_loads`` / ``with_current``), and the optimizer sizes every
 server. Servers keep the accelerator they run on (the closed-loop simulator does not move a
-server between accelerators yet), so the plan is a replica count per server. A server the
+server between accelerators or change its batch cap yet), so the plan is a replica count per
+server, sized at the batch cap the server runs with. A server the
 optimizer leaves without an allocation (no capacity left for it, or no parameters) has no
 desired count: the stabilizer then holds it, never zeroes it.
 """
@@ -22,10 +23,14 @@ SOLVERS = ("auto", "greedy", "milp", "unlimited")
 @dataclass(frozen=True)
 class PlanningSettings:
     solver: str = "auto"
+    slo_percentile: float = 0.0  # > 0: size for this percentile of TTFT and ITL (0: the documents' targets)
 
     def __post_init__(self) -> None:
         if self.solver not in SOLVERS:
             raise ValueError(f"planning.solver must be one of {', '.join(map(repr, SOLVERS))}, got {_excerpt(self.solver)}")
+        p = self.slo_percentile
+        if isinstance(p, bool) or not isinstance(p, (int, float)) or not 0 <= p < 100:
+            raise ValueError(f"planning.slo_percentile must be a number in [0, 100), got {_excerpt(p)}")
 
 
 @dataclass(frozen=True)
@@ -36,13 +41,13 @@ class Plan:
 
 class Planner:
     def __init__(self, system: System, settings: PlanningSettings | None = None) -> None:
-        self.system = system
         self.settings = settings or PlanningSettings()
+        self.system = system.with_target_percentile(self.settings.slo_percentile)
 
     def plan(self, loads: dict[str, dict[str, float]], current: dict[str, dict[str, Any]]) -> Plan:
         """``loads``: {server: {rate_rps, in_tokens, out_tokens}}; ``current``: {server:
         {accelerator, replicas, max_batch}} (the allocation running now, kept on its accelerator)."""
-        system = self.system.with_loads(loads).with_current(current, keep_accelerator=True)
+        system = self.system.with_loads(loads).with_current(current, keep_accelerator=True, keep_batch=True)
         solution = system.optimize(solver=self.settings.solver)
         allocations = solution.allocations
         desired: dict[str, int | None] = {}

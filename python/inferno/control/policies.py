@@ -4,8 +4,8 @@ A policy turns a snapshot into a desired replica count per server; the controlle
 through the stabilizer when the policy uses one, and to the actuator.
 
 - ``inferno``: prediction (Holt by default) of each server's offered rate over the horizon
-  (period + start-up delay), planning with the optimizer at the forecast's upper quantile, the
-  stabilizer.
+  (period + start-up delay), planning with the optimizer at the forecast's upper quantile plus
+  the rate that clears the requests already waiting within the horizon, the stabilizer.
 - ``reference``: the llm-inferno loop's semantics: the last measured *throughput* taken as the
   load, the optimizer, no stabilizer, and a server missing from the solution scaled to zero.
 - ``hpa-queue``: HPA on vLLM's waiting requests (the production stack's KEDA default): desired =
@@ -14,9 +14,11 @@ through the stabilizer when the policy uses one, and to the actuator.
 - ``saturation``: WVA's V1 rules, +1 replica when a replica's queue exceeds 5 requests or its
   KV cache 80 %, -1 when the load would fit on one replica fewer below those marks; one step a
   cycle. A simulated server with an unlimited KV cache reports its batch fill instead.
-- ``static-peak``: the optimizer once, at each server's peak rate, never changed.
-- ``oracle``: the optimizer each cycle at the true peak rate of the coming horizon (it knows the
-  future arrivals), no stabilizer: a lower bound on cost at full attainment.
+- ``static-peak``: the optimizer once, at each server's peak rate and true mean request shape,
+  never changed.
+- ``oracle``: the optimizer each cycle at the true peak rate of the coming horizon and the true
+  mean request shape (it knows the future arrivals), plus the backlog, no stabilizer: what
+  perfect foresight costs with the same model of a server.
 """
 
 from __future__ import annotations
@@ -68,14 +70,19 @@ def _breach(s: ServerSnapshot, info: ServerInfo) -> bool:
                 (info.itl_slo_ms > 0 and s.itl_ms is not None and s.itl_ms > info.itl_slo_ms))
 
 
-def _planned(planner: Planner, rates: dict[str, float], snapshot: FleetSnapshot,
-             servers: dict[str, ServerInfo]) -> dict[str, int | None]:
+def _planned(planner: Planner, rates: dict[str, float], snapshot: FleetSnapshot, servers: dict[str, ServerInfo],
+             tokens: dict[str, tuple[float, float]] | None = None) -> dict[str, int | None]:
+    """The optimizer's replicas at these rates, with each server's request shape: ``tokens`` when
+    given, else the window's means, else the documents'."""
     loads, current = {}, {}
     for name, info in servers.items():
         s = snapshot.servers[name]
-        loads[name] = {"rate_rps": max(0.0, rates[name]),
-                       "in_tokens": s.in_tokens if s.in_tokens is not None else info.in_tokens,
-                       "out_tokens": s.out_tokens if s.out_tokens is not None else info.out_tokens}
+        if tokens is not None and name in tokens:
+            n, m = tokens[name]
+        else:
+            n = s.in_tokens if s.in_tokens is not None else info.in_tokens
+            m = s.out_tokens if s.out_tokens is not None else info.out_tokens
+        loads[name] = {"rate_rps": max(0.0, rates[name]), "in_tokens": n, "out_tokens": m}
         current[name] = {"accelerator": info.accelerator, "replicas": _current(s), "max_batch": info.max_batch}
     return planner.plan(loads, current).desired
 
@@ -84,10 +91,23 @@ class InfernoPolicy:
     name = "inferno"
     stabilized = True
 
-    def __init__(self, planner: Planner, prediction: PredictionSettings | None = None) -> None:
+    def __init__(self, planner: Planner, prediction: PredictionSettings | None = None,
+                 shape_smoothing: float = 0.2) -> None:
         self.planner = planner
         self.prediction = prediction or PredictionSettings()
+        self.shape_smoothing = shape_smoothing
         self._predictors: dict[str, Predictor] = {}
+        self._tokens: dict[str, tuple[float, float]] = {}
+
+    def _shape(self, name: str, s: ServerSnapshot, info: ServerInfo) -> tuple[float, float]:
+        """The request shape, smoothed over cycles: it changes slowly, while one window's mean
+        prompt length swings with a few long requests."""
+        n0, m0 = self._tokens.get(name, (info.in_tokens, info.out_tokens))
+        a = self.shape_smoothing
+        n = n0 if s.in_tokens is None else n0 + a * (s.in_tokens - n0)
+        m = m0 if s.out_tokens is None else m0 + a * (s.out_tokens - m0)
+        self._tokens[name] = (n, m)
+        return n, m
 
     def desire(self, snapshot: FleetSnapshot, servers: dict[str, ServerInfo]) -> Desire:
         forecasts: dict[str, Forecast] = {}
@@ -99,9 +119,13 @@ class InfernoPolicy:
             if name in fresh:
                 assert s.offered_rps is not None
                 p.observe(s.offered_rps, snapshot.window_s)
-            forecasts[name] = p.forecast(snapshot.window_s + info.startup_delay_s)
-            rates[name] = forecasts[name].upper_rps
-        desired = _planned(self.planner, rates, snapshot, servers) if fresh else {n: None for n in servers}
+            horizon_s = snapshot.window_s + info.startup_delay_s
+            forecasts[name] = p.forecast(horizon_s)
+            # Requests already waiting must be served too: their backlog, cleared within the horizon.
+            backlog_rps = (s.waiting or 0.0) / horizon_s if name in fresh else 0.0
+            rates[name] = forecasts[name].upper_rps + backlog_rps
+        tokens = {n: self._shape(n, snapshot.servers[n], i) for n, i in servers.items() if n in fresh}
+        desired = _planned(self.planner, rates, snapshot, servers, tokens) if fresh else {n: None for n in servers}
         desired = {n: (d if n in fresh else None) for n, d in desired.items()}
         breach = {n: _breach(snapshot.servers[n], i) for n, i in servers.items()}
         return Desire(desired, forecasts, breach)
@@ -174,14 +198,15 @@ class StaticPeakPolicy:
     name = "static-peak"
     stabilized = False
 
-    def __init__(self, planner: Planner, peak_rps: dict[str, float]) -> None:
+    def __init__(self, planner: Planner, peak_rps: dict[str, float], tokens: dict[str, tuple[float, float]]) -> None:
         self.planner = planner
         self.peak_rps = peak_rps
+        self.tokens = tokens
         self._fixed: dict[str, int | None] | None = None
 
     def desire(self, snapshot: FleetSnapshot, servers: dict[str, ServerInfo]) -> Desire:
         if self._fixed is None:
-            self._fixed = _planned(self.planner, self.peak_rps, snapshot, servers)
+            self._fixed = _planned(self.planner, self.peak_rps, snapshot, servers, self.tokens)
         return Desire(dict(self._fixed))
 
 
@@ -189,20 +214,27 @@ class OraclePolicy:
     name = "oracle"
     stabilized = False
 
-    def __init__(self, planner: Planner, peak_ahead: Callable[[str, float, float], float]) -> None:
-        """``peak_ahead(server, from_s, to_s)``: the true peak rate (req/s) in that interval."""
+    def __init__(self, planner: Planner, peak_ahead: Callable[[str, float, float], float],
+                 tokens: dict[str, tuple[float, float]]) -> None:
+        """``peak_ahead(server, from_s, to_s)``: the true peak rate (req/s) in that interval;
+        ``tokens``: each server's true mean request shape."""
         self.planner = planner
         self.peak_ahead = peak_ahead
+        self.tokens = tokens
 
     def desire(self, snapshot: FleetSnapshot, servers: dict[str, ServerInfo]) -> Desire:
         t = snapshot.time_s
-        rates = {n: self.peak_ahead(n, t, t + snapshot.window_s + i.startup_delay_s) for n, i in servers.items()}
-        return Desire(_planned(self.planner, rates, snapshot, servers))
+        rates = {}
+        for n, i in servers.items():
+            horizon_s = snapshot.window_s + i.startup_delay_s
+            waiting = snapshot.servers[n].waiting or 0.0  # the backlog too, as inferno plans it
+            rates[n] = self.peak_ahead(n, t, t + horizon_s) + waiting / horizon_s
+        return Desire(_planned(self.planner, rates, snapshot, servers, self.tokens))
 
 
 def make_policy(name: str, **context: Any) -> Policy:
-    """A policy by name, given what it needs: ``planner``, ``prediction``, ``peak_rps`` and
-    ``peak_ahead`` (the closed-loop simulator provides them)."""
+    """A policy by name, given what it needs: ``planner``, ``prediction``, ``peak_rps``,
+    ``peak_ahead`` and ``tokens`` (the closed-loop simulator provides them)."""
     if name == "inferno":
         return InfernoPolicy(context["planner"], context.get("prediction"))
     if name == "reference":
@@ -212,7 +244,7 @@ def make_policy(name: str, **context: Any) -> Policy:
     if name == "saturation":
         return SaturationPolicy()
     if name == "static-peak":
-        return StaticPeakPolicy(context["planner"], context["peak_rps"])
+        return StaticPeakPolicy(context["planner"], context["peak_rps"], context["tokens"])
     if name == "oracle":
-        return OraclePolicy(context["planner"], context["peak_ahead"])
+        return OraclePolicy(context["planner"], context["peak_ahead"], context["tokens"])
     raise ValueError(f"unknown policy {name!r}; allowed: {', '.join(POLICIES)}")

@@ -41,12 +41,14 @@ class PredictionSettings:
     beta: float = 0.2              # trend smoothing (holt)
     history_cycles: int = 10       # the trend's window; no trend before half of it
     growth_cap: float = 4.0        # at most this multiple of the current rate per horizon
+    prior_cv: float = 0.2          # the one-step error assumed (relative) before any has been measured
 
     def __post_init__(self) -> None:
         if self.predictor not in PREDICTORS:
             raise ValueError(f"predictor must be one of {', '.join(map(repr, PREDICTORS))}, got {_excerpt(self.predictor)}")
         for name, value, low, high in (("quantile", self.quantile, 0.5, 0.9999), ("alpha", self.alpha, 1e-6, 1.0),
-                                       ("beta", self.beta, 0.0, 1.0), ("growth_cap", self.growth_cap, 1.0, 1e3)):
+                                       ("beta", self.beta, 0.0, 1.0), ("growth_cap", self.growth_cap, 1.0, 1e3),
+                                       ("prior_cv", self.prior_cv, 0.0, 10.0)):
             if not (isinstance(value, (int, float)) and not isinstance(value, bool) and low <= value <= high):
                 raise ValueError(f"prediction.{name} must be a number in [{low:g}, {high:g}], got {_excerpt(value)}")
         if isinstance(self.history_cycles, bool) or not isinstance(self.history_cycles, int) or \
@@ -79,6 +81,8 @@ class Predictor:
         if self._cycles > 0:  # the error of the forecast one window ahead
             predicted = self._point(window_s)
             self._err2 = 0.8 * self._err2 + 0.2 * (rate_rps - predicted) ** 2
+        if self._cycles == 0:  # no error measured yet: the prior, relative to the first rate
+            self._err2 = (s.prior_cv * rate_rps) ** 2
         if s.predictor == "kalman":
             self._kalman_update(rate_rps, window_s)
         elif self._cycles == 0:

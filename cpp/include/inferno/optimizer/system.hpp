@@ -211,8 +211,10 @@ class System {
   /// control loop measured. Throws InvalidArgument naming the server and the field.
   System with_loads(const std::map<std::string, Load>& loads) const;
   /// A copy in which each listed server runs `allocation` now (accelerator "" = none, replicas,
-  /// batch cap; its load is kept); with keep_accelerator the optimizer may resize it but not move it.
-  System with_current(const std::map<std::string, AllocationData>& allocations, bool keep_accelerator = false) const;
+  /// batch cap; its load is kept); with keep_accelerator the optimizer may resize it but not move it,
+  /// and with keep_batch it sizes it at the batch cap it runs with (a server that cannot change it).
+  System with_current(const std::map<std::string, AllocationData>& allocations, bool keep_accelerator = false,
+                      bool keep_batch = false) const;
   /// A copy with these performance records (model, accelerator) replacing the ones of the same
   /// pair, or added: tuned parameters. Each is checked as a model-data.json record is.
   System with_perf(const std::vector<PerfRecord>& records) const;

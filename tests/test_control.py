@@ -318,3 +318,41 @@ def test_planning_for_a_percentile_sizes_at_least_as_much_as_for_the_mean():
     assert p95.optimize().to_dict()["total_cost"] > system.optimize().to_dict()["total_cost"]  # tails cost more
     with pytest.raises(ValueError, match=r"percentile must be a number in \[0, 100\), got 100"):
         system.with_target_percentile(100)
+
+
+# ----------------------------------------------------------------------------------------- tuning
+def test_the_tuning_stage_feeds_fresh_windows_and_its_records_replace_the_documents_in_planning():
+    from inferno.control.snapshot import FRESH, UNAVAILABLE, FleetSnapshot, ServerSnapshot
+    from inferno.control.tuning import Tuning, TuningSettings
+    start = [6.0, 0.02, 5e-4]
+    tuning = Tuning(TuningSettings(), {"a": ("llama3_8b", "G2"), "b": ("llama3_8b", "G2")}, {"a": 32, "b": 32},
+                    {("llama3_8b", "G2"): start})
+
+    def server(name, state=FRESH, ttft=60.0):
+        return ServerSnapshot(name, state, 0.0, 2.0, 2.0, 512.0, 128.0, ttft, 12.0, 6.0, 0.0, 0.0, 2, 0)
+    # one tuner per variant: both servers feed the same one, as two replicas of one cycle would
+    tuning.observe(FleetSnapshot(60, 60, {"a": server("a"), "b": server("b", state=UNAVAILABLE)}))
+    assert list(tuning.tuners) == [("llama3_8b", "G2")]
+    tuner = tuning.tuners[("llama3_8b", "G2")]
+    assert sum(tuner.outcome_counts.values()) == 1  # the unavailable one gave nothing
+    tuning.observe(FleetSnapshot(120, 60, {"a": server("a", ttft=None), "b": server("b")}))
+    assert sum(tuner.outcome_counts.values()) == 2  # no TTFT measured: no observation
+    records = tuning.records()
+    assert len(records) == 1 and records[0]["model"] == "llama3_8b" and records[0]["accelerator"] == "G2"
+    assert all(records[0][f"{k}_ms"] > 0 for k in ("alpha", "beta", "gamma"))
+    # a higher parameter quantile plans with larger parameters
+    upper = Tuning(TuningSettings(parameter_quantile=0.9), tuning.variants, tuning.max_batch)
+    upper.tuners = tuning.tuners
+    assert upper.records()[0]["alpha_ms"] >= records[0]["alpha_ms"]
+    with pytest.raises(ValueError, match=r"tuning.parameter_quantile must be a number in \[0.5, 1\), got 0.2"):
+        TuningSettings(parameter_quantile=0.2)
+
+
+def test_a_closed_loop_with_tuning_starts_each_tuner_from_its_documented_record():
+    doc = {**BASE, "duration_s": 900, "truth": {"alpha": 1.3}, "tuning": {"enabled": True}}
+    loop = ClosedLoop(load_scenario(doc))
+    loop.run("inferno")
+    ((variant, tuner),) = loop.last_tuning.tuners.items()
+    assert variant == ("llama3_8b", loop.info[SERVER].accelerator)
+    assert tuner.estimate is not None and tuner.outcome_counts["accepted"] >= 10
+    assert tuner.estimate.params["alpha"] > 0

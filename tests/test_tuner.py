@@ -929,3 +929,17 @@ def test_bands_without_process_noise_are_those_of_the_measurements_alone():
     _, covered = calibration_runs(runs, percent_change=[1e-6] * 3)
     rates = [covered[name] / runs for name in NAMES]
     assert float(np.mean(rates)) >= 0.76 and min(rates) >= 0.62, covered
+
+
+def test_a_measured_saturation_signal_overrules_the_models_capacity():
+    """A wrong estimate (β 100x too high) puts the model's capacity below the load; without a measured
+    signal the window is called saturated and skipped, with a measured concurrency well below the
+    batch cap it is used, so the estimate can be corrected."""
+    wrong = [8.0, 1.6, 5e-4]
+    obs = {"rate_rpm": 120, "in_tokens": 512, "out_tokens": 128, "max_batch": 64, "ttft_ms": 40.0, "itl_ms": 10.0}
+    blind = T.Tuner(init=wrong, warm_up_cycles=0)
+    assert blind.update([obs]).outcomes == ["skipped_saturated"]
+    seeing = T.Tuner(init=wrong, warm_up_cycles=0)
+    assert seeing.update([{**obs, "avg_concurrency": 8.0}]).outcomes[0] != "skipped_saturated"
+    full = T.Tuner(init=wrong, warm_up_cycles=0)
+    assert full.update([{**obs, "avg_concurrency": 63.5}]).outcomes == ["skipped_saturated"]  # the batch is full

@@ -294,7 +294,10 @@ std::string producer_saturation(const FilterConfig& config, const Observation& o
 std::string ParameterFilter::saturation_signal(const Observation& obs, bool model_based) const {
   const OperatingPoint& u = obs.point;
   if (std::string producer = producer_saturation(config_, obs); !producer.empty()) return producer;
-  if (model_based) {
+  // The model's own capacity only when nothing was measured: an estimate that is wrong would
+  // otherwise call every window saturated and exclude the data that would correct it.
+  const bool measured = std::isfinite(obs.throughput_rpm) || std::isfinite(obs.avg_concurrency);
+  if (model_based && !measured) {
     double max_rate = 0;
     if (model_.max_rate_rps(x(), u, max_rate) == ModelError::none && u.rate_rpm / 60.0 >= config_.rate_ratio * max_rate)
       return "arrival rate " + format_number(u.rate_rpm / 60.0) + " req/s >= " + format_number(config_.rate_ratio) +

@@ -9,6 +9,7 @@ The same controller runs in simulation (here) and live; the live sensor and actu
 from .closed_loop import ClosedLoop, Comparison, PolicyRun, compare
 from .controller import Controller, CycleRecord
 from .planning import Plan, Planner, PlanningSettings
+from .tuning import Tuning, TuningSettings
 from .policies import POLICIES, ServerInfo, make_policy
 from .prediction import PREDICTORS, Forecast, PredictionSettings, Predictor
 from .scenario import Scenario, ScenarioError, Workload, load_scenario, read_trace
@@ -18,4 +19,4 @@ from .stabilizer import Decision, Stabilizer, StabilizerSettings
 __all__ = ["POLICIES", "PREDICTORS", "ClosedLoop", "Comparison", "Controller", "CycleRecord", "Decision",
            "FleetSnapshot", "Forecast", "Plan", "Planner", "PlanningSettings", "PolicyRun", "PredictionSettings",
            "Predictor", "Scenario", "ScenarioError", "ServerInfo", "ServerSnapshot", "Stabilizer",
-           "StabilizerSettings", "Workload", "compare", "load_scenario", "make_policy", "read_trace"]
+           "StabilizerSettings", "Tuning", "TuningSettings", "Workload", "compare", "load_scenario", "make_policy", "read_trace"]

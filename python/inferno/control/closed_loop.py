@@ -27,6 +27,7 @@ from .fleet import ServerSetup, SimulatedActuator, SimulatedFleet, SimulatedSens
 from .planning import Planner
 from .policies import ServerInfo, make_policy
 from .scenario import Scenario, ScenarioError, read_trace
+from .tuning import Tuning
 
 SUMMARY_COLUMNS = ("policy", "cost", "attainment", "ttft_p95_ms", "itl_p95_ms", "actions", "reversals_per_hour",
                    "blocked", "requests", "replica_hours")
@@ -95,6 +96,7 @@ class ClosedLoop:
     def __init__(self, scenario: Scenario) -> None:
         self.scenario = scenario
         self.system = _load_system(scenario)
+        self.last_tuning: Tuning | None = None  # the tuners of the last run, to inspect
         names = list(self.system.servers.index)
         if scenario.servers is not None:
             unknown = [s for s in scenario.servers if s not in names]
@@ -202,7 +204,14 @@ class ClosedLoop:
                                      [(a, b, None if names is None else list(names)) for a, b, names in s.actuator_errors])
         planner = Planner(self.system.with_loads({n: {"rate_rps": 0.0} for n in self.system.servers.index
                                                   if n not in self.names}), s.planning)
-        policy = make_policy(policy_name, planner=planner, prediction=s.prediction,
+        tuning = None
+        if s.tuning.enabled:  # each tuner starts from its variant's documented record
+            perf = self.system.perf_records.set_index(["model", "accelerator"])
+            variants = {n: (str(self.system.servers.loc[n, "model"]), self.info[n].accelerator) for n in self.names}
+            starts = {v: [float(perf.loc[v, k]) for k in ("alpha_ms", "beta_ms", "gamma_ms")] for v in set(variants.values())}
+            tuning = Tuning(s.tuning, variants, {n: self.info[n].max_batch for n in self.names}, starts)
+        self.last_tuning = tuning
+        policy = make_policy(policy_name, planner=planner, prediction=s.prediction, tuning=tuning,
                              peak_rps={n: self.peak_between(n, 0, s.duration_s) for n in self.names},
                              peak_ahead=self.peak_between, tokens=self.tokens)
         controller = Controller(sensor, policy, actuator, self.info, s.stabilizer)

@@ -40,9 +40,10 @@ class Plan:
 
 
 class Planner:
-    def __init__(self, system: System, settings: PlanningSettings | None = None) -> None:
+    def __init__(self, system: System, settings: PlanningSettings | None = None, *,
+                 percentile_applied: bool = False) -> None:
         self.settings = settings or PlanningSettings()
-        self.system = system.with_target_percentile(self.settings.slo_percentile)
+        self.system = system if percentile_applied else system.with_target_percentile(self.settings.slo_percentile)
 
     def plan(self, loads: dict[str, dict[str, float]], current: dict[str, dict[str, Any]]) -> Plan:
         """``loads``: {server: {rate_rps, in_tokens, out_tokens}}; ``current``: {server:

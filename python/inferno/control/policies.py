@@ -30,6 +30,7 @@ from typing import Any, Callable, Protocol
 from .planning import Planner
 from .prediction import Forecast, PredictionSettings, Predictor
 from .snapshot import FleetSnapshot, ServerSnapshot
+from .tuning import Tuning
 
 POLICIES = ("inferno", "reference", "hpa-queue", "saturation", "static-peak", "oracle")
 
@@ -92,10 +93,11 @@ class InfernoPolicy:
     stabilized = True
 
     def __init__(self, planner: Planner, prediction: PredictionSettings | None = None,
-                 shape_smoothing: float = 0.2) -> None:
+                 shape_smoothing: float = 0.2, tuning: Tuning | None = None) -> None:
         self.planner = planner
         self.prediction = prediction or PredictionSettings()
         self.shape_smoothing = shape_smoothing
+        self.tuning = tuning
         self._predictors: dict[str, Predictor] = {}
         self._tokens: dict[str, tuple[float, float]] = {}
 
@@ -125,7 +127,13 @@ class InfernoPolicy:
             backlog_rps = (s.waiting or 0.0) / horizon_s if name in fresh else 0.0
             rates[name] = forecasts[name].upper_rps + backlog_rps
         tokens = {n: self._shape(n, snapshot.servers[n], i) for n, i in servers.items() if n in fresh}
-        desired = _planned(self.planner, rates, snapshot, servers, tokens) if fresh else {n: None for n in servers}
+        planner = self.planner
+        if self.tuning is not None:  # the tuned parameters replace the documents' where they exist
+            self.tuning.observe(snapshot)
+            records = self.tuning.records()
+            if records:
+                planner = Planner(self.planner.system.with_perf(records), self.planner.settings, percentile_applied=True)
+        desired = _planned(planner, rates, snapshot, servers, tokens) if fresh else {n: None for n in servers}
         desired = {n: (d if n in fresh else None) for n, d in desired.items()}
         breach = {n: _breach(snapshot.servers[n], i) for n, i in servers.items()}
         return Desire(desired, forecasts, breach)
@@ -236,7 +244,7 @@ def make_policy(name: str, **context: Any) -> Policy:
     """A policy by name, given what it needs: ``planner``, ``prediction``, ``peak_rps``,
     ``peak_ahead`` and ``tokens`` (the closed-loop simulator provides them)."""
     if name == "inferno":
-        return InfernoPolicy(context["planner"], context.get("prediction"))
+        return InfernoPolicy(context["planner"], context.get("prediction"), tuning=context.get("tuning"))
     if name == "reference":
         return ReferencePolicy(context["planner"])
     if name == "hpa-queue":

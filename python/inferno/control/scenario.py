@@ -17,6 +17,7 @@ from .planning import PlanningSettings
 from .policies import POLICIES
 from .prediction import PredictionSettings
 from .stabilizer import StabilizerSettings
+from .tuning import TuningSettings
 
 WORKLOAD_KINDS = ("trace", "diurnal", "step", "onoff", "constant")
 _WORKLOAD_KEYS = {
@@ -27,7 +28,7 @@ _WORKLOAD_KEYS = {
     "constant": {"kind", "rate_scale"},
 }
 _TOP_KEYS = ("fleet", "servers", "duration_s", "period_s", "seed", "startup_delay_s", "workload", "per_server", "truth",
-             "faults", "policies", "prediction", "stabilizer", "planning")
+             "faults", "policies", "prediction", "stabilizer", "planning", "tuning")
 _FAULT_KEYS = {"sensor_outage": {"kind", "start_s", "end_s"},
                "actuator_errors": {"kind", "start_s", "end_s", "servers"}}
 
@@ -87,6 +88,7 @@ class Scenario:
     prediction: PredictionSettings = field(default_factory=PredictionSettings)
     stabilizer: StabilizerSettings = field(default_factory=StabilizerSettings)
     planning: PlanningSettings = field(default_factory=PlanningSettings)
+    tuning: TuningSettings = field(default_factory=lambda: TuningSettings(enabled=False))
     base_dir: Path = field(default_factory=Path.cwd)
 
     def workload_of(self, server: str) -> Workload:
@@ -227,6 +229,7 @@ def load_scenario(source: str | os.PathLike[str] | dict) -> Scenario:
     out["prediction"] = _settings(PredictionSettings, doc.get("prediction"), "prediction.")
     out["stabilizer"] = _settings(StabilizerSettings, doc.get("stabilizer"), "stabilizer.")
     out["planning"] = _settings(PlanningSettings, doc.get("planning"), "planning.")
+    out["tuning"] = _settings(TuningSettings, doc.get("tuning", {"enabled": False}), "tuning.")
     return Scenario(**out)
 
 

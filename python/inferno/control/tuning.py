@@ -1,0 +1,92 @@
+"""Tuning in the loop: one tuner per variant (a model on an accelerator profile), fed each cycle
+with what the sensor measured, whose estimates replace the documents' performance records in
+planning (docs/control.md, "Tuning").
+
+An observation is one server's window: the rate per serving replica (replicas share a server's
+requests), the window's mean request shape, the batch cap, and the mean TTFT and ITL. A server
+whose window is not fresh, or that has no serving replica or no latency measured, gives none.
+Until a variant's tuner has an estimate, planning keeps the documents' record.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from statistics import NormalDist
+from typing import Any
+
+from .._text import excerpt as _excerpt
+from ..tuner import Tuner
+from .snapshot import FleetSnapshot
+
+
+@dataclass(frozen=True)
+class TuningSettings:
+    enabled: bool = True
+    parameter_quantile: float = 0.5  # > 0.5: plan with parameters that far up their uncertainty
+    options: dict[str, Any] = field(default_factory=dict)  # inferno.Tuner options
+
+    def __post_init__(self) -> None:
+        q = self.parameter_quantile
+        if isinstance(q, bool) or not isinstance(q, (int, float)) or not 0.5 <= q < 1:
+            raise ValueError(f"tuning.parameter_quantile must be a number in [0.5, 1), got {_excerpt(q)}")
+
+
+class Tuning:
+    def __init__(self, settings: TuningSettings, variants: dict[str, tuple[str, str]], max_batch: dict[str, int],
+                 starts: dict[tuple[str, str], list[float]] | None = None) -> None:
+        """``variants``: {server: (model, accelerator profile)}; ``max_batch``: {server: N};
+        ``starts``: each variant's α, β, γ to start from (its documented record), else a cold start."""
+        self.settings = settings
+        self.variants = variants
+        self.max_batch = max_batch
+        self.starts = starts or {}
+        self.tuners: dict[tuple[str, str], Tuner] = {}
+        self._z = NormalDist().inv_cdf(settings.parameter_quantile)
+
+    def observe(self, snapshot: FleetSnapshot) -> None:
+        cycles: dict[tuple[str, str], list[dict[str, float]]] = {}
+        for name, variant in self.variants.items():
+            s = snapshot.servers.get(name)
+            if s is None or not s.fresh or s.replicas_serving < 1 or s.offered_rps is None or not s.offered_rps > 0:
+                continue
+            if s.ttft_ms is None or s.itl_ms is None or s.in_tokens is None or s.out_tokens is None:
+                continue
+            observation = {"rate_rpm": 60 * s.offered_rps / s.replicas_serving, "in_tokens": s.in_tokens,
+                           "out_tokens": s.out_tokens, "max_batch": self.max_batch[name], "ttft_ms": s.ttft_ms,
+                           "itl_ms": s.itl_ms}
+            # The measured saturation signal: a full batch. Throughput against arrivals is not used:
+            # over a window of a minute, Poisson counts alone differ by several per cent, and
+            # requests still in flight make a rising load look saturated.
+            if s.running is not None:
+                observation["avg_concurrency"] = s.running / s.replicas_serving
+            cycles.setdefault(variant, []).append(observation)
+        for variant, observations in cycles.items():
+            tuner = self.tuners.get(variant)
+            if tuner is None:
+                options = dict(self.settings.options)
+                if variant in self.starts and "init" not in options:
+                    options["init"] = self.starts[variant]
+                tuner = self.tuners[variant] = Tuner(keep_history=False, **options)
+            tuner.update(observations)
+
+    def records(self) -> list[dict[str, Any]]:
+        """Performance records of the variants with an estimate, at the parameter quantile."""
+        out = []
+        for (model, accelerator), tuner in self.tuners.items():
+            est = tuner.estimate
+            if est is None:
+                continue
+            record: dict[str, Any] = {"model": model, "accelerator": accelerator}
+            for key in ("alpha", "beta", "gamma"):
+                value = est.params.get(key)
+                if value is None or not math.isfinite(value):
+                    break
+                sd = est.stddev.get(key) or 0.0
+                record[f"{key}_ms"] = max(value + self._z * sd, 0.0)
+            else:
+                out.append(record)
+        return out
+
+    def estimates(self) -> dict[tuple[str, str], dict[str, float]]:
+        return {v: dict(t.estimate.params) for v, t in self.tuners.items() if t.estimate is not None}

@@ -44,9 +44,20 @@ def _headless(*args: str) -> subprocess.CompletedProcess:
 
 @pytest.fixture(scope="module")
 def site() -> Path:
-    proc = subprocess.run([sys.executable, str(REPO / "scripts" / "build_docs.py")], capture_output=True, text=True,
-                          timeout=1200)
-    assert proc.returncode == 0, (proc.stdout[-4000:] + proc.stderr[-4000:])
+    """The site, built once per test run: under pytest -n the workers that need it take a lock,
+    and the first builds it while the others wait and then reuse it (one build folder)."""
+    import fcntl
+    import os
+    run = os.environ.get("PYTEST_XDIST_TESTRUNUID", str(os.getpid()))
+    SITE.parent.mkdir(parents=True, exist_ok=True)
+    marker = SITE.parent / "site.built-by"
+    with open(SITE.parent / "site.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not (marker.exists() and marker.read_text() == run and SITE.is_dir()):
+            proc = subprocess.run([sys.executable, str(REPO / "scripts" / "build_docs.py")], capture_output=True,
+                                  text=True, timeout=1200)
+            assert proc.returncode == 0, (proc.stdout[-4000:] + proc.stderr[-4000:])
+            marker.write_text(run)
     return SITE
 
 

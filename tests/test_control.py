@@ -105,12 +105,17 @@ def test_predictors_by_hand():
         ewma.observe(r, 60)
     assert ewma.forecast(120).mean_rps == 5.5  # 2 -> 3 -> 5.5
     # Holt: level 1, 2, 3 ... with alpha = beta = 1 the trend is the last step per second.
-    holt = Predictor(PredictionSettings(predictor="holt", alpha=1.0, beta=1.0, history_cycles=2))
+    holt = Predictor(PredictionSettings(predictor="holt", alpha=1.0, beta=1.0, history_cycles=2, trend_damping=1.0))
     for r in (1.0, 2.0, 3.0):
         holt.observe(r, 60)
     f = holt.forecast(120)
     assert f.mean_rps == pytest.approx(3.0 + 2.0)  # 1 req/s per 60 s, two windows ahead
     assert f.upper_rps > f.mean_rps
+    # damped: the second window ahead follows the trend 0.8 times as much as the first
+    damped = Predictor(PredictionSettings(predictor="holt", alpha=1.0, beta=1.0, history_cycles=2, trend_damping=0.8))
+    for r in (1.0, 2.0, 3.0):
+        damped.observe(r, 60)
+    assert damped.forecast(120).mean_rps == pytest.approx(3.0 + 0.8 + 0.8 ** 2)
 
 
 def test_trends_wait_for_history_are_capped_and_kalman_follows_a_ramp():
@@ -118,7 +123,8 @@ def test_trends_wait_for_history_are_capped_and_kalman_follows_a_ramp():
     for r in (1.0, 2.0, 3.0):
         holt.observe(r, 60)
     assert holt.forecast(600).mean_rps == 3.0  # 3 of 10 cycles: no trend yet
-    capped = Predictor(PredictionSettings(predictor="holt", alpha=1.0, beta=1.0, history_cycles=2, growth_cap=2.0))
+    capped = Predictor(PredictionSettings(predictor="holt", alpha=1.0, beta=1.0, history_cycles=2, growth_cap=2.0,
+                                          trend_damping=1.0))
     for r in (1.0, 4.0, 16.0):
         capped.observe(r, 60)
     assert capped.forecast(600).mean_rps == 32.0 and capped.forecast(600).upper_rps == 32.0  # 2 x the last rate
@@ -356,3 +362,40 @@ def test_a_closed_loop_with_tuning_starts_each_tuner_from_its_documented_record(
     assert variant == ("llama3_8b", loop.info[SERVER].accelerator)
     assert tuner.estimate is not None and tuner.outcome_counts["accepted"] >= 10
     assert tuner.estimate.params["alpha"] > 0
+
+
+# ------------------------------------------------------------------------- acceptance scenarios
+def _changes(timeline):
+    t = timeline[timeline.target != timeline.serving + timeline.starting]
+    return t[t.actuation_error.isna()]
+
+
+def test_a_diurnal_ramp_is_served_within_the_slos_with_few_reversals():
+    doc = {**BASE, "duration_s": 3600, "workload": {"kind": "diurnal", "peak_to_trough": 6, "period_s": 3600},
+           "startup_delay_s": 120, "stabilizer": {"scale_down_window_s": 600}, "policies": ["inferno", "static-peak"]}
+    summary = compare(load_scenario(doc)).summary.set_index("policy")
+    assert summary.loc["inferno", "attainment"] >= 0.99
+    assert summary.loc["inferno", "reversals_per_hour"] <= 2
+    assert summary.loc["inferno", "cost"] < summary.loc["static-peak", "cost"]  # it follows the load down
+
+
+def test_long_start_up_delays_cause_no_cascade():
+    """A x3 step at 600 s (reached by 660 s) with start-up delays of 3 and 8 minutes: once the
+    measured load has stopped rising, nothing more is ordered while replicas start (they count as
+    supply), and the fleet never holds more than 1.5 x what the settled load needs."""
+    for delay in (180, 480):
+        doc = {**BASE, "duration_s": 2400, "startup_delay_s": delay,
+               "workload": {"kind": "step", "factor": 3, "at_s": 600, "ramp_s": 60}}
+        t = compare(load_scenario(doc)).runs["inferno"].timeline
+        ups = _changes(t)
+        ups = ups[ups.target > ups.serving + ups.starting]
+        late = ups[(ups.time_s > 780) & (ups.starting > 0)]
+        assert late.empty, (delay, late[["time_s", "serving", "starting", "desired", "target"]])
+        settled = t[t.time_s >= 600 + 2 * delay].desired.dropna().max()
+        assert t.target.max() <= 1.5 * settled, (delay, t.target.max(), settled)
+
+
+def test_noisy_load_at_a_capacity_boundary_changes_the_fleet_rarely():
+    doc = {**BASE, "duration_s": 2400, "workload": {"kind": "onoff", "on_s": 120, "off_s": 120, "off_factor": 0.8}}
+    t = compare(load_scenario(doc)).runs["inferno"].timeline
+    assert len(_changes(t)) <= 2400 / 600  # at most one change per 10 min

@@ -50,7 +50,9 @@ class Controller:
         self.policy = policy
         self.actuator = actuator
         self.servers = servers
-        self.stabilizer = Stabilizer(stabilizer) if policy.stabilized else None
+        # A policy that brings its own stabilizer behaviour (hpa-queue: HPA's) keeps it.
+        own = getattr(policy, "stabilizer_settings", None)
+        self.stabilizer = Stabilizer(own or stabilizer) if policy.stabilized else None
 
     def cycle(self, now_s: float) -> CycleRecord:
         snapshot = self.sensor.collect(now_s)

@@ -10,7 +10,7 @@ through the stabilizer when the policy uses one, and to the actuator.
   load, the optimizer, no stabilizer, and a server missing from the solution scaled to zero.
 - ``hpa-queue``: HPA on vLLM's waiting requests (the production stack's KEDA default): desired =
   ceil(replicas x waiting per replica / target), with HPA's behaviour (10 % tolerance, scale-up
-  by max(100 %, 4 pods), a 300 s scale-down window), which is what the stabilizer's defaults are.
+  by max(100 %, 4 pods), a 300 s scale-down window), whatever the scenario's stabilizer settings.
 - ``saturation``: WVA's V1 rules, +1 replica when a replica's queue exceeds 5 requests or its
   KV cache 80 %, -1 when the load would fit on one replica fewer below those marks; one step a
   cycle. A simulated server with an unlimited KV cache reports its batch fill instead.
@@ -30,6 +30,7 @@ from typing import Any, Callable, Protocol
 from .planning import Planner
 from .prediction import Forecast, PredictionSettings, Predictor
 from .snapshot import FleetSnapshot, ServerSnapshot
+from .stabilizer import StabilizerSettings
 from .tuning import Tuning
 
 POLICIES = ("inferno", "reference", "hpa-queue", "saturation", "static-peak", "oracle")
@@ -123,8 +124,9 @@ class InfernoPolicy:
                 p.observe(s.offered_rps, snapshot.window_s)
             horizon_s = snapshot.window_s + info.startup_delay_s
             forecasts[name] = p.forecast(horizon_s)
-            # Requests already waiting must be served too: their backlog, cleared within the horizon.
-            backlog_rps = (s.waiting or 0.0) / horizon_s if name in fresh else 0.0
+            # Requests already waiting must be served too: their backlog, cleared within the horizon,
+            # unless replicas are starting: they are the supply that will clear it (no cascade).
+            backlog_rps = (s.waiting or 0.0) / horizon_s if name in fresh and s.replicas_starting == 0 else 0.0
             rates[name] = forecasts[name].upper_rps + backlog_rps
         tokens = {n: self._shape(n, snapshot.servers[n], i) for n, i in servers.items() if n in fresh}
         planner = self.planner
@@ -157,6 +159,7 @@ class ReferencePolicy:
 class HpaQueuePolicy:
     name = "hpa-queue"
     stabilized = True
+    stabilizer_settings = StabilizerSettings(scale_down_window_s=300.0)  # HPA's behaviour, whatever the scenario's
 
     def __init__(self, target_waiting_per_replica: float = 5.0, max_replicas: int = 1000) -> None:
         self.target = target_waiting_per_replica

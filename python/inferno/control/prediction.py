@@ -4,9 +4,10 @@
 A predictor sees one rate per cycle (req/s over the cycle's window) and forecasts the mean rate
 at ``horizon_s`` ahead and an upper quantile of it. The variance has two parts: the predictor's
 own one-step error, learned as the cycles go, and the Poisson noise of counting arrivals in a
-window, sqrt(rate / window). Trends are not extrapolated until half of the predictor's window of
-history exists; growth is capped (default 4x the current rate per horizon); a failed fit falls
-back to the last value.
+window, sqrt(rate / window). Trends are damped (each window ahead follows the trend ``trend_damping``
+times as much as the one before), not extrapolated until half of the predictor's window of history
+exists, and growth is capped (default 4x the current rate per horizon); a failed fit falls back to
+the last value.
 """
 
 from __future__ import annotations
@@ -42,13 +43,15 @@ class PredictionSettings:
     history_cycles: int = 10       # the trend's window; no trend before half of it
     growth_cap: float = 4.0        # at most this multiple of the current rate per horizon
     prior_cv: float = 0.2          # the one-step error assumed (relative) before any has been measured
+    trend_damping: float = 0.8     # per window: a trend is followed less the further ahead (damped Holt)
 
     def __post_init__(self) -> None:
         if self.predictor not in PREDICTORS:
             raise ValueError(f"predictor must be one of {', '.join(map(repr, PREDICTORS))}, got {_excerpt(self.predictor)}")
         for name, value, low, high in (("quantile", self.quantile, 0.5, 0.9999), ("alpha", self.alpha, 1e-6, 1.0),
                                        ("beta", self.beta, 0.0, 1.0), ("growth_cap", self.growth_cap, 1.0, 1e3),
-                                       ("prior_cv", self.prior_cv, 0.0, 10.0)):
+                                       ("prior_cv", self.prior_cv, 0.0, 10.0),
+                                       ("trend_damping", self.trend_damping, 0.0, 1.0)):
             if not (isinstance(value, (int, float)) and not isinstance(value, bool) and low <= value <= high):
                 raise ValueError(f"prediction.{name} must be a number in [{low:g}, {high:g}], got {_excerpt(value)}")
         if isinstance(self.history_cycles, bool) or not isinstance(self.history_cycles, int) or \
@@ -115,6 +118,15 @@ class Predictor:
         self._kf.predict()
         self._kf.update(np.array([z]))
 
+    def _damped(self, horizon_s: float) -> float:
+        """The seconds of trend to extrapolate: the horizon, with each window after the first
+        counting φ times the one before (Gardner's damped trend; φ = 1: none)."""
+        phi = self.settings.trend_damping
+        steps = horizon_s / self._window_s
+        if phi >= 1:
+            return horizon_s
+        return self._window_s * phi * (1 - phi ** steps) / (1 - phi)
+
     def _trend_ready(self) -> bool:
         return self._cycles >= max(2, self.settings.history_cycles // 2)
 
@@ -128,13 +140,13 @@ class Predictor:
             return self._level
         if s.predictor == "holt":
             trend = self._trend if self._trend_ready() else 0.0
-            return self._level + trend * horizon_s
+            return self._level + trend * self._damped(horizon_s)
         assert self._kf is not None
         x = np.ravel(self._kf.x)
         level, slope = float(x[0]), float(x[1])
         if not self._trend_ready():
             slope = 0.0
-        return math.exp(level + slope * horizon_s)
+        return math.exp(level + slope * self._damped(horizon_s))
 
     def forecast(self, horizon_s: float) -> Forecast:
         """Mean and upper quantile of the rate ``horizon_s`` ahead (req/s)."""

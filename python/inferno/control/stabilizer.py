@@ -5,7 +5,7 @@
    ``max_step_up_replicas``) per cycle. Replicas still starting count as supply, so a deficit
    they already cover orders nothing more (no cascade).
 2. Scale-down only after the desired count has stayed below the current one for
-   ``scale_down_window_s``, to the highest desired count seen in that window, by at most
+   ``scale_down_window_s`` (600 s), to the highest desired count seen in that window, by at most
    ``max_step_down_fraction`` of the current replicas per cycle, and never while a replica is
    starting.
 3. A change smaller than ``tolerance`` x current (at least one replica) is ignored, unless the
@@ -29,7 +29,7 @@ from .._text import excerpt as _excerpt
 class StabilizerSettings:
     max_step_up_fraction: float = 1.0
     max_step_up_replicas: int = 4
-    scale_down_window_s: float = 300.0
+    scale_down_window_s: float = 600.0  # HPA's is 300 s; 600 s halves the reversals on noisy load
     max_step_down_fraction: float = 0.5
     tolerance: float = 0.1
     idle_window_s: float = 0.0  # 0: never scale to zero

@@ -399,3 +399,33 @@ def test_noisy_load_at_a_capacity_boundary_changes_the_fleet_rarely():
     doc = {**BASE, "duration_s": 2400, "workload": {"kind": "onoff", "on_s": 120, "off_s": 120, "off_factor": 0.8}}
     t = compare(load_scenario(doc)).runs["inferno"].timeline
     assert len(_changes(t)) <= 2400 / 600  # at most one change per 10 min
+
+
+def test_a_capacity_shrink_is_met_by_priority_in_one_cycle_and_never_exceeded():
+    doc = {**BASE, "servers": [SERVER, "Bronze-llama3_8b"], "duration_s": 1200,
+           "workload": {"kind": "constant", "rate_scale": 2.0},
+           "faults": [{"kind": "capacity", "at_s": 600, "type": "MI300X", "count": 8}]}
+    loop = ClosedLoop(load_scenario(doc))
+    assert {p.card_type for p in loop.placements.values()} == {"MI300X"}
+    t = loop.run("inferno").timeline
+    cards = t.groupby("time_s").target.sum()  # one card per replica here
+    assert cards[cards.index < 600].max() > 8  # it had more before the shrink
+    assert (cards[cards.index >= 600] <= 8).all()  # and never more after, from the first cycle on
+    at = t[t.time_s == 600].set_index("server")
+    assert at.loc["Bronze-llama3_8b", "reason"].startswith("inventory: MI300X has 8 cards")  # the lower priority gives way
+    assert at.loc[SERVER, "target"] == at.loc[SERVER, "serving"] + at.loc[SERVER, "starting"]  # Premium keeps its replicas
+    with pytest.raises(ScenarioError, match="faults: capacity of unknown card type 'B300'"):
+        ClosedLoop(load_scenario({**doc, "faults": [{"kind": "capacity", "at_s": 60, "type": "B300", "count": 1}]}))
+
+
+def test_the_inventory_guard_reduces_the_least_important_first_and_zero_last():
+    from inferno.control.inventory import Inventory, Placement
+    from inferno.control.stabilizer import Decision
+    inv = Inventory({"G2": 10}, {"a": Placement("G2", 2, 1), "b": Placement("G2", 1, 3), "c": Placement("G2", 1, 2)})
+    d = {n: Decision(n, t, t, t, "as desired") for n, t in (("a", 4), ("b", 3), ("c", 2))}  # 8 + 3 + 2 = 13 cards
+    fitted = inv.fit(d)
+    assert {n: x.target for n, x in fitted.items()} == {"a": 4, "b": 1, "c": 1}  # b (priority 3) first, then c
+    inv.set("G2", 2)
+    fitted = inv.fit(d)
+    assert {n: x.target for n, x in fitted.items()} == {"a": 1, "b": 0, "c": 0}  # zero only when one each is too many
+    assert sum(x.target * inv.placements[n].cards_per_replica for n, x in fitted.items()) <= 2

@@ -164,6 +164,11 @@ class System:
         rows = _rows_by_server(allocations, ("accelerator", "replicas", "max_batch"))
         return System(self._core.with_current(rows, bool(keep_accelerator), bool(keep_batch)))
 
+    def with_capacity(self, cards: Mapping[str, int]) -> "System":
+        """A copy whose inventory is ``cards`` per card type (the types not named keep theirs)."""
+        count = [{"type": str(t), "count": int(n)} for t, n in {**self.capacity, **dict(cards)}.items()]
+        return System(self._core.with_documents([("capacity", {"count": count})]))
+
     def with_target_percentile(self, percentile: float) -> "System":
         """A copy whose every latency target holds at ``percentile`` (in (0, 100)) instead of on
         the mean, e.g. 95 to size for the P95 TTFT and ITL of each class (0: the documents' own)."""

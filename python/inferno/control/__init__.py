@@ -8,6 +8,7 @@ The same controller runs in simulation (here) and live; the live sensor and actu
 
 from .closed_loop import ClosedLoop, Comparison, PolicyRun, compare
 from .controller import Controller, CycleRecord
+from .inventory import Inventory, Placement
 from .planning import Plan, Planner, PlanningSettings
 from .tuning import Tuning, TuningSettings
 from .policies import POLICIES, ServerInfo, make_policy
@@ -17,6 +18,6 @@ from .snapshot import FleetSnapshot, ServerSnapshot
 from .stabilizer import Decision, Stabilizer, StabilizerSettings
 
 __all__ = ["POLICIES", "PREDICTORS", "ClosedLoop", "Comparison", "Controller", "CycleRecord", "Decision",
-           "FleetSnapshot", "Forecast", "Plan", "Planner", "PlanningSettings", "PolicyRun", "PredictionSettings",
+           "FleetSnapshot", "Forecast", "Inventory", "Placement", "Plan", "Planner", "PlanningSettings", "PolicyRun", "PredictionSettings",
            "Predictor", "Scenario", "ScenarioError", "ServerInfo", "ServerSnapshot", "Stabilizer",
            "StabilizerSettings", "Tuning", "TuningSettings", "Workload", "compare", "load_scenario", "make_policy", "read_trace"]

@@ -24,6 +24,7 @@ import pandas as pd
 from ..optimizer import System
 from .controller import Controller
 from .fleet import ServerSetup, SimulatedActuator, SimulatedFleet, SimulatedSensor, price_of, request_outcomes
+from .inventory import Inventory, Placement
 from .planning import Planner
 from .policies import ServerInfo, make_policy
 from .scenario import Scenario, ScenarioError, read_trace
@@ -107,6 +108,10 @@ class ClosedLoop:
             if key not in names:
                 raise ScenarioError(f"per_server: unknown server {key!r}; known: {', '.join(names)}")
         self.names = names
+        for _, card_type, _ in scenario.capacity_changes:
+            if card_type not in self.system.capacity:
+                raise ScenarioError(f"faults: capacity of unknown card type {card_type!r}; the fleet has "
+                                    f"{', '.join(self.system.capacity)}")
         servers = self.system.servers.loc[names]
         self.base_rps = {n: float(servers.loc[n, "arrival_rate_rpm"]) / 60 for n in names}
         self.arrivals = {n: self._arrivals(i, n) for i, n in enumerate(names)}
@@ -131,6 +136,7 @@ class ClosedLoop:
         targets = self.system.targets.set_index(["service_class", "model"])
         self.info: dict[str, ServerInfo] = {}
         self.setups: dict[str, ServerSetup] = {}
+        self.placements: dict[str, Placement] = {}
         for n in names:
             row = allocations.loc[n]
             model = models[n]
@@ -143,6 +149,9 @@ class ClosedLoop:
                                       ttft_slo_ms=0.0 if slo is None else float(slo["ttft_ms"]),
                                       itl_slo_ms=0.0 if slo is None else float(slo["itl_ms"]),
                                       startup_delay_s=scenario.startup_of(n))
+            self.placements[n] = Placement(card_type=str(row["type"]),
+                                           cards_per_replica=max(1, int(row["cards"]) // max(1, int(row["replicas"]))),
+                                           priority=1 if slo is None else int(slo["priority"]))
             self.setups[n] = ServerSetup(name=n, model=true_model, accelerator=str(row["accelerator"]),
                                          price_per_replica_hour=price_of(accelerators, perf, model_name, str(row["accelerator"])),
                                          replicas=int(row["replicas"]), trace=self.arrivals[n])
@@ -214,12 +223,18 @@ class ClosedLoop:
         policy = make_policy(policy_name, planner=planner, prediction=s.prediction, tuning=tuning,
                              peak_rps={n: self.peak_between(n, 0, s.duration_s) for n in self.names},
                              peak_ahead=self.peak_between, tokens=self.tokens)
-        controller = Controller(sensor, policy, actuator, self.info, s.stabilizer)
+        inventory = Inventory(self.system.capacity, self.placements)
+        controller = Controller(sensor, policy, actuator, self.info, s.stabilizer, inventory)
+        changes = list(s.capacity_changes)
         rows: list[dict[str, Any]] = []
         steps = int(math.floor(s.duration_s / s.period_s + 1e-9))
         for k in range(1, steps + 1):
             t = k * s.period_s
             fleet.advance_to(t)
+            while changes and changes[0][0] <= t:  # the inventory changed since the last cycle
+                _, card_type, count = changes.pop(0)
+                planner.set_capacity(card_type, count)
+                inventory.set(card_type, count)
             rows.extend(controller.cycle(t).rows())
         fleet.advance_to(s.duration_s)
         counters = fleet.counters()

@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from .inventory import Inventory
 from .policies import Policy, ServerInfo
 from .snapshot import FleetSnapshot
 from .stabilizer import Decision, Stabilizer, StabilizerSettings
@@ -45,11 +46,12 @@ class CycleRecord:
 
 class Controller:
     def __init__(self, sensor: Sensor, policy: Policy, actuator: Actuator, servers: dict[str, ServerInfo],
-                 stabilizer: StabilizerSettings | None = None) -> None:
+                 stabilizer: StabilizerSettings | None = None, inventory: Inventory | None = None) -> None:
         self.sensor = sensor
         self.policy = policy
         self.actuator = actuator
         self.servers = servers
+        self.inventory = inventory
         # A policy that brings its own stabilizer behaviour (hpa-queue: HPA's) keeps it.
         own = getattr(policy, "stabilizer_settings", None)
         self.stabilizer = Stabilizer(own or stabilizer) if policy.stabilized else None
@@ -70,6 +72,8 @@ class Controller:
                 decisions[name] = Decision(name, current, None, current, "hold: no decision", hold=True)
             else:
                 decisions[name] = Decision(name, current, desired, desired, "policy")
+        if self.inventory is not None:  # never more cards than there are, even for one cycle
+            decisions = self.inventory.fit(decisions)
         targets = {n: d.target for n, d in decisions.items() if d.target != d.current}
         failures = self.actuator.apply(now_s, targets)
         return CycleRecord(now_s, snapshot, decisions, failures, want.forecasts)

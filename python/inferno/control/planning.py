@@ -45,6 +45,14 @@ class Planner:
         self.settings = settings or PlanningSettings()
         self.system = system if percentile_applied else system.with_target_percentile(self.settings.slo_percentile)
 
+    def set_capacity(self, card_type: str, count: int) -> None:
+        """The inventory changed: from now on ``card_type`` has ``count`` cards (a shrink at peak,
+        nodes added); the next plan fits within it, by priority."""
+        if card_type not in self.system.capacity:
+            raise ValueError(f"unknown card type {card_type!r}; the capacity has {', '.join(self.system.capacity)}")
+        capacity = {**self.system.capacity, card_type: int(count)}
+        self.system = self.system.with_capacity(capacity)
+
     def plan(self, loads: dict[str, dict[str, float]], current: dict[str, dict[str, Any]]) -> Plan:
         """``loads``: {server: {rate_rps, in_tokens, out_tokens}}; ``current``: {server:
         {accelerator, replicas, max_batch}} (the allocation running now, kept on its accelerator)."""

@@ -30,7 +30,8 @@ _WORKLOAD_KEYS = {
 _TOP_KEYS = ("fleet", "servers", "duration_s", "period_s", "seed", "startup_delay_s", "workload", "per_server", "truth",
              "faults", "policies", "prediction", "stabilizer", "planning", "tuning")
 _FAULT_KEYS = {"sensor_outage": {"kind", "start_s", "end_s"},
-               "actuator_errors": {"kind", "start_s", "end_s", "servers"}}
+               "actuator_errors": {"kind", "start_s", "end_s", "servers"},
+               "capacity": {"kind", "at_s", "type", "count"}}
 
 
 class ScenarioError(ValueError):
@@ -84,6 +85,7 @@ class Scenario:
     truth: dict[str, float] = field(default_factory=lambda: {"alpha": 1.0, "beta": 1.0, "gamma": 1.0})
     sensor_outages: tuple[tuple[float, float], ...] = ()
     actuator_errors: tuple[tuple[float, float, tuple[str, ...] | None], ...] = ()
+    capacity_changes: tuple[tuple[float, str, int], ...] = ()  # (at_s, card type, cards from then on)
     policies: tuple[str, ...] = POLICIES
     prediction: PredictionSettings = field(default_factory=PredictionSettings)
     stabilizer: StabilizerSettings = field(default_factory=StabilizerSettings)
@@ -200,7 +202,7 @@ def load_scenario(source: str | os.PathLike[str] | dict) -> Scenario:
     out["per_server"] = {str(k): _workload(v, f"per_server.{k}.") for k, v in per_server.items()}
     truth = _keys(doc.get("truth", {}) or {}, {"alpha", "beta", "gamma"}, "truth.")
     out["truth"] = {k: _number(truth, k, "truth.", 0, 100, 1.0, open_low=True) for k in ("alpha", "beta", "gamma")}
-    outages, errors = [], []
+    outages, errors, capacity = [], [], []
     faults = doc.get("faults", []) or []
     if not isinstance(faults, list):
         raise ScenarioError("faults must be a list")
@@ -210,6 +212,14 @@ def load_scenario(source: str | os.PathLike[str] | dict) -> Scenario:
         if kind not in _FAULT_KEYS:
             raise ScenarioError(f"{where}kind must be one of {', '.join(_FAULT_KEYS)}, got {_excerpt(kind)}")
         _keys(f, _FAULT_KEYS[kind], where)
+        if kind == "capacity":
+            count = f.get("count")
+            if isinstance(count, bool) or not isinstance(count, int) or not 0 <= count <= 10**7:
+                raise ScenarioError(f"{where}count must be an integer in [0, 10000000], got {_excerpt(count)}")
+            if not isinstance(f.get("type"), str):
+                raise ScenarioError(f"{where}type (a card type of the fleet's capacity) is required")
+            capacity.append((_number(f, "at_s", where, 0, 1e8), f["type"], count))
+            continue
         start, end = _number(f, "start_s", where, 0, 1e8), _number(f, "end_s", where, 0, 1e8)
         if end <= start:
             raise ScenarioError(f"{where}end_s must be after start_s, got {end:g} <= {start:g}")
@@ -219,6 +229,7 @@ def load_scenario(source: str | os.PathLike[str] | dict) -> Scenario:
             names = f.get("servers")
             errors.append((start, end, None if names is None else tuple(map(str, names))))
     out["sensor_outages"], out["actuator_errors"] = tuple(outages), tuple(errors)
+    out["capacity_changes"] = tuple(sorted(capacity))
     policies = doc.get("policies", list(POLICIES))
     if not isinstance(policies, list) or not policies:
         raise ScenarioError(f"policies must be a non-empty list of {', '.join(POLICIES)}")

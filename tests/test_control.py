@@ -429,3 +429,16 @@ def test_the_inventory_guard_reduces_the_least_important_first_and_zero_last():
     fitted = inv.fit(d)
     assert {n: x.target for n, x in fitted.items()} == {"a": 1, "b": 0, "c": 0}  # zero only when one each is too many
     assert sum(x.target * inv.placements[n].cards_per_replica for n, x in fitted.items()) <= 2
+
+
+@pytest.mark.parametrize("text, message", [
+    ("fleet: [unclosed", "malformed YAML"),
+    ("- just a list", "scenario: expected a mapping"),
+    ("fleet: ../large\nworkload: {kind: trace, path: missing.csv}\n", "no such trace file"),
+])
+def test_the_cli_names_what_is_wrong_with_a_scenario_file(tmp_path, text, message):
+    scenario = tmp_path / "bad.yaml"
+    scenario.write_text(text.replace("../large", str(LARGE)))
+    proc = subprocess.run([sys.executable, "-m", "inferno", "control", "simulate", str(scenario)],
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 1 and message in proc.stderr, proc.stderr

@@ -137,6 +137,7 @@ class ClosedLoop:
         self.info: dict[str, ServerInfo] = {}
         self.setups: dict[str, ServerSetup] = {}
         self.placements: dict[str, Placement] = {}
+        self.classes = {n: str(servers.loc[n, "service_class"]) for n in names}
         for n in names:
             row = allocations.loc[n]
             model = models[n]
@@ -245,7 +246,8 @@ class ClosedLoop:
     def _summary(self, policy: str, timeline: pd.DataFrame, counters: dict, results: dict) -> dict[str, Any]:
         s = self.scenario
         cost = sum(counters[n]["replica_seconds"] * self.setups[n].price_per_replica_hour / 3600 for n in self.names)
-        outcomes = [request_outcomes(results[n], self.info[n].ttft_slo_ms, self.info[n].itl_slo_ms) for n in self.names]
+        outcomes = [request_outcomes(results[n], self.info[n].ttft_slo_ms, self.info[n].itl_slo_ms)
+                    .assign(service_class=self.classes[n]) for n in self.names]
         every = pd.concat(outcomes, ignore_index=True) if outcomes else pd.DataFrame()
         done = every[every.done] if len(every) else every
         # Direction reversals: a server's applied changes that go the other way from its previous one.
@@ -258,7 +260,10 @@ class ClosedLoop:
                 actions += len(signs)
                 reversals += sum(1 for a, b in zip(signs, signs[1:]) if a != b)
         hours = s.duration_s / 3600
-        return {"policy": policy, "cost": cost,
+        # Attainment per service class too: under short capacity the priorities decide who is served.
+        by_class = {f"attainment_{c}": float(g.met.mean()) for c, g in every.groupby("service_class", sort=False)} \
+            if len(every) else {}
+        return {**by_class, "policy": policy, "cost": cost,
                 "attainment": float(every.met.mean()) if len(every) else math.nan,
                 "ttft_p95_ms": float(np.percentile(done.ttft_ms, 95)) if len(done) else math.nan,
                 "itl_p95_ms": float(np.percentile(done.itl_ms, 95)) if len(done) else math.nan,
@@ -293,5 +298,7 @@ def compare(scenario: Scenario, policies: tuple[str, ...] | None = None) -> Comp
     """Runs every policy of the scenario (or those given) and summarises them side by side."""
     loop = ClosedLoop(scenario)
     runs = {p: loop.run(p) for p in (policies or scenario.policies)}
-    summary = pd.DataFrame([r.summary for r in runs.values()], columns=list(SUMMARY_COLUMNS))
+    rows = [r.summary for r in runs.values()]
+    classes = sorted({k for row in rows for k in row if k.startswith("attainment_")})
+    summary = pd.DataFrame(rows, columns=[*SUMMARY_COLUMNS, *classes])
     return Comparison(runs, summary)

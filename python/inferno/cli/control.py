@@ -59,7 +59,8 @@ def run_simulate(args: argparse.Namespace) -> int:
         sys.stdout.write(summary.to_csv(index=False))
     else:
         shown = summary.copy()
-        shown["attainment"] = (100 * shown["attainment"]).map(lambda v: f"{v:.1f} %")
+        for col in [c for c in shown.columns if c.startswith("attainment")]:
+            shown[col] = (100 * shown[col]).map(lambda v: f"{v:.1f} %")
         for col in ("cost", "ttft_p95_ms", "itl_p95_ms", "reversals_per_hour", "replica_hours"):
             shown[col] = shown[col].map(lambda v: f"{v:.4g}")
         print(shown.to_string(index=False))

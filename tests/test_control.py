@@ -446,3 +446,15 @@ def test_the_cli_names_what_is_wrong_with_a_scenario_file(tmp_path, text, messag
     proc = subprocess.run([sys.executable, "-m", "inferno", "control", "simulate", str(scenario)],
                           capture_output=True, text=True, timeout=300)
     assert proc.returncode == 1 and message in proc.stderr, proc.stderr
+
+
+def test_a_replica_costs_what_the_optimizer_charges_for_it():
+    """Multi-card profiles (2xG2) cost all their cards once: the price per replica-hour times the
+    first plan's replicas is the first plan's cost, server by server."""
+    import inferno
+    servers = ["Premium-llama_7b", "Premium-llama_70b", "Premium-llama3_8b"]
+    loop = ClosedLoop(load_scenario({**BASE, "servers": servers, "workload": {"kind": "constant"}}))
+    plan = loop.first_plan.allocations
+    for name in servers:
+        assert loop.setups[name].price_per_replica_hour * plan.loc[name, "replicas"] == pytest.approx(plan.loc[name, "cost"])
+    assert any(inferno.System.from_dir(LARGE).accelerators.loc[a, "multiplicity"] > 1 for a in plan.accelerator)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+
 import numpy as np
 import pandas as pd
 
@@ -25,7 +26,7 @@ class ServerSetup:
     name: str
     model: QueueModel              # the truth: the planned N and Q with the scenario's parameters
     accelerator: str               # the accelerator profile (e.g. 2xG2)
-    price_per_replica_hour: float  # the profile's cost x cards per replica
+    price_per_replica_hour: float  # the profile's cost x profiles per replica (as the optimizer counts)
     replicas: int                  # at the start
     trace: pd.DataFrame            # time_s, in_tokens, out_tokens: the arrivals
 
@@ -139,12 +140,12 @@ class SimulatedActuator:
 
 
 def price_of(accelerators: pd.DataFrame, perf: pd.DataFrame, model: str, accelerator: str) -> float:
-    """Cost per replica-hour of a model on an accelerator profile: the profile's cost per card
-    times the cards one replica takes (acc_count)."""
+    """Cost per replica-hour of a model on an accelerator profile, as the optimizer counts it: the
+    profile's cost (all its cards: 2xG2 costs two G2) times the profiles one replica takes
+    (the record's acc_count)."""
     record = perf[(perf.model == model) & (perf.accelerator == accelerator)]
     count = int(record.acc_count.iloc[0]) if len(record) else 1
-    cost = float(accelerators.loc[accelerator, "cost_per_hour"]) * int(accelerators.loc[accelerator, "multiplicity"])
-    return cost * count
+    return float(accelerators.loc[accelerator, "cost_per_hour"]) * count
 
 
 def request_outcomes(sim: Simulation, ttft_slo_ms: float, itl_slo_ms: float, from_s: float = 0.0) -> pd.DataFrame:

@@ -47,9 +47,7 @@ class FoldingSax {
   bool binary(json::binary_t& v) { return dom_.binary(v); }
   bool start_object(std::size_t n) { return deeper() && dom_.start_object(n); }
   bool key(json::string_t& k) {
-    if (fold_)
-      for (char& ch : k)
-      if (ch >= 'A' && ch <= 'Z') ch = static_cast<char>(ch - 'A' + 'a');
+    if (fold_) fold_key_in_place(k);
     return dom_.key(k);
   }
   bool end_object() {
@@ -101,6 +99,16 @@ const json* field(const json& obj, const std::string& key) {
 
 json parse_json_folded(std::string_view text) { return parse_with_limits(text, true); }
 
+void fold_key_in_place(std::string& key) {
+  for (char& ch : key)
+    if (ch >= 'A' && ch <= 'Z') ch = static_cast<char>(ch - 'A' + 'a');
+}
+
+std::string fold_key(std::string key) {
+  fold_key_in_place(key);
+  return key;
+}
+
 namespace {
 
 json normalized(const json& value, bool fold, int depth) {
@@ -114,11 +122,7 @@ json normalized(const json& value, bool fold, int depth) {
   }
   json out = json::object();
   for (const auto& [key, v] : value.items()) {
-    std::string k = key;
-    if (fold)
-      for (char& ch : k)
-        if (ch >= 'A' && ch <= 'Z') ch = static_cast<char>(ch - 'A' + 'a');
-    out[k] = normalized(v, fold, depth + 1);
+    out[fold ? fold_key(key) : key] = normalized(v, fold, depth + 1);
   }
   return out;
 }

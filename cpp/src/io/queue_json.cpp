@@ -47,12 +47,6 @@ struct ParamSource {
   std::string name;    // spelling for errors
 };
 
-// A key as the folding parser stores it (ASCII lower case).
-std::string fold_key(std::string key) {
-  std::transform(key.begin(), key.end(), key.begin(), [](unsigned char ch) { return static_cast<char>(std::tolower(ch)); });
-  return key;
-}
-
 ParamSource source_of(const std::string& model, const std::string& param) {
   if (model == "prefill-decode") {
     if (param == "decode_alpha") return {"decodeparms", "alpha", "decodeParms.alpha"};

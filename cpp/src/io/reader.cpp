@@ -11,22 +11,11 @@ namespace inferno::io {
 
 using nlohmann::json;
 
-namespace {
-
-std::string fold(const std::string& key) {
-  std::string out = key;
-  for (char& c : out)
-    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
-  return out;
-}
-
-}  // namespace
-
 Reader Reader::item(std::size_t i, const std::string& entity) const {
   return {source_, path_ + "[" + std::to_string(i) + "]" + (entity.empty() ? "" : " (" + entity + ")"), mode_};
 }
 
-std::string Reader::key_of(const Field& f) const { return mode_.case_sensitive ? f.key : fold(f.key); }
+std::string Reader::key_of(const Field& f) const { return mode_.case_sensitive ? f.key : fold_key(f.key); }
 
 void Reader::check_keys(const json& o, const Field& format) const {
   for (const auto& item : o.items()) {

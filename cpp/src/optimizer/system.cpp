@@ -463,9 +463,7 @@ struct DocumentReaders {
         std::set<std::string> keys;
         std::string list;
         for (const Field& option : f.members) {
-          std::string folded = option.key;
-          for (char& c : folded) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-          keys.insert(folded);
+          keys.insert(io::fold_key(option.key));
           if (option.key != "useCplex") list += (list.empty() ? "" : ", ") + option.key;
         }
         return std::pair{keys, list};

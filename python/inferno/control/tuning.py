@@ -87,6 +87,3 @@ class Tuning:
             else:
                 out.append(record)
         return out
-
-    def estimates(self) -> dict[tuple[str, str], dict[str, float]]:
-        return {v: dict(t.estimate.params) for v, t in self.tuners.items() if t.estimate is not None}

@@ -23,6 +23,10 @@ constexpr std::size_t kMaxJsonBytes = std::size_t{64} << 20;
 /// ("malformed JSON: ...") on bad syntax, invalid UTF-8, nesting deeper than kMaxJsonDepth or text
 /// longer than kMaxJsonBytes.
 nlohmann::json parse_json_folded(std::string_view text);
+
+/// A key as the folding parser stores it: ASCII upper case to lower case, nothing else changed.
+void fold_key_in_place(std::string& key);
+std::string fold_key(std::string key);
 /// The same checks, keys kept as written.
 nlohmann::json parse_json(std::string_view text);
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import collections
 import math
 import os
+import re
 import statistics
 import warnings
 from pathlib import Path
@@ -943,3 +944,20 @@ def test_a_measured_saturation_signal_overrules_the_models_capacity():
     assert seeing.update([{**obs, "avg_concurrency": 8.0}]).outcomes[0] != "skipped_saturated"
     full = T.Tuner(init=wrong, warm_up_cycles=0)
     assert full.update([{**obs, "avg_concurrency": 63.5}]).outcomes == ["skipped_saturated"]  # the batch is full
+
+
+def test_a_tuner_can_hold_service_model_parameters_fixed():
+    tuner = T.Tuner(service_model="vllm", fixed={"delta": 0, "epsilon": 0}, init={"alpha": 8, "beta": 0.016, "gamma": 5e-4})
+    assert tuner.state_names == ["alpha", "beta", "gamma"] and tuner.config["service_model"] == "vllm"
+    assert T.Tuner(service_model="vllm").state_names == ["alpha", "beta", "gamma", "delta", "epsilon"]
+    partial = T.Tuner(service_model="vllm", fixed={"epsilon": 0})
+    assert partial.state_names == ["alpha", "beta", "gamma", "delta"]
+    for fixed, message in [({"alpha": 1}, "fixed: 'alpha' cannot be fixed with configuration 'prefill-decode' on service "
+                                          "model 'vllm'; allowed: 'delta', 'epsilon'"),
+                           ({"delta": -1}, "fixed: 'delta' must be a finite number >= 0, got -1"),
+                           ({"delta": "x"}, "fixed: 'delta' must be a finite number >= 0, got 'x'"),
+                           ({"delta": True}, "fixed: 'delta' must be a finite number >= 0, got True")]:
+        with pytest.raises(ValueError, match=re.escape(message)):
+            T.Tuner(service_model="vllm", fixed=fixed)
+    with pytest.raises(ValueError, match="fixed must be a mapping"):
+        T.Tuner(service_model="vllm", fixed=[0, 0])  # type: ignore[arg-type]

@@ -100,8 +100,8 @@ py::list option_registry() {
 // A validated configuration: the named model ("decode", "prefill-decode", "full"), the profile,
 // then the options on top.
 TunerConfig make_config(const std::string& config, const std::string& profile, const py::dict& options,
-                        const std::string& service_model) {
-  const ModelSpec spec = ModelSpec::named(config, service_model);
+                        const std::string& service_model, const inferno::queue::ModelParams& fixed = {}) {
+  const ModelSpec spec = ModelSpec::named(config, service_model, fixed);
   TunerConfig c = TunerConfig::profile(profile, spec);
   for (const auto& [key, value] : options) {
     const std::string name = py::str(key).cast<std::string>();
@@ -339,9 +339,11 @@ void bind_tuner(py::module_& parent) {
         "Every tuner option: name, kind, per (scalar, parameter, channel), default, range, choices, doc");
 
   py::class_<VariantTuner>(m, "VariantTuner")
-      .def(py::init([](const std::string& config, const std::string& profile, const py::dict& options, const std::string& service_model) {
-             return std::make_unique<VariantTuner>(make_config(config, profile, options, service_model));
-           }), py::arg("config"), py::arg("profile"), py::arg("options"), py::arg("service_model") = "iteration")
+      .def(py::init([](const std::string& config, const std::string& profile, const py::dict& options, const std::string& service_model,
+                       const inferno::queue::ModelParams& fixed) {
+             return std::make_unique<VariantTuner>(make_config(config, profile, options, service_model, fixed));
+           }), py::arg("config"), py::arg("profile"), py::arg("options"), py::arg("service_model") = "iteration",
+           py::arg("fixed") = inferno::queue::ModelParams{})
       .def("cycle", [](VariantTuner& t, const py::iterable& observations) {
              const std::vector<Observation> obs = to_observations(observations);
              CycleResult r;

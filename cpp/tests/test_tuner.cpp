@@ -145,6 +145,43 @@ TEST_CASE("chi-square quantiles", "[tuner][ekf]") {
   CHECK_THROWS_AS(chi_square_quantile(1.0, 2), InvalidArgument);
 }
 
+TEST_CASE("T1b: service-model parameters held fixed are not tuned, and h uses their values", "[tuner][model]") {
+  const ModelSpec spec = ModelSpec::named("prefill-decode", "vllm", {{"delta", 0.0}, {"epsilon", 0.0}});
+  CHECK(spec.state == std::vector<std::string>{"alpha", "beta", "gamma"});
+  CHECK(spec.fixed.at("delta") == 0.0);
+  CHECK(spec.fixed.at("epsilon") == 0.0);
+  CHECK(ModelSpec::named("prefill-decode", "vllm").state.size() == 5);  // nothing held: all five tuned
+  // h of vllm with delta = epsilon = 0 is the queue core's vllm model at those values.
+  ObservationModel model(spec);
+  Vector h;
+  REQUIRE(model.evaluate(v({8, 0.016, 0.0005}), {200, 2048, 1024, 64, 0}, h) == ModelError::none);
+  inferno::queue::QueueConfig qc;
+  qc.service_model = "vllm";
+  qc.params = {{"alpha", 8}, {"beta", 0.016}, {"gamma", 0.0005}, {"delta", 0}, {"epsilon", 0}};
+  qc.shape = inferno::queue::RequestShape{2048, 1024, 8192};
+  qc.max_batch = 64;
+  qc.max_queue = 0;
+  const auto m = inferno::queue::QueueAnalyzer(qc).analyze(200.0 / 60.0);
+  CHECK(h[0] == Approx(m.ttft_ms).epsilon(1e-12));
+  CHECK(h[1] == Approx(m.itl_ms).epsilon(1e-12));
+  // Only the service model's extra parameters can be held, at finite values >= 0.
+  const auto message = [](const auto& f) {
+    try {
+      f();
+    } catch (const InvalidArgument& e) {
+      return std::string(e.what());
+    }
+    return std::string();
+  };
+  CHECK(message([] { ModelSpec::named("prefill-decode", "vllm", {{"alpha", 1.0}}); }) ==
+        "fixed: 'alpha' cannot be fixed with configuration 'prefill-decode' on service model 'vllm'; allowed: 'delta', 'epsilon'");
+  CHECK(message([] { ModelSpec::named("prefill-decode", "iteration", {{"delta", 0.0}}); }) ==
+        "fixed: 'delta' cannot be fixed with configuration 'prefill-decode' on service model 'iteration'; allowed: none");
+  CHECK(message([] { ModelSpec::named("prefill-decode", "vllm", {{"delta", -1.0}}); }) ==
+        "fixed: 'delta' must be a finite number >= 0, got -1");
+  CHECK(message([] { ModelSpec::named("prefill-decode", "vllm", {{"epsilon", std::nan("")}}); }).find("finite") != std::string::npos);
+}
+
 TEST_CASE("T1: h honours the observation's Qmax", "[tuner][model]") {
   ObservationModel model(ModelSpec::named("prefill-decode"));
   const Vector x = v({8, 0.016, 0.0005});

@@ -57,6 +57,27 @@ ModelSpec ModelSpec::named(const std::string& name, const std::string& service_m
   return spec;
 }
 
+ModelSpec ModelSpec::named(const std::string& name, const std::string& service_model, const queue::ModelParams& fixed) {
+  if (fixed.empty()) return named(name, service_model);
+  const ModelSpec base = named(name);
+  ModelSpec spec = named(name, service_model);
+  std::string allowed;
+  for (const auto& s : spec.state)
+    if (std::find(base.state.begin(), base.state.end(), s) == base.state.end()) allowed += (allowed.empty() ? "'" : ", '") + s + "'";
+  for (const auto& [key, value] : fixed) {
+    const auto it = std::find(spec.state.begin(), spec.state.end(), key);
+    const bool own = std::find(base.state.begin(), base.state.end(), key) != base.state.end();
+    if (it == spec.state.end() || own)
+      throw InvalidArgument("fixed: '" + key + "' cannot be fixed with configuration '" + name + "' on service model '" +
+                            service_model + "'; allowed: " + (allowed.empty() ? "none" : allowed));
+    if (!(std::isfinite(value) && value >= 0))
+      throw InvalidArgument("fixed: '" + key + "' must be a finite number >= 0, got " + format_number(value));
+    spec.state.erase(it);
+    spec.fixed[key] = value;
+  }
+  return spec;
+}
+
 void ModelSpec::validate() const {
   const queue::ServiceModelInfo& info = queue::find_service_model(service_model);
   if (state.empty()) throw InvalidArgument("the tuned state must name at least one parameter");

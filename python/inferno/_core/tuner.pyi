@@ -8,7 +8,7 @@ import numpy.typing
 import typing
 __all__: list[str] = ['ExtendedKalmanFilter', 'KalmanFilter', 'Limiter', 'ParameterFilter', 'VariantTuner', 'chi_square_quantile', 'condition_number', 'evaluate', 'fit', 'guess_init_state', 'make_config', 'numerical_jacobian', 'option_names', 'option_registry']
 class VariantTuner:
-    def __init__(self, config: str, profile: str, options: dict, service_model: str = 'iteration') -> None:
+    def __init__(self, config: str, profile: str, options: dict, service_model: str = 'iteration', fixed: collections.abc.Mapping[str, typing.SupportsFloat | typing.SupportsIndex] = {}) -> None:
         ...
     def calibrate(self, arg0: collections.abc.Iterable) -> dict:
         ...

@@ -45,11 +45,11 @@ def perf_parms_of(params: Mapping[str, float]) -> dict[str, float]:
     return out
 
 
-def _state_names(config: str, service_model: str = "iteration") -> list[str]:
+def _state_names(config: str, service_model: str = "iteration", held: Mapping[str, float] | None = None) -> list[str]:
     """The tuned parameters: the configuration's, then any other parameter of the service model
-    (``vllm``: delta, epsilon), in the core's order."""
+    (``vllm``: delta, epsilon) that is not ``held`` fixed, in the core's order."""
     names = ["alpha", "beta"] if config == "decode" else ["alpha", "beta", "gamma"]
-    fixed = {"gamma"} if config == "decode" else set()
+    fixed = ({"gamma"} if config == "decode" else set()) | set(held or ())
     from .._core import queue as _q
     for info in _q.SERVICE_MODELS:
         if info["name"] == service_model:
@@ -75,8 +75,8 @@ def _init_state(init_state: Any, seed: Any, where: str) -> Any:
 
 
 def _options(config: str, init: Any, init_state: Any, options: dict[str, Any],
-             service_model: str = "iteration") -> dict[str, Any]:
-    names = _state_names(config, service_model)
+             service_model: str = "iteration", fixed: Mapping[str, float] | None = None) -> dict[str, Any]:
+    names = _state_names(config, service_model, fixed)
     opts = dict(options)
     if init is not None:
         opts["start"] = _params_option(init, names, "init")

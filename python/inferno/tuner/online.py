@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import warnings
+from collections.abc import Mapping
 from typing import Any
 
 import pandas as pd
@@ -132,20 +133,31 @@ class Tuner:
     init: a known starting point (sequence or dict of α, β, γ): no cold start.
     init_state: the configuration's initial state, which also seeds the cold-start guess
         (``seed``, its old name, is deprecated: a seed is a random seed elsewhere).
+    service_model: the queueing model's service model (``"iteration"``; ``"vllm"`` adds the wait
+        for the iteration in progress and tunes its δ and ε too, unless they are ``fixed``).
+    fixed: service-model parameters held at a value instead of tuned, e.g. ``{"delta": 0,
+        "epsilon": 0}`` with ``service_model="vllm"``.
     **options: any core option (``inferno.tuner.option_names()``), e.g. ``warm_up_cycles=3``,
         ``noise="adaptive"``, ``mode="sliding-window"``, ``gate_probability=0.95``.
     """
 
     def __init__(self, config: str = "prefill-decode", *, profile: str = "inferno", init: Any = None,
                  init_state: Any = None, seed: Any = None, service_model: str = "iteration", keep_history: bool = True,
-                 **options: Any) -> None:
+                 fixed: Mapping[str, float] | None = None, **options: Any) -> None:
         _check_choice(config, CONFIGS, "tuner configuration")
         _check_choice(profile, PROFILES, "tuner profile")
         if not isinstance(keep_history, bool):
             raise ValueError(f"keep_history must be True or False, got {_excerpt(keep_history)}")
         self._config_name = config
+        if fixed is not None and not isinstance(fixed, Mapping):
+            raise ValueError(f"fixed must be a mapping of parameter names to values, got {_excerpt(fixed)}")
+        held: dict[str, float] = {}
+        for key, value in (fixed or {}).items():
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                raise ValueError(f"fixed: {key!r} must be a finite number >= 0, got {_excerpt(value)}")
+            held[str(key)] = float(value)
         self._core = _tuner.VariantTuner(config, profile, _options(config, init, _init_state(init_state, seed, "Tuner"), options,
-                                                                        service_model), service_model)
+                                                                        service_model, held), service_model, held)
         # keep_history=False keeps memory flat over long runs: only the latest cycle's rows.
         self._keep_history = keep_history
         self._rows: list[dict[str, Any]] = []

@@ -61,6 +61,10 @@ struct ModelSpec {
   /// The configuration `name` on `service_model`: the service model's parameters that the
   /// configuration neither tunes nor fixes are tuned too, after its own (`vllm`: delta, epsilon).
   static ModelSpec named(const std::string& name, const std::string& service_model);
+  /// As above, with some of the service model's extra parameters held at given values instead of
+  /// tuned (`vllm` with delta = epsilon = 0: the iteration wait without per-sequence costs). Only
+  /// parameters the configuration does not tune itself may be fixed; values must be finite, >= 0.
+  static ModelSpec named(const std::string& name, const std::string& service_model, const queue::ModelParams& fixed);
   /// Checks names against the service model's parameters (InvalidArgument naming them).
   void validate() const;
 };

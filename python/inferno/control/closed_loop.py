@@ -219,7 +219,9 @@ class ClosedLoop:
             perf = self.system.perf_records.set_index(["model", "accelerator"])
             variants = {n: (str(self.system.servers.loc[n, "model"]), self.info[n].accelerator) for n in self.names}
             starts = {v: [float(perf.loc[v, k]) for k in ("alpha_ms", "beta_ms", "gamma_ms")] for v in set(variants.values())}
-            tuning = Tuning(s.tuning, variants, {n: self.info[n].max_batch for n in self.names}, starts)
+            held = {v: {k: float(perf.loc[v, f"{k}_ms"]) for k in ("delta", "epsilon")
+                        if math.isfinite(float(perf.loc[v, f"{k}_ms"]))} for v in set(variants.values())}
+            tuning = Tuning(s.tuning, variants, {n: self.info[n].max_batch for n in self.names}, starts, held)
         self.last_tuning = tuning
         policy = make_policy(policy_name, planner=planner, prediction=s.prediction, tuning=tuning,
                              peak_rps={n: self.peak_between(n, 0, s.duration_s) for n in self.names},

@@ -6,6 +6,12 @@ An observation is one server's window: the rate per serving replica (replicas sh
 requests), the window's mean request shape, the batch cap, and the mean TTFT and ITL. A server
 whose window is not fresh, or that has no serving replica or no latency measured, gives none.
 Until a variant's tuner has an estimate, planning keeps the documents' record.
+
+Two things about the engine and the fleet are in the tuner's model, because leaving them out
+biased the estimates (docs/control.md, "Tuning in the loop"): a new request waits for the
+iteration in progress (the ``vllm`` service model, its δ and ε held at the record's values), and
+a balancer that spreads requests evenly over k replicas gives each a smoother arrival stream
+than the whole (``load_balancing="even"``: coefficient of variation 1/√k).
 """
 
 from __future__ import annotations
@@ -20,28 +26,44 @@ from ..tuner import Tuner
 from .snapshot import FleetSnapshot
 
 
+LOAD_BALANCING = ("even", "random")  # how the fleet's balancer spreads a server's requests
+
+
 @dataclass(frozen=True)
 class TuningSettings:
     enabled: bool = True
     parameter_quantile: float = 0.5  # > 0.5: plan with parameters that far up their uncertainty
+    # "even": round-robin or join-shortest-queue, each of k replicas sees a stream k times
+    # sparser and k times more regular; "random": independent random choice, each stays Poisson.
+    load_balancing: str = "even"
     options: dict[str, Any] = field(default_factory=dict)  # inferno.Tuner options
 
     def __post_init__(self) -> None:
         q = self.parameter_quantile
         if isinstance(q, bool) or not isinstance(q, (int, float)) or not 0.5 <= q < 1:
             raise ValueError(f"tuning.parameter_quantile must be a number in [0.5, 1), got {_excerpt(q)}")
+        if self.load_balancing not in LOAD_BALANCING:
+            raise ValueError(f"tuning.load_balancing must be one of {', '.join(LOAD_BALANCING)}, "
+                             f"got {_excerpt(self.load_balancing)}")
+        if "service_model" in self.options or "fixed" in self.options:
+            raise ValueError("tuning.options cannot set service_model or fixed: the stage tunes the 'vllm' "
+                             "model with the record's delta and epsilon held")
 
 
 class Tuning:
     def __init__(self, settings: TuningSettings, variants: dict[str, tuple[str, str]], max_batch: dict[str, int],
-                 starts: dict[tuple[str, str], list[float]] | None = None) -> None:
+                 starts: dict[tuple[str, str], list[float]] | None = None,
+                 held: dict[tuple[str, str], dict[str, float]] | None = None) -> None:
         """``variants``: {server: (model, accelerator profile)}; ``max_batch``: {server: N};
-        ``starts``: each variant's α, β, γ to start from (its documented record), else a cold start."""
+        ``starts``: each variant's α, β, γ to start from (its documented record), else a cold
+        start; ``held``: each variant's δ and ε (0 when the record has none)."""
         self.settings = settings
         self.variants = variants
         self.max_batch = max_batch
         self.starts = starts or {}
+        self.held = held or {}
         self.tuners: dict[tuple[str, str], Tuner] = {}
+        self.last_observations: dict[tuple[str, str], list[dict[str, float]]] = {}  # the latest cycle's, per variant
         self._z = NormalDist().inv_cdf(settings.parameter_quantile)
 
     def observe(self, snapshot: FleetSnapshot) -> None:
@@ -52,22 +74,26 @@ class Tuning:
                 continue
             if s.ttft_ms is None or s.itl_ms is None or s.in_tokens is None or s.out_tokens is None:
                 continue
-            observation = {"rate_rpm": 60 * s.offered_rps / s.replicas_serving, "in_tokens": s.in_tokens,
+            k = s.replicas_serving
+            observation = {"rate_rpm": 60 * s.offered_rps / k, "in_tokens": s.in_tokens,
                            "out_tokens": s.out_tokens, "max_batch": self.max_batch[name], "ttft_ms": s.ttft_ms,
-                           "itl_ms": s.itl_ms}
+                           "itl_ms": s.itl_ms,
+                           "arrival_cov": 1 / math.sqrt(k) if self.settings.load_balancing == "even" else 1.0}
             # The measured saturation signal: a full batch. Throughput against arrivals is not used:
             # over a window of a minute, Poisson counts alone differ by several per cent, and
             # requests still in flight make a rising load look saturated.
             if s.running is not None:
                 observation["avg_concurrency"] = s.running / s.replicas_serving
             cycles.setdefault(variant, []).append(observation)
+        self.last_observations = cycles
         for variant, observations in cycles.items():
             tuner = self.tuners.get(variant)
             if tuner is None:
                 options = dict(self.settings.options)
                 if variant in self.starts and "init" not in options:
                     options["init"] = self.starts[variant]
-                tuner = self.tuners[variant] = Tuner(keep_history=False, **options)
+                held = {"delta": 0.0, "epsilon": 0.0, **self.held.get(variant, {})}
+                tuner = self.tuners[variant] = Tuner(keep_history=False, service_model="vllm", fixed=held, **options)
             tuner.update(observations)
 
     def records(self) -> list[dict[str, Any]]:

@@ -1,6 +1,7 @@
 """``inferno control``: the control loop. ``inferno control simulate SCENARIO.yaml`` runs a scenario's
 fleet under each autoscaling policy through the same controller and prints what each cost and
-achieved (docs/control.md)."""
+achieved; ``inferno control forecast TRACE.csv`` measures how well each rate predictor forecasts
+a request trace (docs/control.md)."""
 
 from __future__ import annotations
 
@@ -29,6 +30,22 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     sim.add_argument("--output-dir", metavar="DIR",
                      help="also write summary.csv and one timeline-<policy>.csv per policy (a row per cycle and server)")
     sim.set_defaults(run=run_simulate)
+    fc = sub.add_parser("forecast", help="how well each rate predictor forecasts a request trace",
+                        description="Feeds a trace's arrival rate to each predictor one window at a time, as the loop "
+                                    "does, and prints per predictor: nRMSE one window and the horizon ahead (each also "
+                                    "as a ratio to 'last'), the share of windows under-predicted by more than 10 %% at "
+                                    "the horizon, and how often the rate stayed within the forecast's upper quantile.")
+    fc.add_argument("trace", metavar="TRACE.csv", help="a request trace: t_s,in_tokens,out_tokens, sorted by t_s")
+    fc.add_argument("--period-s", type=float, default=60.0, help="the control period: one window (default 60)")
+    fc.add_argument("--horizon-s", type=float,
+                    help="how far ahead, a whole number of periods (default 3 periods: the period plus a start-up "
+                         "delay of two)")
+    fc.add_argument("--time-compression", type=float, default=1.0, metavar="K",
+                    help="replay the trace K times faster (its rates x K; default 1)")
+    fc.add_argument("--predictors", metavar="P[,P...]", help="the predictors (default: last, ewma, holt, kalman)")
+    fc.add_argument("--quantile", type=float, default=0.9, help="the upper quantile's level (default 0.9)")
+    fc.add_argument("--format", choices=["table", "json", "csv"], default="table")
+    fc.set_defaults(run=run_forecast)
 
 
 def run_simulate(args: argparse.Namespace) -> int:
@@ -63,5 +80,37 @@ def run_simulate(args: argparse.Namespace) -> int:
             shown[col] = (100 * shown[col]).map(lambda v: f"{v:.1f} %")
         for col in ("cost", "ttft_p95_ms", "itl_p95_ms", "reversals_per_hour", "replica_hours"):
             shown[col] = shown[col].map(lambda v: f"{v:.4g}")
+        print(shown.to_string(index=False))
+    return EXIT_OK
+
+
+def run_forecast(args: argparse.Namespace) -> int:
+    from ..control import PredictionSettings, ScenarioError, read_trace
+    from ..control.prediction import PREDICTORS, forecast_errors
+    try:
+        k = args.time_compression
+        if not (k > 0 and k < 1e6):  # also refuses NaN
+            raise ValueError(f"--time-compression must be a number in (0, 1e6), got {k:g}")
+        names = tuple(p.strip() for p in (args.predictors or ",".join(PREDICTORS)).split(",") if p.strip())
+        unknown = [p for p in names if p not in PREDICTORS]
+        if unknown or not names:
+            raise ValueError(f"--predictors: unknown predictor {unknown[0] if unknown else ''!r}; allowed: "
+                             f"{', '.join(PREDICTORS)}")
+        settings = {name: PredictionSettings(predictor=name, quantile=args.quantile) for name in names}
+        trace = read_trace(args.trace)
+        frame = forecast_errors(trace.t_s.to_numpy() / k, args.period_s, args.horizon_s, settings)
+    except (ScenarioError, ValueError) as error:
+        print(f"inferno control forecast: {error}", file=sys.stderr)
+        return EXIT_INPUT
+    if args.format == "json":
+        print(json.dumps({**frame.attrs, "predictors": frame.to_dict(orient="records")}, indent=2))
+    elif args.format == "csv":
+        sys.stdout.write(frame.to_csv(index=False))
+    else:
+        a = frame.attrs
+        print(f"{a['windows']} windows of {a['period_s']:g} s, mean {a['mean_rps']:.3g} req/s, horizon {a['horizon_s']:g} s")
+        shown = frame.copy()
+        for col in shown.columns[1:]:
+            shown[col] = shown[col].map(lambda v: f"{v:.3f}")
         print(shown.to_string(index=False))
     return EXIT_OK

@@ -12,7 +12,7 @@ from .inventory import Inventory, Placement
 from .planning import Plan, Planner, PlanningSettings
 from .tuning import Tuning, TuningSettings
 from .policies import POLICIES, ServerInfo, make_policy
-from .prediction import PREDICTORS, Forecast, PredictionSettings, Predictor
+from .prediction import PREDICTORS, Forecast, PredictionSettings, Predictor, forecast_errors
 from .scenario import Scenario, ScenarioError, Workload, load_scenario, read_trace
 from .snapshot import FleetSnapshot, ServerSnapshot
 from .stabilizer import Decision, Stabilizer, StabilizerSettings
@@ -20,4 +20,5 @@ from .stabilizer import Decision, Stabilizer, StabilizerSettings
 __all__ = ["POLICIES", "PREDICTORS", "ClosedLoop", "Comparison", "Controller", "CycleRecord", "Decision",
            "FleetSnapshot", "Forecast", "Inventory", "Placement", "Plan", "Planner", "PlanningSettings", "PolicyRun", "PredictionSettings",
            "Predictor", "Scenario", "ScenarioError", "ServerInfo", "ServerSnapshot", "Stabilizer",
-           "StabilizerSettings", "Tuning", "TuningSettings", "Workload", "compare", "load_scenario", "make_policy", "read_trace"]
+           "StabilizerSettings", "Tuning", "TuningSettings", "Workload", "compare", "forecast_errors", "load_scenario", "make_policy",
+           "read_trace"]

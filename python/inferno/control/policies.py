@@ -121,7 +121,7 @@ class InfernoPolicy:
             s = snapshot.servers[name]
             if name in fresh:
                 assert s.offered_rps is not None
-                p.observe(s.offered_rps, snapshot.window_s)
+                p.observe(s.offered_rps, snapshot.window_s, end_s=snapshot.time_s)
             horizon_s = snapshot.window_s + info.startup_delay_s
             forecasts[name] = p.forecast(horizon_s)
             # Requests already waiting must be served too: their backlog, cleared within the horizon,

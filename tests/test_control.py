@@ -292,6 +292,13 @@ BASE = {"fleet": str(LARGE), "servers": [SERVER], "duration_s": 1200, "period_s"
     ({"workload": {"kind": "step", "peak_to_trough": 3}}, "workload.unknown key 'peak_to_trough'; allowed: at_s, factor"),
     ({"policies": ["inferno", "kpa"]}, "policies: unknown policy 'kpa'; allowed: inferno, reference"),
     ({"faults": [{"kind": "sensor_outage", "start_s": 10, "end_s": 5}]}, "faults[0].end_s must be after start_s"),
+    ({"faults": [{"kind": "stale_pods", "start_s": 0, "end_s": 5, "servers": "a"}]},
+     "faults[0].servers must be a list of server names, got 'a'"),
+    ({"faults": [{"kind": "missing_demand", "start_s": 0, "end_s": 5, "server": ["a"]}]},
+     "faults[0].unknown key 'server'; allowed: end_s, kind, servers, start_s"),
+    ({"faults": [{"kind": "brownout"}]}, "faults[0].kind must be one of sensor_outage, actuator_errors, capacity, "
+                                         "stale_pods, missing_demand, got 'brownout'"),
+    ({"stabilizer": {"disagreement_hold_s": -1}}, r"stabilizer.disagreement_hold_s must be a number in \[0, 604800\]"),
     ({"stabilizer": {"tolerance": 5}}, r"stabilizer.tolerance must be a number in \[0, 1\]"),
     ({"fleet": "nowhere"}, "fleet: no such directory or file"),
 ])
@@ -304,6 +311,8 @@ def test_bad_scenarios_are_named(change, message):
 def test_an_unknown_server_lists_the_known_ones():
     with pytest.raises(ScenarioError, match="servers: unknown server 'nope'; known: Premium-llama_7b"):
         ClosedLoop(load_scenario({**BASE, "servers": ["nope"]}))
+    with pytest.raises(ScenarioError, match=f"faults: unknown server 'nope'; the scenario's servers are {SERVER}"):
+        ClosedLoop(load_scenario({**BASE, "faults": [{"kind": "stale_pods", "start_s": 0, "end_s": 5, "servers": ["nope"]}]}))
 
 
 def test_bad_traces_name_the_row_and_the_column(tmp_path):
@@ -346,6 +355,80 @@ def test_no_scale_down_during_a_sensor_outage_and_recovery_without_a_spike():
     assert (during.reason == "hold: metrics stale or missing").all()
     after = t[t.time_s >= 600].iloc[0]
     assert after.state == "fresh" and after.offered_rps < 1.0 * t.iloc[0].offered_rps  # no spike over the gap
+
+
+def test_pods_that_still_show_after_a_scale_down_cause_no_second_scale_down():
+    """Spec scenario 4: after a scale-down, the deleted pods still show for 5 minutes (stale
+    series). The server holds while what is seen disagrees with what was applied; the rest of the
+    scale-down resumes once the count agrees, and nothing is undone."""
+    doc = {**BASE, "duration_s": 2100, "workload": {"kind": "step", "factor": 0.3, "at_s": 900, "ramp_s": 60, "rate_scale": 3.0},
+           "stabilizer": {"scale_down_window_s": 300},
+           "faults": [{"kind": "stale_pods", "start_s": 1000, "end_s": 1500, "servers": [SERVER]}]}
+    t = compare(load_scenario(doc)).runs["inferno"].timeline.set_index("time_s")
+    first = t[(t.target < t.serving + t.starting) & (t.index >= 1000)].index[0]  # the first scale-down in the fault
+    during = t[(t.index > first) & (t.index < 1500)]
+    assert len(during) >= 3 and during.hold.all() and (during.target == during.serving + during.starting).all()
+    assert during.reason.str.fullmatch(r"hold: (\d+) replicas seen, (\d+) expected").all()
+    expected = int(t.loc[first, "target"])
+    assert (during.reason == f"hold: {int(t.loc[first, 'serving'])} replicas seen, {expected} expected").all()
+    after = t[t.index >= 1500]
+    assert after.iloc[0].serving == expected  # the pods really were gone; nothing more was done meanwhile
+    assert (after.serving + after.starting).min() >= after.desired.min()  # never below what is wanted
+
+
+def test_a_count_that_disagrees_with_the_last_applied_is_held_then_adopted():
+    from inferno.control import Controller
+    from inferno.control.policies import Desire, ServerInfo
+    from inferno.control.snapshot import FRESH, FleetSnapshot, ServerSnapshot
+
+    class Seen:  # the sensor: reports whatever count the test sets
+        count = 4
+
+        def collect(self, now_s):
+            return FleetSnapshot(now_s, 60, {"s": ServerSnapshot("s", FRESH, 0.0, 1.0, 1.0, 100.0, 10.0, 50.0, 10.0,
+                                                                  1.0, 0.0, 0.0, self.count, 0)})
+
+    class Wants:
+        name, stabilized = "wants", True
+        desired = 8
+
+        def desire(self, snapshot, servers):
+            return Desire({"s": self.desired})
+
+    class Applied:
+        def __init__(self):
+            self.calls = []
+
+        def apply(self, now_s, targets):
+            self.calls.append((now_s, dict(targets)))
+            return {}
+    sensor, policy, actuator = Seen(), Wants(), Applied()
+    info = {"s": ServerInfo("G2", 32, 100.0, 10.0, 0.0, 0.0, 60.0)}
+    c = Controller(sensor, policy, actuator, info, StabilizerSettings(disagreement_hold_s=180))
+    assert c.cycle(0).decisions["s"].target == 8  # scale up 4 -> 8, applied
+    sensor.count = 5  # only 5 show up: the others are not in the list (yet)
+    for t in (60, 120, 180):
+        d = c.cycle(t).decisions["s"]
+        assert (d.target, d.hold, d.reason) == (5, True, "hold: 5 replicas seen, 8 expected")
+    assert c.cycle(240).decisions["s"].target == 8  # 180 s of disagreement: 5 is adopted, and 8 ordered again
+    assert [targets for _, targets in actuator.calls] == [{"s": 8}, {}, {}, {}, {"s": 8}]
+    sensor.count = 8
+    assert c.cycle(300).decisions["s"].reason == "as desired"
+
+
+def test_a_missing_demand_metric_while_pods_are_busy_never_scales_down():
+    """Spec scenario 5: the demand metric cannot be read while the pods are busy; the load falls
+    meanwhile. No scale-down until the metric is back."""
+    doc = {**BASE, "duration_s": 1800, "workload": {"kind": "step", "factor": 0.3, "at_s": 360, "ramp_s": 0, "rate_scale": 3.0},
+           "stabilizer": {"scale_down_window_s": 0},
+           "faults": [{"kind": "missing_demand", "start_s": 300, "end_s": 900, "servers": [SERVER]}]}
+    t = compare(load_scenario(doc)).runs["inferno"].timeline
+    during = t[(t.time_s >= 300) & (t.time_s < 900)]
+    assert len(during) == 10 and during.offered_rps.isna().all() and during.hold.all()
+    assert (during.reason == "hold: demand metric missing").all()
+    assert (during.serving + during.starting == t[t.time_s < 300].iloc[-1].target).all()
+    after = t[t.time_s >= 900]
+    assert after.iloc[0].target < after.iloc[0].serving  # the fall is acted on once it is measured
 
 
 def test_actuator_errors_are_reported_and_retried_next_cycle():

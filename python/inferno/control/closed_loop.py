@@ -108,6 +108,10 @@ class ClosedLoop:
             if key not in names:
                 raise ScenarioError(f"per_server: unknown server {key!r}; known: {', '.join(names)}")
         self.names = names
+        for faulty in [n for _, _, n in scenario.actuator_errors] + [n for _, _, _, n in scenario.sensor_faults]:
+            for name in faulty or ():
+                if name not in names:
+                    raise ScenarioError(f"faults: unknown server {name!r}; the scenario's servers are {', '.join(names)}")
         for _, card_type, _ in scenario.capacity_changes:
             if card_type not in self.system.capacity:
                 raise ScenarioError(f"faults: capacity of unknown card type {card_type!r}; the fleet has "
@@ -209,7 +213,7 @@ class ClosedLoop:
     def run(self, policy_name: str) -> PolicyRun:
         s = self.scenario
         fleet = SimulatedFleet(self.setups, s.duration_s, s.seed)
-        sensor = SimulatedSensor(fleet, list(s.sensor_outages))
+        sensor = SimulatedSensor(fleet, list(s.sensor_outages), list(s.sensor_faults))
         actuator = SimulatedActuator(fleet, {n: s.startup_of(n) for n in self.names},
                                      [(a, b, None if names is None else list(names)) for a, b, names in s.actuator_errors])
         planner = Planner(self.system.with_loads({n: {"rate_rps": 0.0} for n in self.system.servers.index

@@ -55,6 +55,8 @@ class Controller:
         # A policy that brings its own stabilizer behaviour (hpa-queue: HPA's) keeps it.
         own = getattr(policy, "stabilizer_settings", None)
         self.stabilizer = Stabilizer(own or stabilizer) if policy.stabilized else None
+        self._expected: dict[str, int] = {}      # the count last applied, per server
+        self._disagreeing: dict[str, float] = {}  # since when the seen count has differed from it
 
     def cycle(self, now_s: float) -> CycleRecord:
         snapshot = self.sensor.collect(now_s)
@@ -64,7 +66,18 @@ class Controller:
             s = snapshot.servers[name]
             desired = want.desired.get(name)
             current = s.replicas_serving + s.replicas_starting
-            if self.stabilizer is not None:
+            expected = self._expected.get(name)
+            if self.stabilizer is not None and s.fresh and expected is not None and current != expected:
+                since = self._disagreeing.setdefault(name, now_s)
+                if now_s - since < self.stabilizer.settings.disagreement_hold_s:
+                    decisions[name] = Decision(name, current, desired, current,
+                                               f"hold: {current} replicas seen, {expected} expected", hold=True)
+                    continue
+                self._expected[name] = current  # it lasted: someone else set it, or it is real
+            self._disagreeing.pop(name, None)
+            if self.stabilizer is not None and s.fresh and s.offered_rps is None:
+                decisions[name] = Decision(name, current, desired, current, "hold: demand metric missing", hold=True)
+            elif self.stabilizer is not None:
                 decisions[name] = self.stabilizer.decide(now_s, name, serving=s.replicas_serving,
                                                          starting=s.replicas_starting, desired=desired, fresh=s.fresh,
                                                          breach=want.breach.get(name, False), offered_rps=s.offered_rps)
@@ -76,4 +89,7 @@ class Controller:
             decisions = self.inventory.fit(decisions)
         targets = {n: d.target for n, d in decisions.items() if d.target != d.current}
         failures = self.actuator.apply(now_s, targets)
+        for name, target in targets.items():
+            if name not in failures:
+                self._expected[name] = target
         return CycleRecord(now_s, snapshot, decisions, failures, want.forecasts)

@@ -9,7 +9,7 @@ parameters of the scenario, which may differ from the documents' so that the tun
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
@@ -65,11 +65,17 @@ class SimulatedSensor:
     count. Offered load is the arrivals counter (the gateway-arrivals option of the live sensor).
     During an outage every server is unavailable."""
 
-    def __init__(self, fleet: SimulatedFleet, outages: list[tuple[float, float]] | None = None) -> None:
+    def __init__(self, fleet: SimulatedFleet, outages: list[tuple[float, float]] | None = None,
+                 faults: list[tuple[str, float, float, tuple[str, ...] | None]] | None = None) -> None:
+        """``faults``: (kind, start_s, end_s, servers or None for all) with kind ``stale_pods`` (the
+        series of deleted pods still appear: the replicas reported are the most seen since the
+        fault began) or ``missing_demand`` (the arrivals counter cannot be read: no offered rate)."""
         self.fleet = fleet
         self.outages = list(outages or [])
+        self.faults = list(faults or [])
         self._previous: dict[str, dict[str, float]] | None = None
         self._last_read_s: float | None = None
+        self._most_seen: dict[str, int] = {}
 
     def _out(self, now_s: float) -> bool:
         return any(start <= now_s < end for start, end in self.outages)
@@ -83,9 +89,23 @@ class SimulatedSensor:
                                      None, None, None, None, None, int(c["replicas_serving"]),
                                      int(c["replicas_starting"])) for name, c in now.items()})
         base = self._previous or {name: _zero_counters() for name in now}
-        servers = {name: _aggregate(name, base[name], c, window) for name, c in now.items()}
+        servers = {name: self._faulty(now_s, _aggregate(name, base[name], c, window)) for name, c in now.items()}
         self._previous, self._last_read_s = now, now_s
         return FleetSnapshot(now_s, window, servers)
+
+    def _active(self, kind: str, now_s: float, server: str) -> bool:
+        return any(k == kind and start <= now_s < end and (names is None or server in names)
+                   for k, start, end, names in self.faults)
+
+    def _faulty(self, now_s: float, s: ServerSnapshot) -> ServerSnapshot:
+        if self._active("stale_pods", now_s, s.name):
+            most = self._most_seen[s.name] = max(self._most_seen.get(s.name, 0), s.replicas_serving)
+            s = replace(s, replicas_serving=most)
+        else:
+            self._most_seen.pop(s.name, None)
+        if self._active("missing_demand", now_s, s.name):
+            s = replace(s, offered_rps=None)
+        return s
 
 
 def _zero_counters() -> dict[str, float]:

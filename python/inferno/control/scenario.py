@@ -31,7 +31,9 @@ _TOP_KEYS = ("fleet", "servers", "duration_s", "period_s", "seed", "startup_dela
              "faults", "policies", "prediction", "stabilizer", "planning", "tuning")
 _FAULT_KEYS = {"sensor_outage": {"kind", "start_s", "end_s"},
                "actuator_errors": {"kind", "start_s", "end_s", "servers"},
-               "capacity": {"kind", "at_s", "type", "count"}}
+               "capacity": {"kind", "at_s", "type", "count"},
+               "stale_pods": {"kind", "start_s", "end_s", "servers"},
+               "missing_demand": {"kind", "start_s", "end_s", "servers"}}
 
 
 class ScenarioError(ValueError):
@@ -86,6 +88,7 @@ class Scenario:
     sensor_outages: tuple[tuple[float, float], ...] = ()
     actuator_errors: tuple[tuple[float, float, tuple[str, ...] | None], ...] = ()
     capacity_changes: tuple[tuple[float, str, int], ...] = ()  # (at_s, card type, cards from then on)
+    sensor_faults: tuple[tuple[str, float, float, tuple[str, ...] | None], ...] = ()  # stale_pods, missing_demand
     policies: tuple[str, ...] = POLICIES
     prediction: PredictionSettings = field(default_factory=PredictionSettings)
     stabilizer: StabilizerSettings = field(default_factory=StabilizerSettings)
@@ -202,7 +205,7 @@ def load_scenario(source: str | os.PathLike[str] | dict) -> Scenario:
     out["per_server"] = {str(k): _workload(v, f"per_server.{k}.") for k, v in per_server.items()}
     truth = _keys(doc.get("truth", {}) or {}, {"alpha", "beta", "gamma"}, "truth.")
     out["truth"] = {k: _number(truth, k, "truth.", 0, 100, 1.0, open_low=True) for k in ("alpha", "beta", "gamma")}
-    outages, errors, capacity = [], [], []
+    outages, errors, capacity, sensor_faults = [], [], [], []
     faults = doc.get("faults", []) or []
     if not isinstance(faults, list):
         raise ScenarioError("faults must be a list")
@@ -225,10 +228,17 @@ def load_scenario(source: str | os.PathLike[str] | dict) -> Scenario:
             raise ScenarioError(f"{where}end_s must be after start_s, got {end:g} <= {start:g}")
         if kind == "sensor_outage":
             outages.append((start, end))
+            continue
+        names = f.get("servers")
+        if names is not None and (not isinstance(names, list) or not all(isinstance(n, str) for n in names)):
+            raise ScenarioError(f"{where}servers must be a list of server names, got {_excerpt(names)}")
+        servers = None if names is None else tuple(names)
+        if kind == "actuator_errors":
+            errors.append((start, end, servers))
         else:
-            names = f.get("servers")
-            errors.append((start, end, None if names is None else tuple(map(str, names))))
+            sensor_faults.append((kind, start, end, servers))
     out["sensor_outages"], out["actuator_errors"] = tuple(outages), tuple(errors)
+    out["sensor_faults"] = tuple(sensor_faults)
     out["capacity_changes"] = tuple(sorted(capacity))
     policies = doc.get("policies", list(POLICIES))
     if not isinstance(policies, list) or not policies:

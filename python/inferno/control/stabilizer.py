@@ -33,11 +33,15 @@ class StabilizerSettings:
     max_step_down_fraction: float = 0.5
     tolerance: float = 0.1
     idle_window_s: float = 0.0  # 0: never scale to zero
+    # Replicas seen that disagree with the count last applied (pods not yet gone from the list,
+    # a scale by someone else) hold the server. Past this, twice Prometheus's 5-minute staleness,
+    # the disagreement is real and the seen count is adopted.
+    disagreement_hold_s: float = 600.0
 
     def __post_init__(self) -> None:
         for name, low, high in (("max_step_up_fraction", 0.0, 100.0), ("scale_down_window_s", 0.0, 86400.0 * 7),
                                 ("max_step_down_fraction", 0.0, 1.0), ("tolerance", 0.0, 1.0),
-                                ("idle_window_s", 0.0, 86400.0 * 7)):
+                                ("idle_window_s", 0.0, 86400.0 * 7), ("disagreement_hold_s", 0.0, 86400.0 * 7)):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not low <= value <= high:
                 raise ValueError(f"stabilizer.{name} must be a number in [{low:g}, {high:g}], got {_excerpt(value)}")

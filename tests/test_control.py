@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from statistics import NormalDist
 import subprocess
 import sys
@@ -297,7 +298,7 @@ BASE = {"fleet": str(LARGE), "servers": [SERVER], "duration_s": 1200, "period_s"
     ({"faults": [{"kind": "missing_demand", "start_s": 0, "end_s": 5, "server": ["a"]}]},
      "faults[0].unknown key 'server'; allowed: end_s, kind, servers, start_s"),
     ({"faults": [{"kind": "brownout"}]}, "faults[0].kind must be one of sensor_outage, actuator_errors, capacity, "
-                                         "stale_pods, missing_demand, got 'brownout'"),
+                                         "stale_pods, missing_demand, server_added, server_removed, got 'brownout'"),
     ({"stabilizer": {"disagreement_hold_s": -1}}, r"stabilizer.disagreement_hold_s must be a number in \[0, 604800\]"),
     ({"stabilizer": {"tolerance": 5}}, r"stabilizer.tolerance must be a number in \[0, 1\]"),
     ({"fleet": "nowhere"}, "fleet: no such directory or file"),
@@ -429,6 +430,69 @@ def test_a_missing_demand_metric_while_pods_are_busy_never_scales_down():
     assert (during.serving + during.starting == t[t.time_s < 300].iloc[-1].target).all()
     after = t[t.time_s >= 900]
     assert after.iloc[0].target < after.iloc[0].serving  # the fall is acted on once it is measured
+
+
+PRIOR = {"architecture": "mistralai/Mistral-7B-v0.1",
+         "gpus": {"H100": "H100-SXM5-80GB", "A100": "A100-SXM4-80GB", "L4": "L4", "L40S": "L40S", "MI300X": "MI300X"}}
+JOINER, LEAVER = "Premium-mistral_7b", SERVER
+
+
+def test_a_server_added_without_perf_data_is_planned_on_the_sizing_prior_and_one_removed_is_let_go():
+    """Spec scenario 9: a server of a model nobody measured joins at 600 s, planned on the
+    roofline prior (its truth is the prior x 1.2 / 1.1 / 1.3, which the tuner learns); another
+    leaves at 1500 s. No stall, no zeroing."""
+    from inferno import sizing
+    doc = {**BASE, "servers": [LEAVER, JOINER], "duration_s": 2400, "startup_delay_s": 120,
+           "workload": {"kind": "diurnal", "peak_to_trough": 3, "period_s": 2400},
+           "truth": {"alpha": 1.2, "beta": 1.1, "gamma": 1.3}, "tuning": {"enabled": True},
+           "faults": [{"kind": "server_added", "at_s": 600, "server": JOINER, "prior": PRIOR},
+                      {"kind": "server_removed", "at_s": 1500, "server": LEAVER}]}
+    loop = ClosedLoop(load_scenario(doc))
+    # the controller's records for the new model are the prior's, not the documents'
+    perf = loop.system.perf_records
+    mine = perf[perf.model == "mistral_7b"].set_index("accelerator")
+    assert set(mine.index) == {"L4", "L40S", "A100", "H100", "MI300X"}  # single-card profiles the prior maps
+    h100 = sizing.derive(PRIOR["architecture"], "H100-SXM5-80GB", in_tokens=128, out_tokens=1024)
+    assert mine.loc["H100", "alpha_ms"] == pytest.approx(h100.alpha_ms) and mine.loc["H100", "gamma_ms"] == pytest.approx(h100.gamma_ms)
+    assert (loop.arrivals[JOINER].time_s >= 600).all() and (loop.arrivals[LEAVER].time_s < 1500).all()
+    run = loop.run("inferno")
+    t = run.timeline
+    joiner, leaver = t[t.server == JOINER], t[t.server == LEAVER]
+    assert joiner.time_s.min() == 600 and joiner.time_s.max() == 2400 and len(joiner) == 31  # managed every cycle
+    assert joiner.desired.notna().all() and not joiner.hold.any()  # planned from its first cycle: no stall
+    assert leaver.time_s.max() == 1440  # not managed once removed
+    assert (t.target >= 1).all()  # nobody is zeroed
+    late = joiner[joiner.time_s >= 1800]
+    assert (late.itl_ms <= loop.info[JOINER].itl_slo_ms).all()  # the tuned plan meets the SLO the prior missed
+    assert run.summary["requests"] == len(loop.arrivals[JOINER]) + len(loop.arrivals[LEAVER])
+    # the removed server's replicas drain and cost nothing more: the same run without the removal
+    # pays for the leaver's last 15 minutes (about 3 replicas of MI300X-class cards)
+    kept = ClosedLoop(load_scenario({**doc, "faults": doc["faults"][:1]})).run("inferno")
+    assert kept.summary["replica_hours"] - run.summary["replica_hours"] > 0.5
+
+
+@pytest.mark.parametrize("fault, message", [
+    ({"kind": "server_added", "at_s": 60}, "faults[0].server (the name of one of the fleet's servers) is required"),
+    ({"kind": "server_added", "at_s": 60, "server": JOINER, "prior": {"architecture": "gpt-5", "gpus": {"H100": "H100-SXM5-80GB"}}},
+     "faults[0].prior.architecture must be one of"),
+    ({"kind": "server_added", "at_s": 60, "server": JOINER, "prior": {"architecture": PRIOR["architecture"], "gpus": {"H100": "H100"}}},
+     "faults[0].prior.gpus.H100 must be one of A100-SXM4-40GB"),
+    ({"kind": "server_added", "at_s": 60, "server": JOINER, "prior": {"architecture": PRIOR["architecture"]}},
+     "faults[0].prior.gpus must map the fleet's card types to GPUs of the sizing catalog, got None"),
+    ({"kind": "server_removed", "at_s": 60, "server": JOINER, "prior": PRIOR},
+     "faults[0].unknown key 'prior'; allowed: at_s, kind, server"),
+])
+def test_bad_server_changes_are_named(fault, message):
+    with pytest.raises(ScenarioError, match=re.escape(message)):
+        load_scenario({**BASE, "servers": [LEAVER, JOINER], "faults": [fault]})
+    twice = [{"kind": "server_removed", "at_s": 60, "server": JOINER}, {"kind": "server_removed", "at_s": 90, "server": JOINER}]
+    with pytest.raises(ScenarioError, match="faults: 'Premium-mistral_7b' is removed twice"):
+        load_scenario({**BASE, "faults": twice})
+    early = [{"kind": "server_added", "at_s": 600, "server": JOINER}, {"kind": "server_removed", "at_s": 60, "server": JOINER}]
+    with pytest.raises(ScenarioError, match="faults: 'Premium-mistral_7b' is removed at 60 s, before it is added"):
+        load_scenario({**BASE, "faults": early})
+    with pytest.raises(ScenarioError, match="faults: unknown server 'Premium-mistral_7b'; the scenario's servers are"):
+        ClosedLoop(load_scenario({**BASE, "faults": [{"kind": "server_removed", "at_s": 60, "server": JOINER}]}))
 
 
 def test_actuator_errors_are_reported_and_retried_next_cycle():

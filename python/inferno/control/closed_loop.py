@@ -25,7 +25,7 @@ from ..optimizer import System
 from .controller import Controller
 from .fleet import ServerSetup, SimulatedActuator, SimulatedFleet, SimulatedSensor, price_of, request_outcomes
 from .inventory import Inventory, Placement
-from .planning import Planner
+from .planning import Planner, sizing_prior
 from .policies import ServerInfo, make_policy
 from .scenario import Scenario, ScenarioError, read_trace
 from .tuning import Tuning
@@ -108,6 +108,14 @@ class ClosedLoop:
             if key not in names:
                 raise ScenarioError(f"per_server: unknown server {key!r}; known: {', '.join(names)}")
         self.names = names
+        self.joins = {server: at_s for at_s, kind, server, _ in scenario.server_changes if kind == "server_added"}
+        self.leaves = {server: at_s for at_s, kind, server, _ in scenario.server_changes if kind == "server_removed"}
+        for server in [*self.joins, *self.leaves]:
+            if server not in names:
+                raise ScenarioError(f"faults: unknown server {server!r}; the scenario's servers are {', '.join(names)}")
+        priors = {server: prior for _, kind, server, prior in scenario.server_changes if prior is not None}
+        if priors:  # a new model nobody has measured: the controller knows only the sizing prior
+            self.system = self._with_priors(priors)
         for faulty in [n for _, _, n in scenario.actuator_errors] + [n for _, _, _, n in scenario.sensor_faults]:
             for name in faulty or ():
                 if name not in names:
@@ -125,13 +133,23 @@ class ClosedLoop:
         self.tokens = {n: (float(self.arrivals[n].in_tokens.mean()) if len(self.arrivals[n]) else float(servers.loc[n, "in_tokens"]),
                            float(self.arrivals[n].out_tokens.mean()) if len(self.arrivals[n]) else float(servers.loc[n, "out_tokens"]))
                        for n in names}
-        loads = {n: {"rate_rps": self.peak_between(n, 0.0, scenario.period_s + scenario.startup_of(n)),
-                     "in_tokens": self.tokens[n][0],
-                     "out_tokens": self.tokens[n][1]} for n in names}
-        first = Planner(self.system, scenario.planning).system.with_loads(loads).optimize(solver=scenario.planning.solver)
+        def first_loads(at_s: float, who: list[str]) -> dict[str, dict[str, float]]:
+            return {n: {"rate_rps": self.peak_between(n, at_s, at_s + scenario.period_s + scenario.startup_of(n))
+                        if n in who else 0.0, "in_tokens": self.tokens[n][0], "out_tokens": self.tokens[n][1]}
+                    for n in names}
+        base = Planner(self.system, scenario.planning).system
+        first = base.with_loads(first_loads(0.0, [n for n in names if n not in self.joins])).optimize(
+            solver=scenario.planning.solver)
         self.first_plan = first
         models = first.queue_models()
         allocations = first.allocations
+        # A server that joins later is deployed then, planned alone for its first horizon.
+        joined_plans = {n: base.with_loads(first_loads(at_s, [n])).optimize(solver=scenario.planning.solver)
+                        for n, at_s in self.joins.items()}
+        for n, plan in joined_plans.items():
+            plan_models = plan.queue_models()
+            if n in plan_models:
+                models[n] = plan_models[n]
         missing = [n for n in names if n not in models]
         if missing:
             raise ScenarioError(f"the first plan leaves {missing[0]!r} without an allocation: give the fleet capacity "
@@ -141,10 +159,13 @@ class ClosedLoop:
         self.info: dict[str, ServerInfo] = {}
         self.setups: dict[str, ServerSetup] = {}
         self.placements: dict[str, Placement] = {}
+        self.join_replicas: dict[str, int] = {}  # what a joining server is deployed with
         self.classes = {n: str(servers.loc[n, "service_class"]) for n in names}
         for n in names:
-            row = allocations.loc[n]
+            row = joined_plans[n].allocations.loc[n] if n in joined_plans else allocations.loc[n]
             model = models[n]
+            # A model with a prior is new: nothing but the roofline knows it, and the truth is the
+            # roofline's parameters times the scenario's truth factors.
             spec = model.spec
             true_model = model.replace(**{k: spec[k] * scenario.truth[k] for k in ("alpha", "beta", "gamma") if k in spec})
             klass, model_name = servers.loc[n, "service_class"], servers.loc[n, "model"]
@@ -159,10 +180,37 @@ class ClosedLoop:
                                            priority=1 if slo is None else int(slo["priority"]))
             self.setups[n] = ServerSetup(name=n, model=true_model, accelerator=str(row["accelerator"]),
                                          price_per_replica_hour=price_of(accelerators, perf, model_name, str(row["accelerator"])),
-                                         replicas=int(row["replicas"]), trace=self.arrivals[n])
+                                         replicas=0 if n in self.joins else int(row["replicas"]), trace=self.arrivals[n])
+            self.join_replicas[n] = int(row["replicas"])
 
     # -------------------------------------------------------------------- workloads
     def _arrivals(self, index: int, name: str) -> pd.DataFrame:
+        """The server's requests while it is in the fleet (from when it is added, until it is removed)."""
+        arrivals = self._all_arrivals(index, name)
+        start, end = self.joins.get(name, 0.0), self.leaves.get(name, math.inf)
+        if start > 0 or end < math.inf:
+            arrivals = arrivals[(arrivals.time_s >= start) & (arrivals.time_s < end)].reset_index(drop=True)
+        return arrivals
+
+    def _with_priors(self, priors: dict[str, dict[str, Any]]) -> System:
+        """The system without the performance records of the added servers' models, and with the
+        sizing prior of each instead."""
+        servers = self.system.servers
+        models = {str(servers.loc[n, "model"]) for n in priors}
+        shared = [n for n in servers.index if str(servers.loc[n, "model"]) in models and n not in priors]
+        if shared:
+            raise ScenarioError(f"faults: {shared[0]!r} runs a model given a prior ({servers.loc[shared[0], 'model']}): a "
+                                f"model with a prior must be new to the fleet")
+        records = []
+        for n, prior in priors.items():
+            records += sizing_prior(str(servers.loc[n, "model"]), prior["architecture"], self.system.accelerators,
+                                    prior["gpus"], float(servers.loc[n, "in_tokens"]), float(servers.loc[n, "out_tokens"]))
+            if not records:
+                raise ScenarioError(f"faults: the prior of {n!r} fits none of the fleet's single-card accelerators mapped in "
+                                    f"prior.gpus")
+        return _load_system(self.scenario, drop_models=models).with_perf(records)
+
+    def _all_arrivals(self, index: int, name: str) -> pd.DataFrame:
         """The server's requests over the run: a trace compressed to its documented rate and
         shifted, or Poisson arrivals of a rate profile (drawn with the scenario's seed)."""
         s = self.scenario
@@ -217,7 +265,7 @@ class ClosedLoop:
         actuator = SimulatedActuator(fleet, {n: s.startup_of(n) for n in self.names},
                                      [(a, b, None if names is None else list(names)) for a, b, names in s.actuator_errors])
         planner = Planner(self.system.with_loads({n: {"rate_rps": 0.0} for n in self.system.servers.index
-                                                  if n not in self.names}), s.planning)
+                                                  if n not in self.names or n in self.joins}), s.planning)
         tuning = None
         if s.tuning.enabled:  # each tuner starts from its variant's documented record
             perf = self.system.perf_records.set_index(["model", "accelerator"])
@@ -231,12 +279,25 @@ class ClosedLoop:
                              peak_rps={n: self.peak_between(n, 0, s.duration_s) for n in self.names},
                              peak_ahead=self.peak_between, tokens=self.tokens)
         inventory = Inventory(self.system.capacity, self.placements)
-        controller = Controller(sensor, policy, actuator, self.info, s.stabilizer, inventory)
+        present = {n: i for n, i in self.info.items() if n not in self.joins}
+        controller = Controller(sensor, policy, actuator, present, s.stabilizer, inventory)
         changes = list(s.capacity_changes)
+        joins_and_leaves = list(s.server_changes)
         rows: list[dict[str, Any]] = []
         steps = int(math.floor(s.duration_s / s.period_s + 1e-9))
         for k in range(1, steps + 1):
             t = k * s.period_s
+            while joins_and_leaves and joins_and_leaves[0][0] <= t:
+                at_s, kind, server, _ = joins_and_leaves.pop(0)
+                # Just before at_s, so that the replicas are there for the first arrival.
+                fleet.advance_to(max(fleet.now_s, at_s - 1e-6))
+                if kind == "server_added":  # deployed by whoever added it, then the loop's to manage
+                    fleet.scale(server, self.join_replicas[server], 0.0)
+                    controller.servers[server] = self.info[server]
+                else:  # deleted: its replicas drain, and nothing plans for it any more
+                    fleet.scale(server, 0, 0.0)
+                    controller.servers.pop(server, None)
+                    planner.forget(server)
             fleet.advance_to(t)
             while changes and changes[0][0] <= t:  # the inventory changed since the last cycle
                 _, card_type, count = changes.pop(0)
@@ -279,9 +340,9 @@ class ClosedLoop:
                 "replica_hours": sum(counters[n]["replica_seconds"] for n in self.names) / 3600}
 
 
-def _load_system(scenario: Scenario) -> System:
+def _load_system(scenario: Scenario, drop_models: set[str] | None = None) -> System:
     if scenario.fleet.is_dir():
-        if scenario.servers is None:
+        if scenario.servers is None and not drop_models:
             return System.from_dir(scenario.fleet)
         # Only the chosen servers: the documents with server-data.json filtered.
         docs = []
@@ -289,12 +350,14 @@ def _load_system(scenario: Scenario) -> System:
             if path.name in ("solution-data.json", "system-data.json"):
                 continue
             doc = json.loads(path.read_text(encoding="utf-8"))
-            if path.name == "server-data.json":
+            if path.name == "server-data.json" and scenario.servers is not None:
                 known = [s.get("name") for s in doc.get("servers", [])]
                 for name in scenario.servers:
                     if name not in known:
                         raise ScenarioError(f"servers: unknown server {name!r}; known: {', '.join(map(str, known))}")
                 doc = {"servers": [s for s in doc.get("servers", []) if s.get("name") in scenario.servers]}
+            if path.name == "model-data.json" and drop_models:
+                doc = {**doc, "models": [m for m in doc.get("models", []) if m.get("name") not in drop_models]}
             docs.append(doc)
         return System.from_documents(*docs)
     return System.from_dir(scenario.fleet)

@@ -14,6 +14,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+import pandas as pd
+
 from .._text import excerpt as _excerpt
 from ..optimizer import Solution, System
 
@@ -53,6 +55,10 @@ class Planner:
         capacity = {**self.system.capacity, card_type: int(count)}
         self.system = self.system.with_capacity(capacity)
 
+    def forget(self, server: str) -> None:
+        """The server left the fleet: no load from now on, so it is given nothing."""
+        self.system = self.system.with_loads({server: {"rate_rps": 0.0}})
+
     def plan(self, loads: dict[str, dict[str, float]], current: dict[str, dict[str, Any]]) -> Plan:
         """``loads``: {server: {rate_rps, in_tokens, out_tokens}}; ``current``: {server:
         {accelerator, replicas, max_batch}} (the allocation running now, kept on its accelerator)."""
@@ -67,3 +73,26 @@ class Planner:
                 replicas = None  # moved elsewhere: not something this loop can do yet
             desired[name] = replicas
         return Plan(desired, solution)
+
+
+def sizing_prior(model: str, architecture: str, accelerators: pd.DataFrame, gpus: dict[str, str],
+                 in_tokens: float, out_tokens: float) -> list[dict[str, Any]]:
+    """Performance records for a model nobody has measured: the roofline estimate of its
+    ``architecture`` (a model of :func:`inferno.sizing.models`) on each single-card accelerator
+    profile whose card type ``gpus`` maps to a GPU of the sizing catalog (docs/sizing.md). Profiles
+    the model does not fit on are left out. The records are what the optimizer reads (``with_perf``)."""
+    from .. import sizing
+    records = []
+    for profile, row in accelerators.iterrows():
+        gpu = gpus.get(str(row["type"]))
+        if gpu is None or int(row["multiplicity"]) != 1:
+            continue
+        est = sizing.derive(architecture, gpu, in_tokens=in_tokens, out_tokens=out_tokens)
+        if not est.feasible or est.n_max < 1:
+            continue
+        # The optimizer scales maxBatchSize by atTokens / out_tokens: at_tokens = out_tokens keeps
+        # the batch the roofline found memory for at this shape.
+        records.append({"model": model, "accelerator": str(profile), "acc_count": 1, "max_batch_size": int(est.n_max),
+                        "at_tokens": int(round(out_tokens)), "alpha_ms": est.alpha_ms, "beta_ms": est.beta_ms,
+                        "gamma_ms": est.gamma_ms})
+    return records

@@ -216,9 +216,9 @@ class StaticPeakPolicy:
         self._fixed: dict[str, int | None] | None = None
 
     def desire(self, snapshot: FleetSnapshot, servers: dict[str, ServerInfo]) -> Desire:
-        if self._fixed is None:
-            self._fixed = _planned(self.planner, self.peak_rps, snapshot, servers, self.tokens)
-        return Desire(dict(self._fixed))
+        if self._fixed is None or any(n not in self._fixed for n in servers):  # planned again when one joins
+            self._fixed = _planned(self.planner, {n: self.peak_rps[n] for n in servers}, snapshot, servers, self.tokens)
+        return Desire({n: self._fixed.get(n) for n in servers})
 
 
 class OraclePolicy:

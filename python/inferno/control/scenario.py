@@ -33,7 +33,9 @@ _FAULT_KEYS = {"sensor_outage": {"kind", "start_s", "end_s"},
                "actuator_errors": {"kind", "start_s", "end_s", "servers"},
                "capacity": {"kind", "at_s", "type", "count"},
                "stale_pods": {"kind", "start_s", "end_s", "servers"},
-               "missing_demand": {"kind", "start_s", "end_s", "servers"}}
+               "missing_demand": {"kind", "start_s", "end_s", "servers"},
+               "server_added": {"kind", "at_s", "server", "prior"},
+               "server_removed": {"kind", "at_s", "server"}}
 
 
 class ScenarioError(ValueError):
@@ -89,6 +91,8 @@ class Scenario:
     actuator_errors: tuple[tuple[float, float, tuple[str, ...] | None], ...] = ()
     capacity_changes: tuple[tuple[float, str, int], ...] = ()  # (at_s, card type, cards from then on)
     sensor_faults: tuple[tuple[str, float, float, tuple[str, ...] | None], ...] = ()  # stale_pods, missing_demand
+    # (at_s, "server_added" or "server_removed", server, prior or None); prior: {architecture, gpus}
+    server_changes: tuple[tuple[float, str, str, dict[str, Any] | None], ...] = ()
     policies: tuple[str, ...] = POLICIES
     prediction: PredictionSettings = field(default_factory=PredictionSettings)
     stabilizer: StabilizerSettings = field(default_factory=StabilizerSettings)
@@ -205,7 +209,7 @@ def load_scenario(source: str | os.PathLike[str] | dict) -> Scenario:
     out["per_server"] = {str(k): _workload(v, f"per_server.{k}.") for k, v in per_server.items()}
     truth = _keys(doc.get("truth", {}) or {}, {"alpha", "beta", "gamma"}, "truth.")
     out["truth"] = {k: _number(truth, k, "truth.", 0, 100, 1.0, open_low=True) for k in ("alpha", "beta", "gamma")}
-    outages, errors, capacity, sensor_faults = [], [], [], []
+    outages, errors, capacity, sensor_faults, server_changes = [], [], [], [], []
     faults = doc.get("faults", []) or []
     if not isinstance(faults, list):
         raise ScenarioError("faults must be a list")
@@ -223,6 +227,11 @@ def load_scenario(source: str | os.PathLike[str] | dict) -> Scenario:
                 raise ScenarioError(f"{where}type (a card type of the fleet's capacity) is required")
             capacity.append((_number(f, "at_s", where, 0, 1e8), f["type"], count))
             continue
+        if kind in ("server_added", "server_removed"):
+            if not isinstance(f.get("server"), str):
+                raise ScenarioError(f"{where}server (the name of one of the fleet's servers) is required")
+            server_changes.append((_number(f, "at_s", where, 0, 1e8), kind, f["server"], _prior(f.get("prior"), where)))
+            continue
         start, end = _number(f, "start_s", where, 0, 1e8), _number(f, "end_s", where, 0, 1e8)
         if end <= start:
             raise ScenarioError(f"{where}end_s must be after start_s, got {end:g} <= {start:g}")
@@ -239,6 +248,15 @@ def load_scenario(source: str | os.PathLike[str] | dict) -> Scenario:
             sensor_faults.append((kind, start, end, servers))
     out["sensor_outages"], out["actuator_errors"] = tuple(outages), tuple(errors)
     out["sensor_faults"] = tuple(sensor_faults)
+    seen: dict[tuple[str, str], float] = {}
+    for at_s, kind, server, _ in server_changes:
+        if (kind, server) in seen:
+            raise ScenarioError(f"faults: {server!r} is {kind.split('_')[1]} twice")
+        seen[(kind, server)] = at_s
+    for (kind, server), at_s in seen.items():
+        if kind == "server_removed" and seen.get(("server_added", server), -1.0) >= at_s:
+            raise ScenarioError(f"faults: {server!r} is removed at {at_s:g} s, before it is added")
+    out["server_changes"] = tuple(sorted(server_changes, key=lambda c: (c[0], c[1], c[2])))
     out["capacity_changes"] = tuple(sorted(capacity))
     policies = doc.get("policies", list(POLICIES))
     if not isinstance(policies, list) or not policies:
@@ -252,6 +270,28 @@ def load_scenario(source: str | os.PathLike[str] | dict) -> Scenario:
     out["planning"] = _settings(PlanningSettings, doc.get("planning"), "planning.")
     out["tuning"] = _settings(TuningSettings, doc.get("tuning", {"enabled": False}), "tuning.")
     return Scenario(**out)
+
+
+def _prior(doc: Any, where: str) -> dict[str, Any] | None:
+    """An added server's sizing prior: ``{architecture: a model of inferno.sizing.models(),
+    gpus: {fleet card type: GPU of the sizing catalog}}``; None when not given."""
+    if doc is None:
+        return None
+    _keys(doc, {"architecture", "gpus"}, f"{where}prior.")
+    from .. import sizing
+    architecture = doc.get("architecture")
+    known = sorted(sizing.models())
+    if architecture not in known:
+        raise ScenarioError(f"{where}prior.architecture must be one of {', '.join(known)}, got {_excerpt(architecture)}")
+    gpus = doc.get("gpus")
+    if not isinstance(gpus, dict) or not gpus:
+        raise ScenarioError(f"{where}prior.gpus must map the fleet's card types to GPUs of the sizing catalog, "
+                            f"got {_excerpt(gpus)}")
+    catalog = list(sizing.Catalog.builtin().gpu_ids)
+    for card, gpu in gpus.items():
+        if gpu not in catalog:
+            raise ScenarioError(f"{where}prior.gpus.{card} must be one of {', '.join(catalog)}, got {_excerpt(gpu)}")
+    return {"architecture": architecture, "gpus": {str(k): str(v) for k, v in gpus.items()}}
 
 
 def read_trace(path: str | os.PathLike[str]) -> pd.DataFrame:

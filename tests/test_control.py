@@ -400,7 +400,7 @@ def test_a_count_that_disagrees_with_the_last_applied_is_held_then_adopted():
         def __init__(self):
             self.calls = []
 
-        def apply(self, now_s, targets):
+        def apply(self, now_s, targets, moves=None):
             self.calls.append((now_s, dict(targets)))
             return {}
     sensor, policy, actuator = Seen(), Wants(), Applied()
@@ -415,6 +415,70 @@ def test_a_count_that_disagrees_with_the_last_applied_is_held_then_adopted():
     assert [targets for _, targets in actuator.calls] == [{"s": 8}, {}, {}, {}, {"s": 8}]
     sensor.count = 8
     assert c.cycle(300).decisions["s"].reason == "as desired"
+
+
+def test_a_move_is_made_only_when_cheaper_for_the_whole_window_never_in_a_breach_at_once_when_stuck():
+    from inferno.control.planning import Move
+    st = Stabilizer(StabilizerSettings(switch_saving=0.1, switch_window_s=300))
+    cheaper = Move("G2", 40, 3, 0.25)
+    assert st.decide_move(0, "s", cheaper) == (None, "move to G2, batch 40 pending: 25 % cheaper for 0 of 300 s")
+    assert st.decide_move(200, "s", cheaper)[0] is None
+    move, why = st.decide_move(300, "s", cheaper)
+    assert move is cheaper and why == "move to G2, batch 40: 25 % cheaper for 300 s"
+    # a saving below the threshold, or a different variant, restarts the window
+    st.decide_move(400, "s", cheaper)
+    assert st.decide_move(460, "s", Move("G2", 40, 3, 0.05)) == (None, "")
+    st.decide_move(500, "s", cheaper)
+    assert st.decide_move(700, "s", Move("H100", 32, 2, 0.3))[0] is None  # another variant: a new window
+    assert st.decide_move(800, "s", cheaper)[0] is None  # and back: a new window again
+    # never during a breach, and not while replicas start
+    assert st.decide_move(2000, "s", cheaper, breach=True) == (None, "no move during an SLO breach")
+    assert st.decide_move(2000, "s", cheaper, busy=True) == (None, "move waits: replicas are starting")
+    # a variant that cannot serve the load at all: at once, breach or not
+    stuck = Move("A100", 246, 1, 1.0)
+    move, why = st.decide_move(3000, "t", stuck, breach=True)
+    assert move is stuck and why == "move to A100, batch 246: the current variant cannot serve the load"
+    with pytest.raises(ValueError, match=r"stabilizer.switch_saving must be a number in \[0, 1\]"):
+        StabilizerSettings(switch_saving=2)
+
+
+def test_the_fleet_moves_make_before_break_and_loses_no_request():
+    import numpy as np
+    import pandas as pd
+
+    from inferno import QueueModel
+    model = QueueModel(alpha=8, beta=0.02, gamma=5e-4, in_tokens=256, out_tokens=64, max_batch=16, max_queue=1000)
+    t = np.arange(0.25, 600, 0.5)  # 2 req/s
+    trace = pd.DataFrame({"time_s": t, "in_tokens": 256.0, "out_tokens": 64.0})
+    fleet = SimulatedFleet({"s": ServerSetup("s", model, "G2", 36.0, 2, trace)}, 600, seed=1)
+    fleet.advance_to(100)
+    faster = ServerSetup("s", model.replace(alpha=4, max_batch=32, max_queue=320), "H100", 72.0, 0, trace)
+    fleet.move("s", faster, 1, 30.0)
+    assert fleet.moving("s") and fleet.variant("s") == ("H100", 32)
+    fleet.advance_to(120)
+    c = fleet.counters()["s"]
+    assert (c["replicas_serving"], c["replicas_starting"]) == (2, 1)  # the old serve while the new start
+    fleet.advance_to(200)
+    c = fleet.counters()["s"]
+    assert not fleet.moving("s") and c["replicas_serving"] == 1 and c["replicas_starting"] == 0
+    # paid for: 2 G2 replicas until the hand-over at 130 s (then draining briefly) and the H100 one from 100 s
+    assert c["cost"] == pytest.approx(2 * 130 * 36 / 3600 + 100 * 72 / 3600, rel=1e-3)
+    results = fleet.finish()["s"]
+    assert len(results) == 2
+    old, new = (r.requests for r in results)
+    assert old.arrival_ms.max() < 130_000 <= new.arrival_ms.min()  # arrivals before the hand-over stay
+    assert len(old) + len(new) == len(trace) and not old.blocked.any() and not new.blocked.any()
+
+
+def test_the_inventory_keeps_a_moving_servers_old_cards_until_its_new_replicas_serve():
+    from inferno.control.inventory import Inventory, Placement
+    inv = Inventory({"G2": 8, "H100": 4}, {"a": Placement("G2", 1, 1), "b": Placement("G2", 2, 2)})
+    inv.move("a", Placement("H100", 1, 1), old_replicas=4, until_s=300)
+    assert inv.needed({"a": 2, "b": 2}) == {"G2": 8, "H100": 2}  # a's 4 old G2 cards, b's 4, a's 2 new H100
+    inv.release(299)
+    assert inv.needed({"a": 2, "b": 2})["G2"] == 8
+    inv.release(300)
+    assert inv.needed({"a": 2, "b": 2}) == {"G2": 4, "H100": 2}
 
 
 def test_a_missing_demand_metric_while_pods_are_busy_never_scales_down():
@@ -459,7 +523,12 @@ def test_a_server_added_without_perf_data_is_planned_on_the_sizing_prior_and_one
     t = run.timeline
     joiner, leaver = t[t.server == JOINER], t[t.server == LEAVER]
     assert joiner.time_s.min() == 600 and joiner.time_s.max() == 2400 and len(joiner) == 31  # managed every cycle
-    assert joiner.desired.notna().all() and not joiner.hold.any()  # planned from its first cycle: no stall
+    assert joiner.desired.notna().all()  # planned from its first cycle: no stall
+    assert joiner[joiner.hold].reason.str.startswith("hold: moving to").all()  # held only while it moves
+    # the tuned plan finds the prior's MI300X replicas dear: one move, make-before-break, to a variant
+    # that needs far fewer replicas
+    moved = joiner[joiner.move.notna()]
+    assert len(moved) == 1 and moved.iloc[0].reason.startswith("move to ")
     assert leaver.time_s.max() == 1440  # not managed once removed
     assert (t.target >= 1).all()  # nobody is zeroed
     late = joiner[joiner.time_s >= 1800]

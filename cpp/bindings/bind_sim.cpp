@@ -243,6 +243,8 @@ void bind_sim(py::module_& parent) {
            }, py::arg("time_s"), "Runs the events up to time_s (s, >= now_s)")
       .def("scale_to", &Simulator::scale_to, py::arg("replicas"), py::arg("startup_delay_s") = 0.0,
            "Serving plus starting replicas become `replicas` now; new ones serve after startup_delay_s")
+      .def("stop_arrivals_at", &Simulator::stop_arrivals_at, py::arg("time_s"),
+           "No arrival at or after time_s is offered to this run (a successor takes them)")
       .def("counters", [](const Simulator& s) { return counters_dict(s.counters()); },
            "Counters since the start and gauges now, as a metrics endpoint reports them")
       .def("finish", [](Simulator& s) {

@@ -678,6 +678,37 @@ TEST_CASE("scale_to: replicas start after their delay, drain without losing a re
   CHECK(m.total_blocked == 0);
 }
 
+TEST_CASE("stop_arrivals_at: a run hands its later arrivals to a successor and finishes what it holds",
+          "[sim][stepping]") {
+  // Make-before-break by hand: requests at 1, 2, ..., 9 s. The old run takes those before 5 s; the
+  // new one (a faster engine, started at 3 s with a 2 s start-up) those from 5 s. Each request is
+  // served exactly once, and nothing is lost at the hand-over.
+  std::vector<TraceEntry> early, late;
+  for (int k = 1; k <= 9; ++k) (k < 5 ? early : late).push_back({static_cast<double>(k), 100, 10});
+  std::vector<TraceEntry> all = early;
+  all.insert(all.end(), late.begin(), late.end());
+  Simulator before(server(10, 0.1, 0.001, 100, 10, 8, 0), trace(all), FleetSpec{}, opts(20));
+  FleetSpec none;
+  none.replicas = 0;
+  Simulator after(server(5, 0.05, 0.0005, 100, 10, 8, 0), trace(late), none, opts(20));
+  before.advance_to(3);
+  after.advance_to(3);
+  before.stop_arrivals_at(5);
+  after.scale_to(1, 2);  // ready at 5 s, before the arrival at 5 s (replica events go first)
+  CHECK_THROWS_WITH(before.stop_arrivals_at(2), Catch::Contains("time_s must be a finite number >= now_s"));
+  before.advance_to(5);
+  before.scale_to(0, 0);  // the old replica drains once the new one serves
+  const SimResult a = before.finish(), b = after.finish();
+  CHECK(a.summary.total_arrivals == 4);  // 1, 2, 3, 4 s
+  CHECK(a.summary.total_completed == 4);
+  CHECK(b.summary.total_arrivals == 5);  // 5 .. 9 s
+  CHECK(b.summary.total_completed == 5);
+  CHECK(b.summary.total_blocked == 0);
+  // the new engine's TTFT, no wait: the prefill iteration 5 + 0.05 * 100 + 0.0005 * 100 = 10.05 ms,
+  // then the first decode step 5 + 0.05 + 0.0005 * 101 = 5.1005 ms
+  CHECK(b.summary.ttft_ms.mean == Approx(15.1505).epsilon(1e-9));
+}
+
 TEST_CASE("the counters agree with the summary of the same run", "[sim][stepping]") {
   Simulator s(server(8, 0.02, 0.0005, 512, 128, 32, 256), poisson(3, 512, 128), FleetSpec{}, opts(400));
   s.advance_to(400);

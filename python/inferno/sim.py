@@ -301,6 +301,12 @@ class Simulator:
             raise ValueError(f"replicas must be an integer in [0, 1000], got {_excerpt(replicas)}")
         self._core.scale_to(int(replicas), float(startup_delay_s))
 
+    def stop_arrivals_at(self, time_s: float) -> None:
+        """No arrival at or after ``time_s`` (s, not before :attr:`now_s`) is offered to this run:
+        they belong to a successor, as when a server moves to another accelerator
+        (make-before-break). Requests already in the run finish."""
+        self._core.stop_arrivals_at(float(time_s))
+
     def counters(self) -> dict[str, float]:
         """Counters since the start (arrivals, request_success, prompt/generation tokens, TTFT, ITL
         and E2E sums in s with their counts, running/waiting/replica-second integrals) and gauges

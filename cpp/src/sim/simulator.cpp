@@ -480,6 +480,7 @@ struct Simulator::Engine {
   std::priority_queue<double, std::vector<double>, std::greater<>> client_due;
   double think_ms;
   double arrival_at = kInf;
+  double arrivals_end_ms = kInf;  // stop_arrivals_at: later requests go to a successor
   std::vector<ScaleEvent> scaling;
   std::size_t scale_pos = 0;
   double sample_at;
@@ -550,6 +551,11 @@ struct Simulator::Engine {
   }
 
   double next_arrival_ms() {
+    const double t = next_offered_ms();
+    return t < arrivals_end_ms ? t : kInf;
+  }
+
+  double next_offered_ms() {
     if (closed) return !client_due.empty() && client_due.top() < duration_ms ? client_due.top() : kInf;
     if (from_trace) {
       return trace_pos < trace.size() && trace[trace_pos].time_s < options.duration_s ? 1000 * trace[trace_pos].time_s : kInf;
@@ -1077,6 +1083,14 @@ void Simulator::scale_to(int replicas, double startup_delay_s) {
   engine_->advance(now_ms_);
   engine_->rescale(delta, now_ms_, startup_delay_s);
   engine_->refresh_counts();
+}
+
+void Simulator::stop_arrivals_at(double time_s) {
+  if (finished_) throw InvalidArgument("the simulation has finished: stop_arrivals_at is not possible after finish()");
+  require(std::isfinite(time_s) && time_s >= now_s(), "time_s", "a finite number >= now_s", time_s);
+  Engine& e = *engine_;
+  e.arrivals_end_ms = std::min(e.arrivals_end_ms, 1000 * time_s);
+  if (e.arrival_at >= e.arrivals_end_ms) e.arrival_at = kInf;
 }
 
 ServerCounters Simulator::counters() const { return engine_->snapshot(now_ms_); }

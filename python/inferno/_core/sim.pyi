@@ -27,6 +27,10 @@ class Simulator:
         """
         Serving plus starting replicas become `replicas` now; new ones serve after startup_delay_s
         """
+    def stop_arrivals_at(self, time_s: typing.SupportsFloat | typing.SupportsIndex) -> None:
+        """
+        No arrival at or after time_s is offered to this run (a successor takes them)
+        """
     @property
     def now_s(self) -> float:
         ...

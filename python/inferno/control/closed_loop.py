@@ -183,6 +183,25 @@ class ClosedLoop:
                                          replicas=0 if n in self.joins else int(row["replicas"]), trace=self.arrivals[n])
             self.join_replicas[n] = int(row["replicas"])
 
+    def variant_setup(self, server: str, accelerator: str, max_batch: int) -> ServerSetup:
+        """The server on another accelerator profile or batch cap: the performance record there
+        (the documents', or the sizing prior's) times the scenario's truth factors, and its price."""
+        model_name = str(self.system.servers.loc[server, "model"])
+        perf = self.system.perf_records
+        record = perf[(perf.model == model_name) & (perf.accelerator == accelerator)]
+        if record.empty:
+            raise ScenarioError(f"{server}: no performance record of {model_name} on {accelerator}")
+        truth = self.scenario.truth
+        rec = record.iloc[0]
+        model = self.setups[server].model.replace(
+            max_batch=int(max_batch), max_queue=10 * int(max_batch),
+            alpha=float(rec["alpha_ms"]) * truth["alpha"], beta=float(rec["beta_ms"]) * truth["beta"],
+            gamma=float(rec["gamma_ms"]) * truth["gamma"])
+        base = self.setups[server]
+        return ServerSetup(name=server, model=model, accelerator=accelerator,
+                           price_per_replica_hour=price_of(self.system.accelerators, perf, model_name, accelerator),
+                           replicas=0, trace=base.trace)
+
     # -------------------------------------------------------------------- workloads
     def _arrivals(self, index: int, name: str) -> pd.DataFrame:
         """The server's requests while it is in the fleet (from when it is added, until it is removed)."""
@@ -263,7 +282,8 @@ class ClosedLoop:
         fleet = SimulatedFleet(self.setups, s.duration_s, s.seed)
         sensor = SimulatedSensor(fleet, list(s.sensor_outages), list(s.sensor_faults))
         actuator = SimulatedActuator(fleet, {n: s.startup_of(n) for n in self.names},
-                                     [(a, b, None if names is None else list(names)) for a, b, names in s.actuator_errors])
+                                     [(a, b, None if names is None else list(names)) for a, b, names in s.actuator_errors],
+                                     variant=self.variant_setup)
         planner = Planner(self.system.with_loads({n: {"rate_rps": 0.0} for n in self.system.servers.index
                                                   if n not in self.names or n in self.joins}), s.planning)
         tuning = None
@@ -312,9 +332,9 @@ class ClosedLoop:
 
     def _summary(self, policy: str, timeline: pd.DataFrame, counters: dict, results: dict) -> dict[str, Any]:
         s = self.scenario
-        cost = sum(counters[n]["replica_seconds"] * self.setups[n].price_per_replica_hour / 3600 for n in self.names)
-        outcomes = [request_outcomes(results[n], self.info[n].ttft_slo_ms, self.info[n].itl_slo_ms)
-                    .assign(service_class=self.classes[n]) for n in self.names]
+        cost = sum(counters[n]["cost"] for n in self.names)
+        outcomes = [request_outcomes(run, self.info[n].ttft_slo_ms, self.info[n].itl_slo_ms)
+                    .assign(service_class=self.classes[n]) for n in self.names for run in results[n]]
         every = pd.concat(outcomes, ignore_index=True) if outcomes else pd.DataFrame()
         done = every[every.done] if len(every) else every
         # Direction reversals: a server's applied changes that go the other way from its previous one.
@@ -335,7 +355,7 @@ class ClosedLoop:
                 "ttft_p95_ms": float(np.percentile(done.ttft_ms, 95)) if len(done) else math.nan,
                 "itl_p95_ms": float(np.percentile(done.itl_ms, 95)) if len(done) else math.nan,
                 "actions": actions, "reversals_per_hour": reversals / max(hours, 1e-9) / max(len(self.names), 1),
-                "blocked": int(sum(int(r.summary["total_blocked"]) for r in results.values())),
+                "blocked": int(sum(int(r.summary["total_blocked"]) for runs in results.values() for r in runs)),
                 "requests": int(len(every)),
                 "replica_hours": sum(counters[n]["replica_seconds"] for n in self.names) / 3600}
 

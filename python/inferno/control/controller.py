@@ -3,10 +3,11 @@ stabilizer -> actuator, and one record per cycle (docs/control.md, "The cycle re
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import math
+from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
-from .inventory import Inventory
+from .inventory import Inventory, Placement
 from .policies import Policy, ServerInfo
 from .snapshot import FleetSnapshot
 from .stabilizer import Decision, Stabilizer, StabilizerSettings
@@ -17,7 +18,8 @@ class Sensor(Protocol):
 
 
 class Actuator(Protocol):
-    def apply(self, now_s: float, targets: dict[str, int]) -> dict[str, str]: ...
+    def apply(self, now_s: float, targets: dict[str, int],
+              moves: dict[str, tuple[str, int]] | None = None) -> dict[str, str]: ...
 
 
 @dataclass
@@ -40,6 +42,7 @@ class CycleRecord:
                         "forecast_rps": None if f is None else f.mean_rps,
                         "forecast_upper_rps": None if f is None else f.upper_rps,
                         "desired": d.desired, "target": d.target, "reason": d.reason, "hold": d.hold,
+                        "move": None if d.move is None else f"{d.move[0]}, batch {d.move[1]}",
                         "actuation_error": self.failures.get(name)})
         return out
 
@@ -57,6 +60,7 @@ class Controller:
         self.stabilizer = Stabilizer(own or stabilizer) if policy.stabilized else None
         self._expected: dict[str, int] = {}      # the count last applied, per server
         self._disagreeing: dict[str, float] = {}  # since when the seen count has differed from it
+        self._moving_until: dict[str, float] = {}  # a make-before-break move in progress, until then
 
     def cycle(self, now_s: float) -> CycleRecord:
         snapshot = self.sensor.collect(now_s)
@@ -67,6 +71,10 @@ class Controller:
             desired = want.desired.get(name)
             current = s.replicas_serving + s.replicas_starting
             expected = self._expected.get(name)
+            if now_s < self._moving_until.get(name, -math.inf):
+                decisions[name] = Decision(name, current, desired, current,
+                                           f"hold: moving to {self.servers[name].accelerator}", hold=True)
+                continue
             if self.stabilizer is not None and s.fresh and expected is not None and current != expected:
                 since = self._disagreeing.setdefault(name, now_s)
                 if now_s - since < self.stabilizer.settings.disagreement_hold_s:
@@ -78,18 +86,36 @@ class Controller:
             if self.stabilizer is not None and s.fresh and s.offered_rps is None:
                 decisions[name] = Decision(name, current, desired, current, "hold: demand metric missing", hold=True)
             elif self.stabilizer is not None:
-                decisions[name] = self.stabilizer.decide(now_s, name, serving=s.replicas_serving,
-                                                         starting=s.replicas_starting, desired=desired, fresh=s.fresh,
-                                                         breach=want.breach.get(name, False), offered_rps=s.offered_rps)
+                breach = want.breach.get(name, False)
+                d = self.stabilizer.decide(now_s, name, serving=s.replicas_serving, starting=s.replicas_starting,
+                                           desired=desired, fresh=s.fresh, breach=breach, offered_rps=s.offered_rps)
+                move, why = (self.stabilizer.decide_move(now_s, name, want.moves.get(name), breach=breach,
+                                                         busy=s.replicas_starting > 0) if s.fresh else (None, ""))
+                if move is not None:
+                    d = Decision(name, current, desired, move.replicas, why, move=(move.accelerator, move.max_batch))
+                    if self.inventory is not None:
+                        self.inventory.move(name, Placement(move.card_type, move.cards_per_replica,
+                                                            self.inventory.placements[name].priority), current,
+                                            now_s + self.servers[name].startup_delay_s + snapshot.window_s)
+                elif why and not d.hold:
+                    d = replace(d, reason=f"{d.reason}; {why}")
+                decisions[name] = d
             elif desired is None:
                 decisions[name] = Decision(name, current, None, current, "hold: no decision", hold=True)
             else:
                 decisions[name] = Decision(name, current, desired, desired, "policy")
         if self.inventory is not None:  # never more cards than there are, even for one cycle
+            self.inventory.release(now_s)
             decisions = self.inventory.fit(decisions)
-        targets = {n: d.target for n, d in decisions.items() if d.target != d.current}
-        failures = self.actuator.apply(now_s, targets)
+        moves = {n: d.move for n, d in decisions.items() if d.move is not None}
+        targets = {n: d.target for n, d in decisions.items() if d.target != d.current or n in moves}
+        failures = self.actuator.apply(now_s, targets, moves)
         for name, target in targets.items():
             if name not in failures:
                 self._expected[name] = target
+        for name, (accelerator, max_batch) in moves.items():
+            if name not in failures:  # from now on the server runs there
+                info = self.servers[name]
+                self.servers[name] = replace(info, accelerator=accelerator, max_batch=max_batch)
+                self._moving_until[name] = now_s + info.startup_delay_s + snapshot.window_s
         return CycleRecord(now_s, snapshot, decisions, failures, want.forecasts)

@@ -9,6 +9,7 @@ parameters of the scenario, which may differ from the documents' so that the tun
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -31,32 +32,97 @@ class ServerSetup:
     trace: pd.DataFrame            # time_s, in_tokens, out_tokens: the arrivals
 
 
+@dataclass
+class _Generation:
+    """One variant of a server: its simulator and what it runs on. A move to another accelerator or
+    batch cap starts a new generation; the old one serves until the new one is ready, then drains."""
+
+    sim: Simulator
+    setup: ServerSetup
+
+
+_SUMMED = ("arrivals", "request_success", "blocked", "prompt_tokens", "generation_tokens", "ttft_sum_s", "itl_sum_s",
+           "e2e_sum_s", "ttft_count", "itl_count", "running_seconds", "waiting_seconds", "replica_seconds", "running",
+           "waiting", "replicas_serving", "replicas_starting", "replicas_draining")
+
+
 class SimulatedFleet:
     """The servers of a scenario, stepped together."""
 
     def __init__(self, setups: dict[str, ServerSetup], duration_s: float, seed: int) -> None:
         self.setups = setups
         self.duration_s = float(duration_s)
-        self._sims = {name: Simulator(s.model, trace=s.trace, duration_s=duration_s, warmup_s=0.0, seed=seed + i,
-                                      replicas=s.replicas, router="jsq", sample_interval_s=0.0)
+        self.seed = seed
+        self._index = {name: i for i, name in enumerate(setups)}
+        self._gens = {name: [_Generation(self._simulator(s, s.trace, s.replicas, seed + i), s)]
                       for i, (name, s) in enumerate(setups.items())}
+        self._handovers: list[tuple[float, str, _Generation]] = []  # (when, server, the generation that drains)
+
+    def _simulator(self, setup: ServerSetup, trace: pd.DataFrame, replicas: int, seed: int) -> Simulator:
+        return Simulator(setup.model, trace=trace, duration_s=self.duration_s, warmup_s=0.0, seed=seed,
+                         replicas=replicas, router="jsq", sample_interval_s=0.0)
 
     @property
     def now_s(self) -> float:
-        return next(iter(self._sims.values())).now_s if self._sims else 0.0
+        return next(iter(self._gens.values()))[-1].sim.now_s if self._gens else 0.0
+
+    def _all(self) -> list[Simulator]:
+        return [g.sim for gens in self._gens.values() for g in gens]
 
     def advance_to(self, time_s: float) -> None:
-        for sim in self._sims.values():
+        while self._handovers and self._handovers[0][0] <= time_s:
+            at_s, _, old = self._handovers.pop(0)
+            for sim in self._all():
+                sim.advance_to(max(sim.now_s, at_s))
+            old.sim.scale_to(0, 0.0)  # the new generation serves from now: the old one drains
+        for sim in self._all():
             sim.advance_to(time_s)
 
     def counters(self) -> dict[str, dict[str, float]]:
-        return {name: sim.counters() for name, sim in self._sims.items()}
+        """Per server, its generations' counters added up (a server's metrics cover all its pods),
+        and its cost so far (``cost``: each generation's replica-seconds at its price)."""
+        out: dict[str, dict[str, float]] = {}
+        for name, gens in self._gens.items():
+            parts = [g.sim.counters() for g in gens]
+            c = dict(parts[-1]) if len(parts) == 1 else {**parts[-1], **{k: sum(p[k] for p in parts) for k in _SUMMED}}
+            if len(parts) > 1:  # the KV gauge: the mean over the replicas that hold a cache
+                holders = [p["replicas_serving"] + p["replicas_draining"] for p in parts]
+                c["kv_cache_usage"] = (sum(p["kv_cache_usage"] * h for p, h in zip(parts, holders)) / sum(holders)
+                                       if sum(holders) else 0.0)
+            c["cost"] = sum(p["replica_seconds"] * g.setup.price_per_replica_hour / 3600 for p, g in zip(parts, gens))
+            out[name] = c
+        return out
 
     def scale(self, server: str, replicas: int, startup_delay_s: float) -> None:
-        self._sims[server].scale_to(int(replicas), float(startup_delay_s))
+        self._gens[server][-1].sim.scale_to(int(replicas), float(startup_delay_s))
 
-    def finish(self) -> dict[str, Simulation]:
-        return {name: sim.finish() for name, sim in self._sims.items()}
+    def variant(self, server: str) -> tuple[str, int]:
+        """The accelerator profile and batch cap the server's newest generation runs."""
+        setup = self._gens[server][-1].setup
+        return setup.accelerator, int(setup.model.max_batch)
+
+    def moving(self, server: str) -> bool:
+        return any(name == server for _, name, _ in self._handovers)
+
+    def move(self, server: str, setup: ServerSetup, replicas: int, startup_delay_s: float) -> None:
+        """Make-before-break: ``replicas`` of the new variant start now and serve the requests
+        arriving from when they are ready; the current ones serve until then, then drain."""
+        now = self.now_s
+        at_s = now + float(startup_delay_s)
+        gens = self._gens[server]
+        old = gens[-1]
+        old.sim.stop_arrivals_at(at_s)
+        trace = setup.trace[setup.trace.time_s >= at_s].reset_index(drop=True)
+        sim = self._simulator(setup, trace, 0, self.seed + self._index[server] + 7919 * len(gens))
+        sim.advance_to(now)
+        sim.scale_to(int(replicas), float(startup_delay_s))
+        gens.append(_Generation(sim, setup))
+        self._handovers.append((at_s, server, old))
+        self._handovers.sort(key=lambda h: h[0])
+
+    def finish(self) -> dict[str, list[Simulation]]:
+        """Each server's runs, one per generation, oldest first."""
+        return {name: [g.sim.finish() for g in gens] for name, gens in self._gens.items()}
 
 
 class SimulatedSensor:
@@ -139,23 +205,38 @@ class SimulatedActuator:
     error would; the failure is reported per server and the others go on."""
 
     def __init__(self, fleet: SimulatedFleet, startup_delay_s: dict[str, float],
-                 errors: list[tuple[float, float, list[str] | None]] | None = None) -> None:
+                 errors: list[tuple[float, float, list[str] | None]] | None = None,
+                 variant: Callable[[str, str, int], ServerSetup] | None = None) -> None:
+        """``variant(server, accelerator, max_batch)``: the server's setup on another variant
+        (its true model and price there), for moves."""
         self.fleet = fleet
         self.startup_delay_s = startup_delay_s
         self.errors = list(errors or [])
+        self.variant = variant
 
-    def apply(self, now_s: float, targets: dict[str, int]) -> dict[str, str]:
-        """Sets each server's replicas; returns {server: error} for the changes that failed."""
+    def apply(self, now_s: float, targets: dict[str, int], moves: dict[str, tuple[str, int]] | None = None) -> dict[str, str]:
+        """Sets each server's replicas, on the variant of ``moves`` ({server: (accelerator,
+        max_batch)}) for those that move; returns {server: error} for the changes that failed."""
         failed: dict[str, str] = {}
         counters = self.fleet.counters()
+        moves = moves or {}
         for server, target in targets.items():
             c = counters[server]
-            if int(c["replicas_serving"]) + int(c["replicas_starting"]) == target:
+            move = moves.get(server)
+            if move is not None and move == self.fleet.variant(server):
+                move = None  # already there: idempotent
+            if move is None and int(c["replicas_serving"]) + int(c["replicas_starting"]) == target:
                 continue  # idempotent: the same change is never applied twice
             if any(start <= now_s < end and (names is None or server in names) for start, end, names in self.errors):
                 failed[server] = "actuator error (simulated)"
                 continue
-            self.fleet.scale(server, target, self.startup_delay_s.get(server, 0.0))
+            startup = self.startup_delay_s.get(server, 0.0)
+            if move is None:
+                self.fleet.scale(server, target, startup)
+            elif self.variant is None or self.fleet.moving(server):
+                failed[server] = "cannot move: " + ("a move is in progress" if self.variant else "no variants known")
+            else:
+                self.fleet.move(server, self.variant(server, *move), target, startup)
         return failed
 
 

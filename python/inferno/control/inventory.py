@@ -1,5 +1,5 @@
 """The inventory guard: the targets of one cycle never need more cards of a type than there are
-(docs/control.md, "The stabilizer's rules", rule 6). When they would, the servers of the lowest
+(docs/control.md, "The stabilizer's rules", rule 5). When they would, the servers of the lowest
 priority give replicas back first, one at a time, down to one replica each, and to zero only if
 that is still not enough."""
 
@@ -20,13 +20,26 @@ class Placement:
 class Inventory:
     def __init__(self, cards: dict[str, int], placements: dict[str, Placement]) -> None:
         self.cards = dict(cards)
-        self.placements = placements
+        self.placements = dict(placements)
+        self.reserved: list[tuple[float, str, int]] = []  # (until_s, card type, cards): a move's old replicas
 
     def set(self, card_type: str, count: int) -> None:
         self.cards[card_type] = int(count)
 
+    def move(self, server: str, placement: Placement, old_replicas: int, until_s: float) -> None:
+        """The server moves (make-before-break): its old replicas keep their cards until ``until_s``
+        while its targets are counted on the new placement."""
+        old = self.placements[server]
+        self.reserved.append((until_s, old.card_type, old_replicas * old.cards_per_replica))
+        self.placements[server] = placement
+
+    def release(self, now_s: float) -> None:
+        self.reserved = [r for r in self.reserved if r[0] > now_s]
+
     def needed(self, targets: dict[str, int]) -> dict[str, int]:
         out: dict[str, int] = {}
+        for _, card_type, cards in self.reserved:
+            out[card_type] = out.get(card_type, 0) + cards
         for name, target in targets.items():
             p = self.placements[name]
             out[p.card_type] = out.get(p.card_type, 0) + target * p.cards_per_replica

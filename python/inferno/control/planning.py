@@ -2,16 +2,16 @@
 
 Each cycle the static system (the documents) gets the measured or forecast loads and the
 allocations running now (``System.with_loads`` / ``with_current``), and the optimizer sizes every
-server. Servers keep the accelerator they run on (the closed-loop simulator does not move a
-server between accelerators or change its batch cap yet), so the plan is a replica count per
-server, sized at the batch cap the server runs with. A server the
-optimizer leaves without an allocation (no capacity left for it, or no parameters) has no
-desired count: the stabilizer then holds it, never zeroes it.
+server. The plan is a replica count per server on the accelerator and at the batch cap it runs
+with; asked for moves, the planner also solves free to move servers and reports, per server it
+would move, the variant and the saving, which the stabilizer weighs (docs/control.md, "The
+stabilizer's rules", rule 4). A server the optimizer leaves without an allocation (no capacity
+left for it, or no parameters) has no desired count: the stabilizer then holds it, never zeroes it.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import pandas as pd
@@ -26,19 +26,35 @@ SOLVERS = ("auto", "greedy", "milp", "unlimited")
 class PlanningSettings:
     solver: str = "auto"
     slo_percentile: float = 0.0  # > 0: size for this percentile of TTFT and ITL (0: the documents' targets)
+    moves: bool = True           # also plan free to move servers to another accelerator or batch cap
 
     def __post_init__(self) -> None:
         if self.solver not in SOLVERS:
             raise ValueError(f"planning.solver must be one of {', '.join(map(repr, SOLVERS))}, got {_excerpt(self.solver)}")
+        if not isinstance(self.moves, bool):
+            raise ValueError(f"planning.moves must be true or false, got {_excerpt(self.moves)}")
         p = self.slo_percentile
         if isinstance(p, bool) or not isinstance(p, (int, float)) or not 0 <= p < 100:
             raise ValueError(f"planning.slo_percentile must be a number in [0, 100), got {_excerpt(p)}")
 
 
 @dataclass(frozen=True)
+class Move:
+    """A variant the optimizer prefers to the one a server runs: what it would take there."""
+
+    accelerator: str   # accelerator profile
+    max_batch: int
+    replicas: int
+    saving: float      # 1 - cost there / cost here; 1.0 when the current variant cannot serve the load
+    card_type: str = ""
+    cards_per_replica: int = 1
+
+
+@dataclass(frozen=True)
 class Plan:
-    desired: dict[str, int | None]   # replicas per server (None: no allocation)
+    desired: dict[str, int | None]   # replicas per server on its current variant (None: no allocation)
     solution: Solution
+    moves: dict[str, Move] = field(default_factory=dict)  # only when asked for
 
 
 class Planner:
@@ -59,10 +75,13 @@ class Planner:
         """The server left the fleet: no load from now on, so it is given nothing."""
         self.system = self.system.with_loads({server: {"rate_rps": 0.0}})
 
-    def plan(self, loads: dict[str, dict[str, float]], current: dict[str, dict[str, Any]]) -> Plan:
+    def plan(self, loads: dict[str, dict[str, float]], current: dict[str, dict[str, Any]], moves: bool = False) -> Plan:
         """``loads``: {server: {rate_rps, in_tokens, out_tokens}}; ``current``: {server:
-        {accelerator, replicas, max_batch}} (the allocation running now, kept on its accelerator)."""
-        system = self.system.with_loads(loads).with_current(current, keep_accelerator=True, keep_batch=True)
+        {accelerator, replicas, max_batch}} (the allocation running now, kept on its accelerator at
+        its batch cap). With ``moves``, also the plan free to move servers, and for each server it
+        would move, what it would take there and how much cheaper it would be."""
+        loaded = self.system.with_loads(loads)
+        system = loaded.with_current(current, keep_accelerator=True, keep_batch=True)
         solution = system.optimize(solver=self.settings.solver)
         allocations = solution.allocations
         desired: dict[str, int | None] = {}
@@ -72,7 +91,22 @@ class Planner:
             if replicas is not None and row is not None and current.get(name, {}).get("accelerator") not in (None, "", row["accelerator"]):
                 replicas = None  # moved elsewhere: not something this loop can do yet
             desired[name] = replicas
-        return Plan(desired, solution)
+        if not moves:
+            return Plan(desired, solution)
+        free = loaded.with_current(current).optimize(solver=self.settings.solver).allocations
+        found: dict[str, Move] = {}
+        for name in loads:
+            if name not in free.index or not free.loc[name, "accelerator"] or int(free.loc[name, "replicas"]) < 1:
+                continue
+            there = free.loc[name]
+            now = current.get(name, {})
+            if (there["accelerator"], int(there["batch"])) == (now.get("accelerator"), int(now.get("max_batch") or 0)):
+                continue
+            here_cost = float(allocations.loc[name, "cost"]) if desired[name] else 0.0
+            saving = 1.0 if here_cost <= 0 else 1.0 - float(there["cost"]) / here_cost
+            found[name] = Move(str(there["accelerator"]), int(there["batch"]), int(there["replicas"]), saving,
+                               str(there["type"]), max(1, int(there["cards"]) // int(there["replicas"])))
+        return Plan(desired, solution, found)
 
 
 def sizing_prior(model: str, architecture: str, accelerators: pd.DataFrame, gpus: dict[str, str],

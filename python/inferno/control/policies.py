@@ -27,7 +27,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any, Callable, Protocol
 
-from .planning import Planner
+from .planning import Move, Plan, Planner
 from .prediction import Forecast, PredictionSettings, Predictor
 from .snapshot import FleetSnapshot, ServerSnapshot
 from .stabilizer import StabilizerSettings
@@ -54,6 +54,7 @@ class Desire:
     desired: dict[str, int | None]
     forecasts: dict[str, Forecast] = field(default_factory=dict)
     breach: dict[str, bool] = field(default_factory=dict)
+    moves: dict[str, Move] = field(default_factory=dict)  # variants the plan prefers (inferno only)
 
 
 class Policy(Protocol):
@@ -76,6 +77,11 @@ def _planned(planner: Planner, rates: dict[str, float], snapshot: FleetSnapshot,
              tokens: dict[str, tuple[float, float]] | None = None) -> dict[str, int | None]:
     """The optimizer's replicas at these rates, with each server's request shape: ``tokens`` when
     given, else the window's means, else the documents'."""
+    return _plan(planner, rates, snapshot, servers, tokens).desired
+
+
+def _plan(planner: Planner, rates: dict[str, float], snapshot: FleetSnapshot, servers: dict[str, ServerInfo],
+          tokens: dict[str, tuple[float, float]] | None = None, moves: bool = False) -> Plan:
     loads, current = {}, {}
     for name, info in servers.items():
         s = snapshot.servers[name]
@@ -86,7 +92,7 @@ def _planned(planner: Planner, rates: dict[str, float], snapshot: FleetSnapshot,
             m = s.out_tokens if s.out_tokens is not None else info.out_tokens
         loads[name] = {"rate_rps": max(0.0, rates[name]), "in_tokens": n, "out_tokens": m}
         current[name] = {"accelerator": info.accelerator, "replicas": _current(s), "max_batch": info.max_batch}
-    return planner.plan(loads, current).desired
+    return planner.plan(loads, current, moves=moves)
 
 
 class InfernoPolicy:
@@ -131,14 +137,18 @@ class InfernoPolicy:
         tokens = {n: self._shape(n, snapshot.servers[n], i) for n, i in servers.items() if n in fresh}
         planner = self.planner
         if self.tuning is not None:  # the tuned parameters replace the documents' where they exist
+            for name, info in servers.items():
+                if name in self.tuning.variants:
+                    self.tuning.follow(name, info.accelerator, info.max_batch)
             self.tuning.observe(snapshot)
             records = self.tuning.records()
             if records:
                 planner = Planner(self.planner.system.with_perf(records), self.planner.settings, percentile_applied=True)
-        desired = _planned(planner, rates, snapshot, servers, tokens) if fresh else {n: None for n in servers}
-        desired = {n: (d if n in fresh else None) for n, d in desired.items()}
+        plan = _plan(planner, rates, snapshot, servers, tokens, moves=planner.settings.moves) if fresh else None
+        desired = {n: (plan.desired.get(n) if plan is not None and n in fresh else None) for n in servers}
+        moves = {n: m for n, m in plan.moves.items() if n in fresh} if plan is not None else {}
         breach = {n: _breach(snapshot.servers[n], i) for n, i in servers.items()}
-        return Desire(desired, forecasts, breach)
+        return Desire(desired, forecasts, breach, moves)
 
 
 class ReferencePolicy:

@@ -21,6 +21,7 @@ from __future__ import annotations
 import math
 from collections import deque
 from dataclasses import dataclass, field
+from typing import Any
 
 from .._text import excerpt as _excerpt
 
@@ -37,11 +38,16 @@ class StabilizerSettings:
     # a scale by someone else) hold the server. Past this, twice Prometheus's 5-minute staleness,
     # the disagreement is real and the seen count is adopted.
     disagreement_hold_s: float = 600.0
+    # Rule 4: a move to another accelerator or batch cap only when the plan there is cheaper by
+    # switch_saving for switch_window_s (at once when the current variant cannot serve the load).
+    switch_saving: float = 0.10
+    switch_window_s: float = 600.0
 
     def __post_init__(self) -> None:
         for name, low, high in (("max_step_up_fraction", 0.0, 100.0), ("scale_down_window_s", 0.0, 86400.0 * 7),
                                 ("max_step_down_fraction", 0.0, 1.0), ("tolerance", 0.0, 1.0),
-                                ("idle_window_s", 0.0, 86400.0 * 7), ("disagreement_hold_s", 0.0, 86400.0 * 7)):
+                                ("idle_window_s", 0.0, 86400.0 * 7), ("disagreement_hold_s", 0.0, 86400.0 * 7),
+                                ("switch_saving", 0.0, 1.0), ("switch_window_s", 0.0, 86400.0 * 7)):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not low <= value <= high:
                 raise ValueError(f"stabilizer.{name} must be a number in [{low:g}, {high:g}], got {_excerpt(value)}")
@@ -61,6 +67,7 @@ class Decision:
     target: int             # what the actuator is asked for
     reason: str             # which rule decided
     hold: bool = False      # kept as is for a reason that is not a rule (stale metrics, no plan)
+    move: tuple[str, int] | None = None  # (accelerator profile, batch cap) to move to, make-before-break
 
 
 @dataclass
@@ -68,6 +75,8 @@ class _ServerState:
     below_since_s: float | None = None
     below: deque = field(default_factory=deque)  # (time_s, desired) while desired < current
     idle_since_s: float | None = None
+    move_to: tuple[str, int] | None = None  # the variant a move has been proposed to, and since when
+    move_since_s: float = 0.0
 
 
 class Stabilizer:
@@ -125,3 +134,32 @@ class Stabilizer:
         if current - target < threshold:
             return Decision(server, current, desired, current, "within tolerance")
         return Decision(server, current, desired, target, "scale down" if target == highest else "scale down, step-limited")
+
+    def decide_move(self, now_s: float, server: str, move: Any, *, breach: bool = False,
+                    busy: bool = False) -> tuple[Any, str]:
+        """Rule 4 for a move the plan proposes (an object with ``accelerator``, ``max_batch``,
+        ``replicas`` and ``saving``, or None): the move to make now, or None, and why."""
+        st = self._state.setdefault(server, _ServerState())
+        if move is None:
+            st.move_to = None
+            return None, ""
+        s = self.settings
+        stuck = move.saving >= 1.0  # the current variant cannot serve the load: no dwell
+        key = (move.accelerator, int(move.max_batch))
+        if move.saving < s.switch_saving:
+            st.move_to = None
+            return None, ""
+        if breach and not stuck:
+            st.move_to = None
+            return None, "no move during an SLO breach"
+        if busy:
+            return None, "move waits: replicas are starting"
+        if st.move_to != key:
+            st.move_to, st.move_since_s = key, now_s
+        waited = now_s - st.move_since_s
+        where = f"{move.accelerator}, batch {move.max_batch}"
+        if not stuck and waited < s.switch_window_s:
+            return None, f"move to {where} pending: {100 * move.saving:.0f} % cheaper for {waited:.0f} of {s.switch_window_s:.0f} s"
+        st.move_to = None
+        return move, (f"move to {where}: the current variant cannot serve the load" if stuck
+                      else f"move to {where}: {100 * move.saving:.0f} % cheaper for {waited:.0f} s")

@@ -64,11 +64,24 @@ class Tuning:
         self.held = held or {}
         self.tuners: dict[tuple[str, str], Tuner] = {}
         self.last_observations: dict[tuple[str, str], list[dict[str, float]]] = {}  # the latest cycle's, per variant
+        self._skip: set[str] = set()
         self._z = NormalDist().inv_cdf(settings.parameter_quantile)
+
+    def follow(self, server: str, accelerator: str, max_batch: int) -> None:
+        """The server moved to another accelerator or batch cap: its windows feed that variant's
+        tuner from the next cycle on (the window of the move mixes both and is skipped)."""
+        model, old = self.variants[server]
+        if (old, self.max_batch[server]) != (accelerator, max_batch):
+            self.variants[server] = (model, accelerator)
+            self.max_batch[server] = max_batch
+            self._skip.add(server)
 
     def observe(self, snapshot: FleetSnapshot) -> None:
         cycles: dict[tuple[str, str], list[dict[str, float]]] = {}
+        skip, self._skip = self._skip, set()
         for name, variant in self.variants.items():
+            if name in skip:
+                continue
             s = snapshot.servers.get(name)
             if s is None or not s.fresh or s.replicas_serving < 1 or s.offered_rps is None or not s.offered_rps > 0:
                 continue

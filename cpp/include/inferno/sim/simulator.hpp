@@ -203,6 +203,10 @@ class Simulator {
   void advance_to(double time_s);
   /// Serving plus starting replicas become `replicas` at now_s().
   void scale_to(int replicas, double startup_delay_s);
+  /// No arrival at or after time_s (>= now_s()) is offered to this run: they belong to a
+  /// successor (a make-before-break move to another accelerator or batch cap). Requests already
+  /// in the run finish.
+  void stop_arrivals_at(double time_s);
   ServerCounters counters() const;
   /// Runs to the end (arrivals stop at duration_s, requests in flight finish) and summarises.
   SimResult finish();

@@ -734,3 +734,13 @@ def test_every_option_has_a_flag_named_as_in_the_api_and_old_names_warn():
         assert both.returncode == 1 and f"give {new}, not also its old name {old}" in both.stderr
     old = cli(str(small), "--batch-size", "search", "--format", "json")
     assert json.loads(old.stdout)["effectiveOptions"]["batchSizePolicy"] == "cheapest"
+
+
+def test_allocation_rows_are_the_allocations_frame_as_plain_dicts():
+    solution = inferno.System.from_dir(SAMPLES / "large").optimize()
+    rows = solution.allocation_rows()
+    frame = solution.allocations
+    assert list(rows) == list(frame.index)
+    for name, row in rows.items():
+        for column in ("accelerator", "replicas", "batch", "cost", "type", "cards", "itl_ms"):
+            assert row[column] == frame.loc[name, column]

@@ -339,6 +339,11 @@ class Solution:
         self._data = run.solution()
 
     # ------------------------------------------------------------------ tables
+    def allocation_rows(self) -> dict[str, dict[str, Any]]:
+        """The allocations as plain dicts by server (the columns of :attr:`allocations` without
+        the SLO ones): for callers in a loop, where building the frame costs more than the solve."""
+        return {str(row["server"]): dict(row) for row in self._data["allocations"]}
+
     @property
     def allocations(self) -> pd.DataFrame:
         """One row per allocated server (full, best-effort or scaled to zero), all columns."""

@@ -83,26 +83,23 @@ class Planner:
         loaded = self.system.with_loads(loads)
         system = loaded.with_current(current, keep_accelerator=True, keep_batch=True)
         solution = system.optimize(solver=self.settings.solver)
-        allocations = solution.allocations
+        kept = solution.allocation_rows()  # plain dicts: a frame costs more than the solve here
         desired: dict[str, int | None] = {}
         for name in loads:
-            row = allocations.loc[name] if name in allocations.index else None
-            replicas = None if row is None or not row["accelerator"] else int(row["replicas"])
-            if replicas is not None and row is not None and current.get(name, {}).get("accelerator") not in (None, "", row["accelerator"]):
-                replicas = None  # moved elsewhere: not something this loop can do yet
-            desired[name] = replicas
+            row = kept.get(name)
+            desired[name] = int(row["replicas"]) if row is not None and row["accelerator"] else None
         if not moves:
             return Plan(desired, solution)
-        free = loaded.with_current(current).optimize(solver=self.settings.solver).allocations
+        free = loaded.with_current(current).optimize(solver=self.settings.solver).allocation_rows()
         found: dict[str, Move] = {}
         for name in loads:
-            if name not in free.index or not free.loc[name, "accelerator"] or int(free.loc[name, "replicas"]) < 1:
+            there = free.get(name)
+            if there is None or not there["accelerator"] or int(there["replicas"]) < 1:
                 continue
-            there = free.loc[name]
             now = current.get(name, {})
             if (there["accelerator"], int(there["batch"])) == (now.get("accelerator"), int(now.get("max_batch") or 0)):
                 continue
-            here_cost = float(allocations.loc[name, "cost"]) if desired[name] else 0.0
+            here_cost = float(kept[name]["cost"]) if desired[name] else 0.0
             saving = 1.0 if here_cost <= 0 else 1.0 - float(there["cost"]) / here_cost
             found[name] = Move(str(there["accelerator"]), int(there["batch"]), int(there["replicas"]), saving,
                                str(there["type"]), max(1, int(there["cards"]) // int(there["replicas"])))

@@ -776,6 +776,11 @@ def test_a_capacity_shrink_is_met_by_priority_in_one_cycle_and_never_exceeded():
     at = t[t.time_s == 600].set_index("server")
     assert at.loc["Bronze-llama3_8b", "reason"].startswith("inventory: MI300X has 8 cards")  # the lower priority gives way
     assert at.loc[SERVER, "target"] == at.loc[SERVER, "serving"] + at.loc[SERVER, "starting"]  # Premium keeps its replicas
+    # what is short is reported per server, by how much, and the run goes on
+    after = t[t.time_s >= 600]
+    assert (after[after.server == SERVER].unserved_rps == 0).all()
+    bronze = after[after.server == "Bronze-llama3_8b"]
+    assert (bronze.unserved_rps > 1.0).all() and t.time_s.max() == 1200
     with pytest.raises(ScenarioError, match="faults: capacity of unknown card type 'B300'"):
         ClosedLoop(load_scenario({**doc, "faults": [{"kind": "capacity", "at_s": 60, "type": "B300", "count": 1}]}))
 

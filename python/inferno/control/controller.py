@@ -29,6 +29,7 @@ class CycleRecord:
     decisions: dict[str, Decision]
     failures: dict[str, str] = field(default_factory=dict)
     forecasts: dict[str, Any] = field(default_factory=dict)
+    unserved_rps: dict[str, float] = field(default_factory=dict)  # planned load the targets cannot serve
 
     def rows(self) -> list[dict[str, Any]]:
         """One row per server: what was seen, wanted and done."""
@@ -43,6 +44,7 @@ class CycleRecord:
                         "forecast_upper_rps": None if f is None else f.upper_rps,
                         "desired": d.desired, "target": d.target, "reason": d.reason, "hold": d.hold,
                         "move": None if d.move is None else f"{d.move[0]}, batch {d.move[1]}",
+                        "unserved_rps": self.unserved_rps.get(name),
                         "actuation_error": self.failures.get(name)})
         return out
 
@@ -118,4 +120,18 @@ class Controller:
                 info = self.servers[name]
                 self.servers[name] = replace(info, accelerator=accelerator, max_batch=max_batch)
                 self._moving_until[name] = now_s + info.startup_delay_s + snapshot.window_s
-        return CycleRecord(now_s, snapshot, decisions, failures, want.forecasts)
+        return CycleRecord(now_s, snapshot, decisions, failures, want.forecasts, self._unserved(want, decisions))
+
+    @staticmethod
+    def _unserved(want: Any, decisions: dict[str, Decision]) -> dict[str, float]:
+        """Per server the policy planned a rate for: the part of it that its target cannot serve
+        within the SLOs (no allocation: all of it). Never a reason to stop: it is reported."""
+        out: dict[str, float] = {}
+        for name, rate in want.planned_rps.items():
+            d = decisions.get(name)
+            if d is None or d.move is not None:
+                continue
+            per_replica = want.per_replica_rps.get(name)
+            served = d.target * per_replica if per_replica is not None else 0.0
+            out[name] = max(0.0, rate - served)
+        return out

@@ -55,6 +55,7 @@ class Plan:
     desired: dict[str, int | None]   # replicas per server on its current variant (None: no allocation)
     solution: Solution
     moves: dict[str, Move] = field(default_factory=dict)  # only when asked for
+    per_replica_rps: dict[str, float] = field(default_factory=dict)  # what one replica serves within the SLOs
 
 
 class Planner:
@@ -85,11 +86,17 @@ class Planner:
         solution = system.optimize(solver=self.settings.solver)
         kept = solution.allocation_rows()  # plain dicts: a frame costs more than the solve here
         desired: dict[str, int | None] = {}
+        per_replica: dict[str, float] = {}
         for name in loads:
             row = kept.get(name)
-            desired[name] = int(row["replicas"]) if row is not None and row["accelerator"] else None
+            if row is None or not row["accelerator"]:
+                desired[name] = None
+                continue
+            desired[name] = int(row["replicas"])
+            if desired[name]:
+                per_replica[name] = float(row["rate_per_replica_rps"])
         if not moves:
-            return Plan(desired, solution)
+            return Plan(desired, solution, per_replica_rps=per_replica)
         free = loaded.with_current(current).optimize(solver=self.settings.solver).allocation_rows()
         found: dict[str, Move] = {}
         for name in loads:
@@ -103,7 +110,7 @@ class Planner:
             saving = 1.0 if here_cost <= 0 else 1.0 - float(there["cost"]) / here_cost
             found[name] = Move(str(there["accelerator"]), int(there["batch"]), int(there["replicas"]), saving,
                                str(there["type"]), max(1, int(there["cards"]) // int(there["replicas"])))
-        return Plan(desired, solution, found)
+        return Plan(desired, solution, found, per_replica)
 
 
 def sizing_prior(model: str, architecture: str, accelerators: pd.DataFrame, gpus: dict[str, str],

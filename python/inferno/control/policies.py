@@ -55,6 +55,10 @@ class Desire:
     forecasts: dict[str, Forecast] = field(default_factory=dict)
     breach: dict[str, bool] = field(default_factory=dict)
     moves: dict[str, Move] = field(default_factory=dict)  # variants the plan prefers (inferno only)
+    # The rate planned for and what one replica serves within the SLOs (inferno only): what a
+    # target leaves unserved when capacity is short (docs/control.md, "The cycle record").
+    planned_rps: dict[str, float] = field(default_factory=dict)
+    per_replica_rps: dict[str, float] = field(default_factory=dict)
 
 
 class Policy(Protocol):
@@ -148,7 +152,8 @@ class InfernoPolicy:
         desired = {n: (plan.desired.get(n) if plan is not None and n in fresh else None) for n in servers}
         moves = {n: m for n, m in plan.moves.items() if n in fresh} if plan is not None else {}
         breach = {n: _breach(snapshot.servers[n], i) for n, i in servers.items()}
-        return Desire(desired, forecasts, breach, moves)
+        planned = {n: rates[n] for n in servers if n in fresh}
+        return Desire(desired, forecasts, breach, moves, planned, dict(plan.per_replica_rps) if plan is not None else {})
 
 
 class ReferencePolicy:

@@ -626,11 +626,13 @@ def test_the_tuning_stage_feeds_fresh_windows_and_its_records_replace_the_docume
     from inferno.control.snapshot import FRESH, UNAVAILABLE, FleetSnapshot, ServerSnapshot
     from inferno.control.tuning import Tuning, TuningSettings
     start = [6.0, 0.02, 5e-4]
-    tuning = Tuning(TuningSettings(), {"a": ("llama3_8b", "G2"), "b": ("llama3_8b", "G2")}, {"a": 32, "b": 32},
+    # the online filter here: it has an estimate from its start, where the default window refit
+    # waits for its first windows
+    tuning = Tuning(TuningSettings(options={"mode": "ekf"}), {"a": ("llama3_8b", "G2"), "b": ("llama3_8b", "G2")}, {"a": 32, "b": 32},
                     {("llama3_8b", "G2"): start})
 
-    def server(name, state=FRESH, ttft=60.0):
-        return ServerSnapshot(name, state, 0.0, 2.0, 2.0, 512.0, 128.0, ttft, 12.0, 6.0, 0.0, 0.0, 2, 0)
+    def server(name, state=FRESH, ttft=60.0, rate=2.0, prompt=512.0):
+        return ServerSnapshot(name, state, 0.0, rate, rate, prompt, 128.0, ttft, 12.0, 6.0, 0.0, 0.0, 2, 0)
     # one tuner per variant: both servers feed the same one, as two replicas of one cycle would
     tuning.observe(FleetSnapshot(60, 60, {"a": server("a"), "b": server("b", state=UNAVAILABLE)}))
     assert list(tuning.tuners) == [("llama3_8b", "G2")]
@@ -638,6 +640,10 @@ def test_the_tuning_stage_feeds_fresh_windows_and_its_records_replace_the_docume
     assert sum(tuner.outcome_counts.values()) == 1  # the unavailable one gave nothing
     tuning.observe(FleetSnapshot(120, 60, {"a": server("a", ttft=None), "b": server("b")}))
     assert sum(tuner.outcome_counts.values()) == 2  # no TTFT measured: no observation
+    assert tuning.records() == []  # one operating point cannot pin three parameters: the documents stay
+    for k, (rate, prompt) in enumerate([(1.0, 256.0), (4.0, 2048.0), (3.0, 128.0), (0.5, 1024.0)]):
+        tuning.observe(FleetSnapshot(180 + 60 * k, 60, {"a": server("a", rate=rate, prompt=prompt, ttft=20 + prompt / 20)}))
+    assert tuner.estimate.identifiable
     records = tuning.records()
     assert len(records) == 1 and records[0]["model"] == "llama3_8b" and records[0]["accelerator"] == "G2"
     assert all(records[0][f"{k}_ms"] > 0 for k in ("alpha", "beta", "gamma"))
@@ -712,13 +718,29 @@ def test_with_the_true_parameters_the_tuning_model_predicts_the_loops_windows():
     assert ttft_plain > 0.05 and itl_plain < -0.08  # TTFT slower than it says (the wait), ITL faster (the balancer)
 
 
+def test_in_closed_loop_on_the_conversation_trace_the_tuner_ends_within_5_percent_of_the_truth():
+    """The issue's check: true parameters x1.3, x0.8, x1.2 against the documents', 60 one-minute
+    cycles of the conversation trace (its rate varies 3.1x minute to minute), the tuning stage with
+    its defaults (the vllm model with the balancer's regularity, a refit of the last 60 windows).
+    Measured: +1.1 %, -0.3 %, +1.0 % (docs/control.md, "Tuning in the loop")."""
+    doc = {**BASE, "duration_s": 3600, "truth": {"alpha": 1.3, "beta": 0.8, "gamma": 1.2}, "tuning": {"enabled": True},
+           "workload": {"kind": "trace", "path": str(REPO / "samples/traces/azure2023_conv.csv"), "rate_scale": 3.0}}
+    loop = ClosedLoop(load_scenario(doc))
+    loop.run("inferno")
+    ((_, tuner),) = loop.last_tuning.tuners.items()
+    truth = loop.setups[SERVER].model.spec
+    for k in ("alpha", "beta", "gamma"):
+        assert tuner.estimate.params[k] == pytest.approx(truth[k], rel=0.05), k
+
+
 def test_a_closed_loop_with_tuning_starts_each_tuner_from_its_documented_record():
     doc = {**BASE, "duration_s": 900, "truth": {"alpha": 1.3}, "tuning": {"enabled": True}}
     loop = ClosedLoop(load_scenario(doc))
     loop.run("inferno")
     ((variant, tuner),) = loop.last_tuning.tuners.items()
     assert variant == ("llama3_8b", loop.info[SERVER].accelerator)
-    assert tuner.estimate is not None and tuner.outcome_counts["accepted"] >= 10
+    assert tuner.config["mode"] == "sliding-window" and tuner.config["window_size"] == 60  # the stage's default
+    assert tuner.estimate is not None and tuner.estimate.source == "swnm" and tuner.estimate.update_count >= 5
     assert tuner.estimate.params["alpha"] > 0
 
 

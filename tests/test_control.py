@@ -797,12 +797,15 @@ def test_a_capacity_shrink_is_met_by_priority_in_one_cycle_and_never_exceeded():
     assert (cards[cards.index >= 600] <= 8).all()  # and never more after, from the first cycle on
     at = t[t.time_s == 600].set_index("server")
     assert at.loc["Bronze-llama3_8b", "reason"].startswith("inventory: MI300X has 8 cards")  # the lower priority gives way
-    assert at.loc[SERVER, "target"] == at.loc[SERVER, "serving"] + at.loc[SERVER, "starting"]  # Premium keeps its replicas
+    # short of cards, the plan is sized for the mean forecast: Premium gives up its headroom at
+    # once (no scale-down window) and Bronze gets the cards it frees
+    assert (at.loc[SERVER, "target"], at.loc[SERVER, "reason"]) == (3, "scale down now: MI300X is short for others")
+    assert at.loc["Bronze-llama3_8b", "target"] == 5
     # what is short is reported per server, by how much, and the run goes on
     after = t[t.time_s >= 600]
     assert (after[after.server == SERVER].unserved_rps == 0).all()
     bronze = after[after.server == "Bronze-llama3_8b"]
-    assert (bronze.unserved_rps > 1.0).all() and t.time_s.max() == 1200
+    assert (bronze.unserved_rps > 0.1).all() and t.time_s.max() == 1200  # measured 0.14-1.2 req/s
     with pytest.raises(ScenarioError, match="faults: capacity of unknown card type 'B300'"):
         ClosedLoop(load_scenario({**doc, "faults": [{"kind": "capacity", "at_s": 60, "type": "B300", "count": 1}]}))
 

@@ -108,7 +108,9 @@ class Controller:
                 decisions[name] = Decision(name, current, desired, desired, "policy")
         if self.inventory is not None:  # never more cards than there are, even for one cycle
             self.inventory.release(now_s)
-            decisions = self.inventory.fit(decisions)
+            fitted = self.inventory.fit(decisions)
+            released = self._release_for_the_short(decisions, fitted)
+            decisions = self.inventory.fit(released) if released is not decisions else fitted
         moves = {n: d.move for n, d in decisions.items() if d.move is not None}
         targets = {n: d.target for n, d in decisions.items() if d.target != d.current or n in moves}
         failures = self.actuator.apply(now_s, targets, moves)
@@ -121,6 +123,23 @@ class Controller:
                 self.servers[name] = replace(info, accelerator=accelerator, max_batch=max_batch)
                 self._moving_until[name] = now_s + info.startup_delay_s + snapshot.window_s
         return CycleRecord(now_s, snapshot, decisions, failures, want.forecasts, self._unserved(want, decisions))
+
+    def _release_for_the_short(self, decisions: dict[str, Decision], fitted: dict[str, Decision]) -> dict[str, Decision]:
+        """When the inventory cut a server's target, the replicas that others keep above their plan
+        (a scale-down window, the tolerance) are what it is short of: they go now, to what the
+        plan wants, so that the cut server gets the cards. Without a cut: the decisions as they are."""
+        assert self.inventory is not None
+        placements = self.inventory.placements
+        short = {placements[n].card_type for n, d in fitted.items() if d.target < decisions[n].target}
+        if not short:
+            return decisions
+        out = dict(decisions)
+        for name, d in decisions.items():
+            if (placements[name].card_type in short and not d.hold and d.move is None and d.desired is not None
+                    and d.desired < d.target and fitted[name].target >= d.target):
+                out[name] = replace(d, target=max(d.desired, 1),
+                                    reason=f"scale down now: {placements[name].card_type} is short for others")
+        return out
 
     @staticmethod
     def _unserved(want: Any, decisions: dict[str, Decision]) -> dict[str, float]:

@@ -125,6 +125,7 @@ class InfernoPolicy:
     def desire(self, snapshot: FleetSnapshot, servers: dict[str, ServerInfo]) -> Desire:
         forecasts: dict[str, Forecast] = {}
         rates: dict[str, float] = {}
+        backlogs: dict[str, float] = {}
         fresh = {n for n, s in snapshot.servers.items() if s.fresh and s.offered_rps is not None}
         for name, info in servers.items():
             p = self._predictors.setdefault(name, Predictor(self.prediction))
@@ -136,8 +137,8 @@ class InfernoPolicy:
             forecasts[name] = p.forecast(horizon_s)
             # Requests already waiting must be served too: their backlog, cleared within the horizon,
             # unless replicas are starting: they are the supply that will clear it (no cascade).
-            backlog_rps = (s.waiting or 0.0) / horizon_s if name in fresh and s.replicas_starting == 0 else 0.0
-            rates[name] = forecasts[name].upper_rps + backlog_rps
+            backlogs[name] = (s.waiting or 0.0) / horizon_s if name in fresh and s.replicas_starting == 0 else 0.0
+            rates[name] = forecasts[name].upper_rps + backlogs[name]
         tokens = {n: self._shape(n, snapshot.servers[n], i) for n, i in servers.items() if n in fresh}
         planner = self.planner
         if self.tuning is not None:  # the tuned parameters replace the documents' where they exist
@@ -149,11 +150,29 @@ class InfernoPolicy:
             if records:
                 planner = Planner(self.planner.system.with_perf(records), self.planner.settings, percentile_applied=True)
         plan = _plan(planner, rates, snapshot, servers, tokens, moves=planner.settings.moves) if fresh else None
-        desired = {n: (plan.desired.get(n) if plan is not None and n in fresh else None) for n in servers}
         moves = {n: m for n, m in plan.moves.items() if n in fresh} if plan is not None else {}
+        if plan is not None and _short(plan, rates, fresh):
+            # Capacity is short: the forecast's headroom is the first thing to give up. Sized for
+            # the mean forecast, the higher priorities no longer take what the lower ones need
+            # for their mean (docs/control.md, "Planning").
+            rates = {n: forecasts[n].mean_rps + backlogs[n] for n in servers}
+            plan = _plan(planner, rates, snapshot, servers, tokens)
+        desired = {n: (plan.desired.get(n) if plan is not None and n in fresh else None) for n in servers}
         breach = {n: _breach(snapshot.servers[n], i) for n, i in servers.items()}
         planned = {n: rates[n] for n in servers if n in fresh}
         return Desire(desired, forecasts, breach, moves, planned, dict(plan.per_replica_rps) if plan is not None else {})
+
+
+def _short(plan: Plan, rates: dict[str, float], fresh: set[str]) -> bool:
+    """Whether the plan leaves a fresh server without an allocation, or with fewer replicas than
+    its rate needs within the SLOs (a best-effort allocation under short capacity)."""
+    for name in fresh:
+        if name not in plan.desired:
+            continue
+        replicas, per_replica = plan.desired[name], plan.per_replica_rps.get(name)
+        if replicas is None or (per_replica is not None and replicas * per_replica < rates[name] * (1 - 1e-9)):
+            return True
+    return False
 
 
 class ReferencePolicy:

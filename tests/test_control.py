@@ -525,10 +525,13 @@ def test_a_server_added_without_perf_data_is_planned_on_the_sizing_prior_and_one
     assert joiner.time_s.min() == 600 and joiner.time_s.max() == 2400 and len(joiner) == 31  # managed every cycle
     assert joiner.desired.notna().all()  # planned from its first cycle: no stall
     assert joiner[joiner.hold].reason.str.startswith("hold: moving to").all()  # held only while it moves
-    # the tuned plan finds the prior's MI300X replicas dear: one move, make-before-break, to a variant
+    # the tuned plan finds the prior's L40S replicas dear: one move, make-before-break, to a variant
     # that needs far fewer replicas
     moved = joiner[joiner.move.notna()]
     assert len(moved) == 1 and moved.iloc[0].reason.startswith("move to ")
+    before, after = joiner[joiner.time_s < moved.iloc[0].time_s], joiner[joiner.time_s >= moved.iloc[0].time_s]
+    assert set(before.accelerator) == {"L40S"} and set(after.accelerator) == {moved.iloc[0].move.split(",")[0]}
+    assert joiner.cost.is_monotonic_increasing and t.groupby("time_s").cost.sum().iloc[-1] <= run.summary["cost"]
     assert leaver.time_s.max() == 1440  # not managed once removed
     assert (t.target >= 1).all()  # nobody is zeroed
     late = joiner[joiner.time_s >= 1800]

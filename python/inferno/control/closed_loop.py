@@ -323,7 +323,13 @@ class ClosedLoop:
                 _, card_type, count = changes.pop(0)
                 planner.set_capacity(card_type, count)
                 inventory.set(card_type, count)
-            rows.extend(controller.cycle(t).rows())
+            cycle_rows = controller.cycle(t).rows()
+            costs = fleet.counters()
+            for row in cycle_rows:  # where each server runs after the cycle, and what it has cost so far
+                info = controller.servers[row["server"]]
+                row["accelerator"], row["max_batch"] = info.accelerator, info.max_batch
+                row["cost"] = costs[row["server"]]["cost"]
+            rows.extend(cycle_rows)
         fleet.advance_to(s.duration_s)
         counters = fleet.counters()
         results = fleet.finish()

@@ -3,7 +3,9 @@ into the same controller that runs live (docs/control.md, "Closed-loop simulatio
 
 Each server is one :class:`inferno.sim.Simulator` (a server's replicas share its requests;
 servers share nothing), started with the queue configuration its first plan chose and the true
-parameters of the scenario, which may differ from the documents' so that the tuner has work.
+parameters of the scenario, which may differ from the documents' so that the tuner has work. A
+move to another accelerator or batch cap adds a second simulator for the new variant, which takes
+the requests from the hand-over on, while the first finishes what it holds (make-before-break).
 """
 
 from __future__ import annotations

@@ -479,6 +479,10 @@ def test_the_inventory_keeps_a_moving_servers_old_cards_until_its_new_replicas_s
     assert inv.needed({"a": 2, "b": 2})["G2"] == 8
     inv.release(300)
     assert inv.needed({"a": 2, "b": 2}) == {"G2": 4, "H100": 2}
+    # a move the actuator refused is undone: the server and its cards stay where they were
+    inv.move("b", Placement("H100", 1, 2), old_replicas=2, until_s=900)
+    inv.cancel_move("b")
+    assert inv.placements["b"] == Placement("G2", 2, 2) and inv.needed({"b": 2}) == {"G2": 4}
 
 
 def test_a_missing_demand_metric_while_pods_are_busy_never_scales_down():

@@ -118,10 +118,13 @@ class Controller:
             if name not in failures:
                 self._expected[name] = target
         for name, (accelerator, max_batch) in moves.items():
-            if name not in failures:  # from now on the server runs there
-                info = self.servers[name]
-                self.servers[name] = replace(info, accelerator=accelerator, max_batch=max_batch)
-                self._moving_until[name] = now_s + info.startup_delay_s + snapshot.window_s
+            if name in failures:  # refused: it stays where it is, and so do its cards
+                if self.inventory is not None:
+                    self.inventory.cancel_move(name)
+                continue
+            info = self.servers[name]  # from now on the server runs there
+            self.servers[name] = replace(info, accelerator=accelerator, max_batch=max_batch)
+            self._moving_until[name] = now_s + info.startup_delay_s + snapshot.window_s
         return CycleRecord(now_s, snapshot, decisions, failures, want.forecasts, self._unserved(want, decisions))
 
     def _release_for_the_short(self, decisions: dict[str, Decision], fitted: dict[str, Decision]) -> dict[str, Decision]:

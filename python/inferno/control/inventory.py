@@ -22,6 +22,7 @@ class Inventory:
         self.cards = dict(cards)
         self.placements = dict(placements)
         self.reserved: list[tuple[float, str, int]] = []  # (until_s, card type, cards): a move's old replicas
+        self._undo: dict[str, tuple[Placement, tuple[float, str, int]]] = {}
 
     def set(self, card_type: str, count: int) -> None:
         self.cards[card_type] = int(count)
@@ -30,8 +31,16 @@ class Inventory:
         """The server moves (make-before-break): its old replicas keep their cards until ``until_s``
         while its targets are counted on the new placement."""
         old = self.placements[server]
-        self.reserved.append((until_s, old.card_type, old_replicas * old.cards_per_replica))
+        entry = (until_s, old.card_type, old_replicas * old.cards_per_replica)
+        self.reserved.append(entry)
         self.placements[server] = placement
+        self._undo[server] = (old, entry)
+
+    def cancel_move(self, server: str) -> None:
+        """The move was not made (the actuator refused it): the server stays where it was."""
+        old, entry = self._undo.pop(server)
+        self.placements[server] = old
+        self.reserved.remove(entry)
 
     def release(self, now_s: float) -> None:
         self.reserved = [r for r in self.reserved if r[0] > now_s]

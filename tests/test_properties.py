@@ -210,6 +210,12 @@ def test_allen_cunneen_scales_only_the_queueing_delay(spec, frac, ca, cs):
 @settings(max_examples=250, **SETTINGS)
 @given(spec=st.one_of(token_models(), iteration_models(chunking=False)),
        fracs=st.lists(fl(1e-3, 3.0), min_size=2, max_size=30, unique=True))
+# Found by a CI run: at a batch cap of 1 the TTFT/ITL split flipped between two branches on the
+# last bit of the service time, and TTFT fell by 0.08 ms as the rate rose (fixed: the branches meet).
+@example(spec={"service_model": "iteration", "alpha": 0.5, "beta": 0.055298391769658756,
+               "gamma": 0.0008852706305060027, "max_queue": 39, "in_tokens": 0.0, "out_tokens": 64.0,
+               "max_batch": 1, "max_num_tokens": 8192},
+         fracs=[2.6328125, 2.6320796726594597])
 def test_mean_ttft_and_wait_non_decreasing_in_rate(spec, fracs):
     model = QueueModel(**spec)
     rates = np.sort(np.asarray(fracs)) * model.max_stable_rate_rps

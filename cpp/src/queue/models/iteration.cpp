@@ -133,10 +133,12 @@ MeanSplit IterationModel::mean_split(double service_ms, double num_in_service, i
   // The prefill is evaluated at the mean occupancy and S is exact: with very few output tokens
   // and many chunks (m = 1, a 3244-token prompt in 100 chunks) the residual could fall below the
   // ITL of a request decoding alone, even below 0. Hold the ITL there and give the prefill the
-  // rest, so that T = TTFT + (m-1)·ITL still holds and neither part is negative.
+  // rest, so that T = TTFT + (m-1)·ITL still holds and neither part is negative. The hold is
+  // continuous: at a batch cap of 1, S is exactly prefill + m·(ITL alone), and which side of the
+  // test the residual lands on is a matter of the last bit; both sides must give the same split.
   const double alone_itl = itl_at(1.0, static_cast<double>(chunks_[0]));
   if (!(split.itl_ms >= alone_itl)) {
-    split.itl_ms = std::min(alone_itl, service_ms / (out_tokens_ + 1.0));
+    split.itl_ms = std::min(alone_itl, service_ms / out_tokens_);
     split.prefill_ms = service_ms - out_tokens_ * split.itl_ms;
   }
   split.post_queue_ms = split.prefill_ms + split.itl_ms;

@@ -61,5 +61,7 @@ export PYTHONPATH="$PWD/$pkg" ASAN_OPTIONS=detect_leaks=0 \
 # their long simulations and fits would take several minutes under the sanitizers.
 # The static checks (ruff, mypy, the stubs) read sources, not the core: the first pass ran them.
 # The documentation site executes the notebooks too, and reads sources: the first pass built it.
+# The long closed loops (marked long_loop) repeat, for an hour of simulated time, core calls that
+# the lighter tests make too; under the sanitizers they took minutes.
 .venv/bin/python -m pytest -q -n "$JOBS" tests -p no:cacheprovider --ignore=tests/test_notebooks.py \
-  --ignore=tests/test_static.py --ignore=tests/test_docs_site.py "$@"
+  --ignore=tests/test_static.py --ignore=tests/test_docs_site.py -m "not long_loop" "$@"

@@ -214,6 +214,7 @@ def test_inferno_control_forecast_reports_every_predictor_on_a_trace(tmp_path):
     assert bad.returncode == 1 and "horizon_s must be a whole number (>= 1) of periods of 60 s, got 100.0" in bad.stderr
 
 
+@pytest.mark.long_loop
 def test_a_seasonal_floor_orders_the_daily_ramp_before_it_shows():
     """Four one-hour "days" of a 6x diurnal load: from the second day the floor knows the ramp."""
     doc = {**BASE, "duration_s": 4 * 3600, "startup_delay_s": 180, "policies": ["inferno"],
@@ -505,6 +506,7 @@ PRIOR = {"architecture": "mistralai/Mistral-7B-v0.1",
 JOINER, LEAVER = "Premium-mistral_7b", SERVER
 
 
+@pytest.mark.long_loop
 def test_a_server_added_without_perf_data_is_planned_on_the_sizing_prior_and_one_removed_is_let_go():
     """Spec scenario 9: a server of a model nobody measured joins at 600 s, planned on the
     roofline prior (its truth is the prior x 1.2 / 1.1 / 1.3, which the tuner learns); another
@@ -682,6 +684,7 @@ def test_the_tuning_stage_models_the_iteration_wait_and_the_balancers_smoothing(
         TuningSettings(options={"service_model": "iteration"})
 
 
+@pytest.mark.long_loop
 def test_with_the_true_parameters_the_tuning_model_predicts_the_loops_windows():
     """Measured in closed loop on the conversation trace (several replicas, varied shapes): the
     stage's model at the simulator's true parameters predicts the median window within 3 %. The
@@ -725,6 +728,7 @@ def test_with_the_true_parameters_the_tuning_model_predicts_the_loops_windows():
     assert ttft_plain > 0.05 and itl_plain < -0.08  # TTFT slower than it says (the wait), ITL faster (the balancer)
 
 
+@pytest.mark.long_loop
 def test_in_closed_loop_on_the_conversation_trace_the_tuner_ends_within_5_percent_of_the_truth():
     """The issue's check: true parameters x1.3, x0.8, x1.2 against the documents', 60 one-minute
     cycles of the conversation trace (its rate varies 3.1x minute to minute), the tuning stage with

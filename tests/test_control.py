@@ -857,3 +857,42 @@ def test_a_replica_costs_what_the_optimizer_charges_for_it():
     for name in servers:
         assert loop.setups[name].price_per_replica_hour * plan.loc[name, "replicas"] == pytest.approx(plan.loc[name, "cost"])
     assert any(inferno.System.from_dir(LARGE).accelerators.loc[a, "multiplicity"] > 1 for a in plan.accelerator)
+
+
+# ------------------------------------------------------------------------------------- state
+@pytest.mark.parametrize("predictor", ["last", "ewma", "holt", "kalman"])
+def test_a_restored_predictor_forecasts_exactly_as_the_one_that_kept_running(predictor):
+    settings = PredictionSettings(predictor=predictor, seasonal_floor=0.8, season_s=600, season_bin_s=60)
+    rates = [5 + 3 * math.sin(i / 4) + (i % 3) for i in range(40)]
+    running = Predictor(settings)
+    for i, r in enumerate(rates[:25]):
+        running.observe(r, 30.0, end_s=30.0 * (i + 1))
+    restored = Predictor(settings)
+    restored.restore(json.loads(json.dumps(running.state())))  # through JSON, as the daemon persists it
+    for i, r in enumerate(rates[25:], start=25):
+        running.observe(r, 30.0, end_s=30.0 * (i + 1))
+        restored.observe(r, 30.0, end_s=30.0 * (i + 1))
+        assert restored.forecast(90.0) == running.forecast(90.0)
+
+
+def test_a_restored_stabilizer_keeps_its_scale_down_window():
+    settings = StabilizerSettings(scale_down_window_s=300)
+    running = Stabilizer(settings)
+    for t in (0, 60, 120):
+        decide(running, t, serving=8, desired=4 + t // 60)
+    restored = Stabilizer(settings)
+    restored.restore(json.loads(json.dumps(running.state())))
+    for t in (180, 240, 300, 360):
+        a, b = decide(running, t, serving=8, desired=3), decide(restored, t, serving=8, desired=3)
+        assert a == b
+    assert a.target == 6 and a.reason == "scale down"  # the highest desired of the window, remembered
+
+
+def test_a_scenario_fleet_can_be_one_system_data_file_with_chosen_servers():
+    small = REPO / "samples" / "small"
+    doc = {"fleet": str(small / "system-data.json"), "servers": ["Premium-llama_13b"], "duration_s": 300, "period_s": 60,
+           "policies": ["inferno"]}
+    loop = ClosedLoop(load_scenario(doc))
+    assert loop.names == ["Premium-llama_13b"] and list(loop.system.servers.index) == ["Premium-llama_13b"]
+    with pytest.raises(ScenarioError, match="servers: unknown server 'nope'"):
+        ClosedLoop(load_scenario({**doc, "servers": ["nope"]}))

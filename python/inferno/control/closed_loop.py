@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..optimizer import System
+from ..optimizer import System, load
 from .controller import Controller
 from .fleet import ServerSetup, SimulatedActuator, SimulatedFleet, SimulatedSensor, price_of, request_outcomes
 from .inventory import Inventory, Placement
@@ -367,26 +367,33 @@ class ClosedLoop:
 
 
 def _load_system(scenario: Scenario, drop_models: set[str] | None = None) -> System:
+    """The fleet's documents (a directory, or one system-data.json), with only the scenario's
+    servers and without the performance records of ``drop_models``."""
+    if scenario.servers is None and not drop_models:
+        return load(scenario.fleet)
     if scenario.fleet.is_dir():
-        if scenario.servers is None and not drop_models:
-            return System.from_dir(scenario.fleet)
-        # Only the chosen servers: the documents with server-data.json filtered.
-        docs = []
-        for path in sorted(scenario.fleet.glob("*.json")):
-            if path.name in ("solution-data.json", "system-data.json"):
-                continue
-            doc = json.loads(path.read_text(encoding="utf-8"))
-            if path.name == "server-data.json" and scenario.servers is not None:
-                known = [s.get("name") for s in doc.get("servers", [])]
-                for name in scenario.servers:
-                    if name not in known:
-                        raise ScenarioError(f"servers: unknown server {name!r}; known: {', '.join(map(str, known))}")
-                doc = {"servers": [s for s in doc.get("servers", []) if s.get("name") in scenario.servers]}
-            if path.name == "model-data.json" and drop_models:
-                doc = {**doc, "models": [m for m in doc.get("models", []) if m.get("name") not in drop_models]}
-            docs.append(doc)
-        return System.from_documents(*docs)
-    return System.from_dir(scenario.fleet)
+        docs = [json.loads(path.read_text(encoding="utf-8")) for path in sorted(scenario.fleet.glob("*.json"))
+                if path.name not in ("solution-data.json", "system-data.json")]
+    else:
+        try:
+            members = json.loads(scenario.fleet.read_text(encoding="utf-8")).get("system")
+        except (ValueError, AttributeError) as error:
+            raise ScenarioError(f"fleet: {scenario.fleet} is not a system-data.json document ({error})") from None
+        if not isinstance(members, dict):
+            raise ScenarioError(f"fleet: {scenario.fleet} has no member 'system' (a system-data.json document)")
+        docs = [d for d in members.values() if isinstance(d, dict)]
+    out = []
+    for doc in docs:
+        if isinstance(doc.get("servers"), list) and scenario.servers is not None:
+            known = [s.get("name") for s in doc["servers"]]
+            for name in scenario.servers:
+                if name not in known:
+                    raise ScenarioError(f"servers: unknown server {name!r}; known: {', '.join(map(str, known))}")
+            doc = {"servers": [s for s in doc["servers"] if s.get("name") in scenario.servers]}
+        if isinstance(doc.get("models"), list) and drop_models:
+            doc = {**doc, "models": [m for m in doc["models"] if m.get("name") not in drop_models]}
+        out.append(doc)
+    return System.from_documents(*out)
 
 
 def compare(scenario: Scenario, policies: tuple[str, ...] | None = None) -> Comparison:

@@ -4,6 +4,7 @@ stabilizer -> actuator, and one record per cycle (docs/control.md, "The cycle re
 from __future__ import annotations
 
 import math
+import time
 from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
@@ -30,6 +31,7 @@ class CycleRecord:
     failures: dict[str, str] = field(default_factory=dict)
     forecasts: dict[str, Any] = field(default_factory=dict)
     unserved_rps: dict[str, float] = field(default_factory=dict)  # planned load the targets cannot serve
+    timings_ms: dict[str, float] = field(default_factory=dict)  # per stage: sensor, policy, stabilizer, actuator
 
     def rows(self) -> list[dict[str, Any]]:
         """One row per server: what was seen, wanted and done."""
@@ -51,12 +53,16 @@ class CycleRecord:
 
 class Controller:
     def __init__(self, sensor: Sensor, policy: Policy, actuator: Actuator, servers: dict[str, ServerInfo],
-                 stabilizer: StabilizerSettings | None = None, inventory: Inventory | None = None) -> None:
+                 stabilizer: StabilizerSettings | None = None, inventory: Inventory | None = None,
+                 advisory: bool = False) -> None:
+        """``advisory``: decisions are made and handed to the actuator (a log, a server-side dry
+        run) but count as not applied: the next cycle starts from what the fleet really runs."""
         self.sensor = sensor
         self.policy = policy
         self.actuator = actuator
         self.servers = servers
         self.inventory = inventory
+        self.advisory = advisory
         # A policy that brings its own stabilizer behaviour (hpa-queue: HPA's) keeps it.
         own = getattr(policy, "stabilizer_settings", None)
         self.stabilizer = Stabilizer(own or stabilizer) if policy.stabilized else None
@@ -65,8 +71,17 @@ class Controller:
         self._moving_until: dict[str, float] = {}  # a make-before-break move in progress, until then
 
     def cycle(self, now_s: float) -> CycleRecord:
+        clock = [time.perf_counter()]
+
+        def lap() -> float:
+            clock.append(time.perf_counter())
+            return 1000 * (clock[-1] - clock[-2])
+
+        timings: dict[str, float] = {}
         snapshot = self.sensor.collect(now_s)
+        timings["sensor"] = lap()
         want = self.policy.desire(snapshot, self.servers)
+        timings["policy"] = lap()
         decisions: dict[str, Decision] = {}
         for name in self.servers:
             s = snapshot.servers[name]
@@ -111,9 +126,16 @@ class Controller:
             fitted = self.inventory.fit(decisions)
             released = self._release_for_the_short(decisions, fitted)
             decisions = self.inventory.fit(released) if released is not decisions else fitted
+        timings["stabilizer"] = lap()
         moves = {n: d.move for n, d in decisions.items() if d.move is not None}
         targets = {n: d.target for n, d in decisions.items() if d.target != d.current or n in moves}
         failures = self.actuator.apply(now_s, targets, moves)
+        timings["actuator"] = lap()
+        if self.advisory:
+            if self.inventory is not None:
+                for name in moves:
+                    self.inventory.cancel_move(name)
+            return CycleRecord(now_s, snapshot, decisions, failures, want.forecasts, self._unserved(want, decisions), timings)
         for name, target in targets.items():
             if name not in failures:
                 self._expected[name] = target
@@ -125,7 +147,28 @@ class Controller:
             info = self.servers[name]  # from now on the server runs there
             self.servers[name] = replace(info, accelerator=accelerator, max_batch=max_batch)
             self._moving_until[name] = now_s + info.startup_delay_s + snapshot.window_s
-        return CycleRecord(now_s, snapshot, decisions, failures, want.forecasts, self._unserved(want, decisions))
+        return CycleRecord(now_s, snapshot, decisions, failures, want.forecasts, self._unserved(want, decisions), timings)
+
+    def state(self) -> dict[str, Any]:
+        """All the controller remembers between cycles, JSON-ready: the counts last applied, the
+        holds and moves under way, the stabilizer's windows and the policy's predictors and
+        tuners (the live controller persists it after every cycle)."""
+        out: dict[str, Any] = {"expected": dict(self._expected), "disagreeing": dict(self._disagreeing),
+                               "moving_until": dict(self._moving_until)}
+        if self.stabilizer is not None:
+            out["stabilizer"] = self.stabilizer.state()
+        if hasattr(self.policy, "state"):
+            out["policy"] = self.policy.state()
+        return out
+
+    def restore(self, state: dict[str, Any]) -> None:
+        self._expected = {str(k): int(v) for k, v in state.get("expected", {}).items()}
+        self._disagreeing = {str(k): float(v) for k, v in state.get("disagreeing", {}).items()}
+        self._moving_until = {str(k): float(v) for k, v in state.get("moving_until", {}).items()}
+        if self.stabilizer is not None and "stabilizer" in state:
+            self.stabilizer.restore(state["stabilizer"])
+        if hasattr(self.policy, "restore") and "policy" in state:
+            self.policy.restore(state["policy"])
 
     def _release_for_the_short(self, decisions: dict[str, Decision], fitted: dict[str, Decision]) -> dict[str, Decision]:
         """When the inventory cut a server's target, the replicas that others keep above their plan

@@ -122,6 +122,24 @@ class InfernoPolicy:
         self._tokens[name] = (n, m)
         return n, m
 
+    def state(self) -> dict[str, Any]:
+        """Each server's predictor and request shape, and the tuners' estimates, JSON-ready (the
+        live controller persists them). A restored tuner starts again from its estimate."""
+        out: dict[str, Any] = {"predictors": {n: p.state() for n, p in self._predictors.items()},
+                               "tokens": {n: list(t) for n, t in self._tokens.items()}}
+        if self.tuning is not None:
+            out["tuners"] = [{"model": r["model"], "accelerator": r["accelerator"],
+                              "init": [r["alpha_ms"], r["beta_ms"], r["gamma_ms"]]} for r in self.tuning.estimates()]
+        return out
+
+    def restore(self, state: dict[str, Any]) -> None:
+        for name, st in state.get("predictors", {}).items():
+            self._predictors.setdefault(name, Predictor(self.prediction)).restore(st)
+        self._tokens = {n: (float(t[0]), float(t[1])) for n, t in state.get("tokens", {}).items()}
+        if self.tuning is not None:
+            for t in state.get("tuners", []):
+                self.tuning.starts[(t["model"], t["accelerator"])] = [float(v) for v in t["init"]]
+
     def desire(self, snapshot: FleetSnapshot, servers: dict[str, ServerInfo]) -> Desire:
         forecasts: dict[str, Forecast] = {}
         rates: dict[str, float] = {}

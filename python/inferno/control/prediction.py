@@ -18,6 +18,7 @@ time: the morning ramp is ordered before it shows in the trend.
 from __future__ import annotations
 
 import math
+from typing import Any
 from dataclasses import dataclass
 from statistics import NormalDist
 
@@ -254,6 +255,35 @@ class Predictor:
         if self._last > 0 and not floored:
             upper = min(upper, cap)
         return Forecast(mean_rps=mean, upper_rps=max(upper, mean), method=method)
+
+    _SCALARS = ("_cycles", "_last", "_window_s", "_level", "_trend", "_err2", "_kf_dt", "_now_s")
+
+    def state(self) -> dict[str, Any]:
+        """What the predictor has learned, as JSON-ready values (the live controller persists it)."""
+        out: dict[str, Any] = {k: getattr(self, k) for k in self._SCALARS}
+        out["kf"] = None if self._kf is None else {"x": np.ravel(self._kf.x).tolist(), "P": np.asarray(self._kf.P).tolist()}
+        if self._season is not None:
+            z = self._season
+            out["season"] = {"profile": [None if not np.isfinite(v) else float(v) for v in z.profile],
+                             "sum": z._sum.tolist(), "count": z._count.tolist(), "season": z._season.tolist(),
+                             "first_s": z.first_s, "last_s": z.last_s}
+        return out
+
+    def restore(self, state: dict[str, Any]) -> None:
+        """Continues from what :meth:`state` returned (same settings)."""
+        for k in self._SCALARS:
+            setattr(self, k, type(getattr(self, k))(state[k]))
+        kf = state.get("kf")
+        if kf is not None:
+            self._kf = KalmanFilter(2, 1, np.array(kf["x"], dtype=float), np.array(kf["P"], dtype=float))
+            self._kf_dt = -1.0  # its transition, noise and observation matrices are set again at the next update
+        season = state.get("season")
+        if self._season is not None and season is not None and len(season["profile"]) == self._season.bins:
+            z = self._season
+            z.profile = np.array([np.nan if v is None else v for v in season["profile"]], dtype=float)
+            z._sum, z._count = np.array(season["sum"], dtype=float), np.array(season["count"], dtype=float)
+            z._season = np.array(season["season"], dtype=np.int64)
+            z.first_s, z.last_s = season["first_s"], float(season["last_s"])
 
     def seasonal_floor(self, horizon_s: float) -> float | None:
         """The floor at ``horizon_s`` ahead: ``seasonal_floor`` x the usual rate at the middle of

@@ -86,6 +86,19 @@ class Stabilizer:
         self.settings = settings or StabilizerSettings()
         self._state: dict[str, _ServerState] = {}
 
+    def state(self) -> dict[str, Any]:
+        """The rules' memory per server, as JSON-ready values (the live controller persists it)."""
+        return {name: {"below_since_s": st.below_since_s, "below": [list(b) for b in st.below],
+                       "idle_since_s": st.idle_since_s, "move_to": None if st.move_to is None else list(st.move_to),
+                       "move_since_s": st.move_since_s} for name, st in self._state.items()}
+
+    def restore(self, state: dict[str, Any]) -> None:
+        self._state = {name: _ServerState(below_since_s=st["below_since_s"],
+                                          below=deque((float(t), int(d)) for t, d in st["below"]),
+                                          idle_since_s=st["idle_since_s"],
+                                          move_to=None if st["move_to"] is None else (str(st["move_to"][0]), int(st["move_to"][1])),
+                                          move_since_s=float(st["move_since_s"])) for name, st in state.items()}
+
     def decide(self, now_s: float, server: str, *, serving: int, starting: int, desired: int | None,
                fresh: bool = True, breach: bool = False, offered_rps: float | None = None) -> Decision:
         s = self.settings

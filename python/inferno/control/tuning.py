@@ -116,6 +116,21 @@ class Tuning:
                 warnings.simplefilter("ignore", IdentifiabilityWarning)  # records() waits for it instead
                 tuner.update(observations)
 
+    def estimates(self) -> list[dict[str, Any]]:
+        """Each variant's mean estimate of α, β, γ (ms) and its standard deviations, for those
+        with an identifiable estimate."""
+        out = []
+        for (model, accelerator), tuner in self.tuners.items():
+            est = tuner.estimate
+            if est is None or not est.identifiable:
+                continue
+            values = [est.params.get(k) for k in ("alpha", "beta", "gamma")]
+            if all(v is not None and math.isfinite(v) for v in values):
+                out.append({"model": model, "accelerator": accelerator,
+                            **{f"{k}_ms": float(v) for k, v in zip(("alpha", "beta", "gamma"), values)},  # type: ignore[arg-type]
+                            **{f"{k}_sd_ms": float(est.stddev.get(k) or 0.0) for k in ("alpha", "beta", "gamma")}})
+        return out
+
     def records(self) -> list[dict[str, Any]]:
         """Performance records of the variants with an estimate, at the parameter quantile."""
         out = []

@@ -46,6 +46,29 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     fc.add_argument("--quantile", type=float, default=0.9, help="the upper quantile's level (default 0.9)")
     fc.add_argument("--format", choices=["table", "json", "csv"], default="table")
     fc.set_defaults(run=run_forecast)
+    run = sub.add_parser("run", help="the live controller: a daemon with an HTTP server (needs inferno[control])",
+                         description="Runs the control loop live (docs/control-live.md): every period_s, and on POST /invoke, "
+                                     "it reads the managed Deployments and their pods from Kubernetes and vLLM's metrics "
+                                     "from Prometheus, plans, stabilizes and acts (Kubernetes /scale, or the "
+                                     "inferno_desired_replicas gauge for HPA/KEDA, or a log). Serves /healthz, /readyz, "
+                                     "/metrics, /status and the reference's POST /optimizeOne. SIGTERM ends the running "
+                                     "cycle, then exits.")
+    run.add_argument("config", metavar="CONFIG.yaml", help="the controller's configuration")
+    run.add_argument("--dry-run", action="store_true",
+                     help="advisory: decide and log, change nothing (Kubernetes: server-side dry run)")
+    run.add_argument("--once", action="store_true", help="run one cycle, print its log line and exit (no HTTP server)")
+    run.set_defaults(run=run_daemon)
+    em = sub.add_parser("emulate", help="a simulated fleet behind vLLM metrics and a Kubernetes API subset (a test fixture)",
+                        description="Runs a closed-loop scenario's fleet in wall-clock time (docs/control-live.md, 'The "
+                                    "emulator'): /metrics serves vLLM's metrics per pod for Prometheus to scrape, and a "
+                                    "subset of the Kubernetes API serves the Deployments and pods the controller reads "
+                                    "and scales. A test fixture and a demo, not a cluster.")
+    em.add_argument("scenario", metavar="SCENARIO.yaml", help="the fleet, workload and start-up delays (policies are ignored)")
+    em.add_argument("--host", default="127.0.0.1", help="the address to bind (default 127.0.0.1)")
+    em.add_argument("--port", type=int, default=8081, help="the port (default 8081)")
+    em.add_argument("--namespace", default="default", help="the namespace of its Deployments (default 'default')")
+    em.add_argument("--kubeconfig", metavar="PATH", help="write a kubeconfig that points at the emulator here")
+    em.set_defaults(run=run_emulate)
 
 
 def run_simulate(args: argparse.Namespace) -> int:
@@ -113,4 +136,52 @@ def run_forecast(args: argparse.Namespace) -> int:
         for col in shown.columns[1:]:
             shown[col] = shown[col].map(lambda v: f"{v:.3f}")
         print(shown.to_string(index=False))
+    return EXIT_OK
+
+
+def run_daemon(args: argparse.Namespace) -> int:
+    try:
+        from ..control.config import ConfigError, load_config
+        from ..control.daemon import Daemon, StateError
+    except ImportError as error:
+        print(f"inferno control run: needs the control extra (pip install 'inferno[control]'): {error}", file=sys.stderr)
+        return EXIT_INPUT
+    try:
+        config = load_config(args.config)
+        daemon = Daemon(config, dry_run=args.dry_run)
+    except (ConfigError, StateError) as error:
+        print(f"inferno control run: {error}", file=sys.stderr)
+        return EXIT_INPUT
+    except Exception as error:  # noqa: BLE001 - e.g. a kubeconfig the client refuses: named, not a traceback
+        print(f"inferno control run: cannot start: {type(error).__name__}: {error}", file=sys.stderr)
+        return EXIT_INPUT
+    if args.once:
+        print(json.dumps(daemon.cycle("once"), sort_keys=True))
+        return EXIT_OK
+    from .._asgi import serve
+    from ..control.server import daemon_app
+    http = config.http
+    serve(daemon_app(daemon), http.host, http.port, http.cert_file, http.key_file)
+    return EXIT_OK
+
+
+def run_emulate(args: argparse.Namespace) -> int:
+    from ..control import ScenarioError, load_scenario
+    try:
+        from .._asgi import serve
+        from ..control.emulator import Emulator, emulator_app, kubeconfig
+    except ImportError as error:
+        print(f"inferno control emulate: needs the control extra (pip install 'inferno[control]'): {error}", file=sys.stderr)
+        return EXIT_INPUT
+    if not 0 < args.port < 65536:
+        print(f"inferno control emulate: --port must be in 1..65535, got {args.port}", file=sys.stderr)
+        return EXIT_INPUT
+    try:
+        emulator = Emulator(load_scenario(args.scenario), namespace=args.namespace)
+    except ScenarioError as error:
+        print(f"inferno control emulate: {error}", file=sys.stderr)
+        return EXIT_INPUT
+    if args.kubeconfig:
+        Path(args.kubeconfig).write_text(kubeconfig(f"http://{args.host}:{args.port}", args.namespace), encoding="utf-8")
+    serve(emulator_app(emulator), args.host, args.port)
     return EXIT_OK

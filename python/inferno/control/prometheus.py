@@ -1,0 +1,150 @@
+"""The live sensor: vLLM's metrics per pod from Prometheus's HTTP API, the pods from the live
+Kubernetes pod list, aggregated per server into a :class:`FleetSnapshot` (docs/control-live.md,
+"Sensing").
+
+Nothing is invented: a metric that one of a server's serving pods does not report (no series,
+NaN) makes that quantity *missing* for the server, never zero, and a Prometheus that does not
+answer makes every server unavailable for the cycle, never an empty fleet. Series of pods that
+are not in the pod list (deleted pods linger for minutes) are ignored.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from .cluster import Managed
+from .config import PrometheusSettings
+from .snapshot import FRESH, STALE, UNAVAILABLE, FleetSnapshot, ServerSnapshot
+
+STALE_AFTER_S = 300.0  # older than this the newest sample is unavailable, not stale
+
+
+class PrometheusError(RuntimeError):
+    """Prometheus did not answer, or answered with an error."""
+
+
+class PrometheusClient:
+    """Instant queries through the HTTP API. The bearer token is read from its file on every
+    request, so a rotated Secret takes effect without a restart."""
+
+    def __init__(self, settings: PrometheusSettings) -> None:
+        import httpx
+        self.settings = settings
+        verify: Any = str(settings.ca_file) if settings.ca_file is not None else True
+        self._http = httpx.Client(base_url=settings.url, timeout=settings.timeout_s, verify=verify)
+
+    def close(self) -> None:
+        self._http.close()
+
+    def query(self, promql: str, at_s: float | None = None) -> dict[tuple[str, str], float]:
+        """{(namespace, pod): value} of an instant query; NaN and infinite values are left out."""
+        import httpx
+        headers = {}
+        if self.settings.token_file is not None:
+            try:
+                token = self.settings.token_file.read_text(encoding="utf-8").strip()
+            except OSError as error:
+                raise PrometheusError(f"cannot read the token file {self.settings.token_file}: {error.strerror}") from None
+            headers["Authorization"] = f"Bearer {token}"
+        params = {"query": promql}
+        if at_s is not None:
+            params["time"] = f"{at_s:.3f}"
+        try:
+            response = self._http.get("/api/v1/query", params=params, headers=headers)
+        except httpx.HTTPError as error:
+            raise PrometheusError(f"Prometheus at {self.settings.url} did not answer: {error}") from None
+        try:
+            body = response.json()
+        except ValueError:
+            raise PrometheusError(f"Prometheus answered HTTP {response.status_code} without JSON") from None
+        if response.status_code != 200 or body.get("status") != "success":
+            raise PrometheusError(f"Prometheus answered HTTP {response.status_code}: {body.get('errorType', '')} "
+                                  f"{body.get('error', '')}".rstrip())
+        data = body.get("data") or {}
+        if data.get("resultType") != "vector":
+            raise PrometheusError(f"expected an instant vector, got {data.get('resultType')!r} for {promql}")
+        out: dict[tuple[str, str], float] = {}
+        for item in data.get("result", []):
+            labels = item.get("metric", {})
+            try:
+                value = float(item["value"][1])
+            except (KeyError, IndexError, TypeError, ValueError):
+                continue
+            if math.isfinite(value) and "namespace" in labels and "pod" in labels:
+                out[(labels["namespace"], labels["pod"])] = value
+        return out
+
+
+class PrometheusSensor:
+    """The sensor of the live loop: ``collect(now_s)`` with ``now_s`` the wall clock (s since the
+    epoch), for the servers and pods of ``managed`` (set before each cycle from the discovery of
+    that cycle) in ``namespaces``."""
+
+    def __init__(self, settings: PrometheusSettings, namespaces: tuple[str, ...], client: PrometheusClient | None = None) -> None:
+        self.settings = settings
+        self.namespaces = namespaces
+        self.client = client or PrometheusClient(settings)
+        self.managed: dict[str, Managed] = {}
+        self.error: str | None = None  # why the last read failed, if it did
+        self.offered_source = "gateway arrivals" if settings.offered_load == "gateway" else "throughput + queue growth"
+
+    def collect(self, now_s: float) -> FleetSnapshot:
+        namespaces = self.namespaces
+        names = list(self.settings.queries) + (["gateway"] if self.settings.offered_load == "gateway" else [])
+        window = self.settings.window_s
+        try:
+            values = {n: self.client.query(self.settings.query(n, namespaces), now_s) for n in names}
+            self.error = None
+        except PrometheusError as error:
+            self.error = str(error)
+            return FleetSnapshot(now_s, window, {name: _unavailable(m) for name, m in self.managed.items()})
+        return FleetSnapshot(now_s, window, {name: self._server(m, values, now_s) for name, m in self.managed.items()})
+
+    def _server(self, m: Managed, values: dict[str, dict[tuple[str, str], float]], now_s: float) -> ServerSnapshot:
+        pods = [(m.namespace, p) for p in m.pods_serving]
+        newest = [values["newest_sample"][p] for p in pods if p in values["newest_sample"]]
+        if not pods or not newest:
+            return _unavailable(m)
+        age = max(0.0, now_s - max(newest))
+        state = FRESH if age <= 2 * self.settings.window_s else STALE if age <= STALE_AFTER_S else UNAVAILABLE
+
+        def total(name: str) -> float | None:  # summed over the serving pods; missing if any lacks it
+            got = [values[name].get(p) for p in pods]
+            return None if any(v is None for v in got) else float(sum(v for v in got if v is not None))
+
+        requests = total("requests")
+        # Requests in the server (waiting and running) at both ends of the window, summed over its
+        # pods (a pod born in the window held none at its start): what arrived is what finished
+        # plus what piled up. A per-pod deriv() would read requests moving to new pods as a fall
+        # in demand, and leaving the batch out would hide a filling batch.
+        in_now = total("in_system_now")
+        growth = None if in_now is None else \
+            (in_now - sum(values["in_system_before"].get(p, 0.0) for p in pods)) / self.settings.window_s
+        ttft_sum, ttft_count = total("ttft_sum"), total("ttft_count")
+        itl_sum, itl_count = total("itl_sum"), total("itl_count")
+        if self.settings.offered_load == "gateway":
+            offered = total("gateway")
+        else:  # saturation no longer hides the demand
+            offered = None if requests is None or growth is None else max(0.0, requests + growth)
+        kv = [values["kv_cache_usage"].get(p) for p in pods]
+        return ServerSnapshot(
+            name=m.server, state=state, age_s=age, offered_rps=offered, throughput_rps=requests,
+            in_tokens=_ratio(total("prompt_tokens"), ttft_count), out_tokens=_ratio(total("generation_tokens"), requests),
+            ttft_ms=_scaled(_ratio(ttft_sum, ttft_count), 1000), itl_ms=_scaled(_ratio(itl_sum, itl_count), 1000),
+            running=total("running"), waiting=total("waiting"),
+            kv_cache_usage=None if any(v is None for v in kv) else sum(v for v in kv if v is not None) / len(kv),
+            replicas_serving=len(m.pods_serving), replicas_starting=len(m.pods_starting))
+
+
+def _ratio(num: float | None, den: float | None) -> float | None:
+    return None if num is None or den is None or den <= 0 else num / den
+
+
+def _scaled(value: float | None, k: float) -> float | None:
+    return None if value is None else value * k
+
+
+def _unavailable(m: Managed) -> ServerSnapshot:
+    return ServerSnapshot(m.server, UNAVAILABLE, math.inf, None, None, None, None, None, None, None, None, None,
+                          len(m.pods_serving), len(m.pods_starting))

@@ -24,6 +24,7 @@ declare -A NEEDED=(
   [clang]="clang, for the libFuzzer targets of the tests"
   [libclang-rt-dev]="clang's runtime libraries (libFuzzer)"
   [chromium]="headless Chromium, for the tests that look at the built documentation pages"
+  [prometheus]="Prometheus, the server the end-to-end test of the live control loop runs on 127.0.0.1"
 )
 if [ "${SKIP_SYSTEM_PACKAGES:-0}" != 1 ] && { ! command -v dpkg-query >/dev/null || ! command -v apt-get >/dev/null; }; then
   list=""

@@ -64,4 +64,4 @@ export PYTHONPATH="$PWD/$pkg" ASAN_OPTIONS=detect_leaks=0 \
 # The long closed loops (marked long_loop) repeat, for an hour of simulated time, core calls that
 # the lighter tests make too; under the sanitizers they took minutes.
 .venv/bin/python -m pytest -q -n "$JOBS" tests -p no:cacheprovider --ignore=tests/test_notebooks.py \
-  --ignore=tests/test_static.py --ignore=tests/test_docs_site.py -m "not long_loop" "$@"
+  --ignore=tests/test_static.py --ignore=tests/test_docs_site.py -m "not long_loop and not live" "$@"

@@ -43,12 +43,17 @@ def run(args: argparse.Namespace) -> int:
     try:
         config = W.WebhookConfig.from_file(args.config) if args.config else W.WebhookConfig()
         server = W.make_server(args.host, args.port, args.cert, args.key, config)
+    except ImportError as exc:
+        print(f"inferno webhook: error: needs the webhook extra (pip install 'inferno[webhook]'): {exc}", file=sys.stderr)
+        return EXIT_INPUT
     except (OSError, ValueError) as exc:
         print(f"inferno webhook: error: {exc}", file=sys.stderr)
         return EXIT_INPUT
     host, port = server.server_address[:2]
     host = host.decode() if isinstance(host, bytes) else host
     print(f"inferno webhook: listening on https://{host}:{port}", file=sys.stderr, flush=True)
+    # uvicorn shuts down gracefully on SIGTERM and SIGINT, then raises the signal again: here it
+    # ends the process like Ctrl-C, with status 0.
     previous = signal.signal(signal.SIGTERM, _terminate)
     try:
         server.serve_forever()
@@ -56,7 +61,6 @@ def run(args: argparse.Namespace) -> int:
         pass
     finally:
         server.server_close()
-        server.pool.shutdown(wait=False, cancel_futures=True)
         signal.signal(signal.SIGTERM, previous)
     return 0
 

@@ -5,8 +5,9 @@ server container of a pod, runs the sizing recommendation (docs/sizing.md §5) f
 is enough, returns a JSONPatch swapping ``nvidia.com/gpu`` for ``nvidia.com/mig-<profile>``.
 It never raises and never denies: any problem admits the pod unchanged with one warning (docs/sizing.md §9).
 
-``serve`` is a thin standard-library HTTPS wrapper (``POST /mutate``, ``GET /healthz``,
-``GET /metrics``).
+``serve`` is a thin HTTPS server around it (``POST /mutate``, ``GET /healthz``, ``GET /metrics``)
+on FastAPI and uvicorn, the stack every long-running inferno server uses (the ``webhook`` or
+``control`` extra).
 
 Modules: ``config`` (the deployment options), ``decision`` (the review: pod in, patch out) and
 ``server`` (HTTPS); the reading of pods and vLLM command lines they share with the control loop is

@@ -1,16 +1,17 @@
-"""The webhook's HTTPS server: ``POST /mutate``, ``GET /healthz`` and ``GET /metrics``, with a
-deadline per review and per request and a bound on the connections served at once
+"""The webhook's HTTPS server: ``POST /mutate``, ``GET /healthz`` and ``GET /metrics`` on the same
+HTTP stack as the live controller (FastAPI on uvicorn, the ``inferno[control]`` extra), with a
+deadline per review, a deadline per request, and a bound on the connections served at once
 (docs/sizing.md §9)."""
 
-from __future__ import annotations
+# No "from __future__ import annotations": FastAPI reads the route functions' annotations, and
+# they name classes imported inside webhook_app (FastAPI is an extra).
 
+import asyncio
 import concurrent.futures
 import json
 import socket
 import ssl
 import sys
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, Union
 
@@ -22,14 +23,13 @@ MAX_BODY = 8 << 20  # an AdmissionReview of a pod is far smaller; refuse to buff
 
 class Metrics:
     """``inferno_autofit_decisions_total`` by result (patched, whole, skipped, error), exposed by
-    prometheus-client (the ``webhook`` extra) in its own registry, so two servers in one process
-    count apart."""
+    prometheus-client in its own registry, so two servers in one process count apart."""
 
     def __init__(self) -> None:
         try:
             from prometheus_client import CollectorRegistry, Counter
         except ImportError:  # pragma: no cover - the extra is installed wherever the webhook runs
-            raise ImportError("the webhook's /metrics needs prometheus-client: pip install 'inferno[webhook]'") from None
+            raise ImportError("the webhook's /metrics needs prometheus-client: pip install 'inferno[control]'") from None
         self.registry = CollectorRegistry(auto_describe=True)
         self._decisions = Counter("inferno_autofit_decisions", "Admission reviews by outcome.", ["result"],
                                   registry=self.registry)
@@ -45,136 +45,134 @@ class Metrics:
         return generate_latest(self.registry)
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True  # a stuck client must not keep the process alive on shutdown
-    config: WebhookConfig
-    metrics: Metrics
-    pool: concurrent.futures.ThreadPoolExecutor
-    slots: threading.BoundedSemaphore
+def webhook_app(config: WebhookConfig, metrics: Metrics, pool: concurrent.futures.Executor) -> Any:
+    """The webhook's FastAPI app: the review runs in ``pool``, and past ``config.deadline_s`` the
+    pod is admitted unchanged with a warning while the review finishes in the background."""
+    from fastapi import FastAPI, Request
+    from fastapi.responses import JSONResponse, PlainTextResponse, Response
+    from prometheus_client import CONTENT_TYPE_LATEST
 
-    def process_request(self, request: Any, client_address: Any) -> None:
-        # A bound on the threads clients can hold: past it a connection is closed at once.
-        if not self.slots.acquire(blocking=False):
-            sys.stderr.write(f"inferno webhook: {client_address[0]}: refused: "
-                             f"{self.config.max_connections} connections are open\n")
-            self.shutdown_request(request)
-            return
-        super().process_request(request, client_address)
+    app = FastAPI(title="inferno AutoFit webhook", version="1", docs_url=None, redoc_url=None, openapi_url=None)
 
-    def process_request_thread(self, request: Any, client_address: Any) -> None:
-        try:
-            super().process_request_thread(request, client_address)
-        finally:
-            self.slots.release()
+    @app.get("/healthz")
+    def healthz() -> Response:
+        return PlainTextResponse("ok")
 
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        # TLS failures, resets and garbage from one client are logged in one line, never fatal.
-        exc = sys.exc_info()[1]
-        sys.stderr.write(f"inferno webhook: {client_address[0]}: {type(exc).__name__}: {exc}\n")
+    @app.get("/metrics")
+    def prometheus_metrics() -> Response:
+        return Response(metrics.render(), media_type=CONTENT_TYPE_LATEST)
 
-
-class _Handler(BaseHTTPRequestHandler):
-    server: _Server
-    protocol_version = "HTTP/1.1"
-    timeout = 10  # seconds per socket operation: slow or half-open clients are dropped
-
-    def handle_one_request(self) -> None:
-        # One deadline for the whole request: the per-operation timeout alone lets a client that
-        # sends a byte every few seconds hold a thread for ever. At the deadline the socket is shut,
-        # which ends any read in progress.
-        timer = threading.Timer(self.server.config.request_deadline_s, self._expire)
-        timer.daemon = True
-        timer.start()
-        try:
-            super().handle_one_request()
-        finally:
-            timer.cancel()
-
-    def _expire(self) -> None:
-        self.close_connection = True
-        try:
-            self.connection.shutdown(socket.SHUT_RDWR)
-        except OSError:
-            pass  # already closed
-
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - signature of the base class
-        sys.stderr.write(f"inferno webhook: {self.address_string()} {format % args}\n")
-
-    def _send(self, status: int, body: bytes, content_type: str) -> None:
-        self.send_response(status)
-        self.send_header("Content-Type", content_type)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def do_GET(self) -> None:  # noqa: N802 - http.server's naming
-        path = self.path.split("?")[0]
-        if path == "/healthz":
-            self._send(200, b"ok", "text/plain; charset=utf-8")
-        elif path == "/metrics":
-            from prometheus_client import CONTENT_TYPE_LATEST
-            self._send(200, self.server.metrics.render(), CONTENT_TYPE_LATEST)
-        else:
-            self._send(404, b"not found\n", "text/plain; charset=utf-8")
-
-    def do_POST(self) -> None:  # noqa: N802
-        if self.path.split("?")[0] != "/mutate":
-            self._send(404, b"not found\n", "text/plain; charset=utf-8")
-            return
-        if self.headers.get("Transfer-Encoding") is not None or self.headers.get("Content-Length") is None:
+    @app.post("/mutate")
+    async def mutate(request: Request) -> Response:
+        declared = request.headers.get("content-length")
+        if request.headers.get("transfer-encoding") is not None or declared is None:
             # The API server always sends Content-Length; a chunked body used to be read as empty
             # and the pod admitted unchanged without a word.
-            self.close_connection = True
-            self._send(411, b"Content-Length required (chunked bodies are not accepted)\n",
-                       "text/plain; charset=utf-8")
-            return
+            return PlainTextResponse("Content-Length required (chunked bodies are not accepted)\n", status_code=411,
+                                     headers={"Connection": "close"})
         try:
-            length = int(self.headers.get("Content-Length", ""))
+            length = int(declared)
         except ValueError:
             length = -1
         if length < 0 or length > MAX_BODY:
-            self.close_connection = True
-            self._send(413 if length > MAX_BODY else 400, b"bad Content-Length\n", "text/plain; charset=utf-8")
-            return
-        body = self.rfile.read(length)
-        future = self.server.pool.submit(review_with_result, body, self.server.config)
+            return PlainTextResponse("bad Content-Length\n", status_code=413 if length > MAX_BODY else 400,
+                                     headers={"Connection": "close"})
+        body = await request.body()
+        review = asyncio.wrap_future(pool.submit(review_with_result, body, config))
         try:
-            response, result = future.result(timeout=self.server.config.deadline_s)
-        except concurrent.futures.TimeoutError:
+            response, result = await asyncio.wait_for(asyncio.shield(review), timeout=config.deadline_s)
+        except asyncio.TimeoutError:
             # The review keeps running in the pool; the pod is admitted unchanged now (docs/sizing.md §9).
             try:
                 doc = json.loads(body)
             except ValueError:
                 doc = None
-            response = admit_with_warning(doc, f"internal deadline {self.server.config.deadline_s:g} s exceeded")
+            response = admit_with_warning(doc, f"internal deadline {config.deadline_s:g} s exceeded")
             result = "error"
-        self.server.metrics.inc(result)
-        self._send(200, json.dumps(response, separators=(",", ":")).encode(), "application/json")
+        metrics.inc(result)
+        return JSONResponse(response)
+
+    return app
+
+
+def _deadline_protocol(deadline_s: float) -> Any:
+    """uvicorn's HTTP/1.1 protocol with one deadline for each whole request, from the connection's
+    start or the previous response: a client that sends a byte every few seconds cannot hold a
+    connection (one of the few the server serves at once) for ever. At the deadline the
+    connection is closed."""
+    from uvicorn.protocols.http.h11_impl import H11Protocol
+
+    class DeadlineProtocol(H11Protocol):
+        _deadline: asyncio.TimerHandle | None = None
+
+        def _arm(self) -> None:
+            if self._deadline is not None:
+                self._deadline.cancel()
+            self._deadline = self.loop.call_later(deadline_s, self._expire)
+
+        def _expire(self) -> None:
+            if not self.transport.is_closing():
+                self.transport.close()
+
+        def connection_made(self, transport: Any) -> None:
+            super().connection_made(transport)
+            self._arm()
+
+        def on_response_complete(self) -> None:
+            super().on_response_complete()
+            self._arm()
+
+        def connection_lost(self, exc: Exception | None) -> None:
+            if self._deadline is not None:
+                self._deadline.cancel()
+            super().connection_lost(exc)
+
+    return DeadlineProtocol
+
+
+class WebhookServer:
+    """A bound HTTPS server (``serve_forever`` runs it until SIGTERM or SIGINT)."""
+
+    def __init__(self, host: str, port: int, cert: Union[str, Path], key: Union[str, Path], config: WebhookConfig) -> None:
+        import uvicorn
+        # TLS material is checked now, so that a bad certificate is an error at start, not at the first client.
+        ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER).load_cert_chain(str(cert), str(key))
+        self.config = config
+        self.metrics = Metrics()
+        self.pool = concurrent.futures.ThreadPoolExecutor(max_workers=8, thread_name_prefix="autofit-review")
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        self.socket = socket.socket(family, socket.SOCK_STREAM)
+        self.socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.socket.bind((host, port))
+        self.server_address = self.socket.getsockname()
+        app = webhook_app(config, self.metrics, self.pool)
+        # uvicorn's limit counts the connection that asks too: one more than the connections served.
+        self.uvicorn = uvicorn.Server(uvicorn.Config(
+            app, ssl_certfile=str(cert), ssl_keyfile=str(key), ssl_version=ssl.PROTOCOL_TLS_SERVER,
+            http=_deadline_protocol(config.request_deadline_s), limit_concurrency=config.max_connections + 1,
+            timeout_keep_alive=5, log_level="warning", access_log=False, lifespan="off"))
+        warm(config)
+
+    def serve_forever(self) -> None:
+        self.uvicorn.run(sockets=[self.socket])
+
+    def server_close(self) -> None:
+        self.socket.close()
+        self.pool.shutdown(wait=False, cancel_futures=True)
 
 
 def make_server(host: str, port: int, cert: Union[str, Path], key: Union[str, Path],
-                config: WebhookConfig | None = None) -> _Server:
+                config: WebhookConfig | None = None) -> WebhookServer:
     """A bound HTTPS server (not yet serving); ``port=0`` picks a free port."""
-    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    ctx.minimum_version = ssl.TLSVersion.TLSv1_2
-    ctx.load_cert_chain(str(cert), str(key))
-    server = _Server((host, port), _Handler)
-    server.config = config or WebhookConfig()
-    server.metrics = Metrics()
-    server.pool = concurrent.futures.ThreadPoolExecutor(max_workers=8, thread_name_prefix="autofit-review")
-    server.slots = threading.BoundedSemaphore(server.config.max_connections)
-    # Handshake lazily in the handler thread, so a client that never completes TLS cannot block accept().
-    server.socket = ctx.wrap_socket(server.socket, server_side=True, do_handshake_on_connect=False)
-    warm(server.config)
-    return server
+    return WebhookServer(host, port, cert, key, config or WebhookConfig())
 
 
 def serve(host: str, port: int, cert: Union[str, Path], key: Union[str, Path],
           config: WebhookConfig | None = None) -> None:
-    """Serves ``POST /mutate``, ``GET /healthz`` and ``GET /metrics`` over HTTPS until interrupted."""
+    """Serves ``POST /mutate``, ``GET /healthz`` and ``GET /metrics`` over HTTPS until SIGTERM or SIGINT."""
     server = make_server(host, port, cert, key, config)
     try:
         server.serve_forever()
     finally:
         server.server_close()
-        server.pool.shutdown(wait=False, cancel_futures=True)
+        sys.stderr.flush()

@@ -561,3 +561,26 @@ def test_openapi_with_schemathesis(tmp_path):
             called.append(case.path)
         check()
     assert set(called) == {"/healthz", "/readyz", "/metrics", "/status", "/invoke", "/optimizeOne"}
+
+
+def test_tuner_gets_no_observation_from_young_pods_or_across_a_move(tmp_path):
+    d, now = _daemon(tmp_path, tuning={"enabled": True}, startup_delay_s=60)
+    started = {"p0": now[0] - 30, "p1": now[0] - 1000}  # p0 started 30 s ago: 60 s start-up + 10 s window not over
+    d.discovery.managed[SERVER] = Managed(SERVER, "default", "chat", "llama3_8b", "Premium", "G2", 64, 2, ("p0", "p1"), (),
+                                          started)
+    d.cycle()
+    assert d.tuning.last_observations == {}
+    now[0] += 60
+    d.cycle()  # now p0 is 90 s old
+    assert list(d.tuning.last_observations) == [("llama3_8b", "G2")]
+    # The batch cap changed: the next window (10 s) spans it, then observations resume.
+    m = d.discovery.managed[SERVER]
+    d.discovery.managed[SERVER] = Managed(SERVER, "default", "chat", "llama3_8b", "Premium", "G2", 32, 2, m.pods_serving, (),
+                                          m.pod_started_s)
+    for step in (5, 3, 4):  # seen at the first of these cycles; 3 and 7 s later the window still spans it
+        now[0] += step
+        d.cycle()
+        assert d.tuning.last_observations == {}
+    now[0] += 4  # 11 s after: a whole window since
+    d.cycle()
+    assert list(d.tuning.last_observations) == [("llama3_8b", "G2")]

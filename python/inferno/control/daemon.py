@@ -104,6 +104,8 @@ class Daemon:
         self.planner = Planner(self.system, config.planning)
         self._base_system = self.planner.system
         self._idle: frozenset[str] = frozenset()
+        self._variants: dict[str, tuple[str, int]] = {}  # each server's variant at the last cycle
+        self._changed_at: dict[str, float] = {}  # when it last changed
         self.tuning = self._tuning() if config.tuning.enabled else None
         self.policy = InfernoPolicy(self.planner, config.prediction, tuning=self.tuning)
         self.servers: dict[str, ServerInfo] = {}
@@ -170,6 +172,21 @@ class Daemon:
             self.planner.system = self._base_system.with_loads({n: {"rate_rps": 0.0} for n in idle}) if idle else self._base_system
         return usable
 
+    def _hold_tuning(self, managed: dict[str, Managed], now: float) -> None:
+        """No tuner observation from a server with a pod younger than its start-up delay plus a
+        window (not warm, or not yet in the whole window), or whose window spans a change of its
+        accelerator or batch cap."""
+        assert self.tuning is not None
+        window = self.config.prometheus.window_s
+        for name, m in managed.items():
+            variant = (m.accelerator, m.max_batch)
+            if self._variants.get(name, variant) != variant:
+                self._changed_at[name] = now
+            self._variants[name] = variant
+            young = any(now - m.pod_started_s.get(p, now) < self.servers[name].startup_delay_s + window for p in m.pods_serving)
+            if young or now - self._changed_at.get(name, -math.inf) < window:
+                self.tuning.skip(name)
+
     # ------------------------------------------------------------------ state
     def _restore(self) -> None:
         path = self.config.state_path
@@ -214,6 +231,8 @@ class Daemon:
             return self._finish(line, None, started)
         discovery_ms = 1000 * (time.perf_counter() - started)
         usable = self._sync(managed)
+        if self.tuning is not None:
+            self._hold_tuning(usable, now)
         self.managed = usable
         self.sensor.managed = usable
         self.actuator.managed = usable

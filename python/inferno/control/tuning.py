@@ -81,6 +81,11 @@ class Tuning:
             self.max_batch[server] = max_batch
             self._skip.add(server)
 
+    def skip(self, server: str) -> None:
+        """The server's next window gives no observation (a pod too young to be warm, or a window
+        that spans an allocation change)."""
+        self._skip.add(server)
+
     def observe(self, snapshot: FleetSnapshot) -> None:
         cycles: dict[tuple[str, str], list[dict[str, float]]] = {}
         skip, self._skip = self._skip, set()

@@ -584,3 +584,39 @@ def test_tuner_gets_no_observation_from_young_pods_or_across_a_move(tmp_path):
     now[0] += 4  # 11 s after: a whole window since
     d.cycle()
     assert list(d.tuning.last_observations) == [("llama3_8b", "G2")]
+
+
+def test_kubernetes_errors_are_per_server_with_the_reason_in_the_log_and_status(emulated, tmp_path):
+    """The daemon against the emulator's API with a heavy load reported: the scale-up is refused
+    with 500 (past the retries), then 403, each reason in the cycle log and /status; then it is
+    applied once."""
+    emulator, kube, _ = emulated
+    (tmp_path / "token").write_text("t0ken\n")
+    config = load_config({"documents": str(LIVE / "system-data.json"), "http": {"token_file": "token"},
+                          "prometheus": {"window_s": 10}, "actuator": {"backend": "kubernetes", "retries": 1},
+                          "discovery": {"namespaces": ["default"], "kubeconfig": str(kube)},
+                          "cycle_log_path": "cycles.jsonl"}, base_dir=tmp_path)
+    pods = ("chat-llama3-8b-0", "chat-llama3-8b-1")
+    now = [time.time()]
+    prometheus = FakePrometheus(config.prometheus, _answers(now[0], pods=pods, requests=60.0), clock=lambda: now[0])
+    d = Daemon(config, prometheus=prometheus, clock=lambda: now[0])
+    d.actuator.backoff_s = 0.01
+    emulator.faults["chat-llama3-8b"] = [500, 500]
+    line = d.cycle()
+    row = line["servers"][SERVER]
+    assert line["outcome"] == "held" and row["target"] > 2
+    assert row["actuation_error"] == f"scaling to {row['target']}: 500 Internal Server Error"
+    emulator.faults["chat-llama3-8b"] = [403]
+    now[0] += 5
+    line = d.cycle()
+    assert line["servers"][SERVER]["actuation_error"] == f"scaling to {line['servers'][SERVER]['target']}: 403 Forbidden"
+    with TestClient(daemon_app(d, period_loop=False)) as client:
+        status = client.get("/status").json()
+    assert status["last_cycle"]["servers"][SERVER]["actuation_error"].endswith("403 Forbidden")
+    assert emulator.patches == []  # nothing got through
+    now[0] += 5
+    line = d.cycle()
+    assert line["outcome"] == "ok" and line["servers"][SERVER]["actuation_error"] is None
+    assert [p["replicas"] for p in emulator.patches] == [line["servers"][SERVER]["target"]]
+    lines = [json.loads(x) for x in (tmp_path / "cycles.jsonl").read_text().splitlines()]
+    assert [x["outcome"] for x in lines] == ["held", "held", "ok"]

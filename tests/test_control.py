@@ -896,3 +896,12 @@ def test_a_scenario_fleet_can_be_one_system_data_file_with_chosen_servers():
     assert loop.names == ["Premium-llama_13b"] and list(loop.system.servers.index) == ["Premium-llama_13b"]
     with pytest.raises(ScenarioError, match="servers: unknown server 'nope'"):
         ClosedLoop(load_scenario({**doc, "servers": ["nope"]}))
+
+
+def test_each_prior_that_fits_nothing_is_named_even_after_one_that_fits():
+    doc = {**BASE, "servers": [JOINER, "Premium-granite_13b"], "duration_s": 600,
+           "faults": [{"kind": "server_added", "at_s": 60, "server": JOINER, "prior": PRIOR},
+                      {"kind": "server_added", "at_s": 60, "server": "Premium-granite_13b",
+                       "prior": {**PRIOR, "gpus": {"NoSuchCard": "L4"}}}]}
+    with pytest.raises(ScenarioError, match="the prior of 'Premium-granite_13b' fits none"):
+        ClosedLoop(load_scenario(doc))

@@ -222,9 +222,10 @@ class ClosedLoop:
                                 f"model with a prior must be new to the fleet")
         records = []
         for n, prior in priors.items():
-            records += sizing_prior(str(servers.loc[n, "model"]), prior["architecture"], self.system.accelerators,
-                                    prior["gpus"], float(servers.loc[n, "in_tokens"]), float(servers.loc[n, "out_tokens"]))
-            if not records:
+            own = sizing_prior(str(servers.loc[n, "model"]), prior["architecture"], self.system.accelerators,
+                               prior["gpus"], float(servers.loc[n, "in_tokens"]), float(servers.loc[n, "out_tokens"]))
+            records += own
+            if not own:  # this server's prior, not all so far: a second one that fits nothing is named
                 raise ScenarioError(f"faults: the prior of {n!r} fits none of the fleet's single-card accelerators mapped in "
                                     f"prior.gpus")
         return _load_system(self.scenario, drop_models=models).with_perf(records)

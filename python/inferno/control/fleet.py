@@ -59,6 +59,9 @@ class SimulatedFleet:
         self._gens = {name: [_Generation(self._simulator(s, s.trace, s.replicas, seed + i), s)]
                       for i, (name, s) in enumerate(setups.items())}
         self._handovers: list[tuple[float, str, _Generation]] = []  # (when, server, the generation that drains)
+        # The sensor, the actuator and the cost column read the counters in the same cycle: one
+        # read of every simulator serves them all until the fleet advances or changes.
+        self._counters: dict[str, dict[str, float]] | None = None
 
     def _simulator(self, setup: ServerSetup, trace: pd.DataFrame, replicas: int, seed: int) -> Simulator:
         return Simulator(setup.model, trace=trace, duration_s=self.duration_s, warmup_s=0.0, seed=seed,
@@ -72,6 +75,7 @@ class SimulatedFleet:
         return [g.sim for gens in self._gens.values() for g in gens]
 
     def advance_to(self, time_s: float) -> None:
+        self._counters = None
         while self._handovers and self._handovers[0][0] <= time_s:
             at_s, _, old = self._handovers.pop(0)
             for sim in self._all():
@@ -82,7 +86,10 @@ class SimulatedFleet:
 
     def counters(self) -> dict[str, dict[str, float]]:
         """Per server, its generations' counters added up (a server's metrics cover all its pods),
-        and its cost so far (``cost``: each generation's replica-seconds at its price)."""
+        and its cost so far (``cost``: each generation's replica-seconds at its price). The same
+        dicts until the fleet advances or changes: callers must not modify them."""
+        if self._counters is not None:
+            return self._counters
         out: dict[str, dict[str, float]] = {}
         for name, gens in self._gens.items():
             parts = [g.sim.counters() for g in gens]
@@ -93,9 +100,11 @@ class SimulatedFleet:
                                        if sum(holders) else 0.0)
             c["cost"] = sum(p["replica_seconds"] * g.setup.price_per_replica_hour / 3600 for p, g in zip(parts, gens))
             out[name] = c
+        self._counters = out
         return out
 
     def scale(self, server: str, replicas: int, startup_delay_s: float) -> None:
+        self._counters = None
         self._gens[server][-1].sim.scale_to(int(replicas), float(startup_delay_s))
 
     def variant(self, server: str) -> tuple[str, int]:
@@ -109,6 +118,7 @@ class SimulatedFleet:
     def move(self, server: str, setup: ServerSetup, replicas: int, startup_delay_s: float) -> None:
         """Make-before-break: ``replicas`` of the new variant start now and serve the requests
         arriving from when they are ready; the current ones serve until then, then drain."""
+        self._counters = None
         now = self.now_s
         at_s = now + float(startup_delay_s)
         gens = self._gens[server]

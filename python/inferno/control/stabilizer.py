@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .._text import excerpt as _excerpt
+from .planning import Move
 
 
 @dataclass(frozen=True)
@@ -148,10 +149,9 @@ class Stabilizer:
             return Decision(server, current, desired, current, "within tolerance")
         return Decision(server, current, desired, target, "scale down" if target == highest else "scale down, step-limited")
 
-    def decide_move(self, now_s: float, server: str, move: Any, *, breach: bool = False,
-                    busy: bool = False) -> tuple[Any, str]:
-        """Rule 4 for a move the plan proposes (an object with ``accelerator``, ``max_batch``,
-        ``replicas`` and ``saving``, or None): the move to make now, or None, and why."""
+    def decide_move(self, now_s: float, server: str, move: Move | None, *, breach: bool = False,
+                    busy: bool = False) -> tuple[Move | None, str]:
+        """Rule 4 for a move the plan proposes (or None): the move to make now, or None, and why."""
         st = self._state.setdefault(server, _ServerState())
         if move is None:
             st.move_to = None

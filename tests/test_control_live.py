@@ -160,12 +160,22 @@ def test_sensor_aggregates_pods_as_hand_computed():
     assert (s.replicas_serving, s.replicas_starting) == (2, 1)
 
 
-def test_sensor_new_pod_had_no_queue_at_the_window_start():
+def test_sensor_new_pod_had_no_queue_at_the_window_start_but_an_old_one_without_a_sample_is_a_gap():
     now = 1_000_000.0
     answers = _answers(now, pods=("p0", "p1", "p2"))
-    answers["in_system_before"].pop(("default", "p2"))  # born in the window
-    s = _sensor(answers, _managed(pods=("p0", "p1", "p2"))).collect(now).servers[SERVER]
+    answers["in_system_before"].pop(("default", "p2"))
+    managed = _managed(pods=("p0", "p1", "p2"))
+    managed[SERVER].pod_started_s.update(p0=now - 600, p1=now - 600, p2=now - 14)  # p2 ready less than two windows ago
+    sensor = _sensor(answers, managed)
+    s = sensor.collect(now).servers[SERVER]
     assert s.offered_rps == pytest.approx(30 + (18 - 8) / 10)
+    assert sensor.offered_sources[SERVER] == "throughput + queue growth"
+    # p2 is older than two windows but has no sample at the window's start (a gap in the series): the
+    # growth is unknown, and the offered load is what finished, a lower bound, not a spike.
+    managed[SERVER].pod_started_s["p2"] = now - 600
+    s = sensor.collect(now).servers[SERVER]
+    assert s.offered_rps == pytest.approx(30.0)
+    assert sensor.offered_sources[SERVER] == "throughput only (no queue sample at the window's start)"
 
 
 @pytest.mark.parametrize("metric, field", [("requests", "offered_rps"), ("in_system_now", "offered_rps"),

@@ -33,7 +33,7 @@ class Managed:
     replicas: int                 # spec.replicas
     pods_serving: tuple[str, ...]  # Running and Ready
     pods_starting: tuple[str, ...]  # any other phase, not terminating
-    pod_started_s: dict[str, float]  # creation time of each pod (s since the epoch)
+    pod_started_s: dict[str, float]  # when each serving pod became ready, else when it was created (s since the epoch)
 
 
 def api_client(settings: DiscoverySettings) -> Any:
@@ -98,8 +98,11 @@ class Discovery:
                 started: dict[str, float] = {}
                 for pod in by_server.get(str(server), []):
                     name = pod.metadata.name
-                    started[name] = pod.metadata.creation_timestamp.timestamp() if pod.metadata.creation_timestamp else 0.0
-                    ready = any(c.type == "Ready" and c.status == "True" for c in (pod.status.conditions or []))
+                    condition: Any = next((c for c in (pod.status.conditions or []) if c.type == "Ready"), None)
+                    ready = condition is not None and condition.status == "True"
+                    since = condition.last_transition_time if ready and condition.last_transition_time else \
+                        pod.metadata.creation_timestamp
+                    started[name] = since.timestamp() if since is not None else 0.0
                     (serving if pod.status.phase == "Running" and ready else starting).append(name)
                 out[str(server)] = Managed(
                     server=str(server), namespace=namespace, deployment=d.metadata.name, model=labels[s.label("model")],

@@ -37,8 +37,8 @@ DEFAULT_QUERIES: dict[str, str] = {
     "waiting": 'sum by (namespace, pod) (avg_over_time(vllm:num_requests_waiting{$selector}[$window]))',
     "in_system_now": 'sum by (namespace, pod) (vllm:num_requests_waiting{$selector}) + '
                      'sum by (namespace, pod) (vllm:num_requests_running{$selector})',
-    "in_system_before": 'sum by (namespace, pod) (vllm:num_requests_waiting{$selector} offset $window) + '
-                        'sum by (namespace, pod) (vllm:num_requests_running{$selector} offset $window)',
+    "in_system_before": 'sum by (namespace, pod) (last_over_time(vllm:num_requests_waiting{$selector}[$window] offset $window)) + '
+                        'sum by (namespace, pod) (last_over_time(vllm:num_requests_running{$selector}[$window] offset $window))',
     "kv_cache_usage": 'avg by (namespace, pod) (avg_over_time(vllm:kv_cache_usage_perc{$selector}[$window]))',
     "newest_sample": 'max by (namespace, pod) (timestamp(vllm:num_requests_running{$selector}))',
 }

@@ -260,10 +260,10 @@ class Daemon:
             if m is not None:
                 row.update(namespace=m.namespace, deployment=m.deployment, model=m.model, service_class=m.service_class,
                            accelerator=self.servers[name].accelerator, max_batch=self.servers[name].max_batch)
+            row["offered_source"] = self.sensor.offered_sources.get(name)
             servers[name] = row
         estimates = self.tuning.estimates() if self.tuning is not None else []
         return {"timings_ms": dict(record.timings_ms), "servers": servers, "estimates": estimates,
-                "offered_load": self.sensor.offered_source,
                 "applied": {n: d.target for n, d in record.decisions.items()
                             if d.target != d.current and n not in record.failures and not self.controller.advisory}}
 

@@ -44,6 +44,7 @@ class _Pod:
     name: str
     created: float  # wall clock, s since the epoch
     ready: bool
+    ready_at: float = 0.0  # wall clock when it became ready (its Ready condition's transition)
     counters: dict[str, float] = field(default_factory=lambda: {k: 0.0 for k in _COUNTERS})
 
 
@@ -99,7 +100,8 @@ class Emulator:
         return min(self.clock() - self.started, self.scenario.duration_s)
 
     def _new_pod(self, d: _Deployment, ready: bool) -> None:
-        d.pods.append(_Pod(f"{d.name}-{d.next_pod}", self.clock(), ready))
+        now = self.clock()
+        d.pods.append(_Pod(f"{d.name}-{d.next_pod}", now, ready, now if ready else 0.0))
         d.next_pod += 1
 
     def tick(self) -> None:
@@ -117,7 +119,7 @@ class Emulator:
             pending = [p for p in d.pods if not p.ready]
             while len(ready) < serving and pending:  # the oldest starting pod is ready first
                 pod = pending.pop(0)
-                pod.ready = True
+                pod.ready, pod.ready_at = True, self.clock()
                 ready.append(pod)
             while len(ready) < serving:
                 self._new_pod(d, ready=True)
@@ -174,7 +176,8 @@ class Emulator:
                              "labels": {f"{self.prefix}.name": d.server, "app": d.name}},
                 "spec": {"containers": [{"name": "vllm", "image": "vllm/vllm-openai"}]},
                 "status": {"phase": "Running" if pod.ready else "Pending",
-                           "conditions": [{"type": "Ready", "status": "True" if pod.ready else "False"}]}}
+                           "conditions": [{"type": "Ready", "status": "True" if pod.ready else "False",
+                                           "lastTransitionTime": _iso(pod.ready_at if pod.ready else pod.created)}]}}
 
     def list_deployments(self, selector: str | None) -> list[dict[str, Any]]:
         with self.lock:

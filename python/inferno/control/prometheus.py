@@ -87,10 +87,11 @@ class PrometheusSensor:
         self.client = client or PrometheusClient(settings)
         self.managed: dict[str, Managed] = {}
         self.error: str | None = None  # why the last read failed, if it did
-        self.offered_source = "gateway arrivals" if settings.offered_load == "gateway" else "throughput + queue growth"
+        self.offered_sources: dict[str, str] = {}  # per server: which estimate of the offered load the last read used
 
     def collect(self, now_s: float) -> FleetSnapshot:
         namespaces = self.namespaces
+        self.offered_sources = {}
         names = list(self.settings.queries) + (["gateway"] if self.settings.offered_load == "gateway" else [])
         window = self.settings.window_s
         try:
@@ -115,18 +116,32 @@ class PrometheusSensor:
 
         requests = total("requests")
         # Requests in the server (waiting and running) at both ends of the window, summed over its
-        # pods (a pod born in the window held none at its start): what arrived is what finished
-        # plus what piled up. A per-pod deriv() would read requests moving to new pods as a fall
-        # in demand, and leaving the batch out would hide a filling batch.
+        # pods: what arrived is what finished plus what piled up. A pod that became ready less than
+        # two windows ago and has no sample at the window's start held none then (its first scrape
+        # may come a scrape interval after it is ready). A per-pod deriv() would read requests
+        # moving to new pods as a fall in demand, and leaving the batch out would hide a filling batch.
         in_now = total("in_system_now")
-        growth = None if in_now is None else \
-            (in_now - sum(values["in_system_before"].get(p, 0.0) for p in pods)) / self.settings.window_s
+        before = 0.0
+        for p in pods:
+            value = values["in_system_before"].get(p)
+            if value is None and m.pod_started_s.get(p[1], -math.inf) <= now_s - 2 * self.settings.window_s:
+                before = math.nan  # an older pod without a sample then (a gap, as after an outage): unknown
+                break
+            before += value or 0.0
+        growth = None if in_now is None or math.isnan(before) else (in_now - before) / self.settings.window_s
         ttft_sum, ttft_count = total("ttft_sum"), total("ttft_count")
         itl_sum, itl_count = total("itl_sum"), total("itl_count")
         if self.settings.offered_load == "gateway":
-            offered = total("gateway")
-        else:  # saturation no longer hides the demand
-            offered = None if requests is None or growth is None else max(0.0, requests + growth)
+            offered, source = total("gateway"), "gateway arrivals"
+        elif requests is not None and growth is not None:  # saturation no longer hides the demand
+            offered, source = max(0.0, requests + growth), "throughput + queue growth"
+        elif requests is not None and in_now is not None:
+            # The queue is read now but not at the window's start (a gap in the series, as after a
+            # Prometheus outage): what finished, a lower bound, never a growth over the gap.
+            offered, source = requests, "throughput only (no queue sample at the window's start)"
+        else:
+            offered, source = None, "missing"
+        self.offered_sources[m.server] = source
         kv = [values["kv_cache_usage"].get(p) for p in pods]
         return ServerSnapshot(
             name=m.server, state=state, age_s=age, offered_rps=offered, throughput_rps=requests,

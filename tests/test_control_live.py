@@ -630,3 +630,16 @@ def test_kubernetes_errors_are_per_server_with_the_reason_in_the_log_and_status(
     assert [p["replicas"] for p in emulator.patches] == [line["servers"][SERVER]["target"]]
     lines = [json.loads(x) for x in (tmp_path / "cycles.jsonl").read_text().splitlines()]
     assert [x["outcome"] for x in lines] == ["held", "held", "ok"]
+
+
+def test_tuner_estimates_are_exported_with_their_bands_and_kappa(tmp_path):
+    d, _ = _daemon(tmp_path)
+    d.cycle()
+    d.last = {**d.last, "estimates": [{"model": "llama3_8b", "accelerator": "G2", "alpha_ms": 10.5, "beta_ms": 0.05,
+                                       "gamma_ms": 0.0015, "alpha_sd_ms": 0.25, "beta_sd_ms": 0.001, "gamma_sd_ms": 0.0001,
+                                       "kappa": 12.5, "nis": 0.8}]}
+    with TestClient(daemon_app(d, period_loop=False)) as client:
+        text = client.get("/metrics").text
+    assert 'inferno_tuner_estimate_ms{accelerator="G2",model="llama3_8b",parameter="alpha"} 10.5' in text
+    assert 'inferno_tuner_stddev_ms{accelerator="G2",model="llama3_8b",parameter="alpha"} 0.25' in text
+    assert 'inferno_tuner_kappa{accelerator="G2",model="llama3_8b"} 12.5' in text

@@ -55,6 +55,7 @@ class _CycleGauges:
             ("inferno_cycle_stage_ms", "Duration of each stage of the last cycle (ms)", ["stage"]),
             ("inferno_tuner_estimate_ms", "The tuner's estimate of alpha, beta, gamma (ms)", ["model", "accelerator", "parameter"]),
             ("inferno_tuner_stddev_ms", "The standard deviation of the tuner's estimate (ms)", ["model", "accelerator", "parameter"]),
+            ("inferno_tuner_kappa", "Condition number of the tuner's last fit", ["model", "accelerator"]),
             ("inferno_ready", "1 once a sensor read has succeeded", []),
         )}
         g["inferno_ready"].add_metric([], 1.0 if self.daemon.ready else 0.0)
@@ -85,6 +86,8 @@ class _CycleGauges:
             for p in ("alpha", "beta", "gamma"):
                 g["inferno_tuner_estimate_ms"].add_metric([e["model"], e["accelerator"], p], float(e[f"{p}_ms"]))
                 g["inferno_tuner_stddev_ms"].add_metric([e["model"], e["accelerator"], p], float(e[f"{p}_sd_ms"]))
+            if e.get("kappa") is not None:
+                g["inferno_tuner_kappa"].add_metric([e["model"], e["accelerator"]], float(e["kappa"]))
         yield from g.values()
 
 

@@ -122,8 +122,8 @@ class Tuning:
                 tuner.update(observations)
 
     def estimates(self) -> list[dict[str, Any]]:
-        """Each variant's mean estimate of α, β, γ (ms) and its standard deviations, for those
-        with an identifiable estimate."""
+        """Each variant's mean estimate of α, β, γ (ms), its standard deviations, the condition
+        number κ of the last fit and the filter's NIS, for the variants with an identifiable estimate."""
         out = []
         for (model, accelerator), tuner in self.tuners.items():
             est = tuner.estimate
@@ -133,7 +133,8 @@ class Tuning:
             if all(v is not None and math.isfinite(v) for v in values):
                 out.append({"model": model, "accelerator": accelerator,
                             **{f"{k}_ms": float(v) for k, v in zip(("alpha", "beta", "gamma"), values)},  # type: ignore[arg-type]
-                            **{f"{k}_sd_ms": float(est.stddev.get(k) or 0.0) for k in ("alpha", "beta", "gamma")}})
+                            **{f"{k}_sd_ms": float(est.stddev.get(k) or 0.0) for k in ("alpha", "beta", "gamma")},
+                            "kappa": est.kappa, "nis": est.nis})
         return out
 
     def records(self) -> list[dict[str, Any]]:

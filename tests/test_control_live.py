@@ -432,10 +432,10 @@ def test_daemon_missing_demand_holds(tmp_path):
 
 def test_daemon_reports_servers_the_documents_do_not_know(tmp_path):
     d, _ = _daemon(tmp_path)
-    extra = Managed("stranger", "default", "stranger", "llama3_8b", "Premium", "G2", 64, 1, ("s0",), (), {})
+    extra = Managed("stranger", "default", "stranger", "mystery_7b", "Premium", "G2", 64, 1, ("s0",), (), {})
     d.discovery.managed["stranger"] = extra
     line = d.cycle()
-    assert line["problems"] == {"default/stranger": "server 'stranger' is not in the documents"}
+    assert line["problems"] == {"default/stranger": "server 'stranger' is not in the documents, nor is its model 'mystery_7b'"}
     assert "stranger" not in line["servers"]
 
 
@@ -643,3 +643,30 @@ def test_tuner_estimates_are_exported_with_their_bands_and_kappa(tmp_path):
     assert 'inferno_tuner_estimate_ms{accelerator="G2",model="llama3_8b",parameter="alpha"} 10.5' in text
     assert 'inferno_tuner_stddev_ms{accelerator="G2",model="llama3_8b",parameter="alpha"} 0.25' in text
     assert 'inferno_tuner_kappa{accelerator="G2",model="llama3_8b"} 12.5' in text
+
+
+def test_a_server_the_documents_do_not_list_is_adopted_once_its_shape_is_measured(tmp_path):
+    d, now = _daemon(tmp_path)
+    newcomer = Managed("newcomer", "default", "newcomer", "llama3_8b", "Premium", "G2", 64, 2, ("n0", "n1"), (), {})
+    d.discovery.managed["newcomer"] = newcomer
+    for query, values in d.sensor.client.by_query.items():  # the newcomer's pods report like the others
+        values.update({("default", "n0"): values[("default", "p0")], ("default", "n1"): values[("default", "p1")]})
+    first = d.cycle()
+    assert first["problems"]["default/newcomer"] == "server 'newcomer' is not in the documents: adopted once its request shape is measured"
+    assert first["adopted"] == ["newcomer"] and "newcomer" not in first["servers"]  # sensed, not yet controlled
+    now[0] += 60
+    second = d.cycle()
+    row = second["servers"]["newcomer"]
+    assert row["target"] == second["servers"][SERVER]["target"] and row["offered_rps"] == pytest.approx(20.4)
+    assert "problems" not in second
+    assert list(d.system.servers.index) == [SERVER]  # the documents are unchanged; the planner's copy has it
+    assert "newcomer" in d.planner.system.servers.index
+    assert d.documented["newcomer"] == ("llama3_8b", "Premium", 256.0, 64.0)
+    # A restart remembers it.
+    again, _ = _daemon(tmp_path)
+    assert again.adopted == ["newcomer"] and "newcomer" in again.documented
+    # One whose class has no target for its model is left alone, and said why.
+    d.discovery.managed["stray"] = Managed("stray", "default", "stray", "llama3_8b", "Gold", "G2", 64, 1, ("n0",), (), {})
+    line = d.cycle()
+    assert line["problems"] == {"default/stray": "server 'stray' is not in the documents, and its class 'Gold' has no "
+                                                 "target for 'llama3_8b' there"}

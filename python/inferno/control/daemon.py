@@ -92,6 +92,9 @@ class Daemon:
                      for r in self.system.targets.itertuples()}
         self._card = {str(name): (str(r["type"]), int(r["multiplicity"])) for name, r in self.system.accelerators.iterrows()}
         self._acc_count = {(str(r.model), str(r.accelerator)): int(r.acc_count) for r in self.system.perf_records.itertuples()}
+        self._pending: dict[str, Managed] = {}  # discovered, not in the documents: adopted once their shape is measured
+        self.adopted: list[str] = []            # servers adopted so far, in order
+        self._adopted_entries: list[dict[str, Any]] = []  # their server documents (persisted)
         self.discovery = discovery or Discovery(config.discovery)
         self.sensor = PrometheusSensor(config.prometheus, config.discovery.namespaces, prometheus)
         self.actuator: Any
@@ -104,6 +107,7 @@ class Daemon:
         self.planner = Planner(self.system, config.planning)
         self._base_system = self.planner.system
         self._idle: frozenset[str] = frozenset()
+        self._planned_on = self._base_system
         self._variants: dict[str, tuple[str, int]] = {}  # each server's variant at the last cycle
         self._changed_at: dict[str, float] = {}  # when it last changed
         self.tuning = self._tuning() if config.tuning.enabled else None
@@ -132,15 +136,28 @@ class Daemon:
         return Tuning(self.config.tuning, {}, {}, starts, held)
 
     def _sync(self, managed: dict[str, Managed]) -> dict[str, Managed]:
-        """The servers to control this cycle: the discovered ones the documents know. The others
-        are reported in ``problems`` and left alone; the planner gives the documents' servers that
-        run nowhere no load."""
+        """The servers to control this cycle: the discovered ones the documents know, and those
+        adopted from their labels. A server the documents do not list, whose model has
+        performance records and whose class has a target for it there, is sensed until its request
+        shape is measured, then adopted (as the reference's collector builds servers from labels);
+        the others are reported in ``problems`` and left alone. The planner gives the documents'
+        servers that run nowhere no load."""
         usable: dict[str, Managed] = {}
+        self._pending = {}
         for name, m in managed.items():
             where = f"{m.namespace}/{m.deployment}"
             documented = self.documented.get(name)
             if documented is None:
-                self.problems[where] = f"server {name!r} is not in the documents"
+                if not any(model == m.model for model, _ in self._acc_count):
+                    self.problems[where] = f"server {name!r} is not in the documents, nor is its model {m.model!r}"
+                elif (m.service_class, m.model) not in self._slo:
+                    self.problems[where] = (f"server {name!r} is not in the documents, and its class {m.service_class!r} "
+                                            f"has no target for {m.model!r} there")
+                elif m.accelerator not in self._card:
+                    self.problems[where] = f"unknown accelerator {m.accelerator!r}; the documents have {', '.join(self._card)}"
+                else:
+                    self._pending[name] = m
+                    self.problems[where] = f"server {name!r} is not in the documents: adopted once its request shape is measured"
                 continue
             model, klass, in_tokens, out_tokens = documented
             if model != m.model:
@@ -167,10 +184,32 @@ class Daemon:
             if self.tuning is not None:
                 self.tuning.variants.pop(name, None)
         idle = frozenset(n for n in self.documented if n not in usable)
-        if idle != self._idle:  # only when the set changes: a new system costs a copy of the documents
+        if idle != self._idle or self._base_system is not self._planned_on:
+            # only when something changed: a new system costs a copy of the documents
+            self._planned_on = self._base_system
             self._idle = idle
             self.planner.system = self._base_system.with_loads({n: {"rate_rps": 0.0} for n in idle}) if idle else self._base_system
         return usable
+
+    def _adopt(self, record: CycleRecord) -> list[str]:
+        """The pending servers whose window measured a request shape join the documents (with no
+        load: the loop plans their measured load from the next cycle on)."""
+        entries: list[dict[str, Any]] = []
+        for name, m in self._pending.items():
+            s = record.snapshot.servers.get(name)
+            if s is None or not s.fresh or not s.in_tokens or not s.out_tokens:
+                continue
+            entries.append({"name": name, "class": m.service_class, "model": m.model, "currentAlloc": {
+                "load": {"arrivalRate": 0, "avgInTokens": max(1, round(s.in_tokens)), "avgOutTokens": max(1, round(s.out_tokens))}}})
+            self.documented[name] = (m.model, m.service_class, float(s.in_tokens), float(s.out_tokens))
+        self._add_servers(entries)
+        return [e["name"] for e in entries]
+
+    def _add_servers(self, entries: list[dict[str, Any]]) -> None:
+        if entries:
+            self._base_system = System(self._base_system._core.with_documents([("discovered", {"servers": entries})]))
+            self._adopted_entries += entries
+            self.adopted += [e["name"] for e in entries]
 
     def _hold_tuning(self, managed: dict[str, Managed], now: float) -> None:
         """No tuner observation from a server with a pod younger than its start-up delay plus a
@@ -198,6 +237,10 @@ class Daemon:
                 raise ValueError(f"version {state.get('version')!r}, expected {STATE_VERSION}")
             self.controller.restore(state["controller"])
             self.cycles = int(state["cycles"])
+            for e in state.get("adopted", []):
+                load = e["currentAlloc"]["load"]
+                self.documented[e["name"]] = (e["model"], e["class"], float(load["avgInTokens"]), float(load["avgOutTokens"]))
+            self._add_servers(list(state.get("adopted", [])))
         except (OSError, ValueError, KeyError, TypeError, IndexError) as error:
             raise StateError(f"state_path {path}: cannot restore the controller's state ({error}); move the file away "
                              f"to start afresh") from None
@@ -207,7 +250,7 @@ class Daemon:
         if path is None:
             return
         state = {"version": STATE_VERSION, "cycles": self.cycles, "time_s": self.clock(),
-                 "controller": self.controller.state()}
+                 "controller": self.controller.state(), "adopted": self._adopted_entries}
         write_atomically(path, json.dumps(_plain(state), sort_keys=True))
 
     # ------------------------------------------------------------------ the cycle
@@ -234,7 +277,7 @@ class Daemon:
         if self.tuning is not None:
             self._hold_tuning(usable, now)
         self.managed = usable
-        self.sensor.managed = usable
+        self.sensor.managed = {**usable, **self._pending}  # the pending are sensed, not yet controlled
         self.actuator.managed = usable
         try:
             record = self.controller.cycle(now)
@@ -242,6 +285,9 @@ class Daemon:
             line.update(outcome="failed", error=f"{type(error).__name__}: {error}")
             return self._finish(line, None, started)
         record.timings_ms["discovery"] = discovery_ms
+        adopted = self._adopt(record)
+        if adopted:
+            line["adopted"] = adopted
         if self.sensor.error is None and usable:
             self.ready = True
         holds = {n: d.reason for n, d in record.decisions.items() if d.hold}

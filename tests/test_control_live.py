@@ -670,3 +670,30 @@ def test_a_server_the_documents_do_not_list_is_adopted_once_its_shape_is_measure
     line = d.cycle()
     assert line["problems"] == {"default/stray": "server 'stray' is not in the documents, and its class 'Gold' has no "
                                                  "target for 'llama3_8b' there"}
+
+
+def test_prometheus_client_reloads_a_changed_ca_and_names_an_unreadable_one(tmp_path):
+    import subprocess
+    ca = tmp_path / "ca.pem"
+    key = tmp_path / "key.pem"
+    made = subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key), "-out", str(ca),
+                           "-days", "1", "-subj", "/CN=test"], capture_output=True)
+    if made.returncode != 0:
+        pytest.skip("openssl cannot make a test certificate here")
+    from inferno.control.prometheus import PrometheusClient
+    client = PrometheusClient(PrometheusSettings(url="https://127.0.0.1:1", ca_file=ca, timeout_s=0.5))
+    first = client._http
+    client._fresh_ca()
+    assert client._http is first  # unchanged file: the same client
+    ca.write_text(ca.read_text() + "\n")  # rotated (here: one byte more)
+    client._fresh_ca()
+    assert client._http is not first
+    ca.write_text("not a certificate")
+    with pytest.raises(PrometheusError, match="cannot load the CA file"):
+        client._fresh_ca()
+    ca.rename(tmp_path / "bad.pem")
+    with pytest.raises(PrometheusError, match="cannot read the CA file"):
+        client.query("up")
+    # At start, a CA file that is not a certificate is an error naming the key.
+    with pytest.raises(ConfigError, match="prometheus.ca_file: not a CA bundle"):
+        load_config(_config(tmp_path, prometheus={"ca_file": str(key.with_name("bad.pem"))}), base_dir=tmp_path)

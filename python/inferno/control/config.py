@@ -257,9 +257,16 @@ def _prometheus(doc: Any, base: Path) -> PrometheusSettings:
             string.Template(template).substitute(selector="", window="1m")
         except (KeyError, ValueError) as error:
             raise ConfigError(f"{where}queries.{key}: only $selector and $window may be substituted ({error})") from None
+    ca_file = _file(doc, "ca_file", where, base, True)
+    if ca_file is not None:
+        import ssl
+        try:
+            ssl.create_default_context(cafile=str(ca_file))
+        except (ssl.SSLError, ValueError) as error:
+            raise ConfigError(f"{where}ca_file: not a CA bundle (PEM certificates) in {ca_file}: {error}") from None
     return PrometheusSettings(url=_url(doc.get("url", "http://127.0.0.1:9090"), f"{where}url"),
                               token_file=_file(doc, "token_file", where, base, True),
-                              ca_file=_file(doc, "ca_file", where, base, True),
+                              ca_file=ca_file,
                               timeout_s=_number(doc, "timeout_s", where, 0, 600, 5.0, open_low=True),
                               window_s=_number(doc, "window_s", where, 1, 86400, 60.0), queries=queries,
                               offered_load=offered, gateway_query=gateway if isinstance(gateway, str) else None)

@@ -26,13 +26,39 @@ class PrometheusError(RuntimeError):
 
 class PrometheusClient:
     """Instant queries through the HTTP API. The bearer token is read from its file on every
-    request, so a rotated Secret takes effect without a restart."""
+    request, and the CA bundle again whenever its file changes, so a rotated Secret takes effect
+    without a restart."""
 
     def __init__(self, settings: PrometheusSettings) -> None:
-        import httpx
         self.settings = settings
-        verify: Any = str(settings.ca_file) if settings.ca_file is not None else True
-        self._http = httpx.Client(base_url=settings.url, timeout=settings.timeout_s, verify=verify)
+        self._ca_stamp: tuple[float, int] | None = None
+        self._http = self._client()
+
+    def _client(self) -> Any:
+        import httpx
+        verify: Any = True
+        if self.settings.ca_file is not None:
+            import ssl
+            verify = ssl.create_default_context(cafile=str(self.settings.ca_file))
+        return httpx.Client(base_url=self.settings.url, timeout=self.settings.timeout_s, verify=verify)
+
+    def _fresh_ca(self) -> None:
+        """A CA bundle that changed on disk (a rotated Secret) is loaded before the next request."""
+        if self.settings.ca_file is None:
+            return
+        try:
+            st = self.settings.ca_file.stat()
+        except OSError as error:
+            raise PrometheusError(f"cannot read the CA file {self.settings.ca_file}: {error.strerror}") from None
+        stamp = (st.st_mtime, st.st_size)
+        if self._ca_stamp is not None and stamp != self._ca_stamp:
+            try:
+                client = self._client()
+            except (OSError, ValueError) as error:  # ssl.SSLError is an OSError
+                raise PrometheusError(f"cannot load the CA file {self.settings.ca_file}: {error}") from None
+            self._http.close()
+            self._http = client
+        self._ca_stamp = stamp
 
     def close(self) -> None:
         self._http.close()
@@ -47,6 +73,7 @@ class PrometheusClient:
             except OSError as error:
                 raise PrometheusError(f"cannot read the token file {self.settings.token_file}: {error.strerror}") from None
             headers["Authorization"] = f"Bearer {token}"
+        self._fresh_ca()
         params = {"query": promql}
         if at_s is not None:
             params["time"] = f"{at_s:.3f}"

@@ -370,7 +370,17 @@ def emulator_app(emulator: Emulator, max_body_bytes: int = 1 << 20) -> Any:
     def status() -> dict[str, Any]:
         return emulator.status()
 
-    @app.post("/emulator/faults")
+    faults_body = {"type": "object", "required": ["deployment", "statuses"], "properties": {
+        "deployment": {"type": "string"}, "statuses": {"type": "array", "items": {"type": "integer", "minimum": 400, "maximum": 599}}}}
+    patch_body = {"type": "object"}
+    status_codes: dict[int | str, dict[str, Any]] = {400: {"description": "not JSON, or not the expected object"},
+                                                     404: {"description": "no such namespace"},
+                                                     413: {"description": "body over the limit"}}
+    changes: dict[int | str, dict[str, Any]] = {**status_codes, 422: {"description": "an invalid change"},
+                                                **{code: {"description": "an injected fault"} for code in (403, 409, 500)}}
+
+    @app.post("/emulator/faults", responses=status_codes,
+              openapi_extra={"requestBody": {"required": True, "content": {"application/json": {"schema": faults_body}}}})
     async def faults(request: Request) -> JSONResponse:
         body = await read_json(request, max_body_bytes)
         deployment, statuses = (body or {}).get("deployment"), (body or {}).get("statuses")
@@ -382,22 +392,24 @@ def emulator_app(emulator: Emulator, max_body_bytes: int = 1 << 20) -> Any:
             emulator.faults[deployment] = list(statuses)
         return JSONResponse({"deployment": deployment, "statuses": statuses})
 
-    @app.get("/apis/apps/v1/namespaces/{namespace}/deployments")
+    @app.get("/apis/apps/v1/namespaces/{namespace}/deployments", responses={404: {"description": "no such namespace"}})
     def deployments(namespace: str, labelSelector: str | None = None) -> Any:  # noqa: N803 - the API's name
         return not_here(namespace) or {"apiVersion": "apps/v1", "kind": "DeploymentList", "metadata": {},
                                        "items": emulator.list_deployments(labelSelector)}
 
-    @app.get("/api/v1/namespaces/{namespace}/pods")
+    @app.get("/api/v1/namespaces/{namespace}/pods", responses={404: {"description": "no such namespace"}})
     def pods(namespace: str, labelSelector: str | None = None) -> Any:  # noqa: N803
         return not_here(namespace) or {"apiVersion": "v1", "kind": "PodList", "metadata": {},
                                        "items": emulator.list_pods(labelSelector)}
 
-    @app.get("/apis/apps/v1/namespaces/{namespace}/deployments/{name}")
+    @app.get("/apis/apps/v1/namespaces/{namespace}/deployments/{name}", responses={404: {"description": "not found"}})
     def deployment(namespace: str, name: str) -> Any:
         code, body = emulator.get_deployment(name)
         return not_here(namespace) or JSONResponse(body, status_code=code)
 
-    @app.patch("/apis/apps/v1/namespaces/{namespace}/deployments/{name}")
+    @app.patch("/apis/apps/v1/namespaces/{namespace}/deployments/{name}", responses=changes,
+               openapi_extra={"requestBody": {"required": True, "content": {"application/merge-patch+json": {"schema": patch_body},
+                                                                            "application/json": {"schema": patch_body}}}})
     async def patch_deployment(namespace: str, name: str, request: Request, dryRun: str | None = None) -> Any:  # noqa: N803
         missing = not_here(namespace)
         if missing:
@@ -408,12 +420,14 @@ def emulator_app(emulator: Emulator, max_body_bytes: int = 1 << 20) -> Any:
         code, out = emulator.patch_deployment(name, body, dryRun == "All")
         return JSONResponse(out, status_code=code)
 
-    @app.get("/apis/apps/v1/namespaces/{namespace}/deployments/{name}/scale")
+    @app.get("/apis/apps/v1/namespaces/{namespace}/deployments/{name}/scale", responses={404: {"description": "not found"}})
     def get_scale(namespace: str, name: str) -> Any:
         code, body = emulator.scale(name, None, False)
         return not_here(namespace) or JSONResponse(body, status_code=code)
 
-    @app.patch("/apis/apps/v1/namespaces/{namespace}/deployments/{name}/scale")
+    @app.patch("/apis/apps/v1/namespaces/{namespace}/deployments/{name}/scale", responses=changes,
+               openapi_extra={"requestBody": {"required": True, "content": {"application/merge-patch+json": {"schema": patch_body},
+                                                                            "application/json": {"schema": patch_body}}}})
     async def patch_scale(namespace: str, name: str, request: Request, dryRun: str | None = None) -> Any:  # noqa: N803
         missing = not_here(namespace)
         if missing:

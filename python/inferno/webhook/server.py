@@ -52,17 +52,25 @@ def webhook_app(config: WebhookConfig, metrics: Metrics, pool: concurrent.future
     from fastapi.responses import JSONResponse, PlainTextResponse, Response
     from prometheus_client import CONTENT_TYPE_LATEST
 
-    app = FastAPI(title="inferno AutoFit webhook", version="1", docs_url=None, redoc_url=None, openapi_url=None)
+    app = FastAPI(title="inferno AutoFit webhook", version="1", docs_url=None, redoc_url=None,
+                  description="The MIG right-sizing admission webhook: AdmissionReview v1 in and out; it never denies a pod.")
 
-    @app.get("/healthz")
+    @app.get("/healthz", response_class=PlainTextResponse)
     def healthz() -> Response:
         return PlainTextResponse("ok")
 
-    @app.get("/metrics")
+    @app.get("/metrics", response_class=PlainTextResponse)
     def prometheus_metrics() -> Response:
         return Response(metrics.render(), media_type=CONTENT_TYPE_LATEST)
 
-    @app.post("/mutate")
+    review_body = {"type": "object", "description": "an AdmissionReview v1 (anything else admits the pod unchanged, with a warning)"}
+
+    text = {"text/plain": {"schema": {"type": "string"}}}
+
+    @app.post("/mutate", responses={400: {"description": "a Content-Length that is not a number", "content": text},
+                                    411: {"description": "no Content-Length, or a chunked body", "content": text},
+                                    413: {"description": "a body over 8 MiB", "content": text}},
+              openapi_extra={"requestBody": {"required": True, "content": {"application/json": {"schema": review_body}}}})
     async def mutate(request: Request) -> Response:
         declared = request.headers.get("content-length")
         if request.headers.get("transfer-encoding") is not None or declared is None:

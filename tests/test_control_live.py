@@ -69,6 +69,7 @@ def test_config_defaults_and_paths(tmp_path):
     ({"prometheus": {"offered_load": "gateway"}}, "gateway_query"),
     ({"discovery": {"namespaces": []}}, "discovery.namespaces (a non-empty list"),
     ({"discovery": {"namespaces": None}}, "discovery.namespaces (a non-empty list"),
+    ({"discovery": {"selector": "a=1,,b"}}, "discovery.selector must be label selector terms"),
     ({"http": {"token_file": None}}, "http.token_file is required with auth: token"),
     ({"http": {"auth": "basic"}}, "http.auth must be token"),
     ({"http": {"port": 70000}}, "http.port must be an integer in [0, 65535]"),
@@ -287,9 +288,13 @@ def test_discovery_through_the_official_client(emulated):
     assert (m.deployment, m.model, m.service_class, m.accelerator, m.max_batch) == ("chat-llama3-8b", "llama3_8b", "Premium",
                                                                                    "G2", 107)
     assert m.replicas == 2 and m.pods_serving == ("chat-llama3-8b-0", "chat-llama3-8b-1") and m.pods_starting == ()
-    # Another controller's selector sees nothing of this one's.
+    # Another controller's selector sees nothing of this one's; extra terms narrow the selection.
     other = Discovery(DiscoverySettings(namespaces=("default",), kubeconfig=path, controller="blue"))
     assert other.discover() == {}
+    premium = DiscoverySettings(namespaces=("default",), kubeconfig=path, extra_selector="inferno.server.class=Premium")
+    assert list(Discovery(premium).discover()) == [SERVER]
+    free = DiscoverySettings(namespaces=("default",), kubeconfig=path, extra_selector="inferno.server.class!=Premium")
+    assert Discovery(free).discover() == {}
     # A namespace that does not exist is an error of the cycle, not an empty fleet.
     from kubernetes.client.exceptions import ApiException
     with pytest.raises(ApiException):

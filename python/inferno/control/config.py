@@ -79,6 +79,7 @@ class DiscoverySettings:
     namespaces: tuple[str, ...] = ("default",)
     label_prefix: str = "inferno.server"
     controller: str | None = None   # the instance label value: two controllers never share servers
+    extra_selector: str | None = None  # more label selector terms, ANDed (e.g. "team=llm,tier!=canary")
     kubeconfig: Path | None = None  # None: the in-cluster service account
 
     def label(self, name: str) -> str:
@@ -88,6 +89,8 @@ class DiscoverySettings:
         out = f"{self.label('managed')}=true"
         if self.controller:
             out += f",{self.label('controller')}={self.controller}"
+        if self.extra_selector:
+            out += f",{self.extra_selector}"
         return out
 
 
@@ -274,7 +277,7 @@ def _prometheus(doc: Any, base: Path) -> PrometheusSettings:
 
 def _discovery(doc: Any, base: Path) -> DiscoverySettings:
     where = "discovery."
-    _keys(doc, {"namespaces", "label_prefix", "controller", "kubeconfig"}, where)
+    _keys(doc, {"namespaces", "label_prefix", "controller", "selector", "kubeconfig"}, where)
     namespaces = doc.get("namespaces")
     if not isinstance(namespaces, list) or not namespaces or not all(isinstance(n, str) and n for n in namespaces):
         raise ConfigError(f"{where}namespaces (a non-empty list of the namespaces to manage) is required, "
@@ -285,5 +288,11 @@ def _discovery(doc: Any, base: Path) -> DiscoverySettings:
     controller = doc.get("controller")
     if controller is not None and (not isinstance(controller, str) or not controller):
         raise ConfigError(f"{where}controller must be a label value, got {_excerpt(controller)}")
+    selector = doc.get("selector")
+    if selector is not None and (not isinstance(selector, str) or not selector.strip() or
+                                 any(not term.strip() for term in selector.split(","))):
+        raise ConfigError(f"{where}selector must be label selector terms separated by commas (k=v, k!=v, k, !k), "
+                          f"got {_excerpt(selector)}")
     return DiscoverySettings(namespaces=tuple(namespaces), label_prefix=prefix, controller=controller,
+                             extra_selector=selector.strip() if isinstance(selector, str) else None,
                              kubeconfig=_file(doc, "kubeconfig", where, base, True))

@@ -295,10 +295,11 @@ def test_discovery_through_the_official_client(emulated):
     assert list(Discovery(premium).discover()) == [SERVER]
     free = DiscoverySettings(namespaces=("default",), kubeconfig=path, extra_selector="inferno.server.class!=Premium")
     assert Discovery(free).discover() == {}
-    # A namespace that does not exist is an error of the cycle, not an empty fleet.
-    from kubernetes.client.exceptions import ApiException
-    with pytest.raises(ApiException):
-        Discovery(DiscoverySettings(namespaces=("nope",), kubeconfig=path)).discover()
+    # A namespace without managed Deployments (the API does not tell one that does not exist) is said.
+    empty = Discovery(DiscoverySettings(namespaces=("default", "nope"), kubeconfig=path))
+    assert list(empty.discover()) == [SERVER]
+    assert empty.problems == {"namespace/nope": "no Deployment labelled inferno.server.managed=true in namespace 'nope' "
+                                                "(discovery.namespaces)"}
 
 
 def test_actuator_scales_and_isolates_failures(emulated):

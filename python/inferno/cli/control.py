@@ -139,13 +139,24 @@ def run_forecast(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _without_control_extra(command: str) -> bool:
+    """True, with a message, when the control extra's packages are not installed."""
+    import importlib
+    for module in ("fastapi", "uvicorn", "httpx", "kubernetes", "yaml", "prometheus_client"):
+        try:
+            importlib.import_module(module)
+        except ImportError as error:
+            print(f"inferno control {command}: needs the control extra (pip install 'inferno[control]'): {error}",
+                  file=sys.stderr)
+            return True
+    return False
+
+
 def run_daemon(args: argparse.Namespace) -> int:
-    try:
-        from ..control.config import ConfigError, load_config
-        from ..control.daemon import Daemon, StateError
-    except ImportError as error:
-        print(f"inferno control run: needs the control extra (pip install 'inferno[control]'): {error}", file=sys.stderr)
+    if _without_control_extra("run"):
         return EXIT_INPUT
+    from ..control.config import ConfigError, load_config
+    from ..control.daemon import Daemon, StateError
     try:
         config = load_config(args.config)
         daemon = Daemon(config, dry_run=args.dry_run)
@@ -166,13 +177,11 @@ def run_daemon(args: argparse.Namespace) -> int:
 
 
 def run_emulate(args: argparse.Namespace) -> int:
-    from ..control import ScenarioError, load_scenario
-    try:
-        from .._asgi import serve
-        from ..control.emulator import Emulator, emulator_app, kubeconfig
-    except ImportError as error:
-        print(f"inferno control emulate: needs the control extra (pip install 'inferno[control]'): {error}", file=sys.stderr)
+    if _without_control_extra("emulate"):
         return EXIT_INPUT
+    from .._asgi import serve
+    from ..control import ScenarioError, load_scenario
+    from ..control.emulator import Emulator, emulator_app, kubeconfig
     if not 0 < args.port < 65536:
         print(f"inferno control emulate: --port must be in 1..65535, got {args.port}", file=sys.stderr)
         return EXIT_INPUT

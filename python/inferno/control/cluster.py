@@ -70,6 +70,9 @@ class Discovery:
         for namespace in s.namespaces:
             # Any: the client's models type every field as optional; the API server fills them.
             deployments: list[Any] = self.apps.list_namespaced_deployment(namespace, label_selector=s.selector()).items
+            if not deployments:  # the API lists nothing for a namespace that does not exist: say so
+                self.problems[f"namespace/{namespace}"] = (f"no Deployment labelled {s.selector()} in namespace "
+                                                           f"{namespace!r} (discovery.namespaces)")
             pods: list[Any] = self.core.list_namespaced_pod(namespace, label_selector=s.label("name")).items
             by_server: dict[str, list[Any]] = {}
             for pod in pods:

@@ -14,7 +14,7 @@ from urllib.parse import urlparse
 from .._text import excerpt as _excerpt
 from .planning import PlanningSettings
 from .prediction import PredictionSettings
-from .scenario import ScenarioError, _keys, _number, _settings
+from .scenario import ScenarioError, _keys, _number, _settings, documents_path, read_yaml
 from .stabilizer import StabilizerSettings
 from .tuning import TuningSettings
 
@@ -162,25 +162,9 @@ def load_config(source: str | os.PathLike[str] | dict, base_dir: str | os.PathLi
 
 
 def _load(source: str | os.PathLike[str] | dict, base_dir: str | os.PathLike[str] | None) -> DaemonConfig:
-    if isinstance(source, dict):
-        doc, base = source, Path(base_dir or Path.cwd())
-    else:
-        import yaml
-        path = Path(source)
-        try:
-            doc = yaml.safe_load(path.read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            raise ConfigError(f"no such configuration file {_excerpt(str(path))}") from None
-        except yaml.YAMLError as error:
-            raise ConfigError(f"{path}: malformed YAML: {error}") from None
-        base = path.parent
+    doc, base = read_yaml(source, base_dir, "configuration", ConfigError)
     _keys(doc, _TOP, "")
-    if not isinstance(doc.get("documents"), str):
-        raise ConfigError("documents (a directory of the optimizer's documents, or a system-data.json) is required")
-    documents = (base / doc["documents"]).resolve()
-    if not documents.exists():
-        raise ConfigError(f"documents: no such directory or file {_excerpt(str(documents))}")
-    out: dict[str, Any] = {"documents": documents}
+    out: dict[str, Any] = {"documents": documents_path(doc, "documents", base)}
     out["period_s"] = _number(doc, "period_s", "", 0, 86400, 60.0, open_low=True)
     startup = doc.get("startup_delay_s", 120.0)
     if isinstance(startup, dict):

@@ -358,9 +358,21 @@ def emulator_app(emulator: Emulator, max_body_bytes: int = 1 << 20) -> Any:
                               "A test fixture and a demo.")
 
     def not_here(namespace: str) -> JSONResponse | None:
+        """A named object in another namespace is not found."""
         if namespace != emulator.namespace:
             return JSONResponse(_status(404, "NotFound", f'namespaces "{namespace}" not found'), status_code=404)
         return None
+
+    async def merge_patch(namespace: str, request: Request, apply: Any) -> Any:
+        """A merge patch's body, checked, given to ``apply`` (which answers (status, object))."""
+        missing = not_here(namespace)
+        if missing:
+            return missing
+        body = await read_json(request, max_body_bytes)
+        if not isinstance(body, dict):
+            return JSONResponse(_status(400, "BadRequest", "a merge patch is an object"), status_code=400)
+        code, out = apply(body)
+        return JSONResponse(out, status_code=code)
 
     @app.get("/metrics", response_class=Response)
     def metrics() -> Response:
@@ -373,6 +385,8 @@ def emulator_app(emulator: Emulator, max_body_bytes: int = 1 << 20) -> Any:
     faults_body = {"type": "object", "required": ["deployment", "statuses"], "properties": {
         "deployment": {"type": "string"}, "statuses": {"type": "array", "items": {"type": "integer", "minimum": 400, "maximum": 599}}}}
     patch_body = {"type": "object"}
+    merge_patch_body = {"requestBody": {"required": True, "content": {"application/merge-patch+json": {"schema": patch_body},
+                                                                      "application/json": {"schema": patch_body}}}}
     status_codes: dict[int | str, dict[str, Any]] = {400: {"description": "not JSON, or not the expected object"},
                                                      404: {"description": "no such namespace"},
                                                      413: {"description": "body over the limit"}}
@@ -392,15 +406,16 @@ def emulator_app(emulator: Emulator, max_body_bytes: int = 1 << 20) -> Any:
             emulator.faults[deployment] = list(statuses)
         return JSONResponse({"deployment": deployment, "statuses": statuses})
 
-    @app.get("/apis/apps/v1/namespaces/{namespace}/deployments", responses={404: {"description": "no such namespace"}})
+    # As the API server does, a list in a namespace that holds nothing (or does not exist) is empty.
+    @app.get("/apis/apps/v1/namespaces/{namespace}/deployments")
     def deployments(namespace: str, labelSelector: str | None = None) -> Any:  # noqa: N803 - the API's name
-        return not_here(namespace) or {"apiVersion": "apps/v1", "kind": "DeploymentList", "metadata": {},
-                                       "items": emulator.list_deployments(labelSelector)}
+        items = emulator.list_deployments(labelSelector) if namespace == emulator.namespace else []
+        return {"apiVersion": "apps/v1", "kind": "DeploymentList", "metadata": {}, "items": items}
 
-    @app.get("/api/v1/namespaces/{namespace}/pods", responses={404: {"description": "no such namespace"}})
+    @app.get("/api/v1/namespaces/{namespace}/pods")
     def pods(namespace: str, labelSelector: str | None = None) -> Any:  # noqa: N803
-        return not_here(namespace) or {"apiVersion": "v1", "kind": "PodList", "metadata": {},
-                                       "items": emulator.list_pods(labelSelector)}
+        items = emulator.list_pods(labelSelector) if namespace == emulator.namespace else []
+        return {"apiVersion": "v1", "kind": "PodList", "metadata": {}, "items": items}
 
     @app.get("/apis/apps/v1/namespaces/{namespace}/deployments/{name}", responses={404: {"description": "not found"}})
     def deployment(namespace: str, name: str) -> Any:
@@ -408,17 +423,9 @@ def emulator_app(emulator: Emulator, max_body_bytes: int = 1 << 20) -> Any:
         return not_here(namespace) or JSONResponse(body, status_code=code)
 
     @app.patch("/apis/apps/v1/namespaces/{namespace}/deployments/{name}", responses=changes,
-               openapi_extra={"requestBody": {"required": True, "content": {"application/merge-patch+json": {"schema": patch_body},
-                                                                            "application/json": {"schema": patch_body}}}})
+               openapi_extra=merge_patch_body)
     async def patch_deployment(namespace: str, name: str, request: Request, dryRun: str | None = None) -> Any:  # noqa: N803
-        missing = not_here(namespace)
-        if missing:
-            return missing
-        body = await read_json(request, max_body_bytes)
-        if not isinstance(body, dict):
-            return JSONResponse(_status(400, "BadRequest", "a merge patch is an object"), status_code=400)
-        code, out = emulator.patch_deployment(name, body, dryRun == "All")
-        return JSONResponse(out, status_code=code)
+        return await merge_patch(namespace, request, lambda body: emulator.patch_deployment(name, body, dryRun == "All"))
 
     @app.get("/apis/apps/v1/namespaces/{namespace}/deployments/{name}/scale", responses={404: {"description": "not found"}})
     def get_scale(namespace: str, name: str) -> Any:
@@ -426,17 +433,9 @@ def emulator_app(emulator: Emulator, max_body_bytes: int = 1 << 20) -> Any:
         return not_here(namespace) or JSONResponse(body, status_code=code)
 
     @app.patch("/apis/apps/v1/namespaces/{namespace}/deployments/{name}/scale", responses=changes,
-               openapi_extra={"requestBody": {"required": True, "content": {"application/merge-patch+json": {"schema": patch_body},
-                                                                            "application/json": {"schema": patch_body}}}})
+               openapi_extra=merge_patch_body)
     async def patch_scale(namespace: str, name: str, request: Request, dryRun: str | None = None) -> Any:  # noqa: N803
-        missing = not_here(namespace)
-        if missing:
-            return missing
-        body = await read_json(request, max_body_bytes)
-        if not isinstance(body, dict):
-            return JSONResponse(_status(400, "BadRequest", "a merge patch is an object"), status_code=400)
-        code, out = emulator.scale(name, body, dryRun == "All")
-        return JSONResponse(out, status_code=code)
+        return await merge_patch(namespace, request, lambda body: emulator.scale(name, body, dryRun == "All"))
 
     return app
 

@@ -164,27 +164,37 @@ def _settings(cls: Any, doc: Any, where: str) -> Any:
         raise ScenarioError(f"{where}{error}") from None
 
 
+def read_yaml(source: str | os.PathLike[str] | dict, base_dir: str | os.PathLike[str] | None, what: str,
+              error: type[ScenarioError] = ScenarioError) -> tuple[Any, Path]:
+    """A YAML document and the folder its relative paths start from: the file's, or ``base_dir``
+    (default the working directory) for a mapping given as is."""
+    if isinstance(source, dict):
+        return source, Path(base_dir or Path.cwd())
+    import yaml
+    path = Path(source)
+    try:
+        return yaml.safe_load(path.read_text(encoding="utf-8")), path.parent
+    except FileNotFoundError:
+        raise error(f"no such {what} file {_excerpt(str(path))}") from None
+    except yaml.YAMLError as problem:
+        raise error(f"{path}: malformed YAML: {problem}") from None
+
+
+def documents_path(doc: dict, key: str, base: Path) -> Path:
+    """The optimizer's documents named by ``key``: a directory or one system-data.json that exists."""
+    if not isinstance(doc.get(key), str):
+        raise ScenarioError(f"{key} (a directory of the optimizer's documents, or a system-data.json) is required")
+    path = (base / doc[key]).resolve()
+    if not path.exists():
+        raise ScenarioError(f"{key}: no such directory or file {_excerpt(str(path))}")
+    return path
+
+
 def load_scenario(source: str | os.PathLike[str] | dict) -> Scenario:
     """A scenario from a YAML file (paths in it are relative to the file) or a mapping."""
-    if isinstance(source, dict):
-        doc, base = source, Path.cwd()
-    else:
-        import yaml
-        path = Path(source)
-        try:
-            doc = yaml.safe_load(path.read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            raise ScenarioError(f"no such scenario file {_excerpt(str(path))}") from None
-        except yaml.YAMLError as error:
-            raise ScenarioError(f"{path}: malformed YAML: {error}") from None
-        base = path.parent
+    doc, base = read_yaml(source, None, "scenario")
     _keys(doc, _TOP_KEYS, "")
-    if not isinstance(doc.get("fleet"), str):
-        raise ScenarioError("fleet (a directory of the optimizer's documents, or a system-data.json) is required")
-    fleet = (base / doc["fleet"]).resolve()
-    if not fleet.exists():
-        raise ScenarioError(f"fleet: no such directory or file {_excerpt(str(fleet))}")
-    out: dict[str, Any] = {"fleet": fleet, "base_dir": base}
+    out: dict[str, Any] = {"fleet": documents_path(doc, "fleet", base), "base_dir": base}
     out["duration_s"] = _number(doc, "duration_s", "", 0, 1e7, 3600.0, open_low=True)
     out["period_s"] = _number(doc, "period_s", "", 0, 86400, 60.0, open_low=True)
     seed = doc.get("seed", 1)

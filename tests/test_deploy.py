@@ -108,3 +108,22 @@ def test_dashboard_panels_query_inferno_metrics():
         assert any(metric in e for e in exprs), metric
     ids = [p["id"] for p in dashboard["panels"]]
     assert len(ids) == len(set(ids))
+
+
+def test_documents_configmap_is_current_and_loads(tmp_path):
+    """deploy/kubernetes/documents.yaml is scripts/documents_configmap.py's output for samples/large,
+    and the documents it holds, written out as the mount would, make the same system."""
+    import subprocess
+    import sys
+
+    import inferno
+    made = subprocess.run([sys.executable, str(REPO / "scripts" / "documents_configmap.py"), str(REPO / "samples" / "large")],
+                          capture_output=True, text=True, check=True).stdout
+    assert made == (K8S / "documents.yaml").read_text()
+    cm = _kind(_docs("documents.yaml"), "ConfigMap")
+    assert cm["metadata"]["name"] == "inferno-documents"
+    for filename, text in cm["data"].items():
+        (tmp_path / filename).write_text(text)
+    mounted, original = inferno.optimizer.load(tmp_path), inferno.optimizer.load(REPO / "samples" / "large")
+    assert mounted.servers.equals(original.servers) and mounted.capacity == original.capacity
+    assert mounted.optimize().total_cost == original.optimize().total_cost

@@ -382,8 +382,8 @@ class StaticDiscovery:
 
 
 def _daemon(tmp_path, answers=None, fail=None, **config):
-    doc = _config(tmp_path, state_path="state.json", cycle_log_path="cycles.jsonl", actuator={"backend": "log"},
-                  prometheus={"window_s": 10}, **config)
+    config = {"actuator": {"backend": "log"}, **config}
+    doc = _config(tmp_path, state_path="state.json", cycle_log_path="cycles.jsonl", prometheus={"window_s": 10}, **config)
     c = load_config(doc, base_dir=tmp_path)
     now = [1_000_000.0]
     prometheus = FakePrometheus(c.prometheus, answers if answers is not None else _answers(now[0]), fail, lambda: now[0])
@@ -732,3 +732,24 @@ def test_webhook_openapi_with_schemathesis():
     with concurrent.futures.ThreadPoolExecutor(2) as pool:
         called = _schemathesis_all(webhook_app(WebhookConfig(), Metrics(), pool))
     assert called == {"/healthz", "/metrics", "/mutate"}
+
+
+def test_a_failed_discovery_keeps_the_last_decision_exported_and_says_why(tmp_path):
+    d, now = _daemon(tmp_path, actuator={"backend": "metrics"})
+    d.cycle()
+    with TestClient(daemon_app(d, period_loop=False)) as client:
+        before = client.get("/metrics").text
+
+        def refuse():
+            raise RuntimeError("the API server is unreachable")
+        d.discovery.discover = refuse  # type: ignore[method-assign]
+        now[0] += 60
+        line = d.cycle()
+        after = client.get("/metrics").text
+    assert line["outcome"] == "failed" and line["error"] == "discovery: RuntimeError: the API server is unreachable"
+    row = line["servers"][SERVER]
+    assert row["hold"] and row["reason"] == "hold: discovery failed" and row["offered_rps"] is None
+    desired = 'inferno_desired_replicas{accelerator="G2",class="Premium",deployment="chat",model="llama3_8b",namespace="default"} 2.0'
+    assert desired in before and desired in after  # an HPA reading it is not told to scale down
+    assert 'inferno_metrics_fresh{accelerator="G2",class="Premium",deployment="chat",model="llama3_8b",namespace="default"} 0.0' in after
+    assert 'reason="hold: discovery failed"' in after and 'inferno_offered_rps{' not in after

@@ -270,7 +270,8 @@ class Daemon:
             managed = self.discovery.discover()
             self.problems.update(self.discovery.problems)
         except Exception as error:  # noqa: BLE001 - any API failure is this cycle's, reported, never fatal
-            line.update(outcome="failed", error=f"discovery: {type(error).__name__}: {error}")
+            line.update(outcome="failed", error=f"discovery: {type(error).__name__}: {error}",
+                        servers=self._held_as_before("hold: discovery failed"))
             return self._finish(line, None, started)
         discovery_ms = 1000 * (time.perf_counter() - started)
         usable = self._sync(managed)
@@ -282,7 +283,8 @@ class Daemon:
         try:
             record = self.controller.cycle(now)
         except Exception as error:  # noqa: BLE001 - a failed cycle is logged and the daemon goes on
-            line.update(outcome="failed", error=f"{type(error).__name__}: {error}")
+            line.update(outcome="failed", error=f"{type(error).__name__}: {error}",
+                        servers=self._held_as_before("hold: the cycle failed"))
             return self._finish(line, None, started)
         record.timings_ms["discovery"] = discovery_ms
         adopted = self._adopt(record)
@@ -296,6 +298,15 @@ class Daemon:
             line["error"] = f"sensor: {self.sensor.error}"
         line.update(self._summary(record))
         return self._finish(line, record, started)
+
+    def _held_as_before(self, reason: str) -> dict[str, Any]:
+        """The servers of the last cycle with their last target, nothing measured: the gauges an
+        HPA or a dashboard reads keep the last decision (an HPA is not told to scale down because
+        a cycle failed), and say that the metrics are not fresh and why the server is held."""
+        return {name: {**row, "state": "unavailable", "offered_rps": None, "throughput_rps": None, "ttft_ms": None,
+                       "itl_ms": None, "waiting": None, "forecast_rps": None, "forecast_upper_rps": None, "desired": None,
+                       "reason": reason, "hold": True, "move": None, "actuation_error": None}
+                for name, row in ((self.last or {}).get("servers") or {}).items()}
 
     def _summary(self, record: CycleRecord) -> dict[str, Any]:
         servers = {}

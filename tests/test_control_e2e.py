@@ -3,7 +3,7 @@ Kubernetes API subset), a real Prometheus (Debian's package, installed by script
 scrapes it and the controller every second, and the controller at a 5 s period acting through the
 official Kubernetes client. One run of about 100 s (docs/control-live.md, "End-to-end test"):
 
-1. a load step x3 (the emulator's scenario, at 30 s): a scale-up within 2 periods of the cycle
+1. a load step x3 (the emulator's scenario, at 20 s): a scale-up within 2 periods of the cycle
    that first sees it;
 2. Prometheus stopped for 20 s: every cycle then fails its sensor read, holds every server,
    ``inferno_metrics_fresh`` is 0, no replica is removed; after the restart the cycles are
@@ -36,7 +36,7 @@ REPO = Path(__file__).resolve().parents[1]
 LIVE = REPO / "samples" / "control" / "live"
 DASHBOARD = REPO / "deploy" / "grafana" / "inferno-dashboard.json"
 PERIOD_S = 5.0
-STEP_AT_S = 30.0  # samples/control/live/emulator.yaml
+STEP_AT_S = 20.0  # samples/control/live/emulator.yaml
 SERVER = "chat-llama3_8b"
 
 

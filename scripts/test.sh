@@ -10,9 +10,12 @@ cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 
 JOBS="${JOBS:-$(nproc)}"
+# Each section's header says how long the run has taken so far: the budget of the whole command
+# is 25 minutes on 2 cores, and this is where it goes.
+section() { echo "== $* (at $((SECONDS / 60))m$((SECONDS % 60))s) =="; }
 
 if [ "${FRESH_INSTALL:-1}" != 0 ] || [ "${CI:-}" = true ]; then
-  echo "== Fresh install: sdist and wheel built in isolation, installed into a clean virtualenv =="
+  section "Fresh install: sdist and wheel built in isolation, installed into a clean virtualenv"
   bash scripts/check_fresh_install.sh
 fi
 
@@ -24,28 +27,28 @@ run_ctest() {  # $1 = build dir, rest = extra CMake arguments
   ctest --test-dir "$dir" --output-on-failure -j "$JOBS"
 }
 
-echo "== C++ tests (Catch2) =="
+section "C++ tests (Catch2)"
 # The tree setup.sh built the extension in, with the test targets added: the library objects are
 # reused, only the tests compile. (-Werror is checked by the sanitized build below, which
 # compiles every source again.)
 cmake -S . -B build/py -DINFERNO_BUILD_TESTS=ON >/dev/null
 cmake --build build/py -j "$JOBS"
 ctest --test-dir build/py --output-on-failure -j "$JOBS"
-echo "== C++ tests under AddressSanitizer + UndefinedBehaviorSanitizer (bindings too, -Werror) =="
+section "C++ tests under AddressSanitizer + UndefinedBehaviorSanitizer (bindings too, -Werror)"
 # -O1 with line tables: sanitizer reports keep file:line, and the build takes half the time of
 # -O2 -g. Assertions stay on (no NDEBUG).
 run_ctest build/ctest-asan -DINFERNO_SANITIZE=ON -DCMAKE_CXX_FLAGS_RELEASE="-O1 -g1" \
   -DINFERNO_BUILD_PYTHON=ON -DPython_EXECUTABLE="$PWD/.venv/bin/python" \
   -Dpybind11_DIR="$(.venv/bin/python -m pybind11 --cmakedir)"
 
-echo "== Fuzzing (libFuzzer, ASan+UBSan): JSON lines, optimizer documents, the queue core =="
+section "Fuzzing (libFuzzer, ASan+UBSan): JSON lines, optimizer documents, the queue core"
 bash scripts/fuzz.sh
 
-echo "== Python tests (pytest, including the notebooks) =="
+section "Python tests (pytest, including the notebooks)"
 # Spread over the cores (pytest-xdist): every test is independent.
-.venv/bin/python -m pytest -q -n "$JOBS" tests -p no:cacheprovider "$@"
+.venv/bin/python -m pytest -q -n "$JOBS" tests -p no:cacheprovider --durations=15 "$@"
 
-echo "== Python tests again, against the ASan+UBSan build of the extension =="
+section "Python tests again, against the ASan+UBSan build of the extension"
 # The package sources plus the sanitized _core, put first on the path of every process the tests
 # start (CLI subprocesses, the notebook kernel). Leak checking is off: CPython keeps memory alive
 # at exit by design.
@@ -67,4 +70,5 @@ export PYTHONPATH="$PWD/$pkg" ASAN_OPTIONS=detect_leaks=0 \
 # (the optimizer, the simulator) that the other tests make; under the sanitizers they only cost time.
 .venv/bin/python -m pytest -q -n "$JOBS" tests -p no:cacheprovider --ignore=tests/test_notebooks.py \
   --ignore=tests/test_static.py --ignore=tests/test_docs_site.py --ignore=tests/test_control_live.py \
-  --ignore=tests/test_deploy.py -m "not long_loop and not live" "$@"
+  --ignore=tests/test_deploy.py -m "not long_loop and not live" --durations=15 "$@"
+section "all tests passed"

@@ -54,18 +54,10 @@ ItlWeighting parse_weighting(const std::string& name) {
   throw inferno::InvalidArgument("itl_weighting must be " + inferno::enum_names(kItlWeightings, "'", " or ") + ", got '" + name + "'");
 }
 
-TargetMetric parse_metric(const std::string& name) {
-  if (name == "ttft") return TargetMetric::ttft;
-  if (name == "itl") return TargetMetric::itl;
-  if (name == "wait") return TargetMetric::wait;
-  if (name == "loss") return TargetMetric::loss;
-  throw inferno::InvalidArgument("target metric must be one of ttft, itl, wait, loss; got '" + name + "'");
-}
-
 Targets make_targets(const std::vector<std::tuple<std::string, double, double>>& constraints,
                      double tps) {
   Targets t;
-  for (const auto& [metric, pct, target] : constraints) t.constraints.push_back({parse_metric(metric), pct, target});
+  for (const auto& [metric, pct, target] : constraints) t.constraints.push_back({parse_target_metric(metric), pct, target});
   t.tps = tps;
   return t;
 }

@@ -9,6 +9,7 @@ void bind_optimizer(py::module_& m);
 void bind_tuner(py::module_& m);
 void bind_sim(py::module_& m);
 void bind_sizing(py::module_& m);
+void bind_search(py::module_& m);
 
 PYBIND11_MODULE(_core, m) {
   m.doc() = "inferno compiled core (queueing models, REST-compatible JSON I/O, optimizer input, tuner, simulator, sizing)";
@@ -18,4 +19,5 @@ PYBIND11_MODULE(_core, m) {
   bind_tuner(m);
   bind_sim(m);
   bind_sizing(m);
+  bind_search(m);
 }

@@ -630,3 +630,56 @@ TEST_CASE("sizing documents take their keys from their formats", "[sizing][forma
   CHECK_THROWS_WITH(io::merge_catalog_document(catalog, json::parse(R"({"gpus": [{"id": "X", "power": {"idle": 1, "peak": 2}}]})"), "c.json"),
                     Catch::StartsWith("c.json.gpus[0] (X).power: unknown key \"peak\"; allowed: idle, midPower, midUtil, full"));
 }
+
+TEST_CASE("tensor parallelism: the link, the all-reduce time and its place in alpha and beta") {
+  const Catalog& c = builtin();
+  const GpuSpec& sxm = *c.find_gpu("H100-SXM5-80GB");
+  const GpuSpec& pcie = *c.find_gpu("H100-PCIE-80GB");
+  CHECK(tensor_parallel_link(sxm, 1).empty());
+  CHECK(tensor_parallel_link(sxm, 8) == "nvlink");
+  CHECK(tensor_parallel_link(pcie, 2) == "nvlink");  // the bridged pair
+  CHECK(tensor_parallel_link(pcie, 4) == "pcie");
+  CHECK(tensor_parallel_link(*c.find_gpu("L4"), 2) == "pcie");
+  CHECK_THROWS_WITH(tensor_parallel_link(sxm, 16), Catch::Contains("at most 8"));
+  // Ring all-reduce of 16 KiB over 8 GPUs on 450 GB/s at η_link 0.8: 10 µs + 2·7/8·16384 B / 360 GB/s.
+  CHECK(allreduce_time_ms(sxm, 8, 16384) == Approx(0.01 + 1e3 * 2.0 * 7.0 / 8.0 * 16384 / (0.8 * 450e9)).epsilon(1e-12));
+  Efficiency fixed;
+  fixed.allreduce_ms = 0.002;
+  CHECK(allreduce_time_ms(sxm, 2, 0, fixed) == Approx(0.002));
+  CHECK(allreduce_time_ms(sxm, 1, 1e9) == 0.0);
+
+  // Llama-2-70B (L = 80, h = 8192) at TP 4 on the SXM board: per computed token, 2·L all-reduces
+  // of h·2 bytes; per iteration, 2·L fixed latencies.
+  const ModelArch arch = model("Llama-2-70b-hf");
+  ServingOpts one, four;
+  four.tp = 4;
+  const Accelerator acc = c.accelerator("H100-SXM5-80GB");
+  const RooflineTerms t4 = roofline_terms(arch, four, acc);
+  const double token_ms = 2.0 * 80 * 1e3 * 2.0 * 3.0 / 4.0 * (8192 * 2.0) / (0.8 * 450e9);
+  CHECK(t4.comm_ms == Approx(2.0 * 80 * 0.01));
+  CHECK(t4.comm_token_ms == Approx(token_ms).epsilon(1e-12));
+  const Estimate e1 = derive(model("Llama-3.1-8B"), one, acc);
+  ServingOpts two;
+  two.tp = 2;
+  const Estimate e2 = derive(model("Llama-3.1-8B"), two, acc);
+  const RooflineTerms t2 = roofline_terms(model("Llama-3.1-8B"), two, acc);
+  // Compute halves, the all-reduce's bandwidth part is added to β; weights per device halve.
+  CHECK(e2.beta_ms == Approx(e1.beta_ms / 2 + t2.comm_token_ms).epsilon(1e-12));
+  CHECK(e2.weight_bytes == Approx(e1.weight_bytes / 2));
+  CHECK(e2.alpha_ms == Approx(0.5 + (e1.alpha_ms - 0.5) / 2 + 2.0 * 32 * 0.01).epsilon(1e-12));
+  // Over PCIe the same group pays 450/64 times the bandwidth part of the bridged or NVLink link.
+  const RooflineTerms p4 = roofline_terms(arch, four, c.accelerator("H100-PCIE-80GB"));
+  CHECK(p4.comm_token_ms == Approx(t4.comm_token_ms * 450.0 / 64.0).epsilon(1e-12));
+
+  ServingOpts three;
+  three.tp = 3;
+  CHECK_THROWS_WITH(derive(model("Llama-3.1-8B"), three, acc), Catch::Contains("does not divide the model's 32 attention heads"));
+  ServingOpts sixteen;
+  sixteen.tp = 16;
+  CHECK_THROWS_WITH(derive(model("Llama-3.1-8B"), sixteen, acc), Catch::Contains("nodeGpus"));
+  Catalog no_link = c;
+  inferno::io::merge_catalog(no_link, R"({"gpus": [{"id": "L4", "pcieGBps": 0}]})", "user.json");
+  CHECK_THROWS_WITH(derive(model("Llama-3.1-8B"), two, no_link.accelerator("L4")), Catch::Contains("gives no link for 2 GPUs"));
+  CHECK_THROWS_WITH(inferno::io::merge_catalog(no_link, R"({"gpus": [{"id": "L4", "nvlinkGpus": 65}]})", "user.json"),
+                    Catch::Contains("nvlinkGpus"));
+}

@@ -63,6 +63,11 @@ GpuSpec gpu_from(const json& obj, const std::string& where, GpuSpec g) {
   g.k8s_product = rd.text(obj, f.member("k8sProduct"), g.k8s_product);
   g.cost = rd.number(obj, f.member("cost"), g.cost);
   if (const json* p = rd.object(obj, f.member("power"))) g.power = power_from(*p, where + ".power", g.power);
+  if (const auto v = rd.optional_number(obj, f.member("nvlinkGBps"))) g.link.nvlink_Bps = *v * 1e9;
+  g.link.nvlink_gpus = rd.int32(obj, f.member("nvlinkGpus"), g.link.nvlink_gpus);
+  if (const auto v = rd.optional_number(obj, f.member("pcieGBps"))) g.link.pcie_Bps = *v * 1e9;
+  g.link.node_gpus = rd.int32(obj, f.member("nodeGpus"), g.link.node_gpus);
+  if (const auto v = rd.optional_number(obj, f.member("allreduceLatencyUs"))) g.link.allreduce_latency_s = *v * 1e-6;
   return g;
 }
 
@@ -155,7 +160,9 @@ json catalog_to_json(const Catalog& catalog) {
     gpus.push_back({{"id", g.id}, {"vendor", g.vendor}, {"memGiB", g.mem_bytes / kGiB}, {"memObserved", g.mem_observed},
                     {"bwGBps", g.bw_Bps / 1e9}, {"bf16TFlops", g.flops_bf16 / 1e12}, {"fp8TFlops", g.flops_fp8 / 1e12},
                     {"int8TOps", g.ops_int8 / 1e12}, {"tdpW", g.tdp_w}, {"smCount", g.sm_count}, {"migFamily", g.mig_family},
-                    {"k8sProduct", g.k8s_product}, {"cost", g.cost}, {"power", power_json(g.power)}});
+                    {"k8sProduct", g.k8s_product}, {"cost", g.cost}, {"power", power_json(g.power)},
+                    {"nvlinkGBps", g.link.nvlink_Bps / 1e9}, {"nvlinkGpus", g.link.nvlink_gpus}, {"pcieGBps", g.link.pcie_Bps / 1e9},
+                    {"nodeGpus", g.link.node_gpus}, {"allreduceLatencyUs", g.link.allreduce_latency_s * 1e6}});
   json fams = json::object();
   for (const auto& [name, geo] : catalog.mig_families()) fams[name] = geometry_to_json(geo);
   return json{{"gpus", gpus}, {"migFamilies", fams}};
@@ -320,6 +327,7 @@ ServingOpts serving_from_json(const json& o, const std::string& where, ServingOp
   s.max_model_len = rd.int32(o, f.member("maxModelLen"), s.max_model_len);
   s.block = rd.int32(o, f.member("blockSize"), s.block);
   s.tp = rd.int32(o, f.member("tensorParallelSize"), s.tp);
+  s.pp = rd.int32(o, f.member("pipelineParallelSize"), s.pp);
   validate_at(s, where);
   return s;
 }
@@ -335,7 +343,8 @@ Efficiency efficiency_from_json(const json& o, const std::string& where, Efficie
   e.memory = enum_option(rd, o, f.member("memoryMode"), kMemoryModes, e.memory);
   e.prefill_attention = rd.boolean(o, f.member("prefillAttention"), e.prefill_attention);
   e.moe_expected_experts = rd.boolean(o, f.member("moeExpectedExperts"), e.moe_expected_experts);
-  e.allreduce_ms = rd.number(o, f.member("allreduceMs"), e.allreduce_ms);
+  if (const auto v = rd.optional_number(o, f.member("allreduceMs"))) e.allreduce_ms = *v;
+  e.eta_link = rd.number(o, f.member("etaLink"), e.eta_link);
   validate_at(e, where);
   return e;
 }
@@ -653,7 +662,8 @@ const Field& serving_format() {
         number("gpuMemoryUtilization", "share of GPU memory vLLM may use").at_least(0, true).at_most(1),
         integer("maxNumSeqs", "vLLM max_num_seqs, requests", 1), integer("maxNumBatchedTokens", "vLLM max_num_batched_tokens, tokens", 1),
         integer("maxModelLen", "context length, tokens (0: the model's)", 0), integer("blockSize", "KV block, tokens", 1),
-        integer("tensorParallelSize", "GPUs per replica", 1)}).only_known();
+        integer("tensorParallelSize", "GPUs per pipeline stage", 1, kMaxNodeGpus),
+        integer("pipelineParallelSize", "pipeline stages per replica (GPUs per replica: their product)", 1, 1024)}).only_known();
   }();
   return f;
 }
@@ -667,7 +677,9 @@ const Field& efficiency_format() {
       choice("memoryMode", "memory model", enum_name_list(kMemoryModes)),
       boolean("prefillAttention", "count attention FLOPs in prefill"),
       boolean("moeExpectedExperts", "expected distinct experts per batch (MoE)"),
-      number("allreduceMs", "all-reduce time per layer, ms").at_least(0).at_most(1e9)}).only_known();
+      number("allreduceMs", "fixed time of one all-reduce with tensor parallelism, ms (default: the GPU's allreduceLatencyUs)")
+          .at_least(0).at_most(1e9),
+      number("etaLink", "achieved fraction of the GPU-to-GPU link's bandwidth").at_least(0, true).at_most(1.5)}).only_known();
   return f;
 }
 
@@ -728,7 +740,14 @@ const Field& catalog_format() {
         text("migFamily", "its MIG family (a key of migFamilies; empty: no MIG)"),
         text("k8sProduct", "the nvidia.com/gpu.product label"),
         number("cost", "price per GPU-hour").at_least(0).at_most(kMaxCost),
-        power.only_known(), text("note", "a comment")});
+        power.only_known(),
+        number("nvlinkGBps", "GPU-to-GPU link (NVLink or the vendor's equivalent) per direction, GB/s (0: none)")
+            .at_least(0).at_most(kMaxRateTera * 1e3),
+        integer("nvlinkGpus", "GPUs one NVLink domain joins (0: none)", 0, kMaxNodeGpus),
+        number("pcieGBps", "host PCIe link per direction, GB/s (0: unknown)").at_least(0).at_most(kMaxRateTera * 1e3),
+        integer("nodeGpus", "GPUs of one node: the largest tensor-parallel group", 1, kMaxNodeGpus),
+        number("allreduceLatencyUs", "fixed time of one small all-reduce, microseconds").at_least(0).at_most(1e6),
+        text("note", "a comment")});
     Field profile = object("", "a MIG profile", {
         text("name", "the profile's name, e.g. 3g.40gb").must(), integer("nvmlId", "NVML profile id"),
         integer("g", "compute slices (at most the family's computeSlices)", 1, kMaxSlices),

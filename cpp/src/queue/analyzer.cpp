@@ -373,6 +373,8 @@ double QueueAnalyzer::metric_value(const Evaluation& ev, const Constraint& c) co
       return c.percentile == 0 ? ev.metrics.wait_time_ms : wait_quantile(ev, p);
     case TargetMetric::loss:
       return ev.metrics.loss_prob;
+    case TargetMetric::e2e:
+      return ev.metrics.resp_time_ms;
   }
   return 0.0;
 }

@@ -18,8 +18,18 @@ std::string constraint_name(const Constraint& c) {
     case TargetMetric::itl: base = "ITL"; break;
     case TargetMetric::wait: base = "WaitTime"; break;
     case TargetMetric::loss: base = "LossProb"; break;
+    case TargetMetric::e2e: base = "E2E"; break;
   }
   return c.percentile == 0 ? base : base + "_p" + format_number(c.percentile);
+}
+
+TargetMetric parse_target_metric(const std::string& name) {
+  if (name == "ttft") return TargetMetric::ttft;
+  if (name == "itl") return TargetMetric::itl;
+  if (name == "wait") return TargetMetric::wait;
+  if (name == "loss") return TargetMetric::loss;
+  if (name == "e2e") return TargetMetric::e2e;
+  throw InvalidArgument("target metric must be one of ttft, itl, wait, loss, e2e; got '" + name + "'");
 }
 
 const char* size_status_name(SizeStatus s) {
@@ -46,6 +56,9 @@ void validate_targets(const Targets& targets, const SizeOptions& options) {
       require(c.percentile == 0, "target LossProb percentile", "0 (loss has no percentiles)",
               c.percentile);
       require(c.target < 1, "target LossProb", "in (0, 1)", c.target);
+    } else if (c.metric == TargetMetric::e2e && c.percentile != 0) {
+      require(false, "percentile of target E2E", "0 (the mean: end-to-end percentiles are not modelled, the simulator measures them)",
+              c.percentile);
     } else if (!(c.percentile == 0 ||
                  (std::isfinite(c.percentile) && c.percentile > 0 && c.percentile < 100))) {
       require(false, "percentile of target " + constraint_name(c), "0 (mean) or in (0, 100)",

@@ -140,7 +140,7 @@ Calibration calibrate(const ModelArch& arch, const ServingOpts& serving, const s
       const RooflineTerms t = roofline_terms(arch, serving, accs[r.point], prior, Workload{p.in_tokens, p.out_tokens, 0});
       design.push_back({r.x_alpha, r.x_alpha * t.weights_ms + r.x_gamma * t.kv_read_ms,
                         r.x_beta * t.compute_ms + r.x_gamma * t.attention_ms});
-      offset[i] = r.x_alpha * t.comm_ms;
+      offset[i] = r.x_alpha * t.comm_ms + r.x_beta * t.comm_token_ms;
       y.push_back(r.y_ms);
     }
     scale = {prior.t0_ms > 0 ? prior.t0_ms : 0.5, 1.0 / prior.eta_bw, 1.0 / prior.eta_flops};
@@ -228,10 +228,12 @@ Efficiency efficiency_from_theta(const ModelArch& arch, const ServingOpts& servi
                                  const std::array<double, 3>& theta, const Efficiency& current, double weight) {
   require(weight > 0 && weight <= 1, "weight", "in (0, 1]", weight);
   const RooflineTerms t = roofline_terms(arch, serving, acc, current);
-  const double inv_flops = theta[1] / t.compute_ms;
+  const double inv_flops = (theta[1] - t.comm_token_ms) / t.compute_ms;
   const double gamma_attention = t.attention_ms * inv_flops;
   const double inv_bw = (theta[2] - gamma_attention) / t.kv_read_ms;
-  if (!(inv_flops > 0)) throw InvalidArgument("beta must be positive to infer etaFlops");
+  if (!(inv_flops > 0))
+    throw InvalidArgument("beta " + format_number(theta[1]) + " is not above its all-reduce term " + format_number(t.comm_token_ms) +
+                          ": etaFlops cannot be inferred");
   if (!(inv_bw > 0))
     throw InvalidArgument("gamma " + format_number(theta[2]) + " is not above its attention term " + format_number(gamma_attention) +
                           ": etaBw cannot be inferred");

@@ -183,6 +183,12 @@ void Catalog::validate() const {
     require(std::isfinite(g.power.mid_util) && g.power.mid_util >= 0 && g.power.mid_util < 1, where + ".power.midUtil",
             "in [0, 1)", g.power.mid_util);
     require(g.sm_count >= 0 && g.sm_count <= kMaxSmCount, where + ".smCount", "an integer in [0, 1000000]", g.sm_count);
+    in_range(where, "nvlinkGBps", g.link.nvlink_Bps / 1e9, false, kMaxRateTera * 1e3);
+    in_range(where, "pcieGBps", g.link.pcie_Bps / 1e9, false, kMaxRateTera * 1e3);
+    require(g.link.nvlink_gpus >= 0 && g.link.nvlink_gpus <= kMaxNodeGpus, where + ".nvlinkGpus", "an integer in [0, 64]",
+            g.link.nvlink_gpus);
+    require(g.link.node_gpus >= 1 && g.link.node_gpus <= kMaxNodeGpus, where + ".nodeGpus", "an integer in [1, 64]", g.link.node_gpus);
+    in_range(where, "allreduceLatencyUs", g.link.allreduce_latency_s * 1e6, false, 1e6);
     if (!g.mig_family.empty()) {
       if (!families_.count(g.mig_family)) {
         std::string names;

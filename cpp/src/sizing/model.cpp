@@ -4,6 +4,7 @@
 #include <string>
 
 #include "inferno/error.hpp"
+#include "inferno/sizing/catalog.hpp"
 
 namespace inferno::sizing {
 
@@ -57,6 +58,9 @@ void ServingOpts::validate() const {
   if (max_model_len < 0) throw InvalidArgument("maxModelLen must be >= 0 (0 = the model's max_position_embeddings)");
   positive_int(block, "blockSize");
   positive_int(tp, "tensorParallelSize");
+  if (tp > kMaxNodeGpus) throw InvalidArgument("tensorParallelSize must be at most 64 (GPUs of one node), got " + std::to_string(tp));
+  positive_int(pp, "pipelineParallelSize");
+  if (pp > 1024) throw InvalidArgument("pipelineParallelSize must be at most 1024, got " + std::to_string(pp));
 }
 
 Counts count_params(const ModelArch& a) {

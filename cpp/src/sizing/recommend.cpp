@@ -213,7 +213,16 @@ std::vector<ServerRecommendation> recommend(const std::vector<ServerRequest>& se
       o.units = acc.units;
       o.mem_slices = acc.mem_slices;
       o.cost_per_replica = replica_cost(acc, options);
-      o.estimate = derive(arch, s.serving, acc, options.efficiency, workload);
+      try {
+        o.estimate = derive(arch, s.serving, acc, options.efficiency, workload);
+      } catch (const InvalidArgument&) {
+        // Serving options and efficiency were checked above: what is left is a parallel group this
+        // accelerator cannot host (a slice, more GPUs than a node holds, no link, heads not split evenly).
+        if (s.serving.tp == 1 && s.serving.pp == 1) throw;
+        o.reason = "parallelism";
+        rec.options.push_back(std::move(o));
+        continue;
+      }
       if (!o.estimate.feasible) {
         o.reason = o.estimate.reason;
         rec.options.push_back(std::move(o));

@@ -8,4 +8,5 @@ from . import optimizer
 from . import tuner
 from . import sim
 from . import sizing
-__all__: list[str] = ['io', 'optimizer', 'queue', 'sim', 'sizing', 'tuner']
+from . import search
+__all__: list[str] = ['io', 'optimizer', 'queue', 'search', 'sim', 'sizing', 'tuner']

@@ -7,7 +7,8 @@
 
 namespace inferno::queue {
 
-enum class TargetMetric { ttft, itl, wait, loss };
+// e2e: the mean end-to-end latency (response time); its percentiles are not modelled.
+enum class TargetMetric { ttft, itl, wait, loss, e2e };
 
 /// An upper bound on one metric: its mean (percentile == 0) or a percentile in (0, 100).
 struct Constraint {
@@ -15,6 +16,9 @@ struct Constraint {
   double percentile = 0;  // 0 = mean; otherwise in (0, 100); not allowed for loss
   double target = 0;      // > 0 (ms, or a probability for loss)
 };
+
+/// "ttft", "itl", "wait", "loss" or "e2e"; throws InvalidArgument listing them otherwise.
+TargetMetric parse_target_metric(const std::string& name);
 
 /// Name used in results and REST keys: "TTFT", "ITL", "WaitTime", "LossProb", "TTFT_p95", ...
 std::string constraint_name(const Constraint& c);

@@ -18,10 +18,22 @@ constexpr double kMaxWatts = 1e7;       // TDP and power curve, W
 constexpr double kMaxCost = 1e12;       // price per GPU-hour
 constexpr int kMaxSlices = 60;          // MIG compute and memory slices, instances per profile
 constexpr int kMaxSmCount = 1000000;    // streaming multiprocessors
+constexpr int kMaxNodeGpus = 64;        // devices of a node (nvlinkGpus, nodeGpus)
 
 /// Power curve of one whole device (the optimizer's accelerator-data "power" object).
 struct PowerSpec {
   double idle_w = 0, mid_power_w = 0, mid_util = 0.6, full_w = 0;
+};
+
+/// How a device talks to its peers for tensor parallelism (docs/sizing.md §3, "Tensor
+/// parallelism"): a GPU-to-GPU fabric (NVLink, or the vendor's equivalent) within a domain of
+/// `nvlink_gpus` devices, else the host's PCIe, up to `node_gpus` devices in a node.
+struct Interconnect {
+  double nvlink_Bps = 0;      // GPU-to-GPU bandwidth per device and direction, bytes/s (0 = none)
+  int nvlink_gpus = 0;        // devices one fabric domain joins (8 on an HGX board, 2 with a bridge)
+  double pcie_Bps = 0;        // host link per device and direction, bytes/s (0 = unknown)
+  int node_gpus = 8;          // devices of one node: the largest tensor-parallel group
+  double allreduce_latency_s = 10e-6;  // fixed time of one small all-reduce within the group
 };
 
 /// One whole device as the engine sees it, in SI units.
@@ -39,6 +51,7 @@ struct GpuSpec {
   std::string k8s_product;   // GFD label nvidia.com/gpu.product
   double cost = 0;           // per whole device, optimizer cost units (a placeholder to override)
   PowerSpec power;
+  Interconnect link;
   bool mem_observed = false; // mem_bytes from a driver capture (else 0.99 × marketing GiB)
 };
 

@@ -53,6 +53,7 @@ struct ServingOpts {
   int max_model_len = 0;           // 0 = the model's max_pos
   int block = 16;                  // KV block size, tokens
   int tp = 1;                      // tensor-parallel degree (whole GPUs only)
+  int pp = 1;                      // pipeline-parallel stages, each of tp GPUs (whole GPUs only)
 
   void validate() const;
 };

@@ -83,7 +83,7 @@ struct Option {
   std::string server, accelerator, gpu, profile;  // profile "" for a whole GPU
   bool feasible = false;
   std::string reason;        // why not: weightsDoNotFit, contextDoesNotFit, noBatch, batchTooSmall,
-                             // itl, ttft, replicas, slo, unknownCost
+                             // itl, ttft, replicas, slo, unknownCost, parallelism
   bool calibrated = false;
   Estimate estimate;
   int batch = 0;             // closed loop: C_r; open loop: the chosen batch cap N

@@ -1,6 +1,7 @@
 #pragma once
 // Roofline estimator (docs/sizing.md §3): model architecture × accelerator → the iteration-model
 // parameters α, β, γ and the memory-feasible batch.
+#include <optional>
 #include <string>
 
 #include "inferno/sizing/catalog.hpp"
@@ -20,7 +21,10 @@ struct Efficiency {
   MemoryMode memory = MemoryMode::simple;
   bool prefill_attention = false;  // add Δβ_prefill (workload dependent β)
   bool moe_expected_experts = false;  // W_read with u(T) touched experts instead of all E
-  double allreduce_ms = 0.01;      // τ_ar per all-reduce with tensor parallelism
+  // Fixed time of one all-reduce with tensor parallelism, ms; unset: the GPU's catalog figure
+  // (allreduceLatencyUs). The bandwidth part comes from the link (docs/sizing.md §3).
+  std::optional<double> allreduce_ms;
+  double eta_link = 0.80;          // achieved fraction of the GPU-to-GPU (or PCIe) link bandwidth
 
   void validate() const;
 };
@@ -45,7 +49,7 @@ struct Estimate {
   long long kv_capacity_tokens = 0;  // K_max
   int ctx_tokens = 0;        // ctx_req
   long long n_mem = 0;       // N_mem
-  int n_max = 0;             // min(N_mem, max_num_seqs)
+  int n_max = 0;             // min(N_mem, pp·max_num_seqs): sequences a replica holds
   int max_model_len = 0;     // the context that must fit
   bool feasible = false;
   std::string reason;        // "" when feasible: weightsDoNotFit, contextDoesNotFit, noBatch
@@ -59,7 +63,8 @@ struct Estimate {
 /// γ = kv_read/η_B + attention/η_F. Calibration fits (t0, 1/η_B, 1/η_F) on these.
 struct RooflineTerms {
   double weights_ms = 0;    // 1e3·W_read/BW
-  double comm_ms = 0;       // 2·L·τ_ar with tensor parallelism
+  double comm_ms = 0;       // 2·L·τ_ar with tensor parallelism (per iteration)
+  double comm_token_ms = 0; // the all-reduces' bandwidth part per computed token, at η_link (not fitted)
   double compute_ms = 0;    // 1e3·2·P_mm/F (+ Δβ_prefill)
   double kv_read_ms = 0;    // 1e3·S_kv/BW
   double attention_ms = 0;  // 1e3·4·L·n_h·d/F
@@ -71,6 +76,15 @@ RooflineTerms roofline_terms(const ModelArch& arch, const ServingOpts& serving, 
 /// tensor parallelism on a MIG slice).
 Estimate derive(const ModelArch& arch, const ServingOpts& serving, const Accelerator& acc,
                 const Efficiency& eff = {}, const Workload& workload = {});
+
+/// The link a tensor-parallel group of `tp` devices of `gpu` uses (docs/sizing.md §3): "nvlink"
+/// within the GPU's NVLink domain, else "pcie" within its node, "" for tp = 1. Throws
+/// InvalidArgument naming the limit when the GPU cannot host the group.
+std::string tensor_parallel_link(const GpuSpec& gpu, int tp);
+
+/// Time of one ring all-reduce of `bytes` over `tp` devices (ms): the fixed latency plus
+/// 2(t−1)/t · bytes over the link's achieved bandwidth.
+double allreduce_time_ms(const GpuSpec& gpu, int tp, double bytes, const Efficiency& eff = {});
 
 /// Per-request mean work per iteration δ of docs/sizing.md §3 (c = 1): T_iter(B) = α + B·δ.
 double work_per_iteration_ms(double beta, double gamma, double n, double m);

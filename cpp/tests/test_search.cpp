@@ -71,6 +71,7 @@ TEST_CASE("screen: one configuration's rate, replicas and cost are those of the 
   const inferno::queue::QueueAnalyzer a(q);
   inferno::queue::SizeOptions so;
   so.per_constraint = false;
+  so.rate_rel_tol = 1e-6;
   const auto sized = a.max_rate({kSlo, 0}, so);
   CHECK(r.rate_per_replica_rps == sized.rate_rps);
   CHECK(r.binding == sized.binding);
@@ -122,6 +123,7 @@ TEST_CASE("screen: a pipeline of p stages is p engines of the whole model's iter
   q.max_queue = 320;
   inferno::queue::SizeOptions so;
   so.per_constraint = false;
+  so.rate_rel_tol = 1e-6;
   CHECK(two.rate_per_replica_rps == 2 * inferno::queue::QueueAnalyzer(q).max_rate({slo, 0}, so).rate_rps);
 }
 

@@ -19,6 +19,10 @@ Quick start::
 
     run = inferno.simulate(m, rate_rps=3.0) # discrete-event simulation of the same server
     run.summary, run.requests, run.series   # measured metrics, per request, over time
+
+    result = inferno.search("spec.yaml")    # GPU, slice, TP/PP, batch cap, chunk size: the cheapest
+    result.table, result.best               # within the SLOs, with Pareto flags, confirmed by simulation
+    inferno.experiments.sweep(fn, grid)     # batch experiments on local processes or Dask
 """
 
 from importlib.metadata import PackageNotFoundError, version
@@ -26,7 +30,8 @@ from pathlib import Path
 
 from .optimizer import Solution, System, candidates, load, optimize
 from .queue import Analysis, Concurrency, MaxRate, QueueModel, service_models
-from . import sizing, tuner
+from . import experiments, sizing, tuner
+from .config_search import SearchResult, SearchSpec, search
 from .sim import Simulation, simulate
 from .tuner import Observation, Tuner
 
@@ -48,6 +53,6 @@ try:
 except PackageNotFoundError:  # pragma: no cover - running from a source tree
     __version__ = "0.0.0"
 
-__all__ = ["Analysis", "Concurrency", "MaxRate", "Observation", "QueueModel", "Simulation", "Solution", "System",
-           "Tuner", "candidates", "load", "optimize", "samples_path", "service_models", "simulate", "sizing", "tuner",
-           "__version__"]
+__all__ = ["Analysis", "Concurrency", "MaxRate", "Observation", "QueueModel", "SearchResult", "SearchSpec", "Simulation",
+           "Solution", "System", "Tuner", "candidates", "experiments", "load", "optimize", "samples_path", "search",
+           "service_models", "simulate", "sizing", "tuner", "__version__"]

@@ -66,6 +66,8 @@ void validate(const Space& space, const Workload& w, const std::vector<queue::Co
     if (!catalog.find_gpu(name) && o.cost_rule != sizing::SliceCostRule::given) (void)catalog.accelerator(name);
     require_finite_in("costs." + name, cost, 0, true, sizing::kMaxCost);
   }
+  require(std::isfinite(o.rate_rel_tol) && o.rate_rel_tol >= 1e-12 && o.rate_rel_tol <= 0.01, "rateRelTol", "in [1e-12, 0.01]",
+          o.rate_rel_tol);
   require(o.threads >= 0 && o.threads <= 1024, "threads", "an integer in [0, 1024] (0 = every core)", o.threads);
 }
 
@@ -143,6 +145,10 @@ void evaluate(const Space& space, const Workload& w, const queue::Targets& targe
   reached_queue = true;
   queue::SizeOptions size_options;
   size_options.per_constraint = false;
+  // A search compares configurations: λ* to 1e-6 relative is far finer than the model's accuracy,
+  // and stops the refinement 20 probes earlier than the default 1e-10 (each probe of a percentile
+  // target solves the chain and inverts a distribution).
+  size_options.rate_rel_tol = o.rate_rel_tol;
   const queue::SizeResult sized = analyzer->max_rate(targets, size_options);
   r.binding = sized.binding;
   if (sized.status == queue::SizeStatus::infeasible || !(sized.rate_rps > 0)) {

@@ -67,7 +67,13 @@ json emit_optimizer_data(const RecommendRequest& req, const Catalog& catalog, co
     if (reg == registry.end()) throw InvalidArgument("servers: unknown model \"" + model + "\"");
     const Workload w{s->load.in_tokens, s->load.out_tokens, 0};
     for (const Accelerator& a : accs) {
-      const Estimate e = derive(reg->second, s->serving, a, req.options.efficiency, w);
+      Estimate e;
+      try {
+        e = derive(reg->second, s->serving, a, req.options.efficiency, w);
+      } catch (const InvalidArgument&) {
+        if (s->serving.tp == 1 && s->serving.pp == 1) throw;
+        continue;  // a parallel group this accelerator cannot host (a slice, too many GPUs, no link)
+      }
       if (!e.feasible) continue;
       const auto theta = calibrated_theta_for(model, reg->second, s->serving, a, w, calibrations)
                              .value_or(std::array<double, 3>{e.alpha_ms, e.beta_ms, e.gamma_ms});
@@ -76,7 +82,9 @@ json emit_optimizer_data(const RecommendRequest& req, const Catalog& catalog, co
         perf["delta"] = req.options.per_sequence_ms;
         perf["epsilon"] = req.options.efficiency.prefill_attention ? 0.0 : e.epsilon_ms;
       }
-      models.push_back({{"name", model}, {"acc", a.name}, {"accCount", 1}, {"maxBatchSize", e.n_max},
+      // A replica of a tensor- or pipeline-parallel group takes tp·pp accelerators.
+      const int acc_count = a.whole() ? s->serving.tp * s->serving.pp : 1;
+      models.push_back({{"name", model}, {"acc", a.name}, {"accCount", acc_count}, {"maxBatchSize", e.n_max},
                         {"atTokens", static_cast<long long>(std::ceil(s->load.out_tokens))}, {"perfParms", perf}});
     }
   }

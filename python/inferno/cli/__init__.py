@@ -11,6 +11,7 @@ from . import control as control_cli
 from . import optimize as optimize_cli
 from . import queue as queue_cli
 from . import schema as schema_cli
+from . import search as search_cli
 from . import simulate as simulate_cli
 from . import size as size_cli
 from . import webhook as webhook_cli
@@ -55,6 +56,7 @@ def build_parser() -> argparse.ArgumentParser:
     tune_cli.add_parser(commands)
     simulate_cli.add_parser(commands)
     size_cli.add_parser(commands)
+    search_cli.add_parser(commands)
     webhook_cli.add_parser(commands)
     validate_cli.add_parser(commands)
     schema_cli.add_parser(commands)

@@ -10,7 +10,7 @@ import json
 import sys
 from pathlib import Path
 
-from .common import EXIT_INPUT, EXIT_OK
+from .common import EXIT_INPUT, EXIT_OK, positive_int
 
 
 def add_parser(commands: argparse._SubParsersAction) -> None:
@@ -29,6 +29,10 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     sim.add_argument("--format", choices=["table", "json", "csv"], default="table", help="the summary's format")
     sim.add_argument("--output-dir", metavar="DIR",
                      help="also write summary.csv and one timeline-<policy>.csv per policy (a row per cycle and server)")
+    sim.add_argument("--workers", type=positive_int, default=1, metavar="N",
+                     help="run the policies on N local processes (default 1: one after the other, in this process)")
+    sim.add_argument("--dask", metavar="ADDRESS",
+                     help="run the policies on this Dask scheduler, e.g. tcp://10.0.0.5:8786 (needs inferno[distributed])")
     sim.set_defaults(run=run_simulate)
     fc = sub.add_parser("forecast", help="how well each rate predictor forecasts a request trace",
                         description="Feeds a trace's arrival rate to each predictor one window at a time, as the loop "
@@ -82,7 +86,7 @@ def run_simulate(args: argparse.Namespace) -> int:
             if unknown or not policies:
                 raise ScenarioError(f"--policies: unknown policy {unknown[0] if unknown else ''!r}; allowed: "
                                     f"{', '.join(POLICIES)}")
-        result = compare(scenario, policies)
+        result = compare(scenario, policies, workers=args.workers, client=args.dask)
     except ScenarioError as error:
         print(f"inferno control simulate: {error}", file=sys.stderr)
         return EXIT_INPUT

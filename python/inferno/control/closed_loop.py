@@ -397,10 +397,27 @@ def _load_system(scenario: Scenario, drop_models: set[str] | None = None) -> Sys
     return System.from_documents(*out)
 
 
-def compare(scenario: Scenario, policies: tuple[str, ...] | None = None) -> Comparison:
-    """Runs every policy of the scenario (or those given) and summarises them side by side."""
-    loop = ClosedLoop(scenario)
-    runs = {p: loop.run(p) for p in (policies or scenario.policies)}
+def _run_policy(scenario: Scenario, policy: str) -> PolicyRun:
+    """One policy's closed loop (module level: a sweep runs it in a worker)."""
+    return ClosedLoop(scenario).run(policy)
+
+
+def compare(scenario: Scenario, policies: tuple[str, ...] | None = None, *, workers: int | None = 1,
+            client: Any = None, progress: bool | None = False) -> Comparison:
+    """Runs every policy of the scenario (or those given) and summarises them side by side. The runs
+    are a sweep (:func:`inferno.experiments.sweep`): in this process by default, on ``workers``
+    local processes, or on a Dask ``client``; the result does not depend on where they ran."""
+    from functools import partial
+
+    from ..experiments import sweep
+
+    names = list(policies or scenario.policies)
+    table = sweep(partial(_run_policy, scenario), {"policy": names}, workers=None if client is not None else workers,
+                  client=client, progress=progress, desc="policies")
+    if "error" in table and table.error.notna().any():
+        failed = table[table.error.notna()]
+        raise RuntimeError("closed loop: " + "; ".join(f"policy {p}: {e}" for p, e in zip(failed.policy, failed.error)))
+    runs = dict(zip(table.policy, table.result))
     rows = [r.summary for r in runs.values()]
     classes = sorted({k for row in rows for k in row if k.startswith("attainment_")})
     summary = pd.DataFrame(rows, columns=[*SUMMARY_COLUMNS, *classes])

@@ -165,7 +165,7 @@ def _settings(cls: Any, doc: Any, where: str) -> Any:
 
 
 def read_yaml(source: str | os.PathLike[str] | dict, base_dir: str | os.PathLike[str] | None, what: str,
-              error: type[ScenarioError] = ScenarioError) -> tuple[Any, Path]:
+              error: type[ValueError] = ScenarioError) -> tuple[Any, Path]:
     """A YAML document and the folder its relative paths start from: the file's, or ``base_dir``
     (default the working directory) for a mapping given as is."""
     if isinstance(source, dict):

@@ -48,6 +48,7 @@ struct Options {
   sizing::SliceCostRule cost_rule = sizing::SliceCostRule::compute;
   double report_percentile = 95;            // the percentile of TTFT and ITL reported and used by the Pareto flag
   int threads = 1;                          // 0 = hardware concurrency; the result does not depend on it
+  double rate_rel_tol = 1e-6;               // λ*'s relative precision
 };
 
 /// One configuration and its estimate.

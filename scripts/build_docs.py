@@ -18,7 +18,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 STAGE = REPO / "build" / "docs-src"
 MODULES = ["inferno", "inferno.queue", "inferno.optimizer", "inferno.sim", "inferno.tuner", "inferno.sizing",
-           "inferno.validate", "inferno.webhook", "inferno.kube", "inferno.schemas", "inferno.control"]
+           "inferno.validate", "inferno.webhook", "inferno.kube", "inferno.schemas", "inferno.control",
+           "inferno.config_search", "inferno.experiments"]
 
 
 def _site_links(text: str, prefix_to_site: dict[str, str]) -> str:

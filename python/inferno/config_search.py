@@ -402,12 +402,17 @@ def _simulate_point(alpha: float, beta: float, gamma: float, batch: int, max_num
             "sim_throughput_rps": float(run.summary["throughput_rps"])}
 
 
+def _ranked(table: pd.DataFrame) -> pd.DataFrame:
+    """The feasible rows, cheapest first (ties: lower TTFT, then ITL, then the space's order)."""
+    return table[table.feasible].sort_values(["cost", "ttft_pct_ms", "itl_pct_ms"], kind="stable")
+
+
 def _chosen_for_confirmation(table: pd.DataFrame, spec: SearchSpec) -> list[int]:
     feasible = table[table.feasible]
     chosen: list[int] = []
     if spec.confirm_pareto:
         chosen += list(feasible.index[feasible.pareto])
-    cheapest = feasible.sort_values(["cost", "ttft_pct_ms", "itl_pct_ms"], kind="stable").index[:spec.confirm_top]
+    cheapest = _ranked(table).index[:spec.confirm_top]
     chosen += [i for i in cheapest if i not in chosen]
     # Cheapest first when the set must be cut to max_configs.
     chosen.sort(key=lambda i: (table.at[i, "cost"], i))
@@ -434,11 +439,12 @@ def confirm(table: pd.DataFrame, spec: SearchSpec | Mapping[str, Any] | str | os
     spec = load_spec(spec)
     picked = list(rows) if rows is not None else _chosen_for_confirmation(table, spec)
     out = table.copy()
-    for col in ("sim_ttft_pct_ms", "sim_ttft_pct_hw_ms", "sim_itl_pct_ms", "sim_itl_pct_hw_ms", "sim_throughput_rps",
-                "screen_ttft_pct_at_rate_ms", "screen_itl_pct_at_rate_ms"):
-        out[col] = np.nan
-    out["confirmed"] = pd.array([pd.NA] * len(out), dtype="boolean")
-    out["agrees"] = pd.array([pd.NA] * len(out), dtype="boolean")
+    if "confirmed" not in out:  # a table confirmed before keeps its simulated rows
+        for col in ("sim_ttft_pct_ms", "sim_ttft_pct_hw_ms", "sim_itl_pct_ms", "sim_itl_pct_hw_ms", "sim_throughput_rps",
+                    "screen_ttft_pct_at_rate_ms", "screen_itl_pct_at_rate_ms"):
+            out[col] = np.nan
+        out["confirmed"] = pd.array([pd.NA] * len(out), dtype="boolean")
+        out["agrees"] = pd.array([pd.NA] * len(out), dtype="boolean")
     if not picked:
         return out
     slo_pct = {m: p for m, p, _ in spec.slo}
@@ -534,12 +540,10 @@ class SearchResult:
     def best(self) -> pd.Series | None:
         """The cheapest configuration that meets the SLOs (ties: lower TTFT, then ITL, then the
         space's order); a simulated row that failed the SLOs is skipped. None when nothing fits."""
-        rows = self.feasible
+        rows = _ranked(self.table)
         if "confirmed" in rows:
             rows = rows[rows.confirmed.fillna(True).astype(bool)]
-        if rows.empty:
-            return None
-        return rows.sort_values(["cost", "ttft_pct_ms", "itl_pct_ms"], kind="stable").iloc[0]
+        return None if rows.empty else rows.iloc[0]
 
     def why_none(self) -> str:
         """When no configuration meets the SLOs: how many failed for each reason."""
@@ -561,7 +565,8 @@ class SearchResult:
         if best is None:
             lines.append("no configuration meets the SLOs: " + self.why_none())
         else:
-            lines.append(f"best: {best.model} on {best.accelerator} tp {best.tp} pp {best.pp}, max_num_seqs "
+            how = "" if "confirmed" not in best or pd.isna(best.confirmed) else " (confirmed by simulation)"
+            lines.append(f"best{how}: {best.model} on {best.accelerator} tp {best.tp} pp {best.pp}, max_num_seqs "
                          f"{best.max_num_seqs}, max_num_batched_tokens {best.max_num_batched_tokens}: "
                          f"{best.replicas} replicas × {best.rate_per_replica_rps:.3g} req/s, cost {best.cost:.4g}, "
                          f"binding {best.binding}")
@@ -573,9 +578,10 @@ class SearchResult:
         capacity, the GPUs the configurations need."""
         table = self.table
         if rows is None:
-            picked = []
-            for _, group in self.feasible.groupby("model", sort=False):
-                picked.append(group.sort_values(["cost", "ttft_pct_ms", "itl_pct_ms"], kind="stable").index[0])
+            ranked = _ranked(table)
+            if "confirmed" in ranked:
+                ranked = ranked[ranked.confirmed.fillna(True).astype(bool)]
+            picked = [group.index[0] for _, group in ranked.groupby("model", sort=False)]
         else:
             picked = list(rows)
         if not picked:
@@ -696,7 +702,7 @@ def slo_sweep(spec: SearchSpec | Mapping[str, Any] | str | os.PathLike[str], met
         if ok.empty:
             row.update(feasible=False, cost=np.nan)
         else:
-            b = ok.sort_values(["cost", "ttft_pct_ms", "itl_pct_ms"], kind="stable").iloc[0]
+            b = _ranked(ok).iloc[0]
             row.update(feasible=True, cost=float(b.cost), model=b.model, accelerator=b.accelerator, tp=int(b.tp),
                        pp=int(b.pp), max_num_seqs=int(b.max_num_seqs), max_num_batched_tokens=int(b.max_num_batched_tokens),
                        replicas=int(b.replicas), binding=b.binding)
@@ -749,5 +755,17 @@ def search(spec: SearchSpec | Mapping[str, Any] | str | os.PathLike[str], *, sim
     if simulate:
         start = time.perf_counter()
         table = confirm(table, spec, client=client, workers=workers, store=store, progress=progress)
+        # Until the cheapest configuration the simulator has not refuted is one it confirmed, the
+        # next cheapest unsimulated ones are simulated too (at most max_configs more): the best
+        # answer is then a simulated one whenever the budget allows.
+        budget = spec.confirm_max_configs
+        while budget > 0:
+            alive = _ranked(table)
+            alive = alive[alive.confirmed.fillna(True).astype(bool)]
+            if alive.empty or bool(alive.confirmed.notna().iloc[0]):
+                break
+            fresh = [i for i in alive.index if pd.isna(table.at[i, "confirmed"])][:max(1, min(spec.confirm_top, budget))]
+            budget -= len(fresh)
+            table = confirm(table, spec, rows=fresh, client=client, workers=workers, store=store, progress=progress)
         confirm_s = time.perf_counter() - start
     return SearchResult(spec, table, screen_s, confirm_s)

@@ -68,7 +68,13 @@ export PYTHONPATH="$PWD/$pkg" ASAN_OPTIONS=detect_leaks=0 \
 # the lighter tests make too; under the sanitizers they took minutes.
 # The live loop's HTTP, Kubernetes and manifest tests are Python plumbing around core calls
 # (the optimizer, the simulator) that the other tests make; under the sanitizers they only cost time.
+# So are the HTTP services (webhook, tuner service), the Kubernetes helpers, the sweeps' process
+# pools and Dask clusters (marked dask), and the checks of the repository, the packaging and the
+# docs' console blocks (the CLI tests run the same commands on the same core readers).
 .venv/bin/python -m pytest -q -n "$JOBS" tests -p no:cacheprovider --ignore=tests/test_notebooks.py \
   --ignore=tests/test_static.py --ignore=tests/test_docs_site.py --ignore=tests/test_control_live.py \
-  --ignore=tests/test_deploy.py -m "not long_loop and not live" --durations=15 "$@"
+  --ignore=tests/test_deploy.py --ignore=tests/test_docs.py --ignore=tests/test_webhook.py --ignore=tests/test_kube.py \
+  --ignore=tests/test_tuner_service.py --ignore=tests/test_repository.py --ignore=tests/test_dependencies.py \
+  --ignore=tests/test_setup.py --ignore=tests/test_build.py --ignore=tests/test_experiments.py \
+  -m "not long_loop and not live and not dask" --durations=15 "$@"
 section "all tests passed"

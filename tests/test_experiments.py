@@ -144,6 +144,7 @@ def dask_client():
             cluster.close()
 
 
+@pytest.mark.dask
 def test_dask_gives_the_local_pools_table_row_for_row(dask_client, tmp_path):
     grid = {"width": [1, 2, 3], "height": [10, 20], "seed": [0, 1]}
     local = sweep(area, grid, workers=2, progress=False)
@@ -157,6 +158,7 @@ def test_dask_gives_the_local_pools_table_row_for_row(dask_client, tmp_path):
     assert [json.loads(line)["result"]["area"] for line in store.read_text().splitlines()] != []
 
 
+@pytest.mark.dask
 def test_dask_retries_a_failure_once_and_reports_a_killed_worker(dask_client, tmp_path):
     table = sweep(flaky, {"x": [1, 2, 3], "marker_dir": [str(tmp_path)]}, client=dask_client, progress=False)
     assert table.y.tolist() == [10, 20, 30]

@@ -190,6 +190,7 @@ def test_cli_writes_the_table_and_exits_3_when_nothing_fits(tmp_path):
     assert broken.returncode == 1 and "no such search spec file" in broken.stderr
 
 
+@pytest.mark.dask
 def test_search_through_dask_gives_the_local_pools_table(tmp_path):
     distributed = pytest.importorskip("distributed")
     cluster = distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",

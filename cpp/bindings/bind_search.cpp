@@ -22,15 +22,6 @@ using inferno::InvalidArgument;
 
 namespace {
 
-nlohmann::json document(const py::object& value, const std::string& what) {
-  if (value.is_none()) return nlohmann::json::object();
-  try {
-    return inferno::io::normalized_document(inferno::bindings::document_value(value, what), false);
-  } catch (const InvalidArgument& e) {
-    throw InvalidArgument(what + ": " + e.what());
-  }
-}
-
 template <class T, class F>
 py::list column(const std::vector<Row>& rows, F get) {
   py::list out(rows.size());
@@ -59,13 +50,13 @@ void bind_search(py::module_& core) {
           space.pipeline_parallel = pipeline_parallel;
           space.max_num_seqs = max_num_seqs;
           space.max_num_batched_tokens = max_num_batched_tokens;
-          space.serving = inferno::io::serving_from_json(document(serving, "serving"), "serving");
+          space.serving = inferno::io::serving_from_json(inferno::bindings::sizing_document(serving, "serving"), "serving");
           const Workload w{rate_rps, in_tokens, out_tokens, arrival_cov, in_tokens_spread};
           std::vector<inferno::queue::Constraint> constraints;
           for (const auto& [metric, pct, target] : slo)
             constraints.push_back({inferno::queue::parse_target_metric(metric), pct, target});
           Options o;
-          o.efficiency = inferno::io::efficiency_from_json(document(efficiency, "efficiency"), "efficiency");
+          o.efficiency = inferno::io::efficiency_from_json(inferno::bindings::sizing_document(efficiency, "efficiency"), "efficiency");
           o.service_model = service_model;
           o.per_sequence_ms = per_sequence_ms;
           o.queue_to_batch_ratio = queue_to_batch_ratio;

@@ -28,14 +28,7 @@ using json = nlohmann::json;
 namespace {
 
 // A document argument: None is an empty object; keys are case-sensitive in sizing documents.
-json parse(const py::object& value, const std::string& what) {
-  if (value.is_none()) return json::object();
-  try {
-    return inferno::io::normalized_document(inferno::bindings::document_value(value, what), false);
-  } catch (const InvalidArgument& e) {
-    throw InvalidArgument(what + ": " + e.what());
-  }
-}
+json parse(const py::object& value, const std::string& what) { return inferno::bindings::sizing_document(value, what); }
 
 // Results cross as Python values (dicts and lists).
 py::object to_python(const json& value) { return pyjson::from_json(value); }

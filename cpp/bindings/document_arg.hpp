@@ -8,6 +8,7 @@
 #include <pybind11_json/pybind11_json.hpp>
 
 #include "inferno/error.hpp"
+#include "inferno/io/json.hpp"
 
 namespace inferno::bindings {
 
@@ -18,6 +19,17 @@ inline nlohmann::json document_value(const pybind11::handle& value, const std::s
     return pyjson::to_json(value);
   } catch (const std::runtime_error& e) {
     throw InvalidArgument(what + ": not a JSON value (" + e.what() + ")");
+  }
+}
+
+/// A sizing-style document argument: None is an empty object, keys are case-sensitive, and a
+/// reader's error is prefixed with `what`.
+inline nlohmann::json sizing_document(const pybind11::object& value, const std::string& what) {
+  if (value.is_none()) return nlohmann::json::object();
+  try {
+    return io::normalized_document(document_value(value, what), false);
+  } catch (const InvalidArgument& e) {
+    throw InvalidArgument(what + ": " + e.what());
   }
 }
 

@@ -376,19 +376,28 @@ def screen(spec: SearchSpec | Mapping[str, Any] | str | os.PathLike[str]) -> pd.
     return table
 
 
+def _engine_model(alpha: float, beta: float, gamma: float, batch: int, max_num_batched_tokens: int, in_tokens: float,
+                  out_tokens: float, service_model: str, per_sequence_ms: float, queue: int, **options: Any) -> Any:
+    """One engine of a screened configuration as a QueueModel: what the simulator runs and what
+    the screen's figures at a given rate come from."""
+    from .queue import QueueModel
+
+    params: dict[str, Any] = {"alpha": alpha, "beta": beta, "gamma": gamma}
+    if service_model == "vllm":
+        params.update(delta=per_sequence_ms, epsilon=0.0)
+    return QueueModel(service_model=service_model, in_tokens=in_tokens, out_tokens=out_tokens, max_batch=batch,
+                      max_queue=queue, max_num_tokens=max_num_batched_tokens, **options, **params)
+
+
 def _simulate_point(alpha: float, beta: float, gamma: float, batch: int, max_num_batched_tokens: int, rate_rps: float,
                     seed: int, in_tokens: float, out_tokens: float, in_shape: Any, out_shape: Any, arrival_cov: float,
                     service_model: str, per_sequence_ms: float, queue: int, duration_s: float, warmup_s: float,
                     percentile: float, ttft_slo_percentile: float, itl_slo_percentile: float) -> dict[str, float]:
     """One seed of one configuration's engine at one rate (module level: it runs in workers)."""
-    from .queue import QueueModel
     from .sim import simulate
 
-    params: dict[str, Any] = {"alpha": alpha, "beta": beta, "gamma": gamma}
-    if service_model == "vllm":
-        params.update(delta=per_sequence_ms, epsilon=0.0)
-    model = QueueModel(service_model=service_model, in_tokens=in_tokens, out_tokens=out_tokens, max_batch=batch,
-                       max_queue=queue, max_num_tokens=max_num_batched_tokens, **params)
+    model = _engine_model(alpha, beta, gamma, batch, max_num_batched_tokens, in_tokens, out_tokens, service_model,
+                          per_sequence_ms, queue)
     run = simulate(model, rate_rps, duration_s=duration_s, warmup_s=warmup_s, seed=seed,
                    arrivals="poisson" if arrival_cov == 1.0 else "gamma", cv=arrival_cov,
                    in_tokens=in_shape, out_tokens=out_shape, keep_requests=False, sample_interval_s=0)
@@ -503,16 +512,10 @@ def _run_point(row: int, seed: int, **kwargs: Any) -> dict[str, float]:
 
 def _screen_at_rate(r: pd.Series, spec: SearchSpec) -> tuple[float, float]:
     """The queueing model's TTFT and ITL percentiles at the row's λ* (what the simulator measured)."""
-    from .queue import QueueModel
-
-    params: dict[str, Any] = {"alpha": float(r.alpha_ms), "beta": float(r.beta_ms), "gamma": float(r.gamma_ms)}
-    if spec.service_model == "vllm":
-        params.update(delta=spec.per_sequence_ms, epsilon=0.0)
-    model = QueueModel(service_model=spec.service_model, in_tokens=spec.in_tokens.mean, out_tokens=spec.out_tokens.mean,
-                       max_batch=int(r.batch), max_queue=spec.queue_to_batch_ratio * int(r.batch),
-                       max_num_tokens=int(r.max_num_batched_tokens), arrival_cov=spec.arrival_cov,
-                       in_tokens_spread=spec.in_tokens.spread if spec.in_tokens.distribution == "uniform" else 0.0,
-                       **params)
+    model = _engine_model(float(r.alpha_ms), float(r.beta_ms), float(r.gamma_ms), int(r.batch),
+                          int(r.max_num_batched_tokens), spec.in_tokens.mean, spec.out_tokens.mean, spec.service_model,
+                          spec.per_sequence_ms, spec.queue_to_batch_ratio * int(r.batch), arrival_cov=spec.arrival_cov,
+                          in_tokens_spread=spec.in_tokens.spread if spec.in_tokens.distribution == "uniform" else 0.0)
     a = model.analyze(float(r.rate_per_replica_rps) / int(r.pp), percentiles=[spec.report_percentile])
     key = f"p{spec.report_percentile:g}"
     return float(a.percentiles[f"ttft_{key}_ms"]), float(a.percentiles[f"itl_{key}_ms"])

@@ -35,12 +35,18 @@ std::string tensor_parallel_link(const GpuSpec& gpu, int tp) {
                         ", or pcieGBps)");
 }
 
+namespace {
+// The fixed time of one small transfer between the GPUs (an all-reduce, or a pipeline hop), ms.
+double link_latency_ms(const GpuSpec& gpu, const Efficiency& eff) {
+  return eff.allreduce_ms ? *eff.allreduce_ms : 1e3 * gpu.link.allreduce_latency_s;
+}
+}  // namespace
+
 double allreduce_time_ms(const GpuSpec& gpu, int tp, double bytes, const Efficiency& eff) {
   if (tp <= 1) return 0.0;
   const std::string link = tensor_parallel_link(gpu, tp);
   const double bw = link == "nvlink" ? gpu.link.nvlink_Bps : gpu.link.pcie_Bps;
-  const double latency_ms = eff.allreduce_ms ? *eff.allreduce_ms : 1e3 * gpu.link.allreduce_latency_s;
-  return latency_ms + 1e3 * 2.0 * (tp - 1.0) / tp * bytes / (eff.eta_link * bw);
+  return link_latency_ms(gpu, eff) + 1e3 * 2.0 * (tp - 1.0) / tp * bytes / (eff.eta_link * bw);
 }
 
 namespace {
@@ -133,7 +139,7 @@ RooflineTerms terms_of(const ModelArch& arch, const ServingOpts& serving, const 
   }
   // A pipeline hands each iteration's activations from stage to stage: one link latency per hop.
   if (serving.pp > 1)
-    r.comm_ms += (serving.pp - 1) * (eff.allreduce_ms ? *eff.allreduce_ms : 1e3 * acc.gpu->link.allreduce_latency_s);
+    r.comm_ms += (serving.pp - 1) * link_latency_ms(*acc.gpu, eff);
   r.compute_ms = 1e3 * 2.0 * static_cast<double>(d.counts.p_matmul) / d.flops;
   if (eff.prefill_attention && n + m > 0) r.compute_ms += 1e3 * (attn / 2.0) * n * n / ((n + m) * d.flops);
   r.kv_read_ms = 1e3 * d.s_kv_dev / d.bw_dev;

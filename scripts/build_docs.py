@@ -4,10 +4,12 @@ per public module into build/docs-src, rewriting the links that leave docs/ so t
 the site, then runs ``mkdocs build --strict`` (any warning, such as a broken link, fails).
 
     python scripts/build_docs.py            # then open build/site/index.html
+    python scripts/build_docs.py --executed DIR   # notebooks already executed, from DIR (the tests)
 """
 
 from __future__ import annotations
 
+import argparse
 import os
 import re
 import shutil
@@ -37,7 +39,7 @@ def _site_links(text: str, prefix_to_site: dict[str, str]) -> str:
     return re.sub(r"(\]\s*)\(([^)\s]+)\)", rewrite, text)
 
 
-def stage() -> None:
+def stage(executed: Path | None = None) -> None:
     if STAGE.exists():
         shutil.rmtree(STAGE)
     (STAGE / "notebooks").mkdir(parents=True)
@@ -53,18 +55,27 @@ def stage() -> None:
     for schema in sorted((REPO / "python" / "inferno" / "schemas").glob("*.schema.json")):
         shutil.copy2(schema, STAGE / "schemas" / schema.name)
     for notebook in sorted((REPO / "notebooks").glob("*.ipynb")):
-        shutil.copy2(notebook, STAGE / "notebooks" / notebook.name)
+        source = notebook if executed is None else executed / notebook.name
+        if not source.is_file():
+            raise SystemExit(f"build_docs: --executed {executed} has no {notebook.name}")
+        shutil.copy2(source, STAGE / "notebooks" / notebook.name)
     for module in MODULES:
         name = module.split(".")[-1]
         (STAGE / "reference" / f"{name}.md").write_text(f"# `{module}`\n\n::: {module}\n", encoding="utf-8")
 
 
-def build() -> int:
-    stage()
+def build(executed: Path | None = None) -> int:
+    """Stages and builds; with ``executed``, the notebooks come executed from that folder and
+    mkdocs-jupyter only renders them (mkdocs.yml reads INFERNO_DOCS_EXECUTE_NOTEBOOKS)."""
+    stage(executed)
     env = {**os.environ, "NO_MKDOCS_2_WARNING": "1"}  # the theme's notice about its successor
+    env["INFERNO_DOCS_EXECUTE_NOTEBOOKS"] = "true" if executed is None else "false"
     return subprocess.run([sys.executable, "-m", "mkdocs", "build", "--strict", "--config-file", str(REPO / "mkdocs.yml")],
                           cwd=REPO, env=env).returncode
 
 
 if __name__ == "__main__":
-    sys.exit(build())
+    parser = argparse.ArgumentParser(description="Builds the documentation site into build/site.")
+    parser.add_argument("--executed", type=Path, metavar="DIR",
+                        help="take the notebooks, already executed, from DIR instead of running them")
+    sys.exit(build(parser.parse_args().executed))

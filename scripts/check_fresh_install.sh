@@ -8,6 +8,7 @@
 # (The extras are installed from the same pyproject.toml and constraints.txt by scripts/setup.sh,
 # and the tests import them.)
 # Part of the test command (scripts/test.sh); needs the system packages scripts/setup.sh installs.
+# KEEP_WHEEL_IN=<dir> keeps the wheel there (the test command installs it into .venv).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 REPO="$PWD"
@@ -37,4 +38,7 @@ step "smoke test of the installed package"
 # From outside the repository, so that nothing of the source tree can be imported.
 (cd "$work" && "$work/user/bin/python" "$REPO/scripts/smoke_installed.py" "$REPO")
 
+if [ -n "${KEEP_WHEEL_IN:-}" ]; then
+  mkdir -p "$KEEP_WHEEL_IN" && rm -f "$KEEP_WHEEL_IN"/inferno-*.whl && cp "${wheel[0]}" "$KEEP_WHEEL_IN/"
+fi
 step "passed"

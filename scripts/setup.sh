@@ -87,8 +87,18 @@ if [ "$(cat "$READY" 2>/dev/null)" != "$stamp" ]; then
 fi
 
 # --- inferno ------------------------------------------------------------------------------------
-# build/py is also the tree the test command adds the Catch2 targets to (scripts/test.sh), so the
-# core is compiled once for both.
-"$VPY" -m pip install -q --no-build-isolation --no-deps --config-settings=build-dir=build/py . \
-  || die "building inferno failed (the compiler's messages are above)"
+# build/py is also the tree a local test run adds the Catch2 targets to (scripts/test.sh), so the
+# core is compiled once for both. INFERNO_WHEEL=<file> installs that wheel instead: the test
+# command in CI installs the one its fresh-install check built, rather than compile the core again.
+# SKIP_INFERNO=1 stops before it (the test command's first call, before that wheel exists).
+if [ "${SKIP_INFERNO:-0}" = 1 ]; then
+  say "system packages and .venv ready; inferno itself not installed (SKIP_INFERNO=1)"
+  exit 0
+elif [ -n "${INFERNO_WHEEL:-}" ]; then
+  [ -f "$INFERNO_WHEEL" ] || die "INFERNO_WHEEL=$INFERNO_WHEEL: no such wheel"
+  "$VPY" -m pip install -q --no-deps --force-reinstall "$INFERNO_WHEEL" || die "installing $INFERNO_WHEEL failed"
+else
+  "$VPY" -m pip install -q --no-build-isolation --no-deps --config-settings=build-dir=build/py . \
+    || die "building inferno failed (the compiler's messages are above)"
+fi
 say "inferno $("$VPY" -c 'import inferno; print(inferno.__version__)') installed in .venv"

@@ -1,6 +1,7 @@
 """The documentation site (mkdocs.yml, scripts/build_docs.py): built in strict mode (a broken
 link, a missing anchor or a docstring that does not render fails it), with every notebook
-executed and an API reference page per public module; then the notebook pages are opened in
+executed (once per test run, the copies test_notebooks checks: tests/notebook_runner.py) and an API
+reference page per public module; then the notebook pages are opened in
 headless Chromium, which must decode every plot, and two pages are photographed into
 build/screens for a person to look at."""
 
@@ -16,12 +17,14 @@ from pathlib import Path
 
 import pytest
 import yaml  # mkdocs's own dependency
+from notebook_runner import NOTEBOOKS as NOTEBOOK_PATHS
+from notebook_runner import EXECUTED, executed, kernel_specs
 from PIL import Image  # matplotlib's
 
 REPO = Path(__file__).resolve().parents[1]
 SITE = REPO / "build" / "site"
 SCREENS = REPO / "build" / "screens"
-NOTEBOOKS = sorted(p.stem for p in (REPO / "notebooks").glob("*.ipynb"))
+NOTEBOOKS = [p.stem for p in NOTEBOOK_PATHS]
 RENDER_CHECK = """<script>
 window.addEventListener("load", () => {
   const images = [...document.images].filter(i => i.src.startsWith("data:image/png"));
@@ -43,7 +46,7 @@ def _headless(*args: str) -> subprocess.CompletedProcess:
 
 
 @pytest.fixture(scope="module")
-def site() -> Path:
+def site(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The site, built once per test run: under pytest -n the workers that need it take a lock,
     and the first builds it while the others wait and then reuse it (one build folder)."""
     import fcntl
@@ -54,8 +57,12 @@ def site() -> Path:
     with open(SITE.parent / "site.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         if not (marker.exists() and marker.read_text() == run and SITE.is_dir()):
-            proc = subprocess.run([sys.executable, str(REPO / "scripts" / "build_docs.py")], capture_output=True,
-                                  text=True, timeout=1200)
+            # The notebooks executed once for the run, shared with test_notebooks.
+            specs = kernel_specs(tmp_path_factory.mktemp("kernels"))
+            for notebook in NOTEBOOK_PATHS:
+                executed(notebook, specs)
+            proc = subprocess.run([sys.executable, str(REPO / "scripts" / "build_docs.py"), "--executed", str(EXECUTED)],
+                                  capture_output=True, text=True, timeout=1200)
             assert proc.returncode == 0, (proc.stdout[-4000:] + proc.stderr[-4000:])
             marker.write_text(run)
     return SITE

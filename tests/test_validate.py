@@ -126,6 +126,7 @@ def test_rows_marked_excluded_are_reported_not_dropped_silently(tmp_path):
     assert V.validate(write(tmp_path, lines)).excluded == [(6, "marked excluded (warm-up)")]
 
 
+@pytest.mark.cli_repeat
 def test_cli_prints_the_tables_and_json(tmp_path):
     proc = subprocess.run([*cli_command(), "validate", str(SWEEPS), "--format", "json", "--plots", str(tmp_path)],
                           capture_output=True, text=True, timeout=300)
@@ -266,6 +267,7 @@ def test_a_bad_vllm_result_names_the_file_and_key(tmp_path, change, message):
     assert message in str(info.value) and "result-0.json" in str(info.value)
 
 
+@pytest.mark.cli_repeat
 def test_cli_validates_vllm_results_and_converts_them(tmp_path):
     frame, _ = V.read_sweeps(SWEEPS)
     rate_points = frame[frame.strategy != "throughput"]
@@ -327,6 +329,7 @@ def test_the_simulator_predictor_checks_its_inputs():
         V.validate(SWEEPS, simulate=True, token_spread=2)
 
 
+@pytest.mark.cli_repeat
 def test_cli_simulate_adds_the_simulators_tables(tmp_path):
     proc = subprocess.run([*cli_command(), "validate", str(SWEEPS), "--service-model", "vllm", "--simulate",
                            "--format", "json"], capture_output=True, text=True, timeout=300)

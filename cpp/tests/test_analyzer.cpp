@@ -6,20 +6,13 @@
 #include "inferno/error.hpp"
 #include "inferno/queue/analyzer.hpp"
 #include "inferno/queue/window.hpp"
+#include "reference_inputs.hpp"
 
 using namespace inferno::queue;
+using inferno::test::input_a;
 
 namespace {
 
-QueueConfig input_a(int max_batch = 48) {
-  QueueConfig c;
-  c.service_model = "iteration";
-  c.params = {{"alpha", 12}, {"beta", 0.05}, {"gamma", 0.0005}};
-  c.shape = RequestShape{128, 512, 8192};
-  c.max_batch = max_batch;
-  c.max_queue = 128;
-  return c;
-}
 
 QueueConfig legacy(int max_batch) {
   QueueConfig c;

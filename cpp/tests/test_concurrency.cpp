@@ -4,18 +4,12 @@
 
 #include "inferno/queue/concurrency.hpp"
 #include "inferno/queue/models/iteration.hpp"
+#include "reference_inputs.hpp"
 
 using namespace inferno::queue;
+using inferno::test::input_a;
 
 namespace {
-QueueConfig input_a(int max_batch) {
-  QueueConfig c;
-  c.params = {{"alpha", 12}, {"beta", 0.05}, {"gamma", 0.0005}};
-  c.shape = RequestShape{128, 512, 8192};
-  c.max_batch = max_batch;
-  c.max_queue = 128;
-  return c;
-}
 Targets ttft_itl(double ttft, double itl) {
   Targets t;
   if (ttft > 0) t.constraints.push_back({TargetMetric::ttft, 0, ttft});

@@ -5,22 +5,15 @@
 
 #include "inferno/queue/analyzer.hpp"
 #include "inferno/queue/percentiles.hpp"
+#include "reference_inputs.hpp"
 
 using namespace inferno::queue;
+using inferno::test::input_a;
 
 namespace {
 CompletionRates linear_rates(int n, double mu) {
   std::vector<double> tau(static_cast<std::size_t>(n), 1.0 / mu);  // τ_b = 1/μ  ⇒ μ_b = b·μ
   return completion_rates_from_service_times(tau);
-}
-
-QueueAnalyzer input_a() {
-  QueueConfig c;
-  c.params = {{"alpha", 12}, {"beta", 0.05}, {"gamma", 0.0005}};
-  c.shape = RequestShape{128, 512, 8192};
-  c.max_batch = 48;
-  c.max_queue = 128;
-  return QueueAnalyzer(c);
 }
 
 // P(Poisson(x) <= a - 1) by direct summation (small a only).
@@ -137,7 +130,7 @@ TEST_CASE("Poisson sum equals the closed form with finite Q (r != 1)", "[percent
 }
 
 TEST_CASE("integral of the survival equals the mean wait", "[percentiles]") {
-  const QueueAnalyzer a = input_a();
+  const QueueAnalyzer a(input_a());
   for (double rate : {2.0, 3.5, 3.85, 6.0}) {
     Evaluation ev;
     a.evaluate(rate, ev);
@@ -154,7 +147,7 @@ TEST_CASE("integral of the survival equals the mean wait", "[percentiles]") {
 }
 
 TEST_CASE("quantiles: ordered, consistent with the survival, zero iff no queueing mass", "[percentiles]") {
-  const QueueAnalyzer a = input_a();
+  const QueueAnalyzer a(input_a());
   Evaluation ev;
   a.evaluate(3.7, ev);
   const double a0 = ev.metrics.prob_wait;
@@ -179,7 +172,7 @@ TEST_CASE("quantiles: ordered, consistent with the survival, zero iff no queuein
 }
 
 TEST_CASE("ITL distribution: token-weighted mean close to the residual mean ITL", "[percentiles]") {
-  const QueueAnalyzer a = input_a();
+  const QueueAnalyzer a(input_a());
   for (double rate : {1.0, 3.0, 3.8}) {
     Evaluation ev;
     a.evaluate(rate, ev);

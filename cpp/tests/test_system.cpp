@@ -120,6 +120,31 @@ TEST_CASE("the large set and the decodeParms/prefillParms format load", "[system
   CHECK(p->prefill_delta == 0.128125);
 }
 
+TEST_CASE("a later entry replaces an earlier one in place, across and within documents", "[system]") {
+  SystemBuilder b;
+  b.add_document("a.json", R"({"servers": [{"name": "s1", "model": "m", "minNumReplicas": 1},
+                                           {"name": "s2", "model": "m"}, {"name": "s3", "model": "m"}]})");
+  b.add_document("b.json", R"({"servers": [{"name": "s2", "model": "m", "minNumReplicas": 2},
+                                           {"name": "s4", "model": "m"}, {"name": "s1", "model": "m", "minNumReplicas": 3},
+                                           {"name": "s4", "model": "m", "minNumReplicas": 4}]})");
+  const System s = b.build();
+  REQUIRE(s.servers().size() == 4);
+  const std::vector<std::pair<std::string, int>> expected = {{"s1", 3}, {"s2", 2}, {"s3", 0}, {"s4", 4}};
+  for (std::size_t i = 0; i < expected.size(); ++i) {
+    CHECK(s.servers()[i].name == expected[i].first);  // first-seen order
+    CHECK(s.servers()[i].min_replicas == expected[i].second);  // the last definition
+  }
+  int replaced = 0;
+  for (const auto& d : s.diagnostics()) replaced += d.message.find("duplicate server") != std::string::npos;
+  CHECK(replaced == 3);
+
+  const System rated = s.with_arrival_rates({{"s3", 12.0}, {"s1", 6.0}});
+  CHECK(rated.servers()[0].current.load.arrival_rate_rpm == 6.0);
+  CHECK(rated.servers()[2].current.load.arrival_rate_rpm == 12.0);
+  CHECK(rated.servers()[1].current.load.arrival_rate_rpm == s.servers()[1].current.load.arrival_rate_rpm);
+  CHECK_THROWS_WITH(s.with_arrival_rates({{"s9", 1.0}}), Catch::Contains("with_arrival_rates: unknown server 's9'"));
+}
+
 TEST_CASE("bad input is an error naming file, path and entity", "[system]") {
   CHECK_THAT(error_of("{bad"), Catch::StartsWith("doc.json: malformed JSON"));
   CHECK_THAT(error_of(R"({"servers": [{"name": "a", "model": "m", "currentAlloc": {"load": {"arrivalRate": -5}}}]})"),

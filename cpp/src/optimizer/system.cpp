@@ -8,6 +8,7 @@
 #include <limits>
 #include <set>
 #include <sstream>
+#include <string_view>
 #include <type_traits>
 #include <variant>
 
@@ -75,33 +76,45 @@ void System::build_index() {
   indexed_ = true;
 }
 
+namespace {
+
+// The servers of a copy by name, indexed once per call, so that updating every server of a fleet
+// (the control loop does each cycle) is O(n log n), not a scan per server.
+class ServersByName {
+ public:
+  ServersByName(std::vector<Server>& servers, const char* what) : servers_(servers), what_(what) {
+    for (std::size_t i = 0; i < servers_.size(); ++i) index_.emplace(servers_[i].name, i);
+  }
+  Server& operator[](const std::string& name) const {
+    auto it = index_.find(name);
+    if (it == index_.end()) throw InvalidArgument(std::string(what_) + ": unknown server '" + name + "'");
+    return servers_[it->second];
+  }
+
+ private:
+  std::vector<Server>& servers_;
+  const char* what_;
+  std::map<std::string_view, std::size_t> index_;
+};
+
+}  // namespace
+
 System System::with_arrival_rates(const std::map<std::string, double>& rates_rpm) const {
   System out = *this;
-  for (const auto& entry : rates_rpm) {
-    const std::string& name = entry.first;  // not a structured binding: lambdas capture it (C++17)
-    const double rate = entry.second;
+  const ServersByName servers(out.servers_, "with_arrival_rates");
+  for (const auto& [name, rate] : rates_rpm) {
     if (!(std::isfinite(rate) && rate >= 0))
       throw InvalidArgument("arrival rate of server '" + name + "' must be a finite number >= 0 (req/min), got " +
                             format_number(rate));
-    auto it = std::find_if(out.servers_.begin(), out.servers_.end(), [&](const Server& s) { return s.name == name; });
-    if (it == out.servers_.end()) throw InvalidArgument("with_arrival_rates: unknown server '" + name + "'");
-    it->current.load.arrival_rate_rpm = rate;
+    servers[name].current.load.arrival_rate_rpm = rate;
   }
   return out;
 }
 
-namespace {
-
-Server& server_named(std::vector<Server>& servers, const std::string& name, const char* what) {
-  auto it = std::find_if(servers.begin(), servers.end(), [&](const Server& s) { return s.name == name; });
-  if (it == servers.end()) throw InvalidArgument(std::string(what) + ": unknown server '" + name + "'");
-  return *it;
-}
-
-}  // namespace
 
 System System::with_loads(const std::map<std::string, Load>& loads) const {
   System out = *this;
+  const ServersByName servers(out.servers_, "with_loads");
   for (const auto& entry : loads) {
     const Load& l = entry.second;
     const std::string where = "with_loads: server '" + entry.first + "': ";
@@ -113,7 +126,7 @@ System System::with_loads(const std::map<std::string, Load>& loads) const {
             "a finite number in [0, 1e8]", l.out_tokens);
     require(std::isfinite(l.throughput_rpm) && l.throughput_rpm >= 0, where + "throughput_rpm", "a finite number >= 0",
             l.throughput_rpm);
-    server_named(out.servers_, entry.first, "with_loads").current.load = l;
+    servers[entry.first].current.load = l;
   }
   return out;
 }
@@ -121,6 +134,7 @@ System System::with_loads(const std::map<std::string, Load>& loads) const {
 System System::with_current(const std::map<std::string, AllocationData>& allocations, bool keep_accelerator,
                             bool keep_batch) const {
   System out = *this;
+  const ServersByName servers(out.servers_, "with_current");
   for (const auto& entry : allocations) {
     const AllocationData& a = entry.second;
     const std::string where = "with_current: server '" + entry.first + "': ";
@@ -130,7 +144,7 @@ System System::with_current(const std::map<std::string, AllocationData>& allocat
     require(a.max_batch >= 0 && a.max_batch <= kMaxBatchLimit, where + "max_batch", "an integer in [0, 10000000]", a.max_batch);
     if (a.accelerator.empty() && a.num_replicas > 0)
       throw InvalidArgument(where + "replicas without an accelerator: give the accelerator they run on");
-    Server& s = server_named(out.servers_, entry.first, "with_current");
+    Server& s = servers[entry.first];
     const Load load = s.current.load;
     s.current = a;
     s.current.load = load;
@@ -225,19 +239,32 @@ void read_option(const Reader& r, const json& o, const OptionInfo& option, const
       option.field);
 }
 
-// Inserts or replaces by key, keeping first-seen order; notes a replacement.
-template <class T, class Key>
-void upsert(std::vector<T>& items, T item, Key key_of, std::vector<Diagnostic>& diagnostics,
-            const std::string& where, const std::string& what) {
-  for (auto& existing : items) {
-    if (key_of(existing) == key_of(item)) {
+// A list that a document's entries are inserted into or replace by key, in first-seen order, with
+// a note on each replacement. The key index is built once per document, so reading n entries takes
+// O(n log n), not the O(n²) of a scan per entry (docs/optimizer.md, "Limits and speed of loading").
+template <class T, class KeyOf>
+class KeyedList {
+ public:
+  KeyedList(std::vector<T>& items, KeyOf key_of) : items_(items), key_of_(key_of) {
+    for (std::size_t i = 0; i < items_.size(); ++i) index_.emplace(key_of_(items_[i]), i);
+  }
+  void upsert(T item, std::vector<Diagnostic>& diagnostics, const std::string& where, const std::string& what) {
+    auto [it, inserted] = index_.try_emplace(key_of_(item), items_.size());
+    if (inserted) {
+      items_.push_back(std::move(item));
+    } else {
       diagnostics.push_back({where, "duplicate " + what + ": this definition replaces the earlier one"});
-      existing = std::move(item);
-      return;
+      items_[it->second] = std::move(item);
     }
   }
-  items.push_back(std::move(item));
-}
+
+ private:
+  std::vector<T>& items_;
+  KeyOf key_of_;
+  std::map<std::decay_t<std::invoke_result_t<KeyOf, const T&>>, std::size_t> index_;
+};
+template <class T, class KeyOf>
+KeyedList(std::vector<T>&, KeyOf) -> KeyedList<T, KeyOf>;
 
 // The element format of a document's list.
 const Field& element_of(const Field& document, const char* list) { return *document.member(list).items; }
@@ -275,6 +302,7 @@ struct DocumentReaders {
     const Field& f = element_of(document, "accelerators");
     const Reader r(source, "accelerators");
     const json& list = r.array(doc, document.member("accelerators"));
+    KeyedList accelerators(next.accelerators_, [](const AcceleratorProfile& x) { return x.name; });
     for (std::size_t i = 0; i < list.size(); ++i) {
       const json& o = r.element(list, i);
       AcceleratorProfile a;
@@ -298,8 +326,7 @@ struct DocumentReaders {
         a.power.mid_util = rp.number(*p, power.member("midUtil"));
         a.power.full_w = rp.number(*p, power.member("full"));
       }
-      upsert(next.accelerators_, std::move(a), [](const auto& x) { return x.name; }, diag, ri.where(),
-             "accelerator '" + list[i].value("name", "") + "'");
+      accelerators.upsert(std::move(a), diag, ri.where(), "accelerator '" + list[i].value("name", "") + "'");
     }
   }
 
@@ -332,6 +359,7 @@ struct DocumentReaders {
     const Field& f = element_of(document, "models");
     const Reader r(source, "models");
     const json& list = r.array(doc, document.member("models"));
+    KeyedList records(next.perf_, [](const PerfRecord& x) { return std::make_pair(x.model, x.accelerator); });
     for (std::size_t i = 0; i < list.size(); ++i) {
       const json& o = r.element(list, i);
       PerfRecord p;
@@ -373,8 +401,7 @@ struct DocumentReaders {
         }
       }
       if (p.unconverged()) diag.push_back({ri.where(), "all performance parameters are 0 (unconverged): no candidate on this accelerator"});
-      upsert(next.perf_, std::move(p), [](const auto& x) { return std::make_pair(x.model, x.accelerator); },
-             diag, ri.where(), "performance record");
+      records.upsert(std::move(p), diag, ri.where(), "performance record");
     }
   }
 
@@ -385,6 +412,7 @@ struct DocumentReaders {
     const Field& target_format = *f.member("modelTargets").items;
     const Reader r(source, "serviceClasses");
     const json& list = r.array(doc, document.member("serviceClasses"));
+    KeyedList classes(next.classes_, [](const ServiceClass& x) { return x.name; });
     for (std::size_t i = 0; i < list.size(); ++i) {
       const json& o = r.element(list, i);
       ServiceClass c;
@@ -414,8 +442,7 @@ struct DocumentReaders {
         if (c.targets.count(model)) diag.push_back({rm.where(), "duplicate target for model '" + model + "': this entry replaces the earlier one"});
         c.targets[model] = t;
       }
-      upsert(next.classes_, std::move(c), [](const auto& x) { return x.name; }, diag, ri.where(),
-             "service class");
+      classes.upsert(std::move(c), diag, ri.where(), "service class");
     }
   }
 
@@ -425,6 +452,7 @@ struct DocumentReaders {
     const Field& f = element_of(document, "servers");
     const Reader r(source, "servers");
     const json& list = r.array(doc, document.member("servers"));
+    KeyedList servers(next.servers_, [](const Server& x) { return x.name; });
     for (std::size_t i = 0; i < list.size(); ++i) {
       const json& o = r.element(list, i);
       Server s;
@@ -441,8 +469,7 @@ struct DocumentReaders {
       s.max_queue = ri.optional_integer(o, f.member("maxQueueSize"));
       const Field& current = f.member("currentAlloc");
       if (const json* cur = ri.object(o, current)) s.current = read_allocation(ri.at("currentAlloc"), *cur, current);
-      upsert(next.servers_, std::move(s), [](const auto& x) { return x.name; }, diag, ri.where(),
-             "server");
+      servers.upsert(std::move(s), diag, ri.where(), "server");
     }
   }
 

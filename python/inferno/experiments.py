@@ -31,7 +31,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-import pandas as pd
+from ._lazy import pd
 
 from ._text import excerpt as _excerpt
 
@@ -167,29 +167,31 @@ def _run_local(function: Callable[..., Any], todo: list[tuple[int, dict[str, Any
 
 def _run_dask(function: Callable[..., Any], todo: list[tuple[int, dict[str, Any]]], client: Any,
               done: Callable[[int, Any, str | None], None]) -> None:
-    """Runs the points as Dask tasks; a failed task (an exception, or the scheduler's KilledWorker
-    when its workers died) is submitted once more before it is reported."""
+    """Runs the points as Dask tasks. A failed task (an exception, or the scheduler's KilledWorker
+    when its worker died) is submitted once more before it is reported; as on the local pool, the
+    retries run one at a time after the first pass, so that a point that kills its worker cannot
+    take an innocent point queued on the same worker down with it twice."""
     from distributed import as_completed
 
     # pure=False: a point is a run, not a cacheable value (two sweeps of one grid both run).
-    futures: dict[Any, tuple[int, dict[str, Any], str | None]] = {
-        client.submit(_call, function, point, pure=False): (i, point, None) for i, point in todo}
-    pending = as_completed(list(futures))
-    for future in pending:
-        i, point, first = futures.pop(future)
+    futures = {client.submit(_call, function, point, pure=False): (i, point) for i, point in todo}
+    failed: list[tuple[int, dict[str, Any], str]] = []
+    for future in as_completed(list(futures)):
+        i, point = futures.pop(future)
         try:
-            result = future.result()
+            done(i, future.result(), None)
         except Exception as error:
-            if first is None:
-                retry = client.submit(_call, function, point, pure=False)
-                futures[retry] = (i, point, _describe(error))
-                pending.add(retry)
-            else:
-                done(i, None, f"{_describe(error)} (first attempt: {first})")
-        else:
-            done(i, result, None)
+            failed.append((i, point, _describe(error)))
         finally:
             future.release()
+    for i, point, first in sorted(failed, key=lambda f: f[0]):
+        retry = client.submit(_call, function, point, pure=False)
+        try:
+            done(i, retry.result(), None)
+        except Exception as error:
+            done(i, None, f"{_describe(error)} (first attempt: {first})")
+        finally:
+            retry.release()
 
 
 def sweep(function: Callable[..., Any], grid: Mapping[str, Sequence[Any]] | Iterable[Mapping[str, Any]] | pd.DataFrame,

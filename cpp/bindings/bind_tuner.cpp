@@ -492,9 +492,12 @@ void bind_tuner(py::module_& parent) {
            }), py::arg("lower"), py::arg("upper"), py::arg("dim"))
       .def("clamp", [](const Limiter& l, Vector x) { l.clamp(x); return x; });
 
+  // x0 and P0 default to None rather than to empty Eigen values: a default value is converted to
+  // a Python object when the module loads, and an Eigen one would import numpy with `import inferno`.
   py::class_<KalmanFilter>(m, "KalmanFilter")
-      .def(py::init<int, int, const Vector&, const Matrix&>(), py::arg("n"), py::arg("m"),
-           py::arg("x0") = Vector(), py::arg("P0") = Matrix())
+      .def(py::init([](int n, int dim_z, const std::optional<Vector>& x0, const std::optional<Matrix>& P0) {
+             return KalmanFilter(n, dim_z, x0 ? *x0 : Vector(), P0 ? *P0 : Matrix());
+           }), py::arg("n"), py::arg("m"), py::arg("x0") = py::none(), py::arg("P0") = py::none())
       .def("set_Q", &KalmanFilter::set_Q).def("set_R", &KalmanFilter::set_R)
       .def("set_F", &KalmanFilter::set_F).def("set_H", &KalmanFilter::set_H)
       .def("set_limiter", &KalmanFilter::set_limiter)
@@ -508,8 +511,9 @@ void bind_tuner(py::module_& parent) {
       .def_property_readonly("K", &KalmanFilter::K).def_property_readonly("nis", &KalmanFilter::nis);
 
   py::class_<ExtendedKalmanFilter, KalmanFilter>(m, "ExtendedKalmanFilter")
-      .def(py::init<int, int, const Vector&, const Matrix&>(), py::arg("n"), py::arg("m"),
-           py::arg("x0") = Vector(), py::arg("P0") = Matrix())
+      .def(py::init([](int n, int dim_z, const std::optional<Vector>& x0, const std::optional<Matrix>& P0) {
+             return ExtendedKalmanFilter(n, dim_z, x0 ? *x0 : Vector(), P0 ? *P0 : Matrix());
+           }), py::arg("n"), py::arg("m"), py::arg("x0") = py::none(), py::arg("P0") = py::none())
       .def("set_f", &ExtendedKalmanFilter::set_f)
       .def("set_h", &ExtendedKalmanFilter::set_h)
       .def("set_jacobian_step", &ExtendedKalmanFilter::set_jacobian_step);

@@ -25,15 +25,31 @@ Quick start::
     inferno.experiments.sweep(fn, grid)     # batch experiments on local processes or Dask
 """
 
-from importlib.metadata import PackageNotFoundError, version
-from pathlib import Path
+from __future__ import annotations
 
-from .optimizer import Solution, System, candidates, load, optimize
+import importlib
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
 from .queue import Analysis, Concurrency, MaxRate, QueueModel, service_models
-from . import experiments, sizing, tuner
-from .config_search import SearchResult, SearchSpec, search
-from .sim import Simulation, simulate
-from .tuner import Observation, Tuner
+
+# The rest of the API is imported on first use (PEP 562), so that ``import inferno`` and a CLI
+# command load only what they run: name -> the module that defines it (None: the submodule itself).
+_ON_FIRST_USE = {
+    "Solution": "optimizer", "System": "optimizer", "candidates": "optimizer", "load": "optimizer",
+    "optimize": "optimizer",
+    "experiments": None, "sizing": None, "tuner": None,
+    "SearchResult": "config_search", "SearchSpec": "config_search", "search": "config_search",
+    "Simulation": "sim", "simulate": "sim",
+    "Observation": "tuner", "Tuner": "tuner",
+}
+if TYPE_CHECKING:
+    from . import experiments, sizing, tuner
+    from .config_search import SearchResult, SearchSpec, search
+    from .optimizer import Solution, System, candidates, load, optimize
+    from .sim import Simulation, simulate
+    from .tuner import Observation, Tuner
+
 
 def samples_path() -> Path:
     """The sample data (``large``, ``small``, ``queue``, ``sizing``, ``tuner``, ``real``, and their
@@ -48,10 +64,28 @@ def samples_path() -> Path:
     raise FileNotFoundError(f"no sample data: neither {packaged} nor {checkout} exists")
 
 
-try:
-    __version__ = version("inferno")
-except PackageNotFoundError:  # pragma: no cover - running from a source tree
-    __version__ = "0.0.0"
+def __getattr__(name: str) -> Any:
+    """The API imported on first use, and ``__version__``, read from the installed package's
+    metadata when first asked for (importlib.metadata takes longer to import than the rest of
+    ``import inferno``)."""
+    if name in _ON_FIRST_USE:
+        module_name = _ON_FIRST_USE[name]
+        module = importlib.import_module(f".{module_name or name}", __name__)
+        value = module if module_name is None else getattr(module, name)
+    elif name == "__version__":
+        from importlib.metadata import PackageNotFoundError, version
+        try:
+            value = version("inferno")
+        except PackageNotFoundError:  # pragma: no cover - running from a source tree
+            value = "0.0.0"
+    else:
+        raise AttributeError(f"module 'inferno' has no attribute {name!r}")
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_ON_FIRST_USE) | {"__version__"})
 
 __all__ = ["Analysis", "Concurrency", "MaxRate", "Observation", "QueueModel", "SearchResult", "SearchSpec", "Simulation",
            "Solution", "System", "Tuner", "candidates", "experiments", "load", "optimize", "samples_path", "search",

@@ -26,8 +26,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-import pandas as pd
+from ._lazy import np, pd
 
 from . import sizing as _sizing
 from ._core import search as _S

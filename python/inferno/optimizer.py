@@ -16,8 +16,7 @@ import warnings
 import os
 from typing import Any, Iterable, Mapping
 
-import numpy as np
-import pandas as pd
+from ._lazy import np, pd
 
 from . import _core
 from ._text import excerpt as _excerpt

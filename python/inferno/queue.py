@@ -14,8 +14,7 @@ import warnings
 from dataclasses import dataclass, field, fields
 from typing import Any, Iterable, Mapping, cast
 
-import numpy as np
-import pandas as pd
+from ._lazy import np, pd
 
 from . import _core
 from ._text import excerpt as _excerpt

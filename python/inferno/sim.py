@@ -22,8 +22,7 @@ import numbers
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-import numpy as np
-import pandas as pd
+from ._lazy import np, pd
 
 from ._core import sim as _sim
 from .queue import QueueModel

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence, Union
 
-import pandas as pd
+from ._lazy import pd
 
 from . import _core
 from ._text import excerpt as _excerpt

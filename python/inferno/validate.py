@@ -20,8 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
-import numpy as np
-import pandas as pd
+from ._lazy import np, pd
 
 from . import sim as S
 from . import tuner as T

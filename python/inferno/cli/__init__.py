@@ -6,7 +6,6 @@ import argparse
 import sys
 from typing import Sequence
 
-from .. import __version__
 from . import control as control_cli
 from . import optimize as optimize_cli
 from . import queue as queue_cli
@@ -23,6 +22,7 @@ from .common import EXIT_INPUT, usage_errors_exit_1
 def version_text() -> str:
     """``inferno 0.1.0 (HiGHS 1.15.1)``: the package and the HiGHS library its exact solver runs
     on (and the headers' version too, should the two differ)."""
+    from .. import __version__
     from ..optimizer import highs_versions
     highs = highs_versions()
     linked = f"HiGHS {highs['linked']}"

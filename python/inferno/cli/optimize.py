@@ -17,7 +17,7 @@ import io
 import sys
 from typing import Any, TextIO
 
-import pandas as pd
+from .._lazy import pd
 
 from ..optimizer import Solution, load, option_registry
 from .common import EXIT_INPUT, EXIT_OK, EXIT_PARTIAL, input_path, non_negative_int

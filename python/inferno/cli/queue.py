@@ -18,7 +18,7 @@ import re
 import sys
 from typing import Any, Iterable, Iterator, TextIO
 
-import pandas as pd
+from .._lazy import pd
 
 from .. import _core
 from ..queue import service_models

@@ -19,7 +19,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-import pandas as pd
+from .._lazy import pd
 
 from .. import _core
 from . import queue as queue_cli

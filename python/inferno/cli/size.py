@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import pandas as pd
+from .._lazy import pd
 
 from .. import sizing
 from .common import input_path, positive_int

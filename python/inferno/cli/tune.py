@@ -32,7 +32,7 @@ import warnings
 from pathlib import Path
 from typing import Any, TextIO
 
-import pandas as pd
+from .._lazy import pd
 
 from .. import tuner as T
 from .. import validate as V

@@ -25,7 +25,7 @@ import json
 import sys
 from typing import Any
 
-import pandas as pd
+from .._lazy import pd
 
 from .. import validate as V
 from .._text import excerpt as _excerpt

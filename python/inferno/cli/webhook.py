@@ -15,7 +15,6 @@ import signal
 import sys
 from typing import Any, Sequence
 
-from .. import webhook as W
 from .common import EXIT_INPUT, non_negative_int, usage_errors_exit_1
 
 
@@ -40,6 +39,7 @@ def _terminate(signum: int, frame: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from .. import webhook as W  # the HTTP stack (asyncio, uvicorn) only for this command
     try:
         config = W.WebhookConfig.from_file(args.config) if args.config else W.WebhookConfig()
         server = W.make_server(args.host, args.port, args.cert, args.key, config)

@@ -18,8 +18,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-import numpy as np
-import pandas as pd
+from .._lazy import np, pd
 
 from ..optimizer import System, load
 from .controller import Controller

@@ -14,8 +14,7 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
-import numpy as np
-import pandas as pd
+from .._lazy import np, pd
 
 from ..queue import QueueModel
 from ..sim import Simulation, Simulator

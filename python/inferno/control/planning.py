@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-import pandas as pd
+from .._lazy import pd
 
 from .._text import excerpt as _excerpt
 from ..optimizer import Solution, System

@@ -22,8 +22,7 @@ from typing import Any
 from dataclasses import dataclass
 from statistics import NormalDist
 
-import numpy as np
-import pandas as pd
+from .._lazy import np, pd
 
 from .._text import excerpt as _excerpt
 from ..tuner import KalmanFilter

@@ -9,8 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-import pandas as pd
+from .._lazy import np, pd
 
 from .._text import excerpt as _excerpt
 from .planning import PlanningSettings

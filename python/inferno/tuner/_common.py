@@ -6,8 +6,7 @@ import warnings
 from collections.abc import Mapping
 from typing import Any
 
-import numpy as np
-import pandas as pd
+from .._lazy import np, pd
 
 from .._text import excerpt as _excerpt
 

@@ -7,8 +7,7 @@ import dataclasses
 import warnings
 from typing import Any
 
-import numpy as np
-import pandas as pd
+from .._lazy import np, pd
 
 from .._core import tuner as _tuner
 from ._common import (CONFIGS, IdentifiabilityWarning, _check_choice, _frame, _init_state, _options, _params_option,

@@ -10,7 +10,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any, Iterator
 
-import pandas as pd
+from .._lazy import pd
 
 from .._text import excerpt as _excerpt
 from ._common import _check_choice

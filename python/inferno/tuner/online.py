@@ -8,7 +8,7 @@ import warnings
 from collections.abc import Mapping
 from typing import Any
 
-import pandas as pd
+from .._lazy import pd
 
 from .._core import tuner as _tuner
 from .._text import excerpt as _excerpt

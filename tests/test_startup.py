@@ -57,6 +57,17 @@ def test_the_deferred_api_is_the_defining_modules_own():
         inferno.Nope  # noqa: B018
 
 
+def test_every_submodule_is_an_attribute_of_the_package_in_a_fresh_interpreter():
+    code = ("import inferno\n"
+            "assert inferno.optimizer.highs_versions()['linked']\n"
+            "assert inferno.validate.read_sweeps and inferno.sim.simulate and inferno.config_search.search\n"
+            "assert inferno.schemas.names() and inferno.kube\n"
+            "try:\n    inferno.no_such_module\nexcept AttributeError as e:\n    assert 'no_such_module' in str(e)\n"
+            "else:\n    raise SystemExit('no error')")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=REPO)
+    assert proc.returncode == 0, proc.stderr
+
+
 def test_a_deferred_library_is_the_library_itself_once_used():
     import numpy
     import pandas

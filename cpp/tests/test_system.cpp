@@ -1,10 +1,12 @@
 // Loading and validating the optimizer's input documents (docs/optimizer.md §2).
 #include <catch2/catch.hpp>
+#include <filesystem>
 #include <fstream>
 #include <iterator>
 #include <string>
 
 #include "inferno/error.hpp"
+#include "inferno/io/json.hpp"
 #include "inferno/optimizer/system.hpp"
 
 using namespace inferno::optimizer;
@@ -143,6 +145,24 @@ TEST_CASE("a later entry replaces an earlier one in place, across and within doc
   CHECK(rated.servers()[2].current.load.arrival_rate_rpm == 12.0);
   CHECK(rated.servers()[1].current.load.arrival_rate_rpm == s.servers()[1].current.load.arrival_rate_rpm);
   CHECK_THROWS_WITH(s.with_arrival_rates({{"s9", 1.0}}), Catch::Contains("with_arrival_rates: unknown server 's9'"));
+}
+
+TEST_CASE("a fleet or a file beyond the limits is refused with the limit named", "[system]") {
+  std::string doc = R"({"servers": [)";
+  for (std::size_t i = 0; i <= kMaxServers; ++i) doc += (i ? ",{\"name\":\"s" : "{\"name\":\"s") + std::to_string(i) + "\",\"model\":\"m\"}";
+  doc += "]}";
+  SystemBuilder b;
+  CHECK_THROWS_WITH(b.add_document("srv.json", doc),
+                    Catch::Contains("srv.json: servers[50000] (s50000): one server more than the 50000 one system holds"));
+  // A runaway file is refused by its size, before it is read (a sparse file: no disk is used).
+  namespace fs = std::filesystem;
+  const fs::path dir = fs::temp_directory_path() / "inferno-test-oversized";
+  fs::create_directories(dir);
+  { std::ofstream(dir / "server-data.json") << "{}"; }
+  fs::resize_file(dir / "server-data.json", inferno::io::kMaxJsonBytes + 1);
+  CHECK_THROWS_WITH(SystemBuilder().add_directory(dir.string()),
+                    Catch::Contains("server-data.json: 67108865 bytes, more than the 67108864 of the longest document accepted"));
+  fs::remove_all(dir);
 }
 
 TEST_CASE("bad input is an error naming file, path and entity", "[system]") {

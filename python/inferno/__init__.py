@@ -28,6 +28,7 @@ Quick start::
 from __future__ import annotations
 
 import importlib
+import importlib.util
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -65,13 +66,15 @@ def samples_path() -> Path:
 
 
 def __getattr__(name: str) -> Any:
-    """The API imported on first use, and ``__version__``, read from the installed package's
+    """The API and the submodules imported on first use, and ``__version__``, read from the installed package's
     metadata when first asked for (importlib.metadata takes longer to import than the rest of
     ``import inferno``)."""
     if name in _ON_FIRST_USE:
         module_name = _ON_FIRST_USE[name]
         module = importlib.import_module(f".{module_name or name}", __name__)
         value = module if module_name is None else getattr(module, name)
+    elif not name.startswith("__") and importlib.util.find_spec(f"{__name__}.{name}") is not None:
+        value = importlib.import_module(f".{name}", __name__)  # a submodule: inferno.optimizer, inferno.validate, ...
     elif name == "__version__":
         from importlib.metadata import PackageNotFoundError, version
         try:

@@ -470,6 +470,8 @@ struct DocumentReaders {
       const Field& current = f.member("currentAlloc");
       if (const json* cur = ri.object(o, current)) s.current = read_allocation(ri.at("currentAlloc"), *cur, current);
       servers.upsert(std::move(s), diag, ri.where(), "server");
+      if (next.servers_.size() > kMaxServers)
+        ri.fail("one server more than the " + std::to_string(kMaxServers) + " one system holds");
     }
   }
 
@@ -573,6 +575,12 @@ void SystemBuilder::add_directory(const std::string& path) {
   static const char* kFiles[] = {"accelerator-data.json", "capacity-data.json", "model-data.json",
                                  "serviceclass-data.json", "server-data.json", "optimizer-data.json"};
   auto read = [](const fs::path& file) {
+    // The size first: a runaway file is refused before it is read into memory.
+    std::error_code size_error;
+    const auto bytes = fs::file_size(file, size_error);
+    if (!size_error && bytes > io::kMaxJsonBytes)
+      throw InvalidArgument(file.string() + ": " + std::to_string(bytes) + " bytes, more than the " +
+                            std::to_string(io::kMaxJsonBytes) + " of the longest document accepted");
     std::ifstream in(file, std::ios::binary);
     if (!in) throw InvalidArgument(file.string() + ": cannot be read");
     std::ostringstream text;

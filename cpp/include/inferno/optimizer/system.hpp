@@ -3,6 +3,7 @@
 // performance records, service classes with targets, servers with their load, and options.
 // A SystemBuilder applies JSON documents in order (insert-or-replace by name, as the reference
 // does) and produces an immutable System; there is no global state.
+#include <cstddef>
 #include <cstdint>
 #include <map>
 #include <optional>
@@ -180,6 +181,11 @@ struct Diagnostic {
 
 struct Solution;
 struct DocumentReaders;
+
+/// Most servers one system holds (docs/optimizer.md, "Limits and speed of loading"): beyond it the
+/// candidates and the exact model outgrow memory and the time budget of a control cycle, so a
+/// larger fleet is refused when it is read rather than by running out of memory later.
+constexpr std::size_t kMaxServers = 50'000;
 
 /// Immutable input of one optimisation. Entities keep the order in which they were first seen.
 class System {

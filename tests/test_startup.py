@@ -55,6 +55,7 @@ def test_the_deferred_api_is_the_defining_modules_own():
     assert inferno.__version__.count(".") >= 2
     with pytest.raises(AttributeError, match="module 'inferno' has no attribute 'Nope'"):
         inferno.Nope  # noqa: B018
+    assert not hasattr(inferno, "no.such.module")
 
 
 def test_every_submodule_is_an_attribute_of_the_package_in_a_fresh_interpreter():

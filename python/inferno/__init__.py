@@ -66,14 +66,14 @@ def samples_path() -> Path:
 
 
 def __getattr__(name: str) -> Any:
-    """The API and the submodules imported on first use, and ``__version__``, read from the installed package's
-    metadata when first asked for (importlib.metadata takes longer to import than the rest of
-    ``import inferno``)."""
+    """The API and the submodules, imported on first use, and ``__version__``, read from the
+    installed package's metadata when first asked for (importlib.metadata takes longer to import
+    than the rest of ``import inferno``)."""
     if name in _ON_FIRST_USE:
         module_name = _ON_FIRST_USE[name]
         module = importlib.import_module(f".{module_name or name}", __name__)
         value = module if module_name is None else getattr(module, name)
-    elif not name.startswith("__") and importlib.util.find_spec(f"{__name__}.{name}") is not None:
+    elif name.isidentifier() and not name.startswith("__") and importlib.util.find_spec(f"{__name__}.{name}") is not None:
         value = importlib.import_module(f".{name}", __name__)  # a submodule: inferno.optimizer, inferno.validate, ...
     elif name == "__version__":
         from importlib.metadata import PackageNotFoundError, version
@@ -89,6 +89,7 @@ def __getattr__(name: str) -> Any:
 
 def __dir__() -> list[str]:
     return sorted(set(globals()) | set(_ON_FIRST_USE) | {"__version__"})
+
 
 __all__ = ["Analysis", "Concurrency", "MaxRate", "Observation", "QueueModel", "SearchResult", "SearchSpec", "Simulation",
            "Solution", "System", "Tuner", "candidates", "experiments", "load", "optimize", "samples_path", "search",

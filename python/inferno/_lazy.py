@@ -1,9 +1,9 @@
 """numpy and pandas, imported on first use.
 
 ``import inferno`` and the command line load neither until a value needs them: a CLI command that
-prints JSON or a table, or a script that only asks the queue model for numbers, starts in tens of
-milliseconds instead of the few hundred that importing pandas takes (docs/development.md,
-"Start-up"). Modules write ``from ._lazy import np, pd`` and use ``np.`` and ``pd.`` as usual;
+prints JSON, or a script that only asks the queue model for numbers, does not pay the few hundred
+milliseconds that importing pandas takes (tables are still printed from DataFrames;
+docs/development.md, "Start-up"). Modules write ``from ._lazy import np, pd`` and use ``np.`` and ``pd.`` as usual;
 type checkers see the real modules.
 """
 

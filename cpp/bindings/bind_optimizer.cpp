@@ -18,6 +18,9 @@
 #include "inferno/optimizer/system.hpp"
 
 namespace py = pybind11;
+// The file's names live in a namespace of its own (the using-directive too), so a unity build can
+// compile it in one unit with the other bindings.
+namespace inferno::bindings::optimizer_module {
 using namespace inferno::optimizer;
 
 namespace {
@@ -330,7 +333,7 @@ py::list option_registry() {
   return out;
 }
 
-void bind_optimizer(py::module_& root) {
+void bind(py::module_& root) {
   py::module_ m = root.def_submodule("optimizer", "Global optimizer: input system, candidates, solvers");
   // Registered before System, whose optimize() returns it, so that signatures name the Python type.
   m.def("option_registry", &option_registry,
@@ -416,3 +419,7 @@ void bind_optimizer(py::module_& root) {
       },
       "The HiGHS version inferno was compiled against and the one of the library it loaded");
 }
+
+}  // namespace inferno::bindings::optimizer_module
+
+void bind_optimizer(py::module_& root) { inferno::bindings::optimizer_module::bind(root); }

@@ -14,6 +14,9 @@
 #include "inferno/queue/models/iteration.hpp"
 
 namespace py = pybind11;
+// The file's names live in a namespace of its own (the using-directive too), so a unity build can
+// compile it in one unit with the other bindings.
+namespace inferno::bindings::queue_module {
 using namespace inferno::queue;
 
 namespace {
@@ -291,7 +294,7 @@ py::array_t<double> to_array(const std::vector<double>& v) {
 
 }  // namespace
 
-void bind_queue(py::module_& root) {
+void bind(py::module_& root) {
   py::module_ m = root.def_submodule("queue", "Queueing models of continuous-batching servers");
 
   py::list fields;
@@ -356,3 +359,7 @@ void bind_queue(py::module_& root) {
         return to_array(rps);
       });
 }
+
+}  // namespace inferno::bindings::queue_module
+
+void bind_queue(py::module_& root) { inferno::bindings::queue_module::bind(root); }

@@ -17,6 +17,9 @@
 #include "inferno/search/screen.hpp"
 
 namespace py = pybind11;
+// The file's names live in a namespace of its own (the using-directive too), so a unity build can
+// compile it in one unit with the other bindings.
+namespace inferno::bindings::search_module {
 using namespace inferno::search;
 using inferno::InvalidArgument;
 
@@ -31,7 +34,7 @@ py::list column(const std::vector<Row>& rows, F get) {
 
 }  // namespace
 
-void bind_search(py::module_& core) {
+void bind(py::module_& core) {
   py::module_ s = core.def_submodule("search", "Configuration search: the analytical screen and the Pareto flag");
 
   s.def("screen",
@@ -137,3 +140,7 @@ void bind_search(py::module_& core) {
     return flags;
   }, py::arg("cost"), py::arg("ttft"), py::arg("itl"), "Pareto flags of points (lower is better in all three).");
 }
+
+}  // namespace inferno::bindings::search_module
+
+void bind_search(py::module_& core) { inferno::bindings::search_module::bind(core); }

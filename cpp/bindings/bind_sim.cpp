@@ -9,6 +9,9 @@
 #include "inferno/sim/simulator.hpp"
 
 namespace py = pybind11;
+// The file's names live in a namespace of its own (the using-directive too), so a unity build can
+// compile it in one unit with the other bindings.
+namespace inferno::bindings::sim_module {
 using namespace inferno::sim;
 using inferno::InvalidArgument;
 
@@ -218,7 +221,7 @@ py::dict counters_dict(const ServerCounters& c) {
 
 }  // namespace
 
-void bind_sim(py::module_& parent) {
+void bind(py::module_& parent) {
   py::module_ m = parent.def_submodule("sim", "Discrete-event simulator of continuous batching");
 
   m.def("simulate", [](const py::dict& config, const py::dict& workload, const py::dict& fleet, const py::dict& options) {
@@ -266,3 +269,7 @@ void bind_sim(py::module_& parent) {
         return py::make_tuple(out, failures);
       }, py::arg("lines"), py::arg("threads") = 0);
 }
+
+}  // namespace inferno::bindings::sim_module
+
+void bind_sim(py::module_& parent) { inferno::bindings::sim_module::bind(parent); }

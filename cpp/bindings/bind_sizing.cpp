@@ -21,6 +21,9 @@
 #include "inferno/io/json.hpp"
 
 namespace py = pybind11;
+// The file's names live in a namespace of its own (the using-directive too), so a unity build can
+// compile it in one unit with the other bindings.
+namespace inferno::bindings::sizing_module {
 using namespace inferno::sizing;
 using inferno::InvalidArgument;
 using json = nlohmann::json;
@@ -44,7 +47,7 @@ const MigGeometry& geometry_of(const Catalog& catalog, const std::string& gpu) {
 
 }  // namespace
 
-void bind_sizing(py::module_& core) {
+void bind(py::module_& core) {
   py::module_ s = core.def_submodule("sizing", "GPU right-sizing: roofline, calibration, recommendation, packing");
 
   py::class_<Catalog>(s, "Catalog")
@@ -166,3 +169,7 @@ void bind_sizing(py::module_& core) {
     return to_python(inferno::io::geometry_to_json(parse_nvidia_smi(lgip, lgipp, family, compute_slices, memory_slices)));
   }, py::arg("lgip"), py::arg("lgipp"), py::arg("family"), py::arg("compute_slices") = 7, py::arg("memory_slices") = 8);
 }
+
+}  // namespace inferno::bindings::sizing_module
+
+void bind_sizing(py::module_& core) { inferno::bindings::sizing_module::bind(core); }

@@ -18,6 +18,9 @@
 #include "inferno/tuner/tuner.hpp"
 
 namespace py = pybind11;
+// The file's names live in a namespace of its own (the using-directive too), so a unity build can
+// compile it in one unit with the other bindings.
+namespace inferno::bindings::tuner_module {
 using namespace inferno::tuner;
 using inferno::InvalidArgument;
 
@@ -327,7 +330,7 @@ StepOptions step_options(bool skip_gate, bool plain, bool model_saturation, bool
 
 }  // namespace
 
-void bind_tuner(py::module_& parent) {
+void bind(py::module_& parent) {
   py::module_ m = parent.def_submodule("tuner", "Parameter tuner: EKF, cold-start fits, identifiability");
 
   m.def("make_config", [](const std::string& config, const std::string& profile, const py::dict& options, const std::string& service_model) {
@@ -518,3 +521,7 @@ void bind_tuner(py::module_& parent) {
       .def("set_h", &ExtendedKalmanFilter::set_h)
       .def("set_jacobian_step", &ExtendedKalmanFilter::set_jacobian_step);
 }
+
+}  // namespace inferno::bindings::tuner_module
+
+void bind_tuner(py::module_& parent) { inferno::bindings::tuner_module::bind(parent); }

@@ -98,7 +98,10 @@ elif [ -n "${INFERNO_WHEEL:-}" ]; then
   [ -f "$INFERNO_WHEEL" ] || die "INFERNO_WHEEL=$INFERNO_WHEEL: no such wheel"
   "$VPY" -m pip install -q --no-deps --force-reinstall "$INFERNO_WHEEL" || die "installing $INFERNO_WHEEL failed"
 else
-  "$VPY" -m pip install -q --no-build-isolation --no-deps --config-settings=build-dir=build/py . \
+  # Every source compiled on its own (not the wheel's unity build): an edit recompiles one file,
+  # and a source that leans on another's includes fails here.
+  "$VPY" -m pip install -q --no-build-isolation --no-deps --config-settings=build-dir=build/py \
+    --config-settings=cmake.define.CMAKE_UNITY_BUILD=OFF . \
     || die "building inferno failed (the compiler's messages are above)"
 fi
 say "inferno $("$VPY" -c 'import inferno; print(inferno.__version__)') installed in .venv"

@@ -26,6 +26,11 @@ step "building the sdist and the wheel in isolation (python -m build)"
 "$work/frontend/bin/python" -m pip install -q build
 "$work/frontend/bin/python" -m build --outdir "$work/dist" "$REPO" >"$work/build.log" 2>&1 || {
   tail -n 60 "$work/build.log"; echo "fresh-install: python -m build failed (log above)" >&2; exit 1; }
+# The wheel is compiled with GCC, the compiler a user on Debian has: any warning it gives fails the
+# check (the sanitized tree of the test command checks clang's, as errors).
+if grep -E '^[^ ]+:[0-9]+:[0-9]+: warning: ' "$work/build.log"; then
+  echo "fresh-install: the compiler warned while building the wheel (above)" >&2; exit 1
+fi
 wheel=("$work"/dist/inferno-*.whl)
 [ -f "${wheel[0]}" ] || { echo "fresh-install: no wheel in $work/dist" >&2; exit 1; }
 step "built $(basename "${wheel[0]}") ($(du -k "${wheel[0]}" | cut -f1) KiB)"

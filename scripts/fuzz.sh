@@ -23,35 +23,29 @@ CXX=clang++ CC=clang cmake -S . -B build/fuzz -G Ninja -DCMAKE_BUILD_TYPE=Releas
 cmake --build build/fuzz -j "$JOBS" --target fuzz_queue_lines fuzz_optimizer_documents fuzz_analyze
 mkdir -p build/fuzz/findings
 export ASAN_OPTIONS=detect_leaks=0 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
-run_target() {  # $1 = target; the outcome goes to build/fuzz/<target>.status
+run_target() {  # $1 = target: prints its outcome, fails on a finding
   local target="$1" work="build/fuzz/corpus/$1" bound start=$SECONDS
   mkdir -p "$work"
   if [ -n "${FUZZ_SECONDS:-}" ]; then bound=(-max_total_time="$FUZZ_SECONDS")
   else bound=(-runs="${FUZZ_RUNS:-${RUNS[$target]}}"); fi
   # -seed fixes the mutations; -timeout and -rss_limit_mb turn a hang or a memory blow-up into a
   # finding; the committed corpus is read, new inputs go to the writable directory first in line.
-  if "build/fuzz/cpp/fuzz_$target" -seed=1 "${bound[@]}" -timeout=20 -rss_limit_mb=2560 -max_len=4096 \
-       -artifact_prefix="build/fuzz/findings/$target-" -print_final_stats=1 \
-       "$work" "cpp/fuzz/corpus/$target" >"build/fuzz/$target.log" 2>&1; then
-    echo "fuzz: $target: $(grep -E '^stat::number_of_executed_units' "build/fuzz/$target.log" | awk '{print $2}') inputs, no finding ($((SECONDS - start)) s)" \
-      >"build/fuzz/$target.status"
-  else
-    echo "FINDING" >"build/fuzz/$target.status"
-  fi
+  "build/fuzz/cpp/fuzz_$target" -seed=1 "${bound[@]}" -timeout=20 -rss_limit_mb=2560 -max_len=4096 \
+    -artifact_prefix="build/fuzz/findings/$target-" -print_final_stats=1 \
+    "$work" "cpp/fuzz/corpus/$target" >"build/fuzz/$target.log" 2>&1 || return 1
+  echo "fuzz: $target: $(grep -E '^stat::number_of_executed_units' "build/fuzz/$target.log" | awk '{print $2}') inputs, no finding ($((SECONDS - start)) s)"
 }
 # The targets are independent single processes, each with its own seed and corpus: they run side
 # by side (a target's inputs do not depend on the others, so a run stays repeatable).
 targets=(queue_lines optimizer_documents analyze)
-for target in "${targets[@]}"; do rm -f "build/fuzz/$target.status"; run_target "$target" & done
-wait
+declare -A pids
+for target in "${targets[@]}"; do run_target "$target" & pids[$target]=$!; done
 status=0
 for target in "${targets[@]}"; do
-  if [ "$(cat "build/fuzz/$target.status" 2>/dev/null || echo FINDING)" = FINDING ]; then
+  if ! wait "${pids[$target]}"; then
     status=1
     tail -n 40 "build/fuzz/$target.log"
     echo "fuzz: $target: FINDING (input in build/fuzz/findings, log build/fuzz/$target.log)" >&2
-  else
-    cat "build/fuzz/$target.status"
   fi
 done
 exit $status
